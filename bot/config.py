@@ -1,0 +1,190 @@
+"""Settings from the environment, validated once at start.
+
+Every bad value produces one line that names the variable, what is wrong and what to write instead; the CLI
+prints them and exits with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_API_URL = "https://api.telegram.org/bot"
+DEFAULT_FILE_URL = "https://api.telegram.org/file/bot"
+TOKEN_PATTERN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{5,}$")
+SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram_token: str | None = None
+    api_url: str = DEFAULT_API_URL
+    file_url: str = DEFAULT_FILE_URL
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str = ""
+    content_dir: Path = PROJECT_ROOT / "content"
+    admin_ids: frozenset[int] = frozenset()
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Rome"))
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    listen_explicit: bool = False  # polling mode serves /healthz and the APIs only when QC_LISTEN is set
+    manager_chat_id: int | None = None
+    media_dir: Path = PROJECT_ROOT / "data" / "media"
+    media_max_bytes: int = 10 * 1024 * 1024
+    open311_api_key: str | None = None
+    digest_time: time = time(8, 0)
+    public_base_url: str | None = None
+
+    @property
+    def uses_webhook(self) -> bool:
+        return self.webhook_url is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def normalise_database_url(raw: str) -> str:
+    """Accept the URLs people paste (postgres://, postgresql://) and pick the async drivers we ship."""
+    url = make_url(raw)
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+asyncpg")
+    else:
+        raise ValueError(backend)
+    return url.render_as_string(hide_password=False)
+
+
+def _parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(value)
+    return host.strip("[]"), int(port)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    problems: list[str] = []
+    values: dict[str, object] = {}
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    token = get("QC_TELEGRAM_TOKEN")
+    if token is not None and not TOKEN_PATTERN.match(token):
+        problems.append(
+            "QC_TELEGRAM_TOKEN: not a bot token (write the token BotFather gave you, like 123456789:AAF...)"
+        )
+    values["telegram_token"] = token
+
+    for name, key in (("QC_TELEGRAM_API_URL", "api_url"), ("QC_TELEGRAM_FILE_URL", "file_url")):
+        value = get(name)
+        if value is None:
+            continue
+        if not re.match(r"^https?://\S+$", value):
+            problems.append(f"{name}: {value!r} is not an http(s) URL (write e.g. https://api.telegram.org/bot)")
+        values[key] = value
+
+    data_dir = Path(get("QC_DATA_DIR") or PROJECT_ROOT / "data")
+    values["data_dir"] = data_dir
+    values["media_dir"] = Path(get("QC_MEDIA_DIR") or data_dir / "media")
+
+    raw_db = get("QC_DATABASE_URL") or f"sqlite:///{data_dir / 'qcbot.sqlite3'}"
+    try:
+        values["database_url"] = normalise_database_url(raw_db)
+    except (ArgumentError, ValueError):
+        problems.append(
+            f"QC_DATABASE_URL: {raw_db!r} is not a usable database URL "
+            "(write sqlite:///path/to/file.sqlite3 or postgresql://user:password@host/dbname)"
+        )
+
+    content_dir = Path(get("QC_CONTENT_DIR") or PROJECT_ROOT / "content")
+    if not content_dir.is_dir():
+        problems.append(f"QC_CONTENT_DIR: folder {str(content_dir)!r} does not exist (write the path of the content folder)")
+    values["content_dir"] = content_dir
+
+    admin_raw = get("QC_ADMIN_IDS")
+    if admin_raw:
+        parts = [p.strip() for p in admin_raw.replace(";", ",").split(",") if p.strip()]
+        bad = [p for p in parts if not re.fullmatch(r"\d{1,20}", p)]
+        if bad:
+            problems.append(
+                f"QC_ADMIN_IDS: {', '.join(bad)} not a Telegram user id (write numbers separated by commas, like 12345,67890)"
+            )
+        else:
+            values["admin_ids"] = frozenset(int(p) for p in parts)
+
+    tz_raw = get("QC_TIMEZONE")
+    if tz_raw:
+        try:
+            values["timezone"] = ZoneInfo(tz_raw)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(f"QC_TIMEZONE: {tz_raw!r} is not a time zone (write e.g. Europe/Rome)")
+
+    webhook_url = get("QC_WEBHOOK_URL")
+    if webhook_url is not None:
+        if not re.match(r"^https://\S+$", webhook_url) and not re.match(r"^http://(127\.0\.0\.1|localhost)[:/]", webhook_url):
+            problems.append(f"QC_WEBHOOK_URL: {webhook_url!r} must be an https:// URL that Telegram can reach")
+        values["webhook_url"] = webhook_url
+    secret = get("QC_WEBHOOK_SECRET")
+    if secret is not None and not SECRET_PATTERN.match(secret):
+        problems.append("QC_WEBHOOK_SECRET: use 1-256 characters among A-Z, a-z, 0-9, _ and -")
+    values["webhook_secret"] = secret
+    if webhook_url is not None and secret is None:
+        problems.append("QC_WEBHOOK_SECRET: required with QC_WEBHOOK_URL (write a long random string)")
+
+    listen = get("QC_LISTEN")
+    if listen is not None:
+        try:
+            values["listen_host"], values["listen_port"] = _parse_listen(listen)
+            values["listen_explicit"] = True
+        except ValueError:
+            problems.append(f"QC_LISTEN: {listen!r} is not host:port (write e.g. 127.0.0.1:8080)")
+
+    manager_chat = get("QC_MANAGER_CHAT_ID")
+    if manager_chat is not None:
+        if not re.fullmatch(r"-?\d{1,20}", manager_chat):
+            problems.append(f"QC_MANAGER_CHAT_ID: {manager_chat!r} is not a chat id (write a number like -1001234567890)")
+        else:
+            values["manager_chat_id"] = int(manager_chat)
+
+    media_max = get("QC_MEDIA_MAX_MB")
+    if media_max is not None:
+        if not media_max.isdigit() or not 1 <= int(media_max) <= 20:
+            problems.append(f"QC_MEDIA_MAX_MB: {media_max!r} must be a whole number of megabytes from 1 to 20")
+        else:
+            values["media_max_bytes"] = int(media_max) * 1024 * 1024
+
+    values["open311_api_key"] = get("QC_OPEN311_API_KEY")
+    values["public_base_url"] = get("QC_PUBLIC_BASE_URL")
+
+    digest = get("QC_DIGEST_TIME")
+    if digest is not None:
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", digest)
+        if not match:
+            problems.append(f"QC_DIGEST_TIME: {digest!r} is not a time (write e.g. 08:00)")
+        else:
+            values["digest_time"] = time(int(match[1]), int(match[2]))
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**values)  # type: ignore[arg-type]

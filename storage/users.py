@@ -1,0 +1,163 @@
+"""Users, their roles and the invites that grant roles. Plain async code over the database, no Telegram."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Invite, RoleGrant, User
+from storage.models.core import ROLES
+
+INVITE_LIFETIME = timedelta(days=7)
+# Roles whose scope is an estate, a space, or nothing.
+ESTATE_ROLES = ("custodian", "committee")
+SPACE_ROLES = ("operator",)
+
+
+@dataclass(frozen=True)
+class Roles:
+    """What a user may do. Admins come from configuration as well as from grants."""
+
+    is_admin: bool = False
+    is_editor: bool = False
+    custodian_of: frozenset[str] = field(default_factory=frozenset)  # estate ids
+    committee_of: frozenset[str] = field(default_factory=frozenset)  # estate ids
+    operator_of: frozenset[str] = field(default_factory=frozenset)  # space ids
+
+    @property
+    def is_staff(self) -> bool:
+        return self.is_admin or self.is_editor or bool(self.custodian_of or self.operator_of)
+
+    @property
+    def can_edit_content(self) -> bool:
+        return self.is_admin or self.is_editor
+
+    def can_invite(self, role: str) -> bool:
+        # Editors invite the people who run the spaces; only admins make admins and editors.
+        return self.is_admin or (self.is_editor and role in ("custodian", "committee", "operator"))
+
+    def handles_estate(self, estate_id: str) -> bool:
+        return self.is_admin or estate_id in self.custodian_of
+
+
+@dataclass(frozen=True)
+class InviteResult:
+    ok: bool
+    reason: str = ""  # "unknown", "expired", "used"
+    role: str = ""
+    scope: str = ""
+
+
+async def touch_user(
+    session: AsyncSession, user_id: int, first_name: str, telegram_language: str | None, now: datetime
+) -> User:
+    """Fetch the user, creating them on first contact and keeping name and Telegram language fresh."""
+    user = await session.get(User, user_id)
+    if user is None:
+        user = User(
+            id=user_id,
+            first_name=first_name[:128],
+            telegram_language=telegram_language,
+            created_at=now,
+            last_seen_at=now,
+            prompts_enabled=True,
+        )
+        session.add(user)
+        await session.flush()
+        return user
+    user.first_name = first_name[:128]
+    user.telegram_language = telegram_language
+    user.last_seen_at = now
+    user.blocked_at = None  # they wrote to us, so they have not blocked the bot
+    return user
+
+
+async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(language=language))
+
+
+async def record_consent(session: AsyncSession, user_id: int, now: datetime) -> None:
+    await session.execute(update(User).where(User.id == user_id, User.consent_at.is_(None)).values(consent_at=now))
+
+
+async def load_roles(session: AsyncSession, user_id: int, admin_ids: frozenset[int]) -> Roles:
+    grants = (await session.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id))).all()
+    by_role: dict[str, set[str]] = {role: set() for role in ROLES}
+    for grant in grants:
+        by_role[grant.role].add(grant.scope)
+    return Roles(
+        is_admin=user_id in admin_ids or bool(by_role["admin"]),
+        is_editor=bool(by_role["editor"]),
+        custodian_of=frozenset(by_role["custodian"]),
+        committee_of=frozenset(by_role["committee"]),
+        operator_of=frozenset(by_role["operator"]),
+    )
+
+
+async def grant_role(
+    session: AsyncSession, user_id: int, role: str, scope: str, now: datetime, granted_by: int | None
+) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    existing = await session.scalar(
+        select(RoleGrant).where(RoleGrant.user_id == user_id, RoleGrant.role == role, RoleGrant.scope == scope)
+    )
+    if existing is None:
+        session.add(RoleGrant(user_id=user_id, role=role, scope=scope, granted_at=now, granted_by=granted_by))
+        await session.flush()
+
+
+async def revoke_role(session: AsyncSession, grant_id: int) -> bool:
+    result = await session.execute(delete(RoleGrant).where(RoleGrant.id == grant_id))
+    return result.rowcount > 0
+
+
+async def list_grants(session: AsyncSession) -> list[tuple[RoleGrant, User]]:
+    rows = await session.execute(
+        select(RoleGrant, User).join(User, User.id == RoleGrant.user_id).order_by(RoleGrant.role, RoleGrant.scope)
+    )
+    return [(grant, user) for grant, user in rows.all()]
+
+
+async def users_with_role(session: AsyncSession, role: str, scope: str) -> list[User]:
+    rows = await session.scalars(
+        select(User).join(RoleGrant, RoleGrant.user_id == User.id).where(RoleGrant.role == role, RoleGrant.scope == scope)
+    )
+    return list(rows.all())
+
+
+async def create_invite(
+    session: AsyncSession, role: str, scope: str, now: datetime, created_by: int | None,
+    lifetime: timedelta = INVITE_LIFETIME,
+) -> Invite:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    invite = Invite(
+        code=secrets.token_urlsafe(12), role=role, scope=scope, created_by=created_by, created_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(invite)
+    await session.flush()
+    return invite
+
+
+async def redeem_invite(session: AsyncSession, code: str, user_id: int, now: datetime) -> InviteResult:
+    """Single use: the conditional UPDATE makes two people opening the same link at once get one winner."""
+    invite = await session.get(Invite, code)
+    if invite is None:
+        return InviteResult(False, "unknown")
+    if invite.used_at is not None:
+        return InviteResult(False, "used")
+    if invite.expires_at <= now:
+        return InviteResult(False, "expired")
+    claimed = await session.execute(
+        update(Invite).where(Invite.code == code, Invite.used_at.is_(None)).values(used_at=now, used_by=user_id)
+    )
+    if claimed.rowcount != 1:
+        return InviteResult(False, "used")
+    await grant_role(session, user_id, invite.role, invite.scope, now, invite.created_by)
+    return InviteResult(True, role=invite.role, scope=invite.scope)
