@@ -1,0 +1,305 @@
+"""An aiohttp-based request backend for python-telegram-bot.
+
+PTB's default backend (``HTTPXRequest``) is the largest CPU cost of a bare bot;
+``AiohttpRequest`` does the same job with aiohttp and mirrors HTTPXRequest's behaviour:
+the same constructor defaults, the same meaning of the four timeouts, the same request
+encoding (form fields, multipart when files are uploaded) and the same error mapping
+(timeouts -> ``TimedOut``, transport failures -> ``NetworkError``).
+
+aiohttp has no write timeout and counts waiting for a free connection as part of its
+connect timeout, so this module adds both: a semaphore sized like the connection pool
+gives PTB's pool timeout, and request bodies large enough to wait on the socket are
+wrapped so that each chunk must be accepted within the write timeout (httpx applies its
+write timeout to each socket write in the same way).
+"""
+
+import asyncio
+import io
+
+import aiohttp
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload, Payload
+from multidict import CIMultiDict
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+# Telegram's API host rarely changes address; re-resolving every few minutes is plenty.
+_DNS_CACHE_SECONDS = 300
+# Idle connections stay open this long so bursts of updates reuse them.
+_KEEPALIVE_SECONDS = 15.0
+# Bodies are handed to the socket in slices of this size, each under the write timeout.
+# It matches aiohttp's buffer limit, above which a write waits for the socket to drain.
+_WRITE_CHUNK_BYTES = 64 * 1024
+# Bodies up to this size (most Bot API calls) fit in that buffer together with the headers,
+# so writing them never waits for the socket and they skip the timing wrapper's cost.
+_NEVER_BLOCKING_BODY_BYTES = 32 * 1024
+
+_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+_POOL_TIMEOUT_MESSAGE = (
+    "Pool timeout: All connections in the connection pool are occupied. Request was *not* "
+    "sent to Telegram. Consider adjusting the connection pool size or the pool timeout."
+)
+
+
+class _WriteTimeoutError(TimeoutError):
+    """A body chunk was not accepted by the socket within the write timeout.
+
+    It derives from TimeoutError without an errno, which aiohttp's body writer passes
+    through unchanged, so ``do_request`` can tell it apart from aiohttp's own errors.
+    """
+
+
+class _TimedChunkWriter(AbstractStreamWriter):
+    """Forwards to aiohttp's stream writer, splitting every body write into chunks that
+    must each complete within ``write_timeout`` seconds."""
+
+    def __init__(self, writer: AbstractStreamWriter, write_timeout: float) -> None:
+        self._writer = writer
+        self._write_timeout = write_timeout
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        data = memoryview(chunk).cast("B")
+        for start in range(0, len(data), _WRITE_CHUNK_BYTES):
+            try:
+                async with asyncio.timeout(self._write_timeout):
+                    await self._writer.write(data[start : start + _WRITE_CHUNK_BYTES])
+            except TimeoutError as exc:
+                raise _WriteTimeoutError(
+                    f"the socket accepted no data for {self._write_timeout} s"
+                ) from exc
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        await self._writer.write_eof(chunk)
+
+    async def drain(self) -> None:
+        await self._writer.drain()
+
+    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None) -> None:
+        self._writer.enable_compression(encoding, strategy)
+
+    def enable_chunking(self) -> None:
+        self._writer.enable_chunking()
+
+    async def write_headers(self, status_line: str, headers: "CIMultiDict[str]") -> None:
+        await self._writer.write_headers(status_line, headers)
+
+
+class _WriteTimeoutPayload(Payload):
+    """A request body (form or multipart) whose writes are bounded by a write timeout."""
+
+    _value: Payload
+
+    def __init__(self, body: Payload, write_timeout: float) -> None:
+        super().__init__(body, headers=body.headers)
+        self._size = body.size
+        self._write_timeout = write_timeout
+
+    @property
+    def consumed(self) -> bool:
+        return self._value.consumed
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self._value.decode(encoding, errors)
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return await self._value.as_bytes(encoding, errors)
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(
+        self, writer: AbstractStreamWriter, content_length: int | None
+    ) -> None:
+        timed_writer = _TimedChunkWriter(writer, self._write_timeout)
+        await self._value.write_with_length(timed_writer, content_length)
+
+    async def close(self) -> None:
+        await self._value.close()
+
+
+def _never_blocks(body: Payload) -> bool:
+    return body.size is not None and body.size <= _NEVER_BLOCKING_BODY_BYTES
+
+
+def _escape_filename(filename: str) -> str:
+    """Escapes a file name as browsers and httpx do (HTML5 form encoding): double quotes and
+    control characters are percent-encoded, everything else is sent as UTF-8."""
+    return "".join(
+        f"%{ord(char):02X}" if char == '"' or (char < " " and char != "\x1b") else char
+        for char in filename
+    )
+
+
+def _encode_body(request_data: RequestData | None) -> Payload | None:
+    """Encodes the parameters like HTTPXRequest: form fields, or multipart/form-data when
+    files are uploaded. Returns None when there is nothing to send."""
+    if request_data is None:
+        return None
+    if request_data.contains_files:
+        # quote_fields=False keeps UTF-8 file names; _escape_filename does httpx's escaping.
+        form = aiohttp.FormData(quote_fields=False)
+        for name, value in request_data.json_parameters.items():
+            form.add_field(name, value)
+        for part_name, (filename, content, mimetype) in request_data.multipart_data.items():
+            # aiohttp streams a BytesIO in chunks; raw bytes above 1 MiB trigger its
+            # "large body" ResourceWarning.
+            stream = io.BytesIO(content) if isinstance(content, bytes) else content
+            form.add_field(
+                part_name, stream, filename=_escape_filename(filename), content_type=mimetype
+            )
+        return form()
+    if not request_data.json_parameters:
+        return None
+    return BytesPayload(
+        request_data.url_encoded_parameters().encode("ascii"), content_type=_FORM_CONTENT_TYPE
+    )
+
+
+class AiohttpRequest(BaseRequest):
+    """A :class:`telegram.request.BaseRequest` implemented with one shared
+    :class:`aiohttp.ClientSession`.
+
+    Args:
+        connection_pool_size: Maximum number of simultaneous connections (and requests).
+        read_timeout: Seconds to wait for data from the server; None waits forever.
+        write_timeout: Seconds the socket may take to accept each chunk of a request body.
+        connect_timeout: Seconds to resolve and connect to the server.
+        pool_timeout: Seconds to wait for a free connection when all are busy.
+        media_write_timeout: Like ``write_timeout``, for requests that upload files.
+    """
+
+    __slots__ = (
+        "_connect_timeout",
+        "_connection_pool_size",
+        "_is_shut_down",
+        "_media_write_timeout",
+        "_pool_slots",
+        "_pool_timeout",
+        "_read_timeout",
+        "_session",
+        "_write_timeout",
+    )
+
+    def __init__(
+        self,
+        connection_pool_size: int = 256,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
+        if connection_pool_size < 1:
+            raise ValueError(
+                f"connection_pool_size must be at least 1, got {connection_pool_size}"
+            )
+        self._connection_pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._connect_timeout = connect_timeout
+        self._pool_timeout = pool_timeout
+        self._media_write_timeout = media_write_timeout
+        # Both are bound to the running event loop, so they are created on first use.
+        self._session: aiohttp.ClientSession | None = None
+        self._pool_slots: asyncio.Semaphore | None = None
+        self._is_shut_down = False
+
+    @property
+    def read_timeout(self) -> float | None:
+        """See :attr:`BaseRequest.read_timeout`."""
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        """See :meth:`BaseRequest.initialize`. Opens the session, also after a shutdown."""
+        self._is_shut_down = False
+        self._open_session()
+
+    async def shutdown(self) -> None:
+        """See :meth:`BaseRequest.shutdown`. Closes the session; calling it again is a no-op."""
+        self._is_shut_down = True
+        session, self._session = self._session, None
+        self._pool_slots = None
+        if session is not None and not session.closed:
+            await session.close()
+
+    def _open_session(self) -> tuple[aiohttp.ClientSession, asyncio.Semaphore]:
+        # Like HTTPXRequest, requests work before initialize() but not after shutdown():
+        # silently reopening would leave a session nobody closes.
+        if self._is_shut_down:
+            raise RuntimeError("This AiohttpRequest is shut down; call initialize() to reuse it.")
+        if self._session is None or self._pool_slots is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._connection_pool_size,
+                limit_per_host=0,
+                ttl_dns_cache=_DNS_CACHE_SECONDS,
+                keepalive_timeout=_KEEPALIVE_SECONDS,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": self.USER_AGENT},
+                # Telegram sets no cookies; skipping the jar saves work on every response.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+            # The semaphore is the pool: with one slot per connection the connector never
+            # queues, so aiohttp's connect timeout measures only the connection attempt.
+            self._pool_slots = asyncio.Semaphore(self._connection_pool_size)
+        return self._session, self._pool_slots
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """See :meth:`BaseRequest.do_request`. Returns the status code and the body."""
+        session, pool_slots = self._open_session()
+        uploads_files = request_data is not None and request_data.contains_files
+
+        if isinstance(read_timeout, DefaultValue):
+            read_timeout = self._read_timeout
+        if isinstance(connect_timeout, DefaultValue):
+            connect_timeout = self._connect_timeout
+        if isinstance(pool_timeout, DefaultValue):
+            pool_timeout = self._pool_timeout
+        if isinstance(write_timeout, DefaultValue):
+            write_timeout = self._media_write_timeout if uploads_files else self._write_timeout
+
+        body = _encode_body(request_data)
+        if body is not None and write_timeout is not None and not _never_blocks(body):
+            body = _WriteTimeoutPayload(body, write_timeout)
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=connect_timeout, sock_read=read_timeout
+        )
+
+        try:
+            async with asyncio.timeout(pool_timeout):
+                await pool_slots.acquire()
+        except TimeoutError as exc:
+            raise TimedOut(message=_POOL_TIMEOUT_MESSAGE) from exc
+
+        try:
+            async with session.request(
+                method, url, data=body, timeout=timeout, allow_redirects=False
+            ) as response:
+                return response.status, await response.read()
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TimedOut(
+                message=f"Connect timeout: no connection to the server within {connect_timeout} s"
+            ) from exc
+        except aiohttp.SocketTimeoutError as exc:
+            raise TimedOut(
+                message=f"Read timeout: the server sent nothing for {read_timeout} s"
+            ) from exc
+        except _WriteTimeoutError as exc:
+            raise TimedOut(message=f"Write timeout: {exc}") from exc
+        except aiohttp.ClientError as exc:
+            # The class name helps when aiohttp's message is empty (e.g. a bare disconnect).
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+        finally:
+            pool_slots.release()
