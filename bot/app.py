@@ -1,0 +1,312 @@
+"""Builds the PTB Application once: request backends, the per-chat processor, every handler in one commented
+list, the error handler, and the start/stop of the outbox sender and periodic jobs.
+
+Runners (bot/runners.py) decide how updates arrive (polling, webhook, sandbox); this module does not care.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable
+
+from telegram import LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
+
+from bot import callbacks, jobs
+from bot.i18n import LANGUAGES
+from bot.outbox_sender import OutboxSender
+from bot.runtime import Runtime, visitor
+from bot.telegram_http import AiohttpRequest
+from bot.ui import Screen, menu_row, show
+from handlers import admin, directory, fallback, staff, start
+from handlers import agenda, booking
+from handlers import custodian, reports
+
+log = logging.getLogger(__name__)
+
+# A consumer takes a message if a flow is waiting for it (a report's description, a booking's phone number...)
+# and returns True; the first that takes it wins, the last is the default use outside any flow.
+Consumer = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
+TEXT_CONSUMERS: list[Consumer] = [
+    booking.phone_text, agenda.reason_text, custodian.prompt_text, reports.draft_text, directory.search_text,
+]
+LOCATION_CONSUMERS: list[Consumer] = [reports.draft_location, directory.location_nearest]
+MEDIA_CONSUMERS: list[Consumer] = [custodian.prompt_media, reports.draft_media, fallback.unexpected_message]
+# /cancel asks each flow to drop its draft; each returns True if it had one.
+CancelHook = Callable[[Runtime, int], Awaitable[bool]]
+CANCEL_HOOKS: list[CancelHook] = [booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt]
+
+
+class FrontDeskBot(ExtBot):
+    """Remembers which callback queries were answered, so the error handler answers only those left hanging
+    (Telegram refuses a second answer)."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self._answered: OrderedDict[str, None] = OrderedDict()
+
+    def was_answered(self, callback_query_id: str) -> bool:
+        return callback_query_id in self._answered
+
+    async def answer_callback_query(self, callback_query_id: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        result = await super().answer_callback_query(callback_query_id, *args, **kwargs)
+        self._answered[callback_query_id] = None
+        if len(self._answered) > 10_000:
+            self._answered.popitem(last=False)
+        return result
+
+
+class PerChatProcessor(BaseUpdateProcessor):
+    """Updates of one chat run in order; different chats run concurrently."""
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._waiting: dict[int, int] = defaultdict(int)
+        # Tests and the sandbox learn here when an update has been fully handled.
+        self.on_done: Callable[[object], None] | None = None
+
+    async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        try:
+            if chat is None:
+                await coroutine
+                return
+            key = chat.id
+            self._waiting[key] += 1
+            try:
+                async with self._locks[key]:
+                    await coroutine
+            finally:
+                self._waiting[key] -= 1
+                if self._waiting[key] == 0:  # forget idle chats so memory stays flat with 47k tenants
+                    del self._waiting[key]
+                    self._locks.pop(key, None)
+        finally:
+            if self.on_done is not None:
+                self.on_done(update)
+
+    async def initialize(self) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+
+async def _route(consumers: list[Consumer], update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    for consume in consumers:
+        if await consume(update, context):
+            return
+
+
+async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _route(TEXT_CONSUMERS, update, context)
+
+
+async def route_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _route(LOCATION_CONSUMERS, update, context)
+
+
+async def route_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _route(MEDIA_CONSUMERS, update, context)
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt: Runtime = context.application.bot_data["runtime"]
+    v = await visitor(update, context)
+    dropped = False
+    for hook in CANCEL_HOOKS:
+        dropped = await hook(rt, v.user_id) or dropped
+    text = v.tr._("Fatto: ho annullato quello che stavi facendo.") if dropped else v.tr._("Non c'era niente da annullare.")
+    await show(update, Screen(text, [menu_row(v.tr)]))
+
+
+def on(action: callbacks.Action, handler) -> CallbackQueryHandler:  # type: ignore[no-untyped-def]
+    return CallbackQueryHandler(handler, pattern=callbacks.matches(action))
+
+
+def register_handlers(application: Application) -> None:
+    private = filters.ChatType.PRIVATE
+    handlers = [
+        # 1. Groups (the manager's chat): the bot posts alerts there; buttons on them are callbacks (below).
+        MessageHandler(filters.ChatType.GROUPS & ~filters.StatusUpdate.ALL, fallback.group_message),
+        # 2. Commands.
+        CommandHandler("start", start.start_command, filters=private),
+        CommandHandler("menu", start.menu, filters=private),
+        CommandHandler("language", start.languages, filters=private),
+        CommandHandler("help", directory.help_pages, filters=private),
+        CommandHandler("privacy", start.privacy, filters=private),
+        CommandHandler("cancel", cancel, filters=private),
+        CommandHandler("invite", admin.invite_command, filters=private),
+        CommandHandler("reload", admin.reload_content, filters=private),
+        CommandHandler("agenda", agenda.agenda, filters=private),
+        # 3. Buttons, by action (bot/callbacks.py is the vocabulary).
+        on(callbacks.MENU, start.menu),
+        on(callbacks.CONSENT, start.consent),
+        on(callbacks.LANGUAGES, start.languages),
+        on(callbacks.SET_LANGUAGE, start.set_language),
+        on(callbacks.PRIVACY, start.privacy),
+        on(callbacks.SPACES, directory.spaces),
+        on(callbacks.SPACE, directory.space),
+        on(callbacks.SPACE_SERVICES, directory.space),
+        on(callbacks.SPACE_MAP, directory.space_map),
+        on(callbacks.SERVICE, directory.service),
+        on(callbacks.HELP, directory.help_pages),
+        on(callbacks.FAQ, directory.faq),
+        on(callbacks.CONTACTS, directory.contacts),
+        on(callbacks.NEAREST, directory.nearest_prompt),
+        on(callbacks.STAFF, staff.staff_menu),
+        on(callbacks.INVITE_ROLE, admin.invite_role),
+        on(callbacks.INVITE_SCOPE, admin.invite_scope),
+        on(callbacks.ROLES_LIST, admin.roles_list),
+        on(callbacks.ROLE_REVOKE, admin.role_revoke),
+        on(callbacks.BOOK, booking.book_entry),
+        on(callbacks.BOOK_SPACE, booking.book_space),
+        on(callbacks.BOOK_DAYS, booking.book_days),
+        on(callbacks.BOOK_TIMES, booking.book_times),
+        on(callbacks.BOOK_SLOT, booking.book_slot),
+        on(callbacks.BOOK_PHONE, booking.book_slot),
+        on(callbacks.BOOK_CONFIRM, booking.book_confirm),
+        on(callbacks.MY_BOOKINGS, booking.my_bookings),
+        on(callbacks.BOOKING, booking.booking_view),
+        on(callbacks.BOOKING_CANCEL_ASK, booking.booking_view),
+        on(callbacks.BOOKING_CANCEL, booking.booking_cancel),
+        on(callbacks.WAITLIST_DAYS, booking.waitlist_days),
+        on(callbacks.WAITLIST_JOIN, booking.waitlist_join),
+        on(callbacks.WAITLIST_ENTRY, booking.waitlist_entry_view),
+        on(callbacks.WAITLIST_LEAVE, booking.waitlist_leave),
+        on(callbacks.WAITLIST_ACCEPT, booking.waitlist_accept),
+        on(callbacks.AGENDA, agenda.agenda),
+        on(callbacks.AGENDA_BOOKING, agenda.agenda_booking),
+        on(callbacks.AGENDA_MARK, agenda.agenda_mark),
+        on(callbacks.AGENDA_CANCEL, agenda.agenda_cancel),
+        on(callbacks.AGENDA_CANCEL_REASON, agenda.agenda_cancel_reason),
+        on(callbacks.REPORT, reports.report_entry),
+        on(callbacks.REPORT_NEW, reports.report_new),
+        on(callbacks.REPORT_CONTINUE, reports.report_continue),
+        on(callbacks.REPORT_DISCARD, reports.report_discard),
+        on(callbacks.REPORT_ON_BEHALF, reports.report_on_behalf),
+        on(callbacks.REPORT_CATEGORY, reports.choose_category),
+        on(callbacks.REPORT_EMERGENCY_FILE, reports.choose_category),
+        on(callbacks.REPORT_ESTATE, reports.choose_estate),
+        on(callbacks.REPORT_ESTATE_LIST, reports.estate_list),
+        on(callbacks.REPORT_LOCATION, reports.ask_location),
+        on(callbacks.REPORT_BUILDING, reports.choose_building),
+        on(callbacks.REPORT_FLOOR, reports.choose_floor),
+        on(callbacks.REPORT_AREA, reports.choose_area),
+        on(callbacks.REPORT_FLAT_SKIP, reports.skip_flat),
+        on(callbacks.REPORT_ANSWER, reports.answer_question),
+        on(callbacks.REPORT_PHOTOS_DONE, reports.photos_done),
+        on(callbacks.REPORT_EDIT, reports.edit_part),
+        on(callbacks.REPORT_SEND, reports.send_report),
+        on(callbacks.REPORT_SEND_ANYWAY, reports.send_report),
+        on(callbacks.REPORT_ME_TOO, reports.me_too),
+        on(callbacks.MY_REPORTS, reports.my_reports),
+        on(callbacks.REPORT_VIEW, reports.view_report),
+        on(callbacks.REPORT_COMMENT, reports.add_comment),
+        on(callbacks.REPORT_CONFIRM, reports.confirm_or_reopen),
+        on(callbacks.REPORT_REOPEN, reports.confirm_or_reopen),
+        on(callbacks.REPORT_RATE, reports.rate),
+        on(callbacks.TICKETS_OPEN, custodian.open_list),
+        on(callbacks.TICKET_STAFF_VIEW, custodian.staff_view),
+        on(callbacks.TICKET_ACK, custodian.ticket_status),
+        on(callbacks.TICKET_START, custodian.ticket_status),
+        on(callbacks.TICKET_RESOLVE, custodian.ticket_status),
+        on(callbacks.TICKET_REJECT, custodian.ticket_reject),
+        on(callbacks.TICKET_REJECT_REASON, custodian.ticket_reject_reason),
+        on(callbacks.TICKET_NOTE, custodian.ticket_note),
+        on(callbacks.FEEDBACK, fallback.coming_soon),
+        # 4. Anything else pressed: stale, foreign or forged data gets a polite answer and the menu.
+        CallbackQueryHandler(fallback.stale_button),
+        # 5. Messages in a private chat: flows first, then the default use (search, nearest spaces).
+        MessageHandler(private & filters.COMMAND, fallback.unknown_command),
+        MessageHandler(private & filters.TEXT, route_text),
+        MessageHandler(private & (filters.LOCATION | filters.VENUE), route_location),
+        MessageHandler(private & ~filters.StatusUpdate.ALL, route_media),
+    ]
+    application.add_handlers(handlers)
+    application.add_error_handler(on_error)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the update id and the traceback (never the text: it may hold personal data); tell the user kindly."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    error = context.error
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__)) if error else ""
+    log.error("update %s failed:\n%s", update_id, trace)
+    if not isinstance(update, Update) or update.effective_user is None or update.effective_chat is None:
+        return
+    if isinstance(error, Forbidden):
+        return  # the user blocked the bot: nobody to tell
+    query = update.callback_query
+    if query is not None and not (isinstance(context.bot, FrontDeskBot) and context.bot.was_answered(query.id)):
+        try:
+            await query.answer()
+        except TelegramError:
+            log.info("could not answer callback query of failed update %s", update_id)
+    try:
+        v = await visitor(update, context)
+        await context.bot.send_message(
+            update.effective_chat.id,
+            v.tr._("Scusa, qualcosa è andato storto. Riprova tra poco."),
+            reply_markup=Screen("", [menu_row(v.tr)]).keyboard,
+        )
+    except Exception:  # the error may be the database or the network itself: logging is all we can do
+        log.exception("could not tell user about error in update %s", update_id)
+
+
+async def on_startup(application: Application) -> None:
+    """After initialize(): commands menu per language, the outbox sender, the periodic jobs."""
+    rt: Runtime = application.bot_data["runtime"]
+    rt.bot_username = application.bot.username
+    for language in LANGUAGES:
+        await application.bot.set_my_commands(start.commands_for(language), language_code=None if language == "it" else language)
+    rt.outbox = OutboxSender(rt.db, application.bot, rt.clock, on_blocked=custodian.blocked_handler(rt))
+    rt.outbox.start()
+    jobs.schedule_all(application)
+
+
+async def on_stopped(application: Application) -> None:
+    """After the last update in hand: a final flush of the outbox."""
+    rt: Runtime = application.bot_data["runtime"]
+    if rt.outbox is not None:
+        await rt.outbox.stop()
+
+
+def build_application(rt: Runtime, *, with_updater: bool = True) -> Application:
+    settings = rt.settings
+    if not settings.telegram_token:
+        raise ValueError("build_application needs a token (the sandbox passes the emulator's)")
+    bot = FrontDeskBot(
+        settings.telegram_token,
+        base_url=settings.api_url,
+        base_file_url=settings.file_url,
+        request=AiohttpRequest(connection_pool_size=256),
+        get_updates_request=AiohttpRequest(connection_pool_size=2),
+        defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
+        rate_limiter=AIORateLimiter(max_retries=2),
+    )
+    builder = ApplicationBuilder().bot(bot).concurrent_updates(PerChatProcessor(256))
+    if not with_updater:
+        builder = builder.updater(None)
+    application = builder.build()
+    application.bot_data["runtime"] = rt
+    register_handlers(application)
+    return application

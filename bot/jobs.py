@@ -1,0 +1,59 @@
+"""Periodic work. Every job reads its state from the database, so a restart simply runs it again at the next
+tick: reminders, escalations and digests are rows or timestamps, not timers held in memory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from telegram.ext import Application, ContextTypes
+
+from bot.runtime import Runtime
+from handlers import booking, custodian
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[[Runtime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    every_seconds: float
+    run: JobFunction
+
+
+async def watch_content(rt: Runtime) -> None:
+    """Reload content when an editor saves a file; an invalid save leaves the last good version in service."""
+    if rt.content_store.changed_on_disk():
+        problems = rt.content_store.reload()
+        if problems:
+            log.warning("content not reloaded, %d problem(s); first: %s", len(problems), problems[0])
+        else:
+            log.info("content reloaded (version %s)", rt.content.version)
+
+
+# Features append their jobs here (reminders, escalations, digests); bot/app.py schedules every one.
+PERIODIC_JOBS: list[PeriodicJob] = [PeriodicJob("content-watcher", 5.0, watch_content)]
+# Waitlist offers not confirmed in time pass to the next tenant in line (reminders need no job: outbox rows).
+PERIODIC_JOBS.append(PeriodicJob("waitlist-offers", 60.0, booking.expire_waitlist_offers))
+# Reports: escalate tickets nobody took in charge, send each custodian's daily digest, close resolved tickets
+# nobody reopened within 14 days.
+PERIODIC_JOBS.append(PeriodicJob("ticket-escalations", 60.0, custodian.escalate_overdue))
+PERIODIC_JOBS.append(PeriodicJob("ticket-digests", 60.0, custodian.send_digests))
+PERIODIC_JOBS.append(PeriodicJob("ticket-closing", 600.0, custodian.close_resolved))
+
+
+def schedule_all(application: Application) -> None:
+    rt: Runtime = application.bot_data["runtime"]
+    for job in PERIODIC_JOBS:
+
+        async def tick(_context: ContextTypes.DEFAULT_TYPE, job: PeriodicJob = job) -> None:
+            try:
+                await job.run(rt)
+            except Exception:
+                log.exception("job %s failed; it runs again at the next tick", job.name)
+            rt.wake_outbox()
+
+        application.job_queue.run_repeating(tick, interval=job.every_seconds, first=job.every_seconds, name=job.name)

@@ -1,0 +1,145 @@
+"""Delivers the outbox: honours retry_after on 429, retries 5xx and network errors with backoff, marks 403.
+
+Rows of one chat go out in order; different chats go out concurrently. A row is marked sent right after Telegram
+accepts it; the lease on claimed rows means a crash between "sent" and "marked" is the only window for a repeat,
+and it is as small as one database write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from telegram import Bot, Message
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from bot.clock import Clock
+from storage import outbox
+from storage.db import Database
+from storage.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 25
+IDLE_POLL_SECONDS = 1.0
+
+OnBlocked = Callable[[OutboxMessage], Awaitable[None]]
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** min(attempts, 10), 600))
+
+
+class OutboxSender:
+    def __init__(self, db: Database, bot: Bot, clock: Clock, on_blocked: OnBlocked | None = None) -> None:
+        self.db = db
+        self.bot = bot
+        self.clock = clock
+        self.on_blocked = on_blocked
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Called after a transaction that enqueued rows, so they go out now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    async def stop(self) -> None:
+        """Finish what is in hand (a final flush of due rows), then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                delivered = await self.flush()
+            except Exception:  # the database may be briefly unavailable; never let the loop die
+                log.exception("outbox flush failed")
+                delivered = 0
+            if self._stopping:
+                return
+            if delivered:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def flush(self) -> int:
+        """Deliver every row due now; returns how many rows were handled."""
+        rows = await outbox.claim_due(self.db, self.clock.now())
+        if not rows:
+            return 0
+        by_chat: dict[int, list[OutboxMessage]] = defaultdict(list)
+        for row in rows:
+            by_chat[row.chat_id].append(row)
+        await asyncio.gather(*(self._deliver_chat(chat_rows) for chat_rows in by_chat.values()))
+        return len(rows)
+
+    async def _deliver_chat(self, rows: list[OutboxMessage]) -> None:
+        for index, row in enumerate(rows):
+            if not await self._deliver(row):
+                # Keep the chat's order: later rows wait for the one that must be retried.
+                for later in rows[index + 1 :]:
+                    await outbox.retry_later(self.db, later.id, self.clock.now(), "waiting for an earlier message", count_attempt=False)
+                return
+
+    async def _deliver(self, row: OutboxMessage) -> bool:
+        """Returns False when the row must be retried later."""
+        now = self.clock.now()
+        if not await outbox.check_guard(self.db, row.guard, now):
+            await outbox.finish(self.db, row.id, "dropped", now, error="guard no longer holds")
+            return True
+        params = dict(row.params)
+        edit_ref = params.pop(outbox.EDIT_REF, None)
+        if edit_ref is not None:
+            state, message_id = await outbox.sent_message_id(self.db, row.chat_id, edit_ref[0], edit_ref[1])
+            if state == "pending":
+                await outbox.retry_later(self.db, row.id, now + timedelta(seconds=2), "original not sent yet", count_attempt=False)
+                return False
+            if message_id is None:
+                await outbox.finish(self.db, row.id, "dropped", now, error="nothing to edit")
+                return True
+            params["message_id"] = message_id
+        try:
+            result = await self.bot.do_api_request(row.method, api_kwargs=params)
+        except RetryAfter as exc:
+            seconds = exc.retry_after if isinstance(exc.retry_after, (int, float)) else exc.retry_after.total_seconds()
+            await outbox.retry_later(self.db, row.id, now + timedelta(seconds=seconds), str(exc), count_attempt=False)
+            return False
+        except Forbidden as exc:
+            await outbox.finish(self.db, row.id, "blocked", now, error=str(exc))
+            if self.on_blocked is not None:
+                await self.on_blocked(row)
+            return True
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if "not modified" in text:
+                await outbox.finish(self.db, row.id, "sent", now, error=str(exc))
+            elif "not found" in text:
+                await outbox.finish(self.db, row.id, "dropped", now, error=str(exc))
+            else:
+                log.error("outbox row %s refused: %s", row.id, exc)
+                await outbox.finish(self.db, row.id, "failed", now, error=str(exc))
+            return True
+        except (TimedOut, NetworkError) as exc:
+            if row.attempts >= MAX_ATTEMPTS:
+                await outbox.finish(self.db, row.id, "failed", now, error=str(exc))
+                return True
+            await outbox.retry_later(self.db, row.id, now + backoff(row.attempts), str(exc))
+            return False
+        message_id = result.get("message_id") if isinstance(result, dict) else None
+        if isinstance(result, Message):
+            message_id = result.message_id
+        await outbox.finish(self.db, row.id, "sent", self.clock.now(), message_id=message_id)
+        return True

@@ -1,0 +1,118 @@
+"""How updates reach the application: long polling or an aiohttp webhook. One `BotService` starts and stops
+everything in order, so the CLI, the sandbox, the end-to-end tests and the benchmarks run the same code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot import open311_http
+from bot.app import build_application, on_startup, on_stopped
+from bot.clock import Clock
+from bot.config import Settings
+from bot.runtime import Runtime
+from storage.content import ContentStore
+from storage.db import Database, upgrade
+
+log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+# Features add their HTTP endpoints (e.g. Open311) here: functions that add routes to the service's web app.
+HTTP_ROUTES: list[Callable[[web.Application, Runtime], None]] = [open311_http.add_routes]
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+class BotService:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, webhook: bool | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.webhook = settings.uses_webhook if webhook is None else webhook
+        self.runtime: Runtime | None = None
+        self.application: Application | None = None
+        self._site_runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        await upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        self.runtime = rt = Runtime(settings, db, ContentStore(settings.content_dir), self.clock)
+        self.application = application = build_application(rt, with_updater=not self.webhook)
+        await application.initialize()
+        await on_startup(application)
+        await application.start()
+        if self.webhook:
+            await application.bot.set_webhook(
+                settings.webhook_url, secret_token=settings.webhook_secret, allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            await application.bot.delete_webhook()
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=20)
+        if self.webhook or settings.listen_explicit:
+            self._site_runner = web.AppRunner(self.web_app())
+            await self._site_runner.setup()
+            await web.TCPSite(self._site_runner, settings.listen_host, settings.listen_port).start()
+            log.info("listening on http://%s:%s", settings.listen_host, settings.listen_port)
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=2 * 1024 * 1024)
+        app.router.add_get("/healthz", healthz)
+        if self.webhook and self.settings.webhook_url:
+            app.router.add_post(urlsplit(self.settings.webhook_url).path or "/", self._receive_update)
+        for add_routes in HTTP_ROUTES:
+            add_routes(app, self.runtime)
+        return app
+
+    async def _receive_update(self, request: web.Request) -> web.Response:
+        if request.headers.get(SECRET_HEADER) != self.settings.webhook_secret:
+            return web.Response(status=403, text="wrong secret token")
+        try:
+            data = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="not JSON")
+        update = Update.de_json(data, self.application.bot)
+        await self.application.update_queue.put(update)
+        return web.Response(text="ok")
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish those in hand, flush the outbox, close connections."""
+        if self._site_runner is not None:
+            await self._site_runner.cleanup()
+            self._site_runner = None
+        application = self.application
+        if application is not None:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+            await on_stopped(application)
+            await application.shutdown()
+            self.application = None
+        if self.runtime is not None:
+            await self.runtime.db.dispose()
+            self.runtime = None
+
+
+async def serve_until_signalled(service: BotService) -> None:
+    """`qcbot run`: start, wait for SIGTERM or SIGINT, stop gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await service.start()
+    mode = "webhook" if service.webhook else "long polling"
+    log.info("bot @%s running with %s", service.application.bot.username, mode)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: finishing the updates in hand")
+        await service.stop()

@@ -1,0 +1,111 @@
+"""What every handler needs, built once per process, and the per-update view of who is writing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.i18n import Translator, pick_language, translator
+from storage import users
+from storage.content import Content, ContentStore
+from storage.db import Database
+from storage.users import Roles
+
+if TYPE_CHECKING:
+    from bot.outbox_sender import OutboxSender
+
+USER_CACHE_SECONDS = 60.0
+
+
+@dataclass
+class CachedUser:
+    language: str | None
+    consented: bool
+    roles: Roles
+    last_estate_id: str | None
+    expires: float
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    content_store: ContentStore
+    clock: Clock
+    outbox: OutboxSender | None = None
+    bot_username: str = ""
+
+    def __post_init__(self) -> None:
+        # A cache, not the truth: every write goes to the database first, then here. Another instance may see a
+        # language change up to USER_CACHE_SECONDS late, which is harmless.
+        self._users: dict[int, CachedUser] = {}
+
+    @property
+    def content(self) -> Content:
+        return self.content_store.current
+
+    def forget_user(self, user_id: int) -> None:
+        self._users.pop(user_id, None)
+
+    def wake_outbox(self) -> None:
+        if self.outbox is not None:
+            self.outbox.wake()
+
+    async def cached_user(self, user_id: int, first_name: str, telegram_language: str | None) -> CachedUser:
+        cached = self._users.get(user_id)
+        if cached is not None and cached.expires > time.monotonic():
+            return cached
+        async with self.db.write() as session:
+            record = await users.touch_user(session, user_id, first_name, telegram_language, self.clock.now())
+            roles = await users.load_roles(session, user_id, self.settings.admin_ids)
+            cached = CachedUser(
+                language=record.language,
+                consented=record.consent_at is not None,
+                roles=roles,
+                last_estate_id=record.last_estate_id,
+                expires=time.monotonic() + USER_CACHE_SECONDS,
+            )
+        self._users[user_id] = cached
+        return cached
+
+
+@dataclass
+class Visitor:
+    """Who sent this update, in which language, with which roles."""
+
+    user_id: int
+    chat_id: int
+    first_name: str
+    language: str
+    tr: Translator
+    roles: Roles
+    consented: bool
+    last_estate_id: str | None
+
+
+def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
+    return context.application.bot_data["runtime"]
+
+
+async def visitor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Visitor:
+    rt = runtime_of(context)
+    tg_user = update.effective_user
+    assert tg_user is not None, "handlers that need a visitor only receive updates from users"
+    cached = await rt.cached_user(tg_user.id, tg_user.first_name or "", tg_user.language_code)
+    language = pick_language(cached.language, tg_user.language_code)
+    return Visitor(
+        user_id=tg_user.id,
+        chat_id=update.effective_chat.id if update.effective_chat else tg_user.id,
+        first_name=tg_user.first_name or "",
+        language=language,
+        tr=translator(language, rt.settings.timezone.key),
+        roles=cached.roles,
+        consented=cached.consented,
+        last_estate_id=cached.last_estate_id,
+    )

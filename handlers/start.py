@@ -1,0 +1,147 @@
+"""/start, the welcome with the privacy notice, the main menu, languages, /help."""
+
+from __future__ import annotations
+
+from telegram import BotCommand, InlineKeyboardButton, Update
+from telegram.ext import ContextTypes
+
+from bot import callbacks
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, translator
+from bot.runtime import Visitor, runtime_of, visitor
+from bot.ui import Screen, button, menu_row, show
+from storage import users
+
+# The commands menu, set per language at start (see bot/app.py). Descriptions are marked here, translated there.
+COMMANDS = (
+    ("start", N_("Ricomincia da capo")),
+    ("menu", N_("Menu principale")),
+    ("language", N_("Cambia lingua")),
+    ("help", N_("Aiuto e numeri utili")),
+    ("cancel", N_("Annulla quello che stai facendo")),
+)
+
+PRIVACY_NOTICE = N_(
+    "<b>Privacy.</b> Conserviamo il tuo numero Telegram, il nome, la lingua e quello che ci mandi (prenotazioni, segnalazioni, opinioni), solo per rispondere alle tue richieste. Li vedono MM Casa e chi gestisce gli spazi. Puoi chiedere di cancellarli al numero verde."
+)
+
+
+def commands_for(language: str) -> list[BotCommand]:
+    tr = translator(language)
+    return [BotCommand(name, tr._(description)) for name, description in COMMANDS]
+
+
+def render_welcome(v: Visitor) -> Screen:
+    tr = v.tr
+    text = "\n\n".join(
+        (
+            tr._("👋 Benvenuto/a, {name}! Sono lo sportello di <b>Quartieri Connessi</b>, gli spazi nei cortili delle case popolari di Milano.", name=v.first_name or "👋"),
+            tr._("Qui trovi i servizi degli spazi, prenoti un appuntamento, segnali un guasto e ci dici come va."),
+            tr._(PRIVACY_NOTICE),
+            tr._("Lingua: {language}", language=LANGUAGE_NAMES[v.language]),
+        )
+    )
+    return Screen(
+        text,
+        [
+            [button(tr._("✅ Ho capito, continua"), callbacks.CONSENT)],
+            [button(tr._("🌐 Cambia lingua"), callbacks.LANGUAGES)],
+        ],
+    )
+
+
+def render_main_menu(v: Visitor) -> Screen:
+    tr = v.tr
+    rows = [
+        [button(tr._("🏠 Spazi e servizi"), callbacks.SPACES, 0)],
+        [button(tr._("📅 Prenota"), callbacks.BOOK)],
+        [button(tr._("🔧 Segnala un problema"), callbacks.REPORT)],
+        [button(tr._("⭐ La tua opinione"), callbacks.FEEDBACK)],
+        [button(tr._("❓ Aiuto"), callbacks.HELP, 0), button(tr._("🌐 Lingua"), callbacks.LANGUAGES)],
+    ]
+    if v.roles.is_staff or v.roles.committee_of:
+        rows.append([button(tr._("🧰 Strumenti per lo staff"), callbacks.STAFF)])
+    text = tr._("Cosa vuoi fare? Tocca un pulsante, oppure scrivi cosa cerchi (per esempio «riparazioni» o «computer»).")
+    return Screen(text, rows)
+
+
+def render_languages(v: Visitor) -> Screen:
+    rows: list[list[InlineKeyboardButton]] = []
+    pair: list[InlineKeyboardButton] = []
+    for code in LANGUAGES:
+        label = ("✅ " if code == v.language else "") + LANGUAGE_NAMES[code]
+        pair.append(button(label, callbacks.SET_LANGUAGE, code))
+        if len(pair) == 2:
+            rows.append(pair)
+            pair = []
+    if pair:
+        rows.append(pair)
+    rows.append(menu_row(v.tr))
+    return Screen(v.tr._("Scegli la tua lingua:"), rows)
+
+
+def render_privacy(v: Visitor) -> Screen:
+    tr = v.tr
+    return Screen(
+        tr._(PRIVACY_NOTICE),
+        [menu_row(tr)],
+    )
+
+
+async def home(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor | None = None) -> None:
+    """The main menu, or the welcome while the tenant has not read the privacy notice."""
+    v = v or await visitor(update, context)
+    await show(update, render_main_menu(v) if v.consented else render_welcome(v))
+
+
+async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    v = await visitor(update, context)
+    payload = context.args[0] if context.args else ""
+    if payload.startswith("inv_"):
+        from handlers.admin import redeem  # invites are staff business; kept beside the other role screens
+
+        await redeem(update, context, v, payload.removeprefix("inv_"))
+        return
+    await show(update, render_welcome(v) if not v.consented else render_main_menu(v))
+
+
+async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.callback_query:
+        await update.callback_query.answer()
+    await home(update, context)
+
+
+async def consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    await update.callback_query.answer()
+    async with rt.db.write() as session:
+        await users.record_consent(session, update.effective_user.id, rt.clock.now())
+    rt.forget_user(update.effective_user.id)
+    await home(update, context)
+
+
+async def languages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.callback_query:
+        await update.callback_query.answer()
+    await show(update, render_languages(await visitor(update, context)))
+
+
+async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    query = update.callback_query
+    language = callbacks.decode(query.data).args[0]
+    if language not in LANGUAGES:
+        await query.answer()
+        await show(update, render_languages(await visitor(update, context)))
+        return
+    async with rt.db.write() as session:
+        await users.set_language(session, update.effective_user.id, language)
+    rt.forget_user(update.effective_user.id)
+    v = await visitor(update, context)
+    await query.answer(v.tr._("Lingua: {language}", language=LANGUAGE_NAMES[language]))
+    await home(update, context, v)
+
+
+async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.callback_query:
+        await update.callback_query.answer()
+    await show(update, render_privacy(await visitor(update, context)))

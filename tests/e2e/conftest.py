@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.emulator import BotApiEmulator
+from tests.conftest import SAMPLE_CONTENT
+from tests.e2e.harness import TOKEN, RunningBot, settings_for, start_bot
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[BotApiEmulator]:
+    emu = BotApiEmulator(token=TOKEN, bot_username="qc_test_bot")
+    await emu.start(host="127.0.0.1", port=0)
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+def content_dir() -> Path:
+    return SAMPLE_CONTENT
+
+
+@pytest.fixture
+def bot_env() -> dict[str, str]:
+    """Extra QC_* settings for the bot under test; override in a test module."""
+    return {}
+
+
+@pytest.fixture
+async def bot(emulator, sqlite_url, tmp_path, clock, content_dir, bot_env) -> AsyncIterator[RunningBot]:  # type: ignore[no-untyped-def]
+    running = await start_bot(emulator, settings_for(emulator, sqlite_url, tmp_path, content_dir, **bot_env), clock)
+    yield running
+    await running.service.stop()
+    refusals = [r for r in emulator.refusals if not r.injected and r.error_code != 403]
+    shown = [f"{r.method}: {r.description} ({str(r.params.get('text', ''))[:60]!r})" for r in refusals[:3]]
+    assert not refusals, f"the bot sent {len(refusals)} call(s) Telegram refuses, e.g. {shown}"
