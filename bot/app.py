@@ -7,6 +7,7 @@ Runners (bot/runners.py) decide how updates arrive (polling, webhook, sandbox); 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import traceback
 from collections import OrderedDict, defaultdict
@@ -19,6 +20,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    BaseRateLimiter,
     BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
@@ -38,6 +40,7 @@ from bot.ui import Screen, menu_row, show
 from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
+from handlers import feedback, stats
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +48,14 @@ log = logging.getLogger(__name__)
 # and returns True; the first that takes it wins, the last is the default use outside any flow.
 Consumer = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
 TEXT_CONSUMERS: list[Consumer] = [
-    booking.phone_text, agenda.reason_text, custodian.prompt_text, reports.draft_text, directory.search_text,
+    booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text, reports.draft_text,
+    directory.search_text,
 ]
 LOCATION_CONSUMERS: list[Consumer] = [reports.draft_location, directory.location_nearest]
 MEDIA_CONSUMERS: list[Consumer] = [custodian.prompt_media, reports.draft_media, fallback.unexpected_message]
 # /cancel asks each flow to drop its draft; each returns True if it had one.
 CancelHook = Callable[[Runtime, int], Awaitable[bool]]
-CANCEL_HOOKS: list[CancelHook] = [booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt]
+CANCEL_HOOKS: list[CancelHook] = [booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft]
 
 
 class FrontDeskBot(ExtBot):
@@ -73,6 +77,36 @@ class FrontDeskBot(ExtBot):
         return result
 
 
+# The chat whose update this task is handling; replies to it are not paced bot-wide (RepliesFirstRateLimiter).
+_replying_to: contextvars.ContextVar[int | None] = contextvars.ContextVar("replying_to", default=None)
+
+
+class RepliesFirstRateLimiter(BaseRateLimiter[int]):
+    """Telegram's ~30 messages a second is for messages a bot sends on its own (alerts, reminders, digests): those
+    stay paced. Answering the person whose update is being handled is paced by that person, so it skips the
+    bot-wide pacing (a single 30/s queue made every tenant wait behind every other). Both honour 429 retry_after
+    and the per-group limit."""
+
+    def __init__(self, max_retries: int = 2) -> None:
+        # Messages the bot sends on its own come from the outbox, which reschedules a 429 itself: a limiter that
+        # slept through retry_after could outlast the row's lease and let another sender deliver it again.
+        self._paced = AIORateLimiter(max_retries=0)
+        self._replies = AIORateLimiter(overall_max_rate=0, max_retries=max_retries)
+
+    async def initialize(self) -> None:
+        await self._paced.initialize()
+        await self._replies.initialize()
+
+    async def shutdown(self) -> None:
+        await self._paced.shutdown()
+        await self._replies.shutdown()
+
+    async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):  # type: ignore[no-untyped-def]
+        chat_id = data.get("chat_id")
+        limiter = self._replies if chat_id is not None and chat_id == _replying_to.get() else self._paced
+        return await limiter.process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+
 class PerChatProcessor(BaseUpdateProcessor):
     """Updates of one chat run in order; different chats run concurrently."""
 
@@ -91,10 +125,12 @@ class PerChatProcessor(BaseUpdateProcessor):
                 return
             key = chat.id
             self._waiting[key] += 1
+            replying = _replying_to.set(key)
             try:
                 async with self._locks[key]:
                     await coroutine
             finally:
+                _replying_to.reset(replying)
                 self._waiting[key] -= 1
                 if self._waiting[key] == 0:  # forget idle chats so memory stays flat with 47k tenants
                     del self._waiting[key]
@@ -157,6 +193,7 @@ def register_handlers(application: Application) -> None:
         CommandHandler("invite", admin.invite_command, filters=private),
         CommandHandler("reload", admin.reload_content, filters=private),
         CommandHandler("agenda", agenda.agenda, filters=private),
+        CommandHandler("stats", stats.stats_menu, filters=private),
         # 3. Buttons, by action (bot/callbacks.py is the vocabulary).
         on(callbacks.MENU, start.menu),
         on(callbacks.CONSENT, start.consent),
@@ -232,7 +269,23 @@ def register_handlers(application: Application) -> None:
         on(callbacks.TICKET_REJECT, custodian.ticket_reject),
         on(callbacks.TICKET_REJECT_REASON, custodian.ticket_reject_reason),
         on(callbacks.TICKET_NOTE, custodian.ticket_note),
-        on(callbacks.FEEDBACK, fallback.coming_soon),
+        on(callbacks.FEEDBACK, feedback.feedback_home),
+        on(callbacks.FEEDBACK_SPACES, feedback.feedback_spaces),
+        on(callbacks.FEEDBACK_SPACE, feedback.feedback_space),
+        on(callbacks.FEEDBACK_RATE_SPACE, feedback.feedback_target),
+        on(callbacks.FEEDBACK_RATE_SERVICE, feedback.feedback_target),
+        on(callbacks.FEEDBACK_STARS, feedback.feedback_stars),
+        on(callbacks.FEEDBACK_ANONYMOUS, feedback.feedback_anonymous),
+        on(callbacks.FEEDBACK_SEND, feedback.feedback_send),
+        on(callbacks.FEEDBACK_DISCARD, feedback.feedback_discard),
+        on(callbacks.FEEDBACK_PROMPTS, feedback.feedback_prompts),
+        on(callbacks.BOOKING_STARS, feedback.booking_stars),
+        on(callbacks.BOOKING_COMMENT, feedback.booking_comment),
+        on(callbacks.STATS, stats.stats_menu),
+        on(callbacks.STATS_MONTHS, stats.stats_months),
+        on(callbacks.STATS_SHOW, stats.stats_show),
+        on(callbacks.STATS_CHART, stats.stats_chart),
+        on(callbacks.STATS_EXPORT, stats.stats_export),
         # 4. Anything else pressed: stale, foreign or forged data gets a polite answer and the menu.
         CallbackQueryHandler(fallback.stale_button),
         # 5. Messages in a private chat: flows first, then the default use (search, nearest spaces).
@@ -301,7 +354,7 @@ def build_application(rt: Runtime, *, with_updater: bool = True) -> Application:
         request=AiohttpRequest(connection_pool_size=256),
         get_updates_request=AiohttpRequest(connection_pool_size=2),
         defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
-        rate_limiter=AIORateLimiter(max_retries=2),
+        rate_limiter=RepliesFirstRateLimiter(max_retries=2),
     )
     builder = ApplicationBuilder().bot(bot).concurrent_updates(PerChatProcessor(256))
     if not with_updater:

@@ -84,6 +84,82 @@ INVITE_SCOPE = _define("is", "word", "id")  # role, estate or space
 ROLES_LIST = _define("rl", "int")
 ROLE_REVOKE = _define("rr", "int")
 
+# --- booking (BOOK above is the main menu entry: spaces with bookable services)
+BOOK_SPACE = _define("bs", "id")  # space: its bookable services
+BOOK_DAYS = _define("bd", "id", "int")  # service, page of days
+BOOK_TIMES = _define("bt", "id", "date")  # service, local day
+BOOK_SLOT = _define("bk", "id", "stamp")  # service, slot: the summary to confirm (or the phone question)
+BOOK_CONFIRM = _define("bc", "id", "stamp")
+BOOK_PHONE = _define("bp", "id", "stamp")  # give another phone number for this slot
+MY_BOOKINGS = _define("bm")
+BOOKING = _define("bv", "int")  # booking id
+BOOKING_CANCEL_ASK = _define("bx", "int")
+BOOKING_CANCEL = _define("by", "int")
+WAITLIST_DAYS = _define("wd", "id")  # service: the full days, whose times lead to the waitlist
+WAITLIST_JOIN = _define("wj", "id", "stamp")
+WAITLIST_ENTRY = _define("wv", "int")  # entry id
+WAITLIST_LEAVE = _define("wl", "int")  # also declines an offer
+WAITLIST_ACCEPT = _define("wa", "int")
+AGENDA = _define("ga", "int", "int")  # days from today (0 today, 1 tomorrow), page
+AGENDA_BOOKING = _define("gb", "int")
+AGENDA_MARK = _define("gm", "int", "word")  # booking, attended | no_show
+AGENDA_CANCEL = _define("gc", "int")  # choose a reason
+AGENDA_CANCEL_REASON = _define("gr", "int", "word")  # booking, reason key (or "other": type one)
+
+# --- reports (REPORT above is the main menu entry: new report, or continue the draft)
+REPORT_NEW = _define("rn")  # drop any draft and start again
+REPORT_CONTINUE = _define("rc")
+REPORT_DISCARD = _define("rx")
+REPORT_ON_BEHALF = _define("rob")  # staff: a report for a tenant without Telegram
+REPORT_CATEGORY = _define("rk", "id")  # problem category (emergencies show 112 first)
+REPORT_EMERGENCY_FILE = _define("re", "id")  # after the emergency numbers: file the report anyway
+REPORT_ESTATE = _define("ra", "id")
+REPORT_ESTATE_LIST = _define("ral", "int")  # page
+REPORT_LOCATION = _define("rlo")  # ask for the location, to list the nearest estates
+REPORT_BUILDING = _define("rb", "int")  # index of building/staircase in the estate, -1 = don't know
+REPORT_FLOOR = _define("rf", "int")  # floor, or NO_FLOOR
+REPORT_AREA = _define("rar", "word")  # flat | common
+REPORT_FLAT_SKIP = _define("rfs")
+REPORT_ANSWER = _define("rq", "int", "word")  # question index, yes | no | unknown
+REPORT_PHOTOS_DONE = _define("rpd")
+REPORT_EDIT = _define("red", "word")  # part of the report to change from the review
+REPORT_SEND = _define("rs")  # check for duplicates, then send
+REPORT_SEND_ANYWAY = _define("rsa")  # not one of the suggested duplicates
+REPORT_ME_TOO = _define("rm", "int")  # ticket id
+MY_REPORTS = _define("rmy", "int")  # page
+REPORT_VIEW = _define("rv", "int")
+REPORT_COMMENT = _define("rco", "int")
+REPORT_CONFIRM = _define("rok", "int")
+REPORT_REOPEN = _define("rro", "int")
+REPORT_RATE = _define("rst", "int", "int")  # ticket, stars
+TICKETS_OPEN = _define("to", "int")  # staff: open tickets of their estates, page
+TICKET_STAFF_VIEW = _define("tv", "int")
+TICKET_ACK = _define("ta", "int")
+TICKET_START = _define("tp", "int")
+TICKET_RESOLVE = _define("tr", "int")
+TICKET_REJECT = _define("tx", "int")  # choose a reason
+TICKET_REJECT_REASON = _define("ty", "int", "word")  # ticket, reason key (or "other": type one)
+TICKET_NOTE = _define("tn", "int")
+
+
+# --- feedback (FEEDBACK above is the main menu entry) and statistics
+FEEDBACK_SPACES = _define("fs", "word")  # kind (rating | suggestion | complaint): pick a space
+FEEDBACK_SPACE = _define("fp", "word", "id")  # kind, space: its services to rate, or the text to write
+FEEDBACK_RATE_SPACE = _define("frs", "id")  # space as a whole: the stars
+FEEDBACK_RATE_SERVICE = _define("frv", "id")  # service: the stars
+FEEDBACK_STARS = _define("fst", "int")  # stars for the draft being written
+FEEDBACK_ANONYMOUS = _define("fan")  # toggle anonymity of the draft
+FEEDBACK_SEND = _define("fse")
+FEEDBACK_DISCARD = _define("fdx")
+FEEDBACK_PROMPTS = _define("fpr", "word")  # on | off: questions after appointments and fixes
+BOOKING_STARS = _define("fbs", "int", "int")  # booking, stars (the prompt after an attended booking)
+BOOKING_COMMENT = _define("fbc", "int")  # booking: the next message is a comment on its rating
+STATS = _define("sx")  # pick a period
+STATS_MONTHS = _define("sxl")  # pick a month
+STATS_SHOW = _define("sxs", "word", "int")  # period (week | days | month | custom), YYYYMM for custom else 0
+STATS_CHART = _define("sxc", "word", "int")
+STATS_EXPORT = _define("sxe", "word", "word", "int")  # what (bookings | tickets | feedback), period, YYYYMM
+
 
 def encode(action: Action, *args: object) -> str:
     if len(args) != len(action.args):

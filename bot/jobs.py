@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from telegram.ext import Application, ContextTypes
 
 from bot.runtime import Runtime
-from handlers import booking, custodian
+from handlers import booking, custodian, feedback, stats
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ PERIODIC_JOBS.append(PeriodicJob("waitlist-offers", 60.0, booking.expire_waitlis
 PERIODIC_JOBS.append(PeriodicJob("ticket-escalations", 60.0, custodian.escalate_overdue))
 PERIODIC_JOBS.append(PeriodicJob("ticket-digests", 60.0, custodian.send_digests))
 PERIODIC_JOBS.append(PeriodicJob("ticket-closing", 600.0, custodian.close_resolved))
+
+# Feedback: questions after attended bookings and confirmed fixes (at most one a day per tenant); committees'
+# monthly digest, once per member and month.
+PERIODIC_JOBS.append(PeriodicJob("feedback-prompts", 60.0, feedback.send_prompts))
+PERIODIC_JOBS.append(PeriodicJob("committee-digests", 600.0, stats.send_committee_digests))
 
 
 def schedule_all(application: Application) -> None:

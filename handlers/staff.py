@@ -32,6 +32,8 @@ STAFF_TOOLS: list[StaffTool] = [
               lambda r: r.is_admin or bool(r.custodian_of or r.operator_of), (0, 0)),
     StaffTool(N_("🛠 Segnalazioni aperte"), callbacks.TICKETS_OPEN, lambda r: r.is_admin or bool(r.custodian_of), (0,)),
     StaffTool(N_("📝 Segnala per conto di un inquilino"), callbacks.REPORT_ON_BEHALF, lambda r: r.is_admin or bool(r.custodian_of)),
+    StaffTool(N_("📊 Statistiche"), callbacks.STATS,
+              lambda r: r.is_admin or r.is_editor or bool(r.custodian_of or r.committee_of)),
 ]
 
 

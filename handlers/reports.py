@@ -1,0 +1,780 @@
+"""The tenant's side of reports: Report a problem → category (emergencies show 112 first) → where → floor → flat
+or common areas → extra questions → description (text or voice) → up to 3 photos → review → possible duplicates
+("me too") → send → code and what happens next. Then "My reports": state, history, the custodian's last note,
+comments and photos, confirm or reopen, stars. Custodians use the same flow to file for a tenant.
+
+The draft is in the database at every step (storage/tickets.py), so buttons carry ids only and a restart in the
+middle loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime
+
+from telegram import InlineKeyboardButton, KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram.ext import ContextTypes
+
+from bot import callbacks
+from bot.i18n import N_
+from bot.media import MediaTooLarge, incoming_media, limit_megabytes, save_from_telegram
+from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
+from handlers import custodian
+from handlers.custodian import STATUS_LABELS, actor_of, category_name, describe_place, star_row
+from storage import feedback, geo, tickets
+from storage.content import Content, Estate
+from storage.models import ReportDraft, Ticket, TicketEvent
+from storage.tickets import Action, TicketError
+
+log = logging.getLogger(__name__)
+
+ESTATES_PER_PAGE = 6
+REPORTS_PER_PAGE = 6
+NO_FLOOR = 99  # the REPORT_FLOOR argument for "not on a floor" (roof, courtyard, the whole building)
+FLOOR_BUTTONS = (-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+TEXT_STEPS = frozenset({"tenant_name", "tenant_contact", "flat", "description"})
+MEDIA_STEPS = frozenset({"description", "photos", "review"})
+STEP_REFUSED = N_("Questo pulsante non vale più. Ecco dove eri rimasto/a.")
+EDIT_LABELS = (
+    ("category", N_("✏️ Problema")),
+    ("place", N_("✏️ Luogo")),
+    ("description", N_("✏️ Descrizione")),
+    ("photos", N_("✏️ Foto")),
+)
+
+
+def draft_rows(v: Visitor) -> list[list[InlineKeyboardButton]]:
+    """Under every step: drop the report, or leave it for later (it stays saved)."""
+    return [[button(v.tr._("🗑 Annulla la segnalazione"), callbacks.REPORT_DISCARD), button(v.tr._("🏠 Menu"), callbacks.MENU)]]
+
+
+def allowed_estates(v: Visitor, content: Content, draft: ReportDraft) -> list[Estate]:
+    """Tenants pick any estate; a custodian filing for a tenant picks among the estates they look after."""
+    estates = list(content.estates.values())
+    if draft.on_behalf and not v.roles.is_admin:
+        estates = [estate for estate in estates if estate.id in v.roles.custodian_of]
+    return estates
+
+
+# --------------------------------------------------------------------------------------------
+# Screens of the draft, one per step
+
+
+def render_categories(v: Visitor, content: Content, draft: ReportDraft | None, has_reports: bool) -> Screen:
+    tr = v.tr
+    ordered = sorted(content.problems.values(), key=lambda category: category.urgency != "emergency")
+    rows = [
+        [button(("🚨 " if category.urgency == "emergency" else "") + category.name.get(tr.language), callbacks.REPORT_CATEGORY, category.id)]
+        for category in ordered
+    ]
+    if has_reports:
+        rows.append([button(tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
+    rows.extend(draft_rows(v) if draft is not None else [menu_row(tr)])
+    text = tr._("🔧 <b>Che problema c'è?</b> Tocca quello che ci somiglia di più. Se non lo trovi, scegli «Altro».")
+    if draft is not None and draft.on_behalf:
+        text = tr._("Per conto di: {name}", name=draft.tenant_name or "") + "\n\n" + text
+    return Screen(text, rows)
+
+
+def render_emergency(v: Visitor, content: Content, category_id: str) -> Screen:
+    tr = v.tr
+    category = content.problems[category_id]
+    contacts = content.contacts
+    lines = [
+        tr._("🚨 <b>{problem}: è un'emergenza.</b>", problem=category.name.get(tr.language)),
+        tr._("☎️ Chiama subito il <b>{number}</b>.", number=contacts.emergency_number),
+    ]
+    if category.note is not None:
+        lines.append(tr.isolate(category.note.get(tr.language)))
+    lines.append(tr._("🛠 Pronto intervento del gestore, 24 ore su 24: <b>{number}</b>", number=contacts.emergency_phone))
+    lines.append(tr._("Quando sei al sicuro, puoi anche avvisare il custode con una segnalazione."))
+    rows = [[button(tr._("📝 Sono al sicuro: fai la segnalazione"), callbacks.REPORT_EMERGENCY_FILE, category_id)], menu_row(tr)]
+    return Screen("\n\n".join(lines), rows)
+
+
+def render_estate_question(v: Visitor, content: Content, draft: ReportDraft, page: int = 0, offer_last: bool = True) -> Screen:
+    """"Again at <the estate of last time>?" when there was one; else the list and the location button."""
+    tr = v.tr
+    rows: list[list[InlineKeyboardButton]] = []
+    last = content.estates.get(v.last_estate_id or "") if offer_last and not draft.on_behalf else None
+    location_row = [button(tr._("📍 Invia la mia posizione"), callbacks.REPORT_LOCATION)]
+    if last is not None:
+        rows.append([button(tr._("✅ Sì: {estate}", estate=last.name), callbacks.REPORT_ESTATE, last.id)])
+        rows.append([button(tr._("📋 Un altro caseggiato"), callbacks.REPORT_ESTATE_LIST, 0)])
+        rows.append(location_row)
+        text = tr._("📍 <b>Dove?</b> Di nuovo a {estate} ({address})?", estate=last.name, address=last.address)
+        return Screen(text, rows + draft_rows(v))
+    estates = allowed_estates(v, content, draft)
+    pages = max(1, math.ceil(len(estates) / ESTATES_PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    for estate in estates[page * ESTATES_PER_PAGE : (page + 1) * ESTATES_PER_PAGE]:
+        rows.append([button(f"{estate.name} · {estate.address}", callbacks.REPORT_ESTATE, estate.id)])
+    pager = pager_row(tr, callbacks.REPORT_ESTATE_LIST, page, pages)
+    if pager:
+        rows.append(pager)
+    if not draft.on_behalf:
+        rows.append(location_row)
+    text = tr._("📍 <b>Dove?</b> Scegli il tuo caseggiato, oppure manda la tua posizione e ti mostro i più vicini.")
+    if draft.on_behalf:
+        text = tr._("📍 <b>Dove?</b> Scegli il caseggiato dell'inquilino.")
+    return Screen(text, rows + draft_rows(v))
+
+
+def render_nearest_estates(v: Visitor, content: Content, lat: float, lon: float) -> Screen:
+    tr = v.tr
+    rows = [[button(f"{estate.name} · {tr.distance(km)}", callbacks.REPORT_ESTATE, estate.id)] for estate, km in geo.nearest_estates(content, lat, lon)]
+    rows.append([button(tr._("📋 Tutti i caseggiati"), callbacks.REPORT_ESTATE_LIST, 0)])
+    return Screen(tr._("📍 I caseggiati più vicini a te. Qual è il tuo?"), rows + draft_rows(v))
+
+
+def building_label(v: Visitor, estate: Estate, building_id: str, staircase: str | None) -> str:
+    building = next((b for b in estate.buildings if b.id == building_id), None)
+    label = building.name if building is not None else building_id
+    return label + (" · " + v.tr._("scala {staircase}", staircase=staircase) if staircase else "")
+
+
+def render_building(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
+    tr = v.tr
+    estate = content.estates[draft.estate_id]
+    labels = [building_label(v, estate, building_id, staircase) for building_id, staircase in tickets.place_choices(estate)]
+    rows: list[list[InlineKeyboardButton]] = []
+    for index in range(0, len(labels), 2):  # two short labels per row keep long lists on one screen
+        rows.append([button(label, callbacks.REPORT_BUILDING, index + offset) for offset, label in enumerate(labels[index : index + 2])])
+    rows.append([button(tr._("🤷 Non so, o riguarda tutto il caseggiato"), callbacks.REPORT_BUILDING, -1)])
+    return Screen(tr._("🏢 <b>Quale palazzo e quale scala?</b> ({estate})", estate=estate.name), rows + draft_rows(v))
+
+
+def render_floor(v: Visitor) -> Screen:
+    tr = v.tr
+    named = [button(tr._("Seminterrato"), callbacks.REPORT_FLOOR, -1), button(tr._("Piano terra"), callbacks.REPORT_FLOOR, 0)]
+    numbers = [button(str(floor), callbacks.REPORT_FLOOR, floor) for floor in FLOOR_BUTTONS if floor > 0]
+    rows = [named, numbers[:5], numbers[5:]]
+    rows.append([button(tr._("Nessun piano (tetto, cortile, tutto il palazzo)"), callbacks.REPORT_FLOOR, NO_FLOOR)])
+    return Screen(tr._("🔢 <b>A che piano?</b>"), rows + draft_rows(v))
+
+
+def render_area(v: Visitor, draft: ReportDraft) -> Screen:
+    tr = v.tr
+    flat = tr._("🚪 Nell'appartamento dell'inquilino") if draft.on_behalf else tr._("🚪 Nel mio appartamento")
+    rows = [
+        [button(flat, callbacks.REPORT_AREA, "flat")],
+        [button(tr._("🏢 Nelle parti comuni (scale, cortile, cantine, ascensore)"), callbacks.REPORT_AREA, "common")],
+    ]
+    return Screen(tr._("🚪 <b>Il problema è dentro un appartamento o nelle parti comuni?</b>"), rows + draft_rows(v))
+
+
+def render_flat(v: Visitor) -> Screen:
+    tr = v.tr
+    rows = [[button(tr._("Preferisco non dirlo"), callbacks.REPORT_FLAT_SKIP)]]
+    return Screen(tr._("✍️ Scrivi il numero dell'appartamento o dell'interno (per esempio «int. 12»)."), rows + draft_rows(v))
+
+
+def render_question(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
+    tr = v.tr
+    category = content.problems[draft.category_id]
+    index = tickets.pending_questions(draft, content)[0]
+    question = category.questions[index]
+    row = [button(tr._(label), callbacks.REPORT_ANSWER, index, answer) for answer, label in custodian.ANSWER_LABELS.items()]
+    text = tr._("❓ Domanda {number} di {total}", number=index + 1, total=len(category.questions))
+    return Screen(text + "\n\n<b>" + tr.isolate(question.text.get(tr.language)) + "</b>", [row] + draft_rows(v))
+
+
+def render_description(v: Visitor) -> Screen:
+    return Screen(
+        v.tr._("📝 <b>Descrivi il problema</b> con parole tue: cosa succede e da quando. Se preferisci, manda un messaggio vocale 🎤."),
+        draft_rows(v),
+    )
+
+
+def render_photos(v: Visitor, draft: ReportDraft) -> Screen:
+    tr = v.tr
+    count = len(draft.photos or [])
+    if count:
+        text = tr._("📷 Foto {count} di {total} ricevuta. Mandane un'altra, oppure tocca «Avanti».", count=count, total=tickets.MAX_PHOTOS)
+        label = tr._("➡️ Avanti")
+    else:
+        text = tr._("📷 Se puoi, manda fino a {total} foto del problema: aiutano il custode. Altrimenti tocca «Avanti senza foto».", total=tickets.MAX_PHOTOS)
+        label = tr._("➡️ Avanti senza foto")
+    return Screen(text, [[button(label, callbacks.REPORT_PHOTOS_DONE)]] + draft_rows(v))
+
+
+def draft_summary(v: Visitor, content: Content, draft: ReportDraft) -> list[str]:
+    tr = v.tr
+    lines = []
+    if draft.on_behalf:
+        lines.append(tr._("👤 Per conto di: {name} · {contact}", name=draft.tenant_name or "", contact=draft.tenant_contact or "—"))
+    if draft.category_id in content.problems:
+        category = content.problems[draft.category_id]
+        lines.append(f"🔧 {tr.isolate(category.name.get(tr.language))} · {tr._(custodian.URGENCY_LABELS[category.urgency])}")
+    lines.append("📍 " + describe_place(tr, content, draft))
+    lines.extend(custodian.answer_lines(tr, content, draft.category_id, draft.answers or {}))
+    if draft.description:
+        lines.append("📝 «" + tr.isolate(clip(draft.description, 800)) + "»")
+    if draft.voice:
+        lines.append(tr._("🎤 Messaggio vocale"))
+    photos = len(draft.photos or [])
+    lines.append(tr.n_("📷 {n} foto", "📷 {n} foto", photos) if photos else tr._("📷 Nessuna foto"))
+    return lines
+
+
+def render_review(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
+    tr = v.tr
+    text = tr._("<b>Controlla la segnalazione.</b> Se è tutto giusto, tocca «Invia».") + "\n\n" + "\n".join(draft_summary(v, content, draft))
+    edits = [*EDIT_LABELS, ("tenant", N_("✏️ Inquilino"))] if draft.on_behalf else list(EDIT_LABELS)
+    edit_buttons = [button(tr._(label), callbacks.REPORT_EDIT, part) for part, label in edits]
+    rows = [[button(tr._("✅ Invia la segnalazione"), callbacks.REPORT_SEND)]]
+    rows += [edit_buttons[index : index + 2] for index in range(0, len(edit_buttons), 2)]
+    return Screen(text, rows + draft_rows(v))
+
+
+def render_step(v: Visitor, content: Content, draft: ReportDraft, notice: str | None = None) -> Screen:
+    """The screen of the draft's current step, with a short notice on top (a category's advice, a confirmation)."""
+    step = tickets.resume_step(draft, content)
+    tr = v.tr
+    if step == "tenant_name":
+        screen = Screen(tr._("📝 <b>Segnalazione per conto di un inquilino.</b> Scrivi il nome e il cognome dell'inquilino."), draft_rows(v))
+    elif step == "tenant_contact":
+        screen = Screen(tr._("☎️ Scrivi il telefono dell'inquilino o il suo interno, per poterlo ricontattare."), draft_rows(v))
+    elif step == "category":
+        screen = render_categories(v, content, draft, has_reports=False)
+    elif step == "estate":
+        screen = render_estate_question(v, content, draft)
+    elif step == "building":
+        screen = render_building(v, content, draft)
+    elif step == "floor":
+        screen = render_floor(v)
+    elif step == "area":
+        screen = render_area(v, draft)
+    elif step == "flat":
+        screen = render_flat(v)
+    elif step == "questions":
+        screen = render_question(v, content, draft)
+    elif step == "description":
+        screen = render_description(v)
+    elif step == "photos":
+        screen = render_photos(v, draft)
+    else:
+        screen = render_review(v, content, draft)
+    if notice:
+        screen.text = notice + "\n\n" + screen.text
+    return screen
+
+
+def render_duplicates(v: Visitor, content: Content, found: list[Ticket]) -> Screen:
+    tr = v.tr
+    lines = [tr._("🔎 <b>Forse qualcuno l'ha già segnalato.</b> Nel caseggiato ci sono già queste segnalazioni aperte:")]
+    rows = []
+    for ticket in found:
+        line = f"• <b>{tr.isolate(ticket.code)}</b> · {tr.isolate(describe_place(tr, content, ticket))} · {tr._(STATUS_LABELS[ticket.status])} · {tr.short_date(ticket.created_at)}"
+        if ticket.description:
+            line += "\n  «" + tr.isolate(clip(ticket.description, 100)) + "»"
+        lines.append(line)
+        rows.append([button(tr._("🙋 È questo, succede anche a me: {code}", code=ticket.code), callbacks.REPORT_ME_TOO, ticket.id)])
+    lines.append(tr._("Se è lo stesso problema, tocca «succede anche a me»: ti avvisiamo quando cambia qualcosa."))
+    rows.append([button(tr._("📨 No, è un altro problema: invia"), callbacks.REPORT_SEND_ANYWAY)])
+    rows.append([button(tr._("⬅️ Torna al riepilogo"), callbacks.REPORT_CONTINUE)])
+    rows.append(menu_row(tr))
+    return Screen("\n\n".join(lines), rows)
+
+
+def render_sent(v: Visitor, content: Content, ticket: Ticket) -> Screen:
+    tr = v.tr
+    if ticket.filed_by is not None:
+        text = tr._("✅ <b>Segnalazione inviata</b> per conto di {name}. Codice: <b>{code}</b>. Comunica il codice all'inquilino.",
+                    name=ticket.tenant_name or "", code=ticket.code)
+        return Screen(text, [[button(tr._("🛠 Segnalazioni aperte"), callbacks.TICKETS_OPEN, 0)], menu_row(tr)])
+    lines = [
+        tr._("✅ <b>Segnalazione inviata!</b> Il codice è <b>{code}</b>.", code=ticket.code),
+        tr._("Cosa succede ora: il custode del caseggiato la riceve subito. Quando la prende in carico, o cambia qualcosa, ti scrivo qui."),
+        tr._("Se il problema peggiora o c'è pericolo, chiama il {emergency} o il pronto intervento {phone}.",
+             emergency=content.contacts.emergency_number, phone=content.contacts.emergency_phone),
+    ]
+    return Screen("\n\n".join(lines), [[button(tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)], menu_row(tr)])
+
+
+# --------------------------------------------------------------------------------------------
+# My reports
+
+
+def render_my_reports(v: Visitor, content: Content, items: list[Ticket], total: int, page: int) -> Screen:
+    tr = v.tr
+    pages = max(1, math.ceil(total / REPORTS_PER_PAGE))
+    rows = [
+        [button(f"{ticket.code} · {clip(category_name(tr, content, ticket.category_id), 24)} · {tr._(STATUS_LABELS[ticket.status])}",
+                callbacks.REPORT_VIEW, ticket.id)]
+        for ticket in items
+    ]
+    pager = pager_row(tr, callbacks.MY_REPORTS, page, pages)
+    if pager:
+        rows.append(pager)
+    rows.append([button(tr._("➕ Nuova segnalazione"), callbacks.REPORT_NEW)])
+    rows.append(menu_row(tr))
+    text = tr._("<b>Le tue segnalazioni</b>, dalla più recente. Tocca per vedere come va.") if total else tr._("Non hai ancora fatto segnalazioni.")
+    return Screen(text, rows)
+
+
+def render_report(v: Visitor, content: Content, ticket: Ticket, events: list[TicketEvent], photos: int, now: datetime,
+                  following: bool) -> Screen:
+    tr = v.tr
+    lines = [
+        f"<b>{tr.isolate(ticket.code)}</b> · {tr.isolate(category_name(tr, content, ticket.category_id))}",
+        "📍 " + describe_place(tr, content, ticket),
+        tr._("Stato: <b>{status}</b>", status=tr._(STATUS_LABELS[ticket.status])),
+    ]
+    if ticket.description:
+        lines.append("📝 «" + tr.isolate(clip(ticket.description, 600)) + "»")
+    if photos:
+        lines.append(tr.n_("📷 {n} foto", "📷 {n} foto", photos))
+    if ticket.affected > 1:
+        lines.append(tr.n_("👥 {n} inquilino interessato", "👥 {n} inquilini interessati", ticket.affected))
+    if ticket.status == "rejected":
+        lines.append(tr._("Motivo: {reason}", reason=custodian.reject_reason_text(tr, ticket)))
+    elif ticket.last_note:
+        lines.append(tr._("🗒 Ultima nota del custode: «{note}»", note=clip(ticket.last_note, 500)))
+    if ticket.stars:
+        lines.append(tr._("Il tuo voto: {stars}", stars="⭐" * ticket.stars))
+    lines += ["", tr._("<b>Storia</b>"), *custodian.history_lines(tr, events)]
+    rows = []
+    if tickets.can_answer_resolution(ticket, v.user_id, now):
+        lines += ["", tr._("Il custode dice che è risolto. È vero?")]
+        rows.append([button(tr._("✅ Sì, è risolto"), callbacks.REPORT_CONFIRM, ticket.id)])
+        rows.append([button(tr._("↩️ No, il problema c'è ancora"), callbacks.REPORT_REOPEN, ticket.id)])
+    elif tickets.can_rate(ticket, v.user_id):
+        lines += ["", tr._("Com'è andata? Dai un voto all'intervento, da 1 a 5 stelle.")]
+        rows.append(star_row(ticket.id))
+    if following and ticket.status in tickets.TRANSITIONS[Action.COMMENT][0]:
+        rows.append([button(tr._("💬 Aggiungi un messaggio o una foto"), callbacks.REPORT_COMMENT, ticket.id)])
+    rows.append(back_row(tr, callbacks.MY_REPORTS, 0))
+    return Screen("\n".join(lines), rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Handlers: decode, call storage/tickets.py, render
+
+
+async def _has_reports(rt: Runtime, user_id: int) -> bool:
+    async with rt.db.read() as session:
+        return await tickets.count_tickets_of(session, user_id) > 0
+
+
+async def report_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The main menu's "Report a problem": continue the draft, or choose a category."""
+    rt, v = runtime_of(context), await visitor(update, context)
+    await update.callback_query.answer()
+    async with rt.db.read() as session:
+        draft = await tickets.get_draft(session, v.user_id)
+        has_reports = await tickets.count_tickets_of(session, v.user_id) > 0
+    if draft is None:
+        await show(update, render_categories(v, rt.content, None, has_reports))
+        return
+    category = rt.content.problems.get(draft.category_id or "")
+    if category is not None:
+        text = v.tr._("Hai una segnalazione da finire: {problem}.", problem=category.name.get(v.language))
+    else:
+        text = v.tr._("Hai una segnalazione da finire.")
+    rows = [
+        [button(v.tr._("▶️ Continua"), callbacks.REPORT_CONTINUE)],
+        [button(v.tr._("🔄 Ricomincia da capo"), callbacks.REPORT_NEW)],
+    ]
+    if has_reports:
+        rows.append([button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
+    rows.append(menu_row(v.tr))
+    await show(update, Screen(text, rows))
+
+
+async def report_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    await update.callback_query.answer()
+    async with rt.db.write() as session:
+        await tickets.drop_draft(session, v.user_id)
+        has_reports = await tickets.count_tickets_of(session, v.user_id) > 0
+    await show(update, render_categories(v, rt.content, None, has_reports))
+
+
+async def report_continue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    await update.callback_query.answer()
+    async with rt.db.read() as session:
+        draft = await tickets.get_draft(session, v.user_id)
+    if draft is None:
+        await show(update, render_categories(v, rt.content, None, await _has_reports(rt, v.user_id)))
+        return
+    await show(update, render_step(v, rt.content, draft))
+
+
+async def report_discard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    async with rt.db.write() as session:
+        await tickets.drop_draft(session, v.user_id)
+    await update.callback_query.answer(v.tr._("Segnalazione annullata."))
+    await show(update, Screen(v.tr._("Segnalazione annullata. Non ho inviato niente."), [menu_row(v.tr)]))
+
+
+async def report_on_behalf(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Staff tool: a report for a tenant who phoned or came to the lodge, without a Telegram account."""
+    rt, v = runtime_of(context), await visitor(update, context)
+    if not (v.roles.is_admin or v.roles.custodian_of):
+        log.warning("user %s tried to file a report on behalf of a tenant without the role", v.user_id)
+        await update.callback_query.answer(v.tr._("Solo i custodi possono segnalare per conto di un inquilino."), show_alert=True)
+        return
+    await update.callback_query.answer()
+    async with rt.db.write() as session:
+        draft = await tickets.start_draft(session, v.user_id, rt.clock.now(), on_behalf=True)
+    await show(update, render_step(v, rt.content, draft))
+
+
+DraftChange = Callable[[ReportDraft, Content, datetime], None]
+
+
+async def _change_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, change: DraftChange, *,
+                        create: bool = False, notice: str | None = None) -> None:
+    """Apply one answer to the draft in one transaction, then show the next step. A button of a draft that is
+    gone, or that no longer fits it, gets a short note and the current step."""
+    rt, v = runtime_of(context), await visitor(update, context)
+    content = rt.content
+    refused = False
+    async with rt.db.write() as session:
+        draft = await tickets.get_draft(session, v.user_id)
+        if draft is None and create:
+            draft = await tickets.start_draft(session, v.user_id, rt.clock.now())
+        if draft is not None:
+            try:
+                change(draft, content, rt.clock.now())
+            except TicketError as error:
+                log.info("user %s: draft answer refused: %s", v.user_id, error)
+                refused = True
+                await session.refresh(draft)
+    if draft is None:
+        await update.callback_query.answer(v.tr._("Questa segnalazione non è più in corso."))
+        await show(update, render_categories(v, content, None, await _has_reports(rt, v.user_id)))
+        return
+    await update.callback_query.answer(v.tr._(STEP_REFUSED) if refused else None)
+    await show(update, render_step(v, content, draft, None if refused else notice))
+
+
+async def choose_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    decoded = callbacks.decode(update.callback_query.data)
+    category = rt.content.problems.get(decoded.args[0])
+    if category is None:
+        await update.callback_query.answer(v.tr._("Questa voce non c'è più. Ecco l'elenco aggiornato."))
+        await show(update, render_categories(v, rt.content, None, await _has_reports(rt, v.user_id)))
+        return
+    if category.urgency == "emergency" and decoded.action is callbacks.REPORT_CATEGORY:
+        await update.callback_query.answer()
+        await show(update, render_emergency(v, rt.content, category.id))
+        return
+    notice = "ℹ️ " + v.tr.isolate(category.note.get(v.language)) if category.note is not None and category.urgency != "emergency" else None
+    await _change_draft(
+        update, context, lambda draft, content, now: tickets.choose_category(draft, content, category.id, now),
+        create=True, notice=notice,
+    )
+
+
+async def choose_estate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    v = await visitor(update, context)
+    estate_id = callbacks.decode(update.callback_query.data).args[0]
+
+    def change(draft: ReportDraft, content: Content, now: datetime) -> None:
+        if estate_id not in {estate.id for estate in allowed_estates(v, content, draft)}:
+            log.warning("user %s chose estate %s outside the ones they may file for", v.user_id, estate_id)
+            raise TicketError("not_allowed", f"user {v.user_id} may not file for estate {estate_id!r}")
+        tickets.choose_estate(draft, content, estate_id, now)
+
+    await _change_draft(update, context, change)
+
+
+async def estate_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    await update.callback_query.answer()
+    async with rt.db.read() as session:
+        draft = await tickets.get_draft(session, v.user_id)
+    if draft is None:
+        await show(update, render_categories(v, rt.content, None, await _has_reports(rt, v.user_id)))
+        return
+    page = callbacks.decode(update.callback_query.data).int(0)
+    await show(update, render_estate_question(v, rt.content, draft, page, offer_last=False))
+
+
+async def ask_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Telegram asks for a location only from a reply-keyboard button."""
+    v = await visitor(update, context)
+    await update.callback_query.answer()
+    keyboard = ReplyKeyboardMarkup(
+        [[KeyboardButton(v.tr._("📍 Invia la mia posizione"), request_location=True)], [KeyboardButton(v.tr._("Annulla"))]],
+        resize_keyboard=True, one_time_keyboard=True,
+    )
+    await context.bot.send_message(v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro i caseggiati più vicini."), reply_markup=keyboard)
+
+
+async def choose_building(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    index = callbacks.decode(update.callback_query.data).int(0)
+    await _change_draft(update, context, lambda draft, content, now: tickets.choose_building(draft, content, index, now))
+
+
+async def choose_floor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    value = callbacks.decode(update.callback_query.data).int(0)
+    floor = None if value == NO_FLOOR else value
+    await _change_draft(update, context, lambda draft, content, now: tickets.choose_floor(draft, content, floor, now))
+
+
+async def choose_area(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    area = callbacks.decode(update.callback_query.data).args[0]
+    await _change_draft(update, context, lambda draft, content, now: tickets.choose_area(draft, content, area, now))
+
+
+async def skip_flat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _change_draft(update, context, lambda draft, content, now: tickets.set_flat(draft, content, None, now))
+
+
+async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    decoded = callbacks.decode(update.callback_query.data)
+    index, answer = decoded.int(0), decoded.args[1]
+    await _change_draft(update, context, lambda draft, content, now: tickets.answer_question(draft, content, index, answer, now))
+
+
+async def photos_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _change_draft(update, context, tickets.photos_done)
+
+
+async def edit_part(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    part = callbacks.decode(update.callback_query.data).args[0]
+    await _change_draft(update, context, lambda draft, content, now: tickets.begin_edit(draft, part, now))
+
+
+async def send_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Before sending, suggest open tickets that look the same; then open the ticket and alert the custodians."""
+    rt, v = runtime_of(context), await visitor(update, context)
+    skip_duplicates = callbacks.decode(update.callback_query.data).action is callbacks.REPORT_SEND_ANYWAY
+    now = rt.clock.now()
+    ticket = None
+    try:
+        async with rt.db.write() as session:
+            draft = await tickets.get_draft(session, v.user_id)
+            if draft is None:
+                raise TicketError("not_found", f"user {v.user_id} has no draft")
+            duplicates = [] if skip_duplicates or draft.on_behalf else await tickets.find_duplicates(session, draft, now)
+            if not duplicates:
+                ticket = await tickets.open_ticket(session, draft, rt.content, v.roles, now)
+                await custodian.announce_new_ticket(session, rt, ticket)
+    except TicketError as error:
+        log.info("user %s: report not sent: %s", v.user_id, error)
+        await update.callback_query.answer(v.tr._(STEP_REFUSED))
+        draft = await _current_draft(rt, v.user_id)  # the failed transaction expired the one we had
+        if draft is None:
+            await show(update, render_categories(v, rt.content, None, await _has_reports(rt, v.user_id)))
+        else:
+            await show(update, render_step(v, rt.content, draft))
+        return
+    await update.callback_query.answer()
+    if ticket is None:
+        await show(update, render_duplicates(v, rt.content, duplicates))
+        return
+    rt.forget_user(v.user_id)  # the estate is remembered for next time
+    rt.wake_outbox()
+    await show(update, render_sent(v, rt.content, ticket))
+
+
+async def me_too(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    ticket_id = callbacks.decode(update.callback_query.data).int(0)
+    try:
+        async with rt.db.write() as session:
+            change = await tickets.me_too(session, ticket_id, actor_of(v), rt.clock.now())
+            await tickets.drop_draft(session, v.user_id)
+            await custodian.announce_change(session, rt, change, v.user_id)
+    except TicketError as error:
+        await custodian.refuse(update, v, error)
+        return
+    rt.wake_outbox()
+    await update.callback_query.answer()
+    text = v.tr._("🙋 Fatto: sei tra gli inquilini che hanno il problema {code}. Ti scrivo qui quando cambia qualcosa.", code=change.ticket.code)
+    await show(update, Screen(text, [[button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)], menu_row(v.tr)]))
+
+
+async def my_reports(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    await update.callback_query.answer()
+    async with rt.db.read() as session:
+        total = await tickets.count_tickets_of(session, v.user_id)
+        pages = max(1, math.ceil(total / REPORTS_PER_PAGE))
+        page = min(max(callbacks.decode(update.callback_query.data).int(0), 0), pages - 1)
+        items = await tickets.tickets_of(session, v.user_id, limit=REPORTS_PER_PAGE, offset=page * REPORTS_PER_PAGE)
+    await show(update, render_my_reports(v, rt.content, items, total, page))
+
+
+async def _report_screen(rt: Runtime, v: Visitor, ticket_id: int) -> Screen:
+    async with rt.db.write() as session:
+        ticket = await tickets.view(session, ticket_id, actor_of(v))
+        prompt = await tickets.get_prompt(session, v.user_id)
+        if prompt is not None and prompt.purpose == "comment":
+            await tickets.drop_prompt(session, v.user_id)  # back from "add a message" without writing one
+        events = await tickets.events_of(session, ticket.id)
+        photos = sum(1 for item in await tickets.media_of(session, ticket.id) if item.kind == "photo")
+        following = ticket.reporter_id == v.user_id or await tickets.is_subscribed(session, ticket.id, v.user_id)
+    return render_report(v, rt.content, ticket, events, photos, rt.clock.now(), following)
+
+
+async def view_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    try:
+        screen = await _report_screen(rt, v, callbacks.decode(update.callback_query.data).int(0))
+    except TicketError as error:
+        await custodian.refuse(update, v, error)
+        return
+    await update.callback_query.answer()
+    await show(update, screen)
+
+
+async def add_comment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    ticket_id = callbacks.decode(update.callback_query.data).int(0)
+    try:
+        async with rt.db.write() as session:
+            ticket = await tickets.expect_text(session, ticket_id, Action.COMMENT, actor_of(v), rt.clock.now())
+    except TicketError as error:
+        await custodian.refuse(update, v, error)
+        return
+    await update.callback_query.answer()
+    text = v.tr._("💬 Scrivi il tuo messaggio per il custode su {code}, oppure manda una foto.", code=ticket.code)
+    await show(update, Screen(text, [[button(v.tr._("⬅️ Annulla"), callbacks.REPORT_VIEW, ticket_id)]]))
+
+
+async def confirm_or_reopen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    decoded = callbacks.decode(update.callback_query.data)
+    action = Action.CONFIRM if decoded.action is callbacks.REPORT_CONFIRM else Action.REOPEN
+    ticket_id = decoded.int(0)
+    try:
+        async with rt.db.write() as session:
+            change = await tickets.change_status(session, ticket_id, action, actor_of(v), rt.clock.now())
+            await custodian.announce_change(session, rt, change, v.user_id)
+    except TicketError as error:
+        await custodian.refuse(update, v, error)
+        return
+    rt.wake_outbox()
+    answer = v.tr._("Grazie! La segnalazione è chiusa.") if action is Action.CONFIRM else v.tr._("Riaperta: il custode è stato avvisato.")
+    await update.callback_query.answer(answer)
+    await show(update, await _report_screen(rt, v, ticket_id))
+
+
+async def rate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    decoded = callbacks.decode(update.callback_query.data)
+    ticket_id, stars = decoded.int(0), decoded.int(1)
+    try:
+        async with rt.db.write() as session:
+            await feedback.rate_fix(session, ticket_id, actor_of(v), stars, rt.clock.now())  # a changed mind updates
+    except TicketError as error:
+        await custodian.refuse(update, v, error)
+        return
+    await update.callback_query.answer(v.tr._("Grazie per il voto!"))
+    await show(update, await _report_screen(rt, v, ticket_id))
+
+
+# --------------------------------------------------------------------------------------------
+# Messages while a draft waits for them (bot/app.py consumers)
+
+
+async def _current_draft(rt: Runtime, user_id: int) -> ReportDraft | None:
+    async with rt.db.read() as session:
+        return await tickets.get_draft(session, user_id)
+
+
+TEXT_SETTERS = {
+    "tenant_name": tickets.set_tenant_name,
+    "tenant_contact": tickets.set_tenant_contact,
+    "flat": tickets.set_flat,
+    "description": tickets.set_description,
+}
+
+
+async def draft_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """TEXT_CONSUMERS: the answer to a step that asks for words; other text goes on to search."""
+    rt = runtime_of(context)
+    draft = await _current_draft(rt, update.effective_user.id)
+    if draft is None:
+        return False
+    step = tickets.resume_step(draft, rt.content)
+    v = await visitor(update, context)
+    text = update.effective_message.text
+    if step == "estate" and text.strip() == v.tr._("Annulla"):  # the location keyboard's cancel
+        await context.bot.send_message(v.chat_id, v.tr._("Va bene."), reply_markup=ReplyKeyboardRemove())
+        await show(update, render_step(v, rt.content, draft))
+        return True
+    if step not in TEXT_STEPS:
+        return False
+    async with rt.db.write() as session:
+        draft = await tickets.get_draft(session, v.user_id)
+        if draft is None:
+            return False
+        try:
+            TEXT_SETTERS[step](draft, rt.content, text, rt.clock.now())
+        except TicketError:
+            await session.refresh(draft)
+    await show(update, render_step(v, rt.content, draft))
+    return True
+
+
+async def draft_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """LOCATION_CONSUMERS: at the "where" step, the nearest estates."""
+    rt = runtime_of(context)
+    draft = await _current_draft(rt, update.effective_user.id)
+    if draft is None or tickets.resume_step(draft, rt.content) != "estate" or draft.on_behalf:
+        return False
+    v = await visitor(update, context)
+    location = update.effective_message.location
+    await context.bot.send_message(v.chat_id, v.tr._("Grazie!"), reply_markup=ReplyKeyboardRemove())
+    await show(update, render_nearest_estates(v, rt.content, location.latitude, location.longitude))
+    return True
+
+
+async def draft_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """MEDIA_CONSUMERS: the voice note of the description and the photos, downloaded and kept on disk."""
+    rt = runtime_of(context)
+    draft = await _current_draft(rt, update.effective_user.id)
+    if draft is None:
+        return False
+    v = await visitor(update, context)
+    step = tickets.resume_step(draft, rt.content)
+    incoming = incoming_media(update.effective_message)
+    if incoming is None or step not in MEDIA_STEPS:
+        notice = v.tr._("Per continuare, rispondi alla domanda qui sotto. Foto e vocali li chiedo più avanti.")
+        await show(update, render_step(v, rt.content, draft, notice))
+        return True
+    if incoming.kind == "photo" and len(draft.photos or []) >= tickets.MAX_PHOTOS:
+        await show(update, render_step(v, rt.content, draft, v.tr._("Ho già {total} foto: bastano così.", total=tickets.MAX_PHOTOS)))
+        return True
+    try:
+        media = await save_from_telegram(context.bot, rt.settings, incoming, rt.clock.now())
+    except MediaTooLarge:
+        mb = limit_megabytes(rt.settings)
+        if incoming.kind == "photo":
+            notice = v.tr._("La foto è troppo grande: il massimo è {mb} MB.", mb=mb)
+        else:
+            notice = v.tr._("Il messaggio vocale è troppo lungo: il massimo è {mb} MB.", mb=mb)
+        await show(update, render_step(v, rt.content, draft, notice))
+        return True
+    async with rt.db.write() as session:
+        draft = await tickets.get_draft(session, v.user_id)
+        if draft is None:
+            return False
+        try:
+            if incoming.kind == "photo":
+                tickets.add_photo(draft, rt.content, media, rt.clock.now())
+            else:
+                tickets.set_voice(draft, rt.content, media, rt.clock.now())
+        except TicketError:
+            await session.refresh(draft)
+    notice = v.tr._("🎤 Messaggio vocale ricevuto.") if incoming.kind == "voice" else None
+    await show(update, render_step(v, rt.content, draft, notice))
+    return True
+
+
+async def cancel_draft(rt: Runtime, user_id: int) -> bool:
+    """CANCEL_HOOKS: /cancel drops the report being written."""
+    async with rt.db.write() as session:
+        return await tickets.drop_draft(session, user_id)

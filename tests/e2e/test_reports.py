@@ -1,0 +1,580 @@
+"""Stories of tenants reporting problems and custodians acting on them, end to end against the strict emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot import callbacks, cli
+from handlers import custodian
+from storage import tickets, users
+from storage.models import OutboxMessage, Ticket
+from tests.e2e.harness import Person, RunningBot, start_bot
+
+ESTATE = "omero-mompiani"  # buildings 13 (A, B), 15 (A, B, C), 21 (A)
+OTHER_ESTATE = "zoia-cagnino"
+MANAGER_CHAT = -100555
+ADMIN_ID = 9001
+API_KEY = "open311-test-key"
+CODE = re.compile(r"QC-\d{4}-\d{6}")
+
+
+@pytest.fixture
+def bot_env() -> dict[str, str]:
+    return {"QC_MANAGER_CHAT_ID": str(MANAGER_CHAT), "QC_ADMIN_IDS": str(ADMIN_ID), "QC_OPEN311_API_KEY": API_KEY}
+
+
+@pytest.fixture(autouse=True)
+def manager_group(emulator) -> None:  # type: ignore[no-untyped-def]
+    emulator.add_group(MANAGER_CHAT, "MM Casa — segnalazioni")
+
+
+async def deliver(bot: RunningBot) -> None:
+    """Deliver every alert due now, including those the background sender is holding."""
+    for _ in range(1000):
+        await bot.flush_outbox()
+        async with bot.runtime.db.read() as session:
+            due = await session.scalar(
+                select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "pending", OutboxMessage.not_before <= bot.clock.now())
+            )
+        if not due:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the outbox did not empty")
+
+
+async def tenant(bot: RunningBot, name: str, language: str = "it") -> Person:
+    person = bot.person(name, language)
+    await person.send("/start")
+    await person.tap("✅")
+    return person
+
+
+async def make_custodian(bot: RunningBot, name: str, estate: str = ESTATE, language: str = "it") -> Person:
+    person = await tenant(bot, name, language)
+    async with bot.runtime.db.write() as session:
+        await users.grant_role(session, person.user_id, "custodian", estate, bot.clock.now(), None)
+    bot.runtime.forget_user(person.user_id)
+    await person.send("/menu")  # the menu now shows the staff tools
+    return person
+
+
+def bot_texts(bot: RunningBot, chat_id: int) -> list[str]:
+    return [m.text or m.caption or "" for m in bot.emu.chat_messages(chat_id) if m.from_bot and not m.deleted]
+
+
+def alert_of(bot: RunningBot, chat_id: int, code: str):  # type: ignore[no-untyped-def]
+    found = [m for m in bot.emu.chat_messages(chat_id) if m.from_bot and m.kind == "text" and code in (m.text or "") and "Segnalazione" in m.text]
+    assert found, f"no alert for {code} in chat {chat_id}: {bot_texts(bot, chat_id)[-3:]}"
+    return found[0]
+
+
+async def tap_in(person: Person, message, label: str) -> str:  # type: ignore[no-untyped-def]
+    for row in message.buttons():
+        for text, data in row:
+            if label in text:
+                return await person.press(message.message_id, data)
+    raise AssertionError(f"no {label!r} among {message.button_texts()}")
+
+
+async def report_water_leak(person: Person, *, building: str = "Civico 15 · scala B", description: str | None = "Scende acqua dal soffitto del bagno",
+                            send: bool = True) -> None:
+    await person.tap("Segnala un problema")
+    await person.tap("Perdita d'acqua")
+    assert "rubinetto generale" in person.screen.text  # the category's advice comes first
+    if "Di nuovo a" in person.screen.text:
+        await person.tap("Sì:")
+    else:
+        await person.tap("Quartiere Omero")
+    await person.tap(building)
+    await person.tap("3")
+    await person.tap("Nel mio appartamento")
+    await person.send("int. 12")
+    for answer in ("Sì", "No", "Non so"):
+        assert "Domanda" in person.screen.text
+        await person.tap(answer)
+    if description is None:
+        return
+    await person.send(description)
+    await person.tap("Avanti senza foto")
+    assert "Controlla la segnalazione" in person.screen.text
+    if send:
+        await person.tap("Invia la segnalazione")
+
+
+async def ticket_by_code(bot: RunningBot, code: str) -> Ticket:
+    async with bot.runtime.db.read() as session:
+        return await session.scalar(select(Ticket).where(Ticket.code == code))
+
+
+# --------------------------------------------------------------------------------------------
+# The tenant's flow
+
+
+async def test_amal_reports_a_leak_with_a_voice_note_and_photos_and_the_custodian_gets_everything(bot, tmp_path):
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal, description=None)
+    assert "Descrivi il problema" in amal.screen.text
+    await amal.send_voice(b"OggS voice note of the leak")
+    assert "Messaggio vocale ricevuto" in amal.screen.text and "foto" in amal.screen.text
+    await amal.send_photo(b"\xff\xd8 first photo")
+    assert "Foto 1 di 3" in amal.screen.text
+    await amal.send_photo(b"\xff\xd8 second photo")
+    await amal.tap("Avanti")
+    review = amal.screen.text
+    assert "Quartiere Omero" in review and "scala B" in review and "piano 3" in review and "int. 12" in review
+    assert "2 foto" in review and "vocale" in review and "Sì" in review
+    await amal.tap("Invia la segnalazione")
+    code = CODE.search(amal.screen.text).group()
+    assert "Cosa succede ora" in amal.screen.text
+
+    await deliver(bot)
+    kinds = [m.kind for m in bot.emu.chat_messages(rosa.user_id) if m.from_bot][-4:]
+    assert kinds == ["photo", "photo", "voice", "text"]
+    alert = alert_of(bot, rosa.user_id, code)
+    assert "Perdita d'acqua" in alert.text and "Amal" in alert.text and "vocale" in alert.text
+    assert {"Prendo in carico", "Risolto", "nota"} <= {word for text in alert.button_texts() for word in ("Prendo in carico", "Risolto", "nota") if word in text}
+    # Urgent: the manager chat gets it too.
+    assert code in alert_of(bot, MANAGER_CHAT, code).text
+    stored = sorted(p for p in (tmp_path / "media").rglob("*") if p.is_file())
+    assert len(stored) == 3 and {p.suffix for p in stored} == {".jpg", ".oga"}
+    assert b"second photo" in b"".join(p.read_bytes() for p in stored)
+
+    # Next time the estate is remembered.
+    await amal.tap("Menu")
+    await amal.tap("Segnala un problema")
+    await amal.tap("Ascensore")
+    assert "Di nuovo a Quartiere Omero" in amal.screen.text
+
+
+async def test_an_emergency_shows_112_and_the_24h_number_before_offering_a_report(bot):
+    li = await tenant(bot, "Li")
+    await li.tap("Segnala un problema")
+    await li.tap("Odore di gas")
+    text = li.screen.text
+    assert "112" in text and "800 123 999" in text and "Esci subito di casa" in text
+    assert "fai la segnalazione" in " ".join(li.screen.button_texts())
+    await li.tap("fai la segnalazione")
+    assert "Dove?" in li.screen.text
+
+
+async def test_a_photo_over_the_size_limit_gets_a_clear_message(bot_env, emulator, sqlite_url, tmp_path, clock, content_dir):
+    from tests.e2e.harness import settings_for
+
+    running = await start_bot(emulator, settings_for(emulator, sqlite_url, tmp_path, content_dir, **bot_env, QC_MEDIA_MAX_MB="1"), clock)
+    try:
+        amal = await tenant(running, "Amal")
+        await report_water_leak(amal, description="Perde", send=False)
+        await amal.tap("✏️ Foto")
+        await amal.send_photo(b"\xff\xd8" + b"x" * (1024 * 1024 + 10))
+        assert "troppo grande" in amal.screen.text and "1 MB" in amal.screen.text
+    finally:
+        await running.service.stop()
+
+
+async def test_a_restart_in_the_middle_of_a_report_loses_nothing(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal, description=None)
+    assert "Descrivi il problema" in amal.screen.text
+    settings = bot.service.settings
+    await bot.service.stop()
+
+    restarted = await start_bot(bot.emu, settings, bot.clock)
+    try:
+        amal_again = Person(restarted, amal.user_id, amal.name, amal.language)
+        await amal_again.send("Perde il tubo sotto il lavandino")
+        assert "foto" in amal_again.screen.text
+        await amal_again.tap("Avanti senza foto")
+        assert "int. 12" in amal_again.screen.text
+        await amal_again.tap("Invia la segnalazione")
+        code = CODE.search(amal_again.screen.text).group()
+        await deliver(restarted)
+        assert "Perde il tubo" in alert_of(restarted, rosa.user_id, code).text
+    finally:
+        await restarted.service.stop()
+
+
+async def test_cancel_drops_the_draft(bot):
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal, description=None)
+    await amal.send("/cancel")
+    assert "annullato" in amal.screen.text
+    async with bot.runtime.db.read() as session:
+        assert await tickets.get_draft(session, amal.user_id) is None
+    await amal.send("riparazioni")  # text goes back to search
+    assert "Ecco cosa ho trovato" in amal.screen.text or "Non ho trovato" in amal.screen.text
+
+
+async def test_the_review_changes_one_part_and_comes_back(bot):
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal, send=False)
+    await amal.tap("✏️ Luogo")
+    await amal.tap("Quartiere Omero")
+    await amal.tap("Civico 21 · scala A")
+    await amal.tap("Piano terra")
+    await amal.tap("parti comuni")
+    assert "Controlla la segnalazione" in amal.screen.text
+    assert "Civico 21" in amal.screen.text and "piano terra" in amal.screen.text and "parti comuni" in amal.screen.text
+
+
+async def test_a_search_hit_of_a_problem_starts_the_report_with_it(bot):
+    amal = await tenant(bot, "Amal")
+    await amal.send("ascensore")
+    await amal.tap("🔧")
+    assert "Dove?" in amal.screen.text
+
+
+# --------------------------------------------------------------------------------------------
+# Duplicates and "me too"
+
+
+async def test_a_neighbour_with_the_same_leak_is_offered_the_open_ticket_and_says_me_too(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal)
+    code = CODE.search(amal.screen.text).group()
+    giuseppe = await tenant(bot, "Giuseppe")
+    await report_water_leak(giuseppe, description="Anche da me scende acqua")
+    assert "Forse qualcuno l'ha già segnalato" in giuseppe.screen.text and code in giuseppe.screen.text
+    await giuseppe.tap("succede anche a me")
+    assert "Fatto" in giuseppe.screen.text
+    await deliver(bot)
+    assert "2 inquilini interessati" in alert_of(bot, rosa.user_id, code).text
+    await giuseppe.tap("Le mie segnalazioni")
+    assert code in " ".join(giuseppe.screen.button_texts())
+
+    # A different building is a different problem: no suggestion.
+    li = await tenant(bot, "Li")
+    await report_water_leak(li, building="Civico 21 · scala A")
+    assert "Segnalazione inviata" in li.screen.text
+
+
+async def test_not_one_of_them_sends_a_new_ticket(bot):
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal)
+    giuseppe = await tenant(bot, "Giuseppe")
+    await report_water_leak(giuseppe)
+    await giuseppe.tap("No, è un altro problema")
+    assert "Segnalazione inviata" in giuseppe.screen.text
+    assert CODE.search(giuseppe.screen.text).group() != CODE.search(amal.messages()[-1].text).group()
+
+
+# --------------------------------------------------------------------------------------------
+# Custodians act; tenants are told, in their own language
+
+
+async def test_custodian_buttons_update_every_alert_and_tell_the_tenants(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    marco = await make_custodian(bot, "Marco")
+    amal = await tenant(bot, "Amal")
+    john = await tenant(bot, "John")
+    await report_water_leak(amal)
+    code = CODE.search(amal.screen.text).group()
+    await report_water_leak(john)
+    await john.tap("succede anche a me")
+    await john.send("/language")
+    await john.tap("English")
+    await deliver(bot)
+
+    answer_id = await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Prendo in carico")
+    assert "Fatto" in bot.emu.callback_answers[answer_id]["text"]
+    await deliver(bot)
+    for chat in (rosa.user_id, marco.user_id, MANAGER_CHAT):
+        alert = alert_of(bot, chat, code)
+        assert "Presa in carico" in alert.text and alert.edited
+        assert not any("Prendo in carico" in text for text in alert.button_texts())
+    assert "presa in carico" in amal.screen.text and code in amal.screen.text
+    assert "Water leak" in john.screen.text  # his notice is written for him, in English
+
+    await tap_in(marco, alert_of(bot, marco.user_id, code), "Aggiungi una nota")
+    assert "Scrivi la nota" in marco.screen.text
+    await marco.send("Arriva l'idraulico giovedì mattina")
+    assert "Fatto" in marco.screen.text
+    await deliver(bot)
+    assert "idraulico giovedì" in amal.screen.text and "idraulico giovedì" in alert_of(bot, rosa.user_id, code).text
+
+    await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Risolto")
+    await deliver(bot)
+    assert "risolto" in amal.screen.text
+    await amal.tap("No, il problema c'è ancora")
+    assert "Riaperta" in amal.screen.text
+    await deliver(bot)
+    assert any("c'è ancora" in text for text in bot_texts(bot, rosa.user_id)[-2:])
+    assert "Riaperta" in alert_of(bot, rosa.user_id, code).text
+    assert "riaperta" in john.screen.text or "reopened" in john.screen.text.lower()
+
+    await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Risolto")
+    await deliver(bot)
+    await amal.tap("Sì, è risolto")
+    assert "Chiusa" in amal.screen.text and "stelle" in amal.screen.text
+    await amal.tap("4 ⭐")
+    assert "⭐⭐⭐⭐" in amal.screen.text
+    assert (await ticket_by_code(bot, code)).stars == 4
+    await deliver(bot)
+    assert not alert_of(bot, rosa.user_id, code).button_texts()  # closed: no more buttons
+
+
+async def test_not_for_us_asks_a_reason_and_the_tenant_receives_it(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal)
+    code = CODE.search(amal.screen.text).group()
+    await deliver(bot)
+    await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Non è di nostra competenza")
+    assert "Perché" in rosa.screen.text
+    await rosa.tap("Altro motivo")
+    await rosa.send("Il tubo è del condominio accanto: chiamate l'amministratore")
+    await deliver(bot)
+    assert "Non di competenza" in alert_of(bot, rosa.user_id, code).text
+    assert "condominio accanto" in amal.screen.text and code in amal.screen.text
+
+
+async def test_the_tenant_adds_a_comment_and_a_photo_later(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal)
+    code = CODE.search(amal.screen.text).group()
+    await amal.tap("Le mie segnalazioni")
+    await amal.tap(code)
+    assert "Storia" in amal.screen.text and "Nuova" in amal.screen.text
+    await amal.tap("Aggiungi un messaggio")
+    await amal.send_photo(b"\xff\xd8 the stain got bigger", caption="La macchia è più grande")
+    assert "Grazie" in amal.screen.text
+    await deliver(bot)
+    last = bot.emu.chat_messages(rosa.user_id)[-2:]
+    assert [m.kind for m in last] == ["photo", "text"] and "macchia è più grande" in last[-1].text
+
+
+async def test_a_custodians_own_list_of_open_tickets_with_the_same_buttons(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal)
+    code = CODE.search(amal.screen.text).group()
+    await deliver(bot)
+    await rosa.send("/menu")
+    await rosa.tap("Strumenti per lo staff")
+    await rosa.tap("Segnalazioni aperte")
+    await rosa.tap(code)
+    assert "Storia" in rosa.screen.text and "Amal" in rosa.screen.text
+    await rosa.tap("Lavori in corso")
+    assert "Lavori in corso" in rosa.screen.text and (await ticket_by_code(bot, code)).status == "in_progress"
+    await deliver(bot)
+    assert "Sono iniziati i lavori" in amal.screen.text
+
+
+async def test_the_custodian_files_a_report_for_a_tenant_who_phoned(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    await rosa.tap("Strumenti per lo staff")
+    await rosa.tap("Segnala per conto di un inquilino")
+    await rosa.send("Maria Rossi")
+    await rosa.send("02 1234567")
+    await rosa.tap("Pulizia")
+    labels = rosa.screen.button_texts()
+    assert any("Quartiere Omero" in label for label in labels) and not any("Quarto Cagnino" in label for label in labels)
+    await rosa.tap("Quartiere Omero")
+    await rosa.tap("Civico 13 · scala A")
+    await rosa.tap("Piano terra")
+    await rosa.tap("parti comuni")
+    while "Domanda" in rosa.screen.text:
+        await rosa.tap("Sì")
+    await rosa.send("Androne sporco da una settimana")
+    await rosa.tap("Avanti senza foto")
+    assert "Maria Rossi" in rosa.screen.text
+    await rosa.tap("Invia la segnalazione")
+    assert "per conto di Maria Rossi" in rosa.screen.text
+    code = CODE.search(rosa.screen.text).group()
+    ticket = await ticket_by_code(bot, code)
+    assert ticket.reporter_id is None and ticket.filed_by == rosa.user_id
+    await deliver(bot)
+    assert "Maria Rossi" in alert_of(bot, rosa.user_id, code).text
+
+
+# --------------------------------------------------------------------------------------------
+# Time passing: escalation, digest
+
+
+async def test_a_ticket_nobody_takes_in_charge_escalates_to_the_manager_then_daily(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await tenant(bot, "Amal")
+    await amal.tap("Segnala un problema")
+    await amal.tap("Pulizia")
+    await amal.tap("Quartiere Omero")
+    await amal.tap("Non so")
+    await amal.tap("Piano terra")
+    await amal.tap("parti comuni")
+    while "Domanda" in amal.screen.text:
+        await amal.tap("No")
+    await amal.send("Scale sporche")
+    await amal.tap("Avanti senza foto")
+    await amal.tap("Invia la segnalazione")
+    code = CODE.search(amal.screen.text).group()
+    await deliver(bot)
+    assert not any(code in text for text in bot_texts(bot, MANAGER_CHAT))  # normal urgency: custodians only
+
+    ticket = await ticket_by_code(bot, code)
+    bot.clock.advance(timedelta(hours=ticket.ack_hours, minutes=1))
+    await custodian.escalate_overdue(bot.runtime)
+    await custodian.escalate_overdue(bot.runtime)  # a second tick, or a second instance: nothing more
+    await deliver(bot)
+    escalations = [text for text in bot_texts(bot, MANAGER_CHAT) if code in text and "Nessuno ha preso in carico" in text]
+    assert len(escalations) == 1
+    bot.clock.advance(timedelta(days=1))
+    await custodian.escalate_overdue(bot.runtime)
+    await deliver(bot)
+    assert "Promemoria giornaliero numero 2" in bot_texts(bot, MANAGER_CHAT)[-1]
+
+    await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Prendo in carico")
+    await deliver(bot)  # always before moving the clock: a jump would end the leases of messages in flight
+    bot.clock.advance(timedelta(days=2))
+    await custodian.escalate_overdue(bot.runtime)
+    await deliver(bot)
+    assert len([text for text in bot_texts(bot, MANAGER_CHAT) if "Nessuno ha preso in carico" in text]) == 2
+
+
+async def test_each_custodian_gets_one_digest_a_day_after_the_set_time(bot):
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal)
+    code = CODE.search(amal.screen.text).group()
+    await deliver(bot)
+    local = bot.clock.now().astimezone(bot.runtime.settings.timezone)
+    bot.clock.set(datetime.combine(local.date() + timedelta(days=1), bot.runtime.settings.digest_time, local.tzinfo) - timedelta(minutes=1))
+    await custodian.send_digests(bot.runtime)
+    await deliver(bot)
+    assert not any("Buongiorno" in text for text in bot_texts(bot, rosa.user_id))
+    bot.clock.advance(timedelta(minutes=2))
+    for _ in range(3):
+        await custodian.send_digests(bot.runtime)
+    await deliver(bot)
+    digests = [text for text in bot_texts(bot, rosa.user_id) if "Buongiorno" in text]
+    assert len(digests) == 1 and code in digests[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Invites and forged buttons
+
+
+async def test_invites_valid_expired_and_reused(bot):
+    admin = bot.person("Admin", "it", user_id=ADMIN_ID)
+    await admin.send("/start")
+    await admin.tap("✅")
+    await admin.tap("Strumenti per lo staff")
+    await admin.tap("Invita una persona")
+    await admin.tap("Custode")
+    await admin.tap("Quartiere Omero")
+    code = re.search(r"inv_([\w-]+)", admin.screen.text).group(1)
+
+    rosa = bot.person("Rosa", "it")
+    await rosa.send(f"/start inv_{code}")
+    assert "Ora hai il ruolo" in rosa.screen.text and "Quartiere Omero" in rosa.screen.text
+    intruder = bot.person("Intruso", "it")
+    await intruder.send(f"/start inv_{code}")
+    assert "già stato usato" in intruder.screen.text
+
+    async with bot.runtime.db.write() as session:
+        old = await users.create_invite(session, "custodian", ESTATE, bot.clock.now(), ADMIN_ID)
+    bot.clock.advance(users.INVITE_LIFETIME + timedelta(minutes=1))
+    await intruder.send(f"/start inv_{old.code}")
+    assert "scaduto" in intruder.screen.text
+    async with bot.runtime.db.read() as session:
+        assert not (await users.load_roles(session, intruder.user_id, frozenset())).is_staff
+        assert (await users.load_roles(session, rosa.user_id, frozenset())).custodian_of == {ESTATE}
+
+
+async def test_qcbot_invite_prints_a_link_that_grants_the_role(bot, monkeypatch, capsys):
+    settings = bot.runtime.settings
+    monkeypatch.setenv("QC_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("QC_CONTENT_DIR", str(settings.content_dir))
+    monkeypatch.setenv("QC_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("QC_TELEGRAM_TOKEN", raising=False)
+    await asyncio.to_thread(cli.main, ["invite", "--role", "custodian", "--estate", ESTATE, "--bot-username", "qc_test_bot"])
+    printed = capsys.readouterr().out
+    assert "https://t.me/qc_test_bot?start=inv_" in printed
+    code = re.search(r"code: ([\w-]+)", printed).group(1)
+    rosa = bot.person("Rosa", "it")
+    await rosa.send(f"/start inv_{code}")
+    assert "Ora hai il ruolo" in rosa.screen.text
+
+
+async def test_forged_custodian_buttons_are_refused_politely_and_change_nothing(bot, caplog):
+    marco = await make_custodian(bot, "Marco", OTHER_ESTATE)
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal)
+    code = CODE.search(amal.screen.text).group()
+    ticket = await ticket_by_code(bot, code)
+    caplog.set_level(logging.WARNING, logger="storage.tickets")
+    for person in (amal, marco):
+        for action in (callbacks.TICKET_ACK, callbacks.TICKET_RESOLVE, callbacks.TICKET_START):
+            data = callbacks.encode(action, ticket.id)
+            answer_id = await person.press(person.screen.message_id, data, force=True)
+            assert "Non puoi farlo" in bot.emu.callback_answers[answer_id]["text"]
+        await person.press(person.screen.message_id, callbacks.encode(callbacks.TICKET_REJECT_REASON, ticket.id, "private"), force=True)
+        await person.press(person.screen.message_id, callbacks.encode(callbacks.TICKET_STAFF_VIEW, ticket.id), force=True)
+    async with bot.runtime.db.read() as session:
+        after = await session.get(Ticket, ticket.id)
+        events = await tickets.events_of(session, ticket.id)
+    assert after.status == "new" and [e.kind for e in events] == ["opened"]
+    assert any("may not" in record.getMessage() for record in caplog.records)
+
+
+# --------------------------------------------------------------------------------------------
+# Open311
+
+
+async def test_open311_serves_services_and_requests_without_personal_data(bot):
+    amal = await tenant(bot, "Amal")
+    await report_water_leak(amal, description=None)
+    await amal.send("Sono Amal dell'interno 12, chiamatemi al 333 1234567")
+    await amal.send_photo(b"\xff\xd8 the leak")
+    await amal.tap("Avanti")
+    await amal.tap("Invia la segnalazione")
+    code = CODE.search(amal.screen.text).group()
+
+    async with TestClient(TestServer(bot.service.web_app())) as client:
+        response = await client.get("/open311/v2/services.json", params={"api_key": API_KEY})
+        services = await response.json()
+        assert response.status == 200 and {"service_code", "service_name", "metadata", "type", "group"} <= set(services[0])
+        assert "water-leak" in {s["service_code"] for s in services}
+
+        for params in ({}, {"api_key": "wrong"}):
+            refused = await client.get("/open311/v2/requests.json", params=params)
+            body = await refused.json()
+            assert refused.status == 403 and body[0]["code"] == 403 and body[0]["description"]
+
+        listed = await (await client.get("/open311/v2/requests.json", params={"api_key": API_KEY})).json()
+        assert [r["service_request_id"] for r in listed] == [code]
+        document = listed[0]
+        expected = {"service_request_id", "status", "status_notes", "service_name", "service_code", "description",
+                    "requested_datetime", "updated_datetime", "address", "lat", "long", "media_url"}
+        assert expected <= set(document) and document["status"] == "open"
+        flat_text = str(document)
+        for personal in ("Amal", "333", "1234567", "int. 12", "interno 12"):
+            assert personal not in flat_text, personal
+
+        photo = await client.get(document["media_url"].split(str(client.make_url("")).rstrip("/"))[-1])
+        assert photo.status == 200 and b"the leak" in await photo.read()
+        assert (await client.get("/open311/media/not-a-token")).status == 404
+
+        one = await client.get(f"/open311/v2/requests/{code}.json", headers={"X-API-Key": API_KEY})
+        assert [r["service_request_id"] for r in await one.json()] == [code]
+        missing = await client.get("/open311/v2/requests/QC-1999-000001.json", params={"api_key": API_KEY})
+        assert missing.status == 404 and (await missing.json())[0]["code"] == 404
+
+        for params, count in (
+            ({"status": "closed"}, 0), ({"status": "open"}, 1), ({"service_code": "lift"}, 0),
+            ({"service_code": "water-leak,lift"}, 1), ({"start_date": "2000-01-01T00:00:00Z", "end_date": "2000-02-01T00:00:00Z"}, 0),
+        ):
+            found = await (await client.get("/open311/v2/requests.json", params={"api_key": API_KEY, **params})).json()
+            assert len(found) == count, params
+        bad = await client.get("/open311/v2/requests.json", params={"api_key": API_KEY, "start_date": "last week"})
+        assert bad.status == 400 and "start_date" in (await bad.json())[0]["description"]
+        xml = await client.get("/open311/v2/services.xml", params={"api_key": API_KEY})
+        assert xml.status == 400

@@ -1,0 +1,463 @@
+"""Reports and tickets without Telegram, on SQLite and PostgreSQL: drafts step by step, codes, duplicates and
+"me too", the life cycle with its permissions, escalation and closing as time passes, and a property test that
+no sequence of actions reaches an illegal state or lets the wrong person change anything."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from storage import open311, tickets, users
+from storage.models import ReportDraft, Ticket, TicketSubscriber, User
+from storage.tickets import Action, Actor, TicketError
+from storage.users import Roles
+
+ESTATE = "omero-mompiani"
+OTHER_ESTATE = "zoia-cagnino"
+TENANT, NEIGHBOUR, STRANGER, CUSTODIAN, OTHER_CUSTODIAN, ADMIN = 1001, 1002, 1003, 2001, 2002, 3001
+ACTORS = {
+    "tenant": Actor(TENANT, Roles()),
+    "neighbour": Actor(NEIGHBOUR, Roles()),
+    "stranger": Actor(STRANGER, Roles()),
+    "committee": Actor(STRANGER, Roles(committee_of=frozenset({ESTATE}))),
+    "custodian": Actor(CUSTODIAN, Roles(custodian_of=frozenset({ESTATE}))),
+    "other_custodian": Actor(OTHER_CUSTODIAN, Roles(custodian_of=frozenset({OTHER_ESTATE}))),
+    "admin": Actor(ADMIN, Roles(is_admin=True)),
+}
+PHOTO = {"kind": "photo", "file_id": "photo-1", "path": "2026/01/a.jpg", "size": 10, "mime_type": "image/jpeg"}
+
+
+async def _people(db, clock) -> None:  # type: ignore[no-untyped-def]
+    async with db.write() as session:
+        for user_id, name in ((TENANT, "Amal"), (NEIGHBOUR, "Giuseppe"), (STRANGER, "Li"), (CUSTODIAN, "Rosa"),
+                              (OTHER_CUSTODIAN, "Marco"), (ADMIN, "Admin")):
+            await users.touch_user(session, user_id, name, "it", clock.now())
+
+
+def _complete_draft(draft: ReportDraft, content, now, *, category="water-leak", estate=ESTATE, description="Acqua dal soffitto") -> None:  # type: ignore[no-untyped-def]
+    tickets.choose_category(draft, content, category, now)
+    tickets.choose_estate(draft, content, estate, now)
+    if draft.step == "building":
+        tickets.choose_building(draft, content, 0, now)
+    tickets.choose_floor(draft, content, 3, now)
+    tickets.choose_area(draft, content, "flat", now)
+    tickets.set_flat(draft, content, "int. 12", now)
+    while draft.step == "questions":
+        tickets.answer_question(draft, content, tickets.pending_questions(draft, content)[0], "yes", now)
+    tickets.set_description(draft, content, description, now)
+    tickets.photos_done(draft, content, now)
+
+
+async def _open(db, clock, content, user_id=TENANT, **choices) -> Ticket:  # type: ignore[no-untyped-def]
+    async with db.write() as session:
+        draft = await tickets.start_draft(session, user_id, clock.now())
+        _complete_draft(draft, content, clock.now(), **choices)
+        return await tickets.open_ticket(session, draft, content, Roles(), clock.now())
+
+
+async def _act(db, clock, ticket_id: int, action: Action, actor: str):  # type: ignore[no-untyped-def]
+    async with db.write() as session:
+        return await tickets.change_status(session, ticket_id, action, ACTORS[actor], clock.now())
+
+
+async def _reload(db, ticket_id: int) -> Ticket:  # type: ignore[no-untyped-def]
+    async with db.read() as session:
+        return await session.get(Ticket, ticket_id)
+
+
+# --------------------------------------------------------------------------------------------
+# Drafts
+
+
+def test_a_draft_asks_each_step_in_order_and_skips_what_does_not_apply(sample_content, clock):
+    now = clock.now()
+    draft = ReportDraft(user_id=1, step="category", done=[], on_behalf=False, answers={}, photos=[], created_at=now, updated_at=now)
+    seen = [draft.step]
+    tickets.choose_category(draft, sample_content, "water-leak", now)
+    seen.append(draft.step)
+    tickets.choose_estate(draft, sample_content, ESTATE, now)
+    seen.append(draft.step)
+    tickets.choose_building(draft, sample_content, 1, now)
+    tickets.choose_floor(draft, sample_content, None, now)
+    seen.append(draft.step)
+    tickets.choose_area(draft, sample_content, "common", now)  # no flat question for common areas
+    seen.append(draft.step)
+    for index in range(3):
+        tickets.answer_question(draft, sample_content, index, "no", now)
+    seen.append(draft.step)
+    tickets.set_description(draft, sample_content, "  perde il tubo  ", now)
+    seen.append(draft.step)
+    for _ in range(tickets.MAX_PHOTOS):
+        tickets.add_photo(draft, sample_content, PHOTO, now)
+    seen.append(draft.step)
+    assert seen == ["category", "estate", "building", "area", "questions", "description", "photos", "review"]
+    assert (draft.building_id, draft.staircase, draft.floor, draft.flat) == ("13", "B", None, None)
+    assert draft.description == "perde il tubo" and tickets.missing_parts(draft, sample_content) == []
+    with pytest.raises(TicketError):
+        tickets.add_photo(draft, sample_content, PHOTO, now)
+
+
+def test_editing_a_part_from_the_review_asks_that_part_again_then_returns(sample_content, clock):
+    now = clock.now()
+    draft = ReportDraft(user_id=1, step="category", done=[], on_behalf=False, answers={}, photos=[], created_at=now, updated_at=now)
+    _complete_draft(draft, sample_content, now)
+    assert draft.step == "review"
+    tickets.begin_edit(draft, "place", now)
+    assert draft.step == "estate"
+    tickets.choose_estate(draft, sample_content, OTHER_ESTATE, now)
+    assert draft.step == "building" and draft.building_id is None
+    tickets.choose_building(draft, sample_content, -1, now)
+    tickets.choose_floor(draft, sample_content, 0, now)
+    tickets.choose_area(draft, sample_content, "common", now)
+    assert draft.step == "review" and draft.editing is None
+    tickets.begin_edit(draft, "category", now)
+    tickets.choose_category(draft, sample_content, "lift", now)
+    assert draft.step == "questions" and draft.answers == {}
+    while draft.step == "questions":
+        tickets.answer_question(draft, sample_content, tickets.pending_questions(draft, sample_content)[0], "unknown", now)
+    assert draft.step == "review"
+    tickets.begin_edit(draft, "description", now)
+    assert draft.step == "description" and draft.description is None
+    tickets.set_voice(draft, sample_content, {**PHOTO, "kind": "voice"}, now)
+    assert draft.step == "review" and tickets.missing_parts(draft, sample_content) == []
+    with pytest.raises(TicketError):
+        tickets.begin_edit(draft, "tenant", now)  # only reports filed for someone have a tenant part
+
+
+def test_an_old_button_of_an_earlier_step_changes_that_answer_and_asks_only_what_is_missing(sample_content, clock):
+    now = clock.now()
+    draft = ReportDraft(user_id=1, step="category", done=[], on_behalf=False, answers={}, photos=[], created_at=now, updated_at=now)
+    _complete_draft(draft, sample_content, now)
+    tickets.choose_floor(draft, sample_content, 5, now)  # a floor button from a screen further up the chat
+    assert draft.floor == 5 and draft.step == "review"
+    with pytest.raises(TicketError):
+        tickets.choose_building(draft, sample_content, 99, now)
+    with pytest.raises(TicketError):
+        tickets.answer_question(draft, sample_content, 7, "yes", now)
+
+
+# --------------------------------------------------------------------------------------------
+# Opening tickets
+
+
+async def test_sending_opens_a_ticket_with_a_yearly_code_and_forgets_the_draft(db, clock, sample_content):
+    await _people(db, clock)
+    async with db.write() as session:
+        draft = await tickets.start_draft(session, TENANT, clock.now())
+        _complete_draft(draft, sample_content, clock.now())
+        tickets.begin_edit(draft, "photos", clock.now())
+        tickets.add_photo(draft, sample_content, PHOTO, clock.now())
+        tickets.photos_done(draft, sample_content, clock.now())
+        ticket = await tickets.open_ticket(session, draft, sample_content, Roles(), clock.now())
+    second = await _open(db, clock, sample_content, NEIGHBOUR)
+    year = clock.now().year
+    assert ticket.code == f"QC-{year}-000001" and second.code == f"QC-{year}-000002"
+    assert ticket.status == "new" and ticket.urgency == "urgent" and ticket.answers
+    assert ticket.escalate_at == ticket.created_at + timedelta(hours=sample_content.problems["water-leak"].ack_hours)
+    async with db.read() as session:
+        assert await tickets.get_draft(session, TENANT) is None
+        assert (await session.get(User, TENANT)).last_estate_id == ESTATE
+        media = await tickets.media_of(session, ticket.id)
+        events = await tickets.events_of(session, ticket.id)
+    assert [m.kind for m in media] == ["photo"] and len(media[0].token) >= 30
+    assert [e.kind for e in events] == ["opened"]
+
+
+async def test_an_incomplete_draft_is_not_sent(db, clock, sample_content):
+    await _people(db, clock)
+    async with db.write() as session:
+        draft = await tickets.start_draft(session, TENANT, clock.now())
+        tickets.choose_category(draft, sample_content, "cleaning", clock.now())
+        with pytest.raises(TicketError) as refused:
+            await tickets.open_ticket(session, draft, sample_content, Roles(), clock.now())
+    assert refused.value.reason == "invalid" and "estate" in str(refused.value)
+
+
+async def test_only_a_custodian_of_the_estate_files_on_behalf_of_a_tenant(db, clock, sample_content):
+    await _people(db, clock)
+    async with db.write() as session:
+        draft = await tickets.start_draft(session, CUSTODIAN, clock.now(), on_behalf=True)
+        assert draft.step == "tenant_name"
+        tickets.set_tenant_name(draft, sample_content, "  Maria   Rossi ", clock.now())
+        tickets.set_tenant_contact(draft, sample_content, "02 1234567", clock.now())
+        _complete_draft(draft, sample_content, clock.now())
+        with pytest.raises(TicketError):
+            await tickets.open_ticket(session, draft, sample_content, ACTORS["other_custodian"].roles, clock.now())
+        ticket = await tickets.open_ticket(session, draft, sample_content, ACTORS["custodian"].roles, clock.now())
+    assert ticket.reporter_id is None and ticket.filed_by == CUSTODIAN
+    assert (ticket.tenant_name, ticket.tenant_contact) == ("Maria Rossi", "02 1234567")
+
+
+async def test_codes_stay_unique_when_many_tenants_send_at_once(db, clock, sample_content):
+    async with db.write() as session:
+        for user_id in range(100, 112):
+            await users.touch_user(session, user_id, f"u{user_id}", "it", clock.now())
+
+    async def send(user_id: int) -> str:
+        return (await _open(db, clock, sample_content, user_id)).code
+
+    codes = await asyncio.gather(*(send(user_id) for user_id in range(100, 112)))
+    assert len(set(codes)) == 12 and max(codes).endswith("000012")
+
+
+# --------------------------------------------------------------------------------------------
+# Duplicates and "me too"
+
+
+async def test_open_tickets_of_the_same_estate_and_category_are_suggested_for_30_days(db, clock, sample_content):
+    await _people(db, clock)
+    first = await _open(db, clock, sample_content)
+    await _open(db, clock, sample_content, NEIGHBOUR, category="cleaning")
+    async with db.write() as session:
+        draft = await tickets.start_draft(session, NEIGHBOUR, clock.now())
+        _complete_draft(draft, sample_content, clock.now())
+        assert [t.id for t in await tickets.find_duplicates(session, draft, clock.now())] == [first.id]
+        other_building = await tickets.start_draft(session, STRANGER, clock.now())
+        _complete_draft(other_building, sample_content, clock.now())
+        other_building.building_id = "21"
+        assert await tickets.find_duplicates(session, other_building, clock.now()) == []
+        own = await tickets.start_draft(session, TENANT, clock.now())
+        _complete_draft(own, sample_content, clock.now())
+        assert await tickets.find_duplicates(session, own, clock.now()) == []
+        assert await tickets.find_duplicates(session, draft, clock.now() + timedelta(days=31)) == []
+
+
+async def test_me_too_subscribes_once_and_counts_the_tenant_as_affected(db, clock, sample_content):
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content)
+    async with db.write() as session:
+        change = await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
+        assert change.ticket.affected == 2
+    for who in ("neighbour", "tenant"):
+        with pytest.raises(TicketError) as refused:
+            async with db.write() as session:
+                await tickets.me_too(session, ticket.id, ACTORS[who], clock.now())
+        assert refused.value.reason == "not_allowed"
+    async with db.read() as session:
+        followers = await tickets.followers(session, await session.get(Ticket, ticket.id))
+        mine = await tickets.tickets_of(session, NEIGHBOUR, limit=10)
+    assert {user.id for user in followers} == {TENANT, NEIGHBOUR} and [t.id for t in mine] == [ticket.id]
+
+
+# --------------------------------------------------------------------------------------------
+# Life cycle and permissions
+
+
+async def test_custodian_takes_charge_works_and_resolves_then_the_tenant_confirms_and_rates(db, clock, sample_content):
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content)
+    assert (await _act(db, clock, ticket.id, Action.ACKNOWLEDGE, "custodian")).ticket.status == "acknowledged"
+    assert (await _reload(db, ticket.id)).escalate_at is None
+    await _act(db, clock, ticket.id, Action.START, "custodian")
+    async with db.write() as session:
+        await tickets.add_note(session, ticket.id, ACTORS["custodian"], "Arriva l'idraulico giovedì", clock.now())
+    await _act(db, clock, ticket.id, Action.RESOLVE, "admin")
+    clock.advance(timedelta(days=2))
+    assert (await _act(db, clock, ticket.id, Action.CONFIRM, "tenant")).ticket.status == "closed"
+    async with db.write() as session:
+        with pytest.raises(TicketError):
+            await tickets.rate(session, ticket.id, ACTORS["tenant"], 6, clock.now())
+        await tickets.rate(session, ticket.id, ACTORS["tenant"], 4, clock.now())
+    with pytest.raises(TicketError) as again:
+        async with db.write() as session:
+            await tickets.rate(session, ticket.id, ACTORS["tenant"], 5, clock.now())
+    assert again.value.reason == "wrong_state"
+    final = await _reload(db, ticket.id)
+    async with db.read() as session:
+        kinds = [e.kind for e in await tickets.events_of(session, ticket.id)]
+    assert (final.stars, final.last_note) == (4, "Arriva l'idraulico giovedì")
+    assert kinds == ["opened", "acknowledged", "in_progress", "note", "resolved", "confirmed", "rated"]
+
+
+@pytest.mark.parametrize("who", ["tenant", "stranger", "committee", "other_custodian"])
+async def test_only_custodians_of_the_estate_and_admins_change_a_ticket(db, clock, sample_content, who):
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content)
+    for action in (Action.ACKNOWLEDGE, Action.START, Action.RESOLVE):
+        with pytest.raises(TicketError) as refused:
+            await _act(db, clock, ticket.id, action, who)
+        assert refused.value.reason == "not_allowed"
+    with pytest.raises(TicketError):
+        async with db.write() as session:
+            await tickets.reject(session, ticket.id, ACTORS[who], "private", clock.now())
+    with pytest.raises(TicketError):
+        async with db.write() as session:
+            await tickets.add_note(session, ticket.id, ACTORS[who], "ciao", clock.now())
+    unchanged = await _reload(db, ticket.id)
+    assert (unchanged.status, unchanged.last_note, unchanged.updated_at) == ("new", None, ticket.updated_at)
+
+
+async def test_the_reporter_reopens_within_14_days_and_not_after(db, clock, sample_content):
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content)
+    await _act(db, clock, ticket.id, Action.RESOLVE, "custodian")
+    with pytest.raises(TicketError):
+        await _act(db, clock, ticket.id, Action.REOPEN, "neighbour")
+    clock.advance(timedelta(days=13))
+    reopened = (await _act(db, clock, ticket.id, Action.REOPEN, "tenant")).ticket
+    assert reopened.status == "reopened" and reopened.escalate_at is not None
+    await _act(db, clock, ticket.id, Action.RESOLVE, "custodian")
+    clock.advance(timedelta(days=15))
+    with pytest.raises(TicketError) as late:
+        await _act(db, clock, ticket.id, Action.REOPEN, "tenant")
+    assert late.value.reason == "too_late"
+    async with db.write() as session:
+        closed = await tickets.close_expired(session, clock.now())
+    assert [c.ticket.status for c in closed] == ["closed"]
+    async with db.write() as session:
+        assert await tickets.close_expired(session, clock.now()) == []
+
+
+async def test_not_for_us_needs_a_known_reason_and_keeps_the_custodians_words(db, clock, sample_content):
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content)
+    with pytest.raises(TicketError):
+        async with db.write() as session:
+            await tickets.reject(session, ticket.id, ACTORS["custodian"], "because", clock.now())
+    async with db.write() as session:
+        change = await tickets.reject(session, ticket.id, ACTORS["custodian"], "other", clock.now(), "Chiamare A2A")
+    assert (change.ticket.status, change.ticket.reject_reason, change.ticket.last_note) == ("rejected", "other", "Chiamare A2A")
+    with pytest.raises(TicketError) as refused:
+        await _act(db, clock, ticket.id, Action.ACKNOWLEDGE, "custodian")
+    assert refused.value.reason == "wrong_state"
+
+
+async def test_comments_and_photos_come_from_the_reporter_and_subscribers_only(db, clock, sample_content):
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content)
+    async with db.write() as session:
+        change, media = await tickets.add_comment(session, ticket.id, ACTORS["tenant"], clock.now(), media=PHOTO, text="ecco")
+        assert change.event.kind == "photo" and media.token
+        with pytest.raises(TicketError):
+            await tickets.add_comment(session, ticket.id, ACTORS["tenant"], clock.now(), text="   ")
+    with pytest.raises(TicketError):
+        async with db.write() as session:
+            await tickets.add_comment(session, ticket.id, ACTORS["stranger"], clock.now(), text="spam")
+    async with db.read() as session:
+        assert (await tickets.media_by_token(session, media.token)).ticket_id == ticket.id
+
+
+# --------------------------------------------------------------------------------------------
+# Time passing
+
+
+async def test_a_ticket_nobody_takes_in_charge_escalates_then_again_every_day(db, clock, sample_content):
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content)  # urgent: 2 hours
+    async with db.write() as session:
+        assert await tickets.escalate_due(session, clock.now()) == []
+    clock.advance(timedelta(hours=2, minutes=1))
+    async with db.write() as session:
+        assert [c.ticket.escalations for c in await tickets.escalate_due(session, clock.now())] == [1]
+        assert await tickets.escalate_due(session, clock.now()) == []
+    clock.advance(timedelta(days=1))
+    async with db.write() as session:
+        assert [c.ticket.escalations for c in await tickets.escalate_due(session, clock.now())] == [2]
+    await _act(db, clock, ticket.id, Action.ACKNOWLEDGE, "custodian")
+    clock.advance(timedelta(days=3))
+    async with db.write() as session:
+        assert await tickets.escalate_due(session, clock.now()) == []
+
+
+async def test_a_custodians_digest_is_claimed_once_a_day(db, clock):
+    async with db.write() as session:
+        assert await tickets.claim_digest(session, CUSTODIAN, "2026-03-02", clock.now())
+        assert not await tickets.claim_digest(session, CUSTODIAN, "2026-03-02", clock.now())
+        assert await tickets.claim_digest(session, CUSTODIAN, "2026-03-03", clock.now())
+
+
+# --------------------------------------------------------------------------------------------
+# Any sequence of actions by anyone: states stay legal, refusals change nothing
+
+STEP = st.tuples(
+    st.sampled_from([a for a in Action if a not in (Action.VIEW, Action.STAFF_VIEW)]),
+    st.sampled_from(sorted(ACTORS)),
+    st.sampled_from([0, 1, 24 * 8, 24 * 15]),  # hours that pass before the step
+)
+
+
+def _snapshot(ticket: Ticket) -> tuple:
+    return (ticket.status, ticket.stars, ticket.last_note, ticket.affected, ticket.reject_reason, ticket.resolved_at,
+            ticket.closed_at, ticket.updated_at)
+
+
+async def _attempt(db, clock, ticket_id: int, action: Action, actor: Actor):  # type: ignore[no-untyped-def]
+    now = clock.now()
+    async with db.write() as session:
+        if action is Action.REJECT:
+            return await tickets.reject(session, ticket_id, actor, "unclear", now)
+        if action is Action.NOTE:
+            return await tickets.add_note(session, ticket_id, actor, "nota", now)
+        if action is Action.RATE:
+            return await tickets.rate(session, ticket_id, actor, 3, now)
+        if action is Action.COMMENT:
+            return (await tickets.add_comment(session, ticket_id, actor, now, text="commento"))[0]
+        if action is Action.ME_TOO:
+            return await tickets.me_too(session, ticket_id, actor, now)
+        return await tickets.change_status(session, ticket_id, action, actor, now)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, min_size=1, max_size=12))
+async def test_no_sequence_of_actions_reaches_an_illegal_state_or_obeys_the_wrong_person(db, clock, sample_content, steps):
+    async with db.write() as session:
+        for user_id in {actor.user_id for actor in ACTORS.values()}:
+            await users.touch_user(session, user_id, "x", "it", clock.now())
+    ticket = await _open(db, clock, sample_content)
+    for action, who, hours in steps:
+        clock.advance(timedelta(hours=hours))
+        actor = ACTORS[who]
+        before = await _reload(db, ticket.id)
+        async with db.read() as session:
+            subscribed = await tickets.is_subscribed(session, ticket.id, actor.user_id)
+        allowed = tickets.authorize(action, before, actor, subscribed=subscribed)
+        try:
+            change = await _attempt(db, clock, ticket.id, action, actor)
+        except TicketError as error:
+            after = await _reload(db, ticket.id)
+            assert _snapshot(after) == _snapshot(before), f"{who} {action} was refused ({error.reason}) but changed the ticket"
+            assert allowed or error.reason == "not_allowed"
+            continue
+        assert allowed, f"{who} was allowed to {action} a {before.status} ticket"
+        sources, target = tickets.TRANSITIONS[action]
+        assert before.status in sources
+        assert change.ticket.status == (target or before.status)
+        assert change.ticket.status in tickets.STATUSES
+        if change.ticket.status in tickets.FINAL_STATUSES:
+            assert change.ticket.closed_at is not None and change.ticket.escalate_at is None
+        if change.ticket.status not in tickets.AWAITING_ACK:
+            assert change.ticket.escalate_at is None or change.ticket.status == "reopened"
+    async with db.read() as session:
+        events = await tickets.events_of(session, ticket.id)
+        subscribers = (await session.scalars(select(TicketSubscriber).where(TicketSubscriber.ticket_id == ticket.id))).all()
+    final = await _reload(db, ticket.id)
+    assert final.affected == 1 + len(subscribers) and events[-1].status == final.status
+
+
+# --------------------------------------------------------------------------------------------
+# Open311 documents
+
+
+async def test_open311_documents_carry_no_personal_data(db, clock, sample_content):
+    await _people(db, clock)
+    ticket = await _open(
+        db, clock, sample_content,
+        description="Sono Amal, int. 12 scala B: chiamatemi al 347 123 4567 o amal@example.org, perde il tubo",
+    )
+    document = open311.service_request(sample_content, ticket, "https://x/open311/media/token", ["Amal"])
+    text = str(document)
+    for personal in ("Amal", "347", "4567", "int. 12", "amal@example.org", "piano", "tenant", "reporter"):
+        assert personal not in text, personal
+    assert "12" not in document["description"]
+    assert "perde il tubo" in document["description"] and document["status"] == "open"
+    assert document["address"].startswith("viale Omero") and document["lat"] == sample_content.estates[ESTATE].lat
+    assert open311.ticket_statuses({"closed"}) == {"resolved", "closed", "rejected"}
+    with pytest.raises(open311.Open311Error):
+        open311.parse_statuses("open,maybe")
+    with pytest.raises(open311.Open311Error):
+        open311.parse_datetime("start_date", "yesterday")
