@@ -41,6 +41,9 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
+        # One flush at a time in this process, so a caller's flush() returns only after rows the background
+        # loop had already taken are delivered too (tests rely on it; other instances are kept apart by leases).
+        self._flushing = asyncio.Lock()
 
     def wake(self) -> None:
         """Called after a transaction that enqueued rows, so they go out now rather than at the next poll."""
@@ -77,6 +80,10 @@ class OutboxSender:
 
     async def flush(self) -> int:
         """Deliver every row due now; returns how many rows were handled."""
+        async with self._flushing:
+            return await self._flush_batch()
+
+    async def _flush_batch(self) -> int:
         rows = await outbox.claim_due(self.db, self.clock.now())
         if not rows:
             return 0

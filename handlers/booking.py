@@ -1,0 +1,798 @@
+"""Booking for tenants: from a service (or Book → space → service) pick a day, a time, confirm; my bookings with
+cancel; the waitlist; the messages sent to tenants later (reminders, waitlist offers) through the outbox.
+
+Four taps from the service screen to a confirmed booking: Prenota → day → time → Conferma. Every button carries
+only ids (service, slot stamp, booking id); the state is in the database, so a stale button, a double tap, a
+restart or a change of language in the middle loses nothing and books nothing twice.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+
+from bot import callbacks
+from bot.i18n import Translator, pick_language, translator
+from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.ui import Screen, back_row, button, menu_row, show
+from handlers import directory
+from storage import bookings, outbox
+from storage.bookings import FreeSlot, Reason, Refused
+from storage.content import BookingRules, Content, Service, Space
+from storage.models import Booking, User, WaitlistEntry
+
+DAYS_PER_PAGE = 6
+TIMES_IN_ONE_COLUMN = 6  # more times than this go two to a row
+
+
+# --- small helpers
+
+
+def _tz(rt: Runtime) -> ZoneInfo:
+    return rt.settings.timezone
+
+
+def bookable(content: Content, service_id: str) -> tuple[Service, Space] | None:
+    service = content.services.get(service_id)
+    if service is None or service.booking is None or service.space_id not in content.spaces:
+        return None
+    return service, content.spaces[service.space_id]
+
+
+def rules_of(content: Content, service_id: str) -> BookingRules | None:
+    service = content.services.get(service_id)
+    return service.booking if service is not None else None
+
+
+def space_phone(content: Content, space_id: str) -> str:
+    space = content.spaces.get(space_id)
+    return space.phone if space is not None and space.phone else content.contacts.free_phone
+
+
+def service_title(tr: Translator, content: Content, service_id: str) -> str:
+    service = content.services.get(service_id)
+    return service.title.get(tr.language) if service is not None else tr._("Servizio non più in elenco")
+
+
+def summary_lines(tr: Translator, content: Content, service_id: str, space_id: str, start: datetime, end: datetime) -> list[str]:
+    """What, when and where, as every booking screen and message shows it."""
+    lines = [
+        f"<b>{tr.isolate(service_title(tr, content, service_id))}</b>",
+        tr._("📅 {date}", date=tr.date(start)),
+        tr._("🕘 {start}–{end}", start=tr.time(start), end=tr.time(end)),
+    ]
+    space = content.spaces.get(space_id)
+    if space is not None:
+        lines.append(tr._("📍 {space}, {address}", space=space.name.get(tr.language), address=space.address))
+    return lines
+
+
+def seats_label(tr: Translator, left: int) -> str:
+    return tr.n_("{n} posto libero", "{n} posti liberi", left)
+
+
+def keyboard_dict(rows: list[list[InlineKeyboardButton]]) -> dict:
+    return InlineKeyboardMarkup(rows).to_dict()
+
+
+async def tenant_translator(session: AsyncSession, rt: Runtime, user_id: int) -> Translator:
+    """The language a tenant uses now, for a message someone else's action sends them."""
+    user = await session.get(User, user_id)
+    language = pick_language(user.language, user.telegram_language) if user is not None else None
+    return translator(language or "it", rt.settings.timezone.key)
+
+
+# --- screens
+
+
+def render_book_spaces(v: Visitor, content: Content) -> Screen:
+    tr = v.tr
+    rows = [[button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)]]
+    for space in content.spaces.values():
+        if any(service.booking for service in content.services_of(space.id)):
+            rows.append([button(f"{space.neighbourhood} · {space.name.get(tr.language)}", callbacks.BOOK_SPACE, space.id)])
+    rows.append(menu_row(tr))
+    return Screen(tr._("<b>Prenota un appuntamento.</b> In quale spazio?"), rows)
+
+
+def render_book_services(v: Visitor, content: Content, space: Space) -> Screen:
+    tr = v.tr
+    rows = [
+        [button(service.title.get(tr.language), callbacks.BOOK_DAYS, service.id, 0)]
+        for service in content.services_of(space.id) if service.booking
+    ]
+    rows.append(back_row(tr, callbacks.BOOK))
+    text = tr._("<b>{space}</b>: cosa vuoi prenotare?", space=space.name.get(tr.language))
+    return Screen(text, rows)
+
+
+def render_days(v: Visitor, service: Service, space: Space, days: dict[date, int], page: int) -> Screen:
+    tr = v.tr
+    free_days = [(day, left) for day, left in days.items() if left > 0]
+    pages = max(1, math.ceil(len(free_days) / DAYS_PER_PAGE))
+    page = min(max(page, 0), pages - 1)
+    rows = [
+        [button(tr._("{day} · {seats}", day=tr.short_date(day), seats=seats_label(tr, left)),
+                callbacks.BOOK_TIMES, service.id, bookings.day_code(day))]
+        for day, left in free_days[page * DAYS_PER_PAGE : (page + 1) * DAYS_PER_PAGE]
+    ]
+    if page > 0:
+        rows.append([button(tr._("◀️ Giorni precedenti"), callbacks.BOOK_DAYS, service.id, page - 1)])
+    if page < pages - 1:
+        rows.append([button(tr._("Altri giorni ▶️"), callbacks.BOOK_DAYS, service.id, page + 1)])
+    if len(free_days) < len(days):
+        rows.append([button(tr._("⏳ Giorni pieni: lista d'attesa"), callbacks.WAITLIST_DAYS, service.id)])
+    rows.append([button(tr._("⬅️ Indietro"), callbacks.SERVICE, service.id), button(tr._("🏠 Menu"), callbacks.MENU)])
+    lines = [f"<b>{tr.isolate(service.title.get(tr.language))}</b>", tr._("📍 {space}", space=space.name.get(tr.language)), ""]
+    if free_days:
+        lines.append(tr._("Scegli il giorno:"))
+    elif days:
+        lines.append(tr._("Tutti i posti sono presi. Puoi metterti in lista d'attesa per un giorno pieno."))
+    else:
+        lines.append(tr._("Al momento non ci sono orari da prenotare. Riprova tra qualche giorno o chiama lo spazio."))
+    return Screen("\n".join(lines), rows)
+
+
+def render_full_days(v: Visitor, service: Service, days: dict[date, int]) -> Screen:
+    tr = v.tr
+    full_days = [day for day, left in days.items() if left == 0][:DAYS_PER_PAGE]
+    rows = [
+        [button(tr._("⏳ {day} · pieno", day=tr.short_date(day)), callbacks.BOOK_TIMES, service.id, bookings.day_code(day))]
+        for day in full_days
+    ]
+    rows.append(back_row(tr, callbacks.BOOK_DAYS, service.id, 0))
+    text = tr._("<b>{service}</b>: giorni pieni. Scegli il giorno e l'orario: se si libera un posto, ti scrivo io.",
+                service=service.title.get(tr.language))
+    if not full_days:
+        text = tr._("Non ci sono giorni pieni: ci sono ancora posti liberi.")
+    return Screen(text, rows)
+
+
+def render_times(v: Visitor, service: Service, space: Space, day: date, free: list[FreeSlot]) -> Screen:
+    tr = v.tr
+    buttons = []
+    for item in free:
+        stamp = bookings.stamp_of(item.slot.start, v.tr.timezone)
+        if item.left:
+            label = tr._("{time} · {seats}", time=tr.time(item.slot.start), seats=seats_label(tr, item.left))
+            buttons.append(button(label, callbacks.BOOK_SLOT, service.id, stamp))
+        else:
+            label = tr._("{time} · pieno, lista d'attesa ⏳", time=tr.time(item.slot.start))
+            buttons.append(button(label, callbacks.WAITLIST_JOIN, service.id, stamp))
+    per_row = 1 if len(buttons) <= TIMES_IN_ONE_COLUMN else 2
+    rows = [buttons[index : index + per_row] for index in range(0, len(buttons), per_row)]
+    rows.append(back_row(tr, callbacks.BOOK_DAYS, service.id, 0))
+    lines = [f"<b>{tr.isolate(service.title.get(tr.language))}</b>", tr._("📅 {date}", date=tr.date(day)), ""]
+    if free:
+        lines.append(tr._("Scegli l'orario:"))
+    else:
+        lines.append(tr._("Per questo giorno non ci sono più orari. Scegli un altro giorno."))
+    return Screen("\n".join(lines), rows)
+
+
+def render_phone_question(v: Visitor, service: Service, slot_start: datetime, *, retry: bool = False) -> Screen:
+    tr = v.tr
+    day = slot_start.astimezone(tr.timezone).date()
+    text = tr._("Questo servizio chiede un numero di telefono, per avvisarti se qualcosa cambia.")
+    if retry:
+        text = tr._("Non sembra un numero di telefono.")
+    text += "\n\n" + tr._("Scrivi il tuo numero qui sotto, per esempio 333 123 4567.")
+    return Screen(text, [back_row(tr, callbacks.BOOK_TIMES, service.id, bookings.day_code(day))])
+
+
+def render_confirm(v: Visitor, content: Content, service: Service, space: Space, item: FreeSlot, phone: str | None) -> Screen:
+    tr = v.tr
+    rules = service.booking
+    stamp = bookings.stamp_of(item.slot.start, tr.timezone)
+    lines = [tr._("<b>Controlla e conferma:</b>"), ""]
+    lines += summary_lines(tr, content, service.id, space.id, item.slot.start, item.slot.end)
+    lines.append(tr._("👤 {name}", name=v.first_name))
+    if phone:
+        lines.append(tr._("📞 {phone}", phone=phone))
+    lines.append("")
+    lines.append(tr._("Puoi annullare fino a {hours} ore prima.", hours=tr.number(rules.cancel_deadline_hours)))
+    rows = [[button(tr._("✅ Conferma la prenotazione"), callbacks.BOOK_CONFIRM, service.id, stamp)]]
+    if phone:
+        rows.append([button(tr._("📞 Cambia numero"), callbacks.BOOK_PHONE, service.id, stamp)])
+    day = item.slot.start.astimezone(tr.timezone).date()
+    rows.append(back_row(tr, callbacks.BOOK_TIMES, service.id, bookings.day_code(day)))
+    return Screen("\n".join(lines), rows)
+
+
+def render_booked(v: Visitor, content: Content, booking: Booking) -> Screen:
+    tr = v.tr
+    service = content.services.get(booking.service_id)
+    lines = [tr._("✅ <b>Prenotazione confermata.</b> Codice: <b>{code}</b>", code=booking.code), ""]
+    lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
+    lines.append("")
+    if service is not None and service.booking is not None:
+        lines.append(tr._("Ti mando un promemoria prima dell'appuntamento."))
+        lines.append(tr._("Per annullare: «Le mie prenotazioni», fino a {hours} ore prima.",
+                          hours=tr.number(service.booking.cancel_deadline_hours)))
+    rows = [[button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)], menu_row(tr)]
+    return Screen("\n".join(lines), rows)
+
+
+def render_just_taken(v: Visitor, service: Service, slot_start: datetime, alternatives: list[FreeSlot]) -> Screen:
+    tr = v.tr
+    stamp = bookings.stamp_of(slot_start, tr.timezone)
+    rows = [
+        [button(f"{tr.short_date(item.slot.start)} {tr.time(item.slot.start)} · {seats_label(tr, item.left)}",
+                callbacks.BOOK_SLOT, service.id, bookings.stamp_of(item.slot.start, tr.timezone))]
+        for item in alternatives
+    ]
+    rows.append([button(tr._("⏳ Mettimi in lista d'attesa"), callbacks.WAITLIST_JOIN, service.id, stamp)])
+    rows.append([button(tr._("📅 Altri giorni"), callbacks.BOOK_DAYS, service.id, 0)])
+    rows.append(menu_row(tr))
+    text = tr._("😕 Quest'orario è appena stato preso da un'altra persona.")
+    text += "\n\n" + (tr._("Ecco i prossimi orari liberi:") if alternatives else tr._("Non ci sono altri orari liberi per ora."))
+    return Screen(text, rows)
+
+
+def render_limit(v: Visitor, service: Service) -> Screen:
+    tr = v.tr
+    limit = service.booking.max_active_per_tenant if service.booking else 1
+    text = tr.n_(
+        "Hai già {n} prenotazione per questo servizio: è il massimo. Annullala, o aspetta l'appuntamento, per prenotare ancora.",
+        "Hai già {n} prenotazioni per questo servizio: è il massimo. Annullane una, o aspetta l'appuntamento, per prenotare ancora.",
+        limit,
+    )
+    return Screen(text, [[button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)], menu_row(tr)])
+
+
+def render_my_bookings(v: Visitor, content: Content, booked: list[Booking], waiting: list[WaitlistEntry]) -> Screen:
+    tr = v.tr
+    rows = []
+    for booking in booked:
+        label = f"📅 {tr.short_date(booking.slot_start)} {tr.time(booking.slot_start)} · {service_title(tr, content, booking.service_id)}"
+        rows.append([button(label, callbacks.BOOKING, booking.id)])
+    for entry in waiting:
+        mark = "🎉" if entry.status == "offered" else "⏳"
+        label = f"{mark} {tr.short_date(entry.slot_start)} {tr.time(entry.slot_start)} · {service_title(tr, content, entry.service_id)}"
+        rows.append([button(label, callbacks.WAITLIST_ENTRY, entry.id)])
+    if booked or waiting:
+        text = tr._("<b>Le tue prenotazioni.</b> Tocca una prenotazione per vederla o annullarla.")
+        if waiting:
+            text += "\n" + tr._("⏳ = in lista d'attesa")
+    else:
+        text = tr._("Non hai prenotazioni in programma.")
+    rows.append([button(tr._("📅 Prenota"), callbacks.BOOK)])
+    rows.append(menu_row(tr))
+    return Screen(text, rows)
+
+
+def render_booking(v: Visitor, content: Content, booking: Booking, now: datetime) -> Screen:
+    tr = v.tr
+    service = content.services.get(booking.service_id)
+    rules = service.booking if service is not None else None
+    lines = [tr._("Prenotazione <b>{code}</b>", code=booking.code), ""]
+    lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
+    rows = []
+    if booking.status == "active" and booking.slot_start > now:
+        if bookings.can_cancel_by_self(rules, booking.slot_start, now):
+            rows.append([button(tr._("❌ Annulla la prenotazione"), callbacks.BOOKING_CANCEL_ASK, booking.id)])
+        else:
+            lines.append("")
+            lines.append(tr._("Mancano meno di {hours} ore: per annullare chiama lo spazio al {phone}.",
+                              hours=tr.number(rules.cancel_deadline_hours if rules else 0),
+                              phone=space_phone(content, booking.space_id)))
+    rows.append(back_row(tr, callbacks.MY_BOOKINGS))
+    return Screen("\n".join(lines), rows)
+
+
+def render_cancel_ask(v: Visitor, content: Content, booking: Booking) -> Screen:
+    tr = v.tr
+    lines = [tr._("Vuoi davvero annullare questa prenotazione?"), ""]
+    lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
+    rows = [
+        [button(tr._("Sì, annulla"), callbacks.BOOKING_CANCEL, booking.id)],
+        [button(tr._("No, tienila"), callbacks.BOOKING, booking.id)],
+        menu_row(tr),
+    ]
+    return Screen("\n".join(lines), rows)
+
+
+def render_cancelled(v: Visitor, content: Content, booking: Booking) -> Screen:
+    tr = v.tr
+    rows = []
+    if bookable(content, booking.service_id):
+        rows.append([button(tr._("📅 Prenota un altro orario"), callbacks.BOOK_DAYS, booking.service_id, 0)])
+    rows.append([button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)])
+    rows.append(menu_row(tr))
+    return Screen(tr._("Fatto: la prenotazione {code} è annullata.", code=booking.code), rows)
+
+
+def render_waitlist_entry(v: Visitor, content: Content, entry: WaitlistEntry, place: int) -> Screen:
+    tr = v.tr
+    lines = []
+    rows = []
+    if entry.status == "offered" and entry.offer_expires_at is not None:
+        lines.append(tr._("🎉 <b>Si è liberato un posto per te!</b> Confermalo entro le {time} di {date}.",
+                          time=tr.time(entry.offer_expires_at), date=tr.short_date(entry.offer_expires_at)))
+        rows.append([button(tr._("✅ Sì, prenota"), callbacks.WAITLIST_ACCEPT, entry.id)])
+        rows.append([button(tr._("No, grazie"), callbacks.WAITLIST_LEAVE, entry.id)])
+    else:
+        lines.append(tr._("⏳ Sei in lista d'attesa: {place}° in fila.", place=place))
+        lines.append(tr._("Se si libera un posto ti scrivo io, e avrai {hours} ore per confermarlo.",
+                          hours=tr.number(bookings.OFFER_HOLD.total_seconds() / 3600)))
+        rows.append([button(tr._("Esci dalla lista d'attesa"), callbacks.WAITLIST_LEAVE, entry.id)])
+    lines.append("")
+    lines += summary_lines(tr, content, entry.service_id, entry.space_id, entry.slot_start, entry.slot_end)
+    rows.append(back_row(tr, callbacks.MY_BOOKINGS))
+    return Screen("\n".join(lines), rows)
+
+
+# --- messages to tenants sent later, through the outbox
+
+
+def reminder_params(tr: Translator, content: Content, booking: Booking) -> dict:
+    lines = [tr._("⏰ <b>Promemoria</b>: hai un appuntamento."), ""]
+    lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
+    lines.append(tr._("Codice: {code}", code=booking.code))
+    rows = [
+        [button(tr._("❌ Annulla la prenotazione"), callbacks.BOOKING_CANCEL_ASK, booking.id)],
+        [button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)],
+    ]
+    return {"text": "\n".join(lines), "parse_mode": "HTML", "reply_markup": keyboard_dict(rows)}
+
+
+async def enqueue_reminders(session: AsyncSession, tr: Translator, content: Content, booking: Booking, now: datetime) -> None:
+    service = content.services.get(booking.service_id)
+    if service is None or service.booking is None:
+        return
+    for reminder in bookings.reminder_plan(service.booking, booking.slot_start, now):
+        await outbox.enqueue(
+            session, chat_id=booking.chat_id, method="sendMessage", params=reminder_params(tr, content, booking),
+            dedupe_key=f"booking-reminder:{booking.id}:{reminder.hours:g}", now=now, not_before=reminder.send_at,
+            guard=bookings.reminder_guard(booking, reminder), kind="booking_reminder", ref=str(booking.id),
+        )
+
+
+async def enqueue_offer(session: AsyncSession, rt: Runtime, entry: WaitlistEntry, now: datetime) -> None:
+    tr = await tenant_translator(session, rt, entry.user_id)
+    content = rt.content
+    lines = [
+        tr._("🎉 <b>Si è liberato un posto!</b> Eri in lista d'attesa per:"), "",
+        *summary_lines(tr, content, entry.service_id, entry.space_id, entry.slot_start, entry.slot_end), "",
+        tr._("Lo vuoi? Confermalo entro le {time} di {date}, poi passa alla persona dopo di te.",
+             time=tr.time(entry.offer_expires_at), date=tr.short_date(entry.offer_expires_at)),
+    ]
+    rows = [
+        [button(tr._("✅ Sì, prenota"), callbacks.WAITLIST_ACCEPT, entry.id)],
+        [button(tr._("No, grazie"), callbacks.WAITLIST_LEAVE, entry.id)],
+    ]
+    await outbox.enqueue(
+        session, chat_id=entry.chat_id, method="sendMessage",
+        params={"text": "\n".join(lines), "parse_mode": "HTML", "reply_markup": keyboard_dict(rows)},
+        dedupe_key=f"waitlist-offer:{entry.id}", now=now, guard=bookings.offer_guard(entry), kind="waitlist_offer",
+        ref=str(entry.id),
+    )
+
+
+async def enqueue_offer_expired(session: AsyncSession, rt: Runtime, entry: WaitlistEntry, now: datetime) -> None:
+    """Turn the offer message into a note that the time ran out, so its button cannot mislead."""
+    tr = await tenant_translator(session, rt, entry.user_id)
+    lines = [
+        tr._("⌛ Il tempo per confermare è scaduto e il posto è passato a un'altra persona:"), "",
+        *summary_lines(tr, rt.content, entry.service_id, entry.space_id, entry.slot_start, entry.slot_end),
+    ]
+    rows = [[button(tr._("📅 Prenota un altro orario"), callbacks.BOOK_DAYS, entry.service_id, 0)]] if bookable(
+        rt.content, entry.service_id) else []
+    rows.append([button(tr._("🏠 Menu principale"), callbacks.MENU)])
+    await outbox.enqueue(
+        session, chat_id=entry.chat_id, method="editMessageText",
+        params={outbox.EDIT_REF: ["waitlist_offer", str(entry.id)], "text": "\n".join(lines), "parse_mode": "HTML",
+                "reply_markup": keyboard_dict(rows)},
+        dedupe_key=f"waitlist-offer-expired:{entry.id}", now=now,
+    )
+
+
+async def expire_waitlist_offers(rt: Runtime) -> None:
+    """Periodic job: offers not confirmed in time go to the next tenant in line."""
+    now = rt.clock.now()
+    async with rt.db.write() as session:
+        for expiry in await bookings.expire_offers(session, now):
+            await enqueue_offer_expired(session, rt, expiry.expired, now)
+            if expiry.next_offer is not None:
+                await enqueue_offer(session, rt, expiry.next_offer, now)
+
+
+# --- handlers: decode, call the domain, render
+
+
+async def _gone(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor) -> None:
+    """The service behind the button is no longer bookable (removed or changed by the editors)."""
+    await update.callback_query.answer(v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare."))
+    await show(update, render_book_spaces(v, runtime_of(context).content))
+
+
+async def book_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await update.callback_query.answer()
+    await show(update, render_book_spaces(await visitor(update, context), runtime_of(context).content))
+
+
+async def book_space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    space = rt.content.spaces.get(callbacks.decode(update.callback_query.data).args[0])
+    if space is None:
+        await _gone(update, context, v)
+        return
+    await update.callback_query.answer()
+    await show(update, render_book_services(v, rt.content, space))
+
+
+async def _days_screen(rt: Runtime, v: Visitor, service: Service, space: Space, page: int = 0) -> Screen:
+    async with rt.db.read() as session:
+        free = await bookings.free_slots(session, service, space, rt.clock.now(), _tz(rt))
+    return render_days(v, service, space, bookings.seats_by_day(free, _tz(rt)), page)
+
+
+async def _times_screen(rt: Runtime, v: Visitor, service: Service, space: Space, day: date) -> Screen:
+    async with rt.db.read() as session:
+        free = await bookings.free_slots(session, service, space, rt.clock.now(), _tz(rt), on=day)
+    return render_times(v, service, space, day, free)
+
+
+async def book_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    decoded = callbacks.decode(update.callback_query.data)
+    found = bookable(rt.content, decoded.args[0])
+    if found is None:
+        await _gone(update, context, v)
+        return
+    await update.callback_query.answer()
+    await show(update, await _days_screen(rt, v, *found, decoded.int(1)))
+
+
+async def waitlist_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    found = bookable(rt.content, callbacks.decode(update.callback_query.data).args[0])
+    if found is None:
+        await _gone(update, context, v)
+        return
+    async with rt.db.read() as session:
+        free = await bookings.free_slots(session, *found, rt.clock.now(), _tz(rt))
+    await update.callback_query.answer()
+    await show(update, render_full_days(v, found[0], bookings.seats_by_day(free, _tz(rt))))
+
+
+async def book_times(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    decoded = callbacks.decode(update.callback_query.data)
+    found = bookable(rt.content, decoded.args[0])
+    day = bookings.day_of(decoded.args[1])
+    if found is None:
+        await _gone(update, context, v)
+        return
+    if day is None:
+        await update.callback_query.answer()
+        await show(update, await _days_screen(rt, v, *found))
+        return
+    screen = await _times_screen(rt, v, *found, day)
+    await update.callback_query.answer()
+    await show(update, screen)
+
+
+async def _slot_state(
+    rt: Runtime, v: Visitor, service: Service, space: Space, start: datetime
+) -> tuple[list[FreeSlot], Booking | None, str | None]:
+    """The slots of that day as they are now, the tenant's booking of this one if any, the phone number on file."""
+    async with rt.db.read() as session:
+        phone = await bookings.saved_phone(session, v.user_id)
+        existing = await bookings.live_booking(session, v.user_id, service.id, start)
+        day = start.astimezone(_tz(rt)).date()
+        free = await bookings.free_slots(session, service, space, rt.clock.now(), _tz(rt), on=day)
+    return free, existing, phone
+
+
+async def _offer_slot(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor, service: Service, space: Space,
+                      start: datetime | None, *, ask_phone: bool = False) -> None:
+    """The screen after a time is chosen: the summary to confirm, the phone question, or why not any more and
+    the current choices."""
+    rt = runtime_of(context)
+    note = None
+    if start is None:
+        screen = await _days_screen(rt, v, service, space)
+    else:
+        free, existing, phone = await _slot_state(rt, v, service, space, start)
+        item = next((candidate for candidate in free if candidate.slot.start == start), None)
+        day = start.astimezone(_tz(rt)).date()
+        if existing is not None:
+            screen = render_booked(v, rt.content, existing)
+        elif item is None:
+            note = v.tr._("Quest'orario non si può più prenotare. Scegli un altro orario.")
+            screen = render_times(v, service, space, day, free) if free else await _days_screen(rt, v, service, space)
+        elif item.left == 0:
+            note = v.tr._("Quest'orario si è appena riempito.")
+            screen = render_times(v, service, space, day, free)
+        elif service.booking.phone_required and (phone is None or ask_phone):
+            async with rt.db.write() as session:
+                await bookings.set_prompt(session, v.user_id, "phone", rt.clock.now(), service_id=service.id, slot_start=start)
+            screen = render_phone_question(v, service, start)
+        else:
+            screen = render_confirm(v, rt.content, service, space, item, phone if service.booking.phone_required else None)
+    if update.callback_query is not None:
+        await update.callback_query.answer(note)
+    elif note:
+        screen.text = f"{note}\n\n{screen.text}"
+    await show(update, screen)
+
+
+async def book_slot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    decoded = callbacks.decode(update.callback_query.data)
+    found = bookable(rt.content, decoded.args[0])
+    if found is None:
+        await _gone(update, context, v)
+        return
+    ask_phone = decoded.action is callbacks.BOOK_PHONE
+    await _offer_slot(update, context, v, *found, bookings.start_of(decoded.args[1], _tz(rt)), ask_phone=ask_phone)
+
+
+async def book_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    query = update.callback_query
+    decoded = callbacks.decode(query.data)
+    found = bookable(rt.content, decoded.args[0])
+    start = bookings.start_of(decoded.args[1], _tz(rt))
+    if found is None:
+        await _gone(update, context, v)
+        return
+    service, space = found
+    if start is None:
+        await _offer_slot(update, context, v, service, space, None)
+        return
+    phone = None
+    if service.booking.phone_required:
+        async with rt.db.read() as session:
+            phone = await bookings.saved_phone(session, v.user_id)
+        if phone is None:
+            await _offer_slot(update, context, v, service, space, start)
+            return
+    outcome = await bookings.confirm(
+        rt.db, service=service, space=space, start=start, user_id=v.user_id, chat_id=v.chat_id, name=v.first_name,
+        phone=phone, language=v.language, now=rt.clock.now(), tz=_tz(rt),
+        on_booked=lambda session, booking: enqueue_reminders(session, v.tr, rt.content, booking, rt.clock.now()),
+    )
+    if outcome.booking is not None:
+        rt.wake_outbox()
+        fresh = outcome.refused is None
+        await query.answer(v.tr._("Prenotato!") if fresh else v.tr._("Questa prenotazione è già fatta."))
+        await show(update, render_booked(v, rt.content, outcome.booking))
+    elif outcome.refused is Reason.FULL:
+        await query.answer(v.tr._("Posto appena preso."))
+        await show(update, render_just_taken(v, service, start, outcome.alternatives))
+    elif outcome.refused is Reason.LIMIT:
+        await query.answer()
+        await show(update, render_limit(v, service))
+    else:
+        await _offer_slot(update, context, v, service, space, start)
+
+
+async def phone_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """TEXT consumer: the phone number a bookable service asked for."""
+    rt = runtime_of(context)
+    user_id = update.effective_user.id
+    now = rt.clock.now()
+    async with rt.db.read() as session:
+        prompt = await bookings.pending_prompt(session, user_id, "phone", now)
+    if prompt is None:
+        return False
+    text = update.effective_message.text or ""
+    if not any(character.isdigit() for character in text):
+        # No digits at all: they moved on (a search, a question), so stop waiting for the number.
+        async with rt.db.write() as session:
+            await bookings.clear_prompt(session, user_id)
+        return False
+    v = await visitor(update, context)
+    found = bookable(rt.content, prompt.service_id or "")
+    if found is None:
+        async with rt.db.write() as session:
+            await bookings.clear_prompt(session, user_id)
+        screen = render_book_spaces(v, rt.content)
+        screen.text = v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare.") + "\n\n" + screen.text
+        await show(update, screen)
+        return True
+    phone = bookings.normalise_phone(text)
+    if phone is None:
+        await show(update, render_phone_question(v, found[0], prompt.slot_start, retry=True))
+        return True
+    async with rt.db.write() as session:
+        await bookings.save_phone(session, user_id, phone, now)
+        await bookings.clear_prompt(session, user_id)
+    await _offer_slot(update, context, v, *found, prompt.slot_start)
+    return True
+
+
+async def forget_prompt(rt: Runtime, user_id: int) -> bool:
+    """/cancel: stop waiting for a phone number or a cancellation reason."""
+    async with rt.db.write() as session:
+        return await bookings.clear_prompt(session, user_id)
+
+
+async def my_bookings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    if update.callback_query:
+        await update.callback_query.answer()
+    await show(update, await _my_bookings_screen(rt, v))
+
+
+async def _my_bookings_screen(rt: Runtime, v: Visitor) -> Screen:
+    now = rt.clock.now()
+    async with rt.db.read() as session:
+        booked = await bookings.upcoming(session, v.user_id, now)
+        waiting = await bookings.waitlist_of(session, v.user_id, now)
+    return render_my_bookings(v, rt.content, booked, waiting)
+
+
+async def _own_booking(rt: Runtime, v: Visitor, booking_id: int) -> Booking | None:
+    async with rt.db.read() as session:
+        booking = await session.get(Booking, booking_id)
+    return booking if booking is not None and booking.user_id == v.user_id else None
+
+
+async def _booking_gone(update: Update, rt: Runtime, v: Visitor, note: str) -> None:
+    await update.callback_query.answer(note)
+    await show(update, await _my_bookings_screen(rt, v))
+
+
+async def booking_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    decoded = callbacks.decode(update.callback_query.data)
+    booking = await _own_booking(rt, v, decoded.int(0))
+    if booking is None or booking.status != "active":
+        await _booking_gone(update, rt, v, v.tr._("Questa prenotazione non è più attiva. Ecco quelle in programma."))
+        return
+    await update.callback_query.answer()
+    if decoded.action is callbacks.BOOKING_CANCEL_ASK and bookings.can_cancel_by_self(
+        rules_of(rt.content, booking.service_id), booking.slot_start, rt.clock.now()
+    ):
+        await show(update, render_cancel_ask(v, rt.content, booking))
+        return
+    await show(update, render_booking(v, rt.content, booking, rt.clock.now()))
+
+
+async def booking_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    booking_id = callbacks.decode(update.callback_query.data).int(0)
+    now = rt.clock.now()
+    booking = await _own_booking(rt, v, booking_id)
+    try:
+        async with rt.db.write() as session:
+            cancellation = await bookings.cancel_by_tenant(
+                session, booking_id, v.user_id, now, rules_of(rt.content, booking.service_id) if booking else None
+            )
+            if cancellation.offer is not None:
+                await enqueue_offer(session, rt, cancellation.offer, now)
+    except Refused as refusal:
+        if refusal.reason is Reason.DEADLINE:
+            await update.callback_query.answer(v.tr._("È troppo tardi per annullare da qui."))
+            await show(update, render_booking(v, rt.content, refusal.booking, now))
+        elif refusal.reason is Reason.STARTED:
+            await _booking_gone(update, rt, v, v.tr._("L'appuntamento è già iniziato."))
+        else:
+            await _booking_gone(update, rt, v, v.tr._("Questa prenotazione era già annullata."))
+        return
+    rt.wake_outbox()
+    await update.callback_query.answer(v.tr._("Prenotazione annullata."))
+    await show(update, render_cancelled(v, rt.content, cancellation.booking))
+
+
+async def waitlist_join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    decoded = callbacks.decode(update.callback_query.data)
+    found = bookable(rt.content, decoded.args[0])
+    if found is None:
+        await _gone(update, context, v)
+        return
+    service, space = found
+    start = bookings.start_of(decoded.args[1], _tz(rt))
+    now = rt.clock.now()
+    if service.booking.phone_required:
+        async with rt.db.read() as session:
+            has_phone = await bookings.saved_phone(session, v.user_id) is not None
+        if not has_phone:  # asked now, so that accepting an offer later is a single tap
+            await _offer_slot(update, context, v, service, space, start, ask_phone=True)
+            return
+    try:
+        async with rt.db.write() as session:
+            if start is None:
+                raise Refused(Reason.UNAVAILABLE)
+            entry = await bookings.join_waitlist(
+                session, service=service, space=space, start=start, user_id=v.user_id, chat_id=v.chat_id,
+                name=v.first_name, language=v.language, now=now, tz=_tz(rt),
+            )
+            place = await bookings.place_in_line(session, entry)
+    except Refused as refusal:
+        if refusal.reason is Reason.ON_WAITLIST:
+            await update.callback_query.answer(v.tr._("Sei già in lista d'attesa per quest'orario."))
+            await show(update, await _my_bookings_screen(rt, v))
+        else:  # a seat is free again, it is already theirs, or the slot is gone: show the slot as it is now
+            await _offer_slot(update, context, v, service, space, start)
+        return
+    await update.callback_query.answer(v.tr._("Sei in lista d'attesa."))
+    await show(update, render_waitlist_entry(v, rt.content, entry, place))
+
+
+async def waitlist_entry_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    async with rt.db.read() as session:
+        entry = await bookings.waitlist_entry(session, callbacks.decode(update.callback_query.data).int(0), v.user_id)
+        place = await bookings.place_in_line(session, entry) if entry is not None else 0
+    if entry is None or entry.status not in ("waiting", "offered"):
+        await _booking_gone(update, rt, v, v.tr._("Non sei più in questa lista d'attesa."))
+        return
+    await update.callback_query.answer()
+    await show(update, render_waitlist_entry(v, rt.content, entry, place))
+
+
+async def waitlist_leave(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    now = rt.clock.now()
+    try:
+        async with rt.db.write() as session:
+            next_offer = await bookings.leave_waitlist(session, callbacks.decode(update.callback_query.data).int(0), v.user_id, now)
+            if next_offer is not None:
+                await enqueue_offer(session, rt, next_offer, now)
+    except Refused:
+        await _booking_gone(update, rt, v, v.tr._("Non sei più in questa lista d'attesa."))
+        return
+    rt.wake_outbox()
+    await update.callback_query.answer(v.tr._("Sei uscito/a dalla lista d'attesa."))
+    await show(update, await _my_bookings_screen(rt, v))
+
+
+async def waitlist_accept(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt = runtime_of(context)
+    v = await visitor(update, context)
+    entry_id = callbacks.decode(update.callback_query.data).int(0)
+    now = rt.clock.now()
+    async with rt.db.read() as session:
+        entry = await bookings.waitlist_entry(session, entry_id, v.user_id)
+        phone = await bookings.saved_phone(session, v.user_id)
+    service = rt.content.services.get(entry.service_id) if entry is not None else None
+    try:
+        async with rt.db.write() as session:
+            booking = await bookings.accept_offer(
+                session, entry_id, v.user_id, service=service,
+                phone=phone if service is not None and service.booking and service.booking.phone_required else None, now=now,
+            )
+            await enqueue_reminders(session, v.tr, rt.content, booking, now)
+    except Refused as refusal:
+        if refusal.reason is Reason.LIMIT and service is not None:
+            await update.callback_query.answer()
+            await show(update, render_limit(v, service))
+        elif refusal.reason is Reason.ALREADY_BOOKED and refusal.booking is not None:
+            await update.callback_query.answer()
+            await show(update, render_booked(v, rt.content, refusal.booking))
+        else:
+            await _booking_gone(update, rt, v, v.tr._("Mi dispiace, il tempo per confermare è scaduto."))
+        return
+    rt.wake_outbox()
+    await update.callback_query.answer(v.tr._("Prenotato!"))
+    await show(update, render_booked(v, rt.content, booking))
+
+
+def book_button(v: Visitor, service: Service) -> list[InlineKeyboardButton]:
+    """Under a bookable service's screen: the first of the four taps to a booking."""
+    return [button(v.tr._("📅 Prenota"), callbacks.BOOK_DAYS, service.id, 0)] if service.booking else []
+
+
+directory.SERVICE_BUTTONS.append(book_button)

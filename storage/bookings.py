@@ -1,0 +1,749 @@
+"""Booking: slots from the editors' rules, seats enforced by the database, cancellations, the waitlist, reminder
+plans and the staff agenda. Plain async code over a session (the caller owns the transaction and writes the
+outbox rows that report a change in the same one); no Telegram here.
+
+Slots are defined in local time (Europe/Rome, or the configured zone) and stored in UTC. Capacity lives in
+`slot_counters`: one row per (service, slot start), taken with a conditional UPDATE, so 200 people confirming
+the last seat at once produce exactly one winner on SQLite and on PostgreSQL alike. The per-tenant limit works
+the same way with `booking_quotas`. Lock order, to stay free of deadlocks on PostgreSQL: the tenant's booking
+rows, then their quota row, then the slot counter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import hours, outbox
+from storage.content import BookingRules, Content, Service, Space
+from storage.db import Database
+from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
+from storage.users import Roles
+
+# How long the first tenant in line has to confirm a seat that freed up before it passes to the next one.
+OFFER_HOLD = timedelta(hours=2)
+# An unanswered question (phone number, cancellation reason) stops waiting for its answer after this long.
+PROMPT_LIFETIME = timedelta(minutes=30)
+STAMP_FORMAT = "%Y%m%d%H%M"
+DAY_FORMAT = "%Y%m%d"
+PHONE_PATTERN = re.compile(r"^\+?\d{6,15}$")
+
+# Called with (session, booking, now) when staff mark a booking attended, inside that transaction: the feedback
+# feature appends its prompt here.
+FeedbackHook = Callable[[AsyncSession, Booking, datetime], Awaitable[None]]
+FEEDBACK_HOOKS: list[FeedbackHook] = []
+
+
+class Reason(StrEnum):
+    FULL = "full"  # no seat left in the slot
+    LIMIT = "limit"  # the tenant has as many active bookings for this service as allowed
+    ALREADY_BOOKED = "already_booked"  # the tenant already holds this slot (a double tap)
+    UNAVAILABLE = "unavailable"  # not a bookable slot now: past, too soon, too far, not in the schedule
+    NOT_FOUND = "not_found"  # no such booking or waitlist entry for this person
+    CANCELLED = "cancelled"  # the booking was already cancelled
+    DEADLINE = "deadline"  # too late to cancel by yourself: call the space
+    STARTED = "started"  # the slot has begun
+    NOT_STARTED = "not_started"  # too early to mark attendance
+    NOT_FULL = "not_full"  # no need for the waitlist: there are seats
+    ON_WAITLIST = "on_waitlist"  # already in line for this slot
+    OFFER_GONE = "offer_gone"  # the waitlist offer expired or was already answered
+
+
+class Refused(Exception):
+    """The change was not made; the transaction it was raised in must roll back (leaving `async with` does)."""
+
+    def __init__(self, reason: Reason, booking: Booking | None = None) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+        self.booking = booking
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime  # aware UTC
+    end: datetime
+    seats: int
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    slot: Slot
+    left: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a confirmation tap produced."""
+
+    booking: Booking | None  # the new booking, or the one the tenant already had (refused ALREADY_BOOKED)
+    refused: Reason | None = None
+    alternatives: list[FreeSlot] = field(default_factory=list)  # the next free slots, when this one was full
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    booking: Booking
+    offer: WaitlistEntry | None  # the tenant first in line, now offered the freed seat
+
+
+@dataclass(frozen=True)
+class OfferExpiry:
+    expired: WaitlistEntry
+    next_offer: WaitlistEntry | None
+
+
+@dataclass(frozen=True)
+class Reminder:
+    hours: float
+    send_at: datetime
+    until: datetime  # not sent from this moment on: the next reminder, or the slot itself, has come
+
+
+# --- slots: pure functions of the rules, the space and a clock
+
+
+def to_utc(local: datetime, tz: ZoneInfo) -> datetime | None:
+    """A wall-clock time in `tz` as UTC; None for a time that does not exist (the hour skipped in spring)."""
+    aware = local.replace(tzinfo=tz)
+    utc = aware.astimezone(timezone.utc)
+    return utc if utc.astimezone(tz).replace(tzinfo=None) == local else None
+
+
+def stamp_of(start: datetime, tz: ZoneInfo) -> str:
+    """The slot's local start as it travels in buttons (YYYYMMDDHHMM)."""
+    return start.astimezone(tz).strftime(STAMP_FORMAT)
+
+
+def start_of(stamp: str, tz: ZoneInfo) -> datetime | None:
+    try:
+        return to_utc(datetime.strptime(stamp, STAMP_FORMAT), tz)
+    except ValueError:
+        return None
+
+
+def day_code(day: date) -> str:
+    return day.strftime(DAY_FORMAT)
+
+
+def day_of(code: str) -> date | None:
+    try:
+        return datetime.strptime(code, DAY_FORMAT).date()
+    except ValueError:
+        return None
+
+
+def is_closed(rules: BookingRules, space: Space, day: date) -> bool:
+    return any(closure.covers(day) for closure in (*rules.closures, *space.closures))
+
+
+def slots_on(rules: BookingRules, space: Space, day: date, tz: ZoneInfo) -> list[Slot]:
+    """Every slot of the day by the rules, ignoring the clock. Closures of the service and of the space remove the
+    whole day; a public holiday removes the weekly schedule but not an extra date an editor set on purpose."""
+    if is_closed(rules, space, day):
+        return []
+    spans: list[tuple[time, time, int, int]] = [
+        (extra.start, extra.end, extra.slot_minutes, extra.seats) for extra in rules.extra_dates if extra.date == day
+    ]
+    if not hours.is_public_holiday(day):
+        spans += [(rule.start, rule.end, rule.slot_minutes, rule.seats) for rule in rules.schedule if day.weekday() in rule.days]
+    by_start: dict[datetime, Slot] = {}
+    for start, end, minutes, seats in spans:
+        length = timedelta(minutes=minutes)
+        at, stop = datetime.combine(day, start), datetime.combine(day, end)
+        while at + length <= stop:
+            utc = to_utc(at, tz)
+            if utc is not None:
+                by_start.setdefault(utc, Slot(utc, utc + length, seats))  # overlapping rules: the first one wins
+            at += length
+    return sorted(by_start.values(), key=lambda slot: slot.start)
+
+
+def booking_window(rules: BookingRules, now: datetime, tz: ZoneInfo) -> tuple[datetime, date]:
+    """The earliest start one may book now, and the last local day."""
+    return now + timedelta(hours=rules.min_notice_hours), now.astimezone(tz).date() + timedelta(days=rules.max_days_ahead)
+
+
+def bookable_slots(rules: BookingRules, space: Space, now: datetime, tz: ZoneInfo, *, on: date | None = None) -> list[Slot]:
+    earliest, last_day = booking_window(rules, now, tz)
+    first_day = earliest.astimezone(tz).date()
+    if on is not None:
+        days: Iterable[date] = [on] if first_day <= on <= last_day else []
+    else:
+        days = (first_day + timedelta(days=offset) for offset in range((last_day - first_day).days + 1))
+    return [slot for day in days for slot in slots_on(rules, space, day, tz) if slot.start >= earliest]
+
+
+def find_slot(rules: BookingRules, space: Space, start: datetime, now: datetime, tz: ZoneInfo) -> Slot | None:
+    """The bookable slot starting at `start`, if the rules offer it now."""
+    day = start.astimezone(tz).date()
+    return next((slot for slot in bookable_slots(rules, space, now, tz, on=day) if slot.start == start), None)
+
+
+def in_schedule(rules: BookingRules | None, space: Space | None, start: datetime, tz: ZoneInfo) -> bool:
+    """Whether a booked slot still exists in the current rules (staff see a warning when it does not)."""
+    if rules is None or space is None:
+        return False
+    return any(slot.start == start for slot in slots_on(rules, space, start.astimezone(tz).date(), tz))
+
+
+def reminder_plan(rules: BookingRules, slot_start: datetime, now: datetime) -> list[Reminder]:
+    """One reminder per configured lead time still ahead; each stops being worth sending when the next is due."""
+    leads = sorted(set(rules.reminders_hours), reverse=True)
+    plan = []
+    for index, lead in enumerate(leads):
+        send_at = slot_start - timedelta(hours=lead)
+        until = slot_start - timedelta(hours=leads[index + 1]) if index + 1 < len(leads) else slot_start
+        if send_at > now:
+            plan.append(Reminder(lead, send_at, until))
+    return plan
+
+
+def can_cancel_by_self(rules: BookingRules | None, slot_start: datetime, now: datetime) -> bool:
+    deadline_hours = rules.cancel_deadline_hours if rules is not None else 0
+    return now <= slot_start - timedelta(hours=deadline_hours)
+
+
+def normalise_phone(text: str) -> str | None:
+    """'333 123 4567', '+39 (02) 1234-567' → digits with an optional leading +; None when it is not a phone."""
+    compact = re.sub(r"[\s().\-/]", "", text.strip())
+    return compact if PHONE_PATTERN.match(compact) else None
+
+
+# --- seats and quotas: enforced by the database
+
+
+async def _insert_if_missing(session: AsyncSession, model: type, values: dict, keys: list[str]) -> None:
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+
+
+async def _take_seat(session: AsyncSession, service_id: str, slot: Slot) -> bool:
+    await _insert_if_missing(
+        session, SlotCounter, dict(service_id=service_id, slot_start=slot.start, seats=slot.seats, taken=0),
+        ["service_id", "slot_start"],
+    )
+    # The schedule's current seat count travels with the increment, so an editor raising it takes effect at once.
+    result = await session.execute(
+        update(SlotCounter)
+        .where(SlotCounter.service_id == service_id, SlotCounter.slot_start == slot.start, SlotCounter.taken < slot.seats)
+        .values(taken=SlotCounter.taken + 1, seats=slot.seats)
+    )
+    return result.rowcount == 1
+
+
+async def _release_seat(session: AsyncSession, service_id: str, slot_start: datetime) -> None:
+    await session.execute(
+        update(SlotCounter)
+        .where(SlotCounter.service_id == service_id, SlotCounter.slot_start == slot_start, SlotCounter.taken > 0)
+        .values(taken=SlotCounter.taken - 1)
+    )
+
+
+async def _take_quota(session: AsyncSession, user_id: int, service_id: str, limit: int) -> bool:
+    await _insert_if_missing(
+        session, BookingQuota, dict(user_id=user_id, service_id=service_id, active=0), ["user_id", "service_id"]
+    )
+    result = await session.execute(
+        update(BookingQuota)
+        .where(BookingQuota.user_id == user_id, BookingQuota.service_id == service_id, BookingQuota.active < limit)
+        .values(active=BookingQuota.active + 1)
+    )
+    return result.rowcount == 1
+
+
+async def _release_quota(session: AsyncSession, user_id: int, service_id: str, count: int = 1) -> None:
+    await session.execute(
+        update(BookingQuota)
+        .where(BookingQuota.user_id == user_id, BookingQuota.service_id == service_id, BookingQuota.active >= count)
+        .values(active=BookingQuota.active - count)
+    )
+
+
+async def _release_started_quota(session: AsyncSession, user_id: int, service_id: str, now: datetime) -> None:
+    """Bookings whose slot has begun stop counting against the limit; settled lazily, at the tenant's next try."""
+    released = await session.execute(
+        update(Booking)
+        .where(Booking.user_id == user_id, Booking.service_id == service_id, Booking.holds_quota.is_(True),
+               Booking.slot_start <= now)
+        .values(holds_quota=False)
+        .execution_options(synchronize_session=False)
+    )
+    if released.rowcount:
+        await _release_quota(session, user_id, service_id, released.rowcount)
+
+
+async def _drop_quota_of(session: AsyncSession, booking: Booking) -> None:
+    """The booking stops counting against the limit, once (a conditional UPDATE, safe under concurrency)."""
+    dropped = await session.execute(
+        update(Booking).where(Booking.id == booking.id, Booking.holds_quota.is_(True)).values(holds_quota=False)
+        .execution_options(synchronize_session=False)
+    )
+    if dropped.rowcount:
+        await _release_quota(session, booking.user_id, booking.service_id)
+
+
+async def seats_taken(session: AsyncSession, service_id: str, starts: Iterable[datetime]) -> dict[datetime, int]:
+    starts = list(starts)
+    if not starts:
+        return {}
+    rows = await session.execute(
+        select(SlotCounter.slot_start, SlotCounter.taken)
+        .where(SlotCounter.service_id == service_id, SlotCounter.slot_start.between(min(starts), max(starts)))
+    )
+    return {start: taken for start, taken in rows.all()}
+
+
+async def free_slots(
+    session: AsyncSession, service: Service, space: Space, now: datetime, tz: ZoneInfo, *, on: date | None = None
+) -> list[FreeSlot]:
+    """Bookable slots with the seats left in each (0 for full ones, which the waitlist serves)."""
+    if service.booking is None:
+        return []
+    slots = bookable_slots(service.booking, space, now, tz, on=on)
+    taken = await seats_taken(session, service.id, (slot.start for slot in slots))
+    return [FreeSlot(slot, max(0, slot.seats - taken.get(slot.start, 0))) for slot in slots]
+
+
+async def next_free(
+    session: AsyncSession, service: Service, space: Space, now: datetime, tz: ZoneInfo, limit: int = 3
+) -> list[FreeSlot]:
+    """The first `limit` slots with a seat, looking one day at a time (usually the first day or two suffice)."""
+    if service.booking is None:
+        return []
+    earliest, last_day = booking_window(service.booking, now, tz)
+    day, found = earliest.astimezone(tz).date(), []
+    while day <= last_day and len(found) < limit:
+        found += [free for free in await free_slots(session, service, space, now, tz, on=day) if free.left > 0]
+        day += timedelta(days=1)
+    return found[:limit]
+
+
+def seats_by_day(free: Iterable[FreeSlot], tz: ZoneInfo) -> dict[date, int]:
+    """Seats left per local day, in day order (days whose slots are all full count 0)."""
+    days: dict[date, int] = {}
+    for item in free:
+        day = item.slot.start.astimezone(tz).date()
+        days[day] = days.get(day, 0) + item.left
+    return days
+
+
+# --- bookings
+
+
+async def live_booking(session: AsyncSession, user_id: int, service_id: str, slot_start: datetime) -> Booking | None:
+    return await session.scalar(
+        select(Booking).where(Booking.user_id == user_id, Booking.service_id == service_id,
+                              Booking.slot_start == slot_start, Booking.status != "cancelled")
+    )
+
+
+async def book(
+    session: AsyncSession, *, service: Service, space: Space, start: datetime, user_id: int, chat_id: int, name: str,
+    phone: str | None, language: str, now: datetime, tz: ZoneInfo,
+) -> Booking:
+    """Take a seat for the tenant, or raise `Refused` (FULL, LIMIT, ALREADY_BOOKED, UNAVAILABLE)."""
+    rules = service.booking
+    slot = find_slot(rules, space, start, now, tz) if rules is not None else None
+    if rules is None or slot is None:
+        raise Refused(Reason.UNAVAILABLE)
+    existing = await live_booking(session, user_id, service.id, slot.start)
+    if existing is not None:
+        raise Refused(Reason.ALREADY_BOOKED, existing)
+    # A quick refusal, without taking any lock, once the slot is visibly full; the conditional UPDATE in
+    # _take_seat is what enforces capacity.
+    if (await seats_taken(session, service.id, [slot.start])).get(slot.start, 0) >= slot.seats:
+        raise Refused(Reason.FULL)
+    await _release_started_quota(session, user_id, service.id, now)
+    if not await _take_quota(session, user_id, service.id, rules.max_active_per_tenant):
+        raise Refused(Reason.LIMIT)
+    if not await _take_seat(session, service.id, slot):
+        raise Refused(Reason.FULL)
+    booking = await _insert_booking(
+        session, user_id=user_id, chat_id=chat_id, service_id=service.id, space_id=space.id, slot_start=slot.start,
+        slot_end=slot.end, name=name, phone=phone, language=language, now=now,
+    )
+    # Booked the normal way: a place in line for the same slot is no longer needed.
+    await session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.user_id == user_id, WaitlistEntry.service_id == service.id,
+               WaitlistEntry.slot_start == slot.start, WaitlistEntry.status == "waiting")
+        .values(status="booked", closed_at=now)
+    )
+    return booking
+
+
+async def confirm(
+    db: Database, *, service: Service, space: Space, start: datetime, user_id: int, chat_id: int, name: str,
+    phone: str | None, language: str, now: datetime, tz: ZoneInfo,
+    on_booked: Callable[[AsyncSession, Booking], Awaitable[None]] | None = None,
+) -> Outcome:
+    """A tenant's confirmation tap, in its own transaction; `on_booked` runs inside it (to enqueue reminders).
+    A refusal rolls everything back, then the outcome carries what the tenant is shown instead."""
+    try:
+        async with db.write() as session:
+            booking = await book(
+                session, service=service, space=space, start=start, user_id=user_id, chat_id=chat_id, name=name,
+                phone=phone, language=language, now=now, tz=tz,
+            )
+            if on_booked is not None:
+                await on_booked(session, booking)
+        return Outcome(booking)
+    except Refused as refusal:
+        reason = refusal.reason
+    async with db.read() as session:
+        if reason is Reason.ALREADY_BOOKED:
+            return Outcome(await live_booking(session, user_id, service.id, start), reason)
+        if reason is Reason.FULL:
+            return Outcome(None, reason, await next_free(session, service, space, now, tz))
+    return Outcome(None, reason)
+
+
+async def _insert_booking(
+    session: AsyncSession, *, user_id: int, chat_id: int, service_id: str, space_id: str, slot_start: datetime,
+    slot_end: datetime, name: str, phone: str | None, language: str, now: datetime,
+) -> Booking:
+    booking = Booking(
+        user_id=user_id, chat_id=chat_id, service_id=service_id, space_id=space_id, slot_start=slot_start,
+        slot_end=slot_end, status="active", name=name[:128], phone=phone, language=language, holds_quota=True,
+        created_at=now,
+    )
+    session.add(booking)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another tap of the same person won the race for this slot (uq_bookings_one_per_tenant_slot).
+        raise Refused(Reason.ALREADY_BOOKED) from None
+    return booking
+
+
+async def upcoming(session: AsyncSession, user_id: int, now: datetime) -> list[Booking]:
+    rows = await session.scalars(
+        select(Booking).where(Booking.user_id == user_id, Booking.status == "active", Booking.slot_end > now)
+        .order_by(Booking.slot_start, Booking.id)
+    )
+    return list(rows.all())
+
+
+async def cancel_by_tenant(
+    session: AsyncSession, booking_id: int, user_id: int, now: datetime, rules: BookingRules | None
+) -> Cancellation:
+    """Raises `Refused` NOT_FOUND, CANCELLED, STARTED, or DEADLINE (then the tenant must call the space)."""
+    booking = await session.get(Booking, booking_id)
+    if booking is None or booking.user_id != user_id:
+        raise Refused(Reason.NOT_FOUND)
+    if booking.status != "active":
+        raise Refused(Reason.CANCELLED, booking)
+    if booking.slot_start <= now:
+        raise Refused(Reason.STARTED, booking)
+    if not can_cancel_by_self(rules, booking.slot_start, now):
+        raise Refused(Reason.DEADLINE, booking)
+    return await _cancel(session, booking, by=user_id, reason=None, now=now)
+
+
+async def cancel_by_staff(session: AsyncSession, booking_id: int, staff_id: int, reason: str, now: datetime) -> Cancellation:
+    """Any active booking, also one whose slot vanished from a changed schedule. Raises NOT_FOUND or CANCELLED."""
+    booking = await session.get(Booking, booking_id)
+    if booking is None:
+        raise Refused(Reason.NOT_FOUND)
+    if booking.status != "active":
+        raise Refused(Reason.CANCELLED, booking)
+    return await _cancel(session, booking, by=staff_id, reason=reason, now=now)
+
+
+async def _cancel(session: AsyncSession, booking: Booking, *, by: int, reason: str | None, now: datetime) -> Cancellation:
+    changed = await session.execute(
+        update(Booking).where(Booking.id == booking.id, Booking.status == "active")
+        .values(status="cancelled", cancelled_at=now, cancelled_by=by, cancel_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # a concurrent cancellation got there first
+        raise Refused(Reason.CANCELLED, booking)
+    await _drop_quota_of(session, booking)
+    await session.refresh(booking)
+    offer = await _pass_seat(session, booking.service_id, booking.slot_start, now)
+    return Cancellation(booking, offer)
+
+
+async def mark(session: AsyncSession, booking_id: int, staff_id: int, attended: bool, now: datetime) -> Booking:
+    """Attended or no-show, once the slot has begun; staff may correct a mark. Raises NOT_FOUND, CANCELLED,
+    NOT_STARTED. The feedback hooks run the first time a booking becomes attended."""
+    booking = await session.get(Booking, booking_id)
+    if booking is None:
+        raise Refused(Reason.NOT_FOUND)
+    if booking.status == "cancelled":
+        raise Refused(Reason.CANCELLED, booking)
+    if booking.slot_start > now:
+        raise Refused(Reason.NOT_STARTED, booking)
+    status = "attended" if attended else "no_show"
+    changed = await session.execute(
+        update(Booking).where(Booking.id == booking.id, Booking.status.in_(("active", "attended", "no_show")),
+                              Booking.status != status)
+        .values(status=status, marked_at=now, marked_by=staff_id)
+        .execution_options(synchronize_session=False)
+    )
+    await _drop_quota_of(session, booking)
+    await session.refresh(booking)
+    if changed.rowcount == 1 and attended:
+        for hook in FEEDBACK_HOOKS:
+            await hook(session, booking, now)
+    return booking
+
+
+# --- the waitlist
+
+
+async def _pass_seat(session: AsyncSession, service_id: str, slot_start: datetime, now: datetime) -> WaitlistEntry | None:
+    """A seat came free: hold it for the first tenant in line, or give it back to everyone."""
+    if slot_start > now:
+        while True:
+            entry = await session.scalar(
+                select(WaitlistEntry)
+                .where(WaitlistEntry.service_id == service_id, WaitlistEntry.slot_start == slot_start,
+                       WaitlistEntry.status == "waiting")
+                .order_by(WaitlistEntry.id).limit(1)
+            )
+            if entry is None:
+                break
+            offered = await session.execute(
+                update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "waiting")
+                .values(status="offered", offered_at=now, offer_expires_at=min(now + OFFER_HOLD, slot_start))
+                .execution_options(synchronize_session=False)
+            )
+            if offered.rowcount == 1:
+                await session.refresh(entry)
+                return entry
+            # Another transaction offered this entry meanwhile: look again, the next in line gets this seat.
+    await _release_seat(session, service_id, slot_start)
+    return None
+
+
+async def join_waitlist(
+    session: AsyncSession, *, service: Service, space: Space, start: datetime, user_id: int, chat_id: int, name: str,
+    language: str, now: datetime, tz: ZoneInfo,
+) -> WaitlistEntry:
+    """Raises UNAVAILABLE, ALREADY_BOOKED, NOT_FULL (book instead) or ON_WAITLIST."""
+    rules = service.booking
+    slot = find_slot(rules, space, start, now, tz) if rules is not None else None
+    if slot is None:
+        raise Refused(Reason.UNAVAILABLE)
+    existing = await live_booking(session, user_id, service.id, slot.start)
+    if existing is not None:
+        raise Refused(Reason.ALREADY_BOOKED, existing)
+    taken = (await seats_taken(session, service.id, [slot.start])).get(slot.start, 0)
+    if taken < slot.seats:
+        raise Refused(Reason.NOT_FULL)
+    if await _open_entry(session, user_id, service.id, slot.start) is not None:
+        raise Refused(Reason.ON_WAITLIST)
+    entry = WaitlistEntry(
+        user_id=user_id, chat_id=chat_id, service_id=service.id, space_id=space.id, slot_start=slot.start,
+        slot_end=slot.end, name=name[:128], language=language, status="waiting", created_at=now,
+    )
+    session.add(entry)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Refused(Reason.ON_WAITLIST) from None
+    return entry
+
+
+async def _open_entry(session: AsyncSession, user_id: int, service_id: str, slot_start: datetime) -> WaitlistEntry | None:
+    return await session.scalar(
+        select(WaitlistEntry).where(WaitlistEntry.user_id == user_id, WaitlistEntry.service_id == service_id,
+                                    WaitlistEntry.slot_start == slot_start,
+                                    WaitlistEntry.status.in_(("waiting", "offered")))
+    )
+
+
+async def waitlist_of(session: AsyncSession, user_id: int, now: datetime) -> list[WaitlistEntry]:
+    rows = await session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.user_id == user_id, WaitlistEntry.status.in_(("waiting", "offered")),
+                                    WaitlistEntry.slot_start > now)
+        .order_by(WaitlistEntry.slot_start, WaitlistEntry.id)
+    )
+    return list(rows.all())
+
+
+async def waitlist_entry(session: AsyncSession, entry_id: int, user_id: int) -> WaitlistEntry | None:
+    entry = await session.get(WaitlistEntry, entry_id)
+    return entry if entry is not None and entry.user_id == user_id else None
+
+
+async def place_in_line(session: AsyncSession, entry: WaitlistEntry) -> int:
+    ahead = await session.scalar(
+        select(func.count()).select_from(WaitlistEntry)
+        .where(WaitlistEntry.service_id == entry.service_id, WaitlistEntry.slot_start == entry.slot_start,
+               WaitlistEntry.status.in_(("waiting", "offered")), WaitlistEntry.id < entry.id)
+    )
+    return (ahead or 0) + 1
+
+
+async def leave_waitlist(session: AsyncSession, entry_id: int, user_id: int, now: datetime) -> WaitlistEntry | None:
+    """Leave the line (or decline an offer). Returns the next tenant offered the seat this one was holding.
+    Raises NOT_FOUND, or OFFER_GONE when the entry is no longer open."""
+    entry = await waitlist_entry(session, entry_id, user_id)
+    if entry is None:
+        raise Refused(Reason.NOT_FOUND)
+    if entry.status not in ("waiting", "offered"):
+        raise Refused(Reason.OFFER_GONE)
+    was_offered = entry.status == "offered"
+    left = await session.execute(
+        update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status == entry.status)
+        .values(status="left", closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if left.rowcount != 1:
+        raise Refused(Reason.OFFER_GONE)
+    await session.refresh(entry)
+    return await _pass_seat(session, entry.service_id, entry.slot_start, now) if was_offered else None
+
+
+async def accept_offer(
+    session: AsyncSession, entry_id: int, user_id: int, *, service: Service | None, phone: str | None, now: datetime
+) -> Booking:
+    """Turn the held seat into a booking. Raises NOT_FOUND, OFFER_GONE, UNAVAILABLE (service removed),
+    ALREADY_BOOKED or LIMIT; on LIMIT the offer stays open until it expires."""
+    entry = await waitlist_entry(session, entry_id, user_id)
+    if entry is None:
+        raise Refused(Reason.NOT_FOUND)
+    if entry.status != "offered" or entry.offer_expires_at is None or entry.offer_expires_at <= now:
+        raise Refused(Reason.OFFER_GONE)
+    if service is None or service.booking is None:
+        raise Refused(Reason.UNAVAILABLE)
+    existing = await live_booking(session, user_id, entry.service_id, entry.slot_start)
+    if existing is not None:
+        raise Refused(Reason.ALREADY_BOOKED, existing)
+    await _release_started_quota(session, user_id, entry.service_id, now)
+    if not await _take_quota(session, user_id, entry.service_id, service.booking.max_active_per_tenant):
+        raise Refused(Reason.LIMIT)
+    claimed = await session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered", WaitlistEntry.offer_expires_at > now)
+        .values(status="booked", closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise Refused(Reason.OFFER_GONE)
+    # No seat to take: it has been held in the counter since the offer was made.
+    return await _insert_booking(
+        session, user_id=user_id, chat_id=entry.chat_id, service_id=entry.service_id, space_id=entry.space_id,
+        slot_start=entry.slot_start, slot_end=entry.slot_end, name=entry.name, phone=phone, language=entry.language,
+        now=now,
+    )
+
+
+async def expire_offers(session: AsyncSession, now: datetime, limit: int = 100) -> list[OfferExpiry]:
+    """Offers not confirmed in time pass to the next tenant in line (or the seat goes back to everyone)."""
+    due = await session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.status == "offered", WaitlistEntry.offer_expires_at <= now)
+        .order_by(WaitlistEntry.offer_expires_at, WaitlistEntry.id).limit(limit)
+    )
+    expiries = []
+    for entry in list(due.all()):
+        expired = await session.execute(
+            update(WaitlistEntry).where(WaitlistEntry.id == entry.id, WaitlistEntry.status == "offered")
+            .values(status="expired", closed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if expired.rowcount != 1:
+            continue
+        await session.refresh(entry)
+        expiries.append(OfferExpiry(entry, await _pass_seat(session, entry.service_id, entry.slot_start, now)))
+    return expiries
+
+
+# --- staff
+
+
+def staff_space_ids(roles: Roles, content: Content) -> set[str]:
+    """The spaces whose agenda a person sees: those they operate, those serving the estates they look after, or
+    every space for admins."""
+    if roles.is_admin:
+        return set(content.spaces)
+    spaces = set(roles.operator_of)
+    spaces.update(estate.space_id for estate in content.estates.values() if estate.id in roles.custodian_of)
+    return spaces
+
+
+async def agenda(session: AsyncSession, space_ids: Iterable[str], start: datetime, end: datetime) -> list[Booking]:
+    """Bookings (not cancelled) starting in [start, end) in these spaces, by time."""
+    rows = await session.scalars(
+        select(Booking)
+        .where(Booking.space_id.in_(list(space_ids)), Booking.slot_start >= start, Booking.slot_start < end,
+               Booking.status != "cancelled")
+        .order_by(Booking.slot_start, Booking.space_id, Booking.service_id, Booking.id)
+    )
+    return list(rows.all())
+
+
+# --- questions waiting for a typed answer
+
+
+async def set_prompt(
+    session: AsyncSession, user_id: int, kind: str, now: datetime, *, service_id: str | None = None,
+    slot_start: datetime | None = None, booking_id: int | None = None,
+) -> None:
+    await session.execute(delete(BookingPrompt).where(BookingPrompt.user_id == user_id))
+    session.add(BookingPrompt(user_id=user_id, kind=kind, service_id=service_id, slot_start=slot_start,
+                              booking_id=booking_id, created_at=now))
+    await session.flush()
+
+
+async def pending_prompt(session: AsyncSession, user_id: int, kind: str, now: datetime) -> BookingPrompt | None:
+    prompt = await session.get(BookingPrompt, user_id)
+    if prompt is None or prompt.kind != kind or prompt.created_at < now - PROMPT_LIFETIME:
+        return None
+    return prompt
+
+
+async def clear_prompt(session: AsyncSession, user_id: int) -> bool:
+    result = await session.execute(delete(BookingPrompt).where(BookingPrompt.user_id == user_id))
+    return result.rowcount > 0
+
+
+async def saved_phone(session: AsyncSession, user_id: int) -> str | None:
+    return await session.scalar(select(BookingContact.phone).where(BookingContact.user_id == user_id))
+
+
+async def save_phone(session: AsyncSession, user_id: int, phone: str, now: datetime) -> None:
+    contact = await session.get(BookingContact, user_id)
+    if contact is None:
+        session.add(BookingContact(user_id=user_id, phone=phone, updated_at=now))
+    else:
+        contact.phone, contact.updated_at = phone, now
+    await session.flush()
+
+
+# --- outbox guards: checked just before a reminder or an offer is delivered
+
+
+def reminder_guard(booking: Booking, reminder: Reminder) -> str:
+    return f"booking_reminder:{booking.id}:{int(reminder.until.timestamp())}"
+
+
+async def _reminder_still_due(session: AsyncSession, argument: str, now: datetime) -> bool:
+    booking_id, _, until = argument.partition(":")
+    status = await session.scalar(select(Booking.status).where(Booking.id == int(booking_id)))
+    return status == "active" and now < datetime.fromtimestamp(int(until), timezone.utc)
+
+
+def offer_guard(entry: WaitlistEntry) -> str:
+    return f"waitlist_offer:{entry.id}"
+
+
+async def _offer_still_open(session: AsyncSession, argument: str, now: datetime) -> bool:
+    entry = await session.get(WaitlistEntry, int(argument))
+    return entry is not None and entry.status == "offered" and entry.offer_expires_at is not None and entry.offer_expires_at > now
+
+
+outbox.register_guard("booking_reminder", _reminder_still_due)
+outbox.register_guard("waitlist_offer", _offer_still_open)
