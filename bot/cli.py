@@ -170,8 +170,20 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     add_bench_command(sub)
 
 
+def _add_sandbox(sub: argparse._SubParsersAction) -> None:
+    from bot.sandbox.cli import add_sandbox_command
+
+    add_sandbox_command(sub)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    from storage.export import add_export_command
+
+    add_export_command(sub)
+
+
 # Subcommands that live beside their feature (sandbox, export, bench...): functions that add them to `sub`.
-EXTRA_COMMANDS: list = [_add_bench]
+EXTRA_COMMANDS: list = [_add_bench, _add_sandbox, _add_export]
 
 
 def main(argv: list[str] | None = None) -> None:
