@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from telegram import Bot, Message
+from telegram.warnings import PTBUserWarning
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.clock import Clock
@@ -22,6 +24,9 @@ from storage.db import Database
 from storage.models import OutboxMessage
 
 log = logging.getLogger(__name__)
+# Outbox rows are raw Bot API calls by design (so any method can be queued); PTB's hint to use the typed
+# method instead does not apply.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
 MAX_ATTEMPTS = 25
 IDLE_POLL_SECONDS = 1.0
 

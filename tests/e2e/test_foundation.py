@@ -74,7 +74,7 @@ async def test_sharing_a_location_lists_the_nearest_spaces_with_distances(bot):
     await li.tap("✅")
     await li.share_location(45.4642, 9.1900)  # Piazza del Duomo
     labels = li.screen.button_texts()
-    assert any(re.search(r"\d km", label) for label in labels)
+    assert sum(bool(re.search(r"\d[.,]\d", label)) for label in labels) == 5  # the five nearest, with distances
 
 
 async def test_unexpected_messages_get_a_kind_answer_and_the_menu(bot):
