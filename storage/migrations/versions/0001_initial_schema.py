@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 04:17:18.713889
+Create Date: 2026-11-26 04:33:31.716127
 """
 
 from alembic import op

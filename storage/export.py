@@ -1,0 +1,232 @@
+"""CSV exports that open cleanly in Italian Excel (UTF-8 with BOM, ";" between fields, dates as dd/mm/yyyy,
+decimal comma), and the `qcbot export` command.
+
+Without `with_personal_data` the files carry no names, phone numbers, Telegram ids, flat numbers or free-text
+descriptions; ratings and comments never carry a name either way (anonymous ones have none to give). Rows are
+read in batches by primary key, so a large export never holds the whole table in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from storage.content import Content
+from storage.db import Database
+from storage.models import Booking, Feedback, Ticket
+from storage.stats import Period
+
+WHAT = ("bookings", "tickets", "feedback")
+BOM = "\ufeff"
+DELIMITER = ";"
+BATCH = 1000
+PROGRESS_EVERY = 10_000
+
+BOOKING_STATUS = {"active": "Attiva", "cancelled": "Annullata", "attended": "Presente", "no_show": "Assente"}
+TICKET_STATUS = {
+    "new": "Nuova", "acknowledged": "Presa in carico", "in_progress": "In lavorazione", "resolved": "Risolta",
+    "closed": "Chiusa", "reopened": "Riaperta", "rejected": "Non di competenza",
+}
+FEEDBACK_KIND = {"rating": "Voto", "suggestion": "Suggerimento", "complaint": "Reclamo"}
+URGENCY = {"emergency": "Emergenza", "urgent": "Urgente", "normal": "Normale"}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    what: str
+    period: Period
+    with_personal_data: bool = False
+
+
+def excel_date(moment: datetime | date | None, tz: ZoneInfo) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(tz).date()
+    return moment.strftime("%d/%m/%Y")
+
+
+def excel_time(moment: datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%H:%M") if moment is not None else ""
+
+
+def excel_number(value: float | None, decimals: int = 1) -> str:
+    return "" if value is None else f"{value:.{decimals}f}".replace(".", ",")
+
+
+def file_name(request: ExportRequest) -> str:
+    return f"{request.what}_{request.period.start:%Y%m%d}-{request.period.end:%Y%m%d}.csv"
+
+
+async def _batches(db: Database, query, key) -> AsyncIterator[list]:  # type: ignore[no-untyped-def]
+    """The query's rows in primary-key order, BATCH at a time, each batch in its own short read transaction."""
+    last = None
+    while True:
+        page = query if last is None else query.where(key > last)
+        async with db.read() as session:
+            rows = list((await session.scalars(page.order_by(key).limit(BATCH))).all())
+        if not rows:
+            return
+        yield rows
+        last = getattr(rows[-1], key.key)
+
+
+def _headers(request: ExportRequest) -> list[str]:
+    personal = request.with_personal_data
+    if request.what == "bookings":
+        return ["Codice", "Spazio", "Servizio", "Data", "Ora", "Stato", "Prenotata il"] + (
+            ["Nome", "Telefono", "ID Telegram"] if personal else [])
+    if request.what == "tickets":
+        return ["Codice", "Caseggiato", "Categoria", "Urgenza", "Stato", "Edificio", "Scala", "Aperta il",
+                "Presa in carico il", "Risolta il", "Chiusa il", "Ore per la presa in carico", "Persone coinvolte",
+                "Voto"] + (["Interno", "Descrizione", "ID Telegram", "Nome", "Contatto"] if personal else [])
+    return ["Giorno", "Tipo", "Spazio", "Servizio", "Voto", "Commento"] + (["ID Telegram"] if personal else [])
+
+
+def _booking_row(booking: Booking, content: Content, tz: ZoneInfo, personal: bool) -> list[str]:
+    space = content.spaces.get(booking.space_id)
+    service = content.services.get(booking.service_id)
+    row = [booking.code, str(space.name) if space else booking.space_id, str(service.title) if service else booking.service_id,
+           excel_date(booking.slot_start, tz), excel_time(booking.slot_start, tz),
+           BOOKING_STATUS.get(booking.status, booking.status), excel_date(booking.created_at, tz)]
+    if personal:
+        row += [booking.name, booking.phone or "", str(booking.user_id)]
+    return row
+
+
+def _ticket_row(ticket: Ticket, content: Content, tz: ZoneInfo, personal: bool) -> list[str]:
+    estate = content.estates.get(ticket.estate_id)
+    category = content.problems.get(ticket.category_id)
+    hours_to_ack = (ticket.acknowledged_at - ticket.created_at).total_seconds() / 3600 if ticket.acknowledged_at else None
+    row = [ticket.code, estate.name if estate else ticket.estate_id, str(category.name) if category else ticket.category_id,
+           URGENCY.get(ticket.urgency, ticket.urgency), TICKET_STATUS.get(ticket.status, ticket.status),
+           ticket.building_id or "", ticket.staircase or "", excel_date(ticket.created_at, tz),
+           excel_date(ticket.acknowledged_at, tz), excel_date(ticket.resolved_at, tz), excel_date(ticket.closed_at, tz),
+           excel_number(hours_to_ack), str(ticket.affected), str(ticket.stars or "")]
+    if personal:
+        row += [ticket.flat or "", ticket.description, str(ticket.reporter_id or ""), ticket.tenant_name or "",
+                ticket.tenant_contact or ""]
+    return row
+
+
+def _feedback_row(item: Feedback, content: Content, tz: ZoneInfo, personal: bool) -> list[str]:
+    space = content.spaces.get(item.space_id)
+    service = content.services.get(item.service_id) if item.service_id else None
+    row = [excel_date(item.day, tz), FEEDBACK_KIND.get(item.kind, item.kind), str(space.name) if space else item.space_id,
+           str(service.title) if service else "", str(item.stars or ""), item.comment or ""]
+    if personal:
+        row.append(str(item.user_id or ""))  # empty for anonymous opinions: there is nothing to give
+    return row
+
+
+def _query(request: ExportRequest, tz: ZoneInfo):  # type: ignore[no-untyped-def]
+    start, end = request.period.bounds(tz)
+    if request.what == "bookings":
+        return select(Booking).where(Booking.slot_start >= start, Booking.slot_start < end), Booking.id, _booking_row
+    if request.what == "tickets":
+        return select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end), Ticket.id, _ticket_row
+    return (select(Feedback).where(Feedback.day >= request.period.start, Feedback.day <= request.period.end),
+            Feedback.id, _feedback_row)
+
+
+async def write_csv(db: Database, request: ExportRequest, out: TextIO, content: Content, tz: ZoneInfo,
+                    progress: Callable[[int], None] | None = None) -> int:
+    """Write the export to a text stream (opened with newline=""); returns the number of data rows."""
+    if request.what not in WHAT:
+        raise ValueError(f"cannot export {request.what!r}: choose one of {', '.join(WHAT)}")
+    query, key, make_row = _query(request, tz)
+    out.write(BOM)
+    writer = csv.writer(out, delimiter=DELIMITER, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(_headers(request))
+    written = 0
+    async for rows in _batches(db, query, key):
+        for item in rows:
+            writer.writerow(make_row(item, content, tz, request.with_personal_data))
+        written += len(rows)
+        if progress is not None and written // PROGRESS_EVERY != (written - len(rows)) // PROGRESS_EVERY:
+            progress(written)
+    return written
+
+
+async def csv_bytes(db: Database, request: ExportRequest, content: Content, tz: ZoneInfo) -> tuple[bytes, int]:
+    """The whole export in memory (what Telegram uploads as a document) and its row count."""
+    buffer = io.StringIO(newline="")
+    rows = await write_csv(db, request, buffer, content, tz)
+    return buffer.getvalue().encode("utf-8"), rows
+
+
+# --------------------------------------------------------------------------------------------
+# qcbot export
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (write YYYY-MM-DD, e.g. 2027-03-01)") from None
+
+
+def add_export_command(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export", help="write bookings, tickets or feedback of a period as CSV for Excel")
+    export.add_argument("--from", dest="start", required=True, type=_day, help="first day, YYYY-MM-DD")
+    export.add_argument("--to", dest="end", required=True, type=_day, help="last day (included), YYYY-MM-DD")
+    export.add_argument("--what", required=True, choices=WHAT)
+    export.add_argument("--with-personal-data", action="store_true",
+                        help="add names, phone numbers and Telegram ids (admins only: give --admin-id)")
+    export.add_argument("--admin-id", type=int, help="your Telegram user id, one of QC_ADMIN_IDS")
+    export.add_argument("--output", help="the file to write (default: the standard output)")
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from bot.cli import EXIT_USAGE, _content_or_exit, _settings_or_exit
+
+    settings = _settings_or_exit()
+    if args.end < args.start:
+        print(f"qcbot: --to {args.end} is before --from {args.start}; swap them", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    if args.with_personal_data and (args.admin_id is None or args.admin_id not in settings.admin_ids):
+        print(
+            "qcbot: --with-personal-data is for admins: add --admin-id with your Telegram user id, which must be "
+            "listed in QC_ADMIN_IDS (or leave out --with-personal-data for a file without personal data)",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_USAGE)
+    content = _content_or_exit(settings.content_dir).current
+    request = ExportRequest(args.what, Period(args.start, args.end), args.with_personal_data)
+
+    def progress(rows: int) -> None:
+        print(f"qcbot: {rows:,} rows written…".replace(",", "."), file=sys.stderr)
+
+    async def run(out: TextIO) -> int:
+        from storage.db import upgrade
+
+        await upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            return await write_csv(db, request, out, content, settings.timezone, progress)
+        finally:
+            await db.dispose()
+
+    if args.output:
+        path = Path(args.output)
+        if not path.parent.is_dir():
+            print(f"qcbot: folder {str(path.parent)!r} does not exist (create it or choose another --output)", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        with path.open("w", encoding="utf-8", newline="") as out:
+            rows = asyncio.run(run(out))
+        print(f"qcbot: {rows} row(s) written to {path}", file=sys.stderr)
+    else:
+        sys.stdout.reconfigure(newline="")  # the CSV writer ends lines with \r\n itself
+        asyncio.run(run(sys.stdout))
