@@ -13,7 +13,7 @@ from bot.config import ConfigError, Settings, load_settings
 EXIT_USAGE = 2
 
 
-def _settings_or_exit() -> Settings:
+def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
@@ -22,7 +22,7 @@ def _settings_or_exit() -> Settings:
         sys.exit(EXIT_USAGE)
 
 
-def _content_or_exit(directory: Path):  # type: ignore[no-untyped-def]
+def content_or_exit(directory: Path):  # type: ignore[no-untyped-def]
     from storage.content import ContentError, ContentStore
 
     try:
@@ -35,7 +35,7 @@ def _content_or_exit(directory: Path):  # type: ignore[no-untyped-def]
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    settings = _settings_or_exit()
+    settings = settings_or_exit()
     if not settings.telegram_token:
         print(
             "qcbot: QC_TELEGRAM_TOKEN is not set. To serve Telegram, create a bot with @BotFather "
@@ -44,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_USAGE)
-    _content_or_exit(settings.content_dir)
+    content_or_exit(settings.content_dir)
     from bot.runners import BotService, serve_until_signalled
 
     asyncio.run(serve_until_signalled(BotService(settings)))
@@ -80,7 +80,7 @@ def cmd_content_check(args: argparse.Namespace) -> None:
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
     from storage.db import upgrade
 
-    settings = _settings_or_exit()
+    settings = settings_or_exit()
     asyncio.run(upgrade(settings.database_url))
     print("database is up to date")
 
@@ -90,8 +90,8 @@ def cmd_invite(args: argparse.Namespace) -> None:
     from storage import users
     from storage.db import Database, upgrade
 
-    settings = _settings_or_exit()
-    store = _content_or_exit(settings.content_dir)
+    settings = settings_or_exit()
+    store = content_or_exit(settings.content_dir)
     scope = args.estate or args.space or ""
     if args.role in users.ESTATE_ROLES and args.estate not in store.current.estates:
         known = ", ".join(store.current.estates) or "none"
@@ -177,7 +177,7 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    from storage.export import add_export_command
+    from bot.export_cli import add_export_command
 
     add_export_command(sub)
 

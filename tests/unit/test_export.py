@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.export_cli import add_export_command
 from storage import export, users
 from storage.export import ExportRequest
 from storage.feedback import new_id
@@ -102,7 +103,7 @@ async def test_an_unknown_export_is_refused(db, sample_content):
 
 def run_command(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="qcbot")
-    export.add_export_command(parser.add_subparsers(dest="command", required=True))
+    add_export_command(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     args.func(args)
 
