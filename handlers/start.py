@@ -37,16 +37,11 @@ def render_welcome(v: Visitor) -> Screen:
             tr._("👋 Benvenuto/a, {name}! Sono lo sportello di <b>Quartieri Connessi</b>, gli spazi nei cortili delle case popolari di Milano.", name=v.first_name or "👋"),
             tr._("Qui trovi i servizi degli spazi, prenoti un appuntamento, segnali un guasto e ci dici come va."),
             tr._(PRIVACY_NOTICE),
-            tr._("Lingua: {language}", language=LANGUAGE_NAMES[v.language]),
+            tr._("Lingua: {language}. Per cambiarla, tocca la tua lingua qui sotto.", language=LANGUAGE_NAMES[v.language]),
         )
     )
-    return Screen(
-        text,
-        [
-            [button(tr._("✅ Ho capito, continua"), callbacks.CONSENT)],
-            [button(tr._("🌐 Cambia lingua"), callbacks.LANGUAGES)],
-        ],
-    )
+    # The languages are on the first screen itself, so a tenant who does not read Italian changes it in one tap.
+    return Screen(text, [[button(tr._("✅ Ho capito, continua"), callbacks.CONSENT)], *language_rows(v)])
 
 
 def render_main_menu(v: Visitor) -> Screen:
@@ -64,19 +59,17 @@ def render_main_menu(v: Visitor) -> Screen:
     return Screen(text, rows)
 
 
+def language_rows(v: Visitor) -> list[list[InlineKeyboardButton]]:
+    """Every language by its own name, two a row, the current one ticked."""
+    buttons = [
+        button(("✅ " if code == v.language else "") + LANGUAGE_NAMES[code], callbacks.SET_LANGUAGE, code)
+        for code in LANGUAGES
+    ]
+    return [buttons[index : index + 2] for index in range(0, len(buttons), 2)]
+
+
 def render_languages(v: Visitor) -> Screen:
-    rows: list[list[InlineKeyboardButton]] = []
-    pair: list[InlineKeyboardButton] = []
-    for code in LANGUAGES:
-        label = ("✅ " if code == v.language else "") + LANGUAGE_NAMES[code]
-        pair.append(button(label, callbacks.SET_LANGUAGE, code))
-        if len(pair) == 2:
-            rows.append(pair)
-            pair = []
-    if pair:
-        rows.append(pair)
-    rows.append(menu_row(v.tr))
-    return Screen(v.tr._("Scegli la tua lingua:"), rows)
+    return Screen(v.tr._("Scegli la tua lingua:"), [*language_rows(v), menu_row(v.tr)])
 
 
 def render_privacy(v: Visitor) -> Screen:

@@ -578,3 +578,22 @@ async def test_open311_serves_services_and_requests_without_personal_data(bot):
         assert bad.status == 400 and "start_date" in (await bad.json())[0]["description"]
         xml = await client.get("/open311/v2/services.xml", params={"api_key": API_KEY})
         assert xml.status == 400
+
+
+async def test_switching_language_in_the_middle_of_a_report_keeps_the_draft(bot):
+    amal = await tenant(bot, "Amal")
+    await amal.tap("Segnala un problema")
+    await amal.tap("Perdita d'acqua")
+    await amal.tap("Quartiere Omero")
+    await amal.tap("Civico 15 · scala B")
+    assert "piano" in amal.screen.text.lower()
+    await amal.send("/language")
+    await amal.tap("العربية")
+    await amal.send("/menu")
+    await amal.press(amal.screen.message_id, callbacks.encode(callbacks.REPORT))
+    arabic_floor_question = amal.screen.text
+    assert re.search(r"[\u0600-\u06FF]", arabic_floor_question)  # the same step, now in Arabic
+    await amal.tap("3")
+    async with bot.runtime.db.read() as session:
+        draft = await tickets.get_draft(session, amal.user_id)
+    assert (draft.category_id, draft.estate_id, draft.floor) == ("water-leak", ESTATE, 3)
