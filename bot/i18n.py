@@ -12,7 +12,7 @@ import gettext as gettext_module
 import html
 import io
 from datetime import date, datetime, time
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -97,6 +97,11 @@ class Translator:
         self.locale = Locale.parse(BABEL_LOCALE.get(language, language))
         self.rtl = language in RTL_LANGUAGES
         self._catalog = _load_catalog(language)
+        # Babel parses patterns and walks locale data on every call; screens format the same few times of day,
+        # days and counts over and over, so each translator remembers its recent results.
+        self._short_time = lru_cache(maxsize=2048)(partial(format_time, format="short", locale=self.locale))
+        self._short_date = lru_cache(maxsize=1024)(partial(format_date, format="EEE d MMM", locale=self.locale))
+        self._number = lru_cache(maxsize=1024)(self._format_number)
 
     def isolate(self, value: object) -> str:
         text = esc(value)
@@ -125,17 +130,20 @@ class Translator:
         """'mar 3 dic' style: weekday, day and month, which is how people talk about appointments."""
         if isinstance(value, datetime):
             value = self.local(value).date()
-        return format_date(value, format="EEE d MMM", locale=self.locale)
+        return self._short_date(value)
 
     def time(self, value: time | datetime) -> str:
-        if isinstance(value, datetime):
-            value = self.local(value)
-        return format_time(value, format="short", locale=self.locale)
+        # The short pattern shows hours and minutes only, so they are all the result depends on.
+        wall_clock = self.local(value).time() if isinstance(value, datetime) else value
+        return self._short_time(wall_clock.replace(second=0, microsecond=0, tzinfo=None))
 
     def datetime(self, value: datetime) -> str:
         return format_datetime(self.local(value), format="medium", locale=self.locale)
 
     def number(self, value: float, decimals: int = 0) -> str:
+        return self._number(value, decimals)
+
+    def _format_number(self, value: float, decimals: int) -> str:
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
         return format_decimal(value, format=pattern, locale=self.locale)
 

@@ -15,12 +15,14 @@ from bot.i18n import Translator, pick_language, translator
 from storage import users
 from storage.content import Content, ContentStore
 from storage.db import Database
+from storage.models import User
 from storage.users import Roles
 
 if TYPE_CHECKING:
     from bot.outbox_sender import OutboxSender
 
 USER_CACHE_SECONDS = 60.0
+USER_CACHE_SIZE = 10_000  # the oldest entries go first, so memory stays flat however many tenants write
 
 
 @dataclass
@@ -61,17 +63,25 @@ class Runtime:
         cached = self._users.get(user_id)
         if cached is not None and cached.expires > time.monotonic():
             return cached
-        async with self.db.write() as session:
-            record = await users.touch_user(session, user_id, first_name, telegram_language, self.clock.now())
+        now = self.clock.now()
+        # Usually a read: a write only when touch_user has something to change (see users.needs_touch).
+        async with self.db.read() as session:
+            record = await session.get(User, user_id)
             roles = await users.load_roles(session, user_id, self.settings.admin_ids)
-            cached = CachedUser(
-                language=record.language,
-                consented=record.consent_at is not None,
-                roles=roles,
-                last_estate_id=record.last_estate_id,
-                expires=time.monotonic() + USER_CACHE_SECONDS,
-            )
-        self._users[user_id] = cached
+        if users.needs_touch(record, first_name, telegram_language, now):
+            async with self.db.write() as session:
+                record = await users.touch_user(session, user_id, first_name, telegram_language, now)
+        cached = CachedUser(
+            language=record.language,
+            consented=record.consent_at is not None,
+            roles=roles,
+            last_estate_id=record.last_estate_id,
+            expires=time.monotonic() + USER_CACHE_SECONDS,
+        )
+        self._users.pop(user_id, None)
+        self._users[user_id] = cached  # dicts keep insertion order: the first key is the oldest entry
+        if len(self._users) > USER_CACHE_SIZE:
+            del self._users[next(iter(self._users))]
         return cached
 
 

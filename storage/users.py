@@ -76,6 +76,22 @@ async def touch_user(
     return user
 
 
+# How stale last_seen_at may get: refreshing it on every visit would make every cache miss a write transaction.
+LAST_SEEN_PRECISION = timedelta(hours=1)
+
+
+def needs_touch(user: User | None, first_name: str, telegram_language: str | None, now: datetime) -> bool:
+    """Whether touch_user would change anything that matters: a new user, a new name or Telegram language, a
+    user who had blocked the bot, or last_seen_at older than LAST_SEEN_PRECISION."""
+    return (
+        user is None
+        or user.first_name != first_name[:128]
+        or user.telegram_language != telegram_language
+        or user.blocked_at is not None
+        or now - user.last_seen_at >= LAST_SEEN_PRECISION
+    )
+
+
 async def set_language(session: AsyncSession, user_id: int, language: str) -> None:
     await session.execute(update(User).where(User.id == user_id).values(language=language))
 

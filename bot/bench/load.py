@@ -1,0 +1,320 @@
+"""`qcbot bench load`: the real bot against the emulator with N tenants at once, beside two bare reference bots.
+
+For each bot (the product; a bare PTB bot on httpx; the same bare bot on our aiohttp backend) and each mode
+(polling, webhook), in a fresh emulator:
+1. the bot starts in its own process and a tenant sends /start at once: "start to first answer";
+2. N tenants open a chat (the product: /start and the privacy notice);
+3. for --seconds, every tenant acts, waits for the bot's reply (a new message or an edit), and acts again, like a
+   person would: the product's tenants walk menu → spaces → a space → a service → search → booking → reports →
+   language; the bare bots' tenants send a text, then press their buttons.
+Latency is injected update → reply seen in the emulator. CPU seconds and peak RSS are the bot process's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+describe = "load: replies/s, latency, CPU and memory of the bot vs bare PTB bots, polling and webhook"
+
+BOTS = ("product", "bare-httpx", "bare-aiohttp")
+MODES = ("polling", "webhook")
+REPLY_TIMEOUT = 15.0  # a tenant who waits longer gives up on that step and says /menu
+START_TIMEOUT = 60.0
+SEARCH_WORDS = ("computer", "riparazioni", "pacchi", "SPID", "lavoro", "compiti", "caf", "bollette", "italiano")
+LANGUAGES = ("it", "en", "ar", "es", "zh", "uk", "ro")
+TENANT_IDS_FROM = 700_000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenants", type=int, default=100, help="simulated tenants acting at once (default 100)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per bot and mode (default 20)")
+    parser.add_argument("--mode", choices=[*MODES, "both"], default="both", help="how updates reach the bots")
+    parser.add_argument("--bots", default=",".join(BOTS), help=f"which bots, comma separated (default {','.join(BOTS)})")
+    parser.add_argument("--profile", metavar="FILE", help="run the product under pyinstrument and write its profile here")
+
+
+def run(args: argparse.Namespace) -> None:
+    bots = [name.strip() for name in args.bots.split(",") if name.strip()]
+    unknown = [name for name in bots if name not in BOTS]
+    if unknown or not bots:
+        raise SystemExit(f"qcbot bench load: --bots takes names among {', '.join(BOTS)}; got {args.bots!r}")
+    if args.tenants < 1 or args.seconds <= 0:
+        raise SystemExit("qcbot bench load: --tenants must be at least 1 and --seconds more than 0")
+    asyncio.run(_main(args, bots))
+
+
+# --------------------------------------------------------------------------------------------
+# What one run measured
+
+
+@dataclass
+class Figures:
+    bot: str
+    mode: str
+    first_answer: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu: float = 0.0
+    peak_rss: int = 0
+    timeouts: int = 0
+    refusals: int = 0
+    by_step: dict[str, list[float]] = field(default_factory=dict)  # latencies per kind of action
+
+    @property
+    def replies_per_second(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_per_thousand(self) -> float:
+        return self.cpu / len(self.latencies) * 1000 if self.latencies else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Simulated tenants
+
+
+class Chat:
+    """One tenant's chat in the emulator: act, then wait until the bot's latest message is new or changed."""
+
+    def __init__(self, emu: Any, user_id: int) -> None:
+        self.emu = emu
+        self.user_id = user_id
+
+    def _seen(self) -> tuple[Any, ...] | None:
+        message = self.emu.last_bot_message(self.user_id)
+        return None if message is None else (message.message_id, message.text, message.caption, message.reply_markup)
+
+    async def reply_to(self, act: Any) -> float | None:
+        """Seconds from the action to the bot's reply; None if none came within REPLY_TIMEOUT."""
+        before = self._seen()
+        began = time.perf_counter()
+        act()
+        deadline = began + REPLY_TIMEOUT
+        while self._seen() == before:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                return None
+            await self.emu.state.wait_for_chat_change(self.user_id, remaining)
+        return time.perf_counter() - began
+
+    async def send(self, text: str) -> float | None:
+        return await self.reply_to(lambda: self.emu.send_text(self.user_id, text))
+
+    async def press(self, message_id: int, data: str) -> float | None:
+        return await self.reply_to(lambda: self.emu.press_button(self.user_id, message_id, data))
+
+    def buttons(self) -> tuple[int, list[str]]:
+        message = self.emu.last_bot_message(self.user_id)
+        if message is None:
+            return 0, []
+        return message.message_id, [
+            button["callback_data"] for row in message.inline_keyboard for button in row if "callback_data" in button
+        ]
+
+
+class ProductTenant:
+    """Walks the product's main flows in a loop, choosing among the buttons each screen offers."""
+
+    def __init__(self, chat: Chat, rng: random.Random) -> None:
+        from bot import callbacks
+
+        self.chat, self.rng, self.callbacks = chat, rng, callbacks
+        c = callbacks
+        # One walk: each step taps a button of that action on the current screen, or (None) writes a search.
+        self.walk = [c.SPACES, c.SPACE, c.SERVICE, c.MENU, None, c.SERVICE, c.MENU, c.BOOK, c.BOOK_SPACE,
+                     c.BOOK_DAYS, c.MENU, c.REPORT, c.MENU, c.HELP, c.FAQ, c.MENU, c.LANGUAGES, c.SET_LANGUAGE]
+        self.step = rng.randrange(len(self.walk))  # people are at different points, not marching in step
+        self.names = {action: name for name, action in vars(callbacks).items() if isinstance(action, callbacks.Action)}
+
+    async def open_chat(self) -> float | None:
+        first = await self.chat.send("/start")
+        message_id, data = self.chat.buttons()
+        consent = [item for item in data if self.callbacks.decode(item).action is self.callbacks.CONSENT]
+        if consent:
+            await self.chat.press(message_id, consent[0])
+        return first
+
+    async def act(self) -> tuple[str, float | None]:
+        action = self.walk[self.step]
+        self.step = (self.step + 1) % len(self.walk)
+        if action is None:
+            return "search", await self.chat.send(self.rng.choice(SEARCH_WORDS))
+        message_id, data = self.chat.buttons()
+        matching = [item for item in data if (decoded := self.callbacks.decode(item)) and decoded.action is action]
+        if not matching:  # an unexpected screen (e.g. a search with no results): back to the menu, as people do
+            self.step = 0
+            return "/menu", await self.chat.send("/menu")
+        return self.names[action], await self.chat.press(message_id, self.rng.choice(matching))
+
+
+class BareTenant:
+    """Writes to the bare bot, then presses its buttons; writes again every tenth action."""
+
+    def __init__(self, chat: Chat, rng: random.Random) -> None:
+        self.chat, self.rng, self.count = chat, rng, rng.randrange(10)
+
+    async def open_chat(self) -> float | None:
+        return await self.chat.send("ciao")
+
+    async def act(self) -> tuple[str, float | None]:
+        self.count += 1
+        message_id, data = self.chat.buttons()
+        if self.count % 10 == 0 or not data:
+            return "text", await self.chat.send("ciao")
+        return "button", await self.chat.press(message_id, self.rng.choice(data))
+
+
+# --------------------------------------------------------------------------------------------
+# One bot in one mode
+
+
+async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: Path, profile: str = "") -> Figures:
+    from bot.bench.common import (
+        BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, Progress, free_port, ms, product_env,
+    )
+    from bot.config import PROJECT_ROOT
+    from bot.emulator import BotApiEmulator
+
+    figures = Figures(bot, mode)
+    emu = BotApiEmulator(token=BENCH_TOKEN, bot_username=BENCH_BOT_USERNAME, history_limit=50)
+    await emu.start(host="127.0.0.1", port=0)
+    port = free_port()
+    run_dir = folder / f"{bot}-{mode}"
+    run_dir.mkdir()
+    env = product_env(emu.base_url, emu.base_file_url, f"sqlite+aiosqlite:///{run_dir / 'bench.sqlite3'}", run_dir,
+                      PROJECT_ROOT / "content", mode, port) if bot == "product" else {}
+    spec = BotSpec(bot, mode, emu.base_url, emu.base_file_url, env, port, profile if bot == "product" else "")
+    process = BotProcess(spec, run_dir / "bot.log")
+    make_tenant = ProductTenant if bot == "product" else BareTenant
+    rng = random.Random(7)
+    people = []
+    for number in range(tenants):
+        user_id = TENANT_IDS_FROM + number
+        emu.add_user(user_id, f"Tenant {number}", language_code=rng.choice(LANGUAGES))
+        people.append(make_tenant(Chat(emu, user_id), random.Random(number)))
+    try:
+        process.start()
+        first = await _first_answer(people[0], process)
+        figures.first_answer = first
+        await asyncio.gather(*(person.open_chat() for person in people[1:]))
+        progress = Progress()
+        latencies = figures.latencies
+        cpu_before = process.cpu_seconds()
+        began = time.perf_counter()
+        deadline = began + seconds
+
+        async def keep_acting(person: ProductTenant | BareTenant) -> None:
+            while time.perf_counter() < deadline:
+                step, latency = await person.act()
+                if latency is None:
+                    figures.timeouts += 1
+                elif time.perf_counter() <= deadline:
+                    latencies.append(latency)
+                    figures.by_step.setdefault(step, []).append(latency)
+                progress.maybe(lambda: f"{bot}/{mode}: {time.perf_counter() - began:4.0f}/{seconds:.0f} s, "
+                                       f"{len(latencies):,} replies, {len(latencies) / max(time.perf_counter() - began, 1e-9):,.0f}/s")
+
+        workers = [asyncio.create_task(keep_acting(person)) for person in people]
+        while time.perf_counter() < deadline:
+            await asyncio.sleep(min(0.25, max(deadline - time.perf_counter(), 0)))
+            process.check_alive()
+        figures.cpu = process.cpu_seconds() - cpu_before
+        figures.seconds = time.perf_counter() - began
+        await asyncio.gather(*workers)  # let the replies in flight arrive before the bot stops
+        figures.peak_rss = process.peak_rss_bytes()
+        figures.refusals = len([refusal for refusal in emu.refusals if not refusal.injected])
+        print(f"  {bot}/{mode}: first answer {ms(first)}, {len(latencies):,} replies", flush=True)
+    finally:
+        await process.stop()
+        await emu.stop()
+    return figures
+
+
+async def _first_answer(person: ProductTenant | BareTenant, process: Any) -> float:
+    """Process start → the first reply to /start (the message waits in the emulator while the bot starts)."""
+    while await person.chat.send("/start") is None:
+        process.check_alive()
+        if time.perf_counter() - process.started_at > START_TIMEOUT:
+            raise SystemExit(f"qcbot bench load: no answer to /start within {START_TIMEOUT:.0f} s; the bot's log:\n"
+                             f"{process.log_tail()}")
+    answered = time.perf_counter() - process.started_at
+    await person.open_chat()
+    return answered
+
+
+async def _content_reload() -> tuple[float, float]:
+    """The sample content: a cold load, and a reload after one space file was saved again (what editors do)."""
+    from bot.config import PROJECT_ROOT
+    from storage.content import ContentStore
+
+    began = time.perf_counter()
+    store = ContentStore(PROJECT_ROOT / "content")
+    cold = time.perf_counter() - began
+    store._parsed_files.pop(next(name for name in store._parsed_files if name.startswith("spaces")))
+    began = time.perf_counter()
+    problems = store.reload()
+    reload = time.perf_counter() - began
+    if problems:
+        raise SystemExit(f"qcbot bench load: the sample content has problems: {problems[0]}")
+    return cold, reload
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+async def _main(args: argparse.Namespace, bots: list[str]) -> None:
+    from bot.bench.common import choices, machine_line, mib, ms, percentile, print_table
+
+    modes = choices(args.mode, MODES)
+    print(f"qcbot bench load: {args.tenants} tenants, {args.seconds:g} s per bot and mode; {machine_line()}", flush=True)
+    results: list[Figures] = []
+    with tempfile.TemporaryDirectory(prefix="qc-bench-load-") as temporary:
+        for mode in modes:
+            for bot in bots:
+                print(f"{bot}, {mode}:", flush=True)
+                profile = f"{args.profile}.{mode}.txt" if args.profile else ""
+                results.append(await bench_one(bot, mode, args.tenants, args.seconds, Path(temporary), profile))
+    cold, reload = await _content_reload()
+
+    print()
+    print_table(
+        ["bot / mode", "replies/s", "p50", "p95", "p99", "CPU s/1k upd", "peak RSS", "1st answer", "timeouts"],
+        [[f"{f.bot} / {f.mode}", f"{f.replies_per_second:,.0f}", ms(_p(f, 0.5)), ms(_p(f, 0.95)), ms(_p(f, 0.99)),
+          f"{f.cpu_per_thousand:.2f}", mib(f.peak_rss), ms(f.first_answer), str(f.timeouts)] for f in results],
+    )
+    for mode in modes:
+        product = next((f for f in results if f.bot == "product" and f.mode == mode), None)
+        if product is None:
+            continue
+        for reference in (f for f in results if f.bot != "product" and f.mode == mode):
+            print(f"  {mode}: product / {reference.bot}: replies/s ×{_ratio(product.replies_per_second, reference.replies_per_second)}, "
+                  f"p99 ×{_ratio(_p(product, 0.99), _p(reference, 0.99))}, "
+                  f"CPU per update ×{_ratio(product.cpu_per_thousand, reference.cpu_per_thousand)}, "
+                  f"peak RSS ×{_ratio(product.peak_rss, reference.peak_rss)}")
+    for f in results:
+        if f.bot == "product":
+            slowest = sorted(f.by_step.items(), key=lambda item: -percentile(item[1], 0.99))
+            print(f"  product/{f.mode}, slowest steps by p99: " + "; ".join(
+                f"{step} {ms(percentile(values, 0.5))}/{ms(percentile(values, 0.99))}" for step, values in slowest[:6]))
+    refused = [f for f in results if f.refusals]
+    for f in refused:
+        print(f"  warning: the emulator refused {f.refusals} call(s) of {f.bot}/{f.mode}")
+    print(f"  content reload (sample content): cold load {ms(cold)}, reload after one file changed {ms(reload)}")
+
+
+def _p(figures: Figures, fraction: float) -> float:
+    from bot.bench.common import percentile
+
+    return percentile(figures.latencies, fraction)
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.2f}" if denominator else "n/a"

@@ -1,0 +1,444 @@
+"""`qcbot bench scale`: the bot over a big database: 100k users, 1M bookings, 100k tickets by default.
+
+For SQLite (a file) and PostgreSQL (when QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL names a server; a throwaway
+database is created there and dropped afterwards):
+1. seed the tables with bulk inserts (executemany on SQLite, COPY on PostgreSQL), showing progress;
+2. time the heaviest screens straight on the domain and render functions (server time: queries + rendering):
+   my bookings, my reports, the operator's agenda, the custodian's open tickets, the admin's monthly statistics;
+3. start the bot in its own process over that database, time the same screens through the emulator, crawl every
+   screen a tenant and an admin can reach, and read the bot's RSS afterwards.
+Finally, content reload time for 9 spaces × 200 services (storage.content.generate_large_content).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+describe = "scale: seed 100k users / 1M bookings / 100k tickets, then screen times, RSS and content reload"
+
+BATCH = 20_000
+FIRST_USER_ID = 10_000_000
+ADMIN_ID, OPERATOR_ID, CUSTODIAN_ID = 9_000_001, 9_000_002, 9_000_003
+# Buttons a crawl never presses: they change bookings, tickets, roles or drafts rather than show something.
+CRAWL_SKIPS = ("CONFIRM", "CANCEL", "SEND", "MARK", "REJECT", "RESOLVE", "ACK", "START", "LEAVE", "ACCEPT", "JOIN",
+               "DISCARD", "NEW", "REVOKE", "ME_TOO", "RATE", "REOPEN", "COMMENT", "NOTE", "SET_LANGUAGE", "CONSENT",
+               "INVITE", "STARS", "ANONYMOUS", "ON_BEHALF", "BOOK_SLOT", "BOOK_PHONE", "CATEGORY", "NEAREST", "MAP",
+               "FEEDBACK_TARGET", "FEEDBACK_SPACE")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--users", type=int, default=100_000, help="users to seed (default 100000)")
+    parser.add_argument("--bookings", type=int, default=1_000_000, help="bookings to seed (default 1000000)")
+    parser.add_argument("--tickets", type=int, default=100_000, help="tickets to seed (default 100000)")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--samples", type=int, default=100, help="timings per screen, straight on the domain (default 100)")
+    parser.add_argument("--emulator-samples", type=int, default=30, help="timings per screen through the emulator (default 30)")
+    parser.add_argument("--crawl", type=int, default=120, help="button presses per persona in the crawl (default 120)")
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.users < 10 or min(args.bookings, args.tickets, args.crawl) < 0 or min(args.samples, args.emulator_samples) < 1:
+        raise SystemExit("qcbot bench scale: --users must be at least 10; --bookings, --tickets, --crawl at least 0; "
+                         "--samples and --emulator-samples at least 1")
+    asyncio.run(_main(args))
+
+
+# --------------------------------------------------------------------------------------------
+# Seeding
+
+
+def _progress(table: str, done: int, total: int, began: float) -> None:
+    elapsed = time.perf_counter() - began
+    print(f"  … {table}: {done:,}/{total:,} rows, {done / max(elapsed, 1e-9):,.0f} rows/s", flush=True)
+
+
+async def _insert(connection: Any, is_sqlite: bool, table: Any, rows: list[dict[str, Any]]) -> None:
+    """executemany through SQLAlchemy on SQLite; COPY (asyncpg) on PostgreSQL."""
+    if not rows:
+        return
+    if is_sqlite:
+        await connection.execute(table.insert(), rows)
+        return
+    columns = list(rows[0])
+    json_columns = {column.name for column in table.columns if column.type.__class__.__name__ == "JSON"}
+    records = [tuple(json.dumps(row[c]) if c in json_columns else row[c] for c in columns) for row in rows]
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(table.name, records=records, columns=columns)
+
+
+async def _seed_table(db: Any, name: str, table: Any, total: int, make_rows: Any) -> None:
+    began = time.perf_counter()
+    async with db.write_engine.begin() as connection:
+        for start in range(0, total, BATCH):
+            end = min(total, start + BATCH)
+            await _insert(connection, db.is_sqlite, table, make_rows(start, end))
+            if end % (BATCH * 10) == 0 or end == total:
+                _progress(name, end, total, began)
+
+
+@dataclass
+class Seeded:
+    tenant_id: int  # a tenant with bookings and tickets, as most have
+    busy_tenant_id: int  # a tenant with many of both
+    operator_space: str
+
+
+async def seed(db: Any, content: Any, args: argparse.Namespace, now: datetime) -> Seeded:
+    from storage.models import Booking, RoleGrant, Ticket, TicketEvent, User
+    from storage.tickets import OPEN_STATUSES, STATUSES
+
+    rng = random.Random(2026)
+    languages = ["it", "it", "it", "ar", "es", "zh", "en", "uk", "ro", "tl"]
+    staff = [(ADMIN_ID, "Admin"), (OPERATOR_ID, "Operatrice"), (CUSTODIAN_ID, "Custode")]
+
+    def users(start: int, end: int) -> list[dict[str, Any]]:
+        rows = []
+        for number in range(start, end):
+            language = languages[number % len(languages)]
+            rows.append({"id": FIRST_USER_ID + number, "first_name": f"Inquilino {number}", "language": language,
+                         "telegram_language": language, "consent_at": now - timedelta(days=number % 400),
+                         "created_at": now - timedelta(days=number % 400), "last_seen_at": now,
+                         "last_estate_id": None, "prompts_enabled": True, "blocked_at": None})
+        if start == 0:
+            rows.extend({"id": user_id, "first_name": name, "language": "it", "telegram_language": "it",
+                         "consent_at": now, "created_at": now, "last_seen_at": now, "last_estate_id": None,
+                         "prompts_enabled": True, "blocked_at": None} for user_id, name in staff)
+        return rows
+
+    await _seed_table(db, "users", User.__table__, args.users, users)
+    bookable = [service for service in content.services.values() if service.booking]
+    if not bookable:
+        raise SystemExit("qcbot bench scale: the content has no bookable service to book")
+    busy_tenant = FIRST_USER_ID + 1
+    statuses = ["attended"] * 6 + ["active"] * 2 + ["cancelled", "no_show"]
+    span = timedelta(minutes=10 * (args.bookings // len(bookable) + 1))
+    first_slot = (now - span * 0.9).replace(minute=0, second=0, microsecond=0)
+
+    def bookings(start: int, end: int) -> list[dict[str, Any]]:
+        rows = []
+        for number in range(start, end):
+            # One booking in 10,000 is the busy tenant's (100 of 1M); the others go to random tenants.
+            user = busy_tenant if number % 10_000 == 0 else FIRST_USER_ID + 2 + rng.randrange(args.users - 2)
+            service = bookable[number % len(bookable)]
+            # Each (service, slot) is used once, so no tenant holds the same slot twice (the live-booking index);
+            # 1M bookings over ~25 services every 10 minutes span the last 250 days and the next month.
+            slot = first_slot + timedelta(minutes=10 * (number // len(bookable)))
+            status = statuses[number % len(statuses)] if slot < now else ("active" if number % 7 else "cancelled")
+            rows.append({"id": number + 1, "user_id": user, "chat_id": user, "service_id": service.id,
+                         "space_id": service.space_id, "slot_start": slot, "slot_end": slot + timedelta(minutes=30),
+                         "status": status, "name": "Inquilino", "phone": None, "language": "it",
+                         "holds_quota": False, "created_at": slot - timedelta(days=3), "cancelled_at": None,
+                         "cancelled_by": None, "cancel_reason": None, "marked_at": None, "marked_by": None})
+        return rows
+
+    if args.bookings:
+        await _seed_table(db, "bookings", Booking.__table__, args.bookings, bookings)
+    else:
+        print("  bookings: none asked for (--bookings 0)")
+    problems, estates = list(content.problems.values()), list(content.estates)
+    ticket_statuses = list(STATUSES)
+
+    def tickets(start: int, end: int) -> list[dict[str, Any]]:
+        rows = []
+        for number in range(start, end):
+            created = now - timedelta(minutes=5 * (args.tickets - number))
+            problem = problems[number % len(problems)]
+            status = ticket_statuses[number % len(ticket_statuses)]
+            reporter = busy_tenant if number % 1_000 == 0 else FIRST_USER_ID + 2 + rng.randrange(args.users - 2)
+            rows.append({"id": number + 1, "code": f"QC-{created.year}-{number + 1:06d}", "status": status,
+                         "category_id": problem.id, "urgency": problem.urgency, "ack_hours": 24.0,
+                         "estate_id": estates[number % len(estates)], "building_id": None, "staircase": None,
+                         "floor": None, "area": "common", "flat": None, "answers": {}, "description": "Perdita d'acqua",
+                         "reporter_id": reporter, "filed_by": None, "tenant_name": None, "tenant_contact": None,
+                         "affected": 1, "created_at": created, "updated_at": created, "acknowledged_at": None,
+                         "resolved_at": None, "closed_at": None,
+                         "escalate_at": created + timedelta(hours=24) if status in OPEN_STATUSES else None,
+                         "escalations": 0, "reject_reason": None, "last_note": None, "last_note_at": None,
+                         "stars": None, "rated_at": None})
+        return rows
+
+    def events(start: int, end: int) -> list[dict[str, Any]]:
+        return [{"id": number + 1, "ticket_id": number + 1, "at": now - timedelta(minutes=5 * (args.tickets - number)),
+                 "actor_id": None, "kind": "created", "status": "new", "text": None} for number in range(start, end)]
+
+    if args.tickets:
+        await _seed_table(db, "tickets", Ticket.__table__, args.tickets, tickets)
+        await _seed_table(db, "ticket_events", TicketEvent.__table__, args.tickets, events)
+    else:
+        print("  tickets: none asked for (--tickets 0)")
+    operator_space = bookable[0].space_id
+    custodian_estate = next(estate.id for estate in content.estates.values() if estate.space_id == operator_space) \
+        if any(estate.space_id == operator_space for estate in content.estates.values()) else estates[0]
+    async with db.write_engine.begin() as connection:
+        await _insert(connection, db.is_sqlite, RoleGrant.__table__, [
+            {"id": 1, "user_id": OPERATOR_ID, "role": "operator", "scope": operator_space, "granted_at": now, "granted_by": None},
+            {"id": 2, "user_id": CUSTODIAN_ID, "role": "custodian", "scope": custodian_estate, "granted_at": now, "granted_by": None},
+        ])
+    if not db.is_sqlite:
+        async with db.write_engine.begin() as connection:
+            for table in ("users", "bookings", "tickets", "ticket_events"):
+                await connection.exec_driver_sql(f"ANALYZE {table}")  # what autovacuum would do soon after
+            for table, column in (("bookings", "id"), ("tickets", "id"), ("ticket_events", "id"), ("role_grants", "id")):
+                await connection.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), (SELECT COALESCE(MAX({column}), 1) FROM {table}))")
+    return Seeded(FIRST_USER_ID + 2, busy_tenant, operator_space)
+
+
+# --------------------------------------------------------------------------------------------
+# Server time of the heaviest screens, straight on the domain
+
+
+async def time_screens(rt: Any, seeded: Seeded, samples: int) -> dict[str, list[float]]:
+    from bot.i18n import translator
+    from bot.runtime import Visitor
+    from handlers import agenda, booking, custodian, reports, stats as stats_screens
+    from storage import stats, tickets
+    from storage.users import Roles
+
+    tr = translator("it", rt.settings.timezone.key)
+
+    def person(user_id: int, roles: Roles) -> Visitor:
+        return Visitor(user_id, user_id, "Bench", "it", tr, roles, True, None)
+
+    tenant, busy = person(seeded.tenant_id, Roles()), person(seeded.busy_tenant_id, Roles())
+    operator = person(OPERATOR_ID, Roles(operator_of=frozenset({seeded.operator_space})))
+    custodian_roles = Roles(custodian_of=frozenset(estate.id for estate in rt.content.estates.values()
+                                                    if estate.space_id == seeded.operator_space))
+    custodian_person = person(CUSTODIAN_ID, custodian_roles)
+    admin = person(ADMIN_ID, Roles(is_admin=True))
+
+    async def my_reports(v: Visitor) -> None:
+        async with rt.db.read() as session:
+            total = await tickets.count_tickets_of(session, v.user_id)
+            items = await tickets.tickets_of(session, v.user_id, limit=reports.REPORTS_PER_PAGE, offset=0)
+        reports.render_my_reports(v, rt.content, items, total, 0)
+
+    async def open_tickets(v: Visitor) -> None:
+        estates = tickets.estates_handled(v.roles)
+        async with rt.db.read() as session:
+            total = await tickets.count_open_tickets(session, estates)
+            items = await tickets.open_tickets(session, estates, limit=custodian.TICKETS_PER_PAGE, offset=0)
+        custodian.render_open_list(v, rt.content, items, total, 0)
+
+    async def monthly_stats(v: Visitor) -> None:
+        scope = stats.scope_for(v.roles, rt.content)
+        period = stats.Period.this_month(rt.clock.now().astimezone(rt.settings.timezone).date())
+        async with rt.db.read() as session:
+            summary = await stats.summary(session, scope, period, rt.content, rt.settings.timezone, rt.clock.now())
+        stats_screens.pages_of(stats_screens.summary_sections(v.tr, rt.content, summary))
+
+    screens = {
+        "my bookings": lambda: booking._my_bookings_screen(rt, tenant),
+        "my bookings (busy tenant)": lambda: booking._my_bookings_screen(rt, busy),
+        "my reports": lambda: my_reports(tenant),
+        "my reports (busy tenant)": lambda: my_reports(busy),
+        "agenda (operator, today)": lambda: agenda._agenda_screen(rt, operator, 0, 0),
+        "open tickets (custodian)": lambda: open_tickets(custodian_person),
+        "this month's stats (admin)": lambda: monthly_stats(admin),
+    }
+    timings: dict[str, list[float]] = {}
+    for name, screen in screens.items():
+        await screen()  # warm: the first run compiles SQL and fills caches
+        values = []
+        for _ in range(samples):
+            began = time.perf_counter()
+            await screen()
+            values.append(time.perf_counter() - began)
+        timings[name] = values
+    return timings
+
+
+# --------------------------------------------------------------------------------------------
+# Through the emulator: the same screens, a crawl, and the bot's RSS
+
+
+async def through_emulator(url: str, content_dir: Path, data_dir: Path, seeded: Seeded, samples: int,
+                           crawl: int) -> tuple[dict[str, list[float]], int, int, int]:
+    """Returns (timings by screen, presses in the crawl, distinct actions reached, bot RSS after the crawl)."""
+    from bot import callbacks
+    from bot.bench.common import BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, product_env
+    from bot.bench.load import Chat
+    from bot.emulator import BotApiEmulator
+
+    emu = BotApiEmulator(token=BENCH_TOKEN, bot_username=BENCH_BOT_USERNAME, history_limit=50)
+    await emu.start(host="127.0.0.1", port=0)
+    env = product_env(emu.base_url, emu.base_file_url, url, data_dir, content_dir, "polling", 0)
+    env["QC_ADMIN_IDS"] = str(ADMIN_ID)
+    process = BotProcess(BotSpec("product", "polling", emu.base_url, emu.base_file_url, env), data_dir / "bot.log")
+    names = {action: name for name, action in vars(callbacks).items() if isinstance(action, callbacks.Action)}
+    chats = {}
+    for user_id in (seeded.tenant_id, seeded.busy_tenant_id, OPERATOR_ID, CUSTODIAN_ID, ADMIN_ID):
+        emu.add_user(user_id, "Bench", language_code="it")
+        chats[user_id] = Chat(emu, user_id)
+    timings: dict[str, list[float]] = {}
+    try:
+        process.start()
+        began = time.perf_counter()
+        while await chats[ADMIN_ID].send("/menu") is None:
+            process.check_alive()
+            if time.perf_counter() - began > 60:
+                raise SystemExit(f"qcbot bench scale: the bot did not answer within 60 s; its log:\n{process.log_tail()}")
+
+        async def timed(name: str, user_id: int, target: str) -> None:
+            chat = chats[user_id]
+            if emu.last_bot_message(user_id) is None:
+                await chat.send("/menu")
+            values = timings.setdefault(name, [])
+            for _ in range(samples):
+                message_id = emu.last_bot_message(user_id).message_id
+                latency = await chat.reply_to(lambda: emu.press_button(user_id, message_id, target, force=True))
+                if latency is not None:
+                    values.append(latency)
+                message_id = emu.last_bot_message(user_id).message_id
+                await chat.reply_to(lambda: emu.press_button(user_id, message_id, callbacks.encode(callbacks.MENU), force=True))
+
+        await timed("my bookings", seeded.tenant_id, callbacks.encode(callbacks.MY_BOOKINGS))
+        await timed("my bookings (busy tenant)", seeded.busy_tenant_id, callbacks.encode(callbacks.MY_BOOKINGS))
+        await timed("my reports", seeded.tenant_id, callbacks.encode(callbacks.MY_REPORTS, 0))
+        await timed("my reports (busy tenant)", seeded.busy_tenant_id, callbacks.encode(callbacks.MY_REPORTS, 0))
+        await timed("agenda (operator, today)", OPERATOR_ID, callbacks.encode(callbacks.AGENDA, 0, 0))
+        await timed("open tickets (custodian)", CUSTODIAN_ID, callbacks.encode(callbacks.TICKETS_OPEN, 0))
+        # The statistics are not timed here: they may span several messages, and the first one (what this measures)
+        # arrives before the rest, which would then be taken for the replies to the next presses.
+        print("  crawling every screen a tenant and an admin can reach…", flush=True)
+        presses, reached = 0, set()
+        for user_id in (seeded.busy_tenant_id, ADMIN_ID):
+            rng, pressed = random.Random(user_id), set()
+            await chats[user_id].send("/menu")
+            for _ in range(crawl):
+                message = emu.last_bot_message(user_id)
+                candidates = [button["callback_data"] for row in message.inline_keyboard for button in row
+                              if "callback_data" in button]
+                safe = [data for data in candidates if (decoded := callbacks.decode(data)) is not None
+                        and not any(word in names.get(decoded.action, "") for word in CRAWL_SKIPS)]
+                fresh = [data for data in safe if data not in pressed]
+                if not (fresh or safe):
+                    await chats[user_id].send("/menu")
+                    continue
+                data = rng.choice(fresh or safe)
+                pressed.add(data)
+                reached.add(callbacks.decode(data).action)
+                presses += 1
+                if await chats[user_id].press(message.message_id, data) is None:
+                    await chats[user_id].send("/menu")  # a button that only answered: start again from the menu
+        rss = process.rss_bytes()
+    finally:
+        await process.stop()
+        await emu.stop()
+    return timings, presses, len(reached), rss
+
+
+# --------------------------------------------------------------------------------------------
+# One backend, and the report
+
+
+async def _bench_backend(name: str, url: str, folder: Path, args: argparse.Namespace) -> None:
+    from bot.bench.common import mib, ms, percentile, print_table
+    from bot.clock import Clock
+    from bot.config import PROJECT_ROOT, load_settings
+    from bot.runtime import Runtime
+    from storage.content import ContentStore
+    from storage.db import Database, upgrade
+
+    print(f"{name}:", flush=True)
+    content_dir = PROJECT_ROOT / "content"
+    await upgrade(url)
+    db = Database(url)
+    store = ContentStore(content_dir)
+    clock = Clock()
+    began = time.perf_counter()
+    try:
+        seeded = await seed(db, store.current, args, clock.now())
+        print(f"  seeded {args.users:,} users, {args.bookings:,} bookings, {args.tickets:,} tickets "
+              f"in {time.perf_counter() - began:.0f} s", flush=True)
+        settings = load_settings({"QC_DATABASE_URL": url, "QC_DATA_DIR": str(folder), "QC_CONTENT_DIR": str(content_dir)})
+        direct = await time_screens(Runtime(settings, db, store, clock), seeded, args.samples)
+    finally:
+        await db.dispose()
+    data_dir = folder / f"bot-{name}"
+    data_dir.mkdir()
+    emulated, presses, reached, rss = await through_emulator(url, content_dir, data_dir, seeded, args.emulator_samples,
+                                                             args.crawl)
+    print_table(
+        ["screen", "server p50", "server p99", "via emulator p50", "via emulator p99"],
+        [[screen, ms(percentile(values, 0.5)), ms(percentile(values, 0.99)),
+          ms(percentile(emulated.get(screen, []), 0.5)) if screen in emulated else "n/a",
+          ms(percentile(emulated.get(screen, []), 0.99)) if screen in emulated else "n/a"]
+         for screen, values in direct.items()],
+    )
+    print(f"  bot RSS after {presses} presses crawling {reached} kinds of screens: {mib(rss)}", flush=True)
+
+
+async def _postgres_admin(url: str, sql: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    connection = await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
+                                       password=parsed.password, database=parsed.database or "postgres")
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _content_reload(folder: Path) -> tuple[float, float, int]:
+    """A cold load of 9 spaces × 200 services, and a reload after one space file was saved again."""
+    from storage.content import ContentStore, generate_large_content
+
+    directory = folder / "large-content"
+    generate_large_content(directory, spaces=9, services_per_space=200)
+    began = time.perf_counter()
+    store = ContentStore(directory)
+    cold = time.perf_counter() - began
+    space_file = directory / "spaces" / "space-0.yaml"
+    space_file.write_text(space_file.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    os.utime(space_file, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+    began = time.perf_counter()
+    problems = store.reload()
+    reload = time.perf_counter() - began
+    if problems:
+        raise SystemExit(f"qcbot bench scale: the generated content has problems: {problems[0]}")
+    return cold, reload, len(store.current.services)
+
+
+async def _main(args: argparse.Namespace) -> None:
+    from sqlalchemy.engine import make_url
+
+    from bot.bench.common import machine_line, ms
+    from bot.config import normalise_database_url
+
+    print(f"qcbot bench scale: {args.users:,} users, {args.bookings:,} bookings, {args.tickets:,} tickets; "
+          f"{machine_line()}", flush=True)
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    with tempfile.TemporaryDirectory(prefix="qc-bench-scale-") as temporary:
+        folder = Path(temporary)
+        if "sqlite" in backends:
+            await _bench_backend("SQLite", f"sqlite+aiosqlite:///{folder / 'scale.sqlite3'}", folder, args)
+        if "postgres" in backends:
+            server = os.environ.get("QC_BENCH_POSTGRES_URL") or os.environ.get("QC_TEST_POSTGRES_URL")
+            if not server:
+                print("PostgreSQL: SKIPPED — set QC_BENCH_POSTGRES_URL=postgresql://user@host/postgres to include it")
+            else:
+                server = normalise_database_url(server)
+                name = f"qc_bench_{uuid.uuid4().hex[:8]}"
+                await _postgres_admin(server, f'CREATE DATABASE "{name}"')
+                try:
+                    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+                    await _bench_backend("PostgreSQL", url, folder, args)
+                finally:
+                    await _postgres_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cold, reload, services = await _content_reload(folder)
+    print(f"content reload, 9 spaces × 200 services ({services:,} services): cold load {ms(cold)}, "
+          f"reload after one space file changed {ms(reload)}", flush=True)

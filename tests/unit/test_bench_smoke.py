@@ -1,0 +1,25 @@
+"""The benchmarks run end to end on a tiny scale and print their figures (no timing is asserted: figures are for
+people to read, and this machine may be busy)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli import main
+
+
+def test_bench_load_prints_figures_for_the_product_and_a_reference_bot(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["bench", "load", "--tenants", "3", "--seconds", "1.5", "--mode", "polling", "--bots", "product,bare-aiohttp"])
+    printed = capsys.readouterr().out
+    for expected in ("replies/s", "p99", "CPU s/1k upd", "peak RSS", "product / polling", "bare-aiohttp / polling",
+                     "product / bare-aiohttp", "content reload"):
+        assert expected in printed, f"{expected!r} missing from:\n{printed}"
+
+
+def test_bench_scale_prints_screen_times_rss_and_reload(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["bench", "scale", "--users", "40", "--bookings", "300", "--tickets", "60", "--backend", "sqlite",
+          "--samples", "2", "--emulator-samples", "2", "--crawl", "15"])
+    printed = capsys.readouterr().out
+    for expected in ("seeded 40 users", "my bookings", "my reports", "agenda", "server p99", "via emulator p99",
+                     "bot RSS after", "9 spaces × 200 services"):
+        assert expected in printed, f"{expected!r} missing from:\n{printed}"
