@@ -15,9 +15,10 @@ from telegram.ext import ContextTypes
 from bot import callbacks, charts
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
-from bot.ui import MAX_CAPTION, MAX_TEXT, Screen, button, clip, menu_row, show
+from bot.ui import MAX_CAPTION, MAX_TEXT, Screen, back_row, button, clip, menu_row, show
 from handlers.booking import service_title
-from handlers.custodian import category_name, language_of, message_params, translator_for
+from handlers.common import language_of, message_params, space_name, translator_for
+from handlers.custodian import category_name, estate_name
 from handlers.feedback import KIND_NAMES, target_name
 from storage import outbox, stats
 from storage.content import Content
@@ -87,16 +88,6 @@ def stars_text(tr: Translator, figure: Figure) -> str:
     if figure.value is None:
         return shown(tr, figure, "")
     return tr.n_("{stars} ⭐ ({n} voto)", "{stars} ⭐ ({n} voti)", figure.size, stars=tr.number(figure.value, 1))
-
-
-def space_name(tr: Translator, content: Content, space_id: str) -> str:
-    space = content.spaces.get(space_id)
-    return space.name.get(tr.language) if space is not None else space_id
-
-
-def estate_name(content: Content, estate_id: str) -> str:
-    estate = content.estates.get(estate_id)
-    return estate.name if estate is not None else estate_id
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,7 +271,7 @@ async def stats_chart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     chosen = await _scope_and_period(update, rt, v)
     if chosen is None:
         return
-    scope, period, _kind, _code = chosen
+    scope, period, kind, code = chosen
     await update.callback_query.answer(v.tr._("Preparo il grafico…"))
     async with rt.db.read() as session:
         weeks = await stats.weekly_trend(session, scope, period.end, rt.settings.timezone)
@@ -291,7 +282,9 @@ async def stats_chart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     png = await asyncio.to_thread(charts.trend_png, drawn, title, weeks, named)
     caption = v.tr._("📈 Prenotazioni e segnalazioni delle ultime {n} settimane fino al {end}; voto medio degli spazi nel periodo {period}.",
                      n=len(weeks), end=v.tr.date(period.end, format="d MMM yyyy"), period=period_label(v.tr, period))
-    await context.bot.send_photo(v.chat_id, photo=png, caption=clip(caption, MAX_CAPTION))
+    # Buttons under the chart: the person goes on from here instead of scrolling back up.
+    after = Screen("", [back_row(v.tr, callbacks.STATS_SHOW, kind, code)])
+    await context.bot.send_photo(v.chat_id, photo=png, caption=clip(caption, MAX_CAPTION), reply_markup=after.keyboard)
 
 
 async def stats_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -305,13 +298,15 @@ async def stats_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     chosen = await _scope_and_period(update, rt, v)
     if chosen is None:
         return
-    _scope, period, _kind, _code = chosen
+    _scope, period, kind, code = chosen
     await update.callback_query.answer(v.tr._("Preparo il file…"))
     request = ExportRequest(what, period)
     data, rows = await csv_bytes(rt.db, request, rt.content, rt.settings.timezone)
     caption = v.tr.n_("{n} riga · {period}. Si apre con Excel.", "{n} righe · {period}. Si apre con Excel.", rows,
                       period=period_label(v.tr, period))
-    await context.bot.send_document(v.chat_id, document=data, filename=file_name(request), caption=clip(caption, MAX_CAPTION))
+    after = Screen("", [back_row(v.tr, callbacks.STATS_SHOW, kind, code)])
+    await context.bot.send_document(v.chat_id, document=data, filename=file_name(request), caption=clip(caption, MAX_CAPTION),
+                                    reply_markup=after.keyboard)
 
 
 # --------------------------------------------------------------------------------------------
