@@ -7,7 +7,6 @@ action checks that again on the server, since a button can be forged.
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime, time, timedelta
 
 from telegram import Update
@@ -17,7 +16,8 @@ from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, button, clip, menu_row, pager_row, show
-from handlers.booking import bookable, enqueue_offer, keyboard_dict, service_title, summary_lines, tenant_translator
+from handlers.booking import book_again_rows, enqueue_offer, service_title, summary_lines
+from handlers.common import chat_translator, paging, screen_params, space_name
 from storage import bookings, outbox
 from storage.bookings import Reason, Refused
 from storage.content import Content
@@ -78,8 +78,7 @@ def render_agenda(v: Visitor, content: Content, day: date, offset: int, items: l
     heading = tr._("<b>Agenda di oggi</b>, {date}", date=tr.date(day)) if offset == 0 else tr._(
         "<b>Agenda di domani</b>, {date}", date=tr.date(day))
     items = sorted(items, key=lambda booking: (booking.space_id, booking.slot_start, booking.id))
-    pages = max(1, math.ceil(len(items) / AGENDA_PER_PAGE))
-    page = min(max(page, 0), pages - 1)
+    page, pages = paging(page, len(items), AGENDA_PER_PAGE)
     chunk = items[page * AGENDA_PER_PAGE : (page + 1) * AGENDA_PER_PAGE]
     lines = [heading]
     if not items:
@@ -88,9 +87,8 @@ def render_agenda(v: Visitor, content: Content, day: date, offset: int, items: l
     for booking in chunk:
         if booking.space_id != space_id:
             space_id = booking.space_id
-            space = content.spaces.get(space_id)
             lines.append("")
-            lines.append(f"<b>{tr.isolate(space.name.get(tr.language) if space else space_id)}</b>")
+            lines.append(f"<b>{tr.isolate(space_name(tr, content, space_id))}</b>")
         lines.append(_line(tr, content, booking))
     rows = [
         [button(f"{tr.time(booking.slot_start)} {clip(booking.name, 24)} · {clip(service_title(tr, content, booking.service_id), 24)}",
@@ -159,11 +157,8 @@ def cancellation_notice(tr: Translator, content: Content, booking: Booking, reas
     lines = [tr._("❌ <b>La tua prenotazione {code} è stata annullata dallo spazio.</b>", code=booking.code), ""]
     lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
     lines += ["", tr._("Motivo: {reason}", reason=reason), tr._("Ci scusiamo per il disagio.")]
-    rows = []
-    if bookable(content, booking.service_id):
-        rows.append([button(tr._("📅 Prenota un altro orario"), callbacks.BOOK_DAYS, booking.service_id, 0)])
-    rows.append([button(tr._("🏠 Menu principale"), callbacks.MENU)])
-    return {"text": "\n".join(lines), "parse_mode": "HTML", "reply_markup": keyboard_dict(rows)}
+    rows = [*book_again_rows(tr, content, booking.service_id), menu_row(tr)]
+    return screen_params(Screen("\n".join(lines), rows))
 
 
 # --- handlers
@@ -283,7 +278,7 @@ async def _cancel_for_staff(update: Update, rt: Runtime, v: Visitor, booking: Bo
             cancellation = await bookings.cancel_by_staff(
                 session, booking.id, v.user_id, CANCEL_REASONS[preset] if preset else written or "", now
             )
-            tenant_tr = await tenant_translator(session, rt, booking.user_id)
+            tenant_tr = await chat_translator(session, rt, booking.user_id)
             reason = tenant_tr._(CANCEL_REASONS[preset]) if preset else written or ""
             await outbox.enqueue(
                 session, chat_id=booking.chat_id, method="sendMessage",

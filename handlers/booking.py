@@ -8,23 +8,23 @@ restart or a change of language in the middle loses nothing and books nothing tw
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks
-from bot.i18n import Translator, pick_language, translator
+from bot.i18n import Translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, back_row, button, menu_row, show
 from handlers import directory
+from handlers.common import chat_translator, paging, screen_params
 from storage import bookings, outbox
 from storage.bookings import FreeSlot, Reason, Refused
 from storage.content import BookingRules, Content, Service, Space
-from storage.models import Booking, User, WaitlistEntry
+from storage.models import Booking, WaitlistEntry
 
 DAYS_PER_PAGE = 6
 TIMES_IN_ONE_COLUMN = 6  # more times than this go two to a row
@@ -76,15 +76,19 @@ def seats_label(tr: Translator, left: int) -> str:
     return tr.n_("{n} posto libero", "{n} posti liberi", left)
 
 
-def keyboard_dict(rows: list[list[InlineKeyboardButton]]) -> dict:
-    return InlineKeyboardMarkup(rows).to_dict()
+def book_again_rows(tr: Translator, content: Content, service_id: str) -> list[list[InlineKeyboardButton]]:
+    """After a booking or an offer is gone: another time of the same service, while it can still be booked."""
+    if bookable(content, service_id) is None:
+        return []
+    return [[button(tr._("📅 Prenota un altro orario"), callbacks.BOOK_DAYS, service_id, 0)]]
 
 
-async def tenant_translator(session: AsyncSession, rt: Runtime, user_id: int) -> Translator:
-    """The language a tenant uses now, for a message someone else's action sends them."""
-    user = await session.get(User, user_id)
-    language = pick_language(user.language, user.telegram_language) if user is not None else None
-    return translator(language or "it", rt.settings.timezone.key)
+def offer_rows(tr: Translator, entry: WaitlistEntry) -> list[list[InlineKeyboardButton]]:
+    """The answers to a seat offered from the waitlist."""
+    return [
+        [button(tr._("✅ Sì, prenota"), callbacks.WAITLIST_ACCEPT, entry.id)],
+        [button(tr._("No, grazie"), callbacks.WAITLIST_LEAVE, entry.id)],
+    ]
 
 
 # --- screens
@@ -114,8 +118,7 @@ def render_book_services(v: Visitor, content: Content, space: Space) -> Screen:
 def render_days(v: Visitor, service: Service, space: Space, days: dict[date, int], page: int) -> Screen:
     tr = v.tr
     free_days = [(day, left) for day, left in days.items() if left > 0]
-    pages = max(1, math.ceil(len(free_days) / DAYS_PER_PAGE))
-    page = min(max(page, 0), pages - 1)
+    page, pages = paging(page, len(free_days), DAYS_PER_PAGE)
     rows = [
         [button(tr._("{day} · {seats}", day=tr.short_date(day), seats=seats_label(tr, left)),
                 callbacks.BOOK_TIMES, service.id, bookings.day_code(day))]
@@ -299,9 +302,7 @@ def render_cancel_ask(v: Visitor, content: Content, booking: Booking) -> Screen:
 
 def render_cancelled(v: Visitor, content: Content, booking: Booking) -> Screen:
     tr = v.tr
-    rows = []
-    if bookable(content, booking.service_id):
-        rows.append([button(tr._("📅 Prenota un altro orario"), callbacks.BOOK_DAYS, booking.service_id, 0)])
+    rows = book_again_rows(tr, content, booking.service_id)
     rows.append([button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)])
     rows.append(menu_row(tr))
     return Screen(tr._("Fatto: la prenotazione {code} è annullata.", code=booking.code), rows)
@@ -314,8 +315,7 @@ def render_waitlist_entry(v: Visitor, content: Content, entry: WaitlistEntry, pl
     if entry.status == "offered" and entry.offer_expires_at is not None:
         lines.append(tr._("🎉 <b>Si è liberato un posto per te!</b> Confermalo entro le {time} di {date}.",
                           time=tr.time(entry.offer_expires_at), date=tr.short_date(entry.offer_expires_at)))
-        rows.append([button(tr._("✅ Sì, prenota"), callbacks.WAITLIST_ACCEPT, entry.id)])
-        rows.append([button(tr._("No, grazie"), callbacks.WAITLIST_LEAVE, entry.id)])
+        rows += offer_rows(tr, entry)
     else:
         lines.append(tr._("⏳ Sei in lista d'attesa: {place}° in fila.", place=place))
         lines.append(tr._("Se si libera un posto ti scrivo io, e avrai {hours} ore per confermarlo.",
@@ -338,7 +338,7 @@ def reminder_params(tr: Translator, content: Content, booking: Booking) -> dict:
         [button(tr._("❌ Annulla la prenotazione"), callbacks.BOOKING_CANCEL_ASK, booking.id)],
         [button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)],
     ]
-    return {"text": "\n".join(lines), "parse_mode": "HTML", "reply_markup": keyboard_dict(rows)}
+    return screen_params(Screen("\n".join(lines), rows))
 
 
 async def enqueue_reminders(session: AsyncSession, tr: Translator, content: Content, booking: Booking, now: datetime) -> None:
@@ -354,7 +354,7 @@ async def enqueue_reminders(session: AsyncSession, tr: Translator, content: Cont
 
 
 async def enqueue_offer(session: AsyncSession, rt: Runtime, entry: WaitlistEntry, now: datetime) -> None:
-    tr = await tenant_translator(session, rt, entry.user_id)
+    tr = await chat_translator(session, rt, entry.user_id)
     content = rt.content
     lines = [
         tr._("🎉 <b>Si è liberato un posto!</b> Eri in lista d'attesa per:"), "",
@@ -362,13 +362,9 @@ async def enqueue_offer(session: AsyncSession, rt: Runtime, entry: WaitlistEntry
         tr._("Lo vuoi? Confermalo entro le {time} di {date}, poi passa alla persona dopo di te.",
              time=tr.time(entry.offer_expires_at), date=tr.short_date(entry.offer_expires_at)),
     ]
-    rows = [
-        [button(tr._("✅ Sì, prenota"), callbacks.WAITLIST_ACCEPT, entry.id)],
-        [button(tr._("No, grazie"), callbacks.WAITLIST_LEAVE, entry.id)],
-    ]
     await outbox.enqueue(
         session, chat_id=entry.chat_id, method="sendMessage",
-        params={"text": "\n".join(lines), "parse_mode": "HTML", "reply_markup": keyboard_dict(rows)},
+        params=screen_params(Screen("\n".join(lines), offer_rows(tr, entry))),
         dedupe_key=f"waitlist-offer:{entry.id}", now=now, guard=bookings.offer_guard(entry), kind="waitlist_offer",
         ref=str(entry.id),
     )
@@ -376,18 +372,15 @@ async def enqueue_offer(session: AsyncSession, rt: Runtime, entry: WaitlistEntry
 
 async def enqueue_offer_expired(session: AsyncSession, rt: Runtime, entry: WaitlistEntry, now: datetime) -> None:
     """Turn the offer message into a note that the time ran out, so its button cannot mislead."""
-    tr = await tenant_translator(session, rt, entry.user_id)
+    tr = await chat_translator(session, rt, entry.user_id)
     lines = [
         tr._("⌛ Il tempo per confermare è scaduto e il posto è passato a un'altra persona:"), "",
         *summary_lines(tr, rt.content, entry.service_id, entry.space_id, entry.slot_start, entry.slot_end),
     ]
-    rows = [[button(tr._("📅 Prenota un altro orario"), callbacks.BOOK_DAYS, entry.service_id, 0)]] if bookable(
-        rt.content, entry.service_id) else []
-    rows.append([button(tr._("🏠 Menu principale"), callbacks.MENU)])
+    rows = [*book_again_rows(tr, rt.content, entry.service_id), menu_row(tr)]
     await outbox.enqueue(
         session, chat_id=entry.chat_id, method="editMessageText",
-        params={outbox.EDIT_REF: ["waitlist_offer", str(entry.id)], "text": "\n".join(lines), "parse_mode": "HTML",
-                "reply_markup": keyboard_dict(rows)},
+        params={outbox.EDIT_REF: ["waitlist_offer", str(entry.id)], **screen_params(Screen("\n".join(lines), rows))},
         dedupe_key=f"waitlist-offer-expired:{entry.id}", now=now,
     )
 
@@ -406,9 +399,23 @@ async def expire_waitlist_offers(rt: Runtime) -> None:
 
 
 async def _gone(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor) -> None:
-    """The service behind the button is no longer bookable (removed or changed by the editors)."""
-    await update.callback_query.answer(v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare."))
-    await show(update, render_book_spaces(v, runtime_of(context).content))
+    """The service behind the button or the prompt is no longer bookable (removed or changed by the editors)."""
+    note = v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare.")
+    screen = render_book_spaces(v, runtime_of(context).content)
+    if update.callback_query is not None:
+        await update.callback_query.answer(note)
+    else:
+        screen.text = f"{note}\n\n{screen.text}"
+    await show(update, screen)
+
+
+async def _bookable_or_gone(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor,
+                            service_id: str) -> tuple[Service, Space] | None:
+    """The service behind the button and its space, or None once the tenant has been told it is not bookable."""
+    found = bookable(runtime_of(context).content, service_id)
+    if found is None:
+        await _gone(update, context, v)
+    return found
 
 
 async def book_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -443,9 +450,8 @@ async def book_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
     v = await visitor(update, context)
     decoded = callbacks.decode(update.callback_query.data)
-    found = bookable(rt.content, decoded.args[0])
+    found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
-        await _gone(update, context, v)
         return
     await update.callback_query.answer()
     await show(update, await _days_screen(rt, v, *found, decoded.int(1)))
@@ -454,9 +460,8 @@ async def book_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def waitlist_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
     v = await visitor(update, context)
-    found = bookable(rt.content, callbacks.decode(update.callback_query.data).args[0])
+    found = await _bookable_or_gone(update, context, v, callbacks.decode(update.callback_query.data).args[0])
     if found is None:
-        await _gone(update, context, v)
         return
     async with rt.db.read() as session:
         free = await bookings.free_slots(session, *found, rt.clock.now(), _tz(rt))
@@ -468,11 +473,10 @@ async def book_times(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     rt = runtime_of(context)
     v = await visitor(update, context)
     decoded = callbacks.decode(update.callback_query.data)
-    found = bookable(rt.content, decoded.args[0])
-    day = bookings.day_of(decoded.args[1])
+    found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
-        await _gone(update, context, v)
         return
+    day = bookings.day_of(decoded.args[1])
     if day is None:
         await update.callback_query.answer()
         await show(update, await _days_screen(rt, v, *found))
@@ -531,9 +535,8 @@ async def book_slot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
     v = await visitor(update, context)
     decoded = callbacks.decode(update.callback_query.data)
-    found = bookable(rt.content, decoded.args[0])
+    found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
-        await _gone(update, context, v)
         return
     ask_phone = decoded.action is callbacks.BOOK_PHONE
     await _offer_slot(update, context, v, *found, bookings.start_of(decoded.args[1], _tz(rt)), ask_phone=ask_phone)
@@ -544,11 +547,10 @@ async def book_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     v = await visitor(update, context)
     query = update.callback_query
     decoded = callbacks.decode(query.data)
-    found = bookable(rt.content, decoded.args[0])
-    start = bookings.start_of(decoded.args[1], _tz(rt))
+    found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
-        await _gone(update, context, v)
         return
+    start = bookings.start_of(decoded.args[1], _tz(rt))
     service, space = found
     if start is None:
         await _offer_slot(update, context, v, service, space, None)
@@ -600,9 +602,7 @@ async def phone_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool
     if found is None:
         async with rt.db.write() as session:
             await bookings.clear_prompt(session, user_id)
-        screen = render_book_spaces(v, rt.content)
-        screen.text = v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare.") + "\n\n" + screen.text
-        await show(update, screen)
+        await _gone(update, context, v)
         return True
     phone = bookings.normalise_phone(text)
     if phone is None:
@@ -696,9 +696,8 @@ async def waitlist_join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime_of(context)
     v = await visitor(update, context)
     decoded = callbacks.decode(update.callback_query.data)
-    found = bookable(rt.content, decoded.args[0])
+    found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
-        await _gone(update, context, v)
         return
     service, space = found
     start = bookings.start_of(decoded.args[1], _tz(rt))

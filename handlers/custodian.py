@@ -9,7 +9,6 @@ Every alert and notification goes through the outbox in the same transaction as 
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime
 
 from sqlalchemy import update
@@ -19,11 +18,12 @@ from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
 from bot import callbacks
-from bot.i18n import N_, SOURCE_LANGUAGE, Translator, pick_language, translator
+from bot.i18n import N_, Translator
 from bot.media import MediaTooLarge, incoming_media, limit_megabytes, save_from_telegram
 from bot.outbox_sender import OnBlocked
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
+from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
 from storage import outbox, tickets, users
 from storage.content import Content
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketEvent, TicketMedia, User
@@ -101,14 +101,6 @@ DONE_ANSWERS = {
 
 def actor_of(v: Visitor) -> Actor:
     return Actor(v.user_id, v.roles)
-
-
-def language_of(user: User | None) -> str:
-    return pick_language(user.language, user.telegram_language) if user is not None else SOURCE_LANGUAGE
-
-
-def translator_for(rt: Runtime, language: str) -> Translator:
-    return translator(language, rt.settings.timezone.key)
 
 
 def manager_chats(rt: Runtime) -> list[int]:
@@ -256,14 +248,16 @@ def render_staff_ticket(v: Visitor, content: Content, ticket: Ticket, reporter: 
     return Screen("\n".join(lines), rows)
 
 
+def ticket_button(tr: Translator, content: Content, ticket: Ticket, action: callbacks.Action, category_width: int) -> InlineKeyboardButton:
+    """A ticket in a list: code · problem · state."""
+    category = clip(category_name(tr, content, ticket.category_id), category_width)
+    return button(f"{ticket.code} · {category} · {tr._(STATUS_LABELS[ticket.status])}", action, ticket.id)
+
+
 def render_open_list(v: Visitor, content: Content, items: list[Ticket], total: int, page: int) -> Screen:
     tr = v.tr
-    pages = max(1, math.ceil(total / TICKETS_PER_PAGE))
-    rows = [
-        [button(f"{ticket.code} · {clip(category_name(tr, content, ticket.category_id), 22)} · {tr._(STATUS_LABELS[ticket.status])}",
-                callbacks.TICKET_STAFF_VIEW, ticket.id)]
-        for ticket in items
-    ]
+    page, pages = paging(page, total, TICKETS_PER_PAGE)
+    rows = [[ticket_button(tr, content, ticket, callbacks.TICKET_STAFF_VIEW, 22)] for ticket in items]
     pager = pager_row(tr, callbacks.TICKETS_OPEN, page, pages)
     if pager:
         rows.append(pager)
@@ -286,17 +280,6 @@ def render_reject_reasons(tr: Translator, ticket: Ticket) -> Screen:
 # Announcing: alerts, their updates and the tenants' notifications, through the outbox
 
 
-def message_params(screen: Screen) -> dict:
-    params: dict = {"text": screen.text, "parse_mode": "HTML", "link_preview_options": {"is_disabled": True}}
-    if screen.keyboard is not None:
-        params["reply_markup"] = screen.keyboard.to_dict()
-    return params
-
-
-async def _chat_language(session: AsyncSession, chat_id: int) -> str:
-    return language_of(await session.get(User, chat_id)) if chat_id > 0 else SOURCE_LANGUAGE
-
-
 async def _reporter(session: AsyncSession, ticket: Ticket) -> User | None:
     return await session.get(User, ticket.reporter_id) if ticket.reporter_id is not None else None
 
@@ -304,7 +287,7 @@ async def _reporter(session: AsyncSession, ticket: Ticket) -> User | None:
 async def send_alert(session: AsyncSession, rt: Runtime, ticket: Ticket, chat_id: int) -> None:
     """The ticket's photos and voice note, then the alert with its buttons; once per ticket and chat."""
     now = rt.clock.now()
-    tr = translator_for(rt, await _chat_language(session, chat_id))
+    tr = await chat_translator(session, rt, chat_id)
     media = await tickets.media_of(session, ticket.id)
     for item in media:
         method, field = ("sendPhoto", "photo") if item.kind == "photo" else ("sendVoice", "voice")
@@ -337,10 +320,8 @@ async def _update_alerts(session: AsyncSession, rt: Runtime, ticket: Ticket, eve
     media = await tickets.media_of(session, ticket.id)
     reporter = await _reporter(session, ticket)
     for chat_id in await tickets.alert_chats(session, ticket.id):
-        tr = translator_for(rt, await _chat_language(session, chat_id))
-        screen = render_alert(tr, rt.content, ticket, reporter, media)
-        params = message_params(screen)
-        params.pop("link_preview_options")
+        tr = await chat_translator(session, rt, chat_id)
+        params = screen_params(render_alert(tr, rt.content, ticket, reporter, media))
         params.setdefault("reply_markup", {"inline_keyboard": []})  # a closed ticket loses its buttons
         await outbox.enqueue(
             session, chat_id=chat_id, method="editMessageText", params={outbox.EDIT_REF: [ALERT_KIND, str(ticket.id)], **params},
@@ -356,13 +337,20 @@ def render_tenant_notice(tr: Translator, content: Content, ticket: Ticket, event
     rows = []
     if tickets.can_answer_resolution(ticket, user_id, now):
         text += "\n\n" + tr._("È davvero risolto? Rispondi entro 14 giorni: se non rispondi, la chiudiamo.")
-        rows.append([button(tr._("✅ Sì, è risolto"), callbacks.REPORT_CONFIRM, ticket.id)])
-        rows.append([button(tr._("↩️ No, il problema c'è ancora"), callbacks.REPORT_REOPEN, ticket.id)])
+        rows += resolution_rows(tr, ticket.id)
     elif tickets.can_rate(ticket, user_id):
         text += "\n\n" + tr._("Com'è andata? Dai un voto all'intervento, da 1 a 5 stelle.")
         rows.append(star_row(ticket.id))
     rows.append([button(tr._("📋 Vedi la segnalazione"), callbacks.REPORT_VIEW, ticket.id)])
     return Screen(text, rows)
+
+
+def resolution_rows(tr: Translator, ticket_id: int) -> list[list[InlineKeyboardButton]]:
+    """The tenant's two answers when the custodian says the problem is solved."""
+    return [
+        [button(tr._("✅ Sì, è risolto"), callbacks.REPORT_CONFIRM, ticket_id)],
+        [button(tr._("↩️ No, il problema c'è ancora"), callbacks.REPORT_REOPEN, ticket_id)],
+    ]
 
 
 def star_row(ticket_id: int) -> list[InlineKeyboardButton]:
@@ -387,7 +375,7 @@ async def _tell_custodians(session: AsyncSession, rt: Runtime, ticket: Ticket, e
     """A new message (edits make no sound) when a tenant comments, adds a photo or reopens the ticket."""
     now = rt.clock.now()
     for chat_id in await tickets.alert_chats(session, ticket.id):
-        tr = translator_for(rt, await _chat_language(session, chat_id))
+        tr = await chat_translator(session, rt, chat_id)
         if event.kind == "reopened":
             text = tr._("↩️ L'inquilino dice che il problema {code} c'è ancora: la segnalazione è riaperta.", code=ticket.code)
         else:
@@ -422,7 +410,7 @@ async def announce_change(session: AsyncSession, rt: Runtime, change: Change, ac
 async def announce_escalation(session: AsyncSession, rt: Runtime, change: Change) -> None:
     ticket = change.ticket
     for chat_id in manager_chats(rt):
-        tr = translator_for(rt, await _chat_language(session, chat_id))
+        tr = await chat_translator(session, rt, chat_id)
         preface = tr._("⏰ <b>Nessuno ha preso in carico questa segnalazione</b> entro {time}.", time=duration_label(tr, ticket.ack_hours))
         if ticket.escalations > 1:
             preface += "\n" + tr._("Promemoria giornaliero numero {count}.", count=ticket.escalations)
@@ -482,7 +470,7 @@ async def send_digests(rt: Runtime) -> None:
             total = await tickets.count_open_tickets(session, estates)
             if not total:
                 continue
-            tr = translator_for(rt, language_of(await session.get(User, user_id)))
+            tr = await chat_translator(session, rt, user_id)
             items = await tickets.open_tickets(session, estates, limit=DIGEST_MAX_TICKETS)
             await outbox.enqueue(
                 session, chat_id=user_id, method="sendMessage", params=message_params(render_digest(tr, rt.content, items, total)),
@@ -504,7 +492,7 @@ def blocked_handler(rt: Runtime) -> OnBlocked:
                 for chat_id in manager_chats(rt):
                     if chat_id == row.chat_id:
                         continue
-                    tr = translator_for(rt, await _chat_language(session, chat_id))
+                    tr = await chat_translator(session, rt, chat_id)
                     warning = tr._("⚠️ {name} (custode) ha bloccato il bot o non è più raggiungibile: la segnalazione {code} arriva qui.",
                                    name=name, code=ticket.code)
                     await outbox.enqueue(
@@ -646,8 +634,7 @@ async def open_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     estates = tickets.estates_handled(v.roles)
     async with rt.db.read() as session:
         total = await tickets.count_open_tickets(session, estates)
-        pages = max(1, math.ceil(total / TICKETS_PER_PAGE))
-        page = min(max(callbacks.decode(update.callback_query.data).int(0), 0), pages - 1)
+        page, _pages = paging(callbacks.decode(update.callback_query.data).int(0), total, TICKETS_PER_PAGE)
         items = await tickets.open_tickets(session, estates, limit=TICKETS_PER_PAGE, offset=page * TICKETS_PER_PAGE)
     await show(update, render_open_list(v, rt.content, items, total, page))
 

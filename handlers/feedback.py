@@ -15,7 +15,8 @@ from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, back_row, button, clip, menu_row, show
 from handlers import directory
 from handlers.booking import service_title
-from handlers.custodian import category_name, language_of, message_params, translator_for
+from handlers.common import language_of, message_params, space_name, translator_for
+from handlers.custodian import category_name
 from storage import feedback, outbox
 from storage.content import Content, Service
 from storage.feedback import Claim, FeedbackError, Target
@@ -50,11 +51,9 @@ def prompts_off_row(tr: Translator) -> list[InlineKeyboardButton]:
 
 
 def target_name(tr: Translator, content: Content, space_id: str, service_id: str) -> str:
-    space = content.spaces.get(space_id)
-    space_name = space.name.get(tr.language) if space is not None else space_id
     if not service_id:
-        return space_name
-    return tr._("{service} ({space})", service=service_title(tr, content, service_id), space=space_name)
+        return space_name(tr, content, space_id)
+    return tr._("{service} ({space})", service=service_title(tr, content, service_id), space=space_name(tr, content, space_id))
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,10 +157,8 @@ def render_booking_rated(v: Visitor, booking_id: int, stars: int, *, commented: 
 
 
 def render_booking_prompt(tr: Translator, content: Content, booking: Booking) -> Screen:
-    space = content.spaces.get(booking.space_id)
     text = tr._("Il {date} sei stato/a a «{service}» ({space}). Com'è andata?", date=tr.short_date(booking.slot_start),
-                service=service_title(tr, content, booking.service_id),
-                space=space.name.get(tr.language) if space is not None else booking.space_id)
+                service=service_title(tr, content, booking.service_id), space=space_name(tr, content, booking.space_id))
     rows = star_rows(tr, callbacks.BOOKING_STARS, booking.id)
     rows.append(prompts_off_row(tr))
     return Screen(text + "\n" + tr._("Tocca un voto: ci aiuta a migliorare."), rows)

@@ -10,7 +10,6 @@ middle loses nothing.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from datetime import datetime
 
@@ -23,7 +22,8 @@ from bot.media import MediaTooLarge, incoming_media, limit_megabytes, save_from_
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers import custodian
-from handlers.custodian import STATUS_LABELS, actor_of, category_name, describe_place, star_row
+from handlers.common import paging
+from handlers.custodian import STATUS_LABELS, actor_of, category_name, describe_place, resolution_rows, star_row, ticket_button
 from storage import feedback, geo, tickets
 from storage.content import Content, Estate
 from storage.models import ReportDraft, Ticket, TicketEvent
@@ -108,8 +108,7 @@ def render_estate_question(v: Visitor, content: Content, draft: ReportDraft, pag
         text = tr._("📍 <b>Dove?</b> Di nuovo a {estate} ({address})?", estate=last.name, address=last.address)
         return Screen(text, rows + draft_rows(v))
     estates = allowed_estates(v, content, draft)
-    pages = max(1, math.ceil(len(estates) / ESTATES_PER_PAGE))
-    page = min(max(page, 0), pages - 1)
+    page, pages = paging(page, len(estates), ESTATES_PER_PAGE)
     for estate in estates[page * ESTATES_PER_PAGE : (page + 1) * ESTATES_PER_PAGE]:
         rows.append([button(f"{estate.name} · {estate.address}", callbacks.REPORT_ESTATE, estate.id)])
     pager = pager_row(tr, callbacks.REPORT_ESTATE_LIST, page, pages)
@@ -301,12 +300,8 @@ def render_sent(v: Visitor, content: Content, ticket: Ticket) -> Screen:
 
 def render_my_reports(v: Visitor, content: Content, items: list[Ticket], total: int, page: int) -> Screen:
     tr = v.tr
-    pages = max(1, math.ceil(total / REPORTS_PER_PAGE))
-    rows = [
-        [button(f"{ticket.code} · {clip(category_name(tr, content, ticket.category_id), 24)} · {tr._(STATUS_LABELS[ticket.status])}",
-                callbacks.REPORT_VIEW, ticket.id)]
-        for ticket in items
-    ]
+    page, pages = paging(page, total, REPORTS_PER_PAGE)
+    rows = [[ticket_button(tr, content, ticket, callbacks.REPORT_VIEW, 24)] for ticket in items]
     pager = pager_row(tr, callbacks.MY_REPORTS, page, pages)
     if pager:
         rows.append(pager)
@@ -340,8 +335,7 @@ def render_report(v: Visitor, content: Content, ticket: Ticket, events: list[Tic
     rows = []
     if tickets.can_answer_resolution(ticket, v.user_id, now):
         lines += ["", tr._("Il custode dice che è risolto. È vero?")]
-        rows.append([button(tr._("✅ Sì, è risolto"), callbacks.REPORT_CONFIRM, ticket.id)])
-        rows.append([button(tr._("↩️ No, il problema c'è ancora"), callbacks.REPORT_REOPEN, ticket.id)])
+        rows += resolution_rows(tr, ticket.id)
     elif tickets.can_rate(ticket, v.user_id):
         lines += ["", tr._("Com'è andata? Dai un voto all'intervento, da 1 a 5 stelle.")]
         rows.append(star_row(ticket.id))
@@ -355,9 +349,16 @@ def render_report(v: Visitor, content: Content, ticket: Ticket, events: list[Tic
 # Handlers: decode, call storage/tickets.py, render
 
 
-async def _has_reports(rt: Runtime, user_id: int) -> bool:
+async def _current_draft(rt: Runtime, user_id: int) -> ReportDraft | None:
     async with rt.db.read() as session:
-        return await tickets.count_tickets_of(session, user_id) > 0
+        return await tickets.get_draft(session, user_id)
+
+
+async def _categories_screen(rt: Runtime, v: Visitor) -> Screen:
+    """The first step, for someone without a draft: the problems, and "My reports" if they have any."""
+    async with rt.db.read() as session:
+        has_reports = await tickets.count_tickets_of(session, v.user_id) > 0
+    return render_categories(v, rt.content, None, has_reports)
 
 
 async def report_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -397,10 +398,9 @@ async def report_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def report_continue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     await update.callback_query.answer()
-    async with rt.db.read() as session:
-        draft = await tickets.get_draft(session, v.user_id)
+    draft = await _current_draft(rt, v.user_id)
     if draft is None:
-        await show(update, render_categories(v, rt.content, None, await _has_reports(rt, v.user_id)))
+        await show(update, await _categories_screen(rt, v))
         return
     await show(update, render_step(v, rt.content, draft))
 
@@ -429,27 +429,35 @@ async def report_on_behalf(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 DraftChange = Callable[[ReportDraft, Content, datetime], None]
 
 
+async def _apply_to_draft(rt: Runtime, user_id: int, content: Content, change: DraftChange, *,
+                          create: bool = False) -> tuple[ReportDraft | None, bool]:
+    """Apply one answer to the draft in one transaction: the draft (None if there is none) and whether the answer
+    was refused, in which case the draft stays as it was."""
+    async with rt.db.write() as session:
+        draft = await tickets.get_draft(session, user_id)
+        if draft is None and create:
+            draft = await tickets.start_draft(session, user_id, rt.clock.now())
+        if draft is None:
+            return None, False
+        try:
+            change(draft, content, rt.clock.now())
+        except TicketError as error:
+            log.info("user %s: draft answer refused: %s", user_id, error)
+            await session.refresh(draft)
+            return draft, True
+    return draft, False
+
+
 async def _change_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, change: DraftChange, *,
                         create: bool = False, notice: str | None = None) -> None:
-    """Apply one answer to the draft in one transaction, then show the next step. A button of a draft that is
-    gone, or that no longer fits it, gets a short note and the current step."""
+    """Apply one answer to the draft, then show the next step. A button of a draft that is gone, or that no
+    longer fits it, gets a short note and the current step."""
     rt, v = runtime_of(context), await visitor(update, context)
     content = rt.content
-    refused = False
-    async with rt.db.write() as session:
-        draft = await tickets.get_draft(session, v.user_id)
-        if draft is None and create:
-            draft = await tickets.start_draft(session, v.user_id, rt.clock.now())
-        if draft is not None:
-            try:
-                change(draft, content, rt.clock.now())
-            except TicketError as error:
-                log.info("user %s: draft answer refused: %s", v.user_id, error)
-                refused = True
-                await session.refresh(draft)
+    draft, refused = await _apply_to_draft(rt, v.user_id, content, change, create=create)
     if draft is None:
         await update.callback_query.answer(v.tr._("Questa segnalazione non è più in corso."))
-        await show(update, render_categories(v, content, None, await _has_reports(rt, v.user_id)))
+        await show(update, await _categories_screen(rt, v))
         return
     await update.callback_query.answer(v.tr._(STEP_REFUSED) if refused else None)
     await show(update, render_step(v, content, draft, None if refused else notice))
@@ -461,7 +469,7 @@ async def choose_category(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     category = rt.content.problems.get(decoded.args[0])
     if category is None:
         await update.callback_query.answer(v.tr._("Questa voce non c'è più. Ecco l'elenco aggiornato."))
-        await show(update, render_categories(v, rt.content, None, await _has_reports(rt, v.user_id)))
+        await show(update, await _categories_screen(rt, v))
         return
     if category.urgency == "emergency" and decoded.action is callbacks.REPORT_CATEGORY:
         await update.callback_query.answer()
@@ -490,10 +498,9 @@ async def choose_estate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def estate_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     await update.callback_query.answer()
-    async with rt.db.read() as session:
-        draft = await tickets.get_draft(session, v.user_id)
+    draft = await _current_draft(rt, v.user_id)
     if draft is None:
-        await show(update, render_categories(v, rt.content, None, await _has_reports(rt, v.user_id)))
+        await show(update, await _categories_screen(rt, v))
         return
     page = callbacks.decode(update.callback_query.data).int(0)
     await show(update, render_estate_question(v, rt.content, draft, page, offer_last=False))
@@ -565,7 +572,7 @@ async def send_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await update.callback_query.answer(v.tr._(STEP_REFUSED))
         draft = await _current_draft(rt, v.user_id)  # the failed transaction expired the one we had
         if draft is None:
-            await show(update, render_categories(v, rt.content, None, await _has_reports(rt, v.user_id)))
+            await show(update, await _categories_screen(rt, v))
         else:
             await show(update, render_step(v, rt.content, draft))
         return
@@ -600,8 +607,7 @@ async def my_reports(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await update.callback_query.answer()
     async with rt.db.read() as session:
         total = await tickets.count_tickets_of(session, v.user_id)
-        pages = max(1, math.ceil(total / REPORTS_PER_PAGE))
-        page = min(max(callbacks.decode(update.callback_query.data).int(0), 0), pages - 1)
+        page, _pages = paging(callbacks.decode(update.callback_query.data).int(0), total, REPORTS_PER_PAGE)
         items = await tickets.tickets_of(session, v.user_id, limit=REPORTS_PER_PAGE, offset=page * REPORTS_PER_PAGE)
     await show(update, render_my_reports(v, rt.content, items, total, page))
 
@@ -679,11 +685,6 @@ async def rate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # Messages while a draft waits for them (bot/app.py consumers)
 
 
-async def _current_draft(rt: Runtime, user_id: int) -> ReportDraft | None:
-    async with rt.db.read() as session:
-        return await tickets.get_draft(session, user_id)
-
-
 TEXT_SETTERS = {
     "tenant_name": tickets.set_tenant_name,
     "tenant_contact": tickets.set_tenant_contact,
@@ -707,14 +708,10 @@ async def draft_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool
         return True
     if step not in TEXT_STEPS:
         return False
-    async with rt.db.write() as session:
-        draft = await tickets.get_draft(session, v.user_id)
-        if draft is None:
-            return False
-        try:
-            TEXT_SETTERS[step](draft, rt.content, text, rt.clock.now())
-        except TicketError:
-            await session.refresh(draft)
+    draft, _refused = await _apply_to_draft(rt, v.user_id, rt.content,
+                                            lambda draft, content, now: TEXT_SETTERS[step](draft, content, text, now))
+    if draft is None:
+        return False
     await show(update, render_step(v, rt.content, draft))
     return True
 
@@ -758,17 +755,10 @@ async def draft_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
             notice = v.tr._("Il messaggio vocale è troppo lungo: il massimo è {mb} MB.", mb=mb)
         await show(update, render_step(v, rt.content, draft, notice))
         return True
-    async with rt.db.write() as session:
-        draft = await tickets.get_draft(session, v.user_id)
-        if draft is None:
-            return False
-        try:
-            if incoming.kind == "photo":
-                tickets.add_photo(draft, rt.content, media, rt.clock.now())
-            else:
-                tickets.set_voice(draft, rt.content, media, rt.clock.now())
-        except TicketError:
-            await session.refresh(draft)
+    keep = tickets.add_photo if incoming.kind == "photo" else tickets.set_voice
+    draft, _refused = await _apply_to_draft(rt, v.user_id, rt.content, lambda draft, content, now: keep(draft, content, media, now))
+    if draft is None:
+        return False
     notice = v.tr._("🎤 Messaggio vocale ricevuto.") if incoming.kind == "voice" else None
     await show(update, render_step(v, rt.content, draft, notice))
     return True

@@ -2,6 +2,8 @@
 
 Tests read like a tenant's story: `amal = bot.person("Amal", "ar")`, `await amal.send("/start")`,
 `await amal.tap("Spazi e servizi")`, then look at `amal.screen` (the bot's latest message as the person sees it).
+`await bot.tenant("Amal", "ar")` is a person past the privacy notice; `await amal.tap_action(callbacks.BOOK)` taps
+a button by its data, whatever the language; `await bot.deliver()` empties the outbox of what is due.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import func, select
 from telegram import Update
 
+from bot import callbacks
 from bot.clock import Clock
 from bot.config import load_settings
 from bot.emulator import BotApiEmulator
 from bot.runners import BotService
+from storage import users
+from storage.models import OutboxMessage
 
 TOKEN = "123456:TEST-token-for-the-emulator"
 _user_ids = itertools.count(5001)
@@ -48,7 +54,10 @@ class Person:
         return self.bot.emu
 
     def messages(self):  # type: ignore[no-untyped-def]
-        return [m for m in self.emu.chat_messages(self.user_id) if m.from_bot and not m.deleted]
+        return self.bot.messages(self.user_id)
+
+    def texts(self) -> list[str]:
+        return self.bot.texts(self.user_id)
 
     @property
     def screen(self):  # type: ignore[no-untyped-def]
@@ -82,6 +91,15 @@ class Person:
         assert len(self.emu.callback_answers) > before
         return query_id
 
+    async def tap_action(self, action: callbacks.Action, *args: object) -> None:
+        """Tap the button carrying exactly this data on the newest message that shows it (language-proof)."""
+        data = callbacks.encode(action, *args)
+        for message in reversed(self.messages()):
+            if any(data == button_data for row in message.buttons() for _text, button_data in row):
+                await self.press(message.message_id, data)
+                return
+        raise AssertionError(f"{self.name}: no button {data!r}; last buttons: {self.screen.button_texts()}")
+
     async def share_location(self, lat: float, lon: float) -> None:
         await self.bot.settle(self.emu.send_location(self.user_id, lat, lon))
 
@@ -108,6 +126,26 @@ class RunningBot:
         self.emu.add_user(user_id=uid, first_name=name, language_code=language)
         return Person(self, uid, name, language)
 
+    def messages(self, chat_id: int):  # type: ignore[no-untyped-def]
+        """The bot's messages in this chat that are still there (as edited so far), oldest first."""
+        return [m for m in self.emu.chat_messages(chat_id) if m.from_bot and not m.deleted]
+
+    def texts(self, chat_id: int) -> list[str]:
+        """The text or caption of each of the bot's messages in this chat."""
+        return [m.text or m.caption or "" for m in self.messages(chat_id)]
+
+    async def tenant(self, name: str, language: str = "it") -> Person:
+        """A person who has started the bot and accepted the privacy notice."""
+        person = self.person(name, language)
+        await person.send("/start")
+        await person.tap_action(callbacks.CONSENT)
+        return person
+
+    async def grant_role(self, person: Person, role: str, scope: str = "") -> None:
+        async with self.runtime.db.write() as session:
+            await users.grant_role(session, person.user_id, role, scope, self.clock.now(), None)
+        self.runtime.forget_user(person.user_id)
+
     def track(self, update: object) -> None:
         if isinstance(update, Update):
             self.done.add(update.update_id)
@@ -125,6 +163,18 @@ class RunningBot:
     async def flush_outbox(self) -> None:
         """Deliver every due alert now (tests move the clock instead of waiting)."""
         await self.service.runtime.outbox.flush()
+
+    async def deliver(self) -> None:
+        """Deliver every message due now, including those the background sender is holding."""
+        for _ in range(1000):
+            await self.flush_outbox()
+            async with self.runtime.db.read() as session:
+                due = await session.scalar(select(func.count(OutboxMessage.id)).where(
+                    OutboxMessage.status == "pending", OutboxMessage.not_before <= self.clock.now()))
+            if not due:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the outbox did not empty")
 
     @property
     def runtime(self):  # type: ignore[no-untyped-def]

@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from bot import callbacks
 from handlers import booking as booking_handlers
-from storage import users
 from storage.models import Booking
 from tests.conftest import SAMPLE_CONTENT
 from tests.e2e.harness import start_bot
@@ -89,32 +88,15 @@ def stamp(day: int, hour: int, minute: int = 0) -> str:
     return f"202703{day:02d}{hour:02d}{minute:02d}"
 
 
-async def press(person, action: callbacks.Action, *args: object) -> None:  # type: ignore[no-untyped-def]
-    """Tap the button carrying exactly this data on the newest message that shows it (language-proof)."""
-    data = callbacks.encode(action, *args)
-    for message in reversed(person.messages()):
-        if any(data == button_data for row in message.buttons() for _text, button_data in row):
-            await person.press(message.message_id, data)
-            return
-    raise AssertionError(f"{person.name}: no button {data!r}; last buttons: {person.screen.button_texts()}")
-
-
-async def tenant(bot, name: str, language: str = "it"):  # type: ignore[no-untyped-def]
-    person = bot.person(name, language)
-    await person.send("/start")
-    await press(person, callbacks.CONSENT)
-    return person
-
-
 async def book(person, service_id: str, day: int, hour: int, minute: int = 0) -> None:  # type: ignore[no-untyped-def]
     """Main menu → Prenota → space → service → day → time → Conferma."""
     await person.send("/menu")
-    await press(person, callbacks.BOOK)
-    await press(person, callbacks.BOOK_SPACE, "prova")
-    await press(person, callbacks.BOOK_DAYS, service_id, 0)
-    await press(person, callbacks.BOOK_TIMES, service_id, f"202703{day:02d}")
-    await press(person, callbacks.BOOK_SLOT, service_id, stamp(day, hour, minute))
-    await press(person, callbacks.BOOK_CONFIRM, service_id, stamp(day, hour, minute))
+    await person.tap_action(callbacks.BOOK)
+    await person.tap_action(callbacks.BOOK_SPACE, "prova")
+    await person.tap_action(callbacks.BOOK_DAYS, service_id, 0)
+    await person.tap_action(callbacks.BOOK_TIMES, service_id, f"202703{day:02d}")
+    await person.tap_action(callbacks.BOOK_SLOT, service_id, stamp(day, hour, minute))
+    await person.tap_action(callbacks.BOOK_CONFIRM, service_id, stamp(day, hour, minute))
 
 
 async def bookings_of(bot, person) -> list[Booking]:  # type: ignore[no-untyped-def]
@@ -135,15 +117,15 @@ def texts(person, needle: str) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 async def test_amal_books_from_the_service_screen_in_four_taps_and_sees_it(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await amal.tap("Spazi e servizi")
     await amal.tap("Spazio di prova")
     await amal.tap("Sportello di prova")
     await amal.tap("📅 Prenota")  # 1
     assert "mar 2 mar · 8 posti liberi" in amal.screen.button_texts()
-    await press(amal, callbacks.BOOK_TIMES, DESK, "20270302")  # 2
+    await amal.tap_action(callbacks.BOOK_TIMES, DESK, "20270302")  # 2
     assert "10:30 · 2 posti liberi" in amal.screen.button_texts()
-    await press(amal, callbacks.BOOK_SLOT, DESK, stamp(2, 10))  # 3
+    await amal.tap_action(callbacks.BOOK_SLOT, DESK, stamp(2, 10))  # 3
     assert "Controlla e conferma" in amal.screen.text
     await amal.tap("Conferma")  # 4
     confirmed = amal.screen.text
@@ -155,21 +137,21 @@ async def test_amal_books_from_the_service_screen_in_four_taps_and_sees_it(bot):
 
 
 async def test_rosa_cancels_inside_the_deadline_but_must_call_the_space_past_it(bot):
-    rosa = await tenant(bot, "Rosa")
+    rosa = await bot.tenant("Rosa")
     await book(rosa, DESK, 4, 10)  # Thursday: three days away
     await book(rosa, DESK, 2, 10)  # Tuesday: 26 hours away
     thursday, tuesday = await bookings_of(bot, rosa)
     await rosa.send("/menu")
-    await press(rosa, callbacks.BOOK)
+    await rosa.tap_action(callbacks.BOOK)
     await rosa.tap("Le mie prenotazioni")
-    await press(rosa, callbacks.BOOKING, thursday.id)
+    await rosa.tap_action(callbacks.BOOKING, thursday.id)
     await rosa.tap("Annulla la prenotazione")
     assert "Vuoi davvero annullare" in rosa.screen.text
     await rosa.tap("Sì, annulla")
     assert "è annullata" in rosa.screen.text
     bot.clock.advance(timedelta(hours=3))  # Tuesday's appointment is now 23 hours away
-    await press(rosa, callbacks.MY_BOOKINGS)
-    await press(rosa, callbacks.BOOKING, tuesday.id)
+    await rosa.tap_action(callbacks.MY_BOOKINGS)
+    await rosa.tap_action(callbacks.BOOKING, tuesday.id)
     assert "chiama lo spazio al 02 9999 0000" in rosa.screen.text
     assert not any("Annulla la prenotazione" in label for label in rosa.screen.button_texts())
     query = await rosa.press(rosa.screen.message_id, callbacks.encode(callbacks.BOOKING_CANCEL, tuesday.id), force=True)
@@ -178,9 +160,9 @@ async def test_rosa_cancels_inside_the_deadline_but_must_call_the_space_past_it(
 
 
 async def test_reminders_arrive_once_each_and_never_for_a_cancelled_booking(bot):
-    giulia = await tenant(bot, "Giulia")
+    giulia = await bot.tenant("Giulia")
     await book(giulia, DESK, 2, 10)  # reminders at Monday 10:00 (24 h) and Tuesday 08:00 (2 h)
-    piero = await tenant(bot, "Piero")
+    piero = await bot.tenant("Piero")
     await book(piero, DESK, 4, 10)
     await bot.flush_outbox()
     assert texts(giulia, "Promemoria") == []
@@ -190,8 +172,8 @@ async def test_reminders_arrive_once_each_and_never_for_a_cancelled_booking(bot)
     assert len(texts(giulia, "Promemoria")) == 1
     assert "Annulla la prenotazione" in " ".join(giulia.screen.button_texts())
     (piero_booking,) = await bookings_of(bot, piero)
-    await press(piero, callbacks.MY_BOOKINGS)
-    await press(piero, callbacks.BOOKING, piero_booking.id)
+    await piero.tap_action(callbacks.MY_BOOKINGS)
+    await piero.tap_action(callbacks.BOOKING, piero_booking.id)
     await piero.tap("Annulla la prenotazione")
     await piero.tap("Sì, annulla")
     bot.clock.set(datetime(2027, 3, 2, 8, 1, tzinfo=ROME))
@@ -202,7 +184,7 @@ async def test_reminders_arrive_once_each_and_never_for_a_cancelled_booking(bot)
 
 
 async def test_a_reminder_survives_a_restart_of_the_bot(bot):
-    nadia = await tenant(bot, "Nadia")
+    nadia = await bot.tenant("Nadia")
     await book(nadia, DESK, 2, 10)
     settings = bot.service.settings
     await bot.service.stop()
@@ -217,25 +199,25 @@ async def test_a_reminder_survives_a_restart_of_the_bot(bot):
 
 
 async def test_a_freed_seat_goes_to_the_first_in_line_and_then_to_the_next_when_the_offer_expires(bot):
-    anna = await tenant(bot, "Anna")
+    anna = await bot.tenant("Anna")
     await book(anna, SINGLE, 2, 16)
     line = []
     for name in ("Bruno", "Carla"):
-        person = await tenant(bot, name)
+        person = await bot.tenant(name)
         await person.send("/menu")
-        await press(person, callbacks.BOOK)
-        await press(person, callbacks.BOOK_SPACE, "prova")
-        await press(person, callbacks.BOOK_DAYS, SINGLE, 0)
+        await person.tap_action(callbacks.BOOK)
+        await person.tap_action(callbacks.BOOK_SPACE, "prova")
+        await person.tap_action(callbacks.BOOK_DAYS, SINGLE, 0)
         await person.tap("Giorni pieni")
-        await press(person, callbacks.BOOK_TIMES, SINGLE, "20270302")
+        await person.tap_action(callbacks.BOOK_TIMES, SINGLE, "20270302")
         await person.tap("lista d'attesa")
         line.append(person)
     bruno, carla = line
     assert "1° in fila" in bruno.screen.text and "2° in fila" in carla.screen.text
 
     (anna_booking,) = await bookings_of(bot, anna)
-    await press(anna, callbacks.MY_BOOKINGS)
-    await press(anna, callbacks.BOOKING, anna_booking.id)
+    await anna.tap_action(callbacks.MY_BOOKINGS)
+    await anna.tap_action(callbacks.BOOKING, anna_booking.id)
     await anna.tap("Annulla la prenotazione")
     await anna.tap("Sì, annulla")
     await deliver(bot, lambda: "Si è liberato un posto" in bruno.screen.text)
@@ -256,27 +238,25 @@ async def test_a_freed_seat_goes_to_the_first_in_line_and_then_to_the_next_when_
 
 
 async def test_the_operator_reads_the_agenda_marks_a_no_show_and_cancels_with_a_reason(bot):
-    giulia = await tenant(bot, "Giulia")
+    giulia = await bot.tenant("Giulia")
     await book(giulia, DESK, 2, 10)
-    omar = await tenant(bot, "Omar", "en")
+    omar = await bot.tenant("Omar", "en")
     await book(omar, DESK, 2, 11)
-    lucia = await tenant(bot, "Lucia")
+    lucia = await bot.tenant("Lucia")
     await lucia.send("/menu")
-    await press(lucia, callbacks.BOOK)
-    await press(lucia, callbacks.BOOK_SPACE, "prova")
-    await press(lucia, callbacks.BOOK_DAYS, PHONE_DESK, 0)
-    await press(lucia, callbacks.BOOK_TIMES, PHONE_DESK, "20270303")
-    await press(lucia, callbacks.BOOK_SLOT, PHONE_DESK, stamp(3, 15))
+    await lucia.tap_action(callbacks.BOOK)
+    await lucia.tap_action(callbacks.BOOK_SPACE, "prova")
+    await lucia.tap_action(callbacks.BOOK_DAYS, PHONE_DESK, 0)
+    await lucia.tap_action(callbacks.BOOK_TIMES, PHONE_DESK, "20270303")
+    await lucia.tap_action(callbacks.BOOK_SLOT, PHONE_DESK, stamp(3, 15))
     await lucia.send("333 123 4567")
-    await press(lucia, callbacks.BOOK_CONFIRM, PHONE_DESK, stamp(3, 15))
+    await lucia.tap_action(callbacks.BOOK_CONFIRM, PHONE_DESK, stamp(3, 15))
     assert "Prenotazione confermata" in lucia.screen.text
 
-    operator = await tenant(bot, "Operatrice")
-    async with bot.runtime.db.write() as session:
-        await users.grant_role(session, operator.user_id, "operator", "prova", bot.clock.now(), None)
-    bot.runtime.forget_user(operator.user_id)
+    operator = await bot.tenant("Operatrice")
+    await bot.grant_role(operator, "operator", "prova")
     await operator.send("/menu")
-    await press(operator, callbacks.STAFF)
+    await operator.tap_action(callbacks.STAFF)
     assert "📋 Agenda delle prenotazioni" in operator.screen.button_texts()
     await giulia.send("/agenda")
     assert "per chi gestisce gli spazi" in giulia.screen.text
@@ -286,14 +266,14 @@ async def test_the_operator_reads_the_agenda_marks_a_no_show_and_cancels_with_a_
     await operator.tap("Domani")
     assert "Giulia" in operator.screen.text and "Omar" in operator.screen.text
     (giulia_booking,) = await bookings_of(bot, giulia)
-    await press(operator, callbacks.AGENDA_BOOKING, giulia_booking.id)
+    await operator.tap_action(callbacks.AGENDA_BOOKING, giulia_booking.id)
     assert not any("Non venuto" in label for label in operator.screen.button_texts())  # not started yet
 
     (omar_booking,) = await bookings_of(bot, omar)
-    await press(operator, callbacks.AGENDA, 1, 0)
-    await press(operator, callbacks.AGENDA_BOOKING, omar_booking.id)
+    await operator.tap_action(callbacks.AGENDA, 1, 0)
+    await operator.tap_action(callbacks.AGENDA_BOOKING, omar_booking.id)
     await operator.tap("Annulla con un motivo")
-    await press(operator, callbacks.AGENDA_CANCEL_REASON, omar_booking.id, "closed")
+    await operator.tap_action(callbacks.AGENDA_CANCEL_REASON, omar_booking.id, "closed")
     assert "Ho avvisato Omar" in operator.screen.text
     await deliver(bot, lambda: "cancelled by the space" in omar.screen.text)  # Omar reads English
     assert "The space will be closed." in omar.screen.text
@@ -301,14 +281,14 @@ async def test_the_operator_reads_the_agenda_marks_a_no_show_and_cancels_with_a_
     bot.clock.set(datetime(2027, 3, 2, 10, 5, tzinfo=ROME))  # Tuesday, Giulia's appointment has begun
     await operator.send("/agenda")
     assert "Giulia" in operator.screen.text
-    await press(operator, callbacks.AGENDA_BOOKING, giulia_booking.id)
+    await operator.tap_action(callbacks.AGENDA_BOOKING, giulia_booking.id)
     await operator.tap("Non venuto")
     assert "non venuto/a" in operator.screen.text
     await operator.tap("Agenda")
     await operator.tap("Domani")
     assert "Lucia" in operator.screen.text and "3331234567" in operator.screen.text  # this service asks for a phone
     (lucia_booking,) = await bookings_of(bot, lucia)
-    await press(operator, callbacks.AGENDA_BOOKING, lucia_booking.id)
+    await operator.tap_action(callbacks.AGENDA_BOOKING, lucia_booking.id)
     await operator.tap("Annulla con un motivo")
     await operator.tap("Scrivi un altro motivo")
     await operator.send("La sala è allagata")
@@ -322,16 +302,16 @@ async def test_the_operator_reads_the_agenda_marks_a_no_show_and_cancels_with_a_
 
 
 async def test_stale_buttons_explain_and_show_the_current_choices_and_double_taps_book_once(bot):
-    marco, sara = await tenant(bot, "Marco"), await tenant(bot, "Sara")
+    marco, sara = await bot.tenant("Marco"), await bot.tenant("Sara")
     for person in (marco, sara):
         await person.send("/menu")
-        await press(person, callbacks.BOOK)
-        await press(person, callbacks.BOOK_SPACE, "prova")
-        await press(person, callbacks.BOOK_DAYS, SINGLE, 0)
-        await press(person, callbacks.BOOK_TIMES, SINGLE, "20270302")
-        await press(person, callbacks.BOOK_SLOT, SINGLE, stamp(2, 16))
+        await person.tap_action(callbacks.BOOK)
+        await person.tap_action(callbacks.BOOK_SPACE, "prova")
+        await person.tap_action(callbacks.BOOK_DAYS, SINGLE, 0)
+        await person.tap_action(callbacks.BOOK_TIMES, SINGLE, "20270302")
+        await person.tap_action(callbacks.BOOK_SLOT, SINGLE, stamp(2, 16))
     confirm = callbacks.encode(callbacks.BOOK_CONFIRM, SINGLE, stamp(2, 16))
-    await press(sara, callbacks.BOOK_CONFIRM, SINGLE, stamp(2, 16))
+    await sara.tap_action(callbacks.BOOK_CONFIRM, SINGLE, stamp(2, 16))
     await sara.press(sara.screen.message_id, confirm, force=True)  # a double tap
     assert len(await bookings_of(bot, sara)) == 1 and "PR-" in sara.screen.text
 
@@ -354,8 +334,8 @@ async def test_stale_buttons_explain_and_show_the_current_choices_and_double_tap
 
     (sara_booking,) = await bookings_of(bot, sara)
     bot.clock.set(START)
-    await press(sara, callbacks.MY_BOOKINGS)
-    await press(sara, callbacks.BOOKING, sara_booking.id)
+    await sara.tap_action(callbacks.MY_BOOKINGS)
+    await sara.tap_action(callbacks.BOOKING, sara_booking.id)
     await sara.tap("Annulla la prenotazione")
     cancel_message = sara.screen.message_id
     await sara.tap("Sì, annulla")
@@ -364,18 +344,18 @@ async def test_stale_buttons_explain_and_show_the_current_choices_and_double_tap
 
 
 async def test_li_switches_language_in_the_middle_of_booking_and_loses_nothing(bot):
-    li = await tenant(bot, "Li", "it")
+    li = await bot.tenant("Li", "it")
     await li.send("/menu")
-    await press(li, callbacks.BOOK)
-    await press(li, callbacks.BOOK_SPACE, "prova")
-    await press(li, callbacks.BOOK_DAYS, PHONE_DESK, 0)
-    await press(li, callbacks.BOOK_TIMES, PHONE_DESK, "20270303")
-    await press(li, callbacks.BOOK_SLOT, PHONE_DESK, stamp(3, 15))
+    await li.tap_action(callbacks.BOOK)
+    await li.tap_action(callbacks.BOOK_SPACE, "prova")
+    await li.tap_action(callbacks.BOOK_DAYS, PHONE_DESK, 0)
+    await li.tap_action(callbacks.BOOK_TIMES, PHONE_DESK, "20270303")
+    await li.tap_action(callbacks.BOOK_SLOT, PHONE_DESK, stamp(3, 15))
     await li.send("/language")
-    await press(li, callbacks.SET_LANGUAGE, "en")
+    await li.tap_action(callbacks.SET_LANGUAGE, "en")
     await li.send("333 123 4567")  # the question was asked in Italian; the answer is still expected
     assert "March" in li.screen.text and "3331234567" in li.screen.text
-    await press(li, callbacks.BOOK_CONFIRM, PHONE_DESK, stamp(3, 15))
+    await li.tap_action(callbacks.BOOK_CONFIRM, PHONE_DESK, stamp(3, 15))
     assert "PR-" in li.screen.text and "March" in li.screen.text
     (booking,) = await bookings_of(bot, li)
     assert booking.language == "en" and booking.phone == "3331234567"

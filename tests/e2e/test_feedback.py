@@ -8,7 +8,6 @@ The clock starts on Tuesday 2 March 2027 at 10:05 in Milan, just after a 10:00 a
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import logging
@@ -52,48 +51,16 @@ def admin_chat(emulator) -> None:  # type: ignore[no-untyped-def]
     emulator.add_user(user_id=ADMIN_ID, first_name="Admin", language_code="it")
 
 
-async def deliver(bot: RunningBot) -> None:
-    """Deliver every message due now, including those the background sender is holding."""
-    for _ in range(1000):
-        await bot.flush_outbox()
-        async with bot.runtime.db.read() as session:
-            due = await session.scalar(select(func.count(OutboxMessage.id)).where(
-                OutboxMessage.status == "pending", OutboxMessage.not_before <= bot.clock.now()))
-        if not due:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the outbox did not empty")
-
-
 async def ask_questions(bot: RunningBot) -> None:
     """What the periodic job does every minute: turn the due questions into messages, then deliver them."""
     await feedback_handlers.send_prompts(bot.runtime)
-    await deliver(bot)
-
-
-async def tenant(bot: RunningBot, name: str, language: str = "it") -> Person:
-    person = bot.person(name, language)
-    await person.send("/start")
-    await person.tap("✅")
-    return person
+    await bot.deliver()
 
 
 async def staff(bot: RunningBot, name: str, role: str, scope: str = "", language: str = "it") -> Person:
-    person = await tenant(bot, name, language)
-    async with bot.runtime.db.write() as session:
-        await users.grant_role(session, person.user_id, role, scope, bot.clock.now(), None)
-    bot.runtime.forget_user(person.user_id)
+    person = await bot.tenant(name, language)
+    await bot.grant_role(person, role, scope)
     return person
-
-
-async def press(person: Person, action: callbacks.Action, *args: object) -> None:
-    """Tap the button carrying exactly this data on the newest message that shows it (language-proof)."""
-    data = callbacks.encode(action, *args)
-    for message in reversed(person.messages()):
-        if any(data == button_data for row in message.buttons() for _text, button_data in row):
-            await person.press(message.message_id, data)
-            return
-    raise AssertionError(f"{person.name}: no button {data!r}; last buttons: {person.screen.button_texts()}")
 
 
 async def booking_for(bot: RunningBot, person: Person, service_id: str = DESK, start: datetime | None = None,
@@ -111,7 +78,7 @@ async def booking_for(bot: RunningBot, person: Person, service_id: str = DESK, s
 
 async def mark_attended(operator: Person, booking_id: int) -> None:
     await operator.send("/agenda")
-    await press(operator, callbacks.AGENDA_BOOKING, booking_id)
+    await operator.tap_action(callbacks.AGENDA_BOOKING, booking_id)
     await operator.tap("Presente")
 
 
@@ -122,21 +89,17 @@ async def questions_sent(bot: RunningBot, person: Person) -> int:
             OutboxMessage.chat_id == person.user_id, OutboxMessage.kind == "feedback_prompt", OutboxMessage.status == "sent"))
 
 
-def texts(person: Person) -> list[str]:
-    return [m.text or m.caption or "" for m in person.messages()]
-
-
 # --------------------------------------------------------------------------------------------
 # Ratings after a booking and after a fix
 
 
 async def test_the_morning_after_an_appointment_amal_gives_stars_a_comment_and_then_changes_her_mind(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     operator = await staff(bot, "Operatrice", "operator", "omero")
     booking_id = await booking_for(bot, amal)
     await mark_attended(operator, booking_id)
     await ask_questions(bot)
-    assert not any("Com'è andata" in text for text in texts(amal))  # not today: tomorrow morning
+    assert not any("Com'è andata" in text for text in amal.texts())  # not today: tomorrow morning
 
     bot.clock.set(datetime(2027, 3, 3, 10, 1, tzinfo=ROME))
     await ask_questions(bot)
@@ -180,17 +143,17 @@ async def open_ticket_for(bot: RunningBot, person: Person) -> Ticket:
                 tickets.photos_done(draft, content, now)
         ticket = await tickets.open_ticket(session, draft, content, Roles(), now)
         await custodian_handlers.announce_new_ticket(session, bot.runtime, ticket)
-    await deliver(bot)
+    await bot.deliver()
     return ticket
 
 
 async def test_after_a_fix_amal_confirms_then_rates_the_next_day_and_a_changed_mind_updates_the_stars(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     rosa = await staff(bot, "Rosa", "custodian", ESTATE)
     ticket = await open_ticket_for(bot, amal)
     alert = next(m for m in rosa.messages() if ticket.code in (m.text or ""))
     await rosa.press(alert.message_id, alert.callback_data_for(next(t for t in alert.button_texts() if "Risolto" in t)))
-    await deliver(bot)
+    await bot.deliver()
     assert "È davvero risolto?" in amal.screen.text  # the reports flow asks "has it been fixed?" right away
     await amal.tap("Sì, è risolto")
     assert "stelle" in amal.screen.text  # stars offered at once; Amal leaves them for later
@@ -221,7 +184,7 @@ async def all_rows(bot: RunningBot) -> dict[str, list[dict]]:
 
 async def test_an_anonymous_complaint_and_rating_leave_nothing_that_links_them_to_amal(bot, caplog):
     caplog.set_level(logging.DEBUG)
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     complaint, comment = "Il riscaldamento della sala è rotto da settimane", "Pochi posti a sedere"
     await amal.send("/menu")
     await amal.tap("La tua opinione")
@@ -242,7 +205,7 @@ async def test_an_anonymous_complaint_and_rating_leave_nothing_that_links_them_t
     await amal.tap("Rendi anonimo")
     await amal.send(comment)
     await amal.tap("Invia")
-    await deliver(bot)
+    await bot.deliver()
 
     rows = await all_rows(bot)
     saved = rows["feedback"]
@@ -268,7 +231,7 @@ async def test_an_anonymous_complaint_and_rating_leave_nothing_that_links_them_t
 
 
 async def test_cancel_drops_an_unsent_opinion(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await amal.send("/menu")
     await amal.tap("La tua opinione")
     await amal.tap("Manda un suggerimento")
@@ -286,7 +249,7 @@ async def test_cancel_drops_an_unsent_opinion(bot):
 
 
 async def test_at_most_one_question_a_day_and_none_once_turned_off(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     operator = await staff(bot, "Operatrice", "operator", "omero")
     first = await booking_for(bot, amal, DESK)
     second = await booking_for(bot, amal, PAPERWORK, start=datetime(2027, 3, 2, 9, 0, tzinfo=ROME))
@@ -357,9 +320,9 @@ async def seed_figures(bot: RunningBot) -> None:
 
 async def open_march(person: Person) -> str:
     await person.send("/stats")
-    await press(person, callbacks.STATS_MONTHS)
-    await press(person, callbacks.STATS_SHOW, "custom", 202703)
-    return "\n".join(texts(person)[-2:])
+    await person.tap_action(callbacks.STATS_MONTHS)
+    await person.tap_action(callbacks.STATS_SHOW, "custom", 202703)
+    return "\n".join(person.texts()[-2:])
 
 
 async def test_stats_for_each_role_show_only_their_scope_and_hide_small_groups(bot):
@@ -368,7 +331,7 @@ async def test_stats_for_each_role_show_only_their_scope_and_hide_small_groups(b
     john = await staff(bot, "John", "admin", language="en")
     rosa = await staff(bot, "Rosa", "custodian", OTHER_ESTATE)
     giorgio = await staff(bot, "Giorgio", "committee", ESTATE)
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
 
     everything = await open_march(editor)
     for expected in ("Portineria sociale Omero", "Officina Zoia", "Quartiere Omero", "Case di via Quarto Cagnino",
@@ -441,13 +404,13 @@ async def test_committees_get_one_digest_a_month(bot):
     giorgio = await staff(bot, "Giorgio", "committee", ESTATE)
     bot.clock.set(datetime(2027, 4, 1, 7, 0, tzinfo=ROME))  # before QC_DIGEST_TIME (08:00)
     await stats_handlers.send_committee_digests(bot.runtime)
-    await deliver(bot)
-    assert not any("Il mese di" in text for text in texts(giorgio))
+    await bot.deliver()
+    assert not any("Il mese di" in text for text in giorgio.texts())
     bot.clock.set(datetime(2027, 4, 1, 8, 30, tzinfo=ROME))
     for _ in range(2):  # a second run (or a restart) sends nothing more
         await stats_handlers.send_committee_digests(bot.runtime)
-        await deliver(bot)
-    digests = [text for text in texts(giorgio) if "Il mese di" in text]
+        await bot.deliver()
+    digests = [text for text in giorgio.texts() if "Il mese di" in text]
     assert len(digests) == 1 and "marzo 2027" in digests[0] and "Quartiere Omero" in digests[0]
     assert "Zoia" not in digests[0]
     await giorgio.tap("Apri le statistiche")
@@ -455,7 +418,7 @@ async def test_committees_get_one_digest_a_month(bot):
 
 
 async def test_rating_a_service_from_its_screen_twice_keeps_one_vote(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     for stars in ("⭐⭐ Male", "⭐⭐⭐⭐ Bene"):
         await amal.send("/menu")
         await amal.tap("Spazi e servizi")

@@ -19,12 +19,9 @@ from tests.e2e.test_reports import (  # noqa: F401 (bot_env and manager_group ar
     MANAGER_CHAT,
     alert_of,
     bot_env,
-    bot_texts,
-    deliver,
     make_custodian,
     manager_group,
     report_water_leak,
-    tenant,
 )
 
 
@@ -65,7 +62,7 @@ async def file_tickets(bot: RunningBot, reporters: list[Person]) -> list[str]:
 
 async def test_with_30_percent_of_calls_failing_every_alert_arrives_exactly_once(bot):
     custodians = [await make_custodian(bot, f"Custode {n}") for n in range(2)]
-    reporters = [await tenant(bot, f"Inquilino {n}") for n in range(5)]
+    reporters = [await bot.tenant(f"Inquilino {n}") for n in range(5)]
     # Deliver from the test alone: moving the clock while the background sender is inside a retry would end its
     # lease early, which real time never does so fast.
     await bot.runtime.outbox.stop()
@@ -89,7 +86,7 @@ async def test_with_30_percent_of_calls_failing_every_alert_arrives_exactly_once
 
 async def test_an_alert_saved_just_before_a_crash_goes_out_once_after_the_restart(bot):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal, send=False)
     await bot.runtime.outbox.stop()  # the sender is gone: nothing will be delivered by this process
     await amal.tap("Invia la segnalazione")
@@ -101,7 +98,7 @@ async def test_an_alert_saved_just_before_a_crash_goes_out_once_after_the_restar
     for _ in range(2):  # the first start delivers; the second must not deliver again
         restarted = await start_bot(bot.emu, settings, bot.clock)
         try:
-            await deliver(restarted)
+            await restarted.deliver()
         finally:
             await restarted.service.stop()
         assert alert_codes(bot, rosa.user_id)[code] == 1
@@ -110,7 +107,7 @@ async def test_an_alert_saved_just_before_a_crash_goes_out_once_after_the_restar
 
 async def test_rows_held_by_a_sender_that_died_go_out_when_its_lease_ends(bot):
     rosa = await make_custodian(bot, "Rosa")
-    reporter = await tenant(bot, "Amal")
+    reporter = await bot.tenant("Amal")
     await bot.runtime.outbox.stop()
     [code] = await file_tickets(bot, [reporter])
     held = await outbox.claim_due(bot.runtime.db, bot.clock.now())  # claimed by a sender that then crashed
@@ -126,15 +123,15 @@ async def test_rows_held_by_a_sender_that_died_go_out_when_its_lease_ends(bot):
 async def test_a_custodian_who_blocked_the_bot_is_reported_and_the_alert_goes_to_the_manager(bot):
     rosa = await make_custodian(bot, "Rosa")
     bot.emu.block(rosa.user_id)
-    reporters = [await tenant(bot, "Amal"), await tenant(bot, "Giuseppe")]
+    reporters = [await bot.tenant("Amal"), await bot.tenant("Giuseppe")]
     [first] = await file_tickets(bot, reporters[:1])
-    await deliver(bot)
-    manager = bot_texts(bot, MANAGER_CHAT)
+    await bot.deliver()
+    manager = bot.texts(MANAGER_CHAT)
     assert any("Rosa (custode) ha bloccato il bot" in text and first in text for text in manager)
     alert = alert_of(bot, MANAGER_CHAT, first)
     assert any("Prendo in carico" in label for label in alert.button_texts())
 
     # Now that the bot knows, the next alert goes straight to the manager chat.
     [second] = await file_tickets(bot, reporters[1:])
-    await deliver(bot)
+    await bot.deliver()
     assert alert_codes(bot, MANAGER_CHAT)[second] == 1 and alert_codes(bot, rosa.user_id)[second] == 0

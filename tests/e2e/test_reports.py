@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot import callbacks, cli
 from handlers import custodian
 from storage import tickets, users
-from storage.models import OutboxMessage, Ticket
+from storage.models import Ticket
 from tests.e2e.harness import Person, RunningBot, start_bot
 
 ESTATE = "omero-mompiani"  # buildings 13 (A, B), 15 (A, B, C), 21 (A)
@@ -35,43 +35,16 @@ def manager_group(emulator) -> None:  # type: ignore[no-untyped-def]
     emulator.add_group(MANAGER_CHAT, "MM Casa — segnalazioni")
 
 
-async def deliver(bot: RunningBot) -> None:
-    """Deliver every alert due now, including those the background sender is holding."""
-    for _ in range(1000):
-        await bot.flush_outbox()
-        async with bot.runtime.db.read() as session:
-            due = await session.scalar(
-                select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "pending", OutboxMessage.not_before <= bot.clock.now())
-            )
-        if not due:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the outbox did not empty")
-
-
-async def tenant(bot: RunningBot, name: str, language: str = "it") -> Person:
-    person = bot.person(name, language)
-    await person.send("/start")
-    await person.tap("✅")
-    return person
-
-
 async def make_custodian(bot: RunningBot, name: str, estate: str = ESTATE, language: str = "it") -> Person:
-    person = await tenant(bot, name, language)
-    async with bot.runtime.db.write() as session:
-        await users.grant_role(session, person.user_id, "custodian", estate, bot.clock.now(), None)
-    bot.runtime.forget_user(person.user_id)
+    person = await bot.tenant(name, language)
+    await bot.grant_role(person, "custodian", estate)
     await person.send("/menu")  # the menu now shows the staff tools
     return person
 
 
-def bot_texts(bot: RunningBot, chat_id: int) -> list[str]:
-    return [m.text or m.caption or "" for m in bot.emu.chat_messages(chat_id) if m.from_bot and not m.deleted]
-
-
 def alert_of(bot: RunningBot, chat_id: int, code: str):  # type: ignore[no-untyped-def]
     found = [m for m in bot.emu.chat_messages(chat_id) if m.from_bot and m.kind == "text" and code in (m.text or "") and "Segnalazione" in m.text]
-    assert found, f"no alert for {code} in chat {chat_id}: {bot_texts(bot, chat_id)[-3:]}"
+    assert found, f"no alert for {code} in chat {chat_id}: {bot.texts(chat_id)[-3:]}"
     return found[0]
 
 
@@ -119,7 +92,7 @@ async def ticket_by_code(bot: RunningBot, code: str) -> Ticket:
 
 async def test_amal_reports_a_leak_with_a_voice_note_and_photos_and_the_custodian_gets_everything(bot, tmp_path):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal, description=None)
     assert "Descrivi il problema" in amal.screen.text
     await amal.send_voice(b"OggS voice note of the leak")
@@ -135,7 +108,7 @@ async def test_amal_reports_a_leak_with_a_voice_note_and_photos_and_the_custodia
     code = CODE.search(amal.screen.text).group()
     assert "Cosa succede ora" in amal.screen.text
 
-    await deliver(bot)
+    await bot.deliver()
     kinds = [m.kind for m in bot.emu.chat_messages(rosa.user_id) if m.from_bot][-4:]
     assert kinds == ["photo", "photo", "voice", "text"]
     alert = alert_of(bot, rosa.user_id, code)
@@ -155,7 +128,7 @@ async def test_amal_reports_a_leak_with_a_voice_note_and_photos_and_the_custodia
 
 
 async def test_an_emergency_shows_112_and_the_24h_number_before_offering_a_report(bot):
-    li = await tenant(bot, "Li")
+    li = await bot.tenant("Li")
     await li.tap("Segnala un problema")
     await li.tap("Odore di gas")
     text = li.screen.text
@@ -170,7 +143,7 @@ async def test_a_photo_over_the_size_limit_gets_a_clear_message(bot_env, emulato
 
     running = await start_bot(emulator, settings_for(emulator, sqlite_url, tmp_path, content_dir, **bot_env, QC_MEDIA_MAX_MB="1"), clock)
     try:
-        amal = await tenant(running, "Amal")
+        amal = await running.tenant("Amal")
         await report_water_leak(amal, description="Perde", send=False)
         await amal.tap("✏️ Foto")
         await amal.send_photo(b"\xff\xd8" + b"x" * (1024 * 1024 + 10))
@@ -181,7 +154,7 @@ async def test_a_photo_over_the_size_limit_gets_a_clear_message(bot_env, emulato
 
 async def test_a_restart_in_the_middle_of_a_report_loses_nothing(bot):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal, description=None)
     assert "Descrivi il problema" in amal.screen.text
     settings = bot.service.settings
@@ -196,14 +169,14 @@ async def test_a_restart_in_the_middle_of_a_report_loses_nothing(bot):
         assert "int. 12" in amal_again.screen.text
         await amal_again.tap("Invia la segnalazione")
         code = CODE.search(amal_again.screen.text).group()
-        await deliver(restarted)
+        await restarted.deliver()
         assert "Perde il tubo" in alert_of(restarted, rosa.user_id, code).text
     finally:
         await restarted.service.stop()
 
 
 async def test_cancel_drops_the_draft(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal, description=None)
     await amal.send("/cancel")
     assert "annullato" in amal.screen.text
@@ -214,7 +187,7 @@ async def test_cancel_drops_the_draft(bot):
 
 
 async def test_the_review_changes_one_part_and_comes_back(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal, send=False)
     await amal.tap("✏️ Luogo")
     await amal.tap("Quartiere Omero")
@@ -226,7 +199,7 @@ async def test_the_review_changes_one_part_and_comes_back(bot):
 
 
 async def test_a_search_hit_of_a_problem_starts_the_report_with_it(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await amal.send("ascensore")
     await amal.tap("🔧")
     assert "Dove?" in amal.screen.text
@@ -238,29 +211,29 @@ async def test_a_search_hit_of_a_problem_starts_the_report_with_it(bot):
 
 async def test_a_neighbour_with_the_same_leak_is_offered_the_open_ticket_and_says_me_too(bot):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal)
     code = CODE.search(amal.screen.text).group()
-    giuseppe = await tenant(bot, "Giuseppe")
+    giuseppe = await bot.tenant("Giuseppe")
     await report_water_leak(giuseppe, description="Anche da me scende acqua")
     assert "Forse qualcuno l'ha già segnalato" in giuseppe.screen.text and code in giuseppe.screen.text
     await giuseppe.tap("succede anche a me")
     assert "Fatto" in giuseppe.screen.text
-    await deliver(bot)
+    await bot.deliver()
     assert "2 inquilini interessati" in alert_of(bot, rosa.user_id, code).text
     await giuseppe.tap("Le mie segnalazioni")
     assert code in " ".join(giuseppe.screen.button_texts())
 
     # A different building is a different problem: no suggestion.
-    li = await tenant(bot, "Li")
+    li = await bot.tenant("Li")
     await report_water_leak(li, building="Civico 21 · scala A")
     assert "Segnalazione inviata" in li.screen.text
 
 
 async def test_not_one_of_them_sends_a_new_ticket(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal)
-    giuseppe = await tenant(bot, "Giuseppe")
+    giuseppe = await bot.tenant("Giuseppe")
     await report_water_leak(giuseppe)
     await giuseppe.tap("No, è un altro problema")
     assert "Segnalazione inviata" in giuseppe.screen.text
@@ -274,19 +247,19 @@ async def test_not_one_of_them_sends_a_new_ticket(bot):
 async def test_custodian_buttons_update_every_alert_and_tell_the_tenants(bot):
     rosa = await make_custodian(bot, "Rosa")
     marco = await make_custodian(bot, "Marco")
-    amal = await tenant(bot, "Amal")
-    john = await tenant(bot, "John")
+    amal = await bot.tenant("Amal")
+    john = await bot.tenant("John")
     await report_water_leak(amal)
     code = CODE.search(amal.screen.text).group()
     await report_water_leak(john)
     await john.tap("succede anche a me")
     await john.send("/language")
     await john.tap("English")
-    await deliver(bot)
+    await bot.deliver()
 
     answer_id = await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Prendo in carico")
     assert "Fatto" in bot.emu.callback_answers[answer_id]["text"]
-    await deliver(bot)
+    await bot.deliver()
     for chat in (rosa.user_id, marco.user_id, MANAGER_CHAT):
         alert = alert_of(bot, chat, code)
         assert "Presa in carico" in alert.text and alert.edited
@@ -298,48 +271,48 @@ async def test_custodian_buttons_update_every_alert_and_tell_the_tenants(bot):
     assert "Scrivi la nota" in marco.screen.text
     await marco.send("Arriva l'idraulico giovedì mattina")
     assert "Fatto" in marco.screen.text
-    await deliver(bot)
+    await bot.deliver()
     assert "idraulico giovedì" in amal.screen.text and "idraulico giovedì" in alert_of(bot, rosa.user_id, code).text
 
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Risolto")
-    await deliver(bot)
+    await bot.deliver()
     assert "risolto" in amal.screen.text
     await amal.tap("No, il problema c'è ancora")
     assert "Riaperta" in amal.screen.text
-    await deliver(bot)
-    assert any("c'è ancora" in text for text in bot_texts(bot, rosa.user_id)[-2:])
+    await bot.deliver()
+    assert any("c'è ancora" in text for text in bot.texts(rosa.user_id)[-2:])
     assert "Riaperta" in alert_of(bot, rosa.user_id, code).text
     assert "riaperta" in john.screen.text or "reopened" in john.screen.text.lower()
 
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Risolto")
-    await deliver(bot)
+    await bot.deliver()
     await amal.tap("Sì, è risolto")
     assert "Chiusa" in amal.screen.text and "stelle" in amal.screen.text
     await amal.tap("4 ⭐")
     assert "⭐⭐⭐⭐" in amal.screen.text
     assert (await ticket_by_code(bot, code)).stars == 4
-    await deliver(bot)
+    await bot.deliver()
     assert not alert_of(bot, rosa.user_id, code).button_texts()  # closed: no more buttons
 
 
 async def test_not_for_us_asks_a_reason_and_the_tenant_receives_it(bot):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal)
     code = CODE.search(amal.screen.text).group()
-    await deliver(bot)
+    await bot.deliver()
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Non è di nostra competenza")
     assert "Perché" in rosa.screen.text
     await rosa.tap("Altro motivo")
     await rosa.send("Il tubo è del condominio accanto: chiamate l'amministratore")
-    await deliver(bot)
+    await bot.deliver()
     assert "Non di competenza" in alert_of(bot, rosa.user_id, code).text
     assert "condominio accanto" in amal.screen.text and code in amal.screen.text
 
 
 async def test_the_tenant_adds_a_comment_and_a_photo_later(bot):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal)
     code = CODE.search(amal.screen.text).group()
     await amal.tap("Le mie segnalazioni")
@@ -348,17 +321,17 @@ async def test_the_tenant_adds_a_comment_and_a_photo_later(bot):
     await amal.tap("Aggiungi un messaggio")
     await amal.send_photo(b"\xff\xd8 the stain got bigger", caption="La macchia è più grande")
     assert "Grazie" in amal.screen.text
-    await deliver(bot)
+    await bot.deliver()
     last = bot.emu.chat_messages(rosa.user_id)[-2:]
     assert [m.kind for m in last] == ["photo", "text"] and "macchia è più grande" in last[-1].text
 
 
 async def test_a_custodians_own_list_of_open_tickets_with_the_same_buttons(bot):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal)
     code = CODE.search(amal.screen.text).group()
-    await deliver(bot)
+    await bot.deliver()
     await rosa.send("/menu")
     await rosa.tap("Strumenti per lo staff")
     await rosa.tap("Segnalazioni aperte")
@@ -366,7 +339,7 @@ async def test_a_custodians_own_list_of_open_tickets_with_the_same_buttons(bot):
     assert "Storia" in rosa.screen.text and "Amal" in rosa.screen.text
     await rosa.tap("Lavori in corso")
     assert "Lavori in corso" in rosa.screen.text and (await ticket_by_code(bot, code)).status == "in_progress"
-    await deliver(bot)
+    await bot.deliver()
     assert "Sono iniziati i lavori" in amal.screen.text
 
 
@@ -393,7 +366,7 @@ async def test_the_custodian_files_a_report_for_a_tenant_who_phoned(bot):
     code = CODE.search(rosa.screen.text).group()
     ticket = await ticket_by_code(bot, code)
     assert ticket.reporter_id is None and ticket.filed_by == rosa.user_id
-    await deliver(bot)
+    await bot.deliver()
     assert "Maria Rossi" in alert_of(bot, rosa.user_id, code).text
 
 
@@ -403,7 +376,7 @@ async def test_the_custodian_files_a_report_for_a_tenant_who_phoned(bot):
 
 async def test_a_ticket_nobody_takes_in_charge_escalates_to_the_manager_then_daily(bot):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await amal.tap("Segnala un problema")
     await amal.tap("Pulizia")
     await amal.tap("Quartiere Omero")
@@ -416,45 +389,45 @@ async def test_a_ticket_nobody_takes_in_charge_escalates_to_the_manager_then_dai
     await amal.tap("Avanti senza foto")
     await amal.tap("Invia la segnalazione")
     code = CODE.search(amal.screen.text).group()
-    await deliver(bot)
-    assert not any(code in text for text in bot_texts(bot, MANAGER_CHAT))  # normal urgency: custodians only
+    await bot.deliver()
+    assert not any(code in text for text in bot.texts(MANAGER_CHAT))  # normal urgency: custodians only
 
     ticket = await ticket_by_code(bot, code)
     bot.clock.advance(timedelta(hours=ticket.ack_hours, minutes=1))
     await custodian.escalate_overdue(bot.runtime)
     await custodian.escalate_overdue(bot.runtime)  # a second tick, or a second instance: nothing more
-    await deliver(bot)
-    escalations = [text for text in bot_texts(bot, MANAGER_CHAT) if code in text and "Nessuno ha preso in carico" in text]
+    await bot.deliver()
+    escalations = [text for text in bot.texts(MANAGER_CHAT) if code in text and "Nessuno ha preso in carico" in text]
     assert len(escalations) == 1
     bot.clock.advance(timedelta(days=1))
     await custodian.escalate_overdue(bot.runtime)
-    await deliver(bot)
-    assert "Promemoria giornaliero numero 2" in bot_texts(bot, MANAGER_CHAT)[-1]
+    await bot.deliver()
+    assert "Promemoria giornaliero numero 2" in bot.texts(MANAGER_CHAT)[-1]
 
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Prendo in carico")
-    await deliver(bot)  # always before moving the clock: a jump would end the leases of messages in flight
+    await bot.deliver()  # always before moving the clock: a jump would end the leases of messages in flight
     bot.clock.advance(timedelta(days=2))
     await custodian.escalate_overdue(bot.runtime)
-    await deliver(bot)
-    assert len([text for text in bot_texts(bot, MANAGER_CHAT) if "Nessuno ha preso in carico" in text]) == 2
+    await bot.deliver()
+    assert len([text for text in bot.texts(MANAGER_CHAT) if "Nessuno ha preso in carico" in text]) == 2
 
 
 async def test_each_custodian_gets_one_digest_a_day_after_the_set_time(bot):
     rosa = await make_custodian(bot, "Rosa")
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal)
     code = CODE.search(amal.screen.text).group()
-    await deliver(bot)
+    await bot.deliver()
     local = bot.clock.now().astimezone(bot.runtime.settings.timezone)
     bot.clock.set(datetime.combine(local.date() + timedelta(days=1), bot.runtime.settings.digest_time, local.tzinfo) - timedelta(minutes=1))
     await custodian.send_digests(bot.runtime)
-    await deliver(bot)
-    assert not any("Buongiorno" in text for text in bot_texts(bot, rosa.user_id))
+    await bot.deliver()
+    assert not any("Buongiorno" in text for text in bot.texts(rosa.user_id))
     bot.clock.advance(timedelta(minutes=2))
     for _ in range(3):
         await custodian.send_digests(bot.runtime)
-    await deliver(bot)
-    digests = [text for text in bot_texts(bot, rosa.user_id) if "Buongiorno" in text]
+    await bot.deliver()
+    digests = [text for text in bot.texts(rosa.user_id) if "Buongiorno" in text]
     assert len(digests) == 1 and code in digests[0]
 
 
@@ -506,7 +479,7 @@ async def test_qcbot_invite_prints_a_link_that_grants_the_role(bot, monkeypatch,
 
 async def test_forged_custodian_buttons_are_refused_politely_and_change_nothing(bot, caplog):
     marco = await make_custodian(bot, "Marco", OTHER_ESTATE)
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal)
     code = CODE.search(amal.screen.text).group()
     ticket = await ticket_by_code(bot, code)
@@ -530,7 +503,7 @@ async def test_forged_custodian_buttons_are_refused_politely_and_change_nothing(
 
 
 async def test_open311_serves_services_and_requests_without_personal_data(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await report_water_leak(amal, description=None)
     await amal.send("Sono Amal dell'interno 12, chiamatemi al 333 1234567")
     await amal.send_photo(b"\xff\xd8 the leak")
@@ -581,7 +554,7 @@ async def test_open311_serves_services_and_requests_without_personal_data(bot):
 
 
 async def test_switching_language_in_the_middle_of_a_report_keeps_the_draft(bot):
-    amal = await tenant(bot, "Amal")
+    amal = await bot.tenant("Amal")
     await amal.tap("Segnala un problema")
     await amal.tap("Perdita d'acqua")
     await amal.tap("Quartiere Omero")
