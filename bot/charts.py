@@ -2,34 +2,94 @@
 for a phone screen (portrait, large type). Matplotlib's object API drawn on the Agg canvas (never a GUI backend),
 no pyplot: no global state, so charts can be drawn in a worker thread while the bot keeps serving.
 
-The bundled font (DejaVu Sans) cannot draw Chinese or Sinhala, and matplotlib does not join Arabic letters, so
-for those languages the labels are drawn in English; the caption under the photo stays in the reader's language.
+Labels are drawn in the reader's language. Matplotlib (3.11 and later) shapes and orders text with libraqm, so
+Arabic joins and runs right to left and Sinhala vowel signs sit where they belong; it only needs a font for the
+script. Its own DejaVu Sans draws Latin, Cyrillic and Arabic; Chinese and Sinhala need a system font (Debian:
+fonts-noto-cjk, fonts-noto-core). Where none is installed the labels fall back to English (logged once); the
+caption under the photo stays in the reader's language either way.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import threading
 from collections.abc import Sequence
-
-import matplotlib
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure as MplFigure
+from functools import cache
 
 from bot.i18n import Translator, translator
 from storage.stats import Figure, WeekPoint
 
-LANGUAGES_DRAWN_IN_ENGLISH = frozenset({"ar", "zh", "si"})
+log = logging.getLogger(__name__)
+
+BASE_FONT = "DejaVu Sans"  # ships with matplotlib: Latin, Cyrillic and Arabic letters, digits, punctuation
+# Scripts DejaVu Sans lacks: the first installed of these draws the letters, DejaVu Sans the digits and Latin names
+# (so numbers look alike in every chart); with none installed the labels fall back to English. Arabic stays with
+# DejaVu Sans on purpose: Noto Sans Arabic's tall line height pushes the title into the heading below it.
+SCRIPT_FONTS: dict[str, tuple[str, ...]] = {
+    "zh": ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "Droid Sans Fallback"),
+    "si": ("Noto Sans Sinhala", "Noto Serif Sinhala", "LKLUG"),
+}
 WIDTH_INCHES, HEIGHT_INCHES, DPI = 7.2, 10.0, 100  # 720 × 1000 pixels
 BOOKINGS_COLOUR, TICKETS_COLOUR, RATINGS_COLOUR, MUTED = "#1f6fb2", "#d9642b", "#2e8b57", "#777777"
 MAX_LABEL = 26
 
+_font_lookup = threading.Lock()  # charts are drawn in worker threads; the font manager is shared
+
+
+def _installed_families() -> set[str]:
+    from matplotlib import font_manager
+
+    return {entry.name for entry in font_manager.fontManager.ttflist}
+
+
+def _learn_new_system_fonts() -> None:
+    """Matplotlib writes its font list to a cache the first time it runs and never looks again: fonts installed
+    after that (apt-get on a machine that had already drawn a chart) are added here."""
+    from matplotlib import font_manager
+
+    known = {entry.fname for entry in font_manager.fontManager.ttflist}
+    for path in font_manager.findSystemFonts():
+        if path not in known:
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError) as error:  # a broken file must not cost the chart
+                log.debug("skipping font file %s: %s", path, error)
+
+
+@cache
+def font_families(language: str) -> tuple[str, ...] | None:
+    """The font families that draw `language`, in order (matplotlib takes each glyph from the first that has it),
+    or None when no installed font covers its script."""
+    wanted = SCRIPT_FONTS.get(language)
+    if wanted is None:
+        return (BASE_FONT,)
+    with _font_lookup:
+        installed = _installed_families()
+        if not installed.intersection(wanted):
+            _learn_new_system_fonts()
+            installed = _installed_families()
+    found = next((family for family in wanted if family in installed), None)
+    if found is None:
+        log.info("No font for the %r chart labels (any of %s); drawing them in English. On Debian: "
+                 "apt-get install fonts-noto-core fonts-noto-cjk", language, ", ".join(wanted))
+        return None
+    return (BASE_FONT, found)
+
 
 def chart_translator(tr: Translator) -> Translator:
-    return translator("en", tr.timezone.key) if tr.language in LANGUAGES_DRAWN_IN_ENGLISH else tr
+    """The reader's translator when a font for their script is installed, else English. The first call imports
+    matplotlib (about a second): call it from a worker thread."""
+    return tr if font_families(tr.language) is not None else translator("en", tr.timezone.key)
 
 
 def _short(label: str) -> str:
     return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1].rstrip() + "…"
+
+
+def _start(tr: Translator) -> str:
+    """Where a line of text begins: titles and notes line up on the right for right-to-left readers."""
+    return "right" if tr.rtl else "left"
 
 
 def _values(points: Sequence[Figure]) -> list[float]:
@@ -45,24 +105,24 @@ def _draw_trend(axes, tr: Translator, weeks: list[WeekPoint]) -> None:  # type: 
               color=TICKETS_COLOUR, label=tr._("Segnalazioni"))
     step = 2 if len(weeks) > 6 else 1
     axes.set_xticks(positions[::step], [tr.date(w.start, format="d MMM") for w in weeks][::step], rotation=45, ha="right")
-    axes.set_title(tr._("Settimana per settimana"), fontsize=20, loc="left", pad=12)
+    axes.set_title(tr._("Settimana per settimana"), fontsize=20, loc=_start(tr), pad=12)
     axes.set_ylim(bottom=0)
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.grid(axis="y", alpha=0.3)
     axes.legend(loc="upper left", fontsize=15, frameon=False)
     axes.spines[["top", "right"]].set_visible(False)
     if any(w.bookings.too_few or w.tickets.too_few for w in weeks):
-        axes.text(0, -0.42, tr._("Le settimane con meno di 5 casi non sono mostrate."), transform=axes.transAxes,
-                  fontsize=13, color=MUTED)
+        axes.text(1 if tr.rtl else 0, -0.42, tr._("Le settimane con meno di 5 casi non sono mostrate."),
+                  transform=axes.transAxes, fontsize=13, color=MUTED, ha=_start(tr))
 
 
 def _draw_ratings(axes, tr: Translator, ratings: list[tuple[str, Figure]]) -> None:  # type: ignore[no-untyped-def]
-    axes.set_title(tr._("Voto medio degli spazi"), fontsize=20, loc="left", pad=12)
     axes.spines[["top", "right"]].set_visible(False)
     rated = [(name, figure) for name, figure in ratings if figure.size]
     if not rated:
         axes.set_axis_off()
-        axes.text(0, 0.5, tr._("Nessun voto in questo periodo."), fontsize=16, color=MUTED, transform=axes.transAxes)
+        axes.text(1 if tr.rtl else 0, 0.5, tr._("Nessun voto in questo periodo."), fontsize=16, color=MUTED,
+                  transform=axes.transAxes, ha=_start(tr))
         return
     positions = list(range(len(rated)))[::-1]  # the first space at the top
     axes.barh(positions, [figure.value or 0 for _name, figure in rated], color=RATINGS_COLOUR, height=0.6)
@@ -81,17 +141,28 @@ def _draw_ratings(axes, tr: Translator, ratings: list[tuple[str, Figure]]) -> No
 def trend_png(tr: Translator, title: str, weeks: list[WeekPoint], ratings: list[tuple[str, Figure]]) -> bytes:
     """The PNG. `tr` is chart_translator(reader's translator); `title` and the space names in `ratings` (pairs of
     name and average stars) are already in its language."""
-    with matplotlib.rc_context({"font.size": 15, "font.family": "DejaVu Sans"}):
+    # Imported here, not at the top: matplotlib costs every process ~43 MB and ~1 s to load, and only this
+    # button needs it.
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    families = font_families(tr.language) or (BASE_FONT,)
+    with matplotlib.rc_context({"font.size": 15, "font.family": list(families)}):
         figure = MplFigure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI, facecolor="white")
         FigureCanvasAgg(figure)
         trend_axes, ratings_axes = figure.subplots(2, 1, gridspec_kw={"hspace": 0.7})
-        figure.suptitle(title, fontsize=20, x=0.04, ha="left", fontweight="bold")
+        figure.suptitle(title, fontsize=20, x=0.96 if tr.rtl else 0.04, ha=_start(tr), fontweight="bold")
         figure.subplots_adjust(left=0.1, right=0.96, top=0.9, bottom=0.05)
         _draw_trend(trend_axes, tr, weeks)
-        _draw_ratings(ratings_axes, tr, ratings)
         # The space names need room on the left of the bars; the weekly chart keeps the full width.
         box = ratings_axes.get_position()
         ratings_axes.set_position([0.4, box.y0, 0.5, box.height])
+        # The heading lines up with the weekly chart's rather than with the narrower bars, so long translations fit.
+        trend_box = trend_axes.get_position()
+        figure.text(trend_box.x1 if tr.rtl else trend_box.x0, box.y1 + 0.017, tr._("Voto medio degli spazi"),
+                    fontsize=20, ha=_start(tr), va="bottom")
+        _draw_ratings(ratings_axes, tr, ratings)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()

@@ -276,7 +276,7 @@ async def stats_chart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     async with rt.db.read() as session:
         weeks = await stats.weekly_trend(session, scope, period.end, rt.settings.timezone)
         ratings = await stats.space_ratings(session, scope, period, rt.content)
-    drawn = charts.chart_translator(v.tr)
+    drawn = await asyncio.to_thread(charts.chart_translator, v.tr)  # the first call loads matplotlib
     title = drawn._("Statistiche · {period}", period=period_label(drawn, period))
     named = [(space_name(drawn, rt.content, space_id), figure) for space_id, figure in ratings]
     png = await asyncio.to_thread(charts.trend_png, drawn, title, weeks, named)
