@@ -13,6 +13,7 @@ import traceback
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
 
+from sqlalchemy import exists, select
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden, TelegramError
@@ -34,13 +35,14 @@ from telegram.ext import (
 from bot import callbacks, jobs
 from bot.i18n import LANGUAGES
 from bot.outbox_sender import OutboxSender
-from bot.runtime import Runtime, visitor
+from bot.runtime import Runtime, runtime_of, visitor
 from bot.telegram_http import AiohttpRequest
 from bot.ui import Screen, menu_row, show
 from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
+from storage.models import BookingPrompt, FeedbackDraft, ReportDraft, TicketPrompt
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,15 @@ TEXT_CONSUMERS: list[Consumer] = [
 ]
 LOCATION_CONSUMERS: list[Consumer] = [reports.draft_location, directory.location_nearest]
 MEDIA_CONSUMERS: list[Consumer] = [custodian.prompt_media, reports.draft_media, fallback.unexpected_message]
+# A flow keeps what it waits for in a row keyed by user_id. Routing asks once which of these tables hold a row for
+# the sender and skips the consumers whose table holds none: free text outside any flow (the usual case) used to
+# cost one read per flow before the search. A consumer not listed here always runs.
+WAITS_IN_TABLE: dict[Consumer, type] = {
+    booking.phone_text: BookingPrompt, agenda.reason_text: BookingPrompt,
+    custodian.prompt_text: TicketPrompt, custodian.prompt_media: TicketPrompt,
+    feedback.comment_text: FeedbackDraft,
+    reports.draft_text: ReportDraft, reports.draft_location: ReportDraft, reports.draft_media: ReportDraft,
+}
 # /cancel asks each flow to drop its draft; each returns True if it had one.
 CancelHook = Callable[[Runtime, int], Awaitable[bool]]
 CANCEL_HOOKS: list[CancelHook] = [booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft]
@@ -146,8 +157,19 @@ class PerChatProcessor(BaseUpdateProcessor):
         pass
 
 
+async def _tables_with_row(rt: Runtime, user_id: int, tables: list[type]) -> set[type]:
+    async with rt.db.read() as session:
+        found = (await session.execute(select(*(exists().where(table.user_id == user_id) for table in tables)))).one()
+    return {table for table, present in zip(tables, found, strict=True) if present}
+
+
 async def _route(consumers: list[Consumer], update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    tables = list(dict.fromkeys(WAITS_IN_TABLE[consume] for consume in consumers if consume in WAITS_IN_TABLE))
+    waiting = await _tables_with_row(runtime_of(context), update.effective_user.id, tables) if tables else set()
     for consume in consumers:
+        table = WAITS_IN_TABLE.get(consume)
+        if table is not None and table not in waiting:
+            continue
         if await consume(update, context):
             return
 

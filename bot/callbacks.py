@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 VERSION = "1"
 SEPARATOR = "|"
@@ -177,7 +178,13 @@ def encode(action: Action, *args: object) -> str:
 
 
 def decode(data: object) -> Decoded | None:
-    if not isinstance(data, str) or len(data.encode()) > MAX_BYTES:
+    return _decode_text(data) if isinstance(data, str) else None
+
+
+# Each button handler's pattern (matches) decodes the same data until one accepts it: decode a string once.
+@lru_cache(maxsize=4096)
+def _decode_text(data: str) -> Decoded | None:
+    if len(data.encode()) > MAX_BYTES:
         return None
     parts = data.split(SEPARATOR)
     if len(parts) < 2 or parts[0] != VERSION:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from telegram import Update
@@ -54,6 +54,13 @@ class Runtime:
 
     def forget_user(self, user_id: int) -> None:
         self._users.pop(user_id, None)
+
+    def update_cached_user(self, user_id: int, **changes: object) -> None:
+        """After a write that changed only these fields (language, consented): the cached entry follows it, so the
+        reply needs no read. Without an entry there is nothing to update; the next visitor() reads the row."""
+        cached = self._users.get(user_id)
+        if cached is not None:
+            self._users[user_id] = replace(cached, **changes)
 
     def wake_outbox(self) -> None:
         if self.outbox is not None:

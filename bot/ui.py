@@ -5,10 +5,12 @@ from __future__ import annotations
 import html
 import logging
 import re
+import warnings
 from dataclasses import dataclass, field
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, TelegramObject, Update
 from telegram.error import BadRequest
+from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
 from bot.callbacks import Action
@@ -21,6 +23,11 @@ MAX_CAPTION = 1024
 MAX_CALLBACK_ANSWER = 200
 # Editors' long texts are clipped before they are escaped, so a screen always fits one message.
 MAX_FIELD = 1500
+# show() makes raw Bot API calls (see there); PTB's hint to use the typed method instead does not apply.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
+# Every screen is HTML and never shows a link preview (the same as the bot's Defaults in bot/app.py).
+SCREEN_PARAMS = {"parse_mode": "HTML", "link_preview_options": {"is_disabled": True}}
+_BUTTON_FIELDS = InlineKeyboardButton.__slots__
 
 
 @dataclass
@@ -70,19 +77,52 @@ def plain_text(text_html: str) -> str:
     return html.unescape(TAG.sub("", text_html)).strip()
 
 
+def _button_dict(button: InlineKeyboardButton) -> dict:
+    # What TelegramObject.to_dict gives for a button, without its generic walk over every attribute.
+    fields: dict = {}
+    for name in _BUTTON_FIELDS:
+        value = getattr(button, name)
+        if value is not None:
+            fields[name] = value.to_dict() if isinstance(value, TelegramObject) else value
+    return {**fields, **button.api_kwargs} if button.api_kwargs else fields
+
+
+def keyboard_dict(rows: list[list[InlineKeyboardButton]]) -> dict:
+    """The Bot API's reply_markup for an inline keyboard."""
+    return {"inline_keyboard": [[_button_dict(button) for button in row] for row in rows]}
+
+
 def _same_content(message: Message, screen: Screen) -> bool:
     # Compare what the person sees; PTB's text_html escapes differently from us, so HTML strings can differ.
-    return message.text == plain_text(screen.text) and message.reply_markup == screen.keyboard
+    if message.text != plain_text(screen.text):
+        return False
+    shown = message.reply_markup.inline_keyboard if message.reply_markup is not None else ()
+    return shown == tuple(tuple(row) for row in screen.rows)
+
+
+def _screen_params(screen: Screen) -> dict:
+    params = {"text": screen.text, **SCREEN_PARAMS}
+    if screen.rows:
+        params["reply_markup"] = keyboard_dict(screen.rows)
+    return params
 
 
 async def show(update: Update, screen: Screen) -> None:
-    """Edit the message a button belongs to, or send a new one; never an edit that changes nothing."""
+    """Edit the message a button belongs to, or send a new one; never an edit that changes nothing.
+
+    Raw Bot API calls: PTB's typed methods would build a Message from every answer Telegram sends back, which
+    nobody reads here, and serialise the keyboard through TelegramObject.to_dict; together those were a large
+    share of a reply's CPU."""
     query = update.callback_query
+    bot = update.get_bot()
     if query is not None and isinstance(query.message, Message) and query.message.text is not None:
         if _same_content(query.message, screen):
             return
         try:
-            await query.message.edit_text(screen.text, reply_markup=screen.keyboard)
+            await bot.do_api_request(
+                "editMessageText",
+                api_kwargs={"chat_id": query.message.chat_id, "message_id": query.message.message_id, **_screen_params(screen)},
+            )
             return
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
@@ -90,4 +130,4 @@ async def show(update: Update, screen: Screen) -> None:
             log.info("could not edit message, sending a new one: %s", exc)
     chat = update.effective_chat
     if chat is not None:
-        await update.get_bot().send_message(chat.id, screen.text, reply_markup=screen.keyboard)
+        await bot.do_api_request("sendMessage", api_kwargs={"chat_id": chat.id, **_screen_params(screen)})

@@ -108,7 +108,7 @@ async def consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.callback_query.answer()
     async with rt.db.write() as session:
         await users.record_consent(session, update.effective_user.id, rt.clock.now())
-    rt.forget_user(update.effective_user.id)
+    rt.update_cached_user(update.effective_user.id, consented=True)
     await home(update, context)
 
 
@@ -128,7 +128,7 @@ async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     async with rt.db.write() as session:
         await users.set_language(session, update.effective_user.id, language)
-    rt.forget_user(update.effective_user.id)
+    rt.update_cached_user(update.effective_user.id, language=language)
     v = await visitor(update, context)
     await query.answer(v.tr._("Lingua: {language}", language=LANGUAGE_NAMES[language]))
     await home(update, context, v)

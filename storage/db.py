@@ -20,6 +20,7 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -42,7 +43,10 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql(begin)
+        # Straight to aiosqlite: one trip to its thread, where exec_driver_sql takes three (open a cursor,
+        # execute, close it). Under load every trip waits for a turn of the event loop, and a writer holds the
+        # one SQLite write lock through all of its trips.
+        await_only(connection.connection.driver_connection.execute(begin))
 
     return engine
 
