@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ def _postgres_bindir() -> Path | None:
     return Path(found).parent if found else None
 
 
-def start_private_cluster() -> tuple[str, callable] | None:
+def start_private_cluster() -> tuple[str, Callable[[], None]] | None:
     bindir = _postgres_bindir()
     if bindir is None:
         return None
@@ -63,7 +64,7 @@ def main() -> int:
     env = dict(os.environ)
     stop = None
     if env.get("QC_TEST_POSTGRES_URL"):
-        print(f"PostgreSQL: using QC_TEST_POSTGRES_URL")
+        print("PostgreSQL: using QC_TEST_POSTGRES_URL")
     else:
         try:
             started = start_private_cluster()
