@@ -2,8 +2,9 @@
 
 Every figure remembers the size of the group it was computed from; a group of 1 to 4 (MIN_GROUP - 1) people or
 items is shown as "too few to show" rather than a number that could point at someone (three ratings of a
-service, two no-shows out of three bookings). The filtering is done in SQL, the arithmetic in Python (medians
-and small-group checks are the same on SQLite and PostgreSQL that way).
+service, two no-shows out of three bookings). Counting and durations are done in SQL, over indexes of the period
+columns (a month holds ~100k bookings at scale, too many to load); medians and small-group checks in Python, so
+they are the same on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Float, and_, case, cast, distinct, extract, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.content import Content
 from storage.models import Booking, CommitteeDigest, Feedback, RoleGrant, Ticket, TicketEvent
+from storage.models.base import UtcDateTime
 from storage.users import Roles
 
 MIN_GROUP = 5
@@ -187,45 +190,117 @@ def _ordered(ids: frozenset[str], order: Iterable[str]) -> list[str]:
     return [item for item in order if item in ids]
 
 
+def _booked_between(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(Booking.slot_start >= start, Booking.slot_start < end, Booking.status != "cancelled")
+
+
+async def _bookings_per_service(session: AsyncSession, space_ids: Iterable[str], service_ids: Iterable[str] | None,
+                                start: datetime, end: datetime) -> list[tuple[str, str, int]]:
+    """(space, service, bookings). Naming the services lets SQLite read ix_bookings_space_service_slot in GROUP BY
+    order instead of sorting every booking of the period."""
+    query = select(Booking.space_id, Booking.service_id, func.count()).where(Booking.space_id.in_(space_ids),
+                                                                            _booked_between(start, end))
+    if service_ids is not None:
+        query = query.where(Booking.service_id.in_(service_ids))
+    rows = await session.execute(query.group_by(Booking.space_id, Booking.service_id))
+    return [(space_id, service_id, n) for space_id, service_id, n in rows.all()]
+
+
 async def space_activity(session: AsyncSession, scope: Scope, period: Period, content: Content, tz: ZoneInfo) -> list[SpaceActivity]:
     start, end = period.bounds(tz)
-    rows = await session.execute(
-        select(Booking.space_id, Booking.service_id, Booking.status)
-        .where(Booking.space_id.in_(scope.space_ids), Booking.slot_start >= start, Booking.slot_start < end,
-               Booking.status != "cancelled")
+    per_space = await session.execute(
+        select(Booking.space_id, func.count(), func.sum(case((Booking.status == "attended", 1), else_=0)),
+               func.sum(case((Booking.status == "no_show", 1), else_=0)))
+        .where(Booking.space_id.in_(scope.space_ids), _booked_between(start, end))
+        .group_by(Booking.space_id)
     )
-    statuses: dict[str, Counter[str]] = defaultdict(Counter)
+    bookings: dict[str, int] = defaultdict(int)
+    attended: dict[str, int] = defaultdict(int)
+    no_shows: dict[str, int] = defaultdict(int)
+    for space_id, n, n_attended, n_no_show in per_space.all():
+        bookings[space_id], attended[space_id], no_shows[space_id] = n, n_attended, n_no_show
+    known_services = [service.id for service in content.services.values() if service.space_id in scope.space_ids]
     services: dict[str, Counter[str]] = defaultdict(Counter)
-    for space_id, service_id, status in rows.all():
-        statuses[space_id][status] += 1
-        services[space_id][service_id] += 1
+    for space_id, service_id, n in await _bookings_per_service(session, scope.space_ids, known_services, start, end):
+        services[space_id][service_id] += n
+    # Bookings of services since removed from the content (or moved): count those spaces again, every service.
+    strays = {space_id for space_id, n in bookings.items() if sum(services[space_id].values()) != n}
+    if strays:
+        for space_id in strays:
+            services[space_id].clear()
+        for space_id, service_id, n in await _bookings_per_service(session, strays, None, start, end):
+            services[space_id][service_id] += n
     result = []
     for space_id in _ordered(scope.space_ids, content.spaces):
-        by_status = statuses[space_id]
-        marked = by_status["attended"] + by_status["no_show"]
         busiest = [(service, n) for service, n in services[space_id].most_common() if n >= MIN_GROUP][:BUSIEST_SHOWN]
-        result.append(SpaceActivity(space_id, count(sum(by_status.values())), count(by_status["attended"]),
-                                    ratio(by_status["no_show"], marked), busiest))
+        result.append(SpaceActivity(space_id, count(bookings[space_id]), count(attended[space_id]),
+                                    ratio(no_shows[space_id], attended[space_id] + no_shows[space_id]), busiest))
     return result
 
 
-def _hours(later: datetime, earlier: datetime) -> float:
-    return (later - earlier).total_seconds() / 3600
+def _hours_between(session: AsyncSession, later: ColumnElement, earlier: ColumnElement) -> ColumnElement[float]:
+    """later - earlier in hours, computed by the database; NULL when either is NULL. SQLite's julianday() keeps
+    milliseconds but its difference carries float noise, hence the rounding (3 h must read 3, not 2.9999999)."""
+    if session.bind.dialect.name == "postgresql":
+        seconds = cast(extract("epoch", later - earlier), Float)
+    else:
+        seconds = func.round((func.julianday(later) - func.julianday(earlier)) * 86400.0, 3)
+    return seconds / 3600.0
 
 
 async def estate_tickets(session: AsyncSession, scope: Scope, period: Period, content: Content, tz: ZoneInfo,
                          now: datetime) -> list[EstateTickets]:
     start, end = period.bounds(tz)
-    opened = list((await session.scalars(
-        select(Ticket).where(Ticket.estate_id.in_(scope.estate_ids), Ticket.created_at >= start, Ticket.created_at < end)
-    )).all())
-    history = await session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.kind)
-        .where(TicketEvent.ticket_id.in_([t.id for t in opened]), TicketEvent.kind.in_(("resolved", "reopened")))
+    opened_in_period = and_(Ticket.estate_id.in_(scope.estate_ids), Ticket.created_at >= start, Ticket.created_at < end)
+    # Still unacknowledged tickets count as late once their time has passed by now.
+    hours_waited = _hours_between(session, func.coalesce(Ticket.acknowledged_at, literal(now, UtcDateTime())), Ticket.created_at)
+    # Grouped by the late flag too, so it is computed once per ticket and a few hundred groups come back.
+    late_flag = case((hours_waited > Ticket.ack_hours, 1), else_=0).label("late")
+    counted = await session.execute(
+        select(Ticket.estate_id, Ticket.category_id, late_flag, func.count(), func.min(Ticket.id), func.max(Ticket.id))
+        .where(opened_in_period)
+        .group_by(Ticket.estate_id, Ticket.category_id, late_flag)
     )
-    kinds_of: dict[int, set[str]] = defaultdict(set)
-    for ticket_id, kind in history.all():
-        kinds_of[ticket_id].add(kind)
+    categories: dict[str, Counter[str]] = defaultdict(Counter)
+    late: Counter[str] = Counter()
+    first_ids, last_ids = [], []
+    for estate_id, category_id, is_late, n, first_in_group, last_in_group in counted.all():
+        categories[estate_id][category_id] += n
+        late[estate_id] += n * is_late
+        first_ids.append(first_in_group)
+        last_ids.append(last_in_group)
+    # Tickets resolved at least once, and those of them reopened (a ticket resolved twice has two such events, hence
+    # DISTINCT). The events are also bounded by the lowest and highest id of the period's tickets: redundant with
+    # the join, but it makes them one range of ix_ticket_events_ticket_kind instead of a probe per ticket or a
+    # scan of every event ever written.
+    first_id, last_id = min(first_ids, default=0), max(last_ids, default=0)
+    resolved_event, reopened_event = aliased(TicketEvent), aliased(TicketEvent)
+    fixed = await session.execute(
+        select(Ticket.estate_id, func.count(distinct(Ticket.id)), func.count(distinct(reopened_event.ticket_id)))
+        .join(resolved_event, and_(resolved_event.ticket_id == Ticket.id, resolved_event.kind == "resolved",
+                                   resolved_event.ticket_id.between(first_id, last_id)))
+        .outerjoin(reopened_event, and_(reopened_event.ticket_id == Ticket.id, reopened_event.kind == "reopened",
+                                        reopened_event.ticket_id.between(first_id, last_id)))
+        .where(opened_in_period)
+        .group_by(Ticket.estate_id)
+    )
+    ever_resolved: dict[str, int] = defaultdict(int)
+    reopened: dict[str, int] = defaultdict(int)
+    for estate_id, n_resolved, n_reopened in fixed.all():
+        ever_resolved[estate_id], reopened[estate_id] = n_resolved, n_reopened
+    # Medians need every duration: only those are read, as numbers (ix_tickets_estate_created covers them).
+    durations = await session.execute(
+        select(Ticket.estate_id, _hours_between(session, Ticket.acknowledged_at, Ticket.created_at),
+               _hours_between(session, Ticket.resolved_at, Ticket.created_at))
+        .where(opened_in_period, or_(Ticket.acknowledged_at.is_not(None), Ticket.resolved_at.is_not(None)))
+    )
+    to_acknowledge: dict[str, list[float]] = defaultdict(list)
+    to_resolve: dict[str, list[float]] = defaultdict(list)
+    for estate_id, hours_to_acknowledge, hours_to_resolve in durations.all():
+        if hours_to_acknowledge is not None:
+            to_acknowledge[estate_id].append(hours_to_acknowledge)
+        if hours_to_resolve is not None:
+            to_resolve[estate_id].append(hours_to_resolve)
     rated = await session.execute(
         select(Ticket.estate_id, Ticket.stars)
         .where(Ticket.estate_id.in_(scope.estate_ids), Ticket.stars.is_not(None), Ticket.rated_at >= start, Ticket.rated_at < end)
@@ -233,23 +308,14 @@ async def estate_tickets(session: AsyncSession, scope: Scope, period: Period, co
     stars_of: dict[str, list[float]] = defaultdict(list)
     for estate_id, stars in rated.all():
         stars_of[estate_id].append(float(stars))
-    by_estate: dict[str, list[Ticket]] = defaultdict(list)
-    for ticket in opened:
-        by_estate[ticket.estate_id].append(ticket)
 
     result = []
     for estate_id in _ordered(scope.estate_ids, content.estates):
-        items = by_estate[estate_id]
-        categories = Counter(t.category_id for t in items)
-        acknowledged = [_hours(t.acknowledged_at, t.created_at) for t in items if t.acknowledged_at is not None]
-        resolved = [_hours(t.resolved_at, t.created_at) for t in items if t.resolved_at is not None]
-        late = sum(1 for t in items if _hours(t.acknowledged_at or now, t.created_at) > t.ack_hours)
-        ever_resolved = [t for t in items if "resolved" in kinds_of[t.id]]
-        reopened = sum(1 for t in ever_resolved if "reopened" in kinds_of[t.id])
+        opened = sum(categories[estate_id].values())
         result.append(EstateTickets(
-            estate_id, count(len(items)), [(category, count(n)) for category, n in categories.most_common()],
-            median(acknowledged), median(resolved), _share(late, len(items)), ratio(reopened, len(ever_resolved)),
-            average(stars_of[estate_id]),
+            estate_id, count(opened), [(category, count(n)) for category, n in categories[estate_id].most_common()],
+            median(to_acknowledge[estate_id]), median(to_resolve[estate_id]), _share(late[estate_id], opened),
+            ratio(reopened[estate_id], ever_resolved[estate_id]), average(stars_of[estate_id]),
         ))
     return result
 
@@ -323,17 +389,17 @@ def week_start(day: date) -> date:
 async def weekly_trend(session: AsyncSession, scope: Scope, end_day: date, tz: ZoneInfo, weeks: int = TREND_WEEKS) -> list[WeekPoint]:
     """Bookings (by slot) and tickets opened, per week, for the `weeks` weeks up to the one holding `end_day`."""
     mondays = [week_start(end_day) - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
-    start, end = Period(mondays[0], mondays[-1] + timedelta(days=6)).bounds(tz)
-    booking_times = await session.scalars(
-        select(Booking.slot_start).where(Booking.space_id.in_(scope.space_ids), Booking.status != "cancelled",
-                                         Booking.slot_start >= start, Booking.slot_start < end)
-    )
-    ticket_times = await session.scalars(
-        select(Ticket.created_at).where(Ticket.estate_id.in_(scope.estate_ids), Ticket.created_at >= start, Ticket.created_at < end)
-    )
-    booked = Counter(week_start(moment.astimezone(tz).date()) for moment in booking_times.all())
-    filed = Counter(week_start(moment.astimezone(tz).date()) for moment in ticket_times.all())
-    return [WeekPoint(monday, count(booked[monday]), count(filed[monday])) for monday in mondays]
+    # One COUNT per local week, its bounds computed here (weeks with a DST change are 167 or 169 hours long);
+    # each is a range of an index, and a dozen weeks hold too many bookings to load.
+    counts = []
+    for monday in mondays:
+        start, end = Period(monday, monday + timedelta(days=6)).bounds(tz)
+        counts.append(select(func.count()).where(Booking.space_id.in_(scope.space_ids), _booked_between(start, end))
+                      .scalar_subquery())
+        counts.append(select(func.count()).where(Ticket.estate_id.in_(scope.estate_ids), Ticket.created_at >= start,
+                                                 Ticket.created_at < end).scalar_subquery())
+    values = (await session.execute(select(*counts))).one()
+    return [WeekPoint(monday, count(values[2 * index]), count(values[2 * index + 1])) for index, monday in enumerate(mondays)]
 
 
 # --------------------------------------------------------------------------------------------

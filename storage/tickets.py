@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import Subquery, delete, exists, func, or_, select, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -670,11 +670,20 @@ async def close_expired(session: AsyncSession, now: datetime) -> list[Change]:
 # Reading
 
 
+def _ids_of_tickets_of(user_id: int) -> Subquery:
+    """Ids of the tickets a tenant filed or joined. Two indexed lookups joined by UNION: written as
+    `reporter_id = ? OR EXISTS (subscriber)` no index applies and every ticket is read."""
+    return union(
+        select(Ticket.id.label("id")).where(Ticket.reporter_id == user_id),
+        select(TicketSubscriber.ticket_id.label("id")).where(TicketSubscriber.user_id == user_id),
+    ).subquery()
+
+
 async def tickets_of(session: AsyncSession, user_id: int, *, limit: int, offset: int = 0) -> list[Ticket]:
     """The tickets a tenant filed or joined, newest first."""
     query = (
         select(Ticket)
-        .where(or_(Ticket.reporter_id == user_id, exists().where(TicketSubscriber.ticket_id == Ticket.id, TicketSubscriber.user_id == user_id)))
+        .where(Ticket.id.in_(select(_ids_of_tickets_of(user_id).c.id)))
         .order_by(Ticket.created_at.desc(), Ticket.id.desc())
         .limit(limit)
         .offset(offset)
@@ -683,11 +692,7 @@ async def tickets_of(session: AsyncSession, user_id: int, *, limit: int, offset:
 
 
 async def count_tickets_of(session: AsyncSession, user_id: int) -> int:
-    return await session.scalar(
-        select(func.count(Ticket.id)).where(
-            or_(Ticket.reporter_id == user_id, exists().where(TicketSubscriber.ticket_id == Ticket.id, TicketSubscriber.user_id == user_id))
-        )
-    ) or 0
+    return await session.scalar(select(func.count()).select_from(_ids_of_tickets_of(user_id))) or 0
 
 
 async def open_tickets(session: AsyncSession, estate_ids: frozenset[str] | None, *, limit: int = 200, offset: int = 0) -> list[Ticket]:

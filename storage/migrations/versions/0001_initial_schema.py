@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 04:33:31.716127
+Create Date: 2026-11-26 05:03:54.795678
 """
 
 from alembic import op
@@ -191,6 +191,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.create_index('ix_tickets_estate_category_status', ['estate_id', 'category_id', 'status'], unique=False)
+        batch_op.create_index('ix_tickets_estate_created', ['estate_id', 'created_at', 'category_id', 'ack_hours', 'acknowledged_at', 'resolved_at'], unique=False)
+        batch_op.create_index('ix_tickets_estate_rated', ['estate_id', 'rated_at'], unique=False)
+        batch_op.create_index('ix_tickets_estate_status_created', ['estate_id', 'status', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_reporter_id'), ['reporter_id'], unique=False)
         batch_op.create_index('ix_tickets_status_escalate', ['status', 'escalate_at'], unique=False)
 
@@ -257,7 +260,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bookings'))
     )
     with op.batch_alter_table('bookings', schema=None) as batch_op:
-        batch_op.create_index('ix_bookings_space_slot', ['space_id', 'slot_start'], unique=False)
+        batch_op.create_index('ix_bookings_space_service_slot', ['space_id', 'service_id', 'slot_start', 'status'], unique=False)
+        batch_op.create_index('ix_bookings_space_slot_status', ['space_id', 'slot_start', 'status'], unique=False)
         batch_op.create_index('ix_bookings_user_slot', ['user_id', 'slot_start'], unique=False)
         batch_op.create_index('uq_bookings_one_per_tenant_slot', ['user_id', 'service_id', 'slot_start'], unique=True, sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
 
@@ -287,7 +291,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_events'))
     )
     with op.batch_alter_table('ticket_events', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_ticket_events_ticket_id'), ['ticket_id'], unique=False)
+        batch_op.create_index('ix_ticket_events_ticket_kind', ['ticket_id', 'kind'], unique=False)
 
     op.create_table('ticket_media',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -374,7 +378,7 @@ def downgrade() -> None:
 
     op.drop_table('ticket_media')
     with op.batch_alter_table('ticket_events', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_ticket_events_ticket_id'))
+        batch_op.drop_index('ix_ticket_events_ticket_kind')
 
     op.drop_table('ticket_events')
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
@@ -384,7 +388,8 @@ def downgrade() -> None:
     with op.batch_alter_table('bookings', schema=None) as batch_op:
         batch_op.drop_index('uq_bookings_one_per_tenant_slot', sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
         batch_op.drop_index('ix_bookings_user_slot')
-        batch_op.drop_index('ix_bookings_space_slot')
+        batch_op.drop_index('ix_bookings_space_slot_status')
+        batch_op.drop_index('ix_bookings_space_service_slot')
 
     op.drop_table('bookings')
     op.drop_table('booking_quotas')
@@ -394,6 +399,9 @@ def downgrade() -> None:
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_status_escalate')
         batch_op.drop_index(batch_op.f('ix_tickets_reporter_id'))
+        batch_op.drop_index('ix_tickets_estate_status_created')
+        batch_op.drop_index('ix_tickets_estate_rated')
+        batch_op.drop_index('ix_tickets_estate_created')
         batch_op.drop_index('ix_tickets_estate_category_status')
 
     op.drop_table('tickets')
