@@ -12,13 +12,13 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, Update
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import Translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
-from bot.ui import Screen, back_row, button, menu_row, show
+from bot.ui import Button, Screen, back_row, button, menu_row, show
 from handlers import directory
 from handlers.common import chat_translator, paging, screen_params
 from storage import bookings, outbox
@@ -76,14 +76,14 @@ def seats_label(tr: Translator, left: int) -> str:
     return tr.n_("{n} posto libero", "{n} posti liberi", left)
 
 
-def book_again_rows(tr: Translator, content: Content, service_id: str) -> list[list[InlineKeyboardButton]]:
+def book_again_rows(tr: Translator, content: Content, service_id: str) -> list[list[Button]]:
     """After a booking or an offer is gone: another time of the same service, while it can still be booked."""
     if bookable(content, service_id) is None:
         return []
     return [[button(tr._("📅 Prenota un altro orario"), callbacks.BOOK_DAYS, service_id, 0)]]
 
 
-def offer_rows(tr: Translator, entry: WaitlistEntry) -> list[list[InlineKeyboardButton]]:
+def offer_rows(tr: Translator, entry: WaitlistEntry) -> list[list[Button]]:
     """The answers to a seat offered from the waitlist."""
     return [
         [button(tr._("✅ Sì, prenota"), callbacks.WAITLIST_ACCEPT, entry.id)],
@@ -789,7 +789,7 @@ async def waitlist_accept(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await show(update, render_booked(v, rt.content, booking))
 
 
-def book_button(v: Visitor, service: Service) -> list[InlineKeyboardButton]:
+def book_button(v: Visitor, service: Service) -> list[Button]:
     """Under a bookable service's screen: the first of the four taps to a booking."""
     return [button(v.tr._("📅 Prenota"), callbacks.BOOK_DAYS, service.id, 0)] if service.booking else []
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, Update
+from telegram import Update
 from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
@@ -22,7 +22,7 @@ from bot.i18n import N_, Translator
 from bot.media import MediaTooLarge, incoming_media, limit_megabytes, save_from_telegram
 from bot.outbox_sender import OnBlocked
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
-from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
+from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
 from storage import outbox, tickets, users
 from storage.content import Content
@@ -219,7 +219,7 @@ def ticket_facts(tr: Translator, content: Content, ticket: Ticket, reporter: Use
     return lines
 
 
-def action_rows(tr: Translator, ticket: Ticket) -> list[list[InlineKeyboardButton]]:
+def action_rows(tr: Translator, ticket: Ticket) -> list[list[Button]]:
     """The one-tap buttons for the ticket's current state (the server checks them again when pressed)."""
     status, rows = ticket.status, []
     if status in tickets.TRANSITIONS[Action.ACKNOWLEDGE][0]:
@@ -248,7 +248,7 @@ def render_staff_ticket(v: Visitor, content: Content, ticket: Ticket, reporter: 
     return Screen("\n".join(lines), rows)
 
 
-def ticket_button(tr: Translator, content: Content, ticket: Ticket, action: callbacks.Action, category_width: int) -> InlineKeyboardButton:
+def ticket_button(tr: Translator, content: Content, ticket: Ticket, action: callbacks.Action, category_width: int) -> Button:
     """A ticket in a list: code · problem · state."""
     category = clip(category_name(tr, content, ticket.category_id), category_width)
     return button(f"{ticket.code} · {category} · {tr._(STATUS_LABELS[ticket.status])}", action, ticket.id)
@@ -345,7 +345,7 @@ def render_tenant_notice(tr: Translator, content: Content, ticket: Ticket, event
     return Screen(text, rows)
 
 
-def resolution_rows(tr: Translator, ticket_id: int) -> list[list[InlineKeyboardButton]]:
+def resolution_rows(tr: Translator, ticket_id: int) -> list[list[Button]]:
     """The tenant's two answers when the custodian says the problem is solved."""
     return [
         [button(tr._("✅ Sì, è risolto"), callbacks.REPORT_CONFIRM, ticket_id)],
@@ -353,7 +353,7 @@ def resolution_rows(tr: Translator, ticket_id: int) -> list[list[InlineKeyboardB
     ]
 
 
-def star_row(ticket_id: int) -> list[InlineKeyboardButton]:
+def star_row(ticket_id: int) -> list[Button]:
     return [button(f"{stars} ⭐", callbacks.REPORT_RATE, ticket_id, stars) for stars in range(1, 6)]
 
 

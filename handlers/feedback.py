@@ -5,14 +5,14 @@ questions asked after an attended booking or a fix, and turning those questions 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardButton, Update
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.callbacks import Action
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
-from bot.ui import Screen, back_row, button, clip, menu_row, show
+from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers import directory
 from handlers.booking import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
@@ -41,12 +41,12 @@ def stars_text(stars: int) -> str:
     return "⭐" * stars
 
 
-def star_rows(tr: Translator, action: Action, *prefix: object) -> list[list[InlineKeyboardButton]]:
+def star_rows(tr: Translator, action: Action, *prefix: object) -> list[list[Button]]:
     """Five big buttons, one per row, best first: easier to hit than five small stars side by side."""
     return [[button(tr._(STAR_LABELS[stars]), action, *prefix, stars)] for stars in sorted(STAR_LABELS, reverse=True)]
 
 
-def prompts_off_row(tr: Translator) -> list[InlineKeyboardButton]:
+def prompts_off_row(tr: Translator) -> list[Button]:
     return [button(tr._("🔕 Non farmi più domande"), callbacks.FEEDBACK_PROMPTS, "off")]
 
 
@@ -100,7 +100,7 @@ def render_targets(v: Visitor, content: Content, space_id: str) -> Screen:
     return Screen(tr._("<b>{space}</b>: vuoi votare lo spazio in generale o un servizio?", space=space.name.get(tr.language)), rows)
 
 
-def anonymity_lines(tr: Translator, draft: FeedbackDraft) -> tuple[str, list[InlineKeyboardButton]]:
+def anonymity_lines(tr: Translator, draft: FeedbackDraft) -> tuple[str, list[Button]]:
     if draft.anonymous:
         return (tr._("🕶 <b>Anonimo</b>: non salviamo chi sei, nemmeno nel nostro archivio."),
                 [button(tr._("👤 Togli l'anonimato"), callbacks.FEEDBACK_ANONYMOUS)])
@@ -115,7 +115,7 @@ def render_draft(v: Visitor, content: Content, draft: FeedbackDraft) -> Screen:
     if draft.feedback_id is not None:
         return Screen(tr._("Scrivi il tuo commento su «{target}» in un messaggio.", target=target), [cancel_row])
     anonymity, anonymity_row = anonymity_lines(tr, draft)
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[Button]] = []
     if draft.step == "stars":
         lines = [tr._("Quante stelle dai a «{target}»?", target=target)]
         rows += star_rows(tr, callbacks.FEEDBACK_STARS)
@@ -389,7 +389,7 @@ async def send_prompts(rt: Runtime) -> None:
             )
 
 
-def rate_button(v: Visitor, service: Service) -> list[InlineKeyboardButton]:
+def rate_button(v: Visitor, service: Service) -> list[Button]:
     """Under every service's screen: rate it straight away."""
     return [button(v.tr._("⭐ Dai un voto"), callbacks.FEEDBACK_RATE_SERVICE, service.id)]
 

@@ -13,14 +13,14 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from telegram import InlineKeyboardButton, KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_
 from bot.media import MediaTooLarge, incoming_media, limit_megabytes, save_from_telegram
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
-from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
+from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers import custodian
 from handlers.common import paging
 from handlers.custodian import STATUS_LABELS, actor_of, category_name, describe_place, resolution_rows, star_row, ticket_button
@@ -46,7 +46,7 @@ EDIT_LABELS = (
 )
 
 
-def draft_rows(v: Visitor) -> list[list[InlineKeyboardButton]]:
+def draft_rows(v: Visitor) -> list[list[Button]]:
     """Under every step: drop the report, or leave it for later (it stays saved)."""
     return [[button(v.tr._("🗑 Annulla la segnalazione"), callbacks.REPORT_DISCARD), button(v.tr._("🏠 Menu"), callbacks.MENU)]]
 
@@ -98,7 +98,7 @@ def render_emergency(v: Visitor, content: Content, category_id: str) -> Screen:
 def render_estate_question(v: Visitor, content: Content, draft: ReportDraft, page: int = 0, offer_last: bool = True) -> Screen:
     """"Again at <the estate of last time>?" when there was one; else the list and the location button."""
     tr = v.tr
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[Button]] = []
     last = content.estates.get(v.last_estate_id or "") if offer_last and not draft.on_behalf else None
     location_row = [button(tr._("📍 Invia la mia posizione"), callbacks.REPORT_LOCATION)]
     if last is not None:
@@ -139,7 +139,7 @@ def render_building(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
     tr = v.tr
     estate = content.estates[draft.estate_id]
     labels = [building_label(v, estate, building_id, staircase) for building_id, staircase in tickets.place_choices(estate)]
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[Button]] = []
     for index in range(0, len(labels), 2):  # two short labels per row keep long lists on one screen
         rows.append([button(label, callbacks.REPORT_BUILDING, index + offset) for offset, label in enumerate(labels[index : index + 2])])
     rows.append([button(tr._("🤷 Non so, o riguarda tutto il caseggiato"), callbacks.REPORT_BUILDING, -1)])

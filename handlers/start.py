@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from telegram import BotCommand, InlineKeyboardButton, Update
+from telegram import BotCommand, Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, translator
 from bot.runtime import Visitor, runtime_of, visitor
-from bot.ui import Screen, button, menu_row, show
+from bot.ui import Button, Screen, button, menu_row, show
 from storage import users
 
 # The commands menu, set per language at start (see bot/app.py). Descriptions are marked here, translated there.
@@ -59,7 +59,7 @@ def render_main_menu(v: Visitor) -> Screen:
     return Screen(text, rows)
 
 
-def language_rows(v: Visitor) -> list[list[InlineKeyboardButton]]:
+def language_rows(v: Visitor) -> list[list[Button]]:
     """Every language by its own name, two a row, the current one ticked."""
     buttons = [
         button(("✅ " if code == v.language else "") + LANGUAGE_NAMES[code], callbacks.SET_LANGUAGE, code)
@@ -126,8 +126,7 @@ async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await query.answer()
         await show(update, render_languages(await visitor(update, context)))
         return
-    async with rt.db.write() as session:
-        await users.set_language(session, update.effective_user.id, language)
+    await users.set_language(rt.db, update.effective_user.id, language)
     rt.update_cached_user(update.effective_user.id, language=language)
     v = await visitor(update, context)
     await query.answer(v.tr._("Lingua: {language}", language=LANGUAGE_NAMES[language]))

@@ -9,13 +9,13 @@ import logging
 from datetime import date, timedelta
 
 from babel.numbers import format_percent
-from telegram import InlineKeyboardButton, Update
+from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks, charts
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
-from bot.ui import MAX_CAPTION, MAX_TEXT, Screen, back_row, button, clip, menu_row, show
+from bot.ui import MAX_CAPTION, MAX_TEXT, Button, Screen, back_row, button, clip, menu_row, show
 from handlers.booking import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.custodian import category_name, estate_name
@@ -161,7 +161,7 @@ def pages_of(sections: list[str], limit: int = PAGE_LIMIT) -> list[str]:
     return pages
 
 
-def summary_rows(v: Visitor, kind: str, code: int) -> list[list[InlineKeyboardButton]]:
+def summary_rows(v: Visitor, kind: str, code: int) -> list[list[Button]]:
     tr = v.tr
     rows = [[button(tr._("📈 Grafico"), callbacks.STATS_CHART, kind, code)]]
     if v.roles.can_edit_content:

@@ -16,7 +16,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,8 @@ BENCH_BOT_USERNAME = "qc_bench_bot"
 WEBHOOK_SECRET = "bench-webhook-secret"
 WEBHOOK_PATH = "/telegram"
 STOP_GRACE_SECONDS = 20.0
+# A profiled bot writes its profile after it stops, and rendering a run's worth of samples takes a while.
+PROFILED_STOP_GRACE_SECONDS = 300.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,6 +91,40 @@ def machine_line() -> str:
 def choices(value: str, allowed: Sequence[str]) -> list[str]:
     """'both' → every allowed value; otherwise the one named."""
     return list(allowed) if value == "both" else [value]
+
+
+def postgres_server_url() -> str | None:
+    """The PostgreSQL server the benchmarks may use (QC_BENCH_POSTGRES_URL, else QC_TEST_POSTGRES_URL), if any."""
+    from bot.config import normalise_database_url
+
+    server = os.environ.get("QC_BENCH_POSTGRES_URL") or os.environ.get("QC_TEST_POSTGRES_URL")
+    return normalise_database_url(server) if server else None
+
+
+async def _postgres_admin(server_url: str, sql: str) -> None:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(server_url)
+    connection = await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
+                                       password=parsed.password, database=parsed.database or "postgres")
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@asynccontextmanager
+async def throwaway_postgres_database(server_url: str) -> AsyncIterator[str]:
+    """A new, empty database on that server for one run (its URL), dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    name = f"qc_bench_{uuid.uuid4().hex[:8]}"
+    await _postgres_admin(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        await _postgres_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,13 +241,14 @@ class BotProcess:
             return
         if self._popen.poll() is None:
             self._popen.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            grace = PROFILED_STOP_GRACE_SECONDS if self.spec.profile_path else STOP_GRACE_SECONDS
+            deadline = time.monotonic() + grace
             while self._popen.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
             if self._popen.poll() is None:
                 self._popen.kill()
                 self._popen.wait()
-                print(f"  (the {self.spec.kind} bot did not stop within {STOP_GRACE_SECONDS:.0f} s and was killed)")
+                print(f"  (the {self.spec.kind} bot did not stop within {grace:.0f} s and was killed)")
         self._log.close()
         self._popen = None
 
@@ -287,9 +326,10 @@ def _child(argv: list[str]) -> None:
         return
     from pyinstrument import Profiler
 
-    profiler = Profiler(interval=0.0005)
+    profiler = Profiler(interval=0.001)
     with profiler:
         asyncio.run(_child_main(spec))
+    print(f"writing the profile to {spec.profile_path}", file=sys.stderr, flush=True)
     tree, flat = profiler.output_text(unicode=True), profiler.output_text(unicode=True, flat=True)
     Path(spec.profile_path).write_text(tree + "\n\nFunctions by own time:\n" + flat, encoding="utf-8")
 

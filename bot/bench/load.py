@@ -8,6 +8,8 @@ For each bot (the product; a bare PTB bot on httpx; the same bare bot on our aio
    person would: the product's tenants walk menu → spaces → a space → a service → search → booking → reports →
    language; the bare bots' tenants send a text, then press their buttons.
 Latency is injected update → reply seen in the emulator. CPU seconds and peak RSS are the bot process's alone.
+The product runs on a fresh SQLite file, or with --database postgres on a throwaway database of the server named by
+QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per bot and mode (default 20)")
     parser.add_argument("--mode", choices=[*MODES, "both"], default="both", help="how updates reach the bots")
     parser.add_argument("--bots", default=",".join(BOTS), help=f"which bots, comma separated (default {','.join(BOTS)})")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
+                        help="the product's database: a fresh SQLite file (default) or a throwaway PostgreSQL database "
+                             "on the server named by QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL")
     parser.add_argument("--profile", metavar="FILE", help="run the product under pyinstrument and write its profile here")
 
 
@@ -47,6 +52,12 @@ def run(args: argparse.Namespace) -> None:
         raise SystemExit(f"qcbot bench load: --bots takes names among {', '.join(BOTS)}; got {args.bots!r}")
     if args.tenants < 1 or args.seconds <= 0:
         raise SystemExit("qcbot bench load: --tenants must be at least 1 and --seconds more than 0")
+    if args.database == "postgres" and "product" in bots:
+        from bot.bench.common import postgres_server_url
+
+        if postgres_server_url() is None:
+            raise SystemExit("qcbot bench load: --database postgres needs a server: set QC_BENCH_POSTGRES_URL="
+                             "postgresql://user@host/postgres (or QC_TEST_POSTGRES_URL)")
     asyncio.run(_main(args, bots))
 
 
@@ -175,7 +186,9 @@ class BareTenant:
 # One bot in one mode
 
 
-async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: Path, profile: str = "") -> Figures:
+async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: Path, profile: str = "",
+                    database_url: str = "") -> Figures:
+    """database_url: the product's database; empty for a fresh SQLite file in the run's folder."""
     from bot.bench.common import (
         BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, Progress, free_port, ms, product_env,
     )
@@ -188,7 +201,8 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
     port = free_port()
     run_dir = folder / f"{bot}-{mode}"
     run_dir.mkdir()
-    env = product_env(emu.base_url, emu.base_file_url, f"sqlite+aiosqlite:///{run_dir / 'bench.sqlite3'}", run_dir,
+    database_url = database_url or f"sqlite+aiosqlite:///{run_dir / 'bench.sqlite3'}"
+    env = product_env(emu.base_url, emu.base_file_url, database_url, run_dir,
                       PROJECT_ROOT / "content", mode, port) if bot == "product" else {}
     spec = BotSpec(bot, mode, emu.base_url, emu.base_file_url, env, port, profile if bot == "product" else "")
     process = BotProcess(spec, run_dir / "bot.log")
@@ -271,17 +285,25 @@ async def _content_reload() -> tuple[float, float]:
 
 
 async def _main(args: argparse.Namespace, bots: list[str]) -> None:
-    from bot.bench.common import choices, machine_line, mib, ms, percentile, print_table
+    from bot.bench.common import (
+        choices, machine_line, mib, ms, percentile, postgres_server_url, print_table, throwaway_postgres_database,
+    )
 
     modes = choices(args.mode, MODES)
-    print(f"qcbot bench load: {args.tenants} tenants, {args.seconds:g} s per bot and mode; {machine_line()}", flush=True)
+    print(f"qcbot bench load: {args.tenants} tenants, {args.seconds:g} s per bot and mode, the product on "
+          f"{'PostgreSQL' if args.database == 'postgres' else 'SQLite'}; {machine_line()}", flush=True)
     results: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="qc-bench-load-") as temporary:
         for mode in modes:
             for bot in bots:
                 print(f"{bot}, {mode}:", flush=True)
                 profile = f"{args.profile}.{mode}.txt" if args.profile else ""
-                results.append(await bench_one(bot, mode, args.tenants, args.seconds, Path(temporary), profile))
+                if bot == "product" and args.database == "postgres":
+                    async with throwaway_postgres_database(postgres_server_url() or "") as database_url:
+                        results.append(await bench_one(bot, mode, args.tenants, args.seconds, Path(temporary), profile,
+                                                       database_url))
+                else:
+                    results.append(await bench_one(bot, mode, args.tenants, args.seconds, Path(temporary), profile))
     cold, reload = await _content_reload()
 
     print()
