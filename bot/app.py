@@ -35,7 +35,7 @@ from telegram.ext import (
 
 from bot import callbacks, jobs
 from bot.i18n import LANGUAGES
-from bot.outbox_sender import OutboxSender
+from bot.outbox_sender import OutboxSender, retry_seconds
 from bot.runtime import Runtime, runtime_of, visitor
 from bot.telegram_http import AiohttpRequest
 from bot.ui import Screen, menu_row, show
@@ -134,7 +134,7 @@ class RepliesFirstRateLimiter(BaseRateLimiter[int]):
                 retries += 1
                 if retries > self._max_retries:
                     raise
-                wait = exc.retry_after if isinstance(exc.retry_after, (int, float)) else exc.retry_after.total_seconds()
+                wait = retry_seconds(exc)
                 log.info("429 on a reply: retrying in %s s", wait)
                 await asyncio.sleep(wait + 0.1)
 

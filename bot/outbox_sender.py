@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from telegram import Bot, Message
-from telegram.warnings import PTBUserWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.clock import Clock
@@ -31,6 +31,14 @@ MAX_ATTEMPTS = 25
 IDLE_POLL_SECONDS = 1.0
 
 OnBlocked = Callable[[OutboxMessage], Awaitable[None]]
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    """The wait Telegram asked for, whichever type this PTB version gives it (int now, timedelta later)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)  # we handle both types; no need to warn each 429
+        wait = error.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -126,7 +134,7 @@ class OutboxSender:
         try:
             result = await self.bot.do_api_request(row.method, api_kwargs=params)
         except RetryAfter as exc:
-            seconds = exc.retry_after if isinstance(exc.retry_after, (int, float)) else exc.retry_after.total_seconds()
+            seconds = retry_seconds(exc)
             await outbox.retry_later(self.db, row.id, now + timedelta(seconds=seconds), str(exc), count_attempt=False)
             return False
         except Forbidden as exc:
