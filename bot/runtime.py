@@ -12,7 +12,7 @@ from telegram.ext import ContextTypes
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Translator, pick_language, translator
-from storage import users
+from storage import stats, users
 from storage.content import Content, ContentStore
 from storage.db import Database
 from storage.models import User
@@ -47,6 +47,7 @@ class Runtime:
         # A cache, not the truth: every write goes to the database first, then here. Another instance may see a
         # language change up to USER_CACHE_SECONDS late, which is harmless.
         self._users: dict[int, CachedUser] = {}
+        self.summaries = stats.SummaryCache()
 
     @property
     def content(self) -> Content:

@@ -2,9 +2,10 @@
 
 PTB's default backend (``HTTPXRequest``) is the largest CPU cost of a bare bot;
 ``AiohttpRequest`` does the same job with aiohttp and mirrors HTTPXRequest's behaviour:
-the same constructor defaults, the same meaning of the four timeouts, the same request
-encoding (form fields, multipart when files are uploaded) and the same error mapping
-(timeouts -> ``TimedOut``, transport failures -> ``NetworkError``).
+the same constructor defaults, the same meaning of the four timeouts and the same error
+mapping (timeouts -> ``TimedOut``, transport failures -> ``NetworkError``). Calls without
+files are sent as JSON bodies (which the Bot API accepts like form fields, and which cost
+far less to encode than HTTPXRequest's url-encoded JSON strings); uploads are multipart.
 
 aiohttp has no write timeout and counts waiting for a free connection as part of its
 connect timeout, so this module adds both: a semaphore sized like the connection pool
@@ -15,6 +16,7 @@ write timeout to each socket write in the same way).
 
 import asyncio
 import io
+import json
 
 import aiohttp
 from aiohttp.abc import AbstractStreamWriter
@@ -36,7 +38,7 @@ _WRITE_CHUNK_BYTES = 64 * 1024
 # so writing them never waits for the socket and they skip the timing wrapper's cost.
 _NEVER_BLOCKING_BODY_BYTES = 32 * 1024
 
-_FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+_JSON_CONTENT_TYPE = "application/json"
 _POOL_TIMEOUT_MESSAGE = (
     "Pool timeout: All connections in the connection pool are occupied. Request was *not* "
     "sent to Telegram. Consider adjusting the connection pool size or the pool timeout."
@@ -87,7 +89,7 @@ class _TimedChunkWriter(AbstractStreamWriter):
 
 
 class _WriteTimeoutPayload(Payload):
-    """A request body (form or multipart) whose writes are bounded by a write timeout."""
+    """A request body (JSON or multipart) whose writes are bounded by a write timeout."""
 
     _value: Payload
 
@@ -133,8 +135,9 @@ def _escape_filename(filename: str) -> str:
 
 
 def _encode_body(request_data: RequestData | None) -> Payload | None:
-    """Encodes the parameters like HTTPXRequest: form fields, or multipart/form-data when
-    files are uploaded. Returns None when there is nothing to send."""
+    """Encodes the parameters as one JSON object, or as multipart/form-data (JSON-encoded
+    fields, like HTTPXRequest) when files are uploaded. Returns None when there is nothing
+    to send."""
     if request_data is None:
         return None
     if request_data.contains_files:
@@ -150,11 +153,12 @@ def _encode_body(request_data: RequestData | None) -> Payload | None:
                 part_name, stream, filename=_escape_filename(filename), content_type=mimetype
             )
         return form()
-    if not request_data.json_parameters:
+    parameters = request_data.parameters
+    if not parameters:
         return None
-    return BytesPayload(
-        request_data.url_encoded_parameters().encode("ascii"), content_type=_FORM_CONTENT_TYPE
-    )
+    # Nested values (keyboards, entities) stay objects: a JSON body needs no string-in-string.
+    encoded = json.dumps(parameters, ensure_ascii=False, separators=(",", ":"))
+    return BytesPayload(encoded.encode("utf-8"), content_type=_JSON_CONTENT_TYPE)
 
 
 class AiohttpRequest(BaseRequest):

@@ -98,6 +98,7 @@ def summary_sections(tr: Translator, content: Content, summary: Summary) -> list
     sections = [
         tr._("📊 <b>Statistiche</b> · {period}", period=period_label(tr, summary.period)) + "\n"
         + tr._("Per rispetto della privacy, i gruppi con meno di 5 persone o casi non hanno numeri: «{few}».", few=too_few(tr))
+        + "\n" + tr._("Dati aggiornati alle {time}.", time=tr.time(summary.computed_at))
     ]
     active_spaces = [s for s in summary.spaces if s.bookings.size]
     lines = [tr._("<b>🏠 Prenotazioni per spazio</b>")]
@@ -253,8 +254,7 @@ async def stats_show(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     scope, period, kind, code = chosen
     await update.callback_query.answer()
-    async with rt.db.read() as session:
-        summary = await stats.summary(session, scope, period, rt.content, rt.settings.timezone, rt.clock.now())
+    summary = await rt.summaries.summary(rt.db, scope, period, rt.content, rt.settings.timezone, rt.clock.now())
     pages = pages_of(summary_sections(v.tr, rt.content, summary))
     rows = summary_rows(v, kind, code)
     if len(pages) == 1:

@@ -10,7 +10,7 @@ they are the same on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -23,11 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.content import Content
+from storage.db import Database
 from storage.models import Booking, CommitteeDigest, Feedback, RoleGrant, Ticket, TicketEvent
 from storage.models.base import UtcDateTime
 from storage.users import Roles
 
 MIN_GROUP = 5
+SUMMARY_FRESH_FOR = timedelta(seconds=60)
+SUMMARIES_KEPT = 32
 BUSIEST_SHOWN = 3
 COMMENTS_SHOWN = 5
 TREND_WEEKS = 12
@@ -180,6 +183,7 @@ class Comment:
 class Summary:
     period: Period
     scope: Scope
+    computed_at: datetime  # the figures are those of the database at this moment
     spaces: list[SpaceActivity] = field(default_factory=list)
     estates: list[EstateTickets] = field(default_factory=list)
     ratings: list[RatingLine] = field(default_factory=list)
@@ -363,12 +367,39 @@ async def latest_comments(session: AsyncSession, scope: Scope, period: Period, l
 async def summary(session: AsyncSession, scope: Scope, period: Period, content: Content, tz: ZoneInfo,
                   now: datetime) -> Summary:
     return Summary(
-        period, scope,
+        period, scope, now,
         spaces=await space_activity(session, scope, period, content, tz),
         estates=await estate_tickets(session, scope, period, content, tz, now),
         ratings=await ratings(session, scope, period, content),
         comments=await latest_comments(session, scope, period),
     )
+
+
+class SummaryCache:
+    """Summaries computed in the last SUMMARY_FRESH_FOR, by scope and period, so that reading the statistics again
+    (the chart, the next page, a colleague with the same scope) does not count a month of the city again: ~50k
+    bookings and ~7k tickets at scale, 60–180 ms. Process memory is only a cache; the database stays the truth, and
+    the screen says when its figures were computed. A reload of the content starts afresh (names and scopes may
+    have changed). At most SUMMARIES_KEPT entries, the oldest out."""
+
+    def __init__(self, fresh_for: timedelta = SUMMARY_FRESH_FOR, kept: int = SUMMARIES_KEPT) -> None:
+        self._fresh_for = fresh_for
+        self._kept = kept
+        self._entries: OrderedDict[tuple[Scope, Period], tuple[Content, Summary]] = OrderedDict()
+
+    async def summary(self, db: Database, scope: Scope, period: Period, content: Content, tz: ZoneInfo,
+                      now: datetime) -> Summary:
+        key = (scope, period)
+        found = self._entries.get(key)
+        if found is not None and found[0] is content and timedelta(0) <= now - found[1].computed_at < self._fresh_for:
+            return found[1]
+        async with db.read() as session:
+            computed = await summary(session, scope, period, content, tz, now)
+        self._entries.pop(key, None)
+        self._entries[key] = (content, computed)
+        while len(self._entries) > self._kept:
+            self._entries.popitem(last=False)
+        return computed
 
 
 # --------------------------------------------------------------------------------------------

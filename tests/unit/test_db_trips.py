@@ -1,0 +1,72 @@
+"""SQLite through aiosqlite: each statement is one trip to the database thread, a committed transaction is not
+rolled back again when its connection goes back to the pool, and one left open (an exception) still is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import aiosqlite
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The name of every function sent to an aiosqlite thread."""
+    sent: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counting(self, function, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(getattr(function, "__name__", repr(function)))
+        return await original(self, function, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+    yield sent
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path) -> Database:  # type: ignore[no-untyped-def]
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'trips.sqlite3'}")
+    async with database.write() as session:
+        await session.execute(text("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER)"))
+        await session.execute(text("INSERT INTO counters VALUES (:name, :value)"),
+                              [{"name": "a", "value": 1}, {"name": "b", "value": 2}])
+    yield database
+    await database.dispose()
+
+
+async def test_a_one_query_read_is_three_trips(sqlite_db: Database, trips: list[str]) -> None:
+    async with sqlite_db.read() as session:
+        await session.execute(text("SELECT 1"))  # the pool's connection is open and warm
+    trips.clear()
+    async with sqlite_db.read() as session:
+        rows = (await session.execute(text("SELECT name, value FROM counters ORDER BY name"))).all()
+    assert [tuple(row) for row in rows] == [("a", 1), ("b", 2)]
+    assert len(trips) == 3  # BEGIN, the query, COMMIT
+
+
+async def test_writes_report_rowcount_and_lastrowid(sqlite_db: Database) -> None:
+    async with sqlite_db.write() as session:
+        changed = await session.execute(text("UPDATE counters SET value = value + 1"))
+        inserted = await session.execute(text("INSERT INTO counters VALUES ('c', 3)"))
+    assert changed.rowcount == 2 and inserted.lastrowid == 3
+
+
+async def test_a_failed_transaction_is_rolled_back_and_frees_the_write_lock(sqlite_db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with sqlite_db.write() as session:
+            await session.execute(text("UPDATE counters SET value = 100"))
+            raise RuntimeError("the handler failed half-way")
+    async with sqlite_db.write() as session:  # fails or waits if the first were still open
+        await session.execute(text("UPDATE counters SET value = value + 10 WHERE name = 'a'"))
+    async with sqlite_db.read() as session:
+        assert (await session.execute(text("SELECT value FROM counters WHERE name = 'a'"))).scalar() == 11
+
+
+async def test_database_errors_keep_their_sqlalchemy_type(sqlite_db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        async with sqlite_db.write() as session:
+            await session.execute(text("INSERT INTO counters VALUES ('a', 5)"))
