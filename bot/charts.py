@@ -1,6 +1,7 @@
 """The statistics chart: bookings and tickets per week, and the average rating of each space, as one PNG sized
 for a phone screen (portrait, large type). Matplotlib's object API drawn on the Agg canvas (never a GUI backend),
-no pyplot: no global state, so charts can be drawn in a worker thread while the bot keeps serving.
+no pyplot: no global state. The bot draws in a short-lived child process (`draw_in_worker`) so matplotlib's memory
+never stays in the long-running bot.
 
 Labels are drawn in the reader's language. Matplotlib (3.11 and later) shapes and orders text with libraqm, so
 Arabic joins and runs right to left and Sinhala vowel signs sit where they belong; it only needs a font for the
@@ -11,10 +12,14 @@ caption under the photo stays in the reader's language either way.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import multiprocessing
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 
 from bot.i18n import Translator, translator
@@ -166,3 +171,29 @@ def trend_png(tr: Translator, title: str, weeks: list[WeekPoint], ratings: list[
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ChartLabels:
+    """The chart's texts in one language: computed by the bot, which has the content, drawn by the worker."""
+
+    title: str
+    ratings: list[tuple[str, Figure]]
+
+
+def _draw_in_worker(language: str, timezone_name: str, labels: dict[str, ChartLabels], weeks: list[WeekPoint]) -> bytes:
+    """Runs in a short-lived child process: picks the reader's language if a font can draw it, else English."""
+    tr = chart_translator(translator(language, timezone_name))
+    chosen = labels.get(tr.language) or labels["en"]
+    return trend_png(tr, chosen.title, weeks, chosen.ratings)
+
+
+async def draw_in_worker(language: str, timezone_name: str, labels: dict[str, ChartLabels], weeks: list[WeekPoint]) -> bytes:
+    """Draw the chart in a child process that exits afterwards. Matplotlib and its font caches (40-80 MB) then
+    never stay in the long-running bot for the sake of a button staff press a few times a month; the price is
+    a second or two per chart, while the person has already been told the chart is on its way."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, _draw_in_worker, language, timezone_name, labels, weeks)
+    finally:
+        pool.shutdown(wait=False)

@@ -4,7 +4,6 @@ digest. The figures come from storage/stats.py, the chart from bot/charts.py, th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, timedelta
 
@@ -13,7 +12,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks, charts
-from bot.i18n import N_, Translator
+from bot.i18n import N_, Translator, translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import MAX_CAPTION, MAX_TEXT, Button, Screen, back_row, button, clip, menu_row, show
 from handlers.booking import service_title
@@ -276,10 +275,15 @@ async def stats_chart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     async with rt.db.read() as session:
         weeks = await stats.weekly_trend(session, scope, period.end, rt.settings.timezone)
         ratings = await stats.space_ratings(session, scope, period, rt.content)
-    drawn = await asyncio.to_thread(charts.chart_translator, v.tr)  # the first call loads matplotlib
-    title = drawn._("Statistiche · {period}", period=period_label(drawn, period))
-    named = [(space_name(drawn, rt.content, space_id), figure) for space_id, figure in ratings]
-    png = await asyncio.to_thread(charts.trend_png, drawn, title, weeks, named)
+    # Labels in the reader's language and in English: the worker falls back to English only if no installed
+    # font can draw the reader's script.
+    labels = {}
+    for drawn in {"en": translator("en", rt.settings.timezone.key), v.language: v.tr}.values():
+        labels[drawn.language] = charts.ChartLabels(
+            title=drawn._("Statistiche · {period}", period=period_label(drawn, period)),
+            ratings=[(space_name(drawn, rt.content, space_id), figure) for space_id, figure in ratings],
+        )
+    png = await charts.draw_in_worker(v.language, rt.settings.timezone.key, labels, weeks)
     caption = v.tr._("📈 Prenotazioni e segnalazioni delle ultime {n} settimane fino al {end}; voto medio degli spazi nel periodo {period}.",
                      n=len(weeks), end=v.tr.date(period.end, format="d MMM yyyy"), period=period_label(v.tr, period))
     # Buttons under the chart: the person goes on from here instead of scrolling back up.
