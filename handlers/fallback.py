@@ -52,10 +52,3 @@ async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     log.info("stale or unknown callback data from user %s", v.user_id)
     await query.answer(v.tr._("Questo pulsante non è più valido. Ecco il menu aggiornato."))
     await home(update, context, v)
-
-
-async def coming_soon(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Menu entries whose feature has not landed yet: say so and offer the way back, never a dead end."""
-    v = await visitor(update, context)
-    await update.callback_query.answer()
-    await show(update, Screen(v.tr._("Questa funzione arriva presto. Intanto puoi chiamare il numero verde o passare dallo spazio."), [menu_row(v.tr)]))
