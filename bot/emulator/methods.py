@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from PIL import Image, UnidentifiedImageError
 
 from bot.emulator.html_check import utf16_length
-from bot.emulator.markup import MAX_CAPTION_LENGTH, MAX_TEXT_LENGTH, format_text, parse_reply_markup
+from bot.emulator.markup import MAX_CAPTION_LENGTH, MAX_TEXT_LENGTH, FormattedText, format_text, parse_reply_markup
 from bot.emulator.models import MEDIA_KINDS, ApiError, EmuMessage, StoredFile, bad_request, forbidden
 from bot.emulator.params import Params, UploadedFile
 from bot.emulator.store import EmulatorState
@@ -46,6 +46,20 @@ _LOOPBACK_HOSTNAMES = frozenset({"localhost"})
 
 Handler = Callable[[Params], Awaitable[Any]]
 
+
+
+def _message_text(params: Params, *, too_long_error: str) -> FormattedText:
+    """A message's text as Telegram checks it for sending and for editing: parsed, within the limit, not empty."""
+    text = format_text(
+        params.text("text"),
+        params.text("parse_mode"),
+        params.json_value("entities", "entities"),
+        limit=MAX_TEXT_LENGTH,
+        too_long_error=too_long_error,
+    )
+    if not text.text:
+        raise bad_request("message text is empty")
+    return text
 
 class BotApiMethods:
     """Bot API methods by lower-case name; each returns the ``result`` or raises ApiError."""
@@ -183,15 +197,7 @@ class BotApiMethods:
     # Sending -------------------------------------------------------------------------------------
 
     async def send_message(self, params: Params) -> dict[str, Any]:
-        text = format_text(
-            params.text("text"),
-            params.text("parse_mode"),
-            params.json_value("entities", "entities"),
-            limit=MAX_TEXT_LENGTH,
-            too_long_error="message is too long",
-        )
-        if not text.text:
-            raise bad_request("message text is empty")
+        text = _message_text(params, too_long_error="message is too long")
         return self._post(params, "text", text=text.text, html=params.text("text"), entities=text.entities)
 
     async def send_photo(self, params: Params) -> dict[str, Any]:
@@ -318,15 +324,7 @@ class BotApiMethods:
     # Editing and deleting ------------------------------------------------------------------------
 
     async def edit_message_text(self, params: Params) -> dict[str, Any]:
-        text = format_text(
-            params.text("text"),
-            params.text("parse_mode"),
-            params.json_value("entities", "entities"),
-            limit=MAX_TEXT_LENGTH,
-            too_long_error="MESSAGE_TOO_LONG",
-        )
-        if not text.text:
-            raise bad_request("message text is empty")
+        text = _message_text(params, too_long_error="MESSAGE_TOO_LONG")  # Telegram words it so for edits
         markup = parse_reply_markup(params.json_value("reply_markup", "reply keyboard markup"), inline_only=True)
         message = self._message_to_edit(params)
         if message.kind != "text":
