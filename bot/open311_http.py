@@ -72,7 +72,7 @@ def _codes(value: str | None) -> frozenset[str] | None:
 
 
 async def _documents(request: web.Request, rt: Runtime, found: list) -> list[dict]:  # type: ignore[type-arg]
-    async with rt.db.read() as session:
+    async with rt.db.read(long=True) as session:
         tokens = await tickets.first_photo_tokens(session, [ticket.id for ticket in found])
         names = await tickets.first_names(session, {ticket.reporter_id for ticket in found if ticket.reporter_id is not None})
     base = _media_base(request, rt)
@@ -95,7 +95,7 @@ async def requests(request: web.Request, rt: Runtime) -> web.Response:
         since = (until or rt.clock.now()) - timedelta(days=open311.DEFAULT_WINDOW_DAYS)
     if since is not None and until is not None and since > until:
         raise Open311Error(400, "start_date is after end_date")
-    async with rt.db.read() as session:
+    async with rt.db.read(long=True) as session:  # up to MAX_REQUESTS tickets
         found = await tickets.search_tickets(
             session, codes=codes, category_ids=_codes(query.get("service_code")),
             statuses=open311.ticket_statuses(statuses) if statuses else None, since=since, until=until,

@@ -272,7 +272,7 @@ async def stats_chart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     scope, period, kind, code = chosen
     await update.callback_query.answer(v.tr._("Preparo il grafico…"))
-    async with rt.db.read() as session:
+    async with rt.db.read(long=True) as session:
         weeks = await stats.weekly_trend(session, scope, period.end, rt.settings.timezone)
         ratings = await stats.space_ratings(session, scope, period, rt.content)
     # Labels in the reader's language and in English: the worker falls back to English only if no installed
@@ -337,18 +337,23 @@ async def send_committee_digests(rt: Runtime) -> None:
         return
     period = stats.previous_month(local.date())
     month = f"{period.start:%Y-%m}"
-    async with rt.db.write() as session:
+    async with rt.db.read() as session:
         members = await stats.committee_members(session)
         done = await stats.digests_done(session, month)
-        for user_id, estates in sorted(members.items()):
-            if user_id in done or not await stats.claim_digest(session, user_id, month, now):
-                continue
+    for user_id, estates in sorted(members.items()):
+        if user_id in done:
+            continue
+        # Counted before the write, off the event loop: the write transaction stays short.
+        scope = stats.scope_of_estates(estates, rt.content)
+        async with rt.db.read(long=True) as session:
+            summary = await stats.summary(session, scope, period, rt.content, rt.settings.timezone, now)
+        async with rt.db.write() as session:
+            if not await stats.claim_digest(session, user_id, month, now):
+                continue  # another instance has sent it
             user = await session.get(User, user_id)
             if user is None or user.blocked_at is not None:
                 continue
             tr = translator_for(rt, language_of(user))
-            scope = stats.scope_of_estates(estates, rt.content)
-            summary = await stats.summary(session, scope, period, rt.content, rt.settings.timezone, now)
             await outbox.enqueue(
                 session, chat_id=user_id, method="sendMessage", params=message_params(render_digest(tr, rt.content, summary)),
                 dedupe_key=f"committee-digest:{user_id}:{month}", now=now, kind="committee_digest", ref=month,

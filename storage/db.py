@@ -1,24 +1,28 @@
 """Engine, sessions and transactions.
 
-`write()` opens a transaction meant to change data and `read()` one that only reads. On SQLite the writer starts
-with BEGIN IMMEDIATE so concurrent writers queue on the file lock instead of failing half-way with "database is
-locked"; readers never take that lock. Writers of this process also queue on an asyncio lock first: SQLite admits
-one writer at a time anyway, and its busy handler polls with sleeps of up to 100 ms, so under load writers that
-waited on the file lock took seconds; queued here, each starts the moment the previous one commits. On PostgreSQL
-both are ordinary transactions.
+`write()` opens a transaction meant to change data and `read()` one that only reads. On PostgreSQL both are
+ordinary transactions.
 
-`write_alone(statement)` runs one data-changing statement as a transaction of its own; on SQLite that is one trip
-to the database thread instead of about five (see there).
+On SQLite (an embedded database: an indexed query takes microseconds) the statements of `read()` and `write()` run
+**inline, on the event loop's thread**. Sending each one to aiosqlite's thread cost more than the query itself, and
+under load every trip waited a turn of the busy event loop: a screen of five statements waited five turns, and a
+writer held SQLite's one write lock through all of its turns, so writers queued behind each other for seconds.
+Inline, a transaction that awaits nothing but the database runs without letting the loop go. `read(long=True)` is
+for reads that may take tens of milliseconds (statistics, exports, the chart): those still run on aiosqlite's thread,
+so the bot keeps answering meanwhile.
 
-On SQLite every statement is one trip to aiosqlite's thread (`_OneTripCursor`), and a connection returned to the pool
-is rolled back only if a transaction is still open: a one-query read is three trips (BEGIN, the query, COMMIT) where
-it was seven.
+A writer starts with BEGIN IMMEDIATE so concurrent writers queue for the file lock instead of failing half-way with
+"database is locked"; writers of this process also queue on an asyncio lock first. Another process (a second
+instance, `qcbot invite`) may hold the lock: BEGIN IMMEDIATE then does not wait in SQLite's busy handler, which
+would freeze the loop, but is tried again after an asyncio sleep, for up to WRITE_LOCK_TIMEOUT. Once it holds the
+lock, nothing in the transaction waits for another connection (WAL mode: readers never block the writer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -36,7 +40,6 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.util import await_only
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -46,15 +49,19 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     # Deleted rows (a dropped draft, an anonymous comment's draft) are overwritten, not left in free pages.
     "PRAGMA secure_delete=ON",
-    "PRAGMA busy_timeout=60000",
 )
+WRITE_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process to release SQLite's write lock
+# SQLite's busy handler blocks the calling thread. Inline readers get a short one: in WAL mode a reader waits only
+# in rare moments (another connection recovering the log after a crash); long reads on aiosqlite's thread may wait.
+INLINE_READ_BUSY_TIMEOUT = 1.0
+THREAD_BUSY_TIMEOUT = 60.0
 
 
 _Outcome = tuple[Any, int, int | None, list[Any]]  # description, rowcount, lastrowid, rows
 
 
 def _run_statement(connection: sqlite3.Connection, many: bool, operation: str, parameters: Any) -> _Outcome:
-    """On aiosqlite's thread: open a cursor, execute, fetch every row, close."""
+    """Open a cursor, execute, fetch every row, close: inline, or as one trip on aiosqlite's thread."""
     cursor = connection.cursor()
     try:
         if many:
@@ -67,17 +74,37 @@ def _run_statement(connection: sqlite3.Connection, many: bool, operation: str, p
         cursor.close()
 
 
-class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+def _is_locked(error: sqlite3.OperationalError) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _begin_inline(connection: sqlite3.Connection, begin: str) -> None:
+    """BEGIN on the loop's thread; if another process holds the write lock, try again after an asyncio sleep
+    (called inside SQLAlchemy's greenlet, hence await_only) instead of blocking the loop in SQLite's busy handler."""
+    deadline = time.monotonic() + WRITE_LOCK_TIMEOUT
+    pause = 0.002
+    while True:
+        try:
+            connection.execute(begin)
+            return
+        except sqlite3.OperationalError as error:
+            if not _is_locked(error) or time.monotonic() > deadline:
+                raise
+        await_only(asyncio.sleep(pause))
+        pause = min(pause * 2, 0.1)
+
+
+class _SqliteCursor(AsyncAdapt_aiosqlite_cursor):
     """SQLAlchemy's aiosqlite cursor makes four trips to the database thread per statement (open a cursor, execute,
-    fetch, close), and under load each waits a turn of the busy event loop; this one does all four in one trip.
-    Rows are fetched whole, as SQLAlchemy's adapter already did."""
+    fetch, close). This one runs the four inline on the loop's thread, or, for long reads, as one trip. Rows are
+    fetched whole, as SQLAlchemy's adapter already did."""
 
     __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
 
     def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
-        self._cursor = None  # type: ignore[assignment]  # opened and closed on the database thread
+        self._cursor = None  # type: ignore[assignment]  # opened and closed by _run_statement
         self._soft_closed_memoized = {}
         self._rows = deque()
         self._description: Any = None
@@ -106,10 +133,14 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._arraysize = value
 
     async def _run(self, many: bool, operation: str, parameters: Any) -> None:
-        async with self._adapt_connection._execute_mutex:
-            outcome = await self._connection._execute(
-                _run_statement, self._connection._conn, many, operation, () if parameters is None else parameters
-            )
+        parameters = () if parameters is None else parameters
+        if self._adapt_connection.dbapi.inline:
+            outcome = _run_statement(self._connection._conn, many, operation, parameters)
+        else:
+            async with self._adapt_connection._execute_mutex:
+                outcome = await self._connection._execute(
+                    _run_statement, self._connection._conn, many, operation, parameters
+                )
         self._description, self._rowcount, self._lastrowid, rows = outcome
         self._rows = deque(rows)
 
@@ -120,34 +151,61 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         await self._run(True, operation, seq_of_parameters)
 
     async def _async_soft_close(self) -> None:
-        """Nothing to close: the sqlite3 cursor was closed on the database thread."""
+        """Nothing to close: the sqlite3 cursor was closed by _run_statement."""
 
     def close(self) -> None:
         self._rows.clear()
 
 
-class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+class _SqliteConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
-    _cursor_cls = _OneTripCursor
+    _cursor_cls = _SqliteCursor
+
+    def commit(self) -> None:
+        if not self.dbapi.inline:
+            super().commit()
+        elif self._connection._connection is not None:
+            try:
+                self._connection._conn.commit()
+            except Exception as error:
+                self._handle_exception(error)
+
+    def rollback(self) -> None:
+        if not self.dbapi.inline:
+            super().rollback()
+        elif self._connection._connection is not None:
+            try:
+                self._connection._conn.rollback()
+            except Exception as error:
+                self._handle_exception(error)
 
 
-class _OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
-    """aiosqlite as SQLAlchemy's dialect sees it, with connections that hand out `_OneTripCursor`s."""
+class _SqliteDbapi(AsyncAdapt_aiosqlite_dbapi):
+    """aiosqlite as SQLAlchemy's dialect sees it, with connections that run statements inline (`inline`) or as one
+    trip each to aiosqlite's thread. Connecting and closing always go through aiosqlite's thread."""
 
-    def connect(self, *args: Any, **kwargs: Any) -> _OneTripConnection:
-        return _OneTripConnection(self, super().connect(*args, **kwargs)._connection)
+    def __init__(self, *, inline: bool) -> None:
+        super().__init__(aiosqlite, sqlite3)
+        self.inline = inline
+
+    def connect(self, *args: Any, **kwargs: Any) -> _SqliteConnection:
+        return _SqliteConnection(self, super().connect(*args, **kwargs)._connection)
 
 
-def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str, *, inline: bool, busy_timeout: float) -> AsyncEngine:
     engine = create_async_engine(
-        url, connect_args={"timeout": 60}, module=_OneTripDbapi(aiosqlite, sqlite3), pool_reset_on_return=None
+        url,
+        # sqlite3 serialises calls on a connection; it is used from aiosqlite's thread (connect, close) and the loop's.
+        connect_args={"timeout": busy_timeout, "check_same_thread": False},
+        module=_SqliteDbapi(inline=inline),
+        pool_reset_on_return=None,
     )
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection, _record, state) -> None:  # type: ignore[no-untyped-def]
-        # The pool's default reset is a ROLLBACK on every return, one more trip to the database thread even after a
-        # COMMIT; sqlite3 knows without a trip whether a transaction is still open. A connection that cannot be used
-        # from here (garbage-collected, or being discarded) is closed by the pool without a reset.
+        # The pool's default reset is a ROLLBACK on every return, even after a COMMIT; sqlite3 knows whether a
+        # transaction is still open. A connection that cannot be used from here (garbage-collected, or being
+        # discarded) is closed by the pool without a reset.
         if state.asyncio_safe and not state.terminate_only and dbapi_connection.driver_connection.in_transaction:
             dbapi_connection.rollback()
 
@@ -162,33 +220,47 @@ def _sqlite_engine(url: str, begin: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        # Straight to aiosqlite: one trip to its thread, where exec_driver_sql takes three (open a cursor,
-        # execute, close it). Under load every trip waits for a turn of the event loop, and a writer holds the
-        # one SQLite write lock through all of its trips.
-        await_only(connection.connection.driver_connection.execute(begin))
+        driver_connection = connection.connection.driver_connection
+        if inline:
+            _begin_inline(driver_connection._conn, begin)
+        else:
+            # Straight to aiosqlite: one trip, where exec_driver_sql takes three (open a cursor, execute, close).
+            await_only(driver_connection.execute(begin))
 
     return engine
+
+
+@asynccontextmanager
+async def _inline_session(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session closed in place. AsyncSession's own `async with` closes it in a task of its own (so that a
+    cancellation cannot interrupt the close), which costs a turn of the event loop: under load ~100 ms in which a
+    writer still held the write lock. Inline on SQLite the close never waits, so nothing can interrupt it."""
+    session = maker()
+    try:
+        yield session
+    finally:
+        await session.close()
 
 
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self._sqlite_path: str | None = None  # a file, so a second connection sees the same database
-        self._lone_writer: aiosqlite.Connection | None = None
         if self.is_sqlite:
             path = make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self._sqlite_path = path
-            self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
-            self.read_engine = _sqlite_engine(url, "BEGIN")
+            # Busy timeout 0: a writer locked out by another process is retried by _begin_inline, off the loop.
+            self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", inline=True, busy_timeout=0)
+            self.read_engine = _sqlite_engine(url, "BEGIN", inline=True, busy_timeout=INLINE_READ_BUSY_TIMEOUT)
+            self.long_read_engine = _sqlite_engine(url, "BEGIN", inline=False, busy_timeout=THREAD_BUSY_TIMEOUT)
         else:
             self.write_engine = create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
-            self.read_engine = self.write_engine
+            self.read_engine = self.long_read_engine = self.write_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._sqlite_writer_turn = asyncio.Lock() if self.is_sqlite else None
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._long_reader = async_sessionmaker(self.long_read_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -197,52 +269,23 @@ class Database:
             async with self._writer() as session, session.begin():
                 yield session
             return
-        async with self._sqlite_writer_turn, self._writer() as session, session.begin():
+        async with self._sqlite_writer_turn, _inline_session(self._writer) as session, session.begin():
             yield session
 
-    async def write_alone(self, statement: UpdateBase) -> int:
-        """Run one UPDATE/INSERT/DELETE as a transaction of its own; returns how many rows it changed.
-
-        On a SQLite file it is one trip to the database thread, on a connection kept for it in autocommit mode (one
-        statement is its own transaction there): through a session it is about five (BEGIN; cursor, execute, close;
-        COMMIT), and under load each trip waits a turn of the busy event loop while holding the one write lock, so
-        writers queued behind each other for seconds. It still takes its turn among this process's writers."""
-        compiled = statement.compile(dialect=self.write_engine.dialect) if self._sqlite_path is not None else None
-        if compiled is None or compiled.post_compile_params:  # IN lists are expanded by SQLAlchemy's execution
-            async with self.write() as session:
-                return (await session.execute(statement)).rowcount
-        values = compiled.construct_params()
-        processors = compiled._bind_processors  # the column types' conversions, e.g. an aware datetime to text
-        parameters = [
-            processors[name](values[name]) if name in processors else values[name] for name in compiled.positiontup or ()
-        ]
-        assert self._sqlite_writer_turn is not None
-        async with self._sqlite_writer_turn:
-            if self._lone_writer is None:
-                self._lone_writer = await self._connect_lone_writer()
-            # The cursor is not closed (another trip): sqlite3 finalises it when it is collected.
-            cursor = await self._lone_writer.execute(compiled.string, parameters)
-            return cursor.rowcount
-
-    async def _connect_lone_writer(self) -> aiosqlite.Connection:
-        assert self._sqlite_path is not None
-        connection = await aiosqlite.connect(self._sqlite_path, timeout=60, isolation_level=None)
-        for pragma in SQLITE_PRAGMAS:
-            await connection.execute(pragma)
-        return connection
-
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._reader() as session, session.begin():
+    async def read(self, *, long: bool = False) -> AsyncIterator[AsyncSession]:
+        """One read-only transaction. `long=True` for reads that may take tens of milliseconds (statistics,
+        exports): on SQLite they run on aiosqlite's thread instead of inline on the loop's."""
+        if self.is_sqlite and not long:
+            async with _inline_session(self._reader) as session, session.begin():
+                yield session
+            return
+        async with (self._long_reader if long else self._reader)() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:
-        if self._lone_writer is not None:
-            await self._lone_writer.close()
-            self._lone_writer = None
-        await self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
-            await self.read_engine.dispose()
+        for engine in dict.fromkeys((self.write_engine, self.read_engine, self.long_read_engine)):
+            await engine.dispose()
 
 
 def alembic_config(database_url: str) -> Config:

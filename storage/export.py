@@ -70,7 +70,7 @@ async def _batches(db: Database, query, key) -> AsyncIterator[list]:  # type: ig
     last = None
     while True:
         page = query if last is None else query.where(key > last)
-        async with db.read() as session:
+        async with db.read(long=True) as session:
             rows = list((await session.scalars(page.order_by(key).limit(BATCH))).all())
         if not rows:
             return

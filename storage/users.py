@@ -94,8 +94,8 @@ def needs_touch(user: User | None, first_name: str, telegram_language: str | Non
 
 
 async def set_language(db: Database, user_id: int, language: str) -> None:
-    # The slowest step under load when it queued behind other writers: one statement, so one trip (write_alone).
-    await db.write_alone(update(User).where(User.id == user_id).values(language=language))
+    async with db.write() as session:
+        await session.execute(update(User).where(User.id == user_id).values(language=language))
 
 
 async def record_consent(session: AsyncSession, user_id: int, now: datetime) -> None:

@@ -1,8 +1,11 @@
-"""SQLite through aiosqlite: each statement is one trip to the database thread, a committed transaction is not
-rolled back again when its connection goes back to the pool, and one left open (an exception) still is."""
+"""SQLite: the statements of read() and write() run inline on the loop's thread (no trip to aiosqlite's), long reads
+one trip per statement; a committed transaction is not rolled back again when its connection goes back to the pool,
+one left open (an exception) still is; a writer locked out by another process waits without freezing the loop."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Iterator
 
 import aiosqlite
@@ -38,14 +41,60 @@ async def sqlite_db(tmp_path) -> Database:  # type: ignore[no-untyped-def]
     await database.dispose()
 
 
-async def test_a_one_query_read_is_three_trips(sqlite_db: Database, trips: list[str]) -> None:
-    async with sqlite_db.read() as session:
-        await session.execute(text("SELECT 1"))  # the pool's connection is open and warm
+async def _warm(database: Database) -> None:
+    """Open the pools' connections (connecting is a trip to aiosqlite's thread)."""
+    for long in (False, True):
+        async with database.read(long=long) as session:
+            await session.execute(text("SELECT 1"))
+    async with database.write() as session:
+        await session.execute(text("SELECT 1"))
+
+
+async def test_reads_and_writes_run_inline(sqlite_db: Database, trips: list[str]) -> None:
+    await _warm(sqlite_db)
     trips.clear()
     async with sqlite_db.read() as session:
         rows = (await session.execute(text("SELECT name, value FROM counters ORDER BY name"))).all()
+    async with sqlite_db.write() as session:
+        await session.execute(text("UPDATE counters SET value = value + 1 WHERE name = 'a'"))
+    assert [tuple(row) for row in rows] == [("a", 1), ("b", 2)]
+    assert trips == []
+
+
+async def test_a_long_read_is_one_trip_per_statement(sqlite_db: Database, trips: list[str]) -> None:
+    await _warm(sqlite_db)
+    trips.clear()
+    async with sqlite_db.read(long=True) as session:
+        rows = (await session.execute(text("SELECT name, value FROM counters ORDER BY name"))).all()
     assert [tuple(row) for row in rows] == [("a", 1), ("b", 2)]
     assert len(trips) == 3  # BEGIN, the query, COMMIT
+
+
+async def test_a_writer_locked_out_by_another_process_waits_without_freezing_the_loop(sqlite_db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    other_process = sqlite3.connect(tmp_path / "trips.sqlite3", isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def loop_keeps_turning() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    async def write() -> None:
+        async with sqlite_db.write() as session:
+            await session.execute(text("UPDATE counters SET value = 42 WHERE name = 'b'"))
+
+    ticker = asyncio.create_task(loop_keeps_turning())
+    writer = asyncio.create_task(write())
+    await asyncio.sleep(0.05)
+    assert not writer.done() and ticks > 5  # waiting for the lock, while other work goes on
+    other_process.execute("COMMIT")
+    await asyncio.wait_for(writer, 5)
+    ticker.cancel()
+    other_process.close()
+    async with sqlite_db.read() as session:
+        assert (await session.execute(text("SELECT value FROM counters WHERE name = 'b'"))).scalar() == 42
 
 
 async def test_writes_report_rowcount_and_lastrowid(sqlite_db: Database) -> None:
