@@ -4,6 +4,7 @@ tick: reminders, escalations and digests are rows or timestamps, not timers held
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from handlers import booking, custodian, feedback, stats
 log = logging.getLogger(__name__)
 
 JobFunction = Callable[[Runtime], Awaitable[None]]
+STATISTICS_FIRST_WARM_AFTER = 2.0  # seconds: after the bot has started answering, before anyone opens the screen
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class PeriodicJob:
     name: str
     every_seconds: float
     run: JobFunction
+    # Seconds before the first run; None: one interval, as a job that only catches up on what came due.
+    first_after: float | None = None
 
 
 async def watch_content(rt: Runtime) -> None:
@@ -32,6 +36,13 @@ async def watch_content(rt: Runtime) -> None:
             log.warning("content not reloaded, %d problem(s); first: %s", len(problems), problems[0])
         else:
             log.info("content reloaded (version %s)", rt.content.version)
+
+
+async def warm_statistics(rt: Runtime) -> None:
+    """Count again the statistics people read lately, so the screen answers from memory (storage.stats.SummaryCache)."""
+    began = time.perf_counter()
+    counted = await rt.summaries.refresh(rt.db, rt.content, rt.settings.timezone, rt.clock.now())
+    log.debug("statistics kept warm: %d summaries counted in %.0f ms", counted, (time.perf_counter() - began) * 1000)
 
 
 # Features append their jobs here (reminders, escalations, digests); bot/app.py schedules every one.
@@ -48,6 +59,9 @@ PERIODIC_JOBS.append(PeriodicJob("ticket-closing", 600.0, custodian.close_resolv
 # monthly digest, once per member and month.
 PERIODIC_JOBS.append(PeriodicJob("feedback-prompts", 60.0, feedback.send_prompts))
 PERIODIC_JOBS.append(PeriodicJob("committee-digests", 600.0, stats.send_committee_digests))
+# Statistics: the summaries read lately, and the whole city's this month, counted again every minute; the first
+# time right after a start, so that an admin's first look is already warm.
+PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER))
 
 
 def schedule_all(application: Application) -> None:
@@ -61,4 +75,5 @@ def schedule_all(application: Application) -> None:
                 log.exception("job %s failed; it runs again at the next tick", job.name)
             rt.wake_outbox()
 
-        application.job_queue.run_repeating(tick, interval=job.every_seconds, first=job.every_seconds, name=job.name)
+        first = job.every_seconds if job.first_after is None else job.first_after
+        application.job_queue.run_repeating(tick, interval=job.every_seconds, first=first, name=job.name)

@@ -29,7 +29,9 @@ from storage.models.base import UtcDateTime
 from storage.users import Roles
 
 MIN_GROUP = 5
-SUMMARY_FRESH_FOR = timedelta(seconds=60)
+SUMMARY_FRESH_FOR = timedelta(minutes=3)  # a view counts afresh past this (the warming job was late)
+REFRESH_AFTER = timedelta(seconds=60)  # the warming job recounts summaries older than this
+KEEP_WARM_FOR = timedelta(hours=24)  # ... if someone read them this recently
 SUMMARIES_KEPT = 32
 BUSIEST_SHOWN = 3
 COMMENTS_SHOWN = 5
@@ -375,31 +377,90 @@ async def summary(session: AsyncSession, scope: Scope, period: Period, content: 
     )
 
 
-class SummaryCache:
-    """Summaries computed in the last SUMMARY_FRESH_FOR, by scope and period, so that reading the statistics again
-    (the chart, the next page, a colleague with the same scope) does not count a month of the city again: ~50k
-    bookings and ~7k tickets at scale, 60–180 ms. Process memory is only a cache; the database stays the truth, and
-    the screen says when its figures were computed. A reload of the content starts afresh (names and scopes may
-    have changed). At most SUMMARIES_KEPT entries, the oldest out."""
+def _younger_than(computed_at: datetime, limit: timedelta, now: datetime) -> bool:
+    return timedelta(0) <= now - computed_at < limit
 
-    def __init__(self, fresh_for: timedelta = SUMMARY_FRESH_FOR, kept: int = SUMMARIES_KEPT) -> None:
+
+def _still_asked(period: Period, today: date) -> bool:
+    """Whether a screen can still ask for this period: the rolling ones (a week, 30 days, this month so far) end
+    today, so once they end earlier only whole months are asked again."""
+    return period.end >= today or period == Period.month(period.start.year, period.start.month)
+
+
+async def _counted(db: Database, scope: Scope, period: Period, content: Content, tz: ZoneInfo, now: datetime) -> Summary:
+    # Tens of milliseconds at scale: on SQLite a long read runs off the event loop.
+    async with db.read(long=True) as session:
+        return await summary(session, scope, period, content, tz, now)
+
+
+@dataclass
+class _Cached:
+    content: Content
+    summary: Summary
+    last_read: datetime | None  # None: counted ahead by refresh(), nobody has read it yet
+
+
+class SummaryCache:
+    """Summaries by scope and period, kept warm in the background, so that the statistics screen does not count a
+    month of the city while the reader waits: ~50k bookings and ~7k tickets at scale, 60–180 ms.
+
+    refresh(), run every minute by a job, counts again whatever was read in the last KEEP_WARM_FOR and is older
+    than REFRESH_AFTER, and always the whole city for this month (the admins' first view after a start). A view
+    takes the cached figures while younger than SUMMARY_FRESH_FOR, else counts afresh. Process memory is only a
+    cache; the database stays the truth, and the screen says when its figures were computed. A reload of the
+    content starts afresh (names and scopes may have changed). At most SUMMARIES_KEPT entries, the least recently
+    read out."""
+
+    def __init__(self, fresh_for: timedelta = SUMMARY_FRESH_FOR, kept: int = SUMMARIES_KEPT,
+                 refresh_after: timedelta = REFRESH_AFTER, keep_warm_for: timedelta = KEEP_WARM_FOR) -> None:
         self._fresh_for = fresh_for
         self._kept = kept
-        self._entries: OrderedDict[tuple[Scope, Period], tuple[Content, Summary]] = OrderedDict()
+        self._refresh_after = refresh_after
+        self._keep_warm_for = keep_warm_for
+        # Least recently read (or counted ahead) first: the first out when there are too many.
+        self._entries: OrderedDict[tuple[Scope, Period], _Cached] = OrderedDict()
 
     async def summary(self, db: Database, scope: Scope, period: Period, content: Content, tz: ZoneInfo,
                       now: datetime) -> Summary:
         key = (scope, period)
         found = self._entries.get(key)
-        if found is not None and found[0] is content and timedelta(0) <= now - found[1].computed_at < self._fresh_for:
-            return found[1]
-        async with db.read() as session:
-            computed = await summary(session, scope, period, content, tz, now)
+        if found is not None and found.content is content and _younger_than(found.summary.computed_at, self._fresh_for, now):
+            found.last_read = now
+            self._entries.move_to_end(key)
+            return found.summary
+        computed = await _counted(db, scope, period, content, tz, now)
         self._entries.pop(key, None)
-        self._entries[key] = (content, computed)
+        self._entries[key] = _Cached(content, computed, last_read=now)
+        self._make_room()
+        return computed
+
+    async def refresh(self, db: Database, content: Content, tz: ZoneInfo, now: datetime) -> int:
+        """Count again the summaries due (see the class); returns how many were counted."""
+        today = now.astimezone(tz).date()
+        whole_city = (Scope(frozenset(content.spaces), frozenset(content.estates), everything=True),
+                      Period.this_month(today))
+        for key, cached in list(self._entries.items()):
+            read_lately = cached.last_read is not None and now - cached.last_read < self._keep_warm_for
+            if cached.content is not content or not (key == whole_city or (read_lately and _still_asked(key[1], today))):
+                del self._entries[key]
+        due = [key for key, cached in self._entries.items()
+               if not _younger_than(cached.summary.computed_at, self._refresh_after, now)]
+        if whole_city not in self._entries:
+            due.append(whole_city)
+        for key in due:
+            computed = await _counted(db, *key, content, tz, now)
+            # Views ran while this was counting: one may have counted the entry itself, or made room by dropping it.
+            cached = self._entries.get(key)
+            if cached is None and key == whole_city:
+                self._entries[key] = _Cached(content, computed, last_read=None)
+                self._make_room()
+            elif cached is not None and cached.content is content and cached.summary.computed_at <= computed.computed_at:
+                cached.summary = computed
+        return len(due)
+
+    def _make_room(self) -> None:
         while len(self._entries) > self._kept:
             self._entries.popitem(last=False)
-        return computed
 
 
 # --------------------------------------------------------------------------------------------
