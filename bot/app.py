@@ -36,9 +36,9 @@ from telegram.ext import (
 from bot import callbacks, jobs
 from bot.i18n import LANGUAGES
 from bot.outbox_sender import OutboxSender, retry_seconds
-from bot.runtime import Runtime, runtime_of, visitor
+from bot.runtime import WAKES_AFTER_UPDATE, DeferredWakes, Runtime, runtime_of, visitor
 from bot.telegram_http import AiohttpRequest
-from bot.ui import Screen, menu_row, show
+from bot.ui import Screen, menu_row, show, slim_pressed_message
 from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
@@ -151,6 +151,8 @@ class PerChatProcessor(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
+        wakes = DeferredWakes()
+        wakes_token = WAKES_AFTER_UPDATE.set(wakes)
         try:
             if chat is None:
                 await coroutine
@@ -168,6 +170,8 @@ class PerChatProcessor(BaseUpdateProcessor):
                     del self._waiting[key]
                     self._locks.pop(key, None)
         finally:
+            WAKES_AFTER_UPDATE.reset(wakes_token)
+            wakes.wake_all()
             if self.on_done is not None:
                 self.on_done(update)
 
@@ -394,6 +398,18 @@ async def on_stopped(application: Application) -> None:
         await rt.outbox.stop()
 
 
+class UpdatesRequest(AiohttpRequest):
+    """The long poll's connection: updates are slimmed (bot.ui.slim_pressed_message) before PTB parses them."""
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict:
+        parsed = AiohttpRequest.parse_json_payload(payload)
+        if isinstance(parsed.get("result"), list):
+            for update in parsed["result"]:
+                slim_pressed_message(update)
+        return parsed
+
+
 def build_application(rt: Runtime, *, with_updater: bool = True) -> Application:
     settings = rt.settings
     if not settings.telegram_token:
@@ -403,7 +419,7 @@ def build_application(rt: Runtime, *, with_updater: bool = True) -> Application:
         base_url=settings.api_url,
         base_file_url=settings.file_url,
         request=AiohttpRequest(connection_pool_size=256),
-        get_updates_request=AiohttpRequest(connection_pool_size=2),
+        get_updates_request=UpdatesRequest(connection_pool_size=2),
         defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
         rate_limiter=RepliesFirstRateLimiter(max_retries=2),
     )

@@ -18,6 +18,7 @@ from bot.app import build_application, on_startup, on_stopped
 from bot.clock import Clock
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.ui import slim_pressed_message
 from storage.content import ContentStore
 from storage.db import Database, upgrade
 
@@ -79,7 +80,7 @@ class BotService:
             data = await request.json()
         except ValueError:
             return web.Response(status=400, text="not JSON")
-        update = Update.de_json(data, self.application.bot)
+        update = Update.de_json(slim_pressed_message(data), self.application.bot)
         await self.application.update_queue.put(update)
         return web.Response(text="ok")
 

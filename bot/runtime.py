@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from telegram import Update
@@ -20,6 +21,22 @@ from storage.users import Roles
 
 if TYPE_CHECKING:
     from bot.outbox_sender import OutboxSender
+
+@dataclass
+class DeferredWakes:
+    """Outboxes woken while an update is handled (bot.app.PerChatProcessor sets one per update): woken when the
+    handler is done, so the person's own answer leaves before the alerts and notices their action queued."""
+
+    senders: set = field(default_factory=set)
+    done: bool = False
+
+    def wake_all(self) -> None:
+        self.done = True
+        for sender in self.senders:
+            sender.wake()
+
+
+WAKES_AFTER_UPDATE: ContextVar[DeferredWakes | None] = ContextVar("wakes_after_update", default=None)
 
 USER_CACHE_SECONDS = 60.0
 USER_CACHE_SIZE = 10_000  # the oldest entries go first, so memory stays flat however many tenants write
@@ -64,8 +81,14 @@ class Runtime:
             self._users[user_id] = replace(cached, **changes)
 
     def wake_outbox(self) -> None:
-        if self.outbox is not None:
+        """Deliver what was just enqueued: now, or when the update being handled is done (DeferredWakes)."""
+        if self.outbox is None:
+            return
+        deferred = WAKES_AFTER_UPDATE.get()
+        if deferred is None or deferred.done:  # a job, or a task that outlived its update
             self.outbox.wake()
+        else:
+            deferred.senders.add(self.outbox)
 
     async def cached_user(self, user_id: int, first_name: str, telegram_language: str | None) -> CachedUser:
         cached = self._users.get(user_id)
