@@ -179,3 +179,15 @@ async def test_webhook_mode_receives_updates_and_refuses_a_wrong_secret(emulator
                 assert response.status == 200
     finally:
         await running.service.stop()
+
+
+async def test_a_reply_that_meets_telegrams_flood_limit_is_sent_again_after_retry_after(bot):
+    """Screens and button answers go straight to the request backend (FrontDeskBot._do_post); a 429 on either is
+    retried after retry_after, as PTB's rate limiter did."""
+    anna = await bot.tenant("Anna")
+    bot.emu.inject_fault("answerCallbackQuery", 429, retry_after=1)
+    bot.emu.inject_fault("editMessageText", 429, retry_after=1)
+    await anna.tap("Spazi e servizi")
+    assert "per quartiere" in anna.screen.text
+    injected = [(r.method, r.error_code) for r in bot.emu.refusals if r.injected]
+    assert ("answerCallbackQuery", 429) in injected and ("editMessageText", 429) in injected
