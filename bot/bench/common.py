@@ -255,10 +255,11 @@ class BotProcess:
 
 async def _serve_product(spec: BotSpec, stop: asyncio.Event) -> None:
     from bot.config import load_settings
-    from bot.runners import BotService
+    from bot.runners import BotService, tune_garbage_collector
 
     service = BotService(load_settings(spec.env), webhook=spec.mode == "webhook")
     await service.start()
+    tune_garbage_collector()  # as `qcbot run` does
     try:
         await stop.wait()
     finally:

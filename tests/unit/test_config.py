@@ -62,3 +62,15 @@ def test_cli_prints_config_errors_and_exits_2(monkeypatch, capsys):
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("qcbot: QC_DATABASE_URL:") and "Traceback" not in err
+
+
+def test_a_serving_process_freezes_what_it_built_and_collects_the_young_less_often() -> None:
+    # In a child process: tests start many bots in one process and must keep Python's defaults.
+    import subprocess
+    import sys
+
+    script = ("import gc; from bot.runners import YOUNG_COLLECTION_THRESHOLD, tune_garbage_collector; "
+              "tune_garbage_collector(); "
+              "print(gc.get_threshold()[0] == YOUNG_COLLECTION_THRESHOLD, gc.get_freeze_count() > 10_000)")
+    printed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert printed.split() == ["True", "True"]
