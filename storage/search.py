@@ -9,6 +9,7 @@ glued to articles and prepositions (Arabic) are matched by substring.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 from collections import OrderedDict
@@ -23,6 +24,7 @@ Kind = Literal["service", "faq", "problem", "space"]
 
 MIN_SCORE = 0.5  # below this a hit is more noise than help
 FUZZY_CUTOFF = 80  # rapidfuzz ratio: "riparazone" vs "riparazione" is 95
+MATCHES_REMEMBERED = 4096  # query tokens per content version whose matches are kept
 _EXACT, _PREFIX, _STEM, _FUZZY_SCALE = 1.0, 0.85, 0.8, 0.8
 _OTHER_LANGUAGE = 0.97  # a match in the tenant's own language wins a tie
 _KIND_ORDER = {"problem": 0, "service": 1, "faq": 2, "space": 3}
@@ -107,6 +109,9 @@ class _Index:
                 self._add_local(document, space.description, _BODY)
         self.vocabulary = sorted(self.postings)
         self.substring_vocabulary = [token for token in self.vocabulary if _needs_substring_match(token)]
+        # Tenants search the same few words over and over (medico, caf, perdita...); the index never changes, so a
+        # token's matches are worked out once. Callers only read the dicts.
+        self.matching_tokens = functools.lru_cache(maxsize=MATCHES_REMEMBERED)(self._matching_tokens)
 
     def _add_document(self, kind: Kind, identifier: str) -> int:
         self.documents.append((kind, identifier))
@@ -130,7 +135,7 @@ class _Index:
                 continue  # the same word again in a lesser field of the same document adds nothing
             postings.append((document, weight, language))
 
-    def matching_tokens(self, token: str) -> dict[str, float]:
+    def _matching_tokens(self, token: str) -> dict[str, float]:
         """Indexed tokens resembling the query token, with how well they match (0-1)."""
         matches: dict[str, float] = {}
 
