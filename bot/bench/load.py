@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the product's database: a fresh SQLite file (default) or a throwaway PostgreSQL database "
                              "on the server named by QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL")
     parser.add_argument("--profile", metavar="FILE", help="run the product under pyinstrument and write its profile here")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every bot and mode this many times, in turn, and print the median of the ratios "
+                             "(a shared machine's speed drifts between runs; default 1)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -50,8 +53,8 @@ def run(args: argparse.Namespace) -> None:
     unknown = [name for name in bots if name not in BOTS]
     if unknown or not bots:
         raise SystemExit(f"qcbot bench load: --bots takes names among {', '.join(BOTS)}; got {args.bots!r}")
-    if args.tenants < 1 or args.seconds <= 0:
-        raise SystemExit("qcbot bench load: --tenants must be at least 1 and --seconds more than 0")
+    if args.tenants < 1 or args.seconds <= 0 or args.rounds < 1:
+        raise SystemExit("qcbot bench load: --tenants and --rounds must be at least 1 and --seconds more than 0")
     if args.database == "postgres" and "product" in bots:
         from bot.bench.common import postgres_server_url
 
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> None:
 class Figures:
     bot: str
     mode: str
+    round: int = 1
     first_answer: float = 0.0
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -294,37 +298,45 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
           f"{'PostgreSQL' if args.database == 'postgres' else 'SQLite'}; {machine_line()}", flush=True)
     results: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="qc-bench-load-") as temporary:
-        for mode in modes:
-            for bot in bots:
-                print(f"{bot}, {mode}:", flush=True)
-                profile = f"{args.profile}.{mode}.txt" if args.profile else ""
-                if bot == "product" and args.database == "postgres":
-                    async with throwaway_postgres_database(postgres_server_url() or "") as database_url:
-                        results.append(await bench_one(bot, mode, args.tenants, args.seconds, Path(temporary), profile,
-                                                       database_url))
-                else:
-                    results.append(await bench_one(bot, mode, args.tenants, args.seconds, Path(temporary), profile))
+        for round_number in range(1, args.rounds + 1):
+            for mode in modes:
+                for bot in bots:
+                    print(f"{bot}, {mode}" + (f", round {round_number}:" if args.rounds > 1 else ":"), flush=True)
+                    profile = f"{args.profile}.{mode}.txt" if args.profile else ""
+                    folder = Path(temporary) / f"round-{round_number}"
+                    folder.mkdir(exist_ok=True)
+                    if bot == "product" and args.database == "postgres":
+                        async with throwaway_postgres_database(postgres_server_url() or "") as database_url:
+                            figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile, database_url)
+                    else:
+                        figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile)
+                    figures.round = round_number
+                    results.append(figures)
     cold, reload = await _content_reload()
 
     print()
     print_table(
         ["bot / mode", "replies/s", "p50", "p95", "p99", "CPU s/1k upd", "peak RSS", "1st answer", "timeouts"],
-        [[f"{f.bot} / {f.mode}", f"{f.replies_per_second:,.0f}", ms(_p(f, 0.5)), ms(_p(f, 0.95)), ms(_p(f, 0.99)),
-          f"{f.cpu_per_thousand:.2f}", mib(f.peak_rss), ms(f.first_answer), str(f.timeouts)] for f in results],
+        [[f"{f.bot} / {f.mode}" + (f" #{f.round}" if args.rounds > 1 else ""), f"{f.replies_per_second:,.0f}",
+          ms(_p(f, 0.5)), ms(_p(f, 0.95)), ms(_p(f, 0.99)), f"{f.cpu_per_thousand:.2f}", mib(f.peak_rss),
+          ms(f.first_answer), str(f.timeouts)] for f in results],
     )
     for mode in modes:
-        product = next((f for f in results if f.bot == "product" and f.mode == mode), None)
-        if product is None:
-            continue
-        for reference in (f for f in results if f.bot != "product" and f.mode == mode):
-            print(f"  {mode}: product / {reference.bot}: replies/s ×{_ratio(product.replies_per_second, reference.replies_per_second)}, "
-                  f"p99 ×{_ratio(_p(product, 0.99), _p(reference, 0.99))}, "
-                  f"CPU per update ×{_ratio(product.cpu_per_thousand, reference.cpu_per_thousand)}, "
-                  f"peak RSS ×{_ratio(product.peak_rss, reference.peak_rss)}")
-    for f in results:
-        if f.bot == "product":
-            slowest = sorted(f.by_step.items(), key=lambda item: -percentile(item[1], 0.99))
-            print(f"  product/{f.mode}, slowest steps by p99: " + "; ".join(
+        for reference_bot in (bot for bot in bots if bot != "product"):
+            pairs = [(product, reference) for product in results for reference in results
+                     if product.bot == "product" and reference.bot == reference_bot
+                     and product.mode == reference.mode == mode and product.round == reference.round]
+            if pairs:
+                print(f"  {mode}: product / {reference_bot}: " + _ratios(pairs))
+    for mode in modes:
+        by_step: dict[str, list[float]] = {}
+        for f in results:
+            if f.bot == "product" and f.mode == mode:
+                for step, values in f.by_step.items():
+                    by_step.setdefault(step, []).extend(values)
+        if by_step:
+            slowest = sorted(by_step.items(), key=lambda item: -percentile(item[1], 0.99))
+            print(f"  product/{mode}, slowest steps by p99: " + "; ".join(
                 f"{step} {ms(percentile(values, 0.5))}/{ms(percentile(values, 0.99))}" for step, values in slowest[:6]))
     refused = [f for f in results if f.refusals]
     for f in refused:
@@ -338,5 +350,22 @@ def _p(figures: Figures, fraction: float) -> float:
     return percentile(figures.latencies, fraction)
 
 
-def _ratio(numerator: float, denominator: float) -> str:
-    return f"{numerator / denominator:.2f}" if denominator else "n/a"
+def _ratios(pairs: list[tuple[Figures, Figures]]) -> str:
+    """product / reference for each measure; with several rounds, the median of the rounds' ratios and each one."""
+    import statistics
+
+    measures = (
+        ("replies/s", lambda f: f.replies_per_second), ("p99", lambda f: _p(f, 0.99)),
+        ("CPU per update", lambda f: f.cpu_per_thousand), ("peak RSS", lambda f: float(f.peak_rss)),
+    )
+    parts = []
+    for name, measure in measures:
+        ratios = [measure(product) / measure(reference) for product, reference in pairs if measure(reference)]
+        if not ratios:
+            parts.append(f"{name} n/a")
+        elif len(ratios) == 1:
+            parts.append(f"{name} ×{ratios[0]:.2f}")
+        else:
+            each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+            parts.append(f"{name} ×{statistics.median(ratios):.2f} (median of {each})")
+    return ", ".join(parts)
