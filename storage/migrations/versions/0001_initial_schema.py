@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 05:03:54.795678
+Create Date: 2026-11-26 07:29:33.674349
 """
 
 from alembic import op
@@ -109,6 +109,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_due', ['status', 'not_before'], unique=False)
+        batch_op.create_index('ix_outbox_kind_ref', ['kind', 'ref'], unique=False)
 
     op.create_table('report_drafts',
     sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
@@ -410,6 +411,7 @@ def downgrade() -> None:
     op.drop_table('slot_counters')
     op.drop_table('report_drafts')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_kind_ref')
         batch_op.drop_index('ix_outbox_due')
 
     op.drop_table('outbox')
