@@ -641,10 +641,12 @@ def can_rate(ticket: Ticket, user_id: int) -> bool:
 # Time passing: escalation and automatic closing (periodic jobs)
 
 
-async def escalate_due(session: AsyncSession, now: datetime) -> list[Change]:
-    """Tickets nobody took in charge in time: escalate them, and again every day until someone acts."""
+async def escalate_due(session: AsyncSession, now: datetime, limit: int | None = None) -> list[Change]:
+    """Tickets nobody took in charge in time: escalate them, and again every day until someone acts. At most
+    `limit`, oldest first; the escalated ones are not due again for a day."""
     due = await session.scalars(
-        select(Ticket).where(Ticket.status.in_(AWAITING_ACK), Ticket.escalate_at <= now).order_by(Ticket.id).with_for_update()
+        select(Ticket).where(Ticket.status.in_(AWAITING_ACK), Ticket.escalate_at <= now).order_by(Ticket.id)
+        .limit(limit).with_for_update()
     )
     changes = []
     for ticket in due.all():
@@ -654,10 +656,11 @@ async def escalate_due(session: AsyncSession, now: datetime) -> list[Change]:
     return changes
 
 
-async def close_expired(session: AsyncSession, now: datetime) -> list[Change]:
-    """Resolved tickets nobody reopened within 14 days are closed."""
+async def close_expired(session: AsyncSession, now: datetime, limit: int | None = None) -> list[Change]:
+    """Resolved tickets nobody reopened within 14 days are closed (at most `limit`, oldest first)."""
     due = await session.scalars(
-        select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at <= now - CONFIRM_WINDOW).order_by(Ticket.id).with_for_update()
+        select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at <= now - CONFIRM_WINDOW).order_by(Ticket.id)
+        .limit(limit).with_for_update()
     )
     changes = []
     for ticket in due.all():

@@ -314,6 +314,37 @@ async def time_screens(rt: Any, seeded: Seeded, samples: int) -> dict[str, list[
 # Through the emulator: the same screens, a crawl, and the bot's RSS
 
 
+async def time_jobs(rt: Any) -> dict[str, tuple[float, float, float]]:
+    """Every periodic job twice: the first run finds the seed's backlog (tickets overdue for months, a month of
+    attended bookings to ask about), the second what a job finds a minute later. Returns, per job, both durations
+    and the longest the event loop went without a turn meanwhile: on SQLite a job's statements run inline (long
+    reads excepted), so that is how long tenants would wait behind it."""
+    from bot.jobs import PERIODIC_JOBS
+
+    longest_pause = 0.0
+
+    async def watch_the_loop() -> None:
+        nonlocal longest_pause
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            longest_pause, last = max(longest_pause, now - last), now
+
+    times = {}
+    for job in PERIODIC_JOBS:
+        longest_pause = 0.0
+        watcher = asyncio.create_task(watch_the_loop())
+        runs = []
+        for _ in range(2):
+            began = time.perf_counter()
+            await job.run(rt)
+            runs.append(time.perf_counter() - began)
+        watcher.cancel()
+        times[job.name] = (runs[0], runs[1], longest_pause)
+    return times
+
+
 async def through_emulator(url: str, content_dir: Path, data_dir: Path, seeded: Seeded, samples: int,
                            crawl: int) -> tuple[dict[str, list[float]], int, int, int]:
     """Returns (timings by screen, presses in the crawl, distinct actions reached, bot RSS after the crawl)."""
@@ -421,6 +452,12 @@ async def _bench_backend(name: str, url: str, folder: Path, args: argparse.Names
     data_dir.mkdir()
     emulated, presses, reached, rss = await through_emulator(url, content_dir, data_dir, seeded, args.emulator_samples,
                                                              args.crawl)
+    # Last: the jobs change data (escalations, closings) and queue messages the crawl's bot would deliver.
+    db = Database(url)
+    try:
+        job_times = await time_jobs(Runtime(settings, db, store, clock))
+    finally:
+        await db.dispose()
     print_table(
         ["screen", "server p50", "server p99", "via emulator p50", "via emulator p99"],
         [[screen, ms(percentile(values, 0.5)), ms(percentile(values, 0.99)),
@@ -429,6 +466,9 @@ async def _bench_backend(name: str, url: str, folder: Path, args: argparse.Names
          for screen, values in direct.items()],
     )
     print(f"  bot RSS after {presses} presses crawling {reached} kinds of screens: {mib(rss)}", flush=True)
+    print("  periodic jobs: first run on the seeded data / the next run / the longest the event loop waited meanwhile:\n    "
+          + "; ".join(f"{name} {ms(first)} / {ms(again)} / {ms(pause)}" for name, (first, again, pause) in job_times.items()),
+          flush=True)
 
 
 async def _postgres_admin(url: str, sql: str) -> None:

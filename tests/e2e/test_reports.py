@@ -412,6 +412,23 @@ async def test_a_ticket_nobody_takes_in_charge_escalates_to_the_manager_then_dai
     assert len([text for text in bot.texts(MANAGER_CHAT) if "Nessuno ha preso in carico" in text]) == 2
 
 
+async def test_a_backlog_of_overdue_tickets_is_escalated_in_short_transactions_each_once(bot, monkeypatch):
+    monkeypatch.setattr(custodian, "JOB_BATCH", 1)
+    codes = []
+    for name, building in (("Amal", "Civico 15 · scala B"), ("John", "Civico 13 · scala A")):
+        person = await bot.tenant(name)
+        await report_water_leak(person, building=building)
+        codes.append(CODE.search(person.screen.text).group())
+    await bot.deliver()
+    ticket = await ticket_by_code(bot, codes[0])
+    bot.clock.advance(timedelta(hours=ticket.ack_hours, minutes=1))
+    await custodian.escalate_overdue(bot.runtime)  # one tick: two transactions of one ticket each
+    await custodian.escalate_overdue(bot.runtime)
+    await bot.deliver()
+    escalated = [code for text in bot.texts(MANAGER_CHAT) for code in codes if code in text and "Nessuno ha preso in carico" in text]
+    assert sorted(escalated) == sorted(codes)
+
+
 async def test_each_custodian_gets_one_digest_a_day_after_the_set_time(bot):
     rosa = await make_custodian(bot, "Rosa")
     amal = await bot.tenant("Amal")

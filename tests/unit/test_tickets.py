@@ -364,6 +364,20 @@ async def test_a_ticket_nobody_takes_in_charge_escalates_then_again_every_day(db
         assert await tickets.escalate_due(session, clock.now()) == []
 
 
+async def test_a_backlog_of_overdue_tickets_is_escalated_a_batch_at_a_time_each_once(db, clock, sample_content):
+    await _people(db, clock)
+    opened = [await _open(db, clock, sample_content) for _ in range(5)]
+    clock.advance(timedelta(hours=2, minutes=1))
+    batches = []
+    while True:
+        async with db.write() as session:
+            batch = [change.ticket.id for change in await tickets.escalate_due(session, clock.now(), limit=2)]
+        if not batch:
+            break
+        batches.append(batch)
+    assert batches == [[opened[0].id, opened[1].id], [opened[2].id, opened[3].id], [opened[4].id]]
+
+
 async def test_a_custodians_digest_is_claimed_once_a_day(db, clock):
     async with db.write() as session:
         assert await tickets.claim_digest(session, CUSTODIAN, "2026-03-02", clock.now())
