@@ -643,10 +643,10 @@ def can_rate(ticket: Ticket, user_id: int) -> bool:
 
 async def escalate_due(session: AsyncSession, now: datetime, limit: int | None = None) -> list[Change]:
     """Tickets nobody took in charge in time: escalate them, and again every day until someone acts. At most
-    `limit`, oldest first; the escalated ones are not due again for a day."""
+    `limit`, in no particular order (sorting a backlog of thousands to take ten cost more than the ten); the
+    escalated ones are not due again for a day, so the next call takes others."""
     due = await session.scalars(
-        select(Ticket).where(Ticket.status.in_(AWAITING_ACK), Ticket.escalate_at <= now).order_by(Ticket.id)
-        .limit(limit).with_for_update()
+        select(Ticket).where(Ticket.status.in_(AWAITING_ACK), Ticket.escalate_at <= now).limit(limit).with_for_update()
     )
     changes = []
     for ticket in due.all():
@@ -657,9 +657,9 @@ async def escalate_due(session: AsyncSession, now: datetime, limit: int | None =
 
 
 async def close_expired(session: AsyncSession, now: datetime, limit: int | None = None) -> list[Change]:
-    """Resolved tickets nobody reopened within 14 days are closed (at most `limit`, oldest first)."""
+    """Resolved tickets nobody reopened within 14 days are closed (at most `limit`, in no particular order)."""
     due = await session.scalars(
-        select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at <= now - CONFIRM_WINDOW).order_by(Ticket.id)
+        select(Ticket).where(Ticket.status == "resolved", Ticket.resolved_at <= now - CONFIRM_WINDOW)
         .limit(limit).with_for_update()
     )
     changes = []

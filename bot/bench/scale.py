@@ -30,6 +30,7 @@ describe = "scale: seed 100k users / 1M bookings / 100k tickets, then screen tim
 BATCH = 20_000
 FIRST_USER_ID = 10_000_000
 ADMIN_ID, OPERATOR_ID, CUSTODIAN_ID = 9_000_001, 9_000_002, 9_000_003
+MANAGER_CHAT_ID = -1001234567890  # the manager's group, for escalations
 # Buttons a crawl never presses: they change bookings, tickets, roles or drafts rather than show something.
 CRAWL_SKIPS = ("CONFIRM", "CANCEL", "SEND", "MARK", "REJECT", "RESOLVE", "ACK", "START", "LEAVE", "ACCEPT", "JOIN",
                "DISCARD", "NEW", "REVOKE", "ME_TOO", "RATE", "REOPEN", "COMMENT", "NOTE", "SET_LANGUAGE", "CONSENT",
@@ -444,7 +445,9 @@ async def _bench_backend(name: str, url: str, folder: Path, args: argparse.Names
         seeded = await seed(db, store.current, args, clock.now())
         print(f"  seeded {args.users:,} users, {args.bookings:,} bookings, {args.tickets:,} tickets "
               f"in {time.perf_counter() - began:.0f} s", flush=True)
-        settings = load_settings({"QC_DATABASE_URL": url, "QC_DATA_DIR": str(folder), "QC_CONTENT_DIR": str(content_dir)})
+        # A manager chat, so escalations do their real work (a message to it) rather than log that there is none.
+        settings = load_settings({"QC_DATABASE_URL": url, "QC_DATA_DIR": str(folder), "QC_CONTENT_DIR": str(content_dir),
+                                  "QC_MANAGER_CHAT_ID": str(MANAGER_CHAT_ID)})
         direct = await time_screens(Runtime(settings, db, store, clock), seeded, args.samples)
     finally:
         await db.dispose()

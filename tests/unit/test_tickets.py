@@ -375,7 +375,8 @@ async def test_a_backlog_of_overdue_tickets_is_escalated_a_batch_at_a_time_each_
         if not batch:
             break
         batches.append(batch)
-    assert batches == [[opened[0].id, opened[1].id], [opened[2].id, opened[3].id], [opened[4].id]]
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert sorted(ticket_id for batch in batches for ticket_id in batch) == sorted(ticket.id for ticket in opened)
 
 
 async def test_a_custodians_digest_is_claimed_once_a_day(db, clock):
