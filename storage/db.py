@@ -16,11 +16,14 @@ A writer starts with BEGIN IMMEDIATE so concurrent writers queue for the file lo
 instance, `qcbot invite`) may hold the lock: BEGIN IMMEDIATE then does not wait in SQLite's busy handler, which
 would freeze the loop, but is tried again after an asyncio sleep, for up to WRITE_LOCK_TIMEOUT. Once it holds the
 lock, nothing in the transaction waits for another connection (WAL mode: readers never block the writer).
+Checkpoints (copying the write-ahead log into the database file, which waits for the disk) run on aiosqlite's
+thread once the log passes CHECKPOINT_AFTER_BYTES, not in the committing writer as SQLite would do by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections import deque
@@ -42,6 +45,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.util import await_only
 
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -55,6 +59,8 @@ WRITE_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process to relea
 # in rare moments (another connection recovering the log after a crash); long reads on aiosqlite's thread may wait.
 INLINE_READ_BUSY_TIMEOUT = 1.0
 THREAD_BUSY_TIMEOUT = 60.0
+# The write-ahead log is copied into the database file once it holds this much (SQLite's own default: 1,000 pages).
+CHECKPOINT_AFTER_BYTES = 4 * 1024 * 1024
 
 
 _Outcome = tuple[Any, int, int | None, list[Any]]  # description, rowcount, lastrowid, rows
@@ -216,6 +222,10 @@ def _sqlite_engine(url: str, begin: str, *, inline: bool, busy_timeout: float) -
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        if inline:
+            # A checkpoint copies the log into the database file and waits for the disk: in the committing writer,
+            # that was the loop waiting 50-100 ms now and then. Database.write() starts one on aiosqlite's thread.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -228,6 +238,11 @@ def _sqlite_engine(url: str, begin: str, *, inline: bool, busy_timeout: float) -
             await_only(driver_connection.execute(begin))
 
     return engine
+
+
+def _report_failed_checkpoint(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("SQLite checkpoint failed; the next write past the threshold tries again: %s", task.exception())
 
 
 @asynccontextmanager
@@ -246,10 +261,14 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self._wal_path: Path | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpoint: asyncio.Task | None = None
         if self.is_sqlite:
             path = make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                self._wal_path = Path(f"{path}-wal")
             # Busy timeout 0: a writer locked out by another process is retried by _begin_inline, off the loop.
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", inline=True, busy_timeout=0)
             self.read_engine = _sqlite_engine(url, "BEGIN", inline=True, busy_timeout=INLINE_READ_BUSY_TIMEOUT)
@@ -276,6 +295,29 @@ class Database:
             return
         async with self._sqlite_writer_turn, _inline_session(self._writer) as session, session.begin():
             yield session
+        self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self) -> None:
+        """After a commit: once the log has grown past CHECKPOINT_AFTER_BYTES, copy it into the database file on
+        aiosqlite's thread (PASSIVE: readers and writers go on meanwhile), one checkpoint at a time."""
+        if self._wal_path is None or (self._checkpoint is not None and not self._checkpoint.done()):
+            return
+        try:
+            if self._wal_path.stat().st_size < CHECKPOINT_AFTER_BYTES:
+                return
+        except FileNotFoundError:
+            return
+        self._checkpoint = asyncio.create_task(self.checkpoint(), name="sqlite-checkpoint")
+        self._checkpoint.add_done_callback(_report_failed_checkpoint)
+
+    async def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file, off the event loop."""
+        if self._wal_path is None:
+            return
+        if self._checkpointer is None:
+            self._checkpointer = await aiosqlite.connect(str(self._wal_path)[: -len("-wal")], timeout=THREAD_BUSY_TIMEOUT,
+                                                         isolation_level=None)
+        await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @asynccontextmanager
     async def read(self, *, long: bool = False) -> AsyncIterator[AsyncSession]:
@@ -289,6 +331,11 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         # On PostgreSQL the read engine is the write engine with other options: one pool.
         engines = (self.write_engine, self.read_engine, self.long_read_engine) if self.is_sqlite else (self.write_engine,)
         for engine in engines:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+import storage.db
 from storage.db import Database
 
 
@@ -119,3 +120,14 @@ async def test_database_errors_keep_their_sqlalchemy_type(sqlite_db: Database) -
     with pytest.raises(IntegrityError):
         async with sqlite_db.write() as session:
             await session.execute(text("INSERT INTO counters VALUES ('a', 5)"))
+
+
+async def test_the_log_is_checkpointed_off_the_loop_once_it_is_large(sqlite_db: Database, monkeypatch, trips) -> None:  # type: ignore[no-untyped-def]
+    async with sqlite_db.write() as session:
+        assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0  # not in the writer
+    monkeypatch.setattr(storage.db, "CHECKPOINT_AFTER_BYTES", 1)
+    trips.clear()
+    async with sqlite_db.write() as session:
+        await session.execute(text("UPDATE counters SET value = value + 1"))
+    await sqlite_db._checkpoint
+    assert trips == ["execute"]  # the write inline; the checkpoint, one statement on aiosqlite's thread
