@@ -22,12 +22,13 @@ from storage.users import Roles
 if TYPE_CHECKING:
     from bot.outbox_sender import OutboxSender
 
+
 @dataclass
 class DeferredWakes:
     """Outboxes woken while an update is handled (bot.app.PerChatProcessor sets one per update): woken when the
     handler is done, so the person's own answer leaves before the alerts and notices their action queued."""
 
-    senders: set = field(default_factory=set)
+    senders: set[OutboxSender] = field(default_factory=set)
     done: bool = False
 
     def wake_all(self) -> None:
@@ -37,6 +38,7 @@ class DeferredWakes:
 
 
 WAKES_AFTER_UPDATE: ContextVar[DeferredWakes | None] = ContextVar("wakes_after_update", default=None)
+
 
 USER_CACHE_SECONDS = 60.0
 USER_CACHE_SIZE = 10_000  # the oldest entries go first, so memory stays flat however many tenants write

@@ -437,29 +437,32 @@ async def announce_escalation(session: AsyncSession, rt: Runtime, change: Change
 JOB_BATCH = 10
 
 
-async def escalate_overdue(rt: Runtime) -> None:
+async def _work_through(rt: Runtime, take_due, announce) -> None:  # type: ignore[no-untyped-def]
+    """Take due tickets JOB_BATCH at a time (take_due changes them so they are not due again) until none is left."""
     while True:
         async with rt.db.write() as session:
-            changes = await tickets.escalate_due(session, rt.clock.now(), limit=JOB_BATCH)
+            changes = await take_due(session, rt.clock.now(), limit=JOB_BATCH)
             for change in changes:
-                await announce_escalation(session, rt, change)
-                await _update_alerts(session, rt, change.ticket, change.event)
+                await announce(session, change)
         if len(changes) < JOB_BATCH:
             return
         rt.wake_outbox()
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the event loop's turn: tenants' updates go on between batches
+
+
+async def escalate_overdue(rt: Runtime) -> None:
+    async def announce(session: AsyncSession, change: tickets.Change) -> None:
+        await announce_escalation(session, rt, change)
+        await _update_alerts(session, rt, change.ticket, change.event)
+
+    await _work_through(rt, tickets.escalate_due, announce)
 
 
 async def close_resolved(rt: Runtime) -> None:
-    while True:
-        async with rt.db.write() as session:
-            changes = await tickets.close_expired(session, rt.clock.now(), limit=JOB_BATCH)
-            for change in changes:
-                await announce_change(session, rt, change, None)
-        if len(changes) < JOB_BATCH:
-            return
-        rt.wake_outbox()
-        await asyncio.sleep(0)
+    async def announce(session: AsyncSession, change: tickets.Change) -> None:
+        await announce_change(session, rt, change, None)
+
+    await _work_through(rt, tickets.close_expired, announce)
 
 
 def render_digest(tr: Translator, content: Content, items: list[Ticket], total: int) -> Screen:

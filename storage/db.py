@@ -261,14 +261,14 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self._wal_path: Path | None = None
+        self._sqlite_file: Path | None = None  # None for an in-memory database
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint: asyncio.Task | None = None
         if self.is_sqlite:
             path = make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                self._wal_path = Path(f"{path}-wal")
+                self._sqlite_file = Path(path)
             # Busy timeout 0: a writer locked out by another process is retried by _begin_inline, off the loop.
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", inline=True, busy_timeout=0)
             self.read_engine = _sqlite_engine(url, "BEGIN", inline=True, busy_timeout=INLINE_READ_BUSY_TIMEOUT)
@@ -300,10 +300,10 @@ class Database:
     def _checkpoint_if_due(self) -> None:
         """After a commit: once the log has grown past CHECKPOINT_AFTER_BYTES, copy it into the database file on
         aiosqlite's thread (PASSIVE: readers and writers go on meanwhile), one checkpoint at a time."""
-        if self._wal_path is None or (self._checkpoint is not None and not self._checkpoint.done()):
+        if self._sqlite_file is None or (self._checkpoint is not None and not self._checkpoint.done()):
             return
         try:
-            if self._wal_path.stat().st_size < CHECKPOINT_AFTER_BYTES:
+            if Path(f"{self._sqlite_file}-wal").stat().st_size < CHECKPOINT_AFTER_BYTES:
                 return
         except FileNotFoundError:
             return
@@ -312,11 +312,10 @@ class Database:
 
     async def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file, off the event loop."""
-        if self._wal_path is None:
+        if self._sqlite_file is None:
             return
         if self._checkpointer is None:
-            self._checkpointer = await aiosqlite.connect(str(self._wal_path)[: -len("-wal")], timeout=THREAD_BUSY_TIMEOUT,
-                                                         isolation_level=None)
+            self._checkpointer = await aiosqlite.connect(self._sqlite_file, timeout=THREAD_BUSY_TIMEOUT, isolation_level=None)
         await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @asynccontextmanager

@@ -429,6 +429,26 @@ async def test_a_backlog_of_overdue_tickets_is_escalated_in_short_transactions_e
     assert sorted(escalated) == sorted(codes)
 
 
+async def test_resolved_tickets_nobody_reopens_close_after_two_weeks_a_batch_at_a_time(bot, monkeypatch):
+    monkeypatch.setattr(custodian, "JOB_BATCH", 1)
+    rosa = await make_custodian(bot, "Rosa")
+    codes = []
+    for name, building in (("Amal", "Civico 15 · scala B"), ("John", "Civico 13 · scala A")):
+        person = await bot.tenant(name)
+        await report_water_leak(person, building=building)
+        codes.append(CODE.search(person.screen.text).group())
+    await bot.deliver()
+    for code in codes:
+        await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Risolto")
+    await bot.deliver()
+    bot.clock.advance(timedelta(days=15))
+    await custodian.close_resolved(bot.runtime)  # one tick: two transactions of one ticket each
+    await bot.deliver()
+    for code in codes:
+        assert (await ticket_by_code(bot, code)).status == "closed"
+        assert not alert_of(bot, rosa.user_id, code).button_texts()
+
+
 async def test_each_custodian_gets_one_digest_a_day_after_the_set_time(bot):
     rosa = await make_custodian(bot, "Rosa")
     amal = await bot.tenant("Amal")
