@@ -412,14 +412,20 @@ async def test_a_ticket_nobody_takes_in_charge_escalates_to_the_manager_then_dai
     assert len([text for text in bot.texts(MANAGER_CHAT) if "Nessuno ha preso in carico" in text]) == 2
 
 
-async def test_a_backlog_of_overdue_tickets_is_escalated_in_short_transactions_each_once(bot, monkeypatch):
-    monkeypatch.setattr(custodian, "JOB_BATCH", 1)
+async def two_leaks_reported(bot: RunningBot) -> list[str]:
+    """Two tenants report leaks in two buildings (two tickets, no duplicate suggestion); their codes."""
     codes = []
     for name, building in (("Amal", "Civico 15 · scala B"), ("John", "Civico 13 · scala A")):
         person = await bot.tenant(name)
         await report_water_leak(person, building=building)
         codes.append(CODE.search(person.screen.text).group())
     await bot.deliver()
+    return codes
+
+
+async def test_a_backlog_of_overdue_tickets_is_escalated_in_short_transactions_each_once(bot, monkeypatch):
+    monkeypatch.setattr(custodian, "JOB_BATCH", 1)
+    codes = await two_leaks_reported(bot)
     ticket = await ticket_by_code(bot, codes[0])
     bot.clock.advance(timedelta(hours=ticket.ack_hours, minutes=1))
     await custodian.escalate_overdue(bot.runtime)  # one tick: two transactions of one ticket each
@@ -432,12 +438,7 @@ async def test_a_backlog_of_overdue_tickets_is_escalated_in_short_transactions_e
 async def test_resolved_tickets_nobody_reopens_close_after_two_weeks_a_batch_at_a_time(bot, monkeypatch):
     monkeypatch.setattr(custodian, "JOB_BATCH", 1)
     rosa = await make_custodian(bot, "Rosa")
-    codes = []
-    for name, building in (("Amal", "Civico 15 · scala B"), ("John", "Civico 13 · scala A")):
-        person = await bot.tenant(name)
-        await report_water_leak(person, building=building)
-        codes.append(CODE.search(person.screen.text).group())
-    await bot.deliver()
+    codes = await two_leaks_reported(bot)
     for code in codes:
         await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Risolto")
     await bot.deliver()
