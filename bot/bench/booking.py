@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 describe = "booking: confirmations per second under contention, booking latency through the emulator vs browsing"
@@ -90,19 +88,6 @@ services:
         encoding="utf-8",
     )
     return content
-
-
-async def _postgres_admin(url: str, sql: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    connection = await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
-                                       password=parsed.password, database=parsed.database or "postgres")
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 async def _contention(url: str, content_dir: Path, args: argparse.Namespace) -> None:
@@ -235,23 +220,15 @@ async def _bench_backend(name: str, url: str, folder: Path, content_dir: Path, a
 
 
 async def _main(args: argparse.Namespace) -> None:
-    from sqlalchemy.engine import make_url
+    from bot.bench.common import postgres_server_url, throwaway_postgres_database
 
     with tempfile.TemporaryDirectory(prefix="qc-bench-booking-") as temporary:
         folder = Path(temporary)
         content_dir = _write_bench_content(folder, args.seats)
         await _bench_backend("SQLite", f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}", folder, content_dir, args)
-        server = os.environ.get("QC_BENCH_POSTGRES_URL") or os.environ.get("QC_TEST_POSTGRES_URL")
-        if not server:
+        server = postgres_server_url()
+        if server is None:
             print("PostgreSQL: skipped (set QC_BENCH_POSTGRES_URL=postgresql://user@host/postgres to include it)")
             return
-        from bot.config import normalise_database_url
-
-        server = normalise_database_url(server)
-        name = f"qc_bench_{uuid.uuid4().hex[:8]}"
-        await _postgres_admin(server, f'CREATE DATABASE "{name}"')
-        try:
-            url = make_url(server).set(database=name).render_as_string(hide_password=False)
+        async with throwaway_postgres_database(server) as url:
             await _bench_backend("PostgreSQL", url, folder, content_dir, args)
-        finally:
-            await _postgres_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -20,7 +20,6 @@ import os
 import random
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -490,19 +489,6 @@ async def _bench_backend(name: str, url: str, folder: Path, args: argparse.Names
           flush=True)
 
 
-async def _postgres_admin(url: str, sql: str) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    connection = await asyncpg.connect(host=parsed.host, port=parsed.port, user=parsed.username,
-                                       password=parsed.password, database=parsed.database or "postgres")
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 async def _content_reload(folder: Path) -> tuple[float, float, int]:
     """A cold load of 9 spaces × 200 services, and a reload after one space file was saved again."""
     from storage.content import ContentStore, generate_large_content
@@ -524,10 +510,7 @@ async def _content_reload(folder: Path) -> tuple[float, float, int]:
 
 
 async def _main(args: argparse.Namespace) -> None:
-    from sqlalchemy.engine import make_url
-
-    from bot.bench.common import machine_line, ms
-    from bot.config import normalise_database_url
+    from bot.bench.common import machine_line, ms, postgres_server_url, throwaway_postgres_database
 
     print(f"qcbot bench scale: {args.users:,} users, {args.bookings:,} bookings, {args.tickets:,} tickets; "
           f"{machine_line()}", flush=True)
@@ -537,18 +520,12 @@ async def _main(args: argparse.Namespace) -> None:
         if "sqlite" in backends:
             await _bench_backend("SQLite", f"sqlite+aiosqlite:///{folder / 'scale.sqlite3'}", folder, args)
         if "postgres" in backends:
-            server = os.environ.get("QC_BENCH_POSTGRES_URL") or os.environ.get("QC_TEST_POSTGRES_URL")
-            if not server:
+            server = postgres_server_url()
+            if server is None:
                 print("PostgreSQL: SKIPPED — set QC_BENCH_POSTGRES_URL=postgresql://user@host/postgres to include it")
             else:
-                server = normalise_database_url(server)
-                name = f"qc_bench_{uuid.uuid4().hex[:8]}"
-                await _postgres_admin(server, f'CREATE DATABASE "{name}"')
-                try:
-                    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+                async with throwaway_postgres_database(server) as url:
                     await _bench_backend("PostgreSQL", url, folder, args)
-                finally:
-                    await _postgres_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cold, reload, services = await _content_reload(folder)
     print(f"content reload, 9 spaces × 200 services ({services:,} services): cold load {ms(cold)}, "
           f"reload after one space file changed {ms(reload)}", flush=True)
