@@ -199,3 +199,41 @@ async def test_every_error_has_georeport_shape_in_the_requested_format(bot, fmt)
         for path in (f"/open311/v2/services.{fmt}", f"/open311/discovery.{fmt}"):
             status, errors = await errors_of(StockClient(http, key="anything"), path, fmt)
             assert status == 503 and int(errors[0]["code"]) == 503 and "QC_OPEN311_API_KEY" in errors[0]["description"]
+
+
+async def test_photo_links_are_signed_expire_and_are_served_only_while_the_api_is_on(bot):
+    recent, _old = await file_reports(bot)
+    async with TestClient(TestServer(bot.service.web_app())) as http:
+        client = StockClient(http)
+        # Whatever Host the client sends, links point at QC_PUBLIC_BASE_URL.
+        response = await http.get("/open311/v2/requests.json", params={"api_key": API_KEY}, headers={"Host": "evil.example"})
+        link = urlsplit((await response.json())[0]["media_url"])
+        assert f"{link.scheme}://{link.netloc}" == BASE_URL
+        query = dict(part.split("=", 1) for part in link.query.split("&"))
+        assert (await http.get(f"{link.path}?{link.query}")).status == 200
+
+        later = str(int(query["expires"]) + 86_400)
+        for forged in (f"expires={later}&signature={query['signature']}", f"expires={query['expires']}&signature={'0' * 64}",
+                       "", f"expires={query['expires']}"):
+            refused = await http.get(f"{link.path}?{forged}")
+            assert refused.status == 403 and ET.fromstring(await refused.read()).tag == "errors", forged
+
+        bot.clock.advance(timedelta(days=6))
+        assert (await http.get(f"{link.path}?{link.query}")).status == 200  # a week's link still works
+        bot.clock.advance(timedelta(days=3))
+        expired = await http.get(f"{link.path}?{link.query}")
+        assert expired.status == 410
+        status, fresh = await client.json(f"/open311/v2/requests/{recent}.json")  # reading again gives a fresh link
+        fresh_link = urlsplit(fresh[0]["media_url"])
+        assert (await http.get(f"{fresh_link.path}?{fresh_link.query}")).status == 200
+
+        settings = bot.runtime.settings
+        bot.runtime.settings = replace(settings, public_base_url=None)  # no public address: no link at all
+        status, no_link = await client.json(f"/open311/v2/requests/{recent}.json")
+        assert no_link[0]["media_url"] is None
+        status, no_link_xml = await client.xml(f"/open311/v2/requests/{recent}.xml", "service_requests")
+        assert records(no_link_xml, "request")[0]["media_url"] == ""
+
+        bot.runtime.settings = replace(settings, open311_api_key=None)  # API off: photos are not served either
+        switched_off = await http.get(f"{fresh_link.path}?{fresh_link.query}")
+        assert switched_off.status == 503
