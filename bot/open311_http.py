@@ -46,6 +46,7 @@ XML_ITEMS = {
 RuntimeSource = Callable[[], Runtime | None]
 RUNTIME_KEY = web.AppKey("open311_runtime", RuntimeSource)  # type: ignore[arg-type]
 Action = Callable[[web.Request, Runtime], Awaitable[object]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 # Formats -----------------------------------------------------------------------------------------------------
@@ -88,7 +89,8 @@ def _xml_element(name: str, value: object) -> ET.Element:
 
 def to_xml(root: str, document: object) -> bytes:
     """A GeoReport document as XML: no namespace, UTF-8 with the declaration, as the spec asks."""
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(_xml_element(root, document), encoding="utf-8", xml_declaration=False)
+    body = ET.tostring(_xml_element(root, document), encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def render(request: web.Request, root: str, document: object, status: int = 200) -> web.Response:
@@ -102,7 +104,7 @@ def _error(request: web.Request, status: int, description: str) -> web.Response:
 
 
 @web.middleware
-async def georeport_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def georeport_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unknown routes and wrong methods under /open311 answer in GeoReport's error shape, not aiohttp's page."""
     if not request.path.startswith(ROOT + "/") and request.path != ROOT:
         return await handler(request)
@@ -169,7 +171,7 @@ def _check_media_link(request: web.Request, rt: Runtime, token: str) -> None:
 # Endpoints ---------------------------------------------------------------------------------------------------
 
 
-def _endpoint(root: str, action: Action, *, key: bool = True) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _endpoint(root: str, action: Action, *, key: bool = True) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
             _suffix(request)
