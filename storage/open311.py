@@ -37,6 +37,9 @@ REJECT_NOTES = {
     "unclear": "problema non chiaro",
     "other": "altro motivo",
 }
+AREA_WORDS = {"common": "parti comuni", "flat": "in un alloggio"}  # never the flat's number
+
+
 class Open311Error(Exception):
     """A request the API refuses; rendered in GeoReport's errors shape."""
 
@@ -44,9 +47,6 @@ class Open311Error(Exception):
         super().__init__(description)
         self.status = status
         self.description = description
-
-
-AREA_WORDS = {"common": "parti comuni", "flat": "in un alloggio"}
 
 
 def errors(status: int, description: str) -> list[dict]:
@@ -57,7 +57,7 @@ def discovery(api_url: str, changeset: str) -> dict:
     """The Service Discovery document: where the API is and which formats it speaks (XML first, as required)."""
     return {
         "changeset": changeset,
-        "contact": "Gestore del patrimonio (MM Casa): chiedete al referente del progetto Quartieri Connessi",
+        "contact": "Quartieri Connessi: chiedete al referente del progetto presso il gestore del patrimonio",
         "key_service": "La chiave si chiede al referente del progetto; va inviata in ogni GET come api_key= o X-API-Key",
         "endpoints": [{
             "specification": SPECIFICATION, "url": api_url, "changeset": changeset, "type": "production",
@@ -134,12 +134,15 @@ def _address(content: Content, ticket: Ticket) -> str:
 def describe(content: Content, ticket: Ticket) -> str:
     """What and where, never the tenant's words: "Perdita d'acqua · Civico 15 scala B, in un alloggio"."""
     category = content.problems.get(ticket.category_id)
+    what = category.name.get("it") if category is not None else ticket.category_id
     estate = content.estates.get(ticket.estate_id)
     building = next((b for b in estate.buildings if b.id == ticket.building_id), None) if estate is not None else None
-    place = building.name + (f" scala {ticket.staircase}" if ticket.staircase else "") if building is not None else (
-        estate.name if estate is not None else ticket.estate_id)
+    if building is not None:
+        where = building.name + (f" scala {ticket.staircase}" if ticket.staircase else "")
+    else:
+        where = estate.name if estate is not None else ticket.estate_id
     area = AREA_WORDS.get(ticket.area or "")
-    return f"{category.name.get('it') if category is not None else ticket.category_id} · {place}" + (f", {area}" if area else "")
+    return f"{what} · {where}" + (f", {area}" if area else "")
 
 
 def service_request(content: Content, ticket: Ticket, media_url: str | None) -> dict:
