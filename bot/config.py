@@ -21,6 +21,11 @@ DEFAULT_API_URL = "https://api.telegram.org/bot"
 DEFAULT_FILE_URL = "https://api.telegram.org/file/bot"
 TOKEN_PATTERN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{5,}$")
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# Secrets anyone on the Internet may try to guess: at least this long (e.g. `openssl rand -hex 32` gives 64).
+MIN_SECRET_LENGTH = 32
+# Where links the bot hands out (Open311's media_url) point: https, or plain http on this machine for development.
+PUBLIC_BASE_URL_PATTERN = re.compile(r"^(https://[^/?#\s]+|http://(localhost|127\.0\.0\.1)(:\d+)?)(/[^?#\s]*)?$")
+API_KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it travels in URLs and headers
 
 
 class ConfigError(Exception):
@@ -146,8 +151,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             problems.append(f"QC_WEBHOOK_URL: {webhook_url!r} must be an https:// URL that Telegram can reach")
         values["webhook_url"] = webhook_url
     secret = get("QC_WEBHOOK_SECRET")
-    if secret is not None and not SECRET_PATTERN.match(secret):
-        problems.append("QC_WEBHOOK_SECRET: use 1-256 characters among A-Z, a-z, 0-9, _ and -")
+    if secret is not None and (not SECRET_PATTERN.match(secret) or len(secret) < MIN_SECRET_LENGTH):
+        problems.append(
+            f"QC_WEBHOOK_SECRET: use {MIN_SECRET_LENGTH}-256 characters among A-Z, a-z, 0-9, _ and - "
+            "(write e.g. the output of `openssl rand -hex 32`)"
+        )
     values["webhook_secret"] = secret
     if webhook_url is not None and secret is None:
         problems.append("QC_WEBHOOK_SECRET: required with QC_WEBHOOK_URL (write a long random string)")
@@ -174,8 +182,20 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         else:
             values["media_max_bytes"] = int(media_max) * 1024 * 1024
 
-    values["open311_api_key"] = get("QC_OPEN311_API_KEY")
-    values["public_base_url"] = get("QC_PUBLIC_BASE_URL")
+    api_key = get("QC_OPEN311_API_KEY")
+    if api_key is not None and (not API_KEY_PATTERN.match(api_key) or len(api_key) < MIN_SECRET_LENGTH):
+        problems.append(
+            f"QC_OPEN311_API_KEY: use at least {MIN_SECRET_LENGTH} characters without spaces "
+            "(write e.g. the output of `openssl rand -hex 32`)"
+        )
+    values["open311_api_key"] = api_key
+    public_base_url = get("QC_PUBLIC_BASE_URL")
+    if public_base_url is not None and not PUBLIC_BASE_URL_PATTERN.match(public_base_url):
+        problems.append(
+            f"QC_PUBLIC_BASE_URL: {public_base_url!r} must be the absolute https:// address the bot's HTTP server is "
+            "reached at, with no query (write e.g. https://bot.example.org; http://localhost:8080 for development)"
+        )
+    values["public_base_url"] = public_base_url.rstrip("/") if public_base_url else None
 
     digest = get("QC_DIGEST_TIME")
     if digest is not None:

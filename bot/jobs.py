@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from telegram.ext import Application, ContextTypes
 
-from bot.runtime import Runtime
+from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
 from handlers import booking, custodian, feedback, stats
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ async def warm_statistics(rt: Runtime) -> None:
 
 # Features append their jobs here (reminders, escalations, digests); bot/app.py schedules every one.
 PERIODIC_JOBS: list[PeriodicJob] = [PeriodicJob("content-watcher", 5.0, watch_content)]
+# Roles changed on any instance (an admin revoked one) stop working here within two seconds: one indexed read.
+PERIODIC_JOBS.append(PeriodicJob("user-changes", USER_CHANGES_POLL_SECONDS, Runtime.drop_changed_users, first_after=0.0))
 # Waitlist offers not confirmed in time pass to the next tenant in line (reminders need no job: outbox rows).
 PERIODIC_JOBS.append(PeriodicJob("waitlist-offers", 60.0, booking.expire_waitlist_offers))
 # Reports: escalate tickets nobody took in charge, send each custodian's daily digest, close resolved tickets

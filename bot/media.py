@@ -1,5 +1,6 @@
 """Photos and voice notes sent with reports: fetched with getFile and kept on disk under settings.media_dir, so
-the manager's staff can see them without Telegram (Open311 links to them by an unguessable token)."""
+the manager's staff can see them without Telegram (Open311 links to them by an unguessable token, in signed links
+that expire: bot/open311_http.py)."""
 
 from __future__ import annotations
 

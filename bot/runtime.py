@@ -41,6 +41,9 @@ WAKES_AFTER_UPDATE: ContextVar[DeferredWakes | None] = ContextVar("wakes_after_u
 
 
 USER_CACHE_SECONDS = 60.0
+# How often each instance reads which users' roles changed (storage.users.note_user_changed) and drops them from its
+# cache: a revoked role stops working everywhere within this, off the update path (a periodic job, bot/jobs.py).
+USER_CHANGES_POLL_SECONDS = 2.0
 USER_CACHE_SIZE = 10_000  # the oldest entries go first, so memory stays flat however many tenants write
 
 
@@ -64,8 +67,10 @@ class Runtime:
 
     def __post_init__(self) -> None:
         # A cache, not the truth: every write goes to the database first, then here. Another instance may see a
-        # language change up to USER_CACHE_SECONDS late, which is harmless.
+        # language change up to USER_CACHE_SECONDS late, which is harmless; a role change within
+        # USER_CHANGES_POLL_SECONDS (drop_changed_users).
         self._users: dict[int, CachedUser] = {}
+        self._last_user_change: int | None = None  # the last storage.users change this process has applied
         self.summaries = stats.SummaryCache()
 
     @property
@@ -74,6 +79,21 @@ class Runtime:
 
     def forget_user(self, user_id: int) -> None:
         self._users.pop(user_id, None)
+
+    async def drop_changed_users(self) -> int:
+        """Forget the cached users whose roles changed on any instance since the last call; returns how many.
+        The first call only learns where the changes stand and empties the cache, which may predate it."""
+        async with self.db.read() as session:
+            if self._last_user_change is None:
+                self._last_user_change = await users.last_user_change(session)
+                dropped = len(self._users)
+                self._users.clear()
+                return dropped
+            changes = await users.users_changed_after(session, self._last_user_change)
+        for change_id, user_id in changes:
+            self._users.pop(user_id, None)
+            self._last_user_change = change_id
+        return len(changes)
 
     def update_cached_user(self, user_id: int, **changes: object) -> None:
         """After a write that changed only these fields (language, consented): the cached entry follows it, so the

@@ -170,7 +170,7 @@ async def role_revoke(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await show(update, Screen(v.tr._("Cosa vuoi fare?"), [menu_row(v.tr)]))
         return
     async with rt.db.write() as session:
-        revoked = await users.revoke_role(session, callbacks.decode(update.callback_query.data).int(0))
+        revoked = await users.revoke_role(session, callbacks.decode(update.callback_query.data).int(0), rt.clock.now())
         grants = await users.list_grants(session)
     rt._users.clear()  # the revoked person's cached roles must go now, whoever they are
     await update.callback_query.answer(v.tr._("Ruolo tolto.") if revoked else v.tr._("Era già stato tolto."))

@@ -1,13 +1,14 @@
-"""Open311 GeoReport v2 documents for the manager's systems: pure functions from tickets and content to dicts.
+"""Open311 GeoReport v2 documents for the manager's systems: pure functions from tickets and content to dicts
+(bot/open311_http.py renders them as JSON or XML).
 
-Nothing personal leaves here: no reporter or tenant names, phones or flat numbers, no floor; the place is the
-estate's address (and building) with the estate's coordinates. Descriptions are the tenants' own words, so they
-are scrubbed of phone numbers, e-mail addresses, flat numbers and the names we know (best effort).
+Nothing a tenant wrote leaves here, and nothing personal: no names, phones, flat numbers or floors. A request's
+`description` is its category and where it is (building, common areas or a flat without its number);
+`status_notes` is a fixed text for its state (and the reason of a rejection, chosen from a list). The place is
+the estate's address (and building) with the estate's coordinates.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from storage.content import Content, ProblemCategory
 from storage.models import Ticket
 from storage.tickets import OPEN_STATUSES
 
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 MAX_REQUESTS = 1000  # GeoReport v2: at most 1000 requests per answer
 DEFAULT_WINDOW_DAYS = 90  # and, without dates, the last 90 days
 OPEN311_STATUSES = ("open", "closed")
@@ -35,10 +37,7 @@ REJECT_NOTES = {
     "unclear": "problema non chiaro",
     "other": "altro motivo",
 }
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"\+?\d(?:[\s./-]?\d){5,}")
-# "int. 12", "interno 3B", "appartamento n. 7": the number must hold a digit, so "appartamento con" stays.
-_FLAT = re.compile(r"\b(?:int(?:erno)?|app(?:artamento)?|apt|flat)\b\.?\s*(?:n\.?|nr\.?|numero)?\s*(?=[\w/-]{0,5}\d)[\w/-]{1,6}", re.IGNORECASE)
+AREA_WORDS = {"common": "parti comuni", "flat": "in un alloggio"}  # never the flat's number
 
 
 class Open311Error(Exception):
@@ -52,6 +51,24 @@ class Open311Error(Exception):
 
 def errors(status: int, description: str) -> list[dict]:
     return [{"code": status, "description": description}]
+
+
+def discovery(api_url: str, changeset: str) -> dict:
+    """The Service Discovery document: where the API is and which formats it speaks (XML first, as required)."""
+    return {
+        "changeset": changeset,
+        "contact": "Quartieri Connessi: chiedete al referente del progetto presso il gestore del patrimonio",
+        "key_service": "La chiave si chiede al referente del progetto; va inviata in ogni GET come api_key= o X-API-Key",
+        "endpoints": [{
+            "specification": SPECIFICATION, "url": api_url, "changeset": changeset, "type": "production",
+            "formats": ["text/xml", "application/json"],
+        }],
+    }
+
+
+def service_definition(category: ProblemCategory) -> dict:
+    """No service asks for extra fields (metadata is false), so the definition has no attributes."""
+    return {"service_code": category.id, "attributes": []}
 
 
 def iso(moment: datetime) -> str:
@@ -85,18 +102,6 @@ def ticket_statuses(open311_statuses: Iterable[str]) -> frozenset[str]:
     return frozenset(wanted)
 
 
-def scrub(text: str, known_names: Iterable[str] = ()) -> str:
-    """The tenant's words without e-mails, phone numbers, flat numbers and the names we know."""
-    text = _EMAIL.sub("[email]", text)
-    text = _PHONE.sub("[telefono]", text)
-    text = _FLAT.sub("[interno]", text)
-    for name in known_names:
-        for word in name.split():
-            if len(word) >= 2:
-                text = re.sub(rf"\b{re.escape(word)}\b", "[nome]", text, flags=re.IGNORECASE)
-    return text
-
-
 def service(category: ProblemCategory) -> dict:
     keywords = category.keywords.get("it", [])
     return {
@@ -126,7 +131,21 @@ def _address(content: Content, ticket: Ticket) -> str:
     return ", ".join(parts)
 
 
-def service_request(content: Content, ticket: Ticket, media_url: str | None, known_names: Iterable[str] = ()) -> dict:
+def describe(content: Content, ticket: Ticket) -> str:
+    """What and where, never the tenant's words: "Perdita d'acqua · Civico 15 scala B, in un alloggio"."""
+    category = content.problems.get(ticket.category_id)
+    what = category.name.get("it") if category is not None else ticket.category_id
+    estate = content.estates.get(ticket.estate_id)
+    building = next((b for b in estate.buildings if b.id == ticket.building_id), None) if estate is not None else None
+    if building is not None:
+        where = building.name + (f" scala {ticket.staircase}" if ticket.staircase else "")
+    else:
+        where = estate.name if estate is not None else ticket.estate_id
+    area = AREA_WORDS.get(ticket.area or "")
+    return f"{what} · {where}" + (f", {area}" if area else "")
+
+
+def service_request(content: Content, ticket: Ticket, media_url: str | None) -> dict:
     estate = content.estates.get(ticket.estate_id)
     category = content.problems.get(ticket.category_id)
     notes = STATUS_NOTES[ticket.status]
@@ -138,7 +157,7 @@ def service_request(content: Content, ticket: Ticket, media_url: str | None, kno
         "status_notes": notes,
         "service_name": category.name.get("it") if category is not None else ticket.category_id,
         "service_code": ticket.category_id,
-        "description": scrub(ticket.description or "", known_names),
+        "description": describe(content, ticket),
         "agency_responsible": "Custode del caseggiato",
         "service_notice": None,
         "requested_datetime": iso(ticket.created_at),

@@ -761,11 +761,6 @@ async def first_photo_tokens(session: AsyncSession, ticket_ids: list[int]) -> di
     return {ticket_id: token for ticket_id, token in rows.all()}  # the last written wins: the lowest id
 
 
-async def first_names(session: AsyncSession, user_ids: set[int]) -> dict[int, str]:
-    rows = await session.execute(select(User.id, User.first_name).where(User.id.in_(user_ids)))
-    return {user_id: name for user_id, name in rows.all()}
-
-
 async def followers(session: AsyncSession, ticket: Ticket) -> list[User]:
     """The reporter (when they use Telegram) and everyone who said "me too"."""
     subscriber_ids = select(TicketSubscriber.user_id).where(TicketSubscriber.ticket_id == ticket.id)

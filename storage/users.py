@@ -6,11 +6,11 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import Invite, RoleGrant, User
+from storage.models import Invite, RoleGrant, User, UserChange
 from storage.models.core import ROLES
 
 INVITE_LIFETIME = timedelta(days=7)
@@ -126,12 +126,38 @@ async def grant_role(
     )
     if existing is None:
         session.add(RoleGrant(user_id=user_id, role=role, scope=scope, granted_at=now, granted_by=granted_by))
+        await note_user_changed(session, user_id, now)
         await session.flush()
 
 
-async def revoke_role(session: AsyncSession, grant_id: int) -> bool:
+async def revoke_role(session: AsyncSession, grant_id: int, now: datetime) -> bool:
+    user_id = await session.scalar(select(RoleGrant.user_id).where(RoleGrant.id == grant_id))
+    if user_id is None:
+        return False
     result = await session.execute(delete(RoleGrant).where(RoleGrant.id == grant_id))
+    await note_user_changed(session, user_id, now)
     return result.rowcount > 0
+
+
+# How long a change is kept for instances to see: far longer than their poll (bot/runtime.USER_CHANGES_POLL_SECONDS).
+USER_CHANGES_KEPT = timedelta(hours=1)
+
+
+async def note_user_changed(session: AsyncSession, user_id: int, now: datetime) -> None:
+    """Tell every instance to forget what it cached about this user (roles changed). Old notes are pruned here:
+    role changes are rare, so this costs nothing on the paths that run for every update."""
+    await session.execute(delete(UserChange).where(UserChange.at < now - USER_CHANGES_KEPT))
+    session.add(UserChange(user_id=user_id, at=now))
+
+
+async def last_user_change(session: AsyncSession) -> int:
+    return await session.scalar(select(func.max(UserChange.id))) or 0
+
+
+async def users_changed_after(session: AsyncSession, after_id: int) -> list[tuple[int, int]]:
+    """(id, user_id) of the changes noted after the one with this id, oldest first."""
+    rows = await session.execute(select(UserChange.id, UserChange.user_id).where(UserChange.id > after_id).order_by(UserChange.id))
+    return [(change_id, user_id) for change_id, user_id in rows.all()]
 
 
 async def list_grants(session: AsyncSession) -> list[tuple[RoleGrant, User]]:

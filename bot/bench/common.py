@@ -28,7 +28,7 @@ from bot.config import PROJECT_ROOT
 
 BENCH_TOKEN = "123456:BENCH-token-for-the-emulator"
 BENCH_BOT_USERNAME = "qc_bench_bot"
-WEBHOOK_SECRET = "bench-webhook-secret"
+WEBHOOK_SECRET = "bench-webhook-secret-" + "0" * 32  # QC_WEBHOOK_SECRET needs 32+ characters
 WEBHOOK_PATH = "/telegram"
 STOP_GRACE_SECONDS = 20.0
 # A profiled bot writes its profile after it stops, and rendering a run's worth of samples takes a while.

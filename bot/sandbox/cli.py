@@ -85,6 +85,9 @@ async def _serve(args: argparse.Namespace, data_dir: Path) -> None:
         "  Pick a persona on the left (tenants, a custodian, an editor, an admin) and tap AVVIA to start their chat.\n"
         f"  Content: {args.content} (edit the files, then press «Ricarica i contenuti» in the page).\n"
         f"  Database: {data_dir / 'sandbox.sqlite3'}{'' if args.data else ' (temporary: deleted when you stop)'}\n"
+        f"  Open311 GeoReport v2 API: {sandbox.open311_url}/discovery.xml (services, requests: {sandbox.open311_url}/v2/)\n"
+        f"    demo key for this run: {sandbox.open311_key}\n"
+        f"    send it on every GET, e.g. curl '{sandbox.open311_url}/v2/requests.xml?api_key={sandbox.open311_key}'\n"
         "  Nothing is sent to Telegram or anywhere else. Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -5,19 +5,27 @@ the emulator's /_emu/ control API (the page acts as users and watches chats thro
 endpoints. Staff personas get their roles the way real staff do: an invite created in the database, redeemed by
 the persona sending ``/start inv_<code>``. The admin persona is admin through QC_ADMIN_IDS, as in production.
 
-Nothing here authenticates: serve it on loopback only (the CLI's default).
+It also serves the Open311 API (bot/open311_http.py) with a demo key made at each start, so integrators can point
+a GeoReport client at it.
+
+Nothing here authenticates: serve it on loopback only (the CLI's default). So that a web page open in the same
+browser cannot drive it, every request must name the sandbox itself as Host (127.0.0.1, localhost or [::1] and
+its port: no DNS rebinding), an Origin when sent must be that same address, and the control API's POSTs must be
+application/json (a cross-site form or text/plain POST is refused before it reaches a handler).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from bot import open311_http
 from bot.clock import Clock
 from bot.config import PROJECT_ROOT, Settings, load_settings
 from bot.emulator import BotApiEmulator
@@ -35,6 +43,11 @@ BOT_NAME = "Quartieri Connessi"
 DATABASE_FILE = "sandbox.sqlite3"
 # How long a staff persona's /start may take to be answered at start-up before the sandbox gives up.
 STAFF_SETUP_SECONDS = 30.0
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+# What the page drives: its POSTs must carry JSON (browsers send a cross-site form or text/plain without asking).
+CONTROL_PREFIXES = ("/_emu/", "/sandbox/")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ROLE_LABELS = {
     None: "Inquilino/a",
     "custodian": "Custode",
@@ -114,10 +127,15 @@ class Sandbox:
         self.emulator = BotApiEmulator(token=SANDBOX_TOKEN, bot_username=BOT_USERNAME, bot_name=BOT_NAME)
         self.service: BotService | None = None
         self._runner: web.AppRunner | None = None
+        self.open311_key = secrets.token_urlsafe(32)  # a demo key for this run only, printed by the CLI
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
+
+    @property
+    def open311_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{open311_http.ROOT}"
 
     @property
     def runtime(self) -> Runtime | None:
@@ -125,9 +143,10 @@ class Sandbox:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
+        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024, middlewares=[self._guard])
         self.emulator.add_routes(app)
         self._add_routes(app)
+        open311_http.serve(app, lambda: self.runtime)
         # handler_cancellation: a cancelled long poll must end at once, as on Telegram (see the emulator).
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True)
         await runner.setup()
@@ -158,6 +177,8 @@ class Sandbox:
                 "QC_DATABASE_URL": f"sqlite:///{self.data_dir / DATABASE_FILE}",
                 "QC_CONTENT_DIR": str(self.content_dir),
                 "QC_ADMIN_IDS": str(ADMIN_PERSONA.user_id),
+                "QC_OPEN311_API_KEY": self.open311_key,
+                "QC_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}",
             }
         )
 
@@ -202,6 +223,27 @@ class Sandbox:
         await self.emulator.wait_for(lambda: self.emulator.last_bot_message(persona.user_id), STAFF_SETUP_SECONDS)
 
     # HTTP ----------------------------------------------------------------------------------------
+
+    def own_hosts(self) -> frozenset[str] | None:
+        """The Host values that name this sandbox; None when it listens on every address (any name may reach it)."""
+        if self.host in WILDCARD_HOSTS:
+            return None
+        names = {*LOOPBACK_NAMES, f"[{self.host}]" if ":" in self.host else self.host}
+        return frozenset(f"{name}:{self.port}" for name in names)
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
+        host = request.headers.get("Host", "")
+        own = self.own_hosts()
+        if own is not None and host not in own:
+            return _refused(403, f"Host {host!r} is not this sandbox: open http://127.0.0.1:{self.port}/")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != f"http://{host}":
+            return _refused(403, f"requests from {origin!r} are refused: only the sandbox's own page may use it")
+        if (request.method not in SAFE_METHODS and request.path.startswith(CONTROL_PREFIXES)
+                and request.content_type != "application/json"):
+            return _refused(415, "send the body as application/json")
+        return await handler(request)
 
     def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self._index)
@@ -259,6 +301,10 @@ class Sandbox:
                 "version": content.version,
             }
         )
+
+
+def _refused(status: int, error: str) -> web.Response:
+    return web.json_response({"ok": False, "error": error}, status=status)
 
 
 def _has_role(roles: users.Roles, role: str, scope: str) -> bool:

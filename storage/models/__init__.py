@@ -7,6 +7,7 @@ from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, Fe
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
+from storage.models.user_changes import UserChange
 
 __all__ = [
     "Base", "Booking", "BookingContact", "BookingPrompt", "BookingQuota", "SlotCounter", "WaitlistEntry",
@@ -14,4 +15,5 @@ __all__ = [
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
     "ReportDraft", "Ticket", "TicketCounter", "TicketDigest", "TicketEvent", "TicketMedia", "TicketPrompt",
     "TicketSubscriber",
+    "UserChange",
 ]

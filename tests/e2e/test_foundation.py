@@ -165,7 +165,7 @@ async def test_webhook_mode_receives_updates_and_refuses_a_wrong_secret(emulator
         port = sock.getsockname()[1]
     settings = settings_for(
         emulator, sqlite_url, tmp_path, content_dir,
-        QC_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram", QC_WEBHOOK_SECRET="s3cret", QC_LISTEN=f"127.0.0.1:{port}",
+        QC_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram", QC_WEBHOOK_SECRET="s3cret-" + "x" * 32, QC_LISTEN=f"127.0.0.1:{port}",
     )
     running = await start_bot(emulator, settings, clock, webhook=True)
     try:

@@ -2,6 +2,8 @@ import pytest
 
 from bot.config import ConfigError, load_settings
 
+WEBHOOK_SECRET = "s3cret-" + "x" * 32
+
 
 def test_defaults_need_nothing(tmp_path):
     settings = load_settings({"QC_DATA_DIR": str(tmp_path)})
@@ -45,12 +47,37 @@ def test_admins_and_webhook():
             "QC_TELEGRAM_TOKEN": "123456:ABCdef_ghi-jkl",
             "QC_ADMIN_IDS": "11, 22",
             "QC_WEBHOOK_URL": "https://bot.example.org/tg",
-            "QC_WEBHOOK_SECRET": "s3cret",
+            "QC_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "QC_LISTEN": "0.0.0.0:8443",
         }
     )
     assert settings.admin_ids == {11, 22}
     assert settings.uses_webhook and settings.listen_port == 8443 and settings.listen_explicit
+
+
+@pytest.mark.parametrize("name", ["QC_WEBHOOK_SECRET", "QC_OPEN311_API_KEY"])
+def test_short_secrets_are_refused_with_one_line(name):
+    env = {"QC_WEBHOOK_URL": "https://bot.example.org/tg", "QC_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    for short in ("x", "a" * 31):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({**env, name: short})
+        assert [p.split(":")[0] for p in caught.value.problems] == [name]
+        assert "32" in caught.value.problems[0] and "\n" not in caught.value.problems[0]
+    assert getattr(load_settings({**env, name: "a" * 32}), name.removeprefix("QC_").lower()) == "a" * 32
+
+
+@pytest.mark.parametrize("url, good", [
+    ("https://bot.example.org", True), ("https://bot.example.org/qc/", True), ("http://localhost:8080", True),
+    ("http://127.0.0.1:8080", True), ("http://bot.example.org", False), ("bot.example.org", False),
+    ("https://bot.example.org/?x=1", False), ("ftp://bot.example.org", False),
+])
+def test_public_base_url_is_absolute_https_or_local_http(url, good):
+    if good:
+        assert load_settings({"QC_PUBLIC_BASE_URL": url}).public_base_url == url.rstrip("/")
+    else:
+        with pytest.raises(ConfigError) as caught:
+            load_settings({"QC_PUBLIC_BASE_URL": url})
+        assert caught.value.problems[0].startswith("QC_PUBLIC_BASE_URL:")
 
 
 def test_cli_prints_config_errors_and_exits_2(monkeypatch, capsys):

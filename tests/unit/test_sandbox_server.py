@@ -135,13 +135,13 @@ async def test_reload_lists_the_problems_and_keeps_the_last_good_content(
     original = estates.read_text(encoding="utf-8")
     version = sandbox.runtime.content.version
     estates.write_text(original.replace("lat: 45.", "lat: 95.", 1), encoding="utf-8")
-    async with http.post(f"{sandbox.url}sandbox/reload") as response:
+    async with http.post(f"{sandbox.url}sandbox/reload", json={}) as response:
         broken = await response.json()
     assert not broken["ok"] and broken["version"] == version
     assert broken["problems"] and all(PROBLEM_LINE.match(problem) for problem in broken["problems"]), broken["problems"]
 
     estates.write_text(original.replace("Quartiere Omero", "Quartiere Omero (bozza)"), encoding="utf-8")
-    async with http.post(f"{sandbox.url}sandbox/reload") as response:
+    async with http.post(f"{sandbox.url}sandbox/reload", json={}) as response:
         mended = await response.json()
     assert mended["ok"] and mended["problems"] == [] and mended["version"] != version
     assert mended["estates"] == len(sandbox.runtime.content.estates)
@@ -185,3 +185,46 @@ def test_the_command_lists_content_problems_before_starting(content_dir: Path, c
         args.func(args)
     assert exit_info.value.code == 2
     assert re.search(r"estates\.yaml:\d+: ", capsys.readouterr().err)
+
+
+async def test_a_web_page_elsewhere_cannot_drive_the_control_api(sandbox: Sandbox, http: aiohttp.ClientSession):
+    giuseppe = PERSONA["giuseppe"].user_id
+    before = len(sandbox.emulator.chat_messages(giuseppe))
+    message = json.dumps({"user_id": giuseppe, "type": "text", "text": "/start"})
+    own = f"127.0.0.1:{sandbox.port}"
+    refused = [
+        ({"Content-Type": "text/plain"}, 415),  # a cross-site "simple" POST
+        ({"Content-Type": "application/x-www-form-urlencoded"}, 415),
+        ({"Content-Type": "application/json", "Origin": "https://evil.example"}, 403),
+        ({"Content-Type": "application/json", "Host": "evil.example"}, 403),  # DNS rebinding: the name is not ours
+        ({"Content-Type": "application/json", "Host": f"evil.example:{sandbox.port}"}, 403),
+    ]
+    for headers, status in refused:
+        async with http.post(f"{sandbox.url}_emu/send", data=message, headers=headers) as response:
+            assert response.status == status, headers
+            assert (await response.json())["ok"] is False
+    async with http.get(f"{sandbox.url}sandbox/personas", headers={"Host": "evil.example"}) as response:
+        assert response.status == 403
+    async with http.post(f"{sandbox.url}sandbox/reload", data="{}", headers={"Content-Type": "text/plain"}) as response:
+        assert response.status == 415
+    assert len(sandbox.emulator.chat_messages(giuseppe)) == before
+
+    for host in (own, f"localhost:{sandbox.port}"):  # the page itself: same Host and Origin
+        headers = {"Content-Type": "application/json", "Host": host, "Origin": f"http://{host}"}
+        async with http.post(f"{sandbox.url}_emu/send", data=message, headers=headers) as response:
+            assert response.status == 200, await response.text()
+
+
+async def test_the_sandbox_serves_open311_with_its_demo_key(sandbox: Sandbox, http: aiohttp.ClientSession):
+    import xml.etree.ElementTree as ET
+
+    assert len(sandbox.open311_key) >= 32
+    async with http.get(f"{sandbox.open311_url}/discovery.xml") as response:
+        discovery = ET.fromstring(await response.read())
+    assert discovery.findtext("endpoints/endpoint/url") == f"{sandbox.open311_url}/v2"
+    async with http.get(f"{sandbox.open311_url}/v2/services.xml", params={"api_key": sandbox.open311_key}) as response:
+        assert response.status == 200 and ET.fromstring(await response.read()).find("service/service_code") is not None
+    async with http.get(f"{sandbox.open311_url}/v2/requests.json", headers={"X-API-Key": sandbox.open311_key}) as response:
+        assert response.status == 200 and await response.json() == []
+    async with http.get(f"{sandbox.open311_url}/v2/requests.json", params={"api_key": "x" * 43}) as response:
+        assert response.status == 403 and (await response.json())[0]["code"] == 403

@@ -694,7 +694,7 @@ async function reloadContent() {
   button.disabled = true;
   result.replaceChildren(el("p", {}, "Ricarico…"));
   try {
-    const outcome = await api("/sandbox/reload", { method: "POST" });
+    const outcome = await api("/sandbox/reload", { json: {} });
     if (outcome.ok) {
       result.replaceChildren(el("p", { className: "reload-ok" },
         `✅ Contenuti ricaricati: ${outcome.spaces} spazi, ${outcome.services} servizi, ${outcome.estates} caseggiati.`));

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:29:33.674349
+Create Date: 2026-12-06 08:13:12.521404
 """
 
 from alembic import op
@@ -197,6 +197,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_tickets_estate_status_created', ['estate_id', 'status', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_reporter_id'), ['reporter_id'], unique=False)
         batch_op.create_index('ix_tickets_status_escalate', ['status', 'escalate_at'], unique=False)
+
+    op.create_table('user_changes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_user_changes'))
+    )
+    with op.batch_alter_table('user_changes', schema=None) as batch_op:
+        batch_op.create_index('ix_user_changes_at', ['at'], unique=False)
 
     op.create_table('users',
     sa.Column('id', sa.BigInteger(), autoincrement=False, nullable=False),
@@ -397,6 +406,10 @@ def downgrade() -> None:
     op.drop_table('booking_prompts')
     op.drop_table('booking_contacts')
     op.drop_table('users')
+    with op.batch_alter_table('user_changes', schema=None) as batch_op:
+        batch_op.drop_index('ix_user_changes_at')
+
+    op.drop_table('user_changes')
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index('ix_tickets_status_escalate')
         batch_op.drop_index(batch_op.f('ix_tickets_reporter_id'))
