@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -183,7 +184,26 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 # Subcommands that live beside their feature (sandbox, export, bench...): functions that add them to `sub`.
-EXTRA_COMMANDS: list = [_add_bench, _add_sandbox, _add_export]
+def _add_privacy(sub: argparse._SubParsersAction) -> None:
+    from bot.privacy_cli import add_privacy_commands
+
+    add_privacy_commands(sub)
+
+
+EXTRA_COMMANDS: list = [_add_bench, _add_sandbox, _add_export, _add_privacy]
+
+
+LOG_DAYS_KEPT = 14  # with QC_LOG_FILE: one file a day, the oldest beyond this many deleted (the privacy notice says so)
+
+
+def log_handlers() -> list[logging.Handler] | None:
+    """Standard error (journald or docker rotate it), or with QC_LOG_FILE a file rotated at midnight."""
+    log_file = os.environ.get("QC_LOG_FILE", "").strip()
+    if not log_file or not Path(log_file).parent.is_dir():  # a missing folder is reported by settings_or_exit
+        return None
+    from logging.handlers import TimedRotatingFileHandler
+
+    return [TimedRotatingFileHandler(log_file, when="midnight", backupCount=LOG_DAYS_KEPT, encoding="utf-8")]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=log_handlers(),
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job at every start is noise

@@ -107,7 +107,7 @@ async def consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
     await update.callback_query.answer()
     async with rt.db.write() as session:
-        await users.record_consent(session, update.effective_user.id, rt.clock.now())
+        await users.record_consent(session, update.effective_user.id, rt.clock.now(), update.effective_user.first_name or "")
     rt.update_cached_user(update.effective_user.id, consented=True)
     await home(update, context)
 

@@ -3,12 +3,14 @@
 from storage.models.base import Base
 from storage.models.bookings import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.models.core import Invite, OutboxMessage, RoleGrant, User
+from storage.models.privacy import AuditRecord
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
 
 __all__ = [
+    "AuditRecord",
     "Base", "Booking", "BookingContact", "BookingPrompt", "BookingQuota", "SlotCounter", "WaitlistEntry",
     "Invite", "OutboxMessage", "RoleGrant", "User",
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
