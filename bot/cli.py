@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import LOG_DAYS_KEPT, ConfigError, Settings, load_settings
 
 EXIT_USAGE = 2
 
@@ -191,9 +191,6 @@ def _add_privacy(sub: argparse._SubParsersAction) -> None:
 
 
 EXTRA_COMMANDS: list = [_add_bench, _add_sandbox, _add_export, _add_privacy]
-
-
-LOG_DAYS_KEPT = 14  # with QC_LOG_FILE: one file a day, the oldest beyond this many deleted (the privacy notice says so)
 
 
 def log_handlers() -> list[logging.Handler] | None:

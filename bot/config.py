@@ -34,6 +34,10 @@ class Retention:
     audit_days: int = 365  # the record of who read or exported personal data
 
 
+# With QC_LOG_FILE the log is rotated at midnight and this many days are kept (the privacy notice says so); without
+# it the log goes to standard error and journald (or docker) rotates it.
+LOG_DAYS_KEPT = 14
+
 # (variable, field, largest value accepted)
 RETENTION_VARIABLES = (
     ("QC_RETAIN_DRAFTS_DAYS", "drafts_days", 365),
