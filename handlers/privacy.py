@@ -37,7 +37,7 @@ SECTION_LABELS = {
     "waitlist": N_("⏳ Liste d'attesa"),
     "phone_numbers": N_("📞 Numeri di telefono"),
     "reports": N_("🔧 Segnalazioni (con foto e vocali)"),
-    "me_too": N_("🙋 Segnalazioni che segui («anche a me»)"),
+    "me_too": N_("🙋 Segnalazioni che segui («succede anche a me»)"),
     "ticket_history": N_("💬 Commenti e azioni sulle segnalazioni"),
     "opinions": N_("⭐ Opinioni con il tuo nome"),
     "drafts": N_("📝 Bozze"),
