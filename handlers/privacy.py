@@ -172,11 +172,14 @@ def render_forget_ask(tr: Translator) -> Screen:
     return Screen(text, [
         [button(tr._("✅ Sì, cancella tutto"), callbacks.FORGET_CONFIRM)],
         [button(tr._("⬅️ No, torna indietro"), callbacks.MY_DATA)],
+        menu_row(tr),
     ])
 
 
 def render_forgotten(tr: Translator) -> Screen:
-    return Screen(tr._("✅ Fatto: abbiamo cancellato i tuoi dati. Se ci scrivi di nuovo (/start), ricominci da capo come una persona nuova."))
+    # The menu button starts again as a new person (the welcome), like /start.
+    return Screen(tr._("✅ Fatto: abbiamo cancellato i tuoi dati. Se ci scrivi di nuovo (/start), ricominci da capo come una persona nuova."),
+                  [menu_row(tr)])
 
 
 async def forget_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
