@@ -261,6 +261,7 @@ def register_handlers(application: Application) -> None:
         on(callbacks.MY_DATA_DOWNLOAD, privacy.my_data_download),
         on(callbacks.FORGET_ASK, privacy.forget_ask),
         on(callbacks.FORGET_CONFIRM, privacy.forget_confirm),
+        on(callbacks.AUDIT_LIST, privacy.audit_list),
         on(callbacks.SPACES, directory.spaces),
         on(callbacks.SPACE, directory.space),
         on(callbacks.SPACE_SERVICES, directory.space),

@@ -166,6 +166,7 @@ MY_DATA = _define("pd")  # what is stored about me
 MY_DATA_DOWNLOAD = _define("pdd")  # a copy as two documents (JSON and text)
 FORGET_ASK = _define("pfa")  # first tap: what forgetting does
 FORGET_CONFIRM = _define("pfc")  # second tap: forget me
+AUDIT_LIST = _define("pal", "int")  # admins: who read or exported personal data, page
 
 
 def encode(action: Action, *args: object) -> str:

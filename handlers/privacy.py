@@ -19,7 +19,8 @@ from bot import callbacks
 from bot.config import LOG_DAYS_KEPT, Retention
 from bot.i18n import N_, Translator
 from bot.runtime import Runtime, runtime_of, visitor
-from bot.ui import MAX_CAPTION, Screen, back_row, button, clip, menu_row, show
+from bot.ui import MAX_CAPTION, Screen, back_row, button, clip, menu_row, pager_row, show
+from handlers.common import paging
 from storage import audit, privacy
 from storage.content import Contacts
 from storage.models import AuditRecord
@@ -199,6 +200,47 @@ async def forget_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 
 # --------------------------------------------------------------------------------------------
+# The audit record, for admins
+
+AUDIT_PER_PAGE = 15
+AUDIT_ACTION_LABELS = {
+    "ticket_view": N_("ha aperto la segnalazione"),
+    "booking_view": N_("ha aperto la prenotazione"),
+    "export": N_("ha scaricato"),
+    "forget": N_("dati cancellati:"),
+    "purge": N_("pulizia dei dati scaduti:"),
+}
+
+
+def render_audit(tr: Translator, records: list[tuple[AuditRecord, str | None]], page: int, pages: int, total: int) -> Screen:
+    lines = [tr._("<b>🔍 Registro degli accessi ai dati</b>"),
+             tr.n_("{n} registrazione, le più recenti prima.", "{n} registrazioni, le più recenti prima.", total), ""]
+    for item, name in records:
+        who = name or (str(item.actor_id) if item.actor_id is not None else tr._("sistema"))
+        label = AUDIT_ACTION_LABELS.get(item.action)
+        what = tr._(label) if label else item.action
+        lines.append(f"{tr.isolate(tr.datetime(item.at))} · {tr.isolate(who)} · {what} {tr.isolate(item.subject)}")
+    rows = [row for row in (pager_row(tr, callbacks.AUDIT_LIST, page, pages),) if row]
+    rows.append(back_row(tr, callbacks.STAFF))
+    return Screen("\n".join(lines), rows)
+
+
+async def audit_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    query = update.callback_query
+    if not v.roles.is_admin:
+        log.warning("user %s asked for the audit record", v.user_id)
+        await query.answer(v.tr._("Il registro degli accessi è solo per gli amministratori."), show_alert=True)
+        return
+    await query.answer()
+    wanted = callbacks.decode(query.data).int(0)
+    total = await audit.count(rt.db)
+    page, pages = paging(wanted, total, AUDIT_PER_PAGE)
+    records = await audit.page(rt.db, offset=page * AUDIT_PER_PAGE, limit=AUDIT_PER_PAGE)
+    await show(update, render_audit(v.tr, records, page, pages, total))
+
+
+# --------------------------------------------------------------------------------------------
 # The gate: before the notice is accepted, nothing else is open (so nothing else is stored)
 
 
@@ -209,7 +251,9 @@ async def consent_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if chat is None or chat.type != "private" or update.effective_user is None:
         return
     query = update.callback_query
-    message = update.effective_message if query is None else None
+    message = update.message
+    if query is None and message is None:
+        return  # an edited message, a blocked bot (my_chat_member): nothing to answer, no row to create
     if query is not None:
         decoded = callbacks.decode(query.data)
         if decoded is not None and decoded.action in OPEN_BEFORE_CONSENT:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
-from storage.models import AuditRecord
+from storage.models import AuditRecord, User
 
 ACTIONS = ("ticket_view", "booking_view", "export", "forget", "purge")
 
@@ -33,3 +33,18 @@ async def records(db: Database, *, since: datetime, actor_id: int | None = None,
         query = query.where(AuditRecord.actor_id == actor_id)
     async with db.read(long=True) as session:
         return list((await session.scalars(query.order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).limit(limit))).all())
+
+
+async def count(db: Database) -> int:
+    async with db.read() as session:
+        return await session.scalar(select(func.count(AuditRecord.id))) or 0
+
+
+async def page(db: Database, *, offset: int, limit: int) -> list[tuple[AuditRecord, str | None]]:
+    """A page of the record, newest first, with each actor's name where they are still a user."""
+    async with db.read() as session:
+        rows = await session.execute(
+            select(AuditRecord, User.first_name).outerjoin(User, User.id == AuditRecord.actor_id)
+            .order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).offset(offset).limit(limit)
+        )
+        return [(item, name) for item, name in rows.all()]

@@ -156,3 +156,50 @@ async def test_the_purge_runs_once_a_night(bot: RunningBot) -> None:
         assert await session.get(ReportDraft, amal.user_id) is None
         runs = (await session.scalars(select(AuditRecord.subject).where(AuditRecord.action == "purge"))).all()
     assert runs == ["nightly: started", "nightly: 1 rows"]
+
+
+async def test_forget_purge_and_audit_from_the_command_line(bot: RunningBot, sqlite_url, content_dir, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A tenant phones the manager: `qcbot forget --dry-run` shows what would go, `qcbot forget` does it."""
+    import asyncio
+
+    from bot.cli import main
+
+    amal = await bot.tenant("Amal")
+    await _amal_has_used_the_bot(bot, amal)
+    monkeypatch.setenv("QC_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("QC_CONTENT_DIR", str(content_dir))
+    monkeypatch.setenv("QC_MEDIA_DIR", str(bot.runtime.settings.media_dir))
+
+    await asyncio.to_thread(main, ["forget", "--telegram-id", str(amal.user_id), "--dry-run"])
+    printed = capsys.readouterr().out
+    assert "would remove" in printed and "bookings: 1" in printed and "dry run" in printed
+    assert await traces_of(bot.runtime.db, amal.user_id)
+
+    await asyncio.to_thread(main, ["forget", "--telegram-id", str(amal.user_id)])
+    assert "removed" in capsys.readouterr().out
+    assert await traces_of(bot.runtime.db, amal.user_id, PHONE) == []
+
+    await asyncio.to_thread(main, ["purge", "--dry-run"])
+    printed = capsys.readouterr().out
+    assert "report_drafts: 0" in printed and "closed_tickets: 0" in printed
+
+    await asyncio.to_thread(main, ["audit", "--days", "3650"])
+    assert "forget" in capsys.readouterr().out
+
+
+async def test_admins_read_the_audit_record_in_the_bot_and_others_cannot(bot: RunningBot) -> None:
+    amal = await bot.tenant("Amal")
+    await _amal_has_used_the_bot(bot, amal)
+    async with bot.runtime.db.read() as session:
+        ticket = (await session.scalars(select(tickets.Ticket))).one()
+    await audit.record_now(bot.runtime.db, amal.user_id, "ticket_view", ticket.code, bot.clock.now())
+    admin = await bot.tenant("Capo")
+    await bot.grant_role(admin, "admin")
+    await admin.send("/menu")
+    await admin.tap_action(callbacks.STAFF)
+    await admin.tap_action(callbacks.AUDIT_LIST, 0)
+    assert "Amal" in admin.screen.text and ticket.code in admin.screen.text
+    await amal.send("/menu")
+    before = amal.screen.text
+    await amal.press(amal.screen.message_id, callbacks.encode(callbacks.AUDIT_LIST, 0), force=True)
+    assert amal.screen.text == before and ticket.code not in amal.screen.text
