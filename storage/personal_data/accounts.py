@@ -27,12 +27,28 @@ async def _forget_profile(session: AsyncSession, forgetting: Forgetting) -> None
     forgetting.count("profile", result.rowcount)
 
 
+def _never_accepted(cutoff: datetime):  # type: ignore[no-untyped-def]
+    """People who opened the bot but never accepted the notice (only their id and language are kept), and hold
+    no role, not seen since the cutoff."""
+    return (User.consent_at.is_(None), User.last_seen_at < cutoff,
+            ~User.id.in_(select(RoleGrant.user_id)), ~User.id.in_(select(OutboxMessage.chat_id)))
+
+
+async def _count_never_accepted(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, User, *_never_accepted(cutoff))
+
+
+async def _purge_never_accepted(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    return PurgeBatch(await delete_batch(session, User, User.id, limit, *_never_accepted(cutoff)))
+
+
 register(PersonalDataSource(
     name="profile",
     person_columns={"users": ("id",)},
     personal_fields={"users": ("first_name", "language", "telegram_language", "last_estate_id")},
     export=_export_profile,
     forget=_forget_profile,
+    retention=(RetentionRule("never_accepted_users", "drafts_days", _count_never_accepted, _purge_never_accepted),),
     forget_order=100,
 ))
 

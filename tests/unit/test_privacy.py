@@ -242,3 +242,24 @@ async def test_before_the_notice_only_the_id_and_language_are_kept(db, clock) ->
         await users.record_consent(session, AMAL, clock.now(), "Amal")
     async with db.read() as session:
         assert (await users.touch_user(session, AMAL, "Amal", "ar", clock.now())).first_name == "Amal"
+
+
+async def test_people_who_never_accepted_the_notice_are_forgotten_after_the_drafts_period(db, clock) -> None:  # type: ignore[no-untyped-def]
+    async with db.write() as session:
+        await users.touch_user(session, AMAL, "Amal", "ar", clock.now())
+        await users.touch_user(session, NEIGHBOUR, "Giuseppe", "it", clock.now())
+        await users.record_consent(session, NEIGHBOUR, clock.now(), "Giuseppe")
+    clock.advance(timedelta(days=8))
+    assert (await privacy.purge(db, Retention(), clock.now(), Path("/nonexistent")))["never_accepted_users"] == 1
+    assert await traces_of(db, AMAL) == [] and await traces_of(db, NEIGHBOUR)
+
+
+def test_the_notice_names_the_controller_and_quotes_the_configured_retention(sample_content) -> None:  # type: ignore[no-untyped-def]
+    from bot.i18n import translator
+    from handlers.privacy import render_notice
+
+    screen = render_notice(translator("it"), sample_content.contacts, Retention(drafts_days=3, tickets_days=400), consented=False)
+    assert sample_content.contacts.privacy.controller in screen.text and sample_content.contacts.privacy.dpo_email in screen.text
+    assert "Bozze: 3 giorni" in screen.text and "400 giorni dopo la chiusura" in screen.text and "Garante" in screen.text
+    arabic = render_notice(translator("ar"), sample_content.contacts, Retention(), consented=True)
+    assert "Garante" in arabic.text and "الخصوصية" in arabic.text
