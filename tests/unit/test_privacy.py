@@ -263,3 +263,15 @@ def test_the_notice_names_the_controller_and_quotes_the_configured_retention(sam
     assert "Bozze: 3 giorni" in screen.text and "400 giorni dopo la chiusura" in screen.text and "Garante" in screen.text
     arabic = render_notice(translator("ar"), sample_content.contacts, Retention(), consented=True)
     assert "Garante" in arabic.text and "الخصوصية" in arabic.text
+
+
+async def test_forgetting_a_member_of_staff_keeps_only_the_audit_record(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    made = await _amal_everywhere(db, clock, sample_content, tmp_path / "media")
+    async with db.write() as session:
+        await users.grant_role(session, CUSTODIAN, "custodian", ESTATE, clock.now(), None)
+        await users.grant_role(session, NEIGHBOUR, "committee", ESTATE, clock.now(), CUSTODIAN)
+    counts = await privacy.forget(db, CUSTODIAN, clock.now(), tmp_path / "media")
+    assert counts["audit records kept until their retention ends"] == 1
+    assert await traces_of(db, CUSTODIAN) == [f"audit_records.actor_id = {CUSTODIAN}"]
+    async with db.read() as session:
+        assert (await session.get(Ticket, made["amals"])).last_note == "Idraulico giovedì", "what staff did stays"
