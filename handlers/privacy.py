@@ -17,12 +17,13 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import callbacks
 from bot.config import LOG_DAYS_KEPT, Retention
-from bot.i18n import N_, Translator
+from bot.i18n import FSI, LANGUAGE_NAMES, N_, PDI, Translator
 from bot.runtime import Runtime, runtime_of, visitor
 from bot.ui import MAX_CAPTION, Screen, back_row, button, clip, menu_row, pager_row, show
+from handlers import custodian, feedback
 from handlers.common import paging
 from storage import audit, privacy
-from storage.content import Contacts
+from storage.content import Contacts, Content
 from storage.models import AuditRecord
 
 log = logging.getLogger(__name__)
@@ -123,20 +124,99 @@ def copy_as_json(user_id: int, found: dict[str, list[dict]], now: datetime) -> b
     return json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
 
 
-def _value(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+# The fields of the records (storage/personal_data/*) as the text copy names them; a field a new source adds
+# without a label here is shown by its key.
+FIELD_LABELS = {
+    "id": N_("Numero Telegram"), "first_name": N_("Nome"), "name": N_("Nome"), "language": N_("Lingua scelta"),
+    "telegram_language": N_("Lingua di Telegram"), "consent_at": N_("Informativa accettata il"),
+    "created_at": N_("Creato il"), "last_seen_at": N_("Ultima visita"), "last_estate_id": N_("Ultimo caseggiato"),
+    "prompts_enabled": N_("Domande dopo appuntamenti e riparazioni"), "blocked_at": N_("Bot bloccato il"),
+    "role": N_("Ruolo"), "scope": N_("Ambito"), "granted_at": N_("Assegnato il"), "expires_at": N_("Scade il"),
+    "used_at": N_("Usato il"), "kind": N_("Tipo"), "not_before": N_("Da inviare dopo il"), "code": N_("Codice"),
+    "space_id": N_("Spazio"), "service_id": N_("Servizio"), "slot_start": N_("Inizio"), "slot_end": N_("Fine"),
+    "status": N_("Stato"), "phone": N_("Telefono"), "cancelled_at": N_("Annullata il"),
+    "cancel_reason": N_("Motivo dell'annullamento"), "marked_at": N_("Presenza segnata il"),
+    "closed_at": N_("Chiusa il"), "updated_at": N_("Aggiornato il"), "category_id": N_("Categoria"),
+    "estate_id": N_("Caseggiato"), "building_id": N_("Edificio"), "staircase": N_("Scala"), "floor": N_("Piano"),
+    "area": N_("Dove"), "flat": N_("Interno"), "answers": N_("Risposte"), "description": N_("Descrizione"),
+    "acknowledged_at": N_("Presa in carico il"), "resolved_at": N_("Risolta il"), "last_note": N_("Nota del custode"),
+    "stars": N_("Voto"), "media": N_("Foto e vocali"), "since": N_("Dal"), "at": N_("Quando"), "text": N_("Testo"),
+    "report": N_("Segnalazione"), "opinion": N_("Opinione"), "comment": N_("Commento"), "day": N_("Giorno"),
+    "due_at": N_("Previsto il"), "action": N_("Azione"), "subject": N_("Oggetto"), "step": N_("Passo"),
+    "tenant_name": N_("Nome dell'inquilino"), "tenant_contact": N_("Contatto dell'inquilino"),
+    "added_at": N_("Aggiunto il"), "size": N_("Dimensione (byte)"), "mime_type": N_("Formato"),
+}
 
 
-def copy_as_text(tr: Translator, user_id: int, found: dict[str, list[dict]], now: datetime) -> bytes:
-    """The same data for a person to read: a title per section, one block per record."""
+# Coded values shown in words: the ticket's own labels (handlers/custodian.py, handlers/feedback.py) and these.
+OTHER_VALUE_LABELS = {
+    "active": N_("Attiva"), "cancelled": N_("Annullata"), "attended": N_("Presente"), "no_show": N_("Assente"),
+    "waiting": N_("In attesa"), "offered": N_("Posto offerto"), "booked": N_("Prenotato"),
+    "left": N_("Uscito dalla lista"), "expired": N_("Scaduto"), "flat": N_("Nel proprio appartamento"),
+    "common": N_("Parti comuni"), "voice": N_("Messaggio vocale"),
+}
+VALUE_LABELS = {
+    "status": {**custodian.STATUS_LABELS, **OTHER_VALUE_LABELS},
+    "kind": {**custodian.EVENT_LABELS, **feedback.KIND_NAMES, **OTHER_VALUE_LABELS},
+    "area": OTHER_VALUE_LABELS,
+}
+MOMENT_FIELDS = frozenset({"slot_start", "slot_end", "day", "since", "at", "not_before"})  # and every "*_at"
+
+
+def _readable(tr: Translator, content: Content, key: str, value: object) -> str:
+    """A value as a person reads it: local dates and times, names instead of ids, yes or no."""
+    if isinstance(value, bool):
+        return tr._("Sì") if value else tr._("No")
+    coded = VALUE_LABELS.get(key, custodian.ANSWER_LABELS if isinstance(value, str) else {})
+    if isinstance(value, str) and value in coded:
+        return tr._(coded[value])
+    if key in ("space_id",) and value in content.spaces:
+        return content.spaces[value].name.get(tr.language)
+    if key == "service_id" and value in content.services:
+        return content.services[value].title.get(tr.language)
+    if key == "category_id" and value in content.problems:
+        return content.problems[value].name.get(tr.language)
+    if key in ("estate_id", "last_estate_id") and value in content.estates:
+        return content.estates[value].name
+    if key in ("language", "telegram_language") and isinstance(value, str):
+        return LANGUAGE_NAMES.get(value, value)
+    if isinstance(value, str) and (key.endswith("_at") or key in MOMENT_FIELDS):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if len(value) == 10:
+            return tr.date(moment.date(), format="medium")
+        return tr.datetime(moment) if moment.tzinfo else value
+    if isinstance(value, str | int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _text_lines(tr: Translator, content: Content, item: dict, indent: str) -> list[str]:
+    lines = []
+    for key, value in item.items():
+        label = tr._(FIELD_LABELS[key]) if key in FIELD_LABELS else key
+        if isinstance(value, dict):
+            lines += [f"{indent}{label}:", *_text_lines(tr, content, value, indent + "  ")]
+        elif isinstance(value, list) and value and all(isinstance(part, dict) for part in value):
+            lines.append(f"{indent}{label}:")
+            for part in value:
+                lines += [*_text_lines(tr, content, part, indent + "  "), ""]
+        else:
+            lines.append(f"{indent}{label}: {_readable(tr, content, key, value)}")
+    return lines
+
+
+def copy_as_text(tr: Translator, content: Content, user_id: int, found: dict[str, list[dict]], now: datetime) -> bytes:
+    """The same data for a person to read, in their language: a title per section, one block per record."""
     lines = [tr._("I tuoi dati conservati da Quartieri Connessi (numero Telegram {id}), al {date}.", id=user_id,
                   date=tr.datetime(now)), ""]
     for section, records in found.items():
         lines += [section_label(tr, section), "=" * 40]
         for item in records:
-            lines += [f"  {key}: {_value(value)}" for key, value in item.items()]
-            lines.append("")
-    return "\n".join(lines).replace("\u2068", "").replace("\u2069", "").encode("utf-8")
+            lines += [*_text_lines(tr, content, item, "  "), ""]
+    return "\n".join(lines).replace(FSI, "").replace(PDI, "").encode("utf-8")
 
 
 async def my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -155,7 +235,7 @@ async def my_data_download(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await context.bot.send_document(v.chat_id, document=copy_as_json(v.user_id, found, now), filename=f"my-data-{stamp}.json",
                                     caption=clip(v.tr._("I tuoi dati in formato JSON, per un programma."), MAX_CAPTION))
     after = Screen("", [back_row(v.tr, callbacks.MY_DATA)])
-    await context.bot.send_document(v.chat_id, document=copy_as_text(v.tr, v.user_id, found, now), filename=f"my-data-{stamp}.txt",
+    await context.bot.send_document(v.chat_id, document=copy_as_text(v.tr, rt.content, v.user_id, found, now), filename=f"my-data-{stamp}.txt",
                                     caption=clip(v.tr._("I tuoi dati in un file di testo da leggere."), MAX_CAPTION),
                                     reply_markup=after.keyboard)
 

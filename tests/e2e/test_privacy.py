@@ -26,9 +26,9 @@ ESTATE, SERVICE, SPACE = "omero-mompiani", "omero-digital-desk", "omero"
 PHONE = "+39 347 1122334"
 LABELS = {  # what the tenant reads, in her language
     "it": {"bookings": "📅 Prenotazioni", "reports": "🔧 Segnalazioni", "done": "abbiamo cancellato i tuoi dati",
-           "confirm": "Cancellare i tuoi dati?", "welcome": "Ho capito"},
+           "confirm": "Cancellare i tuoi dati?", "welcome": "Ho capito", "phone": "Telefono", "space": "Spazio: "},
     "ar": {"bookings": "📅 الحجوزات", "reports": "🔧 البلاغات", "done": "حذفنا بياناتك", "confirm": "هل تريد حذف بياناتك؟",
-           "welcome": "فهمت"},
+           "welcome": "فهمت", "phone": "الهاتف", "space": "المركز: "},
 }
 
 
@@ -101,7 +101,7 @@ async def test_a_tenant_sees_downloads_and_erases_her_data(bot: RunningBot, lang
     assert copy["telegram_id"] == amal.user_id and copy["data"]["bookings"][0]["phone"] == PHONE
     assert copy["data"]["reports"][0]["flat"] == "int. 7" and copy["data"]["reports"][0]["media"][0]["kind"] == "photo"
     readable = files["my-data-20270302.txt"].decode("utf-8")
-    assert words["bookings"] in readable and PHONE in readable
+    assert words["bookings"] in readable and f"{words['phone']}: {PHONE}" in readable and words["space"] in readable
 
     # Forget me: two taps (from My data, reached again by the button under the copy).
     await amal.tap_action(callbacks.MY_DATA)
