@@ -77,25 +77,39 @@ async def _strip_tickets(session: AsyncSession, ticket_ids: list[int]) -> list[s
                           .values(text=None))
     await session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids)).values(actor_id=None))
     await session.execute(delete(TicketSubscriber).where(TicketSubscriber.ticket_id.in_(ticket_ids)))
-    await session.execute(delete(TicketPrompt).where(TicketPrompt.ticket_id.in_(ticket_ids)))
     return [item.path for item in media]
 
 
-async def _purge_ticket_messages(session: AsyncSession, ticket_ids: list[int], kinds: tuple[str, ...], now: datetime) -> None:
-    """Texts of messages about these tickets (alerts quoting the reporter): emptied, and not sent if still waiting."""
-    if not ticket_ids:
-        return
-    about = (OutboxMessage.kind.in_(kinds), OutboxMessage.ref.in_([str(ticket_id) for ticket_id in ticket_ids]))
-    await session.execute(update(OutboxMessage).where(*about, OutboxMessage.status == "pending").values(status="dropped"))
-    await session.execute(update(OutboxMessage).where(*about).values(params={}, last_error=None, text_purged_at=now))
+async def _empty_messages(session: AsyncSession, now: datetime, *which: ColumnElement[bool]) -> None:
+    """Texts of these messages: emptied, and not sent if still waiting."""
+    await session.execute(update(OutboxMessage).where(*which, OutboxMessage.status == "pending").values(status="dropped"))
+    await session.execute(update(OutboxMessage).where(*which).values(params={}, last_error=None, text_purged_at=now))
+
+
+async def _purge_ticket_messages(session: AsyncSession, ticket_ids: list[int], now: datetime) -> None:
+    """Every message about these tickets (alerts, notices and comments quote the reporter)."""
+    if ticket_ids:
+        await _empty_messages(session, now, OutboxMessage.kind.in_(TICKET_MESSAGE_KINDS),
+                              OutboxMessage.ref.in_([str(ticket_id) for ticket_id in ticket_ids]))
+
+
+async def _purge_comment_messages(session: AsyncSession, user_id: int, now: datetime) -> None:
+    """The custodians' copies of this person's comments on tickets they followed, found by the keys
+    handlers/custodian.py gives them ("comment:<event>:<chat>", "comment-photo:<event>:<chat>")."""
+    events = list((await session.scalars(
+        select(TicketEvent.id).where(TicketEvent.actor_id == user_id, TicketEvent.kind.in_(TENANT_TEXT_EVENTS))
+    )).all())
+    keys = [OutboxMessage.dedupe_key.startswith(f"{prefix}:{event_id}:") for event_id in events
+            for prefix in ("comment", "comment-photo")]
+    if keys:
+        await _empty_messages(session, now, OutboxMessage.kind == "comment", or_(*keys))
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
     user_id, now = forgetting.user_id, forgetting.now
     reported = list((await session.scalars(select(Ticket.id).where(Ticket.reporter_id == user_id))).all())
-    joined = list((await session.scalars(select(TicketSubscriber.ticket_id).where(TicketSubscriber.user_id == user_id))).all())
-    await _purge_ticket_messages(session, reported, TICKET_MESSAGE_KINDS, now)
-    await _purge_ticket_messages(session, joined, ("comment",), now)
+    await _purge_ticket_messages(session, reported, now)
+    await _purge_comment_messages(session, user_id, now)
     forgetting.media_paths.extend(await _strip_tickets(session, reported))
     forgetting.count("reports kept without personal data", len(reported))
     # Photos they added to tickets they followed, their comments, their place among the followers.

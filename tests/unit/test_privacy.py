@@ -109,8 +109,11 @@ async def _amal_everywhere(db, clock, content, media_dir: Path) -> dict:  # type
                              params={"text": f"Segnalata da Amal, {PHONE}"}, dedupe_key=f"alert:{amals.id}:{CUSTODIAN}",
                              now=now, kind="alert", ref=str(amals.id))
         await tickets.me_too(session, neighbours.id, Actor(AMAL, Roles()), now)
-        await tickets.add_comment(session, neighbours.id, Actor(AMAL, Roles()), now, text="Anche da me, sono Amal",
-                                  media=_media(media_dir, "amal-2.jpg"))
+        change, _photo = await tickets.add_comment(session, neighbours.id, Actor(AMAL, Roles()), now,
+                                                   text="Anche da me, sono Amal", media=_media(media_dir, "amal-2.jpg"))
+        for event_id, text in ((change.event.id, "Anche da me, sono Amal"), (change.event.id + 1000, "Giuseppe scrive")):
+            await outbox.enqueue(session, chat_id=CUSTODIAN, method="sendMessage", params={"text": text},
+                                 dedupe_key=f"comment:{event_id}:{CUSTODIAN}", now=now, kind="comment", ref=str(neighbours.id))
         await tickets.start_draft(session, AMAL, now)  # a new report, half written
         (await tickets.get_draft(session, AMAL)).photos = [_media(media_dir, "amal-3.jpg")]
         await outbox.enqueue(session, chat_id=AMAL, method="sendMessage", params={"text": "Ciao Amal"},
@@ -155,8 +158,11 @@ async def test_forgetting_leaves_no_trace_and_keeps_the_maintenance_record(db, c
         assert seat.taken == 0, "her seat went back to everyone"
         rating = (await session.scalars(select(Feedback))).one()
         assert (rating.kind, rating.stars, rating.user_id, rating.comment) == ("rating", 4, None, None)
-        alert = (await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == CUSTODIAN))).one()
+        alert = (await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "alert"))).one()
         assert alert.params == {} and alert.status == "dropped"
+        comments = {row.params.get("text"): row.status for row in
+                    (await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "comment"))).all()}
+        assert comments == {None: "dropped", "Giuseppe scrive": "pending"}, "only her comment is stopped"
         events = (await session.scalars(select(TicketEvent))).all()
         assert all(event.actor_id != AMAL for event in events)
 
@@ -203,9 +209,9 @@ async def test_retention_purges_what_is_due_as_time_passes(db, clock, sample_con
         assert await session.get(ReportDraft, AMAL) is None
 
     clock.advance(timedelta(days=30))
-    assert (await privacy.purge(db, retention, clock.now(), media_dir))["outbox_texts"] == 1
+    assert (await privacy.purge(db, retention, clock.now(), media_dir))["outbox_texts"] == 3
     async with db.read() as session:
-        alert = (await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id == CUSTODIAN))).one()
+        alert = (await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "alert"))).one()
         assert alert.params == {} and alert.text_purged_at is not None
 
     async with db.write() as session:  # 14 days after "resolved" the ticket closes by itself
