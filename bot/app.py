@@ -30,6 +30,7 @@ from telegram.ext import (
     Defaults,
     ExtBot,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -43,6 +44,7 @@ from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
+from handlers import privacy
 from storage.models import BookingPrompt, FeedbackDraft, ReportDraft, TicketPrompt
 
 log = logging.getLogger(__name__)
@@ -243,7 +245,7 @@ def register_handlers(application: Application) -> None:
         CommandHandler("menu", start.menu, filters=private),
         CommandHandler("language", start.languages, filters=private),
         CommandHandler("help", directory.help_pages, filters=private),
-        CommandHandler("privacy", start.privacy, filters=private),
+        CommandHandler("privacy", privacy.notice, filters=private),
         CommandHandler("cancel", cancel, filters=private),
         CommandHandler("invite", admin.invite_command, filters=private),
         CommandHandler("reload", admin.reload_content, filters=private),
@@ -254,7 +256,12 @@ def register_handlers(application: Application) -> None:
         on(callbacks.CONSENT, start.consent),
         on(callbacks.LANGUAGES, start.languages),
         on(callbacks.SET_LANGUAGE, start.set_language),
-        on(callbacks.PRIVACY, start.privacy),
+        on(callbacks.PRIVACY, privacy.notice),
+        on(callbacks.MY_DATA, privacy.my_data),
+        on(callbacks.MY_DATA_DOWNLOAD, privacy.my_data_download),
+        on(callbacks.FORGET_ASK, privacy.forget_ask),
+        on(callbacks.FORGET_CONFIRM, privacy.forget_confirm),
+        on(callbacks.AUDIT_LIST, privacy.audit_list),
         on(callbacks.SPACES, directory.spaces),
         on(callbacks.SPACE, directory.space),
         on(callbacks.SPACE_SERVICES, directory.space),
@@ -350,6 +357,9 @@ def register_handlers(application: Application) -> None:
         MessageHandler(private & ~filters.StatusUpdate.ALL, route_media),
     ]
     application.add_handlers(handlers)
+    # 0. Before all of the above: until the privacy notice is accepted only the notice, the languages and the
+    # privacy rights answer; anything else shows the welcome (so nothing else is stored).
+    application.add_handler(TypeHandler(Update, privacy.consent_gate), group=-1)
     application.add_error_handler(on_error)
 
 

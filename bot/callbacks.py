@@ -161,6 +161,13 @@ STATS_SHOW = _define("sxs", "word", "int")  # period (week | days | month | cust
 STATS_CHART = _define("sxc", "word", "int")
 STATS_EXPORT = _define("sxe", "word", "word", "int")  # what (bookings | tickets | feedback), period, YYYYMM
 
+# --- privacy rights (handlers/privacy.py); PRIVACY above is the notice
+MY_DATA = _define("pd")  # what is stored about me
+MY_DATA_DOWNLOAD = _define("pdd")  # a copy as two documents (JSON and text)
+FORGET_ASK = _define("pfa")  # first tap: what forgetting does
+FORGET_CONFIRM = _define("pfc")  # second tap: forget me
+AUDIT_LIST = _define("pal", "int")  # admins: who read or exported personal data, page
+
 
 def encode(action: Action, *args: object) -> str:
     if len(args) != len(action.args):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import LOG_DAYS_KEPT, ConfigError, Settings, load_settings
 
 EXIT_USAGE = 2
 
@@ -183,7 +184,23 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 
 # Subcommands that live beside their feature (sandbox, export, bench...): functions that add them to `sub`.
-EXTRA_COMMANDS: list = [_add_bench, _add_sandbox, _add_export]
+def _add_privacy(sub: argparse._SubParsersAction) -> None:
+    from bot.privacy_cli import add_privacy_commands
+
+    add_privacy_commands(sub)
+
+
+EXTRA_COMMANDS: list = [_add_bench, _add_sandbox, _add_export, _add_privacy]
+
+
+def log_handlers() -> list[logging.Handler] | None:
+    """Standard error (journald or docker rotate it), or with QC_LOG_FILE a file rotated at midnight."""
+    log_file = os.environ.get("QC_LOG_FILE", "").strip()
+    if not log_file or not Path(log_file).parent.is_dir():  # a missing folder is reported by settings_or_exit
+        return None
+    from logging.handlers import TimedRotatingFileHandler
+
+    return [TimedRotatingFileHandler(log_file, when="midnight", backupCount=LOG_DAYS_KEPT, encoding="utf-8")]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=log_handlers(),
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job at every start is noise

@@ -28,6 +28,31 @@ PUBLIC_BASE_URL_PATTERN = re.compile(r"^(https://[^/?#\s]+|http://(localhost|127
 API_KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: it travels in URLs and headers
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long personal data is kept (the privacy notice quotes these numbers; storage/privacy.py applies them)."""
+
+    drafts_days: int = 7  # unfinished reports, opinions and the prompts waiting for a text
+    outbox_days: int = 30  # texts of delivered messages
+    tickets_days: int = 365  # personal fields and media of closed tickets, after closing
+    bookings_days: int = 365  # bookings and waitlist entries, after the slot
+    audit_days: int = 365  # the record of who read or exported personal data
+
+
+# With QC_LOG_FILE the log is rotated at midnight and this many days are kept (the privacy notice says so); without
+# it the log goes to standard error and journald (or docker) rotates it.
+LOG_DAYS_KEPT = 14
+
+# (variable, field, largest value accepted)
+RETENTION_VARIABLES = (
+    ("QC_RETAIN_DRAFTS_DAYS", "drafts_days", 365),
+    ("QC_RETAIN_OUTBOX_DAYS", "outbox_days", 3650),
+    ("QC_RETAIN_TICKETS_DAYS", "tickets_days", 3650),
+    ("QC_RETAIN_BOOKINGS_DAYS", "bookings_days", 3650),
+    ("QC_RETAIN_AUDIT_DAYS", "audit_days", 3650),
+)
+
+
 class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
@@ -55,6 +80,9 @@ class Settings:
     open311_api_key: str | None = None
     digest_time: time = time(8, 0)
     public_base_url: str | None = None
+    retention: Retention = field(default_factory=Retention)
+    purge_time: time = time(3, 30)  # when the nightly purge of expired personal data runs
+    log_file: Path | None = None  # None: log to standard error (journald rotates it)
 
     @property
     def uses_webhook(self) -> bool:
@@ -204,6 +232,32 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             problems.append(f"QC_DIGEST_TIME: {digest!r} is not a time (write e.g. 08:00)")
         else:
             values["digest_time"] = time(int(match[1]), int(match[2]))
+
+    retention: dict[str, int] = {}
+    for name, key, largest in RETENTION_VARIABLES:
+        raw = get(name)
+        if raw is None:
+            continue
+        if not raw.isdigit() or not 1 <= int(raw) <= largest:
+            problems.append(f"{name}: {raw!r} must be a whole number of days from 1 to {largest}")
+        else:
+            retention[key] = int(raw)
+    values["retention"] = Retention(**retention)
+
+    purge = get("QC_PURGE_TIME")
+    if purge is not None:
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", purge)
+        if not match:
+            problems.append(f"QC_PURGE_TIME: {purge!r} is not a time (write e.g. 03:30)")
+        else:
+            values["purge_time"] = time(int(match[1]), int(match[2]))
+
+    log_file = get("QC_LOG_FILE")
+    if log_file is not None:
+        log_path = Path(log_file)
+        if not log_path.parent.is_dir():
+            problems.append(f"QC_LOG_FILE: folder {str(log_path.parent)!r} does not exist (create it or choose another file)")
+        values["log_file"] = log_path
 
     if problems:
         raise ConfigError(problems)

@@ -11,7 +11,9 @@ from typing import TextIO
 
 from bot.cli import EXIT_USAGE, content_or_exit, settings_or_exit
 from storage.db import Database
-from storage.export import WHAT, ExportRequest, write_csv
+from bot.clock import Clock
+from storage import audit
+from storage.export import WHAT, ExportRequest, file_name, write_csv
 from storage.stats import Period
 
 
@@ -59,7 +61,10 @@ def cmd_export(args: argparse.Namespace) -> None:
         await upgrade(settings.database_url)
         db = Database(settings.database_url)
         try:
-            return await write_csv(db, request, out, content, settings.timezone, progress)
+            rows = await write_csv(db, request, out, content, settings.timezone, progress)
+            if request.with_personal_data:  # who took personal data out, and which (storage/audit.py)
+                await audit.record_now(db, args.admin_id, "export", f"{file_name(request)} with personal data", Clock().now())
+            return rows
         finally:
             await db.dispose()
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from telegram.ext import Application, ContextTypes
 
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
-from handlers import booking, custodian, feedback, stats
+from handlers import booking, custodian, feedback, privacy, stats
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ PERIODIC_JOBS.append(PeriodicJob("committee-digests", 600.0, stats.send_committe
 # Statistics: the summaries read lately, and the whole city's this month, counted again every minute; the first
 # time right after a start, so that an admin's first look is already warm.
 PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER))
+# Privacy: once a night after QC_PURGE_TIME, what has been kept as long as the retention settings say is purged
+# (storage/privacy.py), in short transactions; checked every ten minutes.
+PERIODIC_JOBS.append(PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge))
 
 
 def schedule_all(application: Application) -> None:

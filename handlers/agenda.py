@@ -18,7 +18,7 @@ from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, button, clip, menu_row, pager_row, show
 from handlers.booking import book_again_rows, enqueue_offer, service_title, summary_lines
 from handlers.common import chat_translator, paging, screen_params, space_name
-from storage import bookings, outbox
+from storage import audit, bookings, outbox
 from storage.bookings import Reason, Refused
 from storage.content import Content
 from storage.models import Booking
@@ -209,6 +209,7 @@ async def agenda_booking(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if booking is None:
         await _not_yours(update, rt, v)
         return
+    await audit.record_now(rt.db, v.user_id, "booking_view", booking.code, rt.clock.now())  # name and phone shown
     await update.callback_query.answer()
     await show(update, render_agenda_booking(v, rt.content, booking, rt.clock.now()))
 

@@ -25,7 +25,7 @@ from bot.outbox_sender import OnBlocked
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
-from storage import outbox, tickets, users
+from storage import audit, outbox, tickets, users
 from storage.content import Content
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketEvent, TicketMedia, User
 from storage.tickets import ALERT_KIND, Action, Actor, Change, TicketError
@@ -554,6 +554,8 @@ async def _staff_view(rt: Runtime, v: Visitor, ticket_id: int) -> Screen:
         reporter = await _reporter(session, ticket)
         media = await tickets.media_of(session, ticket.id)
         events = await tickets.events_of(session, ticket.id)
+    # The staff view shows the tenant's name, flat and words: who opened it is recorded (storage/audit.py).
+    await audit.record_now(rt.db, v.user_id, "ticket_view", ticket.code, rt.clock.now())
     return render_staff_ticket(v, rt.content, ticket, reporter, media, events)
 
 

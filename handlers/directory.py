@@ -145,6 +145,7 @@ def render_help(v: Visitor, content: Content, page: int) -> Screen:
     if pager:
         rows.append(pager)
     rows.append([button(tr._("☎️ Numeri utili"), callbacks.CONTACTS), button(tr._("🔒 Privacy"), callbacks.PRIVACY)])
+    rows.append([button(tr._("🔐 I miei dati"), callbacks.MY_DATA)])
     rows.append(menu_row(tr))
     text = tr._("<b>Aiuto.</b> Le domande più frequenti. Puoi anche scrivermi una parola, per esempio «pacchi» o «SPID».")
     return Screen(text, rows)

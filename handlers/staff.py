@@ -34,6 +34,7 @@ STAFF_TOOLS: list[StaffTool] = [
     StaffTool(N_("📝 Segnala per conto di un inquilino"), callbacks.REPORT_ON_BEHALF, lambda r: r.is_admin or bool(r.custodian_of)),
     StaffTool(N_("📊 Statistiche"), callbacks.STATS,
               lambda r: r.is_admin or r.is_editor or bool(r.custodian_of or r.committee_of)),
+    StaffTool(N_("🔍 Registro degli accessi ai dati"), callbacks.AUDIT_LIST, lambda r: r.is_admin, (0,)),
 ]
 
 

@@ -21,7 +21,7 @@ COMMANDS = (
 )
 
 PRIVACY_NOTICE = N_(
-    "<b>Privacy.</b> Conserviamo il tuo numero Telegram, il nome, la lingua e quello che ci mandi (prenotazioni, segnalazioni, opinioni), solo per rispondere alle tue richieste. Li vedono MM Casa e chi gestisce gli spazi. Puoi chiedere di cancellarli al numero verde."
+    "<b>Privacy.</b> Finché non tocchi «Ho capito» conserviamo solo il tuo numero Telegram e la lingua. Dopo, anche il tuo nome e quello che ci mandi (prenotazioni, segnalazioni, opinioni), solo per rispondere alle tue richieste. Puoi vedere, scaricare o cancellare i tuoi dati quando vuoi: Aiuto → I miei dati."
 )
 
 
@@ -41,7 +41,11 @@ def render_welcome(v: Visitor) -> Screen:
         )
     )
     # The languages are on the first screen itself, so a tenant who does not read Italian changes it in one tap.
-    return Screen(text, [[button(tr._("✅ Ho capito, continua"), callbacks.CONSENT)], *language_rows(v)])
+    return Screen(text, [
+        [button(tr._("✅ Ho capito, continua"), callbacks.CONSENT)],
+        [button(tr._("📄 Leggi l'informativa completa"), callbacks.PRIVACY)],
+        *language_rows(v),
+    ])
 
 
 def render_main_menu(v: Visitor) -> Screen:
@@ -72,14 +76,6 @@ def render_languages(v: Visitor) -> Screen:
     return Screen(v.tr._("Scegli la tua lingua:"), [*language_rows(v), menu_row(v.tr)])
 
 
-def render_privacy(v: Visitor) -> Screen:
-    tr = v.tr
-    return Screen(
-        tr._(PRIVACY_NOTICE),
-        [menu_row(tr)],
-    )
-
-
 async def home(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor | None = None) -> None:
     """The main menu, or the welcome while the tenant has not read the privacy notice."""
     v = v or await visitor(update, context)
@@ -107,7 +103,7 @@ async def consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime_of(context)
     await update.callback_query.answer()
     async with rt.db.write() as session:
-        await users.record_consent(session, update.effective_user.id, rt.clock.now())
+        await users.record_consent(session, update.effective_user.id, rt.clock.now(), update.effective_user.first_name or "")
     rt.update_cached_user(update.effective_user.id, consented=True)
     await home(update, context)
 
@@ -131,9 +127,3 @@ async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     v = await visitor(update, context)
     await query.answer(v.tr._("Lingua: {language}", language=LANGUAGE_NAMES[language]))
     await home(update, context, v)
-
-
-async def privacy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if update.callback_query:
-        await update.callback_query.answer()
-    await show(update, render_privacy(await visitor(update, context)))

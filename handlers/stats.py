@@ -19,7 +19,7 @@ from handlers.booking import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.custodian import category_name, estate_name
 from handlers.feedback import KIND_NAMES, target_name
-from storage import outbox, stats
+from storage import audit, outbox, stats
 from storage.content import Content
 from storage.export import WHAT, ExportRequest, csv_bytes, file_name
 from storage.models import User
@@ -306,6 +306,8 @@ async def stats_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await update.callback_query.answer(v.tr._("Preparo il file…"))
     request = ExportRequest(what, period)
     data, rows = await csv_bytes(rt.db, request, rt.content, rt.settings.timezone)
+    # Opinions carry tenants' free text: every download is in the audit record, as the command line's are.
+    await audit.record_now(rt.db, v.user_id, "export", file_name(request), rt.clock.now())
     caption = v.tr.n_("{n} riga · {period}. Si apre con Excel.", "{n} righe · {period}. Si apre con Excel.", rows,
                       period=period_label(v.tr, period))
     after = Screen("", [back_row(v.tr, callbacks.STATS_SHOW, kind, code)])

@@ -279,11 +279,23 @@ class Faq:
 
 
 @dataclass(frozen=True, slots=True)
+class PrivacyContacts:
+    """Who answers for tenants' data, named in the privacy notice (GDPR art. 13)."""
+
+    controller: str  # the data controller, e.g. the manager of the housing stock
+    controller_address: str
+    controller_email: str
+    dpo: str  # the data protection officer
+    dpo_email: str
+
+
+@dataclass(frozen=True, slots=True)
 class Contacts:
     free_phone: str
     emergency_phone: str
     emergency_number: str = "112"
     website: str | None = None
+    privacy: PrivacyContacts | None = None  # None: the notice points to the free phone number instead
 
 
 @dataclass(frozen=True, slots=True)
@@ -756,11 +768,20 @@ class _FaqFile(_Schema):
     faq: list[_FaqSchema]
 
 
+class _PrivacySchema(_Schema):
+    controller: str
+    controller_address: str
+    controller_email: _Email
+    dpo: str
+    dpo_email: _Email
+
+
 class _ContactsFile(_Schema):
     free_phone: _Phone
     emergency_phone: _Phone
     emergency_number: _Phone = "112"
     website: _Website | None = None
+    privacy: _PrivacySchema | None = None
 
 
 class _BuildingSchema(_Schema):
@@ -1332,7 +1353,10 @@ def _load(directory: Path, cache: dict[str, _Parsed]) -> Content:
                 Faq(id=item.id, question=item.question, answer=item.answer, keywords=item.keywords, space_id=item.space)
                 for item in faq.schema.faq
             ],
-            contacts=Contacts(**contacts.schema.model_dump()),
+            contacts=Contacts(
+                **contacts.schema.model_dump(exclude={"privacy"}),
+                privacy=PrivacyContacts(**contacts.schema.privacy.model_dump()) if contacts.schema.privacy else None,
+            ),
             estates={
                 item.id: Estate(
                     id=item.id, name=item.name, address=item.address, lat=item.lat, lon=item.lon, space_id=item.space,

@@ -56,12 +56,13 @@ class InviteResult:
 async def touch_user(
     session: AsyncSession, user_id: int, first_name: str, telegram_language: str | None, now: datetime
 ) -> User:
-    """Fetch the user, creating them on first contact and keeping name and Telegram language fresh."""
+    """Fetch the user, creating them on first contact. Before the privacy notice is accepted only the Telegram id
+    and language are kept (and when they came); the name is kept, and kept fresh, once it is."""
     user = await session.get(User, user_id)
     if user is None:
         user = User(
             id=user_id,
-            first_name=first_name[:128],
+            first_name="",
             telegram_language=telegram_language,
             created_at=now,
             last_seen_at=now,
@@ -70,7 +71,8 @@ async def touch_user(
         session.add(user)
         await session.flush()
         return user
-    user.first_name = first_name[:128]
+    if user.consent_at is not None:
+        user.first_name = first_name[:128]
     user.telegram_language = telegram_language
     user.last_seen_at = now
     user.blocked_at = None  # they wrote to us, so they have not blocked the bot
@@ -82,11 +84,11 @@ LAST_SEEN_PRECISION = timedelta(hours=1)
 
 
 def needs_touch(user: User | None, first_name: str, telegram_language: str | None, now: datetime) -> bool:
-    """Whether touch_user would change anything that matters: a new user, a new name or Telegram language, a
-    user who had blocked the bot, or last_seen_at older than LAST_SEEN_PRECISION."""
+    """Whether touch_user would change anything that matters: a new user, a new name (once the notice is accepted)
+    or Telegram language, a user who had blocked the bot, or last_seen_at older than LAST_SEEN_PRECISION."""
     return (
         user is None
-        or user.first_name != first_name[:128]
+        or (user.consent_at is not None and user.first_name != first_name[:128])
         or user.telegram_language != telegram_language
         or user.blocked_at is not None
         or now - user.last_seen_at >= LAST_SEEN_PRECISION
@@ -98,8 +100,11 @@ async def set_language(db: Database, user_id: int, language: str) -> None:
         await session.execute(update(User).where(User.id == user_id).values(language=language))
 
 
-async def record_consent(session: AsyncSession, user_id: int, now: datetime) -> None:
-    await session.execute(update(User).where(User.id == user_id, User.consent_at.is_(None)).values(consent_at=now))
+async def record_consent(session: AsyncSession, user_id: int, now: datetime, first_name: str = "") -> None:
+    """The privacy notice was accepted: from now on the name Telegram gives is kept (staff see who reported)."""
+    await session.execute(
+        update(User).where(User.id == user_id, User.consent_at.is_(None)).values(consent_at=now, first_name=first_name[:128])
+    )
 
 
 async def load_roles(session: AsyncSession, user_id: int, admin_ids: frozenset[int]) -> Roles:

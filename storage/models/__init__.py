@@ -3,6 +3,7 @@
 from storage.models.base import Base
 from storage.models.bookings import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.models.core import Invite, OutboxMessage, RoleGrant, User
+from storage.models.privacy import AuditRecord
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
@@ -10,6 +11,7 @@ from storage.models.tickets import (
 from storage.models.user_changes import UserChange
 
 __all__ = [
+    "AuditRecord",
     "Base", "Booking", "BookingContact", "BookingPrompt", "BookingQuota", "SlotCounter", "WaitlistEntry",
     "Invite", "OutboxMessage", "RoleGrant", "User",
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",

@@ -1,0 +1,137 @@
+"""The person themselves (users), the roles they hold or granted, invites, and the outbox of messages to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Invite, OutboxMessage, RoleGrant, User
+from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+
+# --- the user row: last of all, once every other source has let go of the person
+
+
+async def _export_profile(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    user = await session.get(User, user_id)
+    if user is None:
+        return {}
+    return {"profile": [record(user, "id", "first_name", "language", "telegram_language", "consent_at", "created_at",
+                               "last_seen_at", "last_estate_id", "prompts_enabled", "blocked_at")]}
+
+
+async def _forget_profile(session: AsyncSession, forgetting: Forgetting) -> None:
+    result = await session.execute(delete(User).where(User.id == forgetting.user_id))
+    forgetting.count("profile", result.rowcount)
+
+
+def _never_accepted(cutoff: datetime):  # type: ignore[no-untyped-def]
+    """People who opened the bot but never accepted the notice (only their id and language are kept), and hold
+    no role, not seen since the cutoff."""
+    return (User.consent_at.is_(None), User.last_seen_at < cutoff,
+            ~User.id.in_(select(RoleGrant.user_id)), ~User.id.in_(select(OutboxMessage.chat_id)))
+
+
+async def _count_never_accepted(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, User, *_never_accepted(cutoff))
+
+
+async def _purge_never_accepted(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    return PurgeBatch(await delete_batch(session, User, User.id, limit, *_never_accepted(cutoff)))
+
+
+register(PersonalDataSource(
+    name="profile",
+    person_columns={"users": ("id",)},
+    personal_fields={"users": ("first_name", "language", "telegram_language", "last_estate_id")},
+    export=_export_profile,
+    forget=_forget_profile,
+    retention=(RetentionRule("never_accepted_users", "drafts_days", _count_never_accepted, _purge_never_accepted),),
+    forget_order=100,
+))
+
+
+# --- roles and invites
+
+
+async def _export_roles(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    grants = await rows(session, RoleGrant, RoleGrant.user_id == user_id, order=RoleGrant.id)
+    invites = await rows(session, Invite, (Invite.created_by == user_id) | (Invite.used_by == user_id), order=Invite.created_at)
+    return {
+        "roles": [record(grant, "role", "scope", "granted_at") for grant in grants],
+        "invites": [record(invite, "role", "scope", "created_at", "expires_at", "used_at") for invite in invites],
+    }
+
+
+async def _forget_roles(session: AsyncSession, forgetting: Forgetting) -> None:
+    user_id = forgetting.user_id
+    forgetting.count("roles", (await session.execute(delete(RoleGrant).where(RoleGrant.user_id == user_id))).rowcount)
+    # What they did as staff stays, without their id.
+    await session.execute(update(RoleGrant).where(RoleGrant.granted_by == user_id).values(granted_by=None))
+    await session.execute(update(Invite).where(Invite.created_by == user_id).values(created_by=None))
+    await session.execute(update(Invite).where(Invite.used_by == user_id).values(used_by=None))
+
+
+async def _count_old_invites(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, Invite, Invite.expires_at < cutoff)
+
+
+async def _purge_old_invites(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    return PurgeBatch(await delete_batch(session, Invite, Invite.code, limit, Invite.expires_at < cutoff))
+
+
+register(PersonalDataSource(
+    name="roles",
+    person_columns={"role_grants": ("user_id", "granted_by"), "invites": ("created_by", "used_by")},
+    export=_export_roles,
+    forget=_forget_roles,
+    retention=(RetentionRule("invites", "audit_days", _count_old_invites, _purge_old_invites),),
+))
+
+
+# --- the outbox: messages to the person, and the texts of delivered messages after QC_RETAIN_OUTBOX_DAYS
+
+
+async def _export_outbox(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    pending = await rows(session, OutboxMessage, OutboxMessage.chat_id == user_id, OutboxMessage.status == "pending",
+                         order=OutboxMessage.not_before)
+    return {"messages_to_send": [record(row, "kind", "not_before", "created_at") for row in pending]}
+
+
+async def _forget_outbox(session: AsyncSession, forgetting: Forgetting) -> None:
+    result = await session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == forgetting.user_id))
+    forgetting.count("messages", result.rowcount)
+
+
+def _delivered_before(cutoff: datetime):  # type: ignore[no-untyped-def]
+    return (
+        OutboxMessage.status != "pending",
+        func.coalesce(OutboxMessage.sent_at, OutboxMessage.created_at) < cutoff,
+        OutboxMessage.text_purged_at.is_(None),
+    )
+
+
+async def _count_outbox_texts(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, OutboxMessage, *_delivered_before(cutoff))
+
+
+async def _purge_outbox_texts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    # The row stays (its message_id lets later changes edit the alert in each chat); its text goes.
+    ids = list((await session.scalars(select(OutboxMessage.id).where(*_delivered_before(cutoff)).limit(limit))).all())
+    if ids:
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                              .values(params={}, last_error=None, text_purged_at=now))
+    return PurgeBatch(len(ids))
+
+
+register(PersonalDataSource(
+    name="outbox",
+    person_columns={"outbox": ("chat_id",)},
+    personal_fields={"outbox": ("params",)},
+    export=_export_outbox,
+    forget=_forget_outbox,
+    retention=(RetentionRule("outbox_texts", "outbox_days", _count_outbox_texts, _purge_outbox_texts),),
+    forget_order=80,
+))

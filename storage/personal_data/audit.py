@@ -1,0 +1,39 @@
+"""The audit record. A forgotten member of staff's records are kept until their retention ends: they are the proof
+of who read whose data (GDPR art. 5(2) and 17(3)(e)), which forgetting must not erase."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import AuditRecord
+from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+
+
+async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    done = await rows(session, AuditRecord, AuditRecord.actor_id == user_id, order=AuditRecord.at)
+    return {"audit": [record(item, "at", "action", "subject") for item in done]}
+
+
+async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
+    kept = await count(session, AuditRecord, AuditRecord.actor_id == forgetting.user_id)
+    forgetting.count("audit records kept until their retention ends", kept)
+
+
+async def _count_old(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, AuditRecord, AuditRecord.at < cutoff)
+
+
+async def _purge_old(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    return PurgeBatch(await delete_batch(session, AuditRecord, AuditRecord.id, limit, AuditRecord.at < cutoff))
+
+
+register(PersonalDataSource(
+    name="audit",
+    person_columns={"audit_records": ("actor_id",)},
+    export=_export,
+    forget=_forget,
+    retention=(RetentionRule("audit", "audit_days", _count_old, _purge_old),),
+))

@@ -1,0 +1,211 @@
+"""Reports: drafts, tickets, their history, photos and voice notes, "me too" and the prompts waiting for a text.
+
+A ticket is the manager's maintenance record, so it is kept when its reporter is forgotten, and after
+QC_RETAIN_TICKETS_DAYS from closing: stripped of every personal field (who filed it, the flat, the tenant's name and
+contact, the reporter's words and comments, who followed it, who acted on it) and of its photos and voice notes.
+What remains is the category, the estate, building, staircase, floor, the dates, the custodians' notes and the
+rating: what the maintenance history needs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage, ReportDraft, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber
+from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.tickets import FINAL_STATUSES
+
+# Outbox messages about a ticket (handlers/custodian.py), whose texts quote the reporter.
+TICKET_MESSAGE_KINDS = ("alert", "alert_media", "alert_edit", "notice", "comment", "escalation", "blocked")
+# History lines whose text is the tenant's own words.
+TENANT_TEXT_EVENTS = ("comment", "photo")
+
+
+def _draft_media(draft: ReportDraft) -> list[str]:
+    return [item["path"] for item in [*(draft.photos or []), *([draft.voice] if draft.voice else [])]
+            if isinstance(item, dict) and item.get("path")]
+
+
+async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    reported = await rows(session, Ticket, Ticket.reporter_id == user_id, order=Ticket.created_at)
+    reports = []
+    for ticket in reported:
+        media = await rows(session, TicketMedia, TicketMedia.ticket_id == ticket.id, order=TicketMedia.id)
+        reports.append({
+            **record(ticket, "code", "status", "category_id", "estate_id", "building_id", "staircase", "floor", "area",
+                     "flat", "answers", "description", "created_at", "acknowledged_at", "resolved_at", "closed_at",
+                     "last_note", "stars"),
+            "media": [record(item, "kind", "added_at", "size", "mime_type") for item in media],
+        })
+    joined = (await session.execute(
+        select(Ticket.code, Ticket.status, Ticket.category_id, TicketSubscriber.created_at)
+        .join(TicketSubscriber, TicketSubscriber.ticket_id == Ticket.id).where(TicketSubscriber.user_id == user_id)
+    )).all()
+    written = (await session.execute(
+        select(Ticket.code, TicketEvent.at, TicketEvent.kind, TicketEvent.text)
+        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id).where(TicketEvent.actor_id == user_id)
+        .order_by(TicketEvent.at)
+    )).all()
+    draft = await session.get(ReportDraft, user_id)
+    return {
+        "reports": reports,
+        "me_too": [{"code": code, "status": status, "category_id": category, "since": at.isoformat()}
+                   for code, status, category, at in joined],
+        "ticket_history": [{"code": code, "at": at.isoformat(), "kind": kind, **({"text": text} if text else {})}
+                           for code, at, kind, text in written],
+        "drafts": [{"report": record(draft, "step", "category_id", "estate_id", "building_id", "floor", "area", "flat",
+                                     "description", "tenant_name", "tenant_contact", "created_at", "updated_at")}]
+        if draft is not None else [],
+    }
+
+
+async def _strip_tickets(session: AsyncSession, ticket_ids: list[int]) -> list[str]:
+    """Remove every personal field of these tickets and their media rows; returns the media files to delete."""
+    if not ticket_ids:
+        return []
+    media = await rows(session, TicketMedia, TicketMedia.ticket_id.in_(ticket_ids))
+    await session.execute(delete(TicketMedia).where(TicketMedia.ticket_id.in_(ticket_ids)))
+    await session.execute(
+        update(Ticket).where(Ticket.id.in_(ticket_ids))
+        .values(reporter_id=None, filed_by=None, description="", flat=None, tenant_name=None, tenant_contact=None)
+    )
+    await session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.kind.in_(TENANT_TEXT_EVENTS))
+                          .values(text=None))
+    await session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids)).values(actor_id=None))
+    await session.execute(delete(TicketSubscriber).where(TicketSubscriber.ticket_id.in_(ticket_ids)))
+    return [item.path for item in media]
+
+
+async def _empty_messages(session: AsyncSession, now: datetime, *which: ColumnElement[bool]) -> None:
+    """Texts of these messages: emptied, and not sent if still waiting."""
+    await session.execute(update(OutboxMessage).where(*which, OutboxMessage.status == "pending").values(status="dropped"))
+    await session.execute(update(OutboxMessage).where(*which).values(params={}, last_error=None, text_purged_at=now))
+
+
+async def _purge_ticket_messages(session: AsyncSession, ticket_ids: list[int], now: datetime) -> None:
+    """Every message about these tickets (alerts, notices and comments quote the reporter)."""
+    if ticket_ids:
+        await _empty_messages(session, now, OutboxMessage.kind.in_(TICKET_MESSAGE_KINDS),
+                              OutboxMessage.ref.in_([str(ticket_id) for ticket_id in ticket_ids]))
+
+
+async def _purge_comment_messages(session: AsyncSession, user_id: int, now: datetime) -> None:
+    """The custodians' copies of this person's comments on tickets they followed, found by the keys
+    handlers/custodian.py gives them ("comment:<event>:<chat>", "comment-photo:<event>:<chat>")."""
+    events = list((await session.scalars(
+        select(TicketEvent.id).where(TicketEvent.actor_id == user_id, TicketEvent.kind.in_(TENANT_TEXT_EVENTS))
+    )).all())
+    keys = [OutboxMessage.dedupe_key.startswith(f"{prefix}:{event_id}:") for event_id in events
+            for prefix in ("comment", "comment-photo")]
+    if keys:
+        await _empty_messages(session, now, OutboxMessage.kind == "comment", or_(*keys))
+
+
+async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
+    user_id, now = forgetting.user_id, forgetting.now
+    reported = list((await session.scalars(select(Ticket.id).where(Ticket.reporter_id == user_id))).all())
+    await _purge_ticket_messages(session, reported, now)
+    await _purge_comment_messages(session, user_id, now)
+    forgetting.media_paths.extend(await _strip_tickets(session, reported))
+    forgetting.count("reports kept without personal data", len(reported))
+    # Photos they added to tickets they followed, their comments, their place among the followers.
+    theirs = await rows(session, TicketMedia, TicketMedia.added_by == user_id)
+    forgetting.media_paths.extend(item.path for item in theirs)
+    await session.execute(delete(TicketMedia).where(TicketMedia.added_by == user_id))
+    forgetting.count("photos and voice notes", len(forgetting.media_paths))
+    await session.execute(update(TicketEvent).where(TicketEvent.actor_id == user_id, TicketEvent.kind.in_(TENANT_TEXT_EVENTS))
+                          .values(text=None))
+    await session.execute(update(TicketEvent).where(TicketEvent.actor_id == user_id).values(actor_id=None))
+    forgetting.count("me too", (await session.execute(delete(TicketSubscriber).where(TicketSubscriber.user_id == user_id))).rowcount)
+    # As staff: tickets filed for someone keep the fact, not the filer.
+    await session.execute(update(Ticket).where(Ticket.filed_by == user_id).values(filed_by=None))
+    draft = await session.get(ReportDraft, user_id)
+    if draft is not None:
+        forgetting.media_paths.extend(_draft_media(draft))
+        await session.delete(draft)
+        forgetting.count("drafts", 1)
+    await session.execute(delete(TicketPrompt).where(TicketPrompt.user_id == user_id))
+    await session.execute(delete(TicketDigest).where(TicketDigest.user_id == user_id))
+
+
+# --- retention
+
+
+def _closed_with_personal_data(cutoff: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Ticket.status.in_(FINAL_STATUSES),
+        Ticket.closed_at < cutoff,
+        or_(
+            Ticket.reporter_id.is_not(None), Ticket.filed_by.is_not(None), Ticket.description != "",
+            Ticket.flat.is_not(None), Ticket.tenant_name.is_not(None), Ticket.tenant_contact.is_not(None),
+            exists().where(TicketMedia.ticket_id == Ticket.id),
+            exists().where(TicketSubscriber.ticket_id == Ticket.id),
+            exists().where(TicketEvent.ticket_id == Ticket.id, TicketEvent.actor_id.is_not(None)),
+        ),
+    )
+
+
+async def _count_closed(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, Ticket, *_closed_with_personal_data(cutoff))
+
+
+async def _purge_closed(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    ids = list((await session.scalars(select(Ticket.id).where(*_closed_with_personal_data(cutoff)).limit(limit))).all())
+    return PurgeBatch(len(ids), tuple(await _strip_tickets(session, ids)))
+
+
+async def _count_drafts(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, ReportDraft, ReportDraft.updated_at < cutoff)
+
+
+async def _purge_drafts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    drafts = list((await session.scalars(select(ReportDraft).where(ReportDraft.updated_at < cutoff).limit(limit))).all())
+    paths = [path for draft in drafts for path in _draft_media(draft)]
+    if drafts:
+        await session.execute(delete(ReportDraft).where(ReportDraft.user_id.in_([draft.user_id for draft in drafts])))
+    return PurgeBatch(len(drafts), tuple(paths))
+
+
+async def _count_prompts(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, TicketPrompt, TicketPrompt.created_at < cutoff)
+
+
+async def _purge_prompts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    return PurgeBatch(await delete_batch(session, TicketPrompt, TicketPrompt.user_id, limit, TicketPrompt.created_at < cutoff))
+
+
+async def _count_digests(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, TicketDigest, TicketDigest.created_at < cutoff)
+
+
+async def _purge_digests(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    return PurgeBatch(await delete_batch(session, TicketDigest, TicketDigest.id, limit, TicketDigest.created_at < cutoff))
+
+
+register(PersonalDataSource(
+    name="tickets",
+    person_columns={
+        "report_drafts": ("user_id",), "tickets": ("reporter_id", "filed_by"), "ticket_events": ("actor_id",),
+        "ticket_subscribers": ("user_id",), "ticket_media": ("added_by",), "ticket_prompts": ("user_id",),
+        "ticket_digests": ("user_id",),
+    },
+    personal_fields={
+        "report_drafts": ("tenant_name", "tenant_contact", "flat", "description", "voice", "photos"),
+        "tickets": ("flat", "description", "tenant_name", "tenant_contact"),
+        "ticket_events": ("text",),
+        "ticket_media": ("file_id", "path"),
+    },
+    export=_export,
+    forget=_forget,
+    retention=(
+        RetentionRule("report_drafts", "drafts_days", _count_drafts, _purge_drafts),
+        RetentionRule("ticket_prompts", "drafts_days", _count_prompts, _purge_prompts),
+        RetentionRule("closed_tickets", "tickets_days", _count_closed, _purge_closed),
+        RetentionRule("ticket_digests", "tickets_days", _count_digests, _purge_digests),
+    ),
+    forget_order=20,
+))

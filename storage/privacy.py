@@ -1,0 +1,212 @@
+"""Personal data: what is stored about a person, a copy of it, forgetting them, and retention.
+
+Every table that holds a person's Telegram id (or a name, a phone number, their words) is covered by one
+`PersonalDataSource`, registered in a module of `storage/personal_data/` (each module there is imported on first
+use, so adding a file is all a new feature does). A source says:
+
+- `person_columns`: per table, the columns holding a Telegram user id (`user_id`, `chat_id`, `*_by`, …). A unit
+  test fails when a table has such a column that no source names, so a new table cannot be forgotten by accident;
+- `personal_fields`: per table, the other columns that say something about a person (names, phones, free text);
+- `export(session, user_id)`: the person's records, as {section: [record, …]} for "My data";
+- `forget(session, forgetting)`: delete or strip what the person left in these tables;
+- `retention`: rules that purge, in batches, what has been kept as long as the configured number of days.
+
+The domain here knows nothing of Telegram: handlers and `qcbot` call `collect`, `forget`, `purge`, `due_counts`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+
+if TYPE_CHECKING:  # the settings' numbers of days; storage does not import the bot at run time
+    from bot.config import Retention
+
+log = logging.getLogger(__name__)
+
+PURGE_BATCH = 200  # rows per transaction: a backlog never holds the writer for long
+
+
+@dataclass
+class Forgetting:
+    """One person being forgotten: what each source removed (for the dry run and the log) and the media files to
+    delete from disk once the transaction has committed."""
+
+    user_id: int
+    now: datetime
+    counts: dict[str, int] = field(default_factory=dict)
+    media_paths: list[str] = field(default_factory=list)
+
+    def count(self, what: str, rows: int) -> None:
+        if rows:
+            self.counts[what] = self.counts.get(what, 0) + rows
+
+
+@dataclass(frozen=True)
+class PurgeBatch:
+    rows: int
+    media_paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """What is purged after `Retention.<days_setting>` days. `count` says how many rows are due; `purge` handles
+    at most `limit` of them in the caller's transaction."""
+
+    name: str
+    days_setting: str  # a field of bot.config.Retention
+    count: Callable[[AsyncSession, datetime], Awaitable[int]]
+    purge: Callable[[AsyncSession, datetime, datetime, int], Awaitable[PurgeBatch]]  # (session, cutoff, now, limit)
+
+    def cutoff(self, retention: "Retention", now: datetime) -> datetime:
+        return now - timedelta(days=getattr(retention, self.days_setting))
+
+
+Exporter = Callable[[AsyncSession, int], Awaitable[dict[str, list[dict]]]]
+Forgetter = Callable[[AsyncSession, Forgetting], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PersonalDataSource:
+    name: str
+    person_columns: Mapping[str, tuple[str, ...]]
+    export: Exporter
+    forget: Forgetter
+    personal_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    retention: tuple[RetentionRule, ...] = ()
+    forget_order: int = 50  # lower first; the user row itself goes last
+
+
+_SOURCES: dict[str, PersonalDataSource] = {}
+_loaded = False
+
+
+def register(source: PersonalDataSource) -> PersonalDataSource:
+    if source.name in _SOURCES:
+        raise ValueError(f"personal data source {source.name!r} registered twice")
+    _SOURCES[source.name] = source
+    return source
+
+
+def sources() -> list[PersonalDataSource]:
+    """Every registered source, in forgetting order (importing storage/personal_data/* the first time)."""
+    global _loaded
+    if not _loaded:
+        import storage.personal_data as package
+
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+        _loaded = True
+    return sorted(_SOURCES.values(), key=lambda source: (source.forget_order, source.name))
+
+
+def covered_columns() -> set[tuple[str, str]]:
+    return {(table, column) for source in sources() for table, columns in source.person_columns.items() for column in columns}
+
+
+def retention_rules() -> list[RetentionRule]:
+    return [rule for source in sources() for rule in source.retention]
+
+
+# --------------------------------------------------------------------------------------------
+# My data
+
+
+async def collect(db: Database, user_id: int) -> dict[str, list[dict]]:
+    """Everything stored about the person, section by section (empty sections left out)."""
+    found: dict[str, list[dict]] = {}
+    async with db.read(long=True) as session:
+        for source in sources():
+            for section, records in (await source.export(session, user_id)).items():
+                if records:
+                    found.setdefault(section, []).extend(records)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Forget me
+
+
+async def forget(db: Database, user_id: int, now: datetime, media_dir: Path, *, dry_run: bool = False) -> dict[str, int]:
+    """Delete the person's data in one transaction (rolled back for a dry run), then their media files. Returns
+    what each source removed or stripped, e.g. {"bookings": 2, "tickets stripped": 1}."""
+    forgetting = Forgetting(user_id, now)
+
+    class _DryRun(Exception):
+        pass
+
+    try:
+        async with db.write() as session:
+            for source in sources():
+                await source.forget(session, forgetting)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        return forgetting.counts
+    delete_media(media_dir, forgetting.media_paths)
+    log.info("user %s forgotten: %s", user_id, forgetting.counts)
+    return forgetting.counts
+
+
+def delete_media(media_dir: Path, relative_paths: list[str] | tuple[str, ...]) -> int:
+    """Remove stored photos and voice notes; a path that would leave the media folder is ignored."""
+    root = media_dir.resolve()
+    removed = 0
+    for relative in relative_paths:
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root):
+            log.warning("not deleting %s: outside the media folder", relative)
+            continue
+        try:
+            target.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+# --------------------------------------------------------------------------------------------
+# Retention
+
+
+async def due_counts(db: Database, retention: "Retention", now: datetime) -> dict[str, int]:
+    """How many rows each retention rule would purge now (`qcbot purge --dry-run`)."""
+    counts: dict[str, int] = {}
+    async with db.read(long=True) as session:
+        for rule in retention_rules():
+            counts[rule.name] = await rule.count(session, rule.cutoff(retention, now))
+    return counts
+
+
+async def purge(db: Database, retention: "Retention", now: datetime, media_dir: Path,
+                progress: Callable[[str, int], None] | None = None, batch: int = PURGE_BATCH) -> dict[str, int]:
+    """Apply every retention rule in short transactions of at most `batch` rows, deleting media files after each
+    commit. Returns the rows purged per rule."""
+    import asyncio
+
+    done: dict[str, int] = {}
+    for rule in retention_rules():
+        cutoff = rule.cutoff(retention, now)
+        total = 0
+        while True:
+            async with db.write() as session:
+                result = await rule.purge(session, cutoff, now, batch)
+            delete_media(media_dir, result.media_paths)
+            total += result.rows
+            if result.rows and progress is not None:
+                progress(rule.name, total)
+            if result.rows < batch:
+                break
+            await asyncio.sleep(0)  # let the bot answer between batches
+        done[rule.name] = total
+    return done

@@ -1,0 +1,283 @@
+"""Personal data without Telegram: every table with a person's id is covered by a source, forgetting leaves no
+trace of the person (and keeps the maintenance record), the dry run changes nothing, and retention purges what is
+due as the clock moves: drafts after 7 days, message texts 30 days after delivery, closed tickets' personal fields
+and media and bookings after 12 months, the audit record after 12 months."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import BigInteger, func, select
+
+from bot.config import Retention
+from storage import audit, bookings, feedback, outbox, privacy, tickets, users
+from storage.models import (
+    Base, Booking, BookingContact, Feedback, FeedbackDraft, OutboxMessage, ReportDraft, SlotCounter, Ticket, TicketEvent,
+    TicketMedia, TicketSubscriber, WaitlistEntry,
+)
+from storage.tickets import Action, Actor
+from storage.users import Roles
+from tests.scan import traces_of
+
+ESTATE = "omero-mompiani"
+AMAL, NEIGHBOUR, CUSTODIAN = 770011223, 770044556, 770077889
+PHONE = "+39 333 7654321"
+SERVICE, SPACE = "omero-digital-desk", "omero"
+# Columns that hold a Telegram message id, not a person's.
+NOT_A_PERSON = {("outbox", "message_id")}
+
+
+def _looks_like_a_person(table: str, column) -> bool:  # type: ignore[no-untyped-def]
+    name = column.name
+    if (table, name) in NOT_A_PERSON:
+        return False
+    if table == "users" and name == "id":
+        return True
+    return name in ("user_id", "chat_id") or name.endswith("_by") or (name.endswith("_id") and isinstance(column.type, BigInteger))
+
+
+def test_every_column_with_a_persons_id_belongs_to_a_personal_data_source() -> None:
+    covered = privacy.covered_columns()
+    missing = [f"{table.name}.{column.name}" for table in Base.metadata.sorted_tables for column in table.columns
+               if _looks_like_a_person(table.name, column) and (table.name, column.name) not in covered]
+    assert not missing, (
+        f"{missing}: register these columns in a PersonalDataSource (storage/personal_data/, see docs/architecture.md "
+        "'Personal data'): what to export, what forgetting does, how long they are kept")
+
+
+def test_declared_columns_exist() -> None:
+    tables = Base.metadata.tables
+    for source in privacy.sources():
+        for declared in (source.person_columns, source.personal_fields):
+            for table, columns in declared.items():
+                assert table in tables, f"source {source.name}: no table {table}"
+                assert set(columns) <= set(tables[table].columns.keys()), f"source {source.name}: {table} lacks {columns}"
+
+
+def test_every_retention_rule_names_a_setting() -> None:
+    for rule in privacy.retention_rules():
+        assert hasattr(Retention(), rule.days_setting), rule.name
+
+
+async def _person(db, clock, user_id: int, name: str) -> None:  # type: ignore[no-untyped-def]
+    async with db.write() as session:
+        await users.touch_user(session, user_id, name, "it", clock.now())
+        await users.record_consent(session, user_id, clock.now(), name)
+
+
+def _draft(draft: ReportDraft, content, now, description: str) -> None:  # type: ignore[no-untyped-def]
+    tickets.choose_category(draft, content, "water-leak", now)
+    tickets.choose_estate(draft, content, ESTATE, now)
+    if draft.step == "building":
+        tickets.choose_building(draft, content, 0, now)
+    tickets.choose_floor(draft, content, 3, now)
+    tickets.choose_area(draft, content, "flat", now)
+    tickets.set_flat(draft, content, "int. 12", now)
+    while draft.step == "questions":
+        tickets.answer_question(draft, content, tickets.pending_questions(draft, content)[0], "yes", now)
+    tickets.set_description(draft, content, description, now)
+
+
+def _media(media_dir: Path, name: str) -> dict:
+    path = media_dir / "2027" / "03" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"jpeg")
+    return {"kind": "photo", "file_id": f"file-{name}", "path": f"2027/03/{name}", "size": 4, "mime_type": "image/jpeg"}
+
+
+async def _amal_everywhere(db, clock, content, media_dir: Path) -> dict:  # type: ignore[no-untyped-def]
+    """Amal has used every feature: a ticket with a photo, a "me too" with a comment and a photo on a neighbour's,
+    a booking to come with her phone, a waitlist entry, opinions, drafts, messages waiting for her."""
+    now = clock.now()
+    for user_id, name in ((AMAL, "Amal"), (NEIGHBOUR, "Giuseppe"), (CUSTODIAN, "Rosa")):
+        await _person(db, clock, user_id, name)
+    custodian = Actor(CUSTODIAN, Roles(custodian_of=frozenset({ESTATE})))
+    async with db.write() as session:
+        draft = await tickets.start_draft(session, NEIGHBOUR, now)
+        _draft(draft, content, now, "Perdita in cantina")
+        tickets.photos_done(draft, content, now)
+        neighbours = await tickets.open_ticket(session, draft, content, Roles(), now)
+        draft = await tickets.start_draft(session, AMAL, now)
+        _draft(draft, content, now, f"Acqua dal soffitto, chiamatemi al {PHONE}")
+        tickets.add_photo(draft, content, _media(media_dir, "amal-1.jpg"), now)
+        tickets.photos_done(draft, content, now)
+        amals = await tickets.open_ticket(session, draft, content, Roles(), now)
+        await tickets.add_note(session, amals.id, custodian, "Idraulico giovedì", now)
+        await outbox.enqueue(session, chat_id=CUSTODIAN, method="sendMessage",
+                             params={"text": f"Segnalata da Amal, {PHONE}"}, dedupe_key=f"alert:{amals.id}:{CUSTODIAN}",
+                             now=now, kind="alert", ref=str(amals.id))
+        await tickets.me_too(session, neighbours.id, Actor(AMAL, Roles()), now)
+        change, _photo = await tickets.add_comment(session, neighbours.id, Actor(AMAL, Roles()), now,
+                                                   text="Anche da me, sono Amal", media=_media(media_dir, "amal-2.jpg"))
+        for event_id, text in ((change.event.id, "Anche da me, sono Amal"), (change.event.id + 1000, "Giuseppe scrive")):
+            await outbox.enqueue(session, chat_id=CUSTODIAN, method="sendMessage", params={"text": text},
+                                 dedupe_key=f"comment:{event_id}:{CUSTODIAN}", now=now, kind="comment", ref=str(neighbours.id))
+        await tickets.start_draft(session, AMAL, now)  # a new report, half written
+        (await tickets.get_draft(session, AMAL)).photos = [_media(media_dir, "amal-3.jpg")]
+        await outbox.enqueue(session, chat_id=AMAL, method="sendMessage", params={"text": "Ciao Amal"},
+                             dedupe_key="notice:amal", now=now, kind="notice", ref=str(amals.id))
+        start = now + timedelta(days=2)
+        session.add(SlotCounter(service_id=SERVICE, slot_start=start, seats=2, taken=1))
+        session.add(Booking(user_id=AMAL, chat_id=AMAL, service_id=SERVICE, space_id=SPACE, slot_start=start,
+                            slot_end=start + timedelta(minutes=30), status="active", name="Amal", phone=PHONE,
+                            language="ar", holds_quota=True, created_at=now))
+        await bookings.save_phone(session, AMAL, PHONE, now)
+        session.add(WaitlistEntry(user_id=AMAL, chat_id=AMAL, service_id=SERVICE, space_id=SPACE, slot_start=start + timedelta(days=1),
+                                  slot_end=start + timedelta(days=1, minutes=30), name="Amal", language="ar", status="waiting",
+                                  created_at=now))
+        session.add(Feedback(id=feedback.new_id(), kind="rating", space_id=SPACE, service_id="", user_id=AMAL, stars=4,
+                             comment="Brava Rosa", day=now.date()))
+        session.add(Feedback(id=feedback.new_id(), kind="complaint", space_id=SPACE, service_id="", user_id=AMAL,
+                             comment="Sono Amal del terzo piano", day=now.date()))
+        session.add(FeedbackDraft(user_id=AMAL, kind="suggestion", space_id=SPACE, service_id="", comment="bozza",
+                                  anonymous=False, step="text", updated_at=now))
+        await audit.record(session, CUSTODIAN, "ticket_view", amals.code, now)
+    return {"amals": amals.id, "neighbours": neighbours.id, "slot": start}
+
+
+async def test_forgetting_leaves_no_trace_and_keeps_the_maintenance_record(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    media_dir = tmp_path / "media"
+    made = await _amal_everywhere(db, clock, sample_content, media_dir)
+    assert await traces_of(db, AMAL, PHONE)
+
+    counts = await privacy.forget(db, AMAL, clock.now(), media_dir)
+
+    assert await traces_of(db, AMAL, PHONE, "Amal") == []
+    assert counts["bookings"] == 1 and counts["profile"] == 1 and counts["reports kept without personal data"] == 1
+    assert not list(media_dir.rglob("*.jpg")), "her photos are deleted from disk"
+    async with db.read() as session:
+        kept = await session.get(Ticket, made["amals"])
+        assert (kept.reporter_id, kept.description, kept.flat, kept.category_id) == (None, "", None, "water-leak")
+        assert kept.last_note == "Idraulico giovedì"  # the custodian's note is the maintenance record
+        assert await session.scalar(select(func.count()).select_from(TicketMedia)) == 0
+        assert await session.get(Ticket, made["neighbours"]) is not None
+        assert await session.scalar(select(func.count()).select_from(TicketSubscriber)) == 0
+        seat = await session.get(SlotCounter, (SERVICE, made["slot"]))
+        assert seat.taken == 0, "her seat went back to everyone"
+        rating = (await session.scalars(select(Feedback))).one()
+        assert (rating.kind, rating.stars, rating.user_id, rating.comment) == ("rating", 4, None, None)
+        alert = (await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "alert"))).one()
+        assert alert.params == {} and alert.status == "dropped"
+        comments = {row.params.get("text"): row.status for row in
+                    (await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "comment"))).all()}
+        assert comments == {None: "dropped", "Giuseppe scrive": "pending"}, "only her comment is stopped"
+        events = (await session.scalars(select(TicketEvent))).all()
+        assert all(event.actor_id != AMAL for event in events)
+
+
+async def test_the_dry_run_changes_nothing(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    media_dir = tmp_path / "media"
+    await _amal_everywhere(db, clock, sample_content, media_dir)
+    before = await traces_of(db, AMAL, PHONE)
+    counts = await privacy.forget(db, AMAL, clock.now(), media_dir, dry_run=True)
+    assert counts["bookings"] == 1 and counts["photos and voice notes"] == 2
+    assert await traces_of(db, AMAL, PHONE) == before
+    assert len(list(media_dir.rglob("*.jpg"))) == 3
+
+
+async def test_my_data_lists_every_section(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    await _amal_everywhere(db, clock, sample_content, tmp_path / "media")
+    found = await privacy.collect(db, AMAL)
+    assert {"profile", "bookings", "waitlist", "phone_numbers", "reports", "me_too", "ticket_history", "opinions",
+            "drafts", "messages_to_send"} <= set(found)
+    assert found["profile"][0]["first_name"] == "Amal"
+    assert found["reports"][0]["media"][0]["kind"] == "photo"
+    assert found["phone_numbers"][0]["phone"] == PHONE
+    assert "audit" not in found  # she never read anyone's data
+
+
+async def test_retention_purges_what_is_due_as_time_passes(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    media_dir = tmp_path / "media"
+    retention = Retention()
+    made = await _amal_everywhere(db, clock, sample_content, media_dir)
+    async with db.write() as session:  # the custodian fixes the neighbour's leak; the alert was delivered
+        custodian = Actor(CUSTODIAN, Roles(custodian_of=frozenset({ESTATE})))
+        await tickets.change_status(session, made["neighbours"], Action.RESOLVE, custodian, clock.now())
+        await session.execute(OutboxMessage.__table__.update().values(status="sent", sent_at=clock.now())
+                              .where(OutboxMessage.chat_id == CUSTODIAN))
+    assert {rule: n for rule, n in (await privacy.due_counts(db, retention, clock.now())).items() if n} == {}
+
+    clock.advance(timedelta(days=8))
+    due = await privacy.due_counts(db, retention, clock.now())
+    assert due["report_drafts"] == 1 and due["feedback_drafts"] == 1 and due["outbox_texts"] == 0
+    done = await privacy.purge(db, retention, clock.now(), media_dir, batch=1)
+    assert done["report_drafts"] == 1 and done["feedback_drafts"] == 1
+    assert not (media_dir / "2027/03/amal-3.jpg").exists(), "the dropped draft's photo is gone"
+    async with db.read() as session:
+        assert await session.get(ReportDraft, AMAL) is None
+
+    clock.advance(timedelta(days=30))
+    assert (await privacy.purge(db, retention, clock.now(), media_dir))["outbox_texts"] == 3
+    async with db.read() as session:
+        alert = (await session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "alert"))).one()
+        assert alert.params == {} and alert.text_purged_at is not None
+
+    async with db.write() as session:  # 14 days after "resolved" the ticket closes by itself
+        await tickets.close_expired(session, clock.now())
+    clock.advance(timedelta(days=366))
+    due = await privacy.due_counts(db, retention, clock.now())
+    assert due["closed_tickets"] == 1 and due["bookings"] == 1 and due["audit"] == 1 and due["opinions_unlinked"] == 2
+    done = await privacy.purge(db, retention, clock.now(), media_dir, batch=1)
+    assert done["closed_tickets"] == 1 and done["bookings"] == 1 and done["waitlist"] == 1 and done["audit"] == 1
+    assert not (media_dir / "2027/03/amal-2.jpg").exists()
+    async with db.read() as session:
+        closed = await session.get(Ticket, made["neighbours"])
+        assert (closed.reporter_id, closed.description, closed.flat) == (None, "", None)
+        still_open = await session.get(Ticket, made["amals"])
+        assert still_open.reporter_id == AMAL, "an open ticket keeps its reporter"
+        assert await session.scalar(select(func.count()).select_from(Booking)) == 0
+        assert await session.scalar(select(func.count()).select_from(BookingContact)) == 0
+    assert {rule: n for rule, n in (await privacy.due_counts(db, retention, clock.now())).items() if n} == {}
+
+
+@pytest.mark.parametrize("days", [1, 7])
+async def test_shorter_retention_from_configuration(db, clock, sample_content, tmp_path, days) -> None:  # type: ignore[no-untyped-def]
+    await _amal_everywhere(db, clock, sample_content, tmp_path / "media")
+    clock.advance(timedelta(days=2))
+    due = await privacy.due_counts(db, Retention(drafts_days=days), clock.now())
+    assert due["report_drafts"] == (1 if days == 1 else 0)
+
+
+async def test_before_the_notice_only_the_id_and_language_are_kept(db, clock) -> None:  # type: ignore[no-untyped-def]
+    async with db.write() as session:
+        user = await users.touch_user(session, AMAL, "Amal", "ar", clock.now())
+        assert (user.first_name, user.telegram_language, user.consent_at) == ("", "ar", None)
+        assert not users.needs_touch(user, "Amal", "ar", clock.now()), "a name alone is no reason to write"
+        await users.record_consent(session, AMAL, clock.now(), "Amal")
+    async with db.read() as session:
+        assert (await users.touch_user(session, AMAL, "Amal", "ar", clock.now())).first_name == "Amal"
+
+
+async def test_people_who_never_accepted_the_notice_are_forgotten_after_the_drafts_period(db, clock) -> None:  # type: ignore[no-untyped-def]
+    async with db.write() as session:
+        await users.touch_user(session, AMAL, "Amal", "ar", clock.now())
+        await users.touch_user(session, NEIGHBOUR, "Giuseppe", "it", clock.now())
+        await users.record_consent(session, NEIGHBOUR, clock.now(), "Giuseppe")
+    clock.advance(timedelta(days=8))
+    assert (await privacy.purge(db, Retention(), clock.now(), Path("/nonexistent")))["never_accepted_users"] == 1
+    assert await traces_of(db, AMAL) == [] and await traces_of(db, NEIGHBOUR)
+
+
+def test_the_notice_names_the_controller_and_quotes_the_configured_retention(sample_content) -> None:  # type: ignore[no-untyped-def]
+    from bot.i18n import translator
+    from handlers.privacy import render_notice
+
+    screen = render_notice(translator("it"), sample_content.contacts, Retention(drafts_days=3, tickets_days=400), consented=False)
+    assert sample_content.contacts.privacy.controller in screen.text and sample_content.contacts.privacy.dpo_email in screen.text
+    assert "Bozze: 3 giorni" in screen.text and "400 giorni dopo la chiusura" in screen.text and "Garante" in screen.text
+    arabic = render_notice(translator("ar"), sample_content.contacts, Retention(), consented=True)
+    assert "Garante" in arabic.text and "الخصوصية" in arabic.text
+
+
+async def test_forgetting_a_member_of_staff_keeps_only_the_audit_record(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    made = await _amal_everywhere(db, clock, sample_content, tmp_path / "media")
+    async with db.write() as session:
+        await users.grant_role(session, CUSTODIAN, "custodian", ESTATE, clock.now(), None)
+        await users.grant_role(session, NEIGHBOUR, "committee", ESTATE, clock.now(), CUSTODIAN)
+    counts = await privacy.forget(db, CUSTODIAN, clock.now(), tmp_path / "media")
+    assert counts["audit records kept until their retention ends"] == 1
+    assert await traces_of(db, CUSTODIAN) == [f"audit_records.actor_id = {CUSTODIAN}"]
+    async with db.read() as session:
+        assert (await session.get(Ticket, made["amals"])).last_note == "Idraulico giovedì", "what staff did stays"
