@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Invite, OutboxMessage, RoleGrant, User
+from storage.models import Invite, OutboxMessage, RoleGrant, User, UserChange
 from storage.personal_data._helpers import count, delete_batch, record, rows
 from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
@@ -134,4 +134,24 @@ register(PersonalDataSource(
     forget=_forget_outbox,
     retention=(RetentionRule("outbox_texts", "outbox_days", _count_outbox_texts, _purge_outbox_texts),),
     forget_order=80,
+))
+
+
+# --- role-change notes: only an id, kept an hour so other instances drop the person from their cache
+
+
+async def _export_role_changes(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    return {}  # nothing to show: a note that the roles changed, gone within the hour
+
+
+async def _forget_role_changes(session: AsyncSession, forgetting: Forgetting) -> None:
+    # The user row and their grants go in the same transaction, so no instance can find roles to cache afterwards.
+    await session.execute(delete(UserChange).where(UserChange.user_id == forgetting.user_id))
+
+
+register(PersonalDataSource(
+    name="role_changes",
+    person_columns={"user_changes": ("user_id",)},
+    export=_export_role_changes,
+    forget=_forget_role_changes,
 ))
