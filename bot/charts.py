@@ -109,7 +109,7 @@ def _draw_trend(axes, tr: Translator, weeks: list[WeekPoint]) -> None:  # type: 
     axes.plot(positions, _values([w.tickets for w in weeks]), marker="s", linewidth=3, markersize=8,
               color=TICKETS_COLOUR, label=tr._("Segnalazioni"))
     step = 2 if len(weeks) > 6 else 1
-    axes.set_xticks(positions[::step], [tr.date(w.start, format="d MMM") for w in weeks][::step], rotation=45, ha="right")
+    axes.set_xticks(positions[::step], [tr.date(w.start, format="MMMd") for w in weeks][::step], rotation=45, ha="right")
     axes.set_title(tr._("Settimana per settimana"), fontsize=20, loc=_start(tr), pad=12)
     axes.set_ylim(bottom=0)
     axes.yaxis.get_major_locator().set_params(integer=True)
