@@ -185,3 +185,12 @@ def test_the_command_lists_content_problems_before_starting(content_dir: Path, c
         args.func(args)
     assert exit_info.value.code == 2
     assert re.search(r"estates\.yaml:\d+: ", capsys.readouterr().err)
+
+
+def test_the_command_refuses_a_bad_database_url(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("QC_DATABASE_URL", "mysql://nobody@somewhere/db")
+    args = sandbox_args()
+    with pytest.raises(SystemExit) as exit_info:
+        args.func(args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("qcbot: QC_DATABASE_URL: 'mysql://nobody@somewhere/db' is not a usable")
