@@ -41,7 +41,7 @@ LANGUAGE_NAMES = {
 }
 BABEL_LOCALE = {"zh": "zh_Hans_CN", "tl": "fil"}
 RTL_LANGUAGES = frozenset({"ar"})
-FSI, PDI = "\u2068", "\u2069"
+FSI, PDI, RLM = "\u2068", "\u2069", "\u200f"
 DATE_WIDTHS = frozenset({"full", "long", "medium", "short"})
 ALIASES = {"fil": "tl", "zh": "zh", "ua": "uk", "al": "sq"}
 
@@ -111,6 +111,13 @@ class Translator:
     def bidi(self, text: str) -> str:
         """Plain text (a button's label, not HTML) isolated for right-to-left readers, unescaped."""
         return f"{FSI}{text}{PDI}" if self.rtl else text
+
+    def label(self, *parts: str) -> str:
+        """A button's label made of names ("Corvetto · Portineria sociale Omero"): for right-to-left readers each
+        name is isolated and a right-to-left mark starts the line, so it reads from the right, names whole."""
+        if not self.rtl:
+            return " · ".join(parts)
+        return RLM + " · ".join(self.bidi(part) for part in parts)
 
     def _(self, message: str, **values: object) -> str:
         translated = self._catalog.gettext(message)

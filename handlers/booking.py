@@ -106,7 +106,7 @@ def render_book_spaces(v: Visitor, content: Content, recent: Iterable[str] = ())
     rows.append([button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)])
     for space in content.spaces.values():
         if any(service.booking for service in content.services_of(space.id)):
-            rows.append([button(f"{space.neighbourhood} · {space.name.get(tr.language)}", callbacks.BOOK_SPACE, space.id)])
+            rows.append([button(tr.label(space.neighbourhood, space.name.get(tr.language)), callbacks.BOOK_SPACE, space.id)])
     rows.append(menu_row(tr))
     return Screen(tr._("<b>Prenota un appuntamento.</b> In quale spazio?"), rows)
 

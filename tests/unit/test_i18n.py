@@ -101,3 +101,9 @@ def test_mentions_and_commands_are_isolated_whole_in_arabic():
     tr = translator("ar")
     assert f"{FSI}@qc_bot{PDI}" in tr._("Scrivimi in privato: {bot}", bot="@qc_bot")
     assert f"{FSI}/cancel{PDI}" in tr._("Scrivi un messaggio di testo, per favore (oppure {command}).", command="/cancel")
+
+
+def test_labels_of_names_read_from_the_right_in_arabic():
+    assert translator("it").label("Corvetto", "Portineria sociale Omero") == "Corvetto · Portineria sociale Omero"
+    arabic = translator("ar").label("Corvetto", "مركز Omero الاجتماعي")
+    assert arabic == f"\u200f{FSI}Corvetto{PDI} · {FSI}مركز Omero الاجتماعي{PDI}"
