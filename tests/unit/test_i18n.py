@@ -91,9 +91,9 @@ def test_hour_counts_take_each_language_s_plural():
     assert deadline("en", 1) == "You can cancel up to 1 hour before."
     assert deadline("en", 24) == "You can cancel up to 24 hours before."
     assert "ساعتين" in deadline("ar", 2)
-    assert deadline("ro", 20) == "Poți anula cu cel mult 20 de ore înainte."
-    assert deadline("ro", 2) == "Poți anula cu cel mult 2 ore înainte."
-    assert deadline("uk", 5) == "Скасувати можна не пізніше ніж за 5 годин."
+    assert deadline("ro", 20) == "Poți anula cu până la 20 de ore înainte."
+    assert deadline("ro", 2) == "Poți anula cu până la 2 ore înainte."
+    assert deadline("uk", 5) == "Скасувати можна не пізніше ніж за 5 годин до початку."
     assert deadline("en", 1.5) == "You can cancel up to 1.5 hours before."
 
 
