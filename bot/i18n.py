@@ -11,6 +11,7 @@ from __future__ import annotations
 import gettext as gettext_module
 import html
 import io
+import math
 from datetime import date, datetime, time
 from functools import lru_cache, partial
 from pathlib import Path
@@ -103,6 +104,9 @@ class Translator:
         self._short_time = lru_cache(maxsize=2048)(partial(format_time, format="short", locale=self.locale))
         self._short_date = lru_cache(maxsize=1024)(partial(self.date, format="MMMEd"))
         self._number = lru_cache(maxsize=1024)(self._format_number)
+        self._whole_in_category: dict[str, int] = {}
+        for whole in range(200, -1, -1):  # the smallest whole number of each CLDR plural category
+            self._whole_in_category[self.locale.plural_form(whole)] = whole
 
     def isolate(self, value: object) -> str:
         text = esc(value)
@@ -126,12 +130,17 @@ class Translator:
         return translated.format(**{key: self.isolate(value) for key, value in values.items()})
 
     def n_(self, singular: str, plural: str, n: float, **values: object) -> str:
-        # Gettext's plural rules know whole numbers only. A fraction (1.5 hours) takes the form of a round
-        # hundred: in our languages that is CLDR's form for fractions ("other") or the nearest to it.
-        count = int(n) if float(n).is_integer() else 100
-        translated = self._catalog.ngettext(singular, plural, count)
-        shown = self.number(n, 0 if float(n).is_integer() else 1)
+        whole = float(n).is_integer()
+        translated = self._catalog.ngettext(singular, plural, int(n) if whole else self._count_like(n))
+        shown = self.number(n, 0 if whole else 1)
         return translated.format(**{key: self.isolate(value) for key, value in {"n": shown, **values}.items()})
+
+    def _count_like(self, fraction: float) -> int:
+        """Gettext's plural rules know whole numbers only. A fraction (1.5 hours) takes the form of the first whole
+        number CLDR puts in the same plural category (Romanian "1,5 ore" like 2, Arabic "1,5 ساعة" like 100); a
+        category no whole number has (Ukrainian fractions) takes the form of the next whole number."""
+        category = self.locale.plural_form(fraction)
+        return self._whole_in_category.get(category, math.ceil(fraction))
 
     # Babel formatting, always in the configured time zone.
     def local(self, moment: datetime) -> datetime:

@@ -474,7 +474,7 @@ def render_digest(tr: Translator, content: Content, items: list[Ticket], total: 
             f"{tr.isolate(estate_name(content, ticket.estate_id))} · {tr._(STATUS_LABELS[ticket.status])} · {tr.short_date(ticket.created_at)}"
         )
     if total > len(items):
-        lines.append(tr._("…e altre {count}.", count=total - len(items)))
+        lines.append(tr.n_("…e ancora {n} segnalazione.", "…e ancora {n} segnalazioni.", total - len(items)))
     return Screen("\n".join(lines), [[button(tr._("🛠 Segnalazioni aperte"), callbacks.TICKETS_OPEN, 0)]])
 
 

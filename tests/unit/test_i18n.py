@@ -107,3 +107,12 @@ def test_labels_of_names_read_from_the_right_in_arabic():
     assert translator("it").label("Corvetto", "Portineria sociale Omero") == "Corvetto · Portineria sociale Omero"
     arabic = translator("ar").label("Corvetto", "مركز Omero الاجتماعي")
     assert arabic == f"\u200f{FSI}Corvetto{PDI} · {FSI}مركز Omero الاجتماعي{PDI}"
+
+
+def test_a_fraction_takes_the_plural_cldr_gives_it():
+    hours = ("{n} ora", "{n} ore")
+    assert translator("ro").n_(*hours, 1.5) == "1,5 ore"  # not "1,5 de ore"
+    assert translator("ro").n_(*hours, 20) == "20 de ore"
+    assert translator("uk").n_(*hours, 1.5) == "1,5 години"
+    assert translator("ar").n_(*hours, 1.5) == f"{FSI}1.5{PDI} ساعة"
+    assert translator("en").n_(*hours, 1.5) == "1.5 hours"
