@@ -12,14 +12,15 @@ and description), a rating 6.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.dates import format_skeleton
 from sqlalchemy import func, select
 
 from bot import callbacks
-from bot.i18n import translator
+from bot.i18n import BABEL_LOCALE, translator
 from storage.models import Booking, Feedback, Ticket
 from tests.e2e.harness import Person, RunningBot
 
@@ -107,7 +108,9 @@ async def test_a_returning_tenant_books_again_in_four_taps(bot, clock, language)
     await amal.start()
     await amal.tap(callbacks.BOOK)
     await amal.tap(callbacks.BOOK_DAYS, DESK, 0)  # "Again: digital desk" above the list of spaces
-    await amal.tap_first_row()  # "First free: Tue 9 Mar, 10:00"
+    first_free = amal.person.screen.buttons()[0][0][0]
+    assert format_skeleton("MMMEd", date(2027, 3, 9), locale=BABEL_LOCALE.get(language, language)) in first_free
+    await amal.tap_first_row()  # "First free: Tue, Mar 9, 10:00" in each language's own date form
     await amal.tap(callbacks.BOOK_CONFIRM, DESK, "202703091000")
     assert await count(bot, Booking, amal.person) == 2
     assert amal.taps == 4 <= MAX_TAPS
