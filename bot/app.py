@@ -307,6 +307,7 @@ def register_handlers(application: Application) -> None:
         on(callbacks.REPORT_ESTATE, reports.choose_estate),
         on(callbacks.REPORT_ESTATE_LIST, reports.estate_list),
         on(callbacks.REPORT_LOCATION, reports.ask_location),
+        on(callbacks.REPORT_SAME_PLACE, reports.choose_same_place),
         on(callbacks.REPORT_BUILDING, reports.choose_building),
         on(callbacks.REPORT_FLOOR, reports.choose_floor),
         on(callbacks.REPORT_AREA, reports.choose_area),

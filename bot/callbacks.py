@@ -117,6 +117,7 @@ REPORT_EMERGENCY_FILE = _define("re", "id")  # after the emergency numbers: file
 REPORT_ESTATE = _define("ra", "id")
 REPORT_ESTATE_LIST = _define("ral", "int")  # page
 REPORT_LOCATION = _define("rlo")  # ask for the location, to list the nearest estates
+REPORT_SAME_PLACE = _define("rsp")  # the place of the tenant's last report, all of it in one tap
 REPORT_BUILDING = _define("rb", "int")  # index of building/staircase in the estate, -1 = don't know
 REPORT_FLOOR = _define("rf", "int")  # floor, or NO_FLOOR
 REPORT_AREA = _define("rar", "word")  # flat | common

@@ -109,9 +109,10 @@ def _draw_trend(axes, tr: Translator, weeks: list[WeekPoint]) -> None:  # type: 
     axes.plot(positions, _values([w.tickets for w in weeks]), marker="s", linewidth=3, markersize=8,
               color=TICKETS_COLOUR, label=tr._("Segnalazioni"))
     step = 2 if len(weeks) > 6 else 1
-    axes.set_xticks(positions[::step], [tr.date(w.start, format="d MMM") for w in weeks][::step], rotation=45, ha="right")
+    axes.set_xticks(positions[::step], [tr.date(w.start, format="MMMd") for w in weeks][::step], rotation=45, ha="right")
     axes.set_title(tr._("Settimana per settimana"), fontsize=20, loc=_start(tr), pad=12)
-    axes.set_ylim(bottom=0)
+    # Counts: whole numbers from 0, and at least 0–1 so an empty period does not draw a 0.00–0.05 axis.
+    axes.set_ylim(0, max(1, axes.get_ylim()[1]))
     axes.yaxis.get_major_locator().set_params(integer=True)
     axes.grid(axis="y", alpha=0.3)
     axes.legend(loc="upper left", fontsize=15, frameon=False)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import gettext as gettext_module
 import html
 import io
+import math
 from datetime import date, datetime, time
 from functools import lru_cache, partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_datetime, format_time, get_day_names
+from babel.dates import format_date, format_datetime, format_skeleton, format_time, get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -41,7 +42,8 @@ LANGUAGE_NAMES = {
 }
 BABEL_LOCALE = {"zh": "zh_Hans_CN", "tl": "fil"}
 RTL_LANGUAGES = frozenset({"ar"})
-FSI, PDI = "\u2068", "\u2069"
+FSI, PDI, RLM = "\u2068", "\u2069", "\u200f"
+DATE_WIDTHS = frozenset({"full", "long", "medium", "short"})
 ALIASES = {"fil": "tl", "zh": "zh", "ua": "uk", "al": "sq"}
 
 
@@ -100,12 +102,26 @@ class Translator:
         # Babel parses patterns and walks locale data on every call; screens format the same few times of day,
         # days and counts over and over, so each translator remembers its recent results.
         self._short_time = lru_cache(maxsize=2048)(partial(format_time, format="short", locale=self.locale))
-        self._short_date = lru_cache(maxsize=1024)(partial(format_date, format="EEE d MMM", locale=self.locale))
+        self._short_date = lru_cache(maxsize=1024)(partial(self.date, format="MMMEd"))
         self._number = lru_cache(maxsize=1024)(self._format_number)
+        self._whole_in_category: dict[str, int] = {}
+        for whole in range(200, -1, -1):  # the smallest whole number of each CLDR plural category
+            self._whole_in_category[self.locale.plural_form(whole)] = whole
 
     def isolate(self, value: object) -> str:
         text = esc(value)
         return f"{FSI}{text}{PDI}" if self.rtl else text
+
+    def bidi(self, text: str) -> str:
+        """Plain text (a button's label, not HTML) isolated for right-to-left readers, unescaped."""
+        return f"{FSI}{text}{PDI}" if self.rtl else text
+
+    def label(self, *parts: str) -> str:
+        """A button's label made of names ("Corvetto · Portineria sociale Omero"): for right-to-left readers each
+        name is isolated and a right-to-left mark starts the line, so it reads from the right, names whole."""
+        if not self.rtl:
+            return " · ".join(parts)
+        return RLM + " · ".join(self.bidi(part) for part in parts)
 
     def _(self, message: str, **values: object) -> str:
         translated = self._catalog.gettext(message)
@@ -113,21 +129,35 @@ class Translator:
             return translated
         return translated.format(**{key: self.isolate(value) for key, value in values.items()})
 
-    def n_(self, singular: str, plural: str, n: int, **values: object) -> str:
-        translated = self._catalog.ngettext(singular, plural, n)
-        return translated.format(**{key: self.isolate(value) for key, value in {"n": self.number(n), **values}.items()})
+    def n_(self, singular: str, plural: str, n: float, **values: object) -> str:
+        whole = float(n).is_integer()
+        translated = self._catalog.ngettext(singular, plural, int(n) if whole else self._count_like(n))
+        shown = self.number(n, 0 if whole else 1)
+        return translated.format(**{key: self.isolate(value) for key, value in {"n": shown, **values}.items()})
+
+    def _count_like(self, fraction: float) -> int:
+        """Gettext's plural rules know whole numbers only. A fraction (1.5 hours) takes the form of the first whole
+        number CLDR puts in the same plural category (Romanian "1,5 ore" like 2, Arabic "1,5 ساعة" like 100); a
+        category no whole number has (Ukrainian fractions) takes the form of the next whole number."""
+        category = self.locale.plural_form(fraction)
+        return self._whole_in_category.get(category, math.ceil(fraction))
 
     # Babel formatting, always in the configured time zone.
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.timezone)
 
     def date(self, value: date | datetime, format: str = "full") -> str:
+        """`format` is a CLDR width (full, long, medium, short) or a CLDR skeleton ("MMMEd", "yMMMd", "yMMMM"):
+        a skeleton names the fields and each language puts them in its own order and words ("gio 3 dic",
+        "Thu, Dec 3", "12月3日周四"); a fixed pattern would force Italian order on every language."""
         if isinstance(value, datetime):
             value = self.local(value).date()
-        return format_date(value, format=format, locale=self.locale)
+        if format in DATE_WIDTHS:
+            return format_date(value, format=format, locale=self.locale)
+        return format_skeleton(format, value, locale=self.locale)
 
     def short_date(self, value: date | datetime) -> str:
-        """'mar 3 dic' style: weekday, day and month, which is how people talk about appointments."""
+        """Weekday, day and month (skeleton MMMEd), which is how people talk about appointments."""
         if isinstance(value, datetime):
             value = self.local(value).date()
         return self._short_date(value)

@@ -8,6 +8,7 @@ restart or a change of language in the middle loses nothing and books nothing tw
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -20,8 +21,8 @@ from bot.i18n import Translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Button, Screen, back_row, button, menu_row, show
 from handlers import directory
-from handlers.common import chat_translator, paging, screen_params
-from storage import bookings, outbox
+from handlers.common import chat_translator, paging, screen_params, space_name
+from storage import bookings, outbox, shortcuts
 from storage.bookings import FreeSlot, Reason, Refused
 from storage.content import BookingRules, Content, Service, Space
 from storage.models import Booking, WaitlistEntry
@@ -94,12 +95,18 @@ def offer_rows(tr: Translator, entry: WaitlistEntry) -> list[list[Button]]:
 # --- screens
 
 
-def render_book_spaces(v: Visitor, content: Content) -> Screen:
+def render_book_spaces(v: Visitor, content: Content, recent: Iterable[str] = ()) -> Screen:
+    """The spaces with something to book; first, the services the tenant booked lately, one tap from their days."""
     tr = v.tr
-    rows = [[button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)]]
+    rows = [
+        [button(tr._("🔁 Di nuovo: {service} · {space}", service=service_title(tr, content, service_id),
+                     space=space_name(tr, content, content.services[service_id].space_id)), callbacks.BOOK_DAYS, service_id, 0)]
+        for service_id in recent if bookable(content, service_id) is not None
+    ]
+    rows.append([button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)])
     for space in content.spaces.values():
         if any(service.booking for service in content.services_of(space.id)):
-            rows.append([button(f"{space.neighbourhood} · {space.name.get(tr.language)}", callbacks.BOOK_SPACE, space.id)])
+            rows.append([button(tr.label(space.neighbourhood, space.name.get(tr.language)), callbacks.BOOK_SPACE, space.id)])
     rows.append(menu_row(tr))
     return Screen(tr._("<b>Prenota un appuntamento.</b> In quale spazio?"), rows)
 
@@ -115,11 +122,17 @@ def render_book_services(v: Visitor, content: Content, space: Space) -> Screen:
     return Screen(text, rows)
 
 
-def render_days(v: Visitor, service: Service, space: Space, days: dict[date, int], page: int) -> Screen:
+def render_days(v: Visitor, service: Service, space: Space, days: dict[date, int], page: int,
+                first_free: FreeSlot | None = None) -> Screen:
     tr = v.tr
     free_days = [(day, left) for day, left in days.items() if left > 0]
     page, pages = paging(page, len(free_days), DAYS_PER_PAGE)
-    rows = [
+    rows = []
+    if first_free is not None and page == 0:  # the soonest time, for whom any day will do: one tap to the summary
+        start = first_free.slot.start
+        rows.append([button(tr._("⏩ Il primo libero: {day}, {time}", day=tr.short_date(start), time=tr.time(start)),
+                            callbacks.BOOK_SLOT, service.id, bookings.stamp_of(start, tr.timezone))])
+    rows += [
         [button(tr._("{day} · {seats}", day=tr.short_date(day), seats=seats_label(tr, left)),
                 callbacks.BOOK_TIMES, service.id, bookings.day_code(day))]
         for day, left in free_days[page * DAYS_PER_PAGE : (page + 1) * DAYS_PER_PAGE]
@@ -198,7 +211,7 @@ def render_confirm(v: Visitor, content: Content, service: Service, space: Space,
     if phone:
         lines.append(tr._("📞 {phone}", phone=phone))
     lines.append("")
-    lines.append(tr._("Puoi annullare fino a {hours} ore prima.", hours=tr.number(rules.cancel_deadline_hours)))
+    lines.append(tr.n_("Puoi annullare fino a {n} ora prima.", "Puoi annullare fino a {n} ore prima.", rules.cancel_deadline_hours))
     rows = [[button(tr._("✅ Conferma la prenotazione"), callbacks.BOOK_CONFIRM, service.id, stamp)]]
     if phone:
         rows.append([button(tr._("📞 Cambia numero"), callbacks.BOOK_PHONE, service.id, stamp)])
@@ -215,8 +228,8 @@ def render_booked(v: Visitor, content: Content, booking: Booking) -> Screen:
     lines.append("")
     if service is not None and service.booking is not None:
         lines.append(tr._("Ti mando un promemoria prima dell'appuntamento."))
-        lines.append(tr._("Per annullare: «Le mie prenotazioni», fino a {hours} ore prima.",
-                          hours=tr.number(service.booking.cancel_deadline_hours)))
+        lines.append(tr.n_("Per annullare: «Le mie prenotazioni», fino a {n} ora prima.",
+                           "Per annullare: «Le mie prenotazioni», fino a {n} ore prima.", service.booking.cancel_deadline_hours))
     rows = [[button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)], menu_row(tr)]
     return Screen("\n".join(lines), rows)
 
@@ -281,9 +294,9 @@ def render_booking(v: Visitor, content: Content, booking: Booking, now: datetime
             rows.append([button(tr._("❌ Annulla la prenotazione"), callbacks.BOOKING_CANCEL_ASK, booking.id)])
         else:
             lines.append("")
-            lines.append(tr._("Mancano meno di {hours} ore: per annullare chiama lo spazio al {phone}.",
-                              hours=tr.number(rules.cancel_deadline_hours if rules else 0),
-                              phone=space_phone(content, booking.space_id)))
+            lines.append(tr.n_("Manca meno di {n} ora: per annullare chiama lo spazio al {phone}.",
+                               "Mancano meno di {n} ore: per annullare chiama lo spazio al {phone}.",
+                               rules.cancel_deadline_hours if rules else 0, phone=space_phone(content, booking.space_id)))
     rows.append(back_row(tr, callbacks.MY_BOOKINGS))
     return Screen("\n".join(lines), rows)
 
@@ -318,8 +331,9 @@ def render_waitlist_entry(v: Visitor, content: Content, entry: WaitlistEntry, pl
         rows += offer_rows(tr, entry)
     else:
         lines.append(tr._("⏳ Sei in lista d'attesa: {place}° in fila.", place=place))
-        lines.append(tr._("Se si libera un posto ti scrivo io, e avrai {hours} ore per confermarlo.",
-                          hours=tr.number(bookings.OFFER_HOLD.total_seconds() / 3600)))
+        lines.append(tr.n_("Se si libera un posto ti scrivo io, e avrai {n} ora per confermarlo.",
+                           "Se si libera un posto ti scrivo io, e avrai {n} ore per confermarlo.",
+                           bookings.OFFER_HOLD.total_seconds() / 3600))
         rows.append([button(tr._("Esci dalla lista d'attesa"), callbacks.WAITLIST_LEAVE, entry.id)])
     lines.append("")
     lines += summary_lines(tr, content, entry.service_id, entry.space_id, entry.slot_start, entry.slot_end)
@@ -419,8 +433,11 @@ async def _bookable_or_gone(update: Update, context: ContextTypes.DEFAULT_TYPE, 
 
 
 async def book_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    async with rt.db.read() as session:
+        recent = await shortcuts.recent_services(session, v.user_id, rt.content)
     await update.callback_query.answer()
-    await show(update, render_book_spaces(await visitor(update, context), runtime_of(context).content))
+    await show(update, render_book_spaces(v, rt.content, recent))
 
 
 async def book_space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -437,7 +454,8 @@ async def book_space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def _days_screen(rt: Runtime, v: Visitor, service: Service, space: Space, page: int = 0) -> Screen:
     async with rt.db.read() as session:
         free = await bookings.free_slots(session, service, space, rt.clock.now(), _tz(rt))
-    return render_days(v, service, space, bookings.seats_by_day(free, _tz(rt)), page)
+    first_free = next((item for item in free if item.left > 0), None)
+    return render_days(v, service, space, bookings.seats_by_day(free, _tz(rt)), page, first_free)
 
 
 async def _times_screen(rt: Runtime, v: Visitor, service: Service, space: Space, day: date) -> Screen:

@@ -252,7 +252,7 @@ def render_staff_ticket(v: Visitor, content: Content, ticket: Ticket, reporter: 
 def ticket_button(tr: Translator, content: Content, ticket: Ticket, action: callbacks.Action, category_width: int) -> Button:
     """A ticket in a list: code · problem · state."""
     category = clip(category_name(tr, content, ticket.category_id), category_width)
-    return button(f"{ticket.code} · {category} · {tr._(STATUS_LABELS[ticket.status])}", action, ticket.id)
+    return button(f"{tr.bidi(ticket.code)} · {tr.bidi(category)} · {tr._(STATUS_LABELS[ticket.status])}", action, ticket.id)
 
 
 def render_open_list(v: Visitor, content: Content, items: list[Ticket], total: int, page: int) -> Screen:
@@ -470,11 +470,11 @@ def render_digest(tr: Translator, content: Content, items: list[Ticket], total: 
                    "☀️ Buongiorno! Ci sono {n} segnalazioni aperte nei tuoi caseggiati:", total)]
     for ticket in items:
         lines.append(
-            f"• {ticket.code} · {tr.isolate(category_name(tr, content, ticket.category_id))} · "
+            f"• {tr.isolate(ticket.code)} · {tr.isolate(category_name(tr, content, ticket.category_id))} · "
             f"{tr.isolate(estate_name(content, ticket.estate_id))} · {tr._(STATUS_LABELS[ticket.status])} · {tr.short_date(ticket.created_at)}"
         )
     if total > len(items):
-        lines.append(tr._("…e altre {count}.", count=total - len(items)))
+        lines.append(tr.n_("…e ancora {n} segnalazione.", "…e ancora {n} segnalazioni.", total - len(items)))
     return Screen("\n".join(lines), [[button(tr._("🛠 Segnalazioni aperte"), callbacks.TICKETS_OPEN, 0)]])
 
 
@@ -608,7 +608,7 @@ async def _ask_in_private(update: Update, context: ContextTypes.DEFAULT_TYPE, v:
     try:
         await context.bot.send_message(v.user_id, text, reply_markup=Screen("", [menu_row(v.tr)]).keyboard)
     except Forbidden:
-        await update.callback_query.answer(v.tr._("Scrivimi prima in privato (@{bot}), poi riprova.", bot=context.bot.username), show_alert=True)
+        await update.callback_query.answer(v.tr._("Scrivimi prima in privato ({bot}), poi riprova.", bot="@" + context.bot.username), show_alert=True)
         return False
     return True
 
@@ -730,7 +730,7 @@ async def prompt_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bo
     message = update.effective_message
     incoming = incoming_media(message)
     if prompt.purpose != "comment" or incoming is None or incoming.kind != "photo":
-        await show(update, Screen(v.tr._("Scrivi un messaggio di testo, per favore (oppure /cancel)."), [menu_row(v.tr)]))
+        await show(update, Screen(v.tr._("Scrivi un messaggio di testo, per favore (oppure {command}).", command="/cancel"), [menu_row(v.tr)]))
         return True
     try:
         media = await save_from_telegram(context.bot, rt.settings, incoming, rt.clock.now())

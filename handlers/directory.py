@@ -66,7 +66,7 @@ def render_spaces(v: Visitor, content: Content, page: int) -> Screen:
     pages = max(1, math.ceil(len(spaces) / SPACES_PER_PAGE))
     page = min(max(page, 0), pages - 1)
     chunk = spaces[page * SPACES_PER_PAGE : (page + 1) * SPACES_PER_PAGE]
-    rows = [[button(f"{space.neighbourhood} · {space.name.get(tr.language)}", callbacks.SPACE, space.id)] for space in chunk]
+    rows = [[button(tr.label(space.neighbourhood, space.name.get(tr.language)), callbacks.SPACE, space.id)] for space in chunk]
     pager = pager_row(tr, callbacks.SPACES, page, pages)
     if pager:
         rows.append(pager)
@@ -182,7 +182,7 @@ def render_search(v: Visitor, content: Content, query: str) -> Screen:
         if hit.kind == "service" and hit.id in content.services:
             service = content.services[hit.id]
             space = content.spaces[service.space_id]
-            rows.append([button(f"{service.title.get(tr.language)} · {space.neighbourhood}", callbacks.SERVICE, hit.id)])
+            rows.append([button(tr.label(service.title.get(tr.language), space.neighbourhood), callbacks.SERVICE, hit.id)])
         elif hit.kind == "faq":
             faq = next((f for f in content.faqs if f.id == hit.id), None)
             if faq is not None:

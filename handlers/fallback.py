@@ -42,7 +42,7 @@ async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if message is None or not message.text or not message.text.startswith("/"):
         return
     v = await visitor(update, context)
-    await message.reply_text(v.tr._("Scrivimi in privato: @{bot}", bot=context.bot.username))
+    await message.reply_text(v.tr._("Scrivimi in privato: {bot}", bot="@" + context.bot.username))
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

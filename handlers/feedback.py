@@ -17,7 +17,7 @@ from handlers import directory
 from handlers.booking import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.custodian import category_name
-from storage import feedback, outbox
+from storage import feedback, outbox, shortcuts
 from storage.content import Content, Service
 from storage.feedback import Claim, FeedbackError, Target
 from storage.models import Booking, FeedbackDraft, FeedbackPrompt, Ticket, User
@@ -60,9 +60,14 @@ def target_name(tr: Translator, content: Content, space_id: str, service_id: str
 # Screens
 
 
-def render_home(v: Visitor, prompts_enabled: bool) -> Screen:
+def render_home(v: Visitor, prompts_enabled: bool, content: Content | None = None, own_space: str | None = None) -> Screen:
+    """The kinds of opinion; first, for a tenant whose space is known, rating that space in one tap."""
     tr = v.tr
-    rows = [
+    rows = []
+    if content is not None and own_space in content.spaces:
+        rows.append([button(tr._("⭐ Dai un voto a {space}", space=space_name(tr, content, own_space)),
+                            callbacks.FEEDBACK_SPACE, "rating", own_space)])
+    rows += [
         [button(tr._("⭐ Dai un voto a uno spazio o a un servizio"), callbacks.FEEDBACK_SPACES, "rating")],
         [button(tr._("💡 Manda un suggerimento"), callbacks.FEEDBACK_SPACES, "suggestion")],
         [button(tr._("😟 Fai un reclamo"), callbacks.FEEDBACK_SPACES, "complaint")],
@@ -189,8 +194,10 @@ async def _refuse(update: Update, rt: Runtime, v: Visitor, error: FeedbackError)
 
 async def feedback_home(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
+    async with rt.db.read() as session:
+        own = await shortcuts.own_space(session, v.user_id, v.last_estate_id, rt.content)
     await update.callback_query.answer()
-    await show(update, render_home(v, await _prompts_enabled(rt, v.user_id)))
+    await show(update, render_home(v, await _prompts_enabled(rt, v.user_id), rt.content, own))
 
 
 async def feedback_spaces(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -20,11 +20,11 @@ from bot import callbacks
 from bot.i18n import N_
 from bot.media import MediaTooLarge, incoming_media, limit_megabytes, save_from_telegram
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
-from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
+from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, plain_text, show
 from handlers import custodian
 from handlers.common import paging
 from handlers.custodian import STATUS_LABELS, actor_of, category_name, describe_place, resolution_rows, star_row, ticket_button
-from storage import feedback, geo, tickets
+from storage import feedback, geo, shortcuts, tickets
 from storage.content import Content, Estate
 from storage.models import ReportDraft, Ticket, TicketEvent
 from storage.tickets import Action, TicketError
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 ESTATES_PER_PAGE = 6
 REPORTS_PER_PAGE = 6
+OTHER_PROBLEM = "other"  # the catch-all problem category of the content, suggested when nothing fits
 NO_FLOOR = 99  # the REPORT_FLOOR argument for "not on a floor" (roof, courtyard, the whole building)
 FLOOR_BUTTONS = (-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 TEXT_STEPS = frozenset({"tenant_name", "tenant_contact", "flat", "description"})
@@ -73,7 +74,10 @@ def render_categories(v: Visitor, content: Content, draft: ReportDraft | None, h
     if has_reports:
         rows.append([button(tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
     rows.extend(draft_rows(v) if draft is not None else [menu_row(tr)])
-    text = tr._("🔧 <b>Che problema c'è?</b> Tocca quello che ci somiglia di più. Se non lo trovi, scegli «Altro».")
+    text = tr._("🔧 <b>Che problema c'è?</b> Tocca quello che ci somiglia di più.")
+    other = content.problems.get(OTHER_PROBLEM)
+    if other is not None:  # quoted from the content, so the words are the button's own in every language
+        text += " " + tr._("Se non lo trovi, scegli «{other}».", other=other.name.get(tr.language))
     if draft is not None and draft.on_behalf:
         text = tr._("Per conto di: {name}", name=draft.tenant_name or "") + "\n\n" + text
     return Screen(text, rows)
@@ -95,12 +99,17 @@ def render_emergency(v: Visitor, content: Content, category_id: str) -> Screen:
     return Screen("\n\n".join(lines), rows)
 
 
-def render_estate_question(v: Visitor, content: Content, draft: ReportDraft, page: int = 0, offer_last: bool = True) -> Screen:
-    """"Again at <the estate of last time>?" when there was one; else the list and the location button."""
+def render_estate_question(v: Visitor, content: Content, draft: ReportDraft, page: int = 0, offer_last: bool = True,
+                           last_place: Ticket | None = None) -> Screen:
+    """"Again at <the estate of last time>?" when there was one, with the whole place of the last report as one
+    button; else the list and the location button."""
     tr = v.tr
     rows: list[list[Button]] = []
     last = content.estates.get(v.last_estate_id or "") if offer_last and not draft.on_behalf else None
     location_row = [button(tr._("📍 Invia la mia posizione"), callbacks.REPORT_LOCATION)]
+    if last_place is not None and offer_last and not draft.on_behalf:
+        place = clip(plain_text(describe_place(tr, content, last_place)), 60)
+        rows.append([button(tr._("✅ Stesso posto dell'ultima volta: {place}", place=place), callbacks.REPORT_SAME_PLACE)])
     if last is not None:
         rows.append([button(tr._("✅ Sì: {estate}", estate=last.name), callbacks.REPORT_ESTATE, last.id)])
         rows.append([button(tr._("📋 Un altro caseggiato"), callbacks.REPORT_ESTATE_LIST, 0)])
@@ -152,7 +161,9 @@ def render_floor(v: Visitor) -> Screen:
     numbers = [button(str(floor), callbacks.REPORT_FLOOR, floor) for floor in FLOOR_BUTTONS if floor > 0]
     rows = [named, numbers[:5], numbers[5:]]
     rows.append([button(tr._("Nessun piano (tetto, cortile, tutto il palazzo)"), callbacks.REPORT_FLOOR, NO_FLOOR)])
-    return Screen(tr._("🔢 <b>A che piano?</b>"), rows + draft_rows(v))
+    # "1" is the ground floor in Chinese, Ukrainian or American counting: say which one is meant.
+    text = tr._("🔢 <b>A che piano?</b>") + "\n" + tr._("Il piano terra è quello a livello della strada; «1» è il primo piano sopra il piano terra.")
+    return Screen(text, rows + draft_rows(v))
 
 
 def render_area(v: Visitor, draft: ReportDraft) -> Screen:
@@ -229,7 +240,8 @@ def render_review(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
     return Screen(text, rows + draft_rows(v))
 
 
-def render_step(v: Visitor, content: Content, draft: ReportDraft, notice: str | None = None) -> Screen:
+def render_step(v: Visitor, content: Content, draft: ReportDraft, notice: str | None = None,
+                last_place: Ticket | None = None) -> Screen:
     """The screen of the draft's current step, with a short notice on top (a category's advice, a confirmation)."""
     step = tickets.resume_step(draft, content)
     tr = v.tr
@@ -240,7 +252,7 @@ def render_step(v: Visitor, content: Content, draft: ReportDraft, notice: str | 
     elif step == "category":
         screen = render_categories(v, content, draft, has_reports=False)
     elif step == "estate":
-        screen = render_estate_question(v, content, draft)
+        screen = render_estate_question(v, content, draft, last_place=last_place)
     elif step == "building":
         screen = render_building(v, content, draft)
     elif step == "floor":
@@ -402,7 +414,7 @@ async def report_continue(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if draft is None:
         await show(update, await _categories_screen(rt, v))
         return
-    await show(update, render_step(v, rt.content, draft))
+    await show(update, render_step(v, rt.content, draft, last_place=await _last_place(rt, v, draft)))
 
 
 async def report_discard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -460,7 +472,30 @@ async def _change_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, chan
         await show(update, await _categories_screen(rt, v))
         return
     await update.callback_query.answer(v.tr._(STEP_REFUSED) if refused else None)
-    await show(update, render_step(v, content, draft, None if refused else notice))
+    last = await _last_place(rt, v, draft)
+    await show(update, render_step(v, content, draft, None if refused else notice, last_place=last))
+
+
+async def _last_place(rt: Runtime, v: Visitor, draft: ReportDraft) -> Ticket | None:
+    """At the "where" step of a tenant's own report: the place of their last report, to offer it again."""
+    if draft.on_behalf or tickets.resume_step(draft, rt.content) != "estate":
+        return None
+    async with rt.db.read() as session:
+        return await shortcuts.last_place(session, v.user_id, rt.content)
+
+
+async def choose_same_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The place of the tenant's last report, read again on the server (the button carries nothing)."""
+    rt, v = runtime_of(context), await visitor(update, context)
+    async with rt.db.read() as session:
+        last = await shortcuts.last_place(session, v.user_id, rt.content)
+
+    def change(draft: ReportDraft, content: Content, now: datetime) -> None:
+        if last is None or draft.on_behalf:
+            raise TicketError("invalid", f"user {v.user_id} has no last place to use again")
+        tickets.same_place_as(draft, content, last, now)
+
+    await _change_draft(update, context, change)
 
 
 async def choose_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

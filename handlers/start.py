@@ -9,6 +9,7 @@ from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, translator
 from bot.runtime import Visitor, runtime_of, visitor
 from bot.ui import Button, Screen, button, menu_row, show
+from storage.content import Content
 from storage import users
 
 # The commands menu, set per language at start (see bot/app.py). Descriptions are marked here, translated there.
@@ -48,9 +49,10 @@ def render_welcome(v: Visitor) -> Screen:
     ])
 
 
-def render_main_menu(v: Visitor) -> Screen:
+def render_main_menu(v: Visitor, content: Content | None = None) -> Screen:
     tr = v.tr
     rows = [
+        *own_space_rows(v, content),
         [button(tr._("🏠 Spazi e servizi"), callbacks.SPACES, 0)],
         [button(tr._("📅 Prenota"), callbacks.BOOK)],
         [button(tr._("🔧 Segnala un problema"), callbacks.REPORT)],
@@ -61,6 +63,13 @@ def render_main_menu(v: Visitor) -> Screen:
         rows.append([button(tr._("🧰 Strumenti per lo staff"), callbacks.STAFF)])
     text = tr._("Cosa vuoi fare? Tocca un pulsante, oppure scrivi cosa cerchi (per esempio «riparazioni» o «computer»).")
     return Screen(text, rows)
+
+
+def own_space_rows(v: Visitor, content: Content | None) -> list[list[Button]]:
+    """For a tenant who reported from an estate before: their space (hours today, services) in one tap."""
+    estate = content.estates.get(v.last_estate_id or "") if content is not None else None
+    space = content.spaces.get(estate.space_id) if estate is not None else None
+    return [[button(v.tr._("📍 Il tuo spazio: {space}", space=space.name.get(v.language)), callbacks.SPACE, space.id)]] if space else []
 
 
 def language_rows(v: Visitor) -> list[list[Button]]:
@@ -79,7 +88,8 @@ def render_languages(v: Visitor) -> Screen:
 async def home(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor | None = None) -> None:
     """The main menu, or the welcome while the tenant has not read the privacy notice."""
     v = v or await visitor(update, context)
-    await show(update, render_main_menu(v) if v.consented else render_welcome(v))
+    content = runtime_of(context).content
+    await show(update, render_main_menu(v, content) if v.consented else render_welcome(v))
 
 
 async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -90,7 +100,7 @@ async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
         await redeem(update, context, v, payload.removeprefix("inv_"))
         return
-    await show(update, render_welcome(v) if not v.consented else render_main_menu(v))
+    await show(update, render_welcome(v) if not v.consented else render_main_menu(v, runtime_of(context).content))
 
 
 async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

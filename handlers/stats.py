@@ -51,7 +51,7 @@ def period_for(kind: str, code: int, today: date) -> Period | None:
 
 
 def period_label(tr: Translator, period: Period) -> str:
-    return tr._("{start} – {end}", start=tr.date(period.start, format="d MMM yyyy"), end=tr.date(period.end, format="d MMM yyyy"))
+    return tr._("{start} – {end}", start=tr.date(period.start, format="yMMMd"), end=tr.date(period.end, format="yMMMd"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,8 +79,8 @@ def percent_text(tr: Translator, figure: Figure) -> str:
 def hours_text(tr: Translator, figure: Figure) -> str:
     hours = figure.value or 0
     if hours < 48:
-        return shown(tr, figure, tr._("{n} ore", n=tr.number(hours, 1)))
-    return shown(tr, figure, tr._("{n} giorni", n=tr.number(hours / 24, 1)))
+        return shown(tr, figure, tr.n_("{n} ora", "{n} ore", round(hours, 1)))
+    return shown(tr, figure, tr.n_("{n} giorno", "{n} giorni", round(hours / 24, 1)))
 
 
 def stars_text(tr: Translator, figure: Figure) -> str:
@@ -189,7 +189,7 @@ def render_months(v: Visitor, today: date) -> Screen:
     for _ in range(MONTHS_OFFERED):
         months.append(first)
         first = (first - timedelta(days=1)).replace(day=1)
-    labels = [button(tr.date(month, format="LLLL yyyy").capitalize(), callbacks.STATS_SHOW, "custom", stats.month_code(month))
+    labels = [button(tr.date(month, format="yMMMM").capitalize(), callbacks.STATS_SHOW, "custom", stats.month_code(month))
               for month in months]
     rows = [labels[index : index + 2] for index in range(0, len(labels), 2)]
     rows.append([button(tr._("⬅️ Indietro"), callbacks.STATS)])
@@ -284,8 +284,9 @@ async def stats_chart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             ratings=[(space_name(drawn, rt.content, space_id), figure) for space_id, figure in ratings],
         )
     png = await charts.draw_in_worker(v.language, rt.settings.timezone.key, labels, weeks)
-    caption = v.tr._("📈 Prenotazioni e segnalazioni delle ultime {n} settimane fino al {end}; voto medio degli spazi nel periodo {period}.",
-                     n=len(weeks), end=v.tr.date(period.end, format="d MMM yyyy"), period=period_label(v.tr, period))
+    caption = v.tr.n_("📈 Prenotazioni e segnalazioni dell'ultima settimana fino al {end}; voto medio degli spazi nel periodo {period}.",
+                      "📈 Prenotazioni e segnalazioni delle ultime {n} settimane fino al {end}; voto medio degli spazi nel periodo {period}.",
+                      len(weeks), end=v.tr.date(period.end, format="yMMMd"), period=period_label(v.tr, period))
     # Buttons under the chart: the person goes on from here instead of scrolling back up.
     after = Screen("", [back_row(v.tr, callbacks.STATS_SHOW, kind, code)])
     await context.bot.send_photo(v.chat_id, photo=png, caption=clip(caption, MAX_CAPTION), reply_markup=after.keyboard)
@@ -320,7 +321,7 @@ async def stats_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 def render_digest(tr: Translator, content: Content, summary: Summary) -> Screen:
-    month = tr.date(summary.period.start, format="LLLL yyyy")
+    month = tr.date(summary.period.start, format="yMMMM")
     header = tr._("🗓 <b>Il mese di {month}</b> nei caseggiati che rappresenti.", month=month)
     pages = pages_of([header, *summary_sections(tr, content, summary)[1:]])
     text = pages[0]

@@ -352,6 +352,21 @@ def set_flat(draft: ReportDraft, content: Content, flat: str | None, now: dateti
     _complete(draft, content, "flat", now)
 
 
+def same_place_as(draft: ReportDraft, content: Content, last: Ticket, now: datetime) -> None:
+    """"Same place as last time": the estate, building and staircase, floor and flat of the tenant's last report
+    in one answer. The review screen shows them all and "Luogo" changes them."""
+    estate = content.estates.get(last.estate_id)
+    if estate is None or (last.building_id is not None and (last.building_id, last.staircase) not in place_choices(estate)):
+        raise _invalid(f"the place of ticket {last.code} is no longer in the content")
+    draft.estate_id, draft.building_id, draft.staircase = last.estate_id, last.building_id, last.staircase
+    draft.floor, draft.area = last.floor, last.area
+    draft.flat = last.flat if last.area == "flat" else None
+    answered = ["estate", "building", "floor", *(["area", "flat"] if last.area else [])]
+    draft.done = [*(draft.done or []), *(step for step in answered if step not in (draft.done or []))]
+    draft.editing = None
+    _complete(draft, content, "estate", now)
+
+
 def answer_question(draft: ReportDraft, content: Content, index: int, answer: str, now: datetime) -> None:
     category = content.problems.get(draft.category_id or "")
     if category is None or not 0 <= index < len(category.questions) or answer not in ANSWERS:

@@ -79,7 +79,8 @@ def main() -> int:
             print("PostgreSQL: started a private throwaway cluster for the tests")
     started_at = time.monotonic()
     try:
-        code = subprocess.call([sys.executable, "-m", "pytest", *sys.argv[1:]], cwd=ROOT, env=env)
+        # -rs: every skipped test is listed with its reason at the end (PostgreSQL, Chromium, fonts...).
+        code = subprocess.call([sys.executable, "-m", "pytest", "-rs", *sys.argv[1:]], cwd=ROOT, env=env)
     finally:
         if stop is not None:
             stop()

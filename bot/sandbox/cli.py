@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import tempfile
@@ -43,6 +44,24 @@ def _check_content(directory: Path) -> None:
         _fail(f"the content in {directory} has {len(error.problems)} problem(s); fix them, then start the sandbox again")
 
 
+def _check_database_url() -> None:
+    """The sandbox keeps its own SQLite file (in --data or a temporary folder), but a QC_DATABASE_URL set in the
+    environment is still checked like every setting, so a mistake in it shows here and not later in `qcbot run`."""
+    from sqlalchemy.exc import ArgumentError
+
+    from bot.config import normalise_database_url
+
+    raw = os.environ.get("QC_DATABASE_URL", "").strip()
+    if not raw:
+        return
+    try:
+        normalise_database_url(raw)
+    except (ArgumentError, ValueError):
+        _fail(f"QC_DATABASE_URL: {raw!r} is not a usable database URL "
+              "(write sqlite:///path/to/file.sqlite3 or postgresql://user:password@host/dbname)")
+    print("qcbot: note: the sandbox uses its own SQLite database (see --data), not QC_DATABASE_URL", file=sys.stderr)
+
+
 def _fail(message: str) -> None:
     print(f"qcbot: {message}", file=sys.stderr)
     sys.exit(EXIT_USAGE)
@@ -52,6 +71,7 @@ def cmd_sandbox(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         _fail(f"--port: {args.port} is not a port (write a number from 1 to 65535, e.g. 8080)")
     _check_content(args.content)
+    _check_database_url()
     if args.host not in LOOPBACK_HOSTS:
         print(
             f"qcbot: warning: listening on {args.host}; anyone who can reach it can act as any persona, "

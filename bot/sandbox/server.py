@@ -271,6 +271,7 @@ class Sandbox:
                 "bot": self.emulator.bot_user,
                 "content_dir": str(self.content_dir),
                 "data_dir": str(self.data_dir),
+                "timezone": self._running_runtime().settings.timezone.key,  # the page shows times as the bot does
             }
         )
 

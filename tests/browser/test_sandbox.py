@@ -160,7 +160,7 @@ async def test_a_tenant_books_and_reports_and_the_custodian_takes_charge_live(br
     await expect(last_bot_message(page)).to_contain_text("cosa vuoi prenotare?")
     await bot_buttons(page).first.click()
     await expect(last_bot_message(page)).to_contain_text("Scegli il giorno")
-    await bot_buttons(page).first.click()
+    await bot_buttons(page).nth(1).click()  # the first day (the first button is "first free time")
     await expect(last_bot_message(page)).to_contain_text("Scegli l'orario")
     await bot_buttons(page).first.click()
     await expect(last_bot_message(page)).to_contain_text(re.compile("Controlla e conferma|Scrivi il tuo numero"))

@@ -80,3 +80,22 @@ def test_matplotlib_is_not_imported_with_the_module():
     probe = "import sys, bot.charts; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("weeks", [
+    [WeekPoint(date(2027, 1, 4) + timedelta(weeks=n), Figure(0, 0.0), Figure(0, 0.0)) for n in range(4)],
+    [WeekPoint(date(2027, 1, 4) + timedelta(weeks=n), Figure(2, None), Figure(0, None)) for n in range(4)],
+], ids=["zeros", "all-hidden"])
+def test_an_empty_period_draws_a_whole_number_axis_from_zero(weeks):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    figure = MplFigure()
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    charts._draw_trend(axes, translator("it"), weeks)
+    figure.canvas.draw()
+    bottom, top = axes.get_ylim()
+    ticks = [tick for tick in axes.get_yticks() if bottom <= tick <= top]
+    assert bottom == 0 and top >= 1
+    assert ticks and all(float(tick).is_integer() for tick in ticks)

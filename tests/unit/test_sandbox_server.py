@@ -228,3 +228,12 @@ async def test_the_sandbox_serves_open311_with_its_demo_key(sandbox: Sandbox, ht
         assert response.status == 200 and await response.json() == []
     async with http.get(f"{sandbox.open311_url}/v2/requests.json", params={"api_key": "x" * 43}) as response:
         assert response.status == 403 and (await response.json())[0]["code"] == 403
+
+
+def test_the_command_refuses_a_bad_database_url(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setenv("QC_DATABASE_URL", "mysql://nobody@somewhere/db")
+    args = sandbox_args()
+    with pytest.raises(SystemExit) as exit_info:
+        args.func(args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("qcbot: QC_DATABASE_URL: 'mysql://nobody@somewhere/db' is not a usable")

@@ -85,3 +85,24 @@ def test_the_index_follows_content_changes(tmp_path: Path) -> None:
     space_file.write_text(space_file.read_text(encoding="utf-8").replace("Ginnastica dolce", "Ginnastica dolce e zumba"), encoding="utf-8")
     assert store.reload() == []
     assert search(store.current, "zumba", "it")[0].id == "monti-gentle-exercise"
+
+
+def test_every_service_and_faq_has_keywords_in_every_language(content: Content) -> None:
+    from bot.i18n import LANGUAGES
+
+    missing = [f"{kind} {item.id}: {language}" for kind, items in (("service", content.services.values()), ("faq", content.faqs))
+               for item in items for language in LANGUAGES if not item.keywords.get(language)]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize(("query", "language"), [
+    ("комп'ютер", "uk"), ("calculator", "ro"), ("kompjuter", "sq"), ("kompyuter", "tl"), ("පරිගණක", "si"),
+])
+def test_computer_finds_every_digital_help_desk_in_every_language(content: Content, query: str, language: str) -> None:
+    desks = {service.id for service in content.services.values() if service.id.endswith("digital-desk")}
+    assert desks <= {hit.id for hit in search(content, query, language)}
+
+
+@pytest.mark.parametrize("query", ["අලුත්වැඩියා", "පාර්සල්", "පරිගණක"])
+def test_the_sinhala_examples_the_bot_suggests_find_something(content: Content, query: str) -> None:
+    assert search(content, query, "si")

@@ -14,7 +14,13 @@ const state = {
   pendingButtons: new Map(), // callback_query_id -> the button element showing its spinner
   answeredQueries: new Set(), // answers that arrived before the press's own response did
   keyboardHidden: false,
+  timezone: "Europe/Rome", // the bot's QC_TIMEZONE, from /sandbox/info: times read as the bot writes them
 };
+
+// Languages written right to left: their chats are mirrored as Telegram mirrors its app in those languages.
+const RTL_LANGUAGES = new Set(["ar", "fa", "he", "ur"]);
+const RTL_LETTER = /[\p{Script=Arabic}\p{Script=Hebrew}\p{Script=Syriac}\p{Script=Thaana}\p{Script=Nko}]/u;
+const ISOLATED_RUN = /\u2068[^\u2069]*\u2069/g;
 
 const $ = (id) => document.getElementById(id);
 
@@ -76,7 +82,16 @@ function reportError(error) {
 }
 
 function timeOf(unixSeconds) {
-  return new Date(unixSeconds * 1000).toLocaleTimeString("it-IT", { hour: "2-digit", minute: "2-digit" });
+  return new Date(unixSeconds * 1000).toLocaleTimeString("it-IT", {
+    hour: "2-digit", minute: "2-digit", timeZone: state.timezone,
+  });
+}
+
+// A text's direction by its first strong letter, as Telegram decides it; isolated values (a code, a name) inside
+// it do not count, as in Unicode's own rule.
+function directionOf(text) {
+  const strong = (text || "").replace(ISOLATED_RUN, "").match(/[\p{L}\u200e\u200f\u061c]/u);
+  return strong && (strong[0] === "\u200f" || strong[0] === "\u061c" || RTL_LETTER.test(strong[0])) ? "rtl" : "ltr";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,10 +287,12 @@ function renderMessage(message) {
     bubble.append(message.from_bot ? formattedText(message.html, message.caption) : plainText(message.caption));
   }
   bubble.append(el("div", { className: "meta" }, message.edited ? "modificato · " : "", timeOf(message.date)));
+  // The message and its keyboard take the direction of its text: an Arabic screen's buttons run from the right.
   const row = el("div", {
     className: `message ${message.from_bot ? "incoming" : "outgoing"}`,
     "data-message-id": message.message_id,
     "data-kind": message.kind,
+    dir: directionOf(message.text || message.caption || ""),
   }, bubble);
   const keyboard = (message.reply_markup || {}).inline_keyboard;
   if (keyboard && keyboard.length) row.append(renderInlineKeyboard(message, keyboard));
@@ -404,7 +421,7 @@ function renderReplyKeyboard() {
       line.append(el("button", {
         type: "button", className: "reply-button", dir: "auto",
         onclick: () => pressReplyButton(button),
-      }, button.request_location ? `📍 ${button.text}` : button.text));
+      }, button.text)); // as Telegram shows it: the bot's own words, with no icon added
     }
     box.append(line);
   }
@@ -460,6 +477,9 @@ async function selectPersona(persona) {
   history.replaceState(null, "", `#${persona.key}`);
   $("toast").hidden = true; // an answer to someone else's tap does not belong in this chat
   document.body.dataset.language = persona.language;
+  const direction = RTL_LANGUAGES.has(persona.language) ? "rtl" : "ltr";
+  $("messages").dir = direction;
+  $("reply-keyboard").dir = direction;
   $("chat-status").textContent = `bot · scrivi come ${persona.name} (${persona.language})`;
   $("composer-text").placeholder = "Scrivi un messaggio…";
   closeMenus();
@@ -866,11 +886,24 @@ function wireDialogs() {
 
 function wireTools() {
   $("reload-button").addEventListener("click", reloadContent);
-  $("tools-toggle").addEventListener("click", () => {
-    const open = document.body.classList.toggle("tools-open");
-    $("tools-toggle").setAttribute("aria-expanded", String(open));
+  $("tools-toggle").addEventListener("click", () => setToolsOpen(!document.body.classList.contains("tools-open")));
+  $("tools-close").addEventListener("click", () => setToolsOpen(false));
+  $("tools-backdrop").addEventListener("click", () => setToolsOpen(false));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && document.body.classList.contains("tools-open")) setToolsOpen(false);
   });
-  $("text-size").addEventListener("click", () => document.body.classList.toggle("large-text"));
+  // On <html>: the size is set on :root, which rem units and every font size follow.
+  $("text-size").addEventListener("click", () => {
+    const large = document.documentElement.classList.toggle("large-text");
+    $("text-size").setAttribute("aria-pressed", String(large));
+  });
+}
+
+function setToolsOpen(open) {
+  document.body.classList.toggle("tools-open", open);
+  $("tools-toggle").setAttribute("aria-expanded", String(open));
+  if (open) $("tools-close").focus();
+  else if (document.activeElement === $("tools-close")) $("tools-toggle").focus();
 }
 
 async function start() {
@@ -883,6 +916,7 @@ async function start() {
       api("/sandbox/info"), api("/sandbox/personas"), api("/sandbox/estates"),
     ]);
     $("bot-name").textContent = info.bot.first_name;
+    if (info.timezone) state.timezone = info.timezone;
     $("content-dir").textContent = info.content_dir;
     state.personas = personas;
     state.estates = estates;

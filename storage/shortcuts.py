@@ -1,0 +1,53 @@
+"""What a returning tenant did before, so the first screens can offer it again in one tap: the services they
+booked lately, the place of their last report and their own space. Read-only; the screens still show every
+other choice beside these shortcuts, so nothing is hidden from someone whose plans have changed."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.content import Content
+from storage.models import Booking, Ticket
+from storage.tickets import place_choices
+
+RECENT_BOOKINGS_LOOKED_AT = 20
+
+
+async def recent_services(session: AsyncSession, user_id: int, content: Content, limit: int = 2) -> list[str]:
+    """The services the tenant booked most recently (by appointment), newest first, that can still be booked."""
+    rows = await session.scalars(
+        select(Booking.service_id).where(Booking.user_id == user_id)
+        .order_by(Booking.slot_start.desc()).limit(RECENT_BOOKINGS_LOOKED_AT)
+    )
+    found: list[str] = []
+    for service_id in rows:
+        service = content.services.get(service_id)
+        if service is not None and service.booking is not None and service_id not in found:
+            found.append(service_id)
+            if len(found) == limit:
+                break
+    return found
+
+
+async def last_place(session: AsyncSession, user_id: int, content: Content) -> Ticket | None:
+    """The tenant's own last report, when its place (estate, building and staircase) still exists."""
+    ticket = await session.scalar(
+        select(Ticket).where(Ticket.reporter_id == user_id, Ticket.filed_by.is_(None)).order_by(Ticket.id.desc()).limit(1)
+    )
+    if ticket is None or ticket.estate_id not in content.estates:
+        return None
+    if ticket.building_id is not None and (ticket.building_id, ticket.staircase) not in place_choices(content.estates[ticket.estate_id]):
+        return None
+    return ticket
+
+
+async def own_space(session: AsyncSession, user_id: int, last_estate_id: str | None, content: Content) -> str | None:
+    """The tenant's space: the one of the estate they last reported from, else the one they last booked at."""
+    estate = content.estates.get(last_estate_id or "")
+    if estate is not None and estate.space_id in content.spaces:
+        return estate.space_id
+    space_id = await session.scalar(
+        select(Booking.space_id).where(Booking.user_id == user_id).order_by(Booking.slot_start.desc()).limit(1)
+    )
+    return space_id if space_id in content.spaces else None
