@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from telegram.ext import Application, ContextTypes
 
 from bot.runtime import Runtime
-from handlers import booking, custodian, feedback, stats
+from handlers import booking, custodian, feedback, guides, stats
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ PERIODIC_JOBS.append(PeriodicJob("committee-digests", 600.0, stats.send_committe
 # Statistics: the summaries read lately, and the whole city's this month, counted again every minute; the first
 # time right after a start, so that an admin's first look is already warm.
 PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER))
+# Guides: progress and questions are personal data, deleted after storage.guides.GUIDE_RETENTION (12 months).
+PERIODIC_JOBS.append(PeriodicJob("guides-retention", 3600.0, guides.forget_expired))
 
 
 def schedule_all(application: Application) -> None:
