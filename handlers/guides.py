@@ -65,7 +65,7 @@ def render_guides(v: Visitor, content: Content, runs: list[GuideRun]) -> Screen:
     rows = []
     for run in runs[:3]:
         guide = content.guides[run.guide_id]
-        label = tr._("▶️ Continua: {guide} ({step})", guide=guide.title.get(tr.language),
+        label = tr._("▶️ Continua dal {step}: {guide}", guide=guide.title.get(tr.language),
                      step=step_label(tr, guide, min(run.step, len(guide.steps))))
         rows.append([button(clip(label, 64), callbacks.GUIDE_RESUME, guide.id)])
     rows += [[button("🧭 " + guide.title.get(tr.language), callbacks.GUIDE, guide.id)] for guide in content.guides.values()]
