@@ -169,8 +169,8 @@ def _check_picture(loading: _Loading, parsed: _Parsed, loc: Location, name: str)
     data = path.read_bytes()
     loading.digest.update(name.encode() + b"\0" + data + b"\0")  # a new screenshot is new content
     if len(data) > MAX_PICTURE_BYTES:
-        loading.problem(parsed, loc, f'the picture "{name}" is too large ({len(data) / 1_000_000:.1f} MB)',
-                        f"save it smaller, at most {MAX_PICTURE_BYTES // 1_000_000} MB (e.g. as PNG with fewer colours, or JPEG)")
+        loading.problem(parsed, loc, f'the picture "{name}" is too large ({len(data) // 1000} KB)',
+                        f"save it smaller, at most {MAX_PICTURE_BYTES // 1000} KB: as JPEG, or as PNG with fewer colours")
         return
     try:
         with Image.open(path) as image:
