@@ -214,8 +214,12 @@ async def stuck(session: AsyncSession, user_id: int, guide: Guide, step: int, la
 async def choose_desk(session: AsyncSession, user_id: int, guide: Guide, step: int, service: Service | None,
                       now: datetime) -> bool:
     """The tenant will book this help desk (None: one of several, picked next) for this step: their next booking
-    of it carries the step (attach_booking). False when the run or the step is gone."""
-    run = await open_run(session, user_id, guide.id)
+    of it carries the step (attach_booking). False when the run or the step is gone. A finished run counts too:
+    "did it work? No" offers the desk for the last step."""
+    run = await session.scalar(
+        select(GuideRun).where(GuideRun.user_id == user_id, GuideRun.guide_id == guide.id)
+        .order_by(GuideRun.finished_at.is_not(None), GuideRun.updated_at.desc(), GuideRun.id.desc()).limit(1)
+    )
     if run is None or not 1 <= step <= len(guide.steps):
         return False
     insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
