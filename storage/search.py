@@ -27,7 +27,7 @@ FUZZY_CUTOFF = 80  # rapidfuzz ratio: "riparazone" vs "riparazione" is 95
 MATCHES_REMEMBERED = 4096  # query tokens per content version whose matches are kept
 _EXACT, _PREFIX, _STEM, _FUZZY_SCALE = 1.0, 0.85, 0.8, 0.8
 _OTHER_LANGUAGE = 0.97  # a match in the tenant's own language wins a tie
-_KIND_ORDER = {"problem": 0, "service": 1, "guide": 2, "faq": 3, "space": 4}
+_KIND_ORDER = {"problem": 0, "service": 1, "faq": 2, "guide": 3, "space": 4}
 
 # How much a match in each field counts.
 _TITLE, _KEYWORD, _CONTEXT, _BODY = 1.0, 0.95, 0.6, 0.4

@@ -203,3 +203,10 @@ async def test_every_sample_guide_opens_in_the_tenants_language(bot, language):
         await person.tap_action(callbacks.GUIDE, guide.id)
         assert guide.title.get(language) in person.screen.text
         assert not guide.title.is_fallback(language) and not guide.needs.is_fallback(language)
+
+
+async def test_typing_bolletta_finds_the_pagopa_guide(bot):
+    lucia = await bot.tenant("Lucia")
+    await lucia.send("bolletta")
+    await lucia.tap_action(callbacks.GUIDE, "pagopa")
+    assert "Pagare una bolletta con pagoPA" in lucia.screen.text and "Circa 10 minuti · 5 passi" in lucia.screen.text

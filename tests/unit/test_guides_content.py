@@ -114,3 +114,14 @@ def test_content_check_prints_file_line_and_hint(folder, capsys):
 def test_content_check_counts_the_guides(capsys):
     main(["content", "check", str(SAMPLE_CONTENT)])
     assert "4 guides" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("query", "language", "guide"), [
+    ("SPID", "it", "spid-cie"), ("CIE", "it", "spid-cie"), ("ISEE", "it", "spid-cie"), ("pagare", "it", "pagopa"),
+    ("bolletta", "it", "pagopa"), ("pagoPA", "ar", "pagopa"), ("فاتورة", "ar", "pagopa"), ("缴费", "zh", "pagopa"),
+    ("factura", "es", "pagopa"), ("documenti MM Casa", "it", "mm-casa-portal"), ("riparazione", "uk", "maintenance-request"),
+])
+def test_search_finds_the_guides_in_any_language(sample_content, query, language, guide):
+    from storage.search import search
+
+    assert ("guide", guide) in [(hit.kind, hit.id) for hit in search(sample_content, query, language)]
