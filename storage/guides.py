@@ -91,6 +91,8 @@ async def open_runs(session: AsyncSession, user_id: int, content: Content) -> li
 
 
 async def _run_for(session: AsyncSession, user_id: int, guide: Guide, language: str, now: datetime) -> GuideRun:
+    # Moving on in a guide leaves a question half-asked: the next message is no longer taken as that question.
+    await session.execute(delete(GuidePrompt).where(GuidePrompt.user_id == user_id, GuidePrompt.kind == "question"))
     run = await open_run(session, user_id, guide.id)
     if run is None:
         dialect = session.bind.dialect.name
