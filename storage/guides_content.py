@@ -199,7 +199,7 @@ def _check_loops(loading: _Loading, guides: list[_Parsed]) -> None:
         index = parsed.schema.first.index(path[1])
         shown = " → ".join(f'"{guide}"' for guide in path)
         loading.problem(parsed, ("first", index), f"the guides form a loop: {shown}",
-                        f'remove "{path[1]}" from "first" here, or "{path[-2]}" from "first" in {path[-2]}.yaml')
+                        f'remove "{path[1]}" from "first" here, or "{start}" from "first" in {path[-2]}.yaml')
 
 
 def _loop_from(start: str, firsts: dict[str, list[str]]) -> list[str] | None:

@@ -155,3 +155,27 @@ async def test_progress_and_questions_are_forgotten_after_twelve_months(db, cloc
         left = list((await session.scalars(select(GuideRun.user_id))).all())
         assert left == [OTHER]
         assert await session.scalar(select(func.count()).select_from(GuideStuck)) == 0
+
+
+async def test_the_guides_csv_has_one_row_per_run_and_ids_only_when_asked(db, clock, people, sample_content):
+    import csv
+    import io
+
+    from storage import export
+    from storage.export import ExportRequest
+
+    pagopa = sample_content.guides["pagopa"]
+    async with db.write() as session:
+        run = (await guides.start(session, TENANT, pagopa, "ar", clock.now())).run
+        for step in range(1, 6):
+            await guides.advance(session, TENANT, pagopa, step, "ar", clock.now())
+        await guides.answer_worked(session, TENANT, run.id, "yes", clock.now())
+        await guides.start(session, OTHER, sample_content.guides["spid-cie"], "it", clock.now())
+    march = Period.month(2027, 3)
+    for personal, extra in ((False, []), (True, ["ID Telegram"])):
+        data, count = await export.csv_bytes(db, ExportRequest("guides", march, personal), sample_content, ROME)
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
+        assert count == 2 and rows[0] == ["Guida", "Passi", "Lingua", "Iniziata il", "Arrivata al passo", "Finita il",
+                                          "Ha funzionato", *extra]
+        assert rows[1][:7] == ["Pagare una bolletta con pagoPA", "5", "ar", "01/03/2027", "5", "01/03/2027", "Sì"]
+        assert (str(TENANT) in rows[1]) is personal
