@@ -274,6 +274,8 @@ async def _send_step(update: Update, context: ContextTypes.DEFAULT_TYPE, rt: Run
     message = await context.bot.send_photo(v.chat_id, photo=photo, caption=screen.text if fits else None,
                                            reply_markup=screen.keyboard if fits else None)
     if message.photo:
+        for stale in [known for known in _UPLOADED if known[0] != rt.content.version]:  # pictures of older content
+            del _UPLOADED[stale]
         _UPLOADED[key] = message.photo[-1].file_id
     if not fits:
         await context.bot.send_message(v.chat_id, screen.text, reply_markup=screen.keyboard)
@@ -399,20 +401,17 @@ async def guide_desk(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if found is None:
         return
     guide, args = found
-    step = _step_arg(args)
-    desks = guides.help_desks(rt.content, guides.home_space(rt.content, v.last_estate_id))
     async with rt.db.write() as session:
-        chosen = await guides.choose_desk(session, v.user_id, guide, step, desks[0] if len(desks) == 1 else None, rt.clock.now())
-    if not chosen or not desks:
-        async with rt.db.write() as session:
-            outcome = await guides.show_step(session, v.user_id, guide, step if chosen else 0, v.language, rt.clock.now())
-        await _render_outcome(update, context, rt, v, guide, outcome)
+        result = await guides.want_desk(session, v.user_id, guide, _step_arg(args), v.language, rt.clock.now(), rt.content,
+                                        v.last_estate_id)
+    if isinstance(result, StepOutcome):
+        await _render_outcome(update, context, rt, v, guide, result)
         return
     await update.callback_query.answer()
-    if len(desks) == 1:
-        await _desk_days(update, rt, v, desks[0], guide, step)
+    if len(result.desks) == 1:
+        await _desk_days(update, rt, v, result.desks[0], guide, result.step)
     else:
-        await show(update, render_desks(v, rt.content, guide, step, desks))
+        await show(update, render_desks(v, rt.content, guide, result.step, result.desks))
 
 
 async def guide_desk_service(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -236,6 +236,16 @@ async def choose_desk(session: AsyncSession, user_id: int, guide: Guide, step: i
     return changed.rowcount == 1
 
 
+async def want_desk(session: AsyncSession, user_id: int, guide: Guide, step: int, language: str, now: datetime,
+                    content: Content, estate_id: str | None) -> Stuck | StepOutcome:
+    """"Book the digital help desk" at a step: the desks to offer (one is chosen at once, several are listed), or
+    the step again when no desk can be booked, or the first step when the button is stale."""
+    desks = help_desks(content, home_space(content, estate_id))
+    if desks and await choose_desk(session, user_id, guide, step, desks[0] if len(desks) == 1 else None, now):
+        return Stuck(step, desks)
+    return await show_step(session, user_id, guide, step, language, now)
+
+
 async def choose_desk_for_latest(session: AsyncSession, user_id: int, service: Service, now: datetime) -> GuideStuck | None:
     """A help desk picked from the list offered after "Book the help desk" (choose_desk with no service): it is
     for that step (buttons cannot carry a guide, a step and a service within Telegram's 64 bytes)."""

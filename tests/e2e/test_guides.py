@@ -210,3 +210,25 @@ async def test_typing_bolletta_finds_the_pagopa_guide(bot):
     await lucia.send("bolletta")
     await lucia.tap_action(callbacks.GUIDE, "pagopa")
     assert "Pagare una bolletta con pagoPA" in lucia.screen.text and "Circa 10 minuti · 5 passi" in lucia.screen.text
+
+
+async def test_it_did_not_work_so_the_desk_of_her_own_space_is_offered_at_once(bot):
+    from sqlalchemy import update
+
+    from storage.models import User
+
+    olena = await bot.tenant("Olena", "uk")
+    async with bot.runtime.db.write() as session:  # she reported a fault once: the bot knows her estate
+        await session.execute(update(User).where(User.id == olena.user_id).values(last_estate_id="omero-mompiani"))
+    bot.runtime.forget_user(olena.user_id)
+    await open_guide(olena, "maintenance-request")
+    for step in range(1, 5):
+        await olena.tap_action(callbacks.GUIDE_NEXT, "maintenance-request", step)
+    run_id = await run_of(bot, olena)
+    await olena.tap_action(callbacks.GUIDE_WORKED, run_id, "no")
+    await olena.tap_action(callbacks.GUIDE_DESK, "maintenance-request", 4)
+    assert any(data == callbacks.encode(callbacks.BOOK_TIMES, DESK, "20270302") for row in olena.screen.buttons() for _, data in row)
+    async with bot.runtime.db.read() as session:
+        run = await session.get(GuideRun, run_id)
+        stuck = await session.scalar(select(GuideStuck).where(GuideStuck.user_id == olena.user_id))
+    assert run.worked == "no" and (stuck.run_id, stuck.step, stuck.service_id) == (run_id, 4, DESK)
