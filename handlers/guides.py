@@ -250,6 +250,8 @@ def stats_section(tr: Translator, content: Content, summary: Summary) -> str | N
             for number, (reached, stuck) in enumerate(zip(item.reached, item.stuck, strict=True), start=1)
         )
         lines.append(tr._("Arrivati al passo: {funnel}", funnel=funnel))
+        if any(stuck.value for stuck in item.stuck):
+            lines.append(tr._("(🆘 = quante volte hanno premuto «Mi sono bloccato/a» a quel passo)"))
     if not active:
         lines.append(tr._("Nessuna guida iniziata in questo periodo."))
     return "\n".join(lines)
