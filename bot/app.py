@@ -44,8 +44,8 @@ from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
-from handlers import privacy
-from storage.models import BookingPrompt, FeedbackDraft, ReportDraft, TicketPrompt
+from handlers import guides, privacy
+from storage.models import BookingPrompt, FeedbackDraft, GuidePrompt, ReportDraft, TicketPrompt
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 Consumer = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
 TEXT_CONSUMERS: list[Consumer] = [
     booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text, reports.draft_text,
-    directory.search_text,
+    guides.prompt_text, directory.search_text,
 ]
 LOCATION_CONSUMERS: list[Consumer] = [reports.draft_location, directory.location_nearest]
 MEDIA_CONSUMERS: list[Consumer] = [custodian.prompt_media, reports.draft_media, fallback.unexpected_message]
@@ -66,10 +66,13 @@ WAITS_IN_TABLE: dict[Consumer, type] = {
     custodian.prompt_text: TicketPrompt, custodian.prompt_media: TicketPrompt,
     feedback.comment_text: FeedbackDraft,
     reports.draft_text: ReportDraft, reports.draft_location: ReportDraft, reports.draft_media: ReportDraft,
+    guides.prompt_text: GuidePrompt,
 }
 # /cancel asks each flow to drop its draft; each returns True if it had one.
 CancelHook = Callable[[Runtime, int], Awaitable[bool]]
-CANCEL_HOOKS: list[CancelHook] = [booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft]
+CANCEL_HOOKS: list[CancelHook] = [
+    booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft, guides.drop_prompt,
+]
 
 
 class FrontDeskBot(ExtBot):
@@ -349,6 +352,20 @@ def register_handlers(application: Application) -> None:
         on(callbacks.STATS_SHOW, stats.stats_show),
         on(callbacks.STATS_CHART, stats.stats_chart),
         on(callbacks.STATS_EXPORT, stats.stats_export),
+        on(callbacks.GUIDES, guides.guides_list),
+        on(callbacks.GUIDE, guides.guide_intro),
+        on(callbacks.GUIDE_START, guides.guide_move),
+        on(callbacks.GUIDE_RESUME, guides.guide_move),
+        on(callbacks.GUIDE_STEP, guides.guide_move),
+        on(callbacks.GUIDE_NEXT, guides.guide_move),
+        on(callbacks.GUIDE_BACK, guides.guide_move),
+        on(callbacks.GUIDE_STUCK, guides.guide_stuck),
+        on(callbacks.GUIDE_DESK, guides.guide_desk),
+        on(callbacks.GUIDE_DESK_SERVICE, guides.guide_desk_service),
+        on(callbacks.GUIDE_ASK, guides.guide_ask),
+        on(callbacks.GUIDE_ASK_SPACE, guides.guide_ask_space),
+        on(callbacks.GUIDE_WORKED, guides.guide_worked),
+        on(callbacks.GUIDE_REPLY, guides.guide_reply),
         # 4. Anything else pressed: stale, foreign or forged data gets a polite answer and the menu.
         CallbackQueryHandler(fallback.stale_button),
         # 5. Messages in a private chat: flows first, then the default use (search, nearest spaces).

@@ -168,6 +168,21 @@ MY_DATA_DOWNLOAD = _define("pdd")  # a copy as two documents (JSON and text)
 FORGET_ASK = _define("pfa")  # first tap: what forgetting does
 FORGET_CONFIRM = _define("pfc")  # second tap: forget me
 AUDIT_LIST = _define("pal", "int")  # admins: who read or exported personal data, page
+# --- guides to digital services (handlers/guides.py): guide id and 1-based step; the run is the presser's own
+GUIDES = _define("gdl")  # Help with online services: the guides, "Continue" first
+GUIDE = _define("gdo", "id")  # a guide's opening screen: who for, what you need, how long
+GUIDE_START = _define("gds", "id")  # first step (also "Start again")
+GUIDE_RESUME = _define("gdr", "id")  # where the tenant stopped
+GUIDE_STEP = _define("gdp", "id", "int")  # show this step (back from "I'm stuck", an operator's answer)
+GUIDE_NEXT = _define("gdn", "id", "int")  # this step is done
+GUIDE_BACK = _define("gdb", "id", "int")  # the step before this one
+GUIDE_STUCK = _define("gdk", "id", "int")  # I'm stuck here: tips, help desk, question
+GUIDE_DESK = _define("gdd", "id", "int")  # book the digital help desk for this step
+GUIDE_DESK_SERVICE = _define("gdv", "id")  # help desk chosen among several, for the step just marked "stuck"
+GUIDE_ASK = _define("gda", "id", "int")  # ask the operators a question about this step
+GUIDE_ASK_SPACE = _define("gdq", "id")  # space whose operators get the question being written
+GUIDE_WORKED = _define("gdw", "int", "word")  # run, yes | no
+GUIDE_REPLY = _define("gdy", "int")  # staff: answer this question (the next text message)
 
 
 def encode(action: Action, *args: object) -> str:

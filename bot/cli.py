@@ -66,7 +66,8 @@ def cmd_content_check(args: argparse.Namespace) -> None:
         print(f"{len(exc.problems)} problem(s) found in {directory}", file=sys.stderr)
         sys.exit(1)
     print(f"{directory}: OK — {len(content.spaces)} spaces, {len(content.services)} services, "
-          f"{len(content.faqs)} FAQ entries, {len(content.estates)} estates, {len(content.problems)} problem categories")
+          f"{len(content.faqs)} FAQ entries, {len(content.estates)} estates, {len(content.problems)} problem categories, "
+          f"{len(content.guides)} guides")
     if args.translations:
         gaps = translation_gaps(content)
         for language, fields in gaps.items():

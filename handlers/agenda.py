@@ -18,7 +18,8 @@ from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, button, clip, menu_row, pager_row, show
 from handlers.booking import book_again_rows, enqueue_offer, service_title, summary_lines
 from handlers.common import chat_translator, paging, screen_params, space_name
-from storage import audit, bookings, outbox
+from handlers.guides import agenda_note
+from storage import audit, bookings, guides, outbox
 from storage.bookings import Reason, Refused
 from storage.content import Content
 from storage.models import Booking
@@ -63,17 +64,20 @@ def shows_phone(content: Content, booking: Booking) -> bool:
     return service.booking.phone_required
 
 
-def _line(tr: Translator, content: Content, booking: Booking) -> str:
+def _line(tr: Translator, content: Content, booking: Booking, note: guides.DeskNote | None = None) -> str:
     line = tr._("{time} · {service} · {name}", time=tr.time(booking.slot_start),
                 service=service_title(tr, content, booking.service_id), name=booking.name)
     if shows_phone(content, booking) and booking.phone:
         line += " · " + tr._("☎️ {phone}", phone=booking.phone)
     if booking.status != "active":
         line += " · " + tr._(STATUS_LABELS[booking.status])
+    if note is not None:  # a tenant stuck in a guide booked this help desk
+        line += "\n    " + agenda_note(tr, content, note)
     return line
 
 
-def render_agenda(v: Visitor, content: Content, day: date, offset: int, items: list[Booking], page: int) -> Screen:
+def render_agenda(v: Visitor, content: Content, day: date, offset: int, items: list[Booking], page: int,
+                  notes: dict[int, guides.DeskNote] | None = None) -> Screen:
     tr = v.tr
     heading = tr._("<b>Agenda di oggi</b>, {date}", date=tr.date(day)) if offset == 0 else tr._(
         "<b>Agenda di domani</b>, {date}", date=tr.date(day))
@@ -89,7 +93,7 @@ def render_agenda(v: Visitor, content: Content, day: date, offset: int, items: l
             space_id = booking.space_id
             lines.append("")
             lines.append(f"<b>{tr.isolate(space_name(tr, content, space_id))}</b>")
-        lines.append(_line(tr, content, booking))
+        lines.append(_line(tr, content, booking, (notes or {}).get(booking.id)))
     rows = [
         [button(f"{tr.time(booking.slot_start)} {clip(booking.name, 24)} · {clip(service_title(tr, content, booking.service_id), 24)}",
                 callbacks.AGENDA_BOOKING, booking.id)]
@@ -106,9 +110,12 @@ def render_agenda(v: Visitor, content: Content, day: date, offset: int, items: l
     return Screen("\n".join(lines), rows)
 
 
-def render_agenda_booking(v: Visitor, content: Content, booking: Booking, now: datetime) -> Screen:
+def render_agenda_booking(v: Visitor, content: Content, booking: Booking, now: datetime,
+                          note: guides.DeskNote | None = None) -> Screen:
     tr = v.tr
     lines = [f"<b>{tr.isolate(booking.name)}</b>"]
+    if note is not None:
+        lines.append(agenda_note(tr, content, note))
     if shows_phone(content, booking) and booking.phone:
         lines.append(tr._("☎️ {phone}", phone=booking.phone))
     lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
@@ -169,7 +176,8 @@ async def _agenda_screen(rt: Runtime, v: Visitor, offset: int, page: int) -> Scr
     day, start, end = day_bounds(rt, offset)
     async with rt.db.read() as session:
         items = await bookings.agenda(session, bookings.staff_space_ids(v.roles, rt.content), start, end)
-    return render_agenda(v, rt.content, day, offset, items, page)
+        notes = await guides.notes_for_bookings(session, [booking.id for booking in items])
+    return render_agenda(v, rt.content, day, offset, items, page, notes)
 
 
 async def agenda(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -210,8 +218,10 @@ async def agenda_booking(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await _not_yours(update, rt, v)
         return
     await audit.record_now(rt.db, v.user_id, "booking_view", booking.code, rt.clock.now())  # name and phone shown
+    async with rt.db.read() as session:
+        note = (await guides.notes_for_bookings(session, [booking.id])).get(booking.id)
     await update.callback_query.answer()
-    await show(update, render_agenda_booking(v, rt.content, booking, rt.clock.now()))
+    await show(update, render_agenda_booking(v, rt.content, booking, rt.clock.now(), note))
 
 
 async def agenda_mark(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

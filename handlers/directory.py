@@ -26,6 +26,8 @@ MODEL_LABELS = {
 }
 # Hooks later features fill: extra buttons under a service (e.g. "Book") given (visitor, service).
 SERVICE_BUTTONS: list = []
+# A search hit of a kind this module does not show itself (e.g. "guide"): (visitor, content, kind, id) -> Button | None.
+SEARCH_BUTTONS: list = []
 
 
 def text_of(tr: Translator, value: LocalText | None, limit: int | None = None) -> str:
@@ -144,6 +146,7 @@ def render_help(v: Visitor, content: Content, page: int) -> Screen:
     pager = pager_row(tr, callbacks.HELP, page, pages)
     if pager:
         rows.append(pager)
+    rows.insert(0, [button(tr._("🧭 Aiuto con i servizi online"), callbacks.GUIDES)])
     rows.append([button(tr._("☎️ Numeri utili"), callbacks.CONTACTS), button(tr._("🔒 Privacy"), callbacks.PRIVACY)])
     rows.append([button(tr._("🔐 I miei dati"), callbacks.MY_DATA)])
     rows.append(menu_row(tr))
@@ -191,6 +194,10 @@ def render_search(v: Visitor, content: Content, query: str) -> Screen:
             rows.append([button("🏠 " + content.spaces[hit.id].name.get(tr.language), callbacks.SPACE, hit.id)])
         elif hit.kind == "problem" and hit.id in content.problems:
             rows.append([button("🔧 " + content.problems[hit.id].name.get(tr.language), callbacks.REPORT_CATEGORY, hit.id)])
+        else:
+            found = next((shown for hook in SEARCH_BUTTONS if (shown := hook(v, content, hit.kind, hit.id)) is not None), None)
+            if found is not None:
+                rows.append([found])
     rows.append(menu_row(tr))
     shown = clip(query, 60)
     if len(rows) == 1:

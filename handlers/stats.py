@@ -35,7 +35,10 @@ EXPORT_LABELS = {
     "bookings": N_("⬇️ Prenotazioni (CSV)"),
     "tickets": N_("⬇️ Segnalazioni (CSV)"),
     "feedback": N_("⬇️ Opinioni (CSV)"),
+    "guides": N_("⬇️ Guide (CSV)"),
 }
+# Sections other features add to the summary, each (translator, content, summary) -> HTML or None (handlers/guides.py).
+EXTRA_SECTIONS: list = []
 
 
 def period_for(kind: str, code: int, today: date) -> Period | None:
@@ -146,6 +149,10 @@ def summary_sections(tr: Translator, content: Content, summary: Summary) -> list
                                      target=target_name(tr, content, comment.space_id, comment.service_id))
                          + " «" + tr.isolate(clip(comment.text, 300)) + "»")
         sections.append("\n".join(lines))
+    for extra in EXTRA_SECTIONS:
+        section = extra(tr, content, summary)
+        if section:
+            sections.append(section)
     return sections
 
 

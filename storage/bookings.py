@@ -42,6 +42,10 @@ PHONE_PATTERN = re.compile(r"^\+?\d{6,15}$")
 # feature appends its prompt here.
 FeedbackHook = Callable[[AsyncSession, Booking, datetime], Awaitable[None]]
 FEEDBACK_HOOKS: list[FeedbackHook] = []
+# Called with (session, booking, now) right after a tenant's booking is made, inside that transaction: the guides
+# attach the step a tenant was stuck at to a help desk booking (storage/guides.py).
+BookedHook = Callable[[AsyncSession, Booking, datetime], Awaitable[None]]
+BOOKED_HOOKS: list[BookedHook] = []
 
 
 class Reason(StrEnum):
@@ -379,6 +383,8 @@ async def book(
                WaitlistEntry.slot_start == slot.start, WaitlistEntry.status == "waiting")
         .values(status="booked", closed_at=now)
     )
+    for hook in BOOKED_HOOKS:
+        await hook(session, booking, now)
     return booking
 
 

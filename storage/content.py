@@ -23,7 +23,7 @@ from datetime import date, time
 from itertools import pairwise
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -37,6 +37,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError, core_schema
+
+if TYPE_CHECKING:
+    from storage.guides_content import Guide
 
 LANGUAGES = ("it", "en", "ar", "es", "zh", "tl", "si", "ro", "uk", "sq")
 # Tenants may type search words in languages the bot does not ship (many speak French, for example),
@@ -347,6 +350,7 @@ class Content:
     version: str  # hash of the files: changes whenever any file changes
     directory: Path
     _sources: Mapping[str, str] = field(repr=False)  # file -> text, to find line numbers later
+    guides: dict[str, Guide] = field(default_factory=dict)  # by title (storage/guides_content.py)
     _services_by_space: dict[str, list[Service]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -1338,7 +1342,16 @@ def _load(directory: Path, cache: dict[str, _Parsed]) -> Content:
         estates = loading.parse(ESTATES_FILE, _EstatesFile)
         problems = loading.parse(PROBLEMS_FILE, _ProblemsFile)
         space_files = [loading.parse(relative, _SpaceSchema) for relative in loading.space_files()]
+        # Guides sit in their own module (their schema, checks and objects together); imported here, not at the
+        # top, because that module builds on this one.
+        from storage import guides_content
+
+        guide_files = guides_content.guide_files(loading)
         _cross_check(loading, space_files, categories, faq, estates, problems)
+        guides_content.cross_check(
+            loading, guide_files, [item.id for item in faq.schema.faq] if faq.schema is not None else [],
+            [service.id for parsed in space_files if parsed.schema is not None for service in parsed.schema.services],
+        )
         if loading.problems:
             raise ContentError(sorted(loading.problems, key=lambda problem: (problem.file, problem.line)))
         ordered = sorted(
@@ -1368,6 +1381,7 @@ def _load(directory: Path, cache: dict[str, _Parsed]) -> Content:
             version=loading.digest.hexdigest()[:16],
             directory=directory,
             _sources=MappingProxyType(loading.sources),
+            guides=guides_content.guides_from(loading, guide_files),
         )
 
 
@@ -1406,6 +1420,9 @@ def _local_texts(content: Content) -> Iterator[tuple[str, Location, LocalText]]:
             yield problems, ("problems", index, "note"), problem.note
         for number, question in enumerate(problem.questions):
             yield problems, ("problems", index, "questions", number, "text"), question.text
+    from storage import guides_content  # see _load
+
+    yield from guides_content.local_texts(content)
 
 
 def translation_gaps(content: Content) -> dict[str, list[str]]:
@@ -1451,11 +1468,13 @@ class ContentStore:
 
     def _disk_snapshot(self) -> frozenset[tuple[str, int, int]]:
         entries = []
-        for folder in (self.directory, self.directory / SPACES_FOLDER):
+        # Guides and their pictures too: a new screenshot is an edit like any other (storage/guides_content.py).
+        folders = (self.directory, self.directory / SPACES_FOLDER, self.directory / "guides", self.directory / "guides" / "pictures")
+        for folder in folders:
             try:
                 with os.scandir(folder) as listing:
                     for entry in listing:
-                        if entry.name.endswith(_YAML_SUFFIXES) and entry.is_file():
+                        if (entry.name.endswith(_YAML_SUFFIXES) or folder.name == "pictures") and entry.is_file():
                             status = entry.stat()
                             entries.append((entry.path, status.st_mtime_ns, status.st_size))
             except FileNotFoundError:

@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from storage.content import Content
 from storage.db import Database
-from storage.models import Booking, Feedback, Ticket
+from storage.models import Booking, Feedback, GuideRun, Ticket
 from storage.stats import Period
 
-WHAT = ("bookings", "tickets", "feedback")
+WHAT = ("bookings", "tickets", "feedback", "guides")
 BOM = "\ufeff"
 DELIMITER = ";"
 BATCH = 1000
@@ -36,6 +36,7 @@ TICKET_STATUS = {
 }
 FEEDBACK_KIND = {"rating": "Voto", "suggestion": "Suggerimento", "complaint": "Reclamo"}
 URGENCY = {"emergency": "Emergenza", "urgent": "Urgente", "normal": "Normale"}
+WORKED = {"yes": "Sì", "no": "No"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ def _headers(request: ExportRequest) -> list[str]:
         return ["Codice", "Caseggiato", "Categoria", "Urgenza", "Stato", "Edificio", "Scala", "Aperta il",
                 "Presa in carico il", "Risolta il", "Chiusa il", "Ore per la presa in carico", "Persone coinvolte",
                 "Voto"] + (["Interno", "Descrizione", "ID Telegram", "Nome", "Contatto"] if personal else [])
+    if request.what == "guides":
+        return ["Guida", "Passi", "Lingua", "Iniziata il", "Arrivata al passo", "Finita il", "Ha funzionato"] + (
+            ["ID Telegram"] if personal else [])
     return ["Giorno", "Tipo", "Spazio", "Servizio", "Voto", "Commento"] + (["ID Telegram"] if personal else [])
 
 
@@ -126,12 +130,24 @@ def _feedback_row(item: Feedback, content: Content, tz: ZoneInfo, personal: bool
     return row
 
 
+def _guide_run_row(run: GuideRun, content: Content, tz: ZoneInfo, personal: bool) -> list[str]:
+    guide = content.guides.get(run.guide_id)
+    row = [str(guide.title) if guide else run.guide_id, str(len(guide.steps)) if guide else "", run.language,
+           excel_date(run.started_at, tz), str(run.furthest_step), excel_date(run.finished_at, tz),
+           WORKED.get(run.worked or "", "")]
+    if personal:
+        row.append(str(run.user_id))
+    return row
+
+
 def _query(request: ExportRequest, tz: ZoneInfo):  # type: ignore[no-untyped-def]
     start, end = request.period.bounds(tz)
     if request.what == "bookings":
         return select(Booking).where(Booking.slot_start >= start, Booking.slot_start < end), Booking.id, _booking_row
     if request.what == "tickets":
         return select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end), Ticket.id, _ticket_row
+    if request.what == "guides":
+        return select(GuideRun).where(GuideRun.started_at >= start, GuideRun.started_at < end), GuideRun.id, _guide_run_row
     return (select(Feedback).where(Feedback.day >= request.period.start, Feedback.day <= request.period.end),
             Feedback.id, _feedback_row)
 

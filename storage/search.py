@@ -20,14 +20,14 @@ from rapidfuzz import fuzz, process
 
 from storage.content import Content, LocalText, base_language
 
-Kind = Literal["service", "faq", "problem", "space"]
+Kind = Literal["service", "faq", "problem", "space", "guide"]
 
 MIN_SCORE = 0.5  # below this a hit is more noise than help
 FUZZY_CUTOFF = 80  # rapidfuzz ratio: "riparazone" vs "riparazione" is 95
 MATCHES_REMEMBERED = 4096  # query tokens per content version whose matches are kept
 _EXACT, _PREFIX, _STEM, _FUZZY_SCALE = 1.0, 0.85, 0.8, 0.8
 _OTHER_LANGUAGE = 0.97  # a match in the tenant's own language wins a tie
-_KIND_ORDER = {"problem": 0, "service": 1, "faq": 2, "space": 3}
+_KIND_ORDER = {"problem": 0, "service": 1, "faq": 2, "guide": 3, "space": 4}
 
 # How much a match in each field counts.
 _TITLE, _KEYWORD, _CONTEXT, _BODY = 1.0, 0.95, 0.6, 0.4
@@ -100,6 +100,11 @@ class _Index:
             document = self._add_document("problem", problem.id)
             self._add_local(document, problem.name, _TITLE)
             self._add_keywords(document, problem.keywords)
+        for guide in content.guides.values():
+            document = self._add_document("guide", guide.id)
+            self._add_local(document, guide.title, _TITLE)
+            self._add_keywords(document, guide.keywords)
+            self._add_local(document, guide.audience, _BODY)
         for space in content.spaces.values():
             document = self._add_document("space", space.id)
             self._add_local(document, space.name, _TITLE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -190,6 +190,7 @@ class Summary:
     estates: list[EstateTickets] = field(default_factory=list)
     ratings: list[RatingLine] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
+    extras: dict[str, object] = field(default_factory=dict)  # by SUMMARY_EXTRAS name, e.g. "guides"
 
 
 def _ordered(ids: frozenset[str], order: Iterable[str]) -> list[str]:
@@ -366,6 +367,11 @@ async def latest_comments(session: AsyncSession, scope: Scope, period: Period, l
     return [Comment(kind, space_id, service_id, text) for kind, space_id, service_id, text in rows.all()]
 
 
+# Figures other features add to the summary (storage/guides.py: per guide), counted and kept warm with the rest:
+# name -> async (session, scope, period, content, tz, now) -> figures, found in Summary.extras[name].
+SUMMARY_EXTRAS: dict[str, Callable[..., Awaitable[object]]] = {}
+
+
 async def summary(session: AsyncSession, scope: Scope, period: Period, content: Content, tz: ZoneInfo,
                   now: datetime) -> Summary:
     return Summary(
@@ -374,6 +380,7 @@ async def summary(session: AsyncSession, scope: Scope, period: Period, content: 
         estates=await estate_tickets(session, scope, period, content, tz, now),
         ratings=await ratings(session, scope, period, content),
         comments=await latest_comments(session, scope, period),
+        extras={name: await count_extra(session, scope, period, content, tz, now) for name, count_extra in SUMMARY_EXTRAS.items()},
     )
 
 

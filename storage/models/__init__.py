@@ -5,6 +5,7 @@ from storage.models.bookings import Booking, BookingContact, BookingPrompt, Book
 from storage.models.core import Invite, OutboxMessage, RoleGrant, User
 from storage.models.privacy import AuditRecord
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
+from storage.models.guides import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "Base", "Booking", "BookingContact", "BookingPrompt", "BookingQuota", "SlotCounter", "WaitlistEntry",
     "Invite", "OutboxMessage", "RoleGrant", "User",
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
+    "GuidePrompt", "GuideQuestion", "GuideRun", "GuideStuck",
     "ReportDraft", "Ticket", "TicketCounter", "TicketDigest", "TicketEvent", "TicketMedia", "TicketPrompt",
     "TicketSubscriber",
     "UserChange",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 08:40:19.658023
+Create Date: 2026-12-06 08:45:12.369150
 """
 
 from alembic import op
@@ -288,6 +288,61 @@ def upgrade() -> None:
         batch_op.create_index('ix_bookings_user_slot', ['user_id', 'slot_start'], unique=False)
         batch_op.create_index('uq_bookings_one_per_tenant_slot', ['user_id', 'service_id', 'slot_start'], unique=True, sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
 
+    op.create_table('guide_prompts',
+    sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('guide_id', sa.String(length=64), nullable=True),
+    sa.Column('step', sa.Integer(), nullable=True),
+    sa.Column('space_id', sa.String(length=64), nullable=True),
+    sa.Column('question_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('question', 'answer')", name=op.f('ck_guide_prompts_kind')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_guide_prompts_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_guide_prompts'))
+    )
+    op.create_table('guide_questions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('chat_id', sa.BigInteger(), nullable=False),
+    sa.Column('guide_id', sa.String(length=64), nullable=False),
+    sa.Column('step', sa.Integer(), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('asked_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('answer', sa.Text(), nullable=True),
+    sa.Column('answered_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('answered_by', sa.BigInteger(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_guide_questions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_guide_questions'))
+    )
+    with op.batch_alter_table('guide_questions', schema=None) as batch_op:
+        batch_op.create_index('ix_guide_questions_asked', ['asked_at'], unique=False)
+        batch_op.create_index('ix_guide_questions_user', ['user_id'], unique=False)
+
+    op.create_table('guide_runs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('guide_id', sa.String(length=64), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('step', sa.Integer(), nullable=False),
+    sa.Column('furthest_step', sa.Integer(), nullable=False),
+    sa.Column('started_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('worked', sa.String(length=4), nullable=True),
+    sa.Column('answered_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("worked IS NULL OR worked IN ('yes', 'no')", name=op.f('ck_guide_runs_worked')),
+    sa.CheckConstraint('step >= 1 AND furthest_step >= step', name=op.f('ck_guide_runs_steps')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_guide_runs_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_guide_runs'))
+    )
+    with op.batch_alter_table('guide_runs', schema=None) as batch_op:
+        batch_op.create_index('ix_guide_runs_started', ['started_at', 'guide_id'], unique=False)
+        batch_op.create_index('ix_guide_runs_updated', ['updated_at'], unique=False)
+        batch_op.create_index('ix_guide_runs_user_updated', ['user_id', 'updated_at'], unique=False)
+        batch_op.create_index('uq_guide_runs_open', ['user_id', 'guide_id'], unique=True, sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
+
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.BigInteger(), nullable=False),
@@ -379,11 +434,35 @@ def upgrade() -> None:
         batch_op.create_index('ix_waitlist_slot', ['service_id', 'slot_start', 'status'], unique=False)
         batch_op.create_index('uq_waitlist_one_per_tenant_slot', ['user_id', 'service_id', 'slot_start'], unique=True, sqlite_where=sa.text("status IN ('waiting', 'offered')"), postgresql_where=sa.text("status IN ('waiting', 'offered')"))
 
+    op.create_table('guide_stuck',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('run_id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('guide_id', sa.String(length=64), nullable=False),
+    sa.Column('step', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('service_id', sa.String(length=64), nullable=True),
+    sa.Column('desk_chosen_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('booking_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['run_id'], ['guide_runs.id'], name=op.f('fk_guide_stuck_run_id_guide_runs'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_guide_stuck_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_guide_stuck')),
+    sa.UniqueConstraint('run_id', 'step', name='uq_guide_stuck_run_step')
+    )
+    with op.batch_alter_table('guide_stuck', schema=None) as batch_op:
+        batch_op.create_index('ix_guide_stuck_booking', ['booking_id'], unique=False)
+        batch_op.create_index('ix_guide_stuck_user_service', ['user_id', 'service_id', 'created_at'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('guide_stuck', schema=None) as batch_op:
+        batch_op.drop_index('ix_guide_stuck_user_service')
+        batch_op.drop_index('ix_guide_stuck_booking')
+
+    op.drop_table('guide_stuck')
     with op.batch_alter_table('waitlist_entries', schema=None) as batch_op:
         batch_op.drop_index('uq_waitlist_one_per_tenant_slot', sqlite_where=sa.text("status IN ('waiting', 'offered')"), postgresql_where=sa.text("status IN ('waiting', 'offered')"))
         batch_op.drop_index('ix_waitlist_slot')
@@ -408,6 +487,19 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_role_grants_user_id'))
 
     op.drop_table('role_grants')
+    with op.batch_alter_table('guide_runs', schema=None) as batch_op:
+        batch_op.drop_index('uq_guide_runs_open', sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
+        batch_op.drop_index('ix_guide_runs_user_updated')
+        batch_op.drop_index('ix_guide_runs_updated')
+        batch_op.drop_index('ix_guide_runs_started')
+
+    op.drop_table('guide_runs')
+    with op.batch_alter_table('guide_questions', schema=None) as batch_op:
+        batch_op.drop_index('ix_guide_questions_user')
+        batch_op.drop_index('ix_guide_questions_asked')
+
+    op.drop_table('guide_questions')
+    op.drop_table('guide_prompts')
     with op.batch_alter_table('bookings', schema=None) as batch_op:
         batch_op.drop_index('uq_bookings_one_per_tenant_slot', sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
         batch_op.drop_index('ix_bookings_user_slot')
