@@ -30,6 +30,7 @@ from telegram.ext import (
     Defaults,
     ExtBot,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -43,6 +44,7 @@ from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
+from handlers import limits
 from storage.models import BookingPrompt, FeedbackDraft, ReportDraft, TicketPrompt
 
 log = logging.getLogger(__name__)
@@ -350,6 +352,8 @@ def register_handlers(application: Application) -> None:
         MessageHandler(private & ~filters.StatusUpdate.ALL, route_media),
     ]
     application.add_handlers(handlers)
+    # 0. Before all of the above (group -1): a person sending a burst of updates is slowed down (staff exempt).
+    application.add_handler(TypeHandler(Update, limits.burst_guard), group=-1)
     application.add_error_handler(on_error)
 
 

@@ -23,6 +23,18 @@ TOKEN_PATTERN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{5,}$")
 SECRET_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
+# (variable, setting, lowest, highest) of the per-user limits.
+LIMIT_VARIABLES = (
+    ("QC_DAILY_TICKETS", "daily_tickets", 1, 1000),
+    ("QC_DAILY_COMMENTS", "daily_comments", 1, 1000),
+    ("QC_DAILY_PHOTOS", "daily_photos", 1, 1000),
+    ("QC_DAILY_ME_TOO", "daily_me_too", 1, 1000),
+    ("QC_BURST_UPDATES", "burst_updates", 2, 1000),
+    ("QC_BURST_SECONDS", "burst_seconds", 1, 3600),
+    ("QC_BURST_SILENCE", "burst_silence_seconds", 1, 3600),
+)
+
+
 class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
@@ -50,6 +62,14 @@ class Settings:
     open311_api_key: str | None = None
     digest_time: time = time(8, 0)
     public_base_url: str | None = None
+    # Per-user limits (storage/limits.py, bot/limits.py): daily caps kept in the database, a burst window in memory.
+    daily_tickets: int = 5
+    daily_comments: int = 20
+    daily_photos: int = 15
+    daily_me_too: int = 10
+    burst_updates: int = 20
+    burst_seconds: int = 10
+    burst_silence_seconds: int = 60
 
     @property
     def uses_webhook(self) -> bool:
@@ -184,6 +204,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             problems.append(f"QC_DIGEST_TIME: {digest!r} is not a time (write e.g. 08:00)")
         else:
             values["digest_time"] = time(int(match[1]), int(match[2]))
+
+    for name, key, low, high in LIMIT_VARIABLES:
+        raw = get(name)
+        if raw is None:
+            continue
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            problems.append(f"{name}: {raw!r} must be a whole number from {low} to {high}")
+        else:
+            values[key] = int(raw)
 
     if problems:
         raise ConfigError(problems)

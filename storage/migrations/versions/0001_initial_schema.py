@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:29:33.674349
+Create Date: 2026-12-06 08:11:21.669385
 """
 
 from alembic import op
@@ -25,6 +25,15 @@ def upgrade() -> None:
     sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_committee_digests')),
     sa.UniqueConstraint('user_id', 'month', name='uq_committee_digests_user_month')
+    )
+    op.create_table('daily_usage',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('used', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_daily_usage')),
+    sa.UniqueConstraint('user_id', 'day', 'kind', name='uq_daily_usage_user_day_kind')
     )
     op.create_table('feedback',
     sa.Column('id', sa.String(length=24), nullable=False),
@@ -130,6 +139,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('voice', sa.JSON(), nullable=True),
     sa.Column('photos', sa.JSON(), nullable=False),
+    sa.Column('offered', sa.JSON(), nullable=False),
     sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_report_drafts'))
@@ -428,5 +438,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_feedback_space_day')
 
     op.drop_table('feedback')
+    op.drop_table('daily_usage')
     op.drop_table('committee_digests')
     # ### end Alembic commands ###
