@@ -29,7 +29,7 @@ LIMIT_VARIABLES = (
     ("QC_DAILY_COMMENTS", "daily_comments", 1, 1000),
     ("QC_DAILY_PHOTOS", "daily_photos", 1, 1000),
     ("QC_DAILY_ME_TOO", "daily_me_too", 1, 1000),
-    ("QC_BURST_UPDATES", "burst_updates", 2, 1000),
+    ("QC_BURST_UPDATES", "burst_updates", 2, 100_000),
     ("QC_BURST_SECONDS", "burst_seconds", 1, 3600),
     ("QC_BURST_SILENCE", "burst_silence_seconds", 1, 3600),
 )
