@@ -138,10 +138,10 @@ async def redeem(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor,
 
 
 async def _tell_admins(session, rt, v: Visitor, result: users.InviteResult, code: str) -> None:  # type: ignore[no-untyped-def]
-    """Every admin hears of every role granted by an invite (in the same transaction), so a role nobody meant to
-    give is noticed and revoked."""
+    """Every admin who uses the bot hears of every role granted by an invite (in the same transaction), so a role
+    nobody meant to give is noticed and revoked."""
     now = rt.clock.now()
-    for admin_id in await users.admin_ids(session, rt.settings.admin_ids):
+    for admin_id in await users.reachable_admins(session, rt.settings.admin_ids):
         if admin_id == v.user_id:
             continue
         tr = await chat_translator(session, rt, admin_id)

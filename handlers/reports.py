@@ -591,8 +591,17 @@ async def photos_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def edit_part(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Photos and the voice note are asked afresh: the ones replaced leave the disk once the change is saved."""
     part = callbacks.decode(update.callback_query.data).args[0]
-    await _change_draft(update, context, lambda draft, content, now: tickets.begin_edit(draft, part, now))
+    replaced: list[str] = []
+
+    def change(draft: ReportDraft, content: Content, now: datetime) -> None:
+        before = tickets.draft_files(draft)
+        tickets.begin_edit(draft, part, now)
+        replaced.extend(set(before) - set(tickets.draft_files(draft)))
+
+    await _change_draft(update, context, change)
+    await delete_stored(runtime_of(context).settings, replaced)
 
 
 async def send_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -186,7 +186,11 @@ async def redeem_invite(session: AsyncSession, code: str, user_id: int, now: dat
     return InviteResult(True, role=invite.role, scope=invite.scope, created_by=invite.created_by)
 
 
-async def admin_ids(session: AsyncSession, configured: frozenset[int]) -> list[int]:
-    """Everyone with the admin role: from QC_ADMIN_IDS and from grants."""
-    granted = await session.scalars(select(RoleGrant.user_id).where(RoleGrant.role == "admin"))
-    return sorted(configured | set(granted.all()))
+async def reachable_admins(session: AsyncSession, configured: frozenset[int]) -> list[int]:
+    """Admins (from QC_ADMIN_IDS and from grants) the bot can write to: they have started it and not blocked it."""
+    granted = select(RoleGrant.user_id).where(RoleGrant.role == "admin")
+    rows = await session.scalars(
+        select(User.id).where(or_(User.id.in_(configured), User.id.in_(granted)), User.blocked_at.is_(None))
+        .order_by(User.id)
+    )
+    return list(rows.all())
