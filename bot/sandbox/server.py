@@ -158,6 +158,7 @@ class Sandbox:
                 "QC_DATABASE_URL": f"sqlite:///{self.data_dir / DATABASE_FILE}",
                 "QC_CONTENT_DIR": str(self.content_dir),
                 "QC_ADMIN_IDS": str(ADMIN_PERSONA.user_id),
+                "QC_BURST_UPDATES": "1000",  # a demo clicked through by one person or a test script, not a flood
             }
         )
 
