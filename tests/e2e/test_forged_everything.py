@@ -148,7 +148,7 @@ async def press_every_action(bot: RunningBot, presser: Person, world: dict) -> l
         answers_from = len(bot.emu.callback_answers)
         for args in forged_args(action, world["pools"]):
             await presser.press(presser.screen.message_id, callbacks.encode(action, *args), force=True)
-            await bot.flush_outbox()
+        await bot.flush_outbox()  # whatever was queued for others is delivered, so it shows below
         after = await dump(bot, presser.user_id)
         changed = {name: (before[name] ^ after[name]) for name in before if before[name] != after[name]}
         if changed:
