@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import math
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_
-from bot.runtime import Visitor, runtime_of, visitor
+from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.common import chat_translator, message_params
 from storage import outbox, users
@@ -137,7 +138,7 @@ async def redeem(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor,
     await show(update, Screen(text, [[button(v.tr._("🧰 Strumenti per lo staff"), callbacks.STAFF)], menu_row(v.tr)]))
 
 
-async def _tell_admins(session, rt, v: Visitor, result: users.InviteResult, code: str) -> None:  # type: ignore[no-untyped-def]
+async def _tell_admins(session: AsyncSession, rt: Runtime, v: Visitor, result: users.InviteResult, code: str) -> None:
     """Every admin who uses the bot hears of every role granted by an invite (in the same transaction), so a role
     nobody meant to give is noticed and revoked."""
     now = rt.clock.now()

@@ -27,6 +27,7 @@ from handlers.custodian import (
     STATUS_LABELS, actor_of, category_name, describe_place, describe_public_place, resolution_rows, star_row, ticket_button,
 )
 from handlers.limits import limit_notice
+from handlers.start import render_welcome
 from storage import feedback, geo, limits, tickets
 from storage.content import Content, Estate
 from storage.models import ReportDraft, Ticket, TicketEvent
@@ -386,8 +387,6 @@ async def _consented(update: Update, v: Visitor) -> bool:
     """Nobody files a report before accepting the privacy notice: they get the notice first."""
     if v.consented:
         return True
-    from handlers.start import render_welcome  # start's menu leads here: imported when needed, not at load
-
     log.info("user %s: report refused before the privacy notice was accepted", v.user_id)
     await update.callback_query.answer(v.tr._("Prima leggi e accetta l'informativa sulla privacy."))
     await show(update, render_welcome(v))
