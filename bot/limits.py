@@ -19,6 +19,7 @@ class BurstLimiter:
         self.silence = timedelta(seconds=silence_seconds)
         self._recent: dict[int, deque[datetime]] = {}
         self._silent_until: dict[int, datetime] = {}
+        self._pruned_at: datetime | None = None
 
     def hit(self, user_id: int, now: datetime) -> str:
         """Count one update: "pass", "warn" (the one that starts the silence) or "silent"."""
@@ -36,11 +37,12 @@ class BurstLimiter:
             self._silent_until[user_id] = now + self.silence
             recent.clear()
             return "warn"
-        if len(self._recent) > FORGET_AFTER:
-            self._forget_idle(now)
+        if len(self._recent) > FORGET_AFTER and (self._pruned_at is None or now - self._pruned_at > self.window):
+            self._forget_idle(now)  # at most once a window, so a crowd of active people costs no scan per update
         return "pass"
 
     def _forget_idle(self, now: datetime) -> None:
+        self._pruned_at = now
         for user_id in [u for u, times in self._recent.items() if not times or now - times[-1] > self.window]:
             del self._recent[user_id]
         for user_id in [u for u, until in self._silent_until.items() if until <= now]:

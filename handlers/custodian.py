@@ -54,6 +54,7 @@ REJECT_LABELS = {
     "unclear": N_("Non si capisce il problema"),
     "other": N_("Altro motivo (lo scrivo io)"),
 }
+OTHER_REASON = N_("Altro motivo")  # what subscribers read instead of the custodian's own words
 ANSWER_LABELS = {"yes": N_("Sì"), "no": N_("No"), "unknown": N_("Non so")}
 EVENT_LABELS = {
     "opened": N_("Segnalazione inviata"),
@@ -350,7 +351,12 @@ def render_tenant_notice(tr: Translator, content: Content, ticket: Ticket, event
     reporter = ticket.reporter_id == user_id
     reason = ""
     if ticket.status == "rejected":  # the custodian's own words are for the reporter; subscribers get the label
-        reason = reject_reason_text(tr, ticket) if reporter else tr._(REJECT_LABELS.get(ticket.reject_reason or "", REJECT_LABELS["other"]))
+        if reporter:
+            reason = reject_reason_text(tr, ticket)
+        elif ticket.reject_reason in REJECT_LABELS and ticket.reject_reason != "other":
+            reason = tr._(REJECT_LABELS[ticket.reject_reason])
+        else:
+            reason = tr._(OTHER_REASON)
     text = tr._(TENANT_NOTICES[event.kind], code=ticket.code, category=category_name(tr, content, ticket.category_id), reason=reason)
     if event.kind == "note" and event.text and reporter:
         text += "\n\n«" + tr.isolate(clip(event.text, 800)) + "»"

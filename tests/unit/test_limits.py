@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.config import ConfigError, load_settings
+from bot import limits as burst
 from bot.limits import BurstLimiter
 from storage import limits
 from storage.limits import DailyCaps, LimitReached
@@ -66,3 +67,11 @@ def test_limits_come_from_the_environment_with_one_line_errors(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings({"QC_DATA_DIR": str(tmp_path), "QC_DAILY_PHOTOS": "lots", "QC_BURST_SECONDS": "0"})
     assert [p.split(":")[0] for p in caught.value.problems] == ["QC_DAILY_PHOTOS", "QC_BURST_SECONDS"]
+
+
+def test_idle_people_are_forgotten_so_memory_stays_flat(monkeypatch):
+    monkeypatch.setattr(burst, "FORGET_AFTER", 100)
+    limiter = BurstLimiter(max_updates=20, window_seconds=10, silence_seconds=60)
+    for user_id in range(1000):
+        limiter.hit(user_id, EVENING + timedelta(seconds=user_id))
+    assert len(limiter._recent) <= 100 + 20

@@ -306,6 +306,24 @@ async def test_a_prompt_expires_after_thirty_minutes(db, clock, sample_content):
     assert not tickets.prompt_is_live(prompt, asked + timedelta(minutes=31))
 
 
+async def test_a_subscriber_is_told_of_changes_of_state_without_the_custodians_words(db, clock, sample_content):
+    from bot.i18n import translator
+    from handlers.custodian import render_tenant_notice
+
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content, area="common")
+    async with db.write() as session:
+        await _offered_draft(session, clock, sample_content, NEIGHBOUR)
+        await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
+        change = await tickets.reject(session, ticket.id, ACTORS["custodian"], "other", clock.now(),
+                                      "Amal, il tubo è tuo: chiama l'idraulico al 02 555")
+    tr = translator("it", "Europe/Rome")
+    to_reporter = render_tenant_notice(tr, sample_content, change.ticket, change.event, TENANT, clock.now()).text
+    to_subscriber = render_tenant_notice(tr, sample_content, change.ticket, change.event, NEIGHBOUR, clock.now()).text
+    assert "02 555" in to_reporter
+    assert "02 555" not in to_subscriber and "Amal" not in to_subscriber and "Motivo: Altro motivo" in to_subscriber
+
+
 # --------------------------------------------------------------------------------------------
 # Life cycle and permissions
 
