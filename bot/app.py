@@ -44,7 +44,7 @@ from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
-from handlers import guides, privacy
+from handlers import guides, limits, privacy
 from storage.models import BookingPrompt, FeedbackDraft, GuidePrompt, ReportDraft, TicketPrompt
 
 log = logging.getLogger(__name__)
@@ -375,8 +375,11 @@ def register_handlers(application: Application) -> None:
         MessageHandler(private & ~filters.StatusUpdate.ALL, route_media),
     ]
     application.add_handlers(handlers)
-    # 0. Before all of the above: until the privacy notice is accepted only the notice, the languages and the
-    # privacy rights answer; anything else shows the welcome (so nothing else is stored).
+    # 0. Before all of the above, each in a group of its own (PTB runs one handler per group): first a person
+    # sending a burst of updates is slowed down (staff exempt); then, until the privacy notice is accepted, only
+    # the notice, the languages and the privacy rights answer, anything else shows the welcome (so nothing else
+    # is stored).
+    application.add_handler(TypeHandler(Update, limits.burst_guard), group=-2)
     application.add_handler(TypeHandler(Update, privacy.consent_gate), group=-1)
     application.add_error_handler(on_error)
 

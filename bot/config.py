@@ -53,6 +53,18 @@ RETENTION_VARIABLES = (
 )
 
 
+# (variable, setting, lowest, highest) of the per-user limits.
+LIMIT_VARIABLES = (
+    ("QC_DAILY_TICKETS", "daily_tickets", 1, 1000),
+    ("QC_DAILY_COMMENTS", "daily_comments", 1, 1000),
+    ("QC_DAILY_PHOTOS", "daily_photos", 1, 1000),
+    ("QC_DAILY_ME_TOO", "daily_me_too", 1, 1000),
+    ("QC_BURST_UPDATES", "burst_updates", 2, 100_000),
+    ("QC_BURST_SECONDS", "burst_seconds", 1, 3600),
+    ("QC_BURST_SILENCE", "burst_silence_seconds", 1, 3600),
+)
+
+
 class ConfigError(Exception):
     def __init__(self, problems: list[str]):
         super().__init__("\n".join(problems))
@@ -83,6 +95,14 @@ class Settings:
     retention: Retention = field(default_factory=Retention)
     purge_time: time = time(3, 30)  # when the nightly purge of expired personal data runs
     log_file: Path | None = None  # None: log to standard error (journald rotates it)
+    # Per-user limits (storage/limits.py, bot/limits.py): daily caps kept in the database, a burst window in memory.
+    daily_tickets: int = 5
+    daily_comments: int = 20
+    daily_photos: int = 15
+    daily_me_too: int = 10
+    burst_updates: int = 20
+    burst_seconds: int = 10
+    burst_silence_seconds: int = 60
 
     @property
     def uses_webhook(self) -> bool:
@@ -258,6 +278,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if not log_path.parent.is_dir():
             problems.append(f"QC_LOG_FILE: folder {str(log_path.parent)!r} does not exist (create it or choose another file)")
         values["log_file"] = log_path
+    for name, key, low, high in LIMIT_VARIABLES:
+        raw = get(name)
+        if raw is None:
+            continue
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            problems.append(f"{name}: {raw!r} must be a whole number from {low} to {high}")
+        else:
+            values[key] = int(raw)
 
     if problems:
         raise ConfigError(problems)

@@ -80,3 +80,16 @@ def stored_path(settings: Settings, relative: str) -> Path | None:
     root = settings.media_dir.resolve()
     candidate = (root / relative).resolve()
     return candidate if candidate.is_relative_to(root) else None
+
+
+async def delete_stored(settings: Settings, relatives: list[str] | None) -> None:
+    """Delete stored files no longer referenced (a dropped draft's photos and voice note), after the commit that
+    dropped them; a file already gone is fine."""
+    paths = [path for path in (stored_path(settings, relative) for relative in relatives or []) if path is not None]
+    if paths:
+        await asyncio.to_thread(_unlink_all, paths)
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)

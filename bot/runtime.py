@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Translator, pick_language, translator
+from bot.limits import BurstLimiter
 from storage import stats, users
 from storage.content import Content, ContentStore
 from storage.db import Database
@@ -72,6 +73,8 @@ class Runtime:
         self._users: dict[int, CachedUser] = {}
         self._last_user_change: int | None = None  # the last storage.users change this process has applied
         self.summaries = stats.SummaryCache()
+        self.bursts = BurstLimiter(self.settings.burst_updates, self.settings.burst_seconds,
+                                   self.settings.burst_silence_seconds)
 
     @property
     def content(self) -> Content:

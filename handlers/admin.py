@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import math
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_
-from bot.runtime import Visitor, runtime_of, visitor
+from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
-from storage import users
+from handlers.common import chat_translator, message_params
+from storage import outbox, users
 
 log = logging.getLogger(__name__)
 ROLE_LABELS = {
@@ -112,6 +114,7 @@ INVITE_REFUSALS = {
     "unknown": N_("Questo invito non esiste. Controlla il link o chiedine uno nuovo."),
     "expired": N_("Questo invito è scaduto. Chiedine uno nuovo a chi te l'ha mandato."),
     "used": N_("Questo invito è già stato usato. Chiedine uno nuovo a chi te l'ha mandato."),
+    "own": N_("Questo invito l'hai creato tu: mandalo alla persona che deve usarlo."),
 }
 
 
@@ -120,7 +123,10 @@ async def redeem(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor,
     async with rt.db.write() as session:
         await users.record_consent(session, v.user_id, rt.clock.now())  # staff accept the notice by joining
         result = await users.redeem_invite(session, code[:32], v.user_id, rt.clock.now())
+        if result.ok:
+            await _tell_admins(session, rt, v, result, code[:32])
     rt.forget_user(v.user_id)
+    rt.wake_outbox()
     if not result.ok:
         log.warning("user %s: invite refused (%s)", v.user_id, result.reason)
         await show(update, Screen(v.tr._(INVITE_REFUSALS[result.reason]), [menu_row(v.tr)]))
@@ -130,6 +136,26 @@ async def redeem(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor,
     if label:
         text += f" · {v.tr.isolate(label)}"
     await show(update, Screen(text, [[button(v.tr._("🧰 Strumenti per lo staff"), callbacks.STAFF)], menu_row(v.tr)]))
+
+
+async def _tell_admins(session: AsyncSession, rt: Runtime, v: Visitor, result: users.InviteResult, code: str) -> None:
+    """Every admin who uses the bot hears of every role granted by an invite (in the same transaction), so a role
+    nobody meant to give is noticed and revoked."""
+    now = rt.clock.now()
+    for admin_id in await users.reachable_admins(session, rt.settings.admin_ids):
+        if admin_id == v.user_id:
+            continue
+        tr = await chat_translator(session, rt, admin_id)
+        text = tr._("🔑 {name} (id {id}) ha usato un invito: ora ha il ruolo <b>{role}</b>", name=v.first_name or "—",
+                    id=v.user_id, role=tr._(ROLE_LABELS[result.role]))
+        scope = scope_name(v, rt.content, result.role, result.scope)
+        if scope:
+            text += f" · {tr.isolate(scope)}"
+        if result.created_by is not None:
+            text += "\n" + tr._("Invito creato da id {id}.", id=result.created_by)
+        screen = Screen(text, [[button(tr._("👥 Ruoli"), callbacks.ROLES_LIST, 0)]])
+        await outbox.enqueue(session, chat_id=admin_id, method="sendMessage", params=message_params(screen),
+                             dedupe_key=f"invite-used:{code}:{admin_id}", now=now, kind="invite_used", ref=code)
 
 
 def render_roles(v: Visitor, content, grants, page: int) -> Screen:  # type: ignore[no-untyped-def]

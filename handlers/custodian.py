@@ -20,14 +20,15 @@ from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_, Translator
-from bot.media import MediaTooLarge, incoming_media, limit_megabytes, save_from_telegram
+from bot.media import MediaTooLarge, delete_stored, incoming_media, limit_megabytes, save_from_telegram
 from bot.outbox_sender import OnBlocked
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
-from storage import audit, outbox, tickets, users
+from handlers.limits import limit_notice
+from storage import audit, limits, outbox, tickets, users
 from storage.content import Content
-from storage.models import OutboxMessage, ReportDraft, Ticket, TicketEvent, TicketMedia, User
+from storage.models import OutboxMessage, ReportDraft, Ticket, TicketEvent, TicketMedia, TicketPrompt, User
 from storage.tickets import ALERT_KIND, Action, Actor, Change, TicketError
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ REJECT_LABELS = {
     "unclear": N_("Non si capisce il problema"),
     "other": N_("Altro motivo (lo scrivo io)"),
 }
+OTHER_REASON = N_("Altro motivo")  # what subscribers read instead of the custodian's own words
 ANSWER_LABELS = {"yes": N_("Sì"), "no": N_("No"), "unknown": N_("Non so")}
 EVENT_LABELS = {
     "opened": N_("Segnalazione inviata"),
@@ -149,6 +151,21 @@ def describe_place(tr: Translator, content: Content, item: Ticket | ReportDraft)
         parts.append(tr._("parti comuni"))
     elif item.area == "flat":
         parts.append(tr._("appartamento {flat}", flat=item.flat) if item.flat else tr._("appartamento"))
+    return " · ".join(parts)
+
+
+def describe_public_place(tr: Translator, content: Content, ticket: Ticket) -> str:
+    """Estate · building, staircase · common areas: where a problem is, without the floor or the flat."""
+    parts = [tr.isolate(estate_name(content, ticket.estate_id))]
+    estate = content.estates.get(ticket.estate_id or "")
+    if ticket.building_id:
+        building = next((b for b in estate.buildings if b.id == ticket.building_id), None) if estate else None
+        label = tr.isolate(building.name if building else ticket.building_id)
+        if ticket.staircase:
+            label += " " + tr._("scala {staircase}", staircase=ticket.staircase)
+        parts.append(label)
+    if ticket.area == "common":
+        parts.append(tr._("parti comuni"))
     return " · ".join(parts)
 
 
@@ -331,9 +348,17 @@ async def _update_alerts(session: AsyncSession, rt: Runtime, ticket: Ticket, eve
 
 
 def render_tenant_notice(tr: Translator, content: Content, ticket: Ticket, event: TicketEvent, user_id: int, now: datetime) -> Screen:
-    text = tr._(TENANT_NOTICES[event.kind], code=ticket.code, category=category_name(tr, content, ticket.category_id),
-                reason=reject_reason_text(tr, ticket) if ticket.status == "rejected" else "")
-    if event.kind == "note" and event.text:
+    reporter = ticket.reporter_id == user_id
+    reason = ""
+    if ticket.status == "rejected":  # the custodian's own words are for the reporter; subscribers get the label
+        if reporter:
+            reason = reject_reason_text(tr, ticket)
+        elif ticket.reject_reason in REJECT_LABELS and ticket.reject_reason != "other":
+            reason = tr._(REJECT_LABELS[ticket.reject_reason])
+        else:
+            reason = tr._(OTHER_REASON)
+    text = tr._(TENANT_NOTICES[event.kind], code=ticket.code, category=category_name(tr, content, ticket.category_id), reason=reason)
+    if event.kind == "note" and event.text and reporter:
         text += "\n\n«" + tr.isolate(clip(event.text, 800)) + "»"
     rows = []
     if tickets.can_answer_resolution(ticket, user_id, now):
@@ -363,6 +388,8 @@ async def _notify_followers(session: AsyncSession, rt: Runtime, ticket: Ticket, 
     for user in await tickets.followers(session, ticket):
         if user.id == actor_id or user.blocked_at is not None:
             continue
+        if event.kind == "note" and user.id != ticket.reporter_id:
+            continue  # a note is written to the reporter; subscribers hear of changes of state only
         tr = translator_for(rt, language_of(user))
         screen = render_tenant_notice(tr, rt.content, ticket, event, user.id, now)
         await outbox.enqueue(
@@ -688,8 +715,13 @@ async def _finish_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE, v: 
                 change = await tickets.reject(session, ticket_id, actor_of(v), "other", now, text)
             else:
                 change, saved_media = await tickets.add_comment(session, ticket_id, actor_of(v), now, text=text, media=media)
+                await limits.take(session, limits.caps_of(rt.settings), v.user_id, "photo" if media else "comment", now)
             await tickets.drop_prompt(session, v.user_id)
             await announce_change(session, rt, change, v.user_id, saved_media)
+    except limits.LimitReached as error:
+        await delete_stored(rt.settings, [media["path"]] if media else None)
+        await show(update, Screen(limit_notice(v.tr, error), [menu_row(v.tr)]))
+        return
     except TicketError as error:
         async with rt.db.write() as session:
             await tickets.drop_prompt(session, v.user_id)
@@ -707,11 +739,22 @@ async def _finish_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE, v: 
     await show(update, Screen(text_done, [[button(v.tr._("📋 Vedi la segnalazione"), target, ticket_id)], menu_row(v.tr)]))
 
 
-async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """TEXT_CONSUMERS: the note, reason or comment the bot asked for."""
-    rt = runtime_of(context)
+async def _live_prompt(rt: Runtime, user_id: int) -> TicketPrompt | None:
+    """The prompt waiting for this person's message, unless it has expired (then it is dropped)."""
     async with rt.db.read() as session:
-        prompt = await tickets.get_prompt(session, update.effective_user.id)
+        prompt = await tickets.get_prompt(session, user_id)
+    if prompt is None or tickets.prompt_is_live(prompt, rt.clock.now()):
+        return prompt
+    log.info("user %s: the %s prompt on ticket %s expired", user_id, prompt.purpose, prompt.ticket_id)
+    async with rt.db.write() as session:
+        await tickets.drop_prompt(session, user_id)
+    return None
+
+
+async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """TEXT_CONSUMERS: the note, reason or comment the bot asked for (not one asked for long ago)."""
+    rt = runtime_of(context)
+    prompt = await _live_prompt(rt, update.effective_user.id)
     if prompt is None:
         return False
     v = await visitor(update, context)
@@ -722,8 +765,7 @@ async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
 async def prompt_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """MEDIA_CONSUMERS: a photo added to a ticket the tenant follows."""
     rt = runtime_of(context)
-    async with rt.db.read() as session:
-        prompt = await tickets.get_prompt(session, update.effective_user.id)
+    prompt = await _live_prompt(rt, update.effective_user.id)
     if prompt is None:
         return False
     v = await visitor(update, context)

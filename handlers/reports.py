@@ -18,13 +18,17 @@ from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_
-from bot.media import MediaTooLarge, incoming_media, limit_megabytes, save_from_telegram
+from bot.media import MediaTooLarge, delete_stored, incoming_media, limit_megabytes, save_from_telegram
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, plain_text, show
 from handlers import custodian
 from handlers.common import paging
-from handlers.custodian import STATUS_LABELS, actor_of, category_name, describe_place, resolution_rows, star_row, ticket_button
-from storage import feedback, geo, shortcuts, tickets
+from handlers.custodian import (
+    STATUS_LABELS, actor_of, category_name, describe_place, describe_public_place, resolution_rows, star_row, ticket_button,
+)
+from handlers.limits import limit_notice
+from handlers.start import render_welcome
+from storage import feedback, geo, limits, shortcuts, tickets
 from storage.content import Content, Estate
 from storage.models import ReportDraft, Ticket, TicketEvent
 from storage.tickets import Action, TicketError
@@ -278,11 +282,12 @@ def render_duplicates(v: Visitor, content: Content, found: list[Ticket]) -> Scre
     tr = v.tr
     lines = [tr._("🔎 <b>Forse qualcuno l'ha già segnalato.</b> Nel caseggiato ci sono già queste segnalazioni aperte:")]
     rows = []
-    for ticket in found:
-        line = f"• <b>{tr.isolate(ticket.code)}</b> · {tr.isolate(describe_place(tr, content, ticket))} · {tr._(STATUS_LABELS[ticket.status])} · {tr.short_date(ticket.created_at)}"
-        if ticket.description:
-            line += "\n  «" + tr.isolate(clip(ticket.description, 100)) + "»"
-        lines.append(line)
+    for ticket in found:  # what anyone in the courtyard could see: never the flat, the words or who reported it
+        lines.append(
+            f"• <b>{tr.isolate(ticket.code)}</b> · {tr.isolate(category_name(tr, content, ticket.category_id))} · "
+            f"{tr.isolate(describe_public_place(tr, content, ticket))} · {tr._(STATUS_LABELS[ticket.status])} · "
+            f"{tr.short_date(ticket.created_at)}"
+        )
         rows.append([button(tr._("🙋 È questo, succede anche a me: {code}", code=ticket.code), callbacks.REPORT_ME_TOO, ticket.id)])
     lines.append(tr._("Se è lo stesso problema, tocca «succede anche a me»: ti avvisiamo quando cambia qualcosa."))
     rows.append([button(tr._("📨 No, è un altro problema: invia"), callbacks.REPORT_SEND_ANYWAY)])
@@ -321,6 +326,23 @@ def render_my_reports(v: Visitor, content: Content, items: list[Ticket], total: 
     rows.append(menu_row(tr))
     text = tr._("<b>Le tue segnalazioni</b>, dalla più recente. Tocca per vedere come va.") if total else tr._("Non hai ancora fatto segnalazioni.")
     return Screen(text, rows)
+
+
+def render_public_report(v: Visitor, content: Content, ticket: Ticket) -> Screen:
+    """What a tenant who said "me too" sees: the problem, where in the common parts, its state and dates; never the
+    reporter's words, flat, name or the notes written to the reporter."""
+    tr = v.tr
+    lines = [
+        f"<b>{tr.isolate(ticket.code)}</b> · {tr.isolate(category_name(tr, content, ticket.category_id))}",
+        "📍 " + describe_public_place(tr, content, ticket),
+        tr._("Stato: <b>{status}</b>", status=tr._(STATUS_LABELS[ticket.status])),
+        tr._("Segnalata il {date} · ultimo aggiornamento il {updated}", date=tr.short_date(ticket.created_at),
+             updated=tr.short_date(ticket.updated_at)),
+    ]
+    if ticket.affected > 1:
+        lines.append(tr.n_("👥 {n} inquilino interessato", "👥 {n} inquilini interessati", ticket.affected))
+    lines += ["", tr._("Segui questo problema: ti scrivo quando cambia stato.")]
+    return Screen("\n".join(lines), [back_row(tr, callbacks.MY_REPORTS, 0)])
 
 
 def render_report(v: Visitor, content: Content, ticket: Ticket, events: list[TicketEvent], photos: int, now: datetime,
@@ -373,9 +395,21 @@ async def _categories_screen(rt: Runtime, v: Visitor) -> Screen:
     return render_categories(v, rt.content, None, has_reports)
 
 
+async def _consented(update: Update, v: Visitor) -> bool:
+    """Nobody files a report before accepting the privacy notice: they get the notice first."""
+    if v.consented:
+        return True
+    log.info("user %s: report refused before the privacy notice was accepted", v.user_id)
+    await update.callback_query.answer(v.tr._("Prima leggi e accetta l'informativa sulla privacy."))
+    await show(update, render_welcome(v))
+    return False
+
+
 async def report_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The main menu's "Report a problem": continue the draft, or choose a category."""
     rt, v = runtime_of(context), await visitor(update, context)
+    if not await _consented(update, v):
+        return
     await update.callback_query.answer()
     async with rt.db.read() as session:
         draft = await tickets.get_draft(session, v.user_id)
@@ -400,10 +434,13 @@ async def report_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def report_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
+    if not await _consented(update, v):
+        return
     await update.callback_query.answer()
     async with rt.db.write() as session:
-        await tickets.drop_draft(session, v.user_id)
+        dropped = await tickets.discard_draft(session, v.user_id)
         has_reports = await tickets.count_tickets_of(session, v.user_id) > 0
+    await delete_stored(rt.settings, dropped)
     await show(update, render_categories(v, rt.content, None, has_reports))
 
 
@@ -420,7 +457,8 @@ async def report_continue(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def report_discard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     async with rt.db.write() as session:
-        await tickets.drop_draft(session, v.user_id)
+        dropped = await tickets.discard_draft(session, v.user_id)
+    await delete_stored(rt.settings, dropped)
     await update.callback_query.answer(v.tr._("Segnalazione annullata."))
     await show(update, Screen(v.tr._("Segnalazione annullata. Non ho inviato niente."), [menu_row(v.tr)]))
 
@@ -434,7 +472,9 @@ async def report_on_behalf(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         return
     await update.callback_query.answer()
     async with rt.db.write() as session:
+        dropped = await tickets.discard_draft(session, v.user_id)
         draft = await tickets.start_draft(session, v.user_id, rt.clock.now(), on_behalf=True)
+    await delete_stored(rt.settings, dropped)
     await show(update, render_step(v, rt.content, draft))
 
 
@@ -500,6 +540,8 @@ async def choose_same_place(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 async def choose_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
+    if not await _consented(update, v):
+        return
     decoded = callbacks.decode(update.callback_query.data)
     category = rt.content.problems.get(decoded.args[0])
     if category is None:
@@ -583,25 +625,48 @@ async def photos_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def edit_part(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Photos and the voice note are asked afresh: the ones replaced leave the disk once the change is saved."""
     part = callbacks.decode(update.callback_query.data).args[0]
-    await _change_draft(update, context, lambda draft, content, now: tickets.begin_edit(draft, part, now))
+    replaced: list[str] = []
+
+    def change(draft: ReportDraft, content: Content, now: datetime) -> None:
+        before = tickets.draft_files(draft)
+        tickets.begin_edit(draft, part, now)
+        replaced.extend(set(before) - set(tickets.draft_files(draft)))
+
+    await _change_draft(update, context, change)
+    await delete_stored(runtime_of(context).settings, replaced)
 
 
 async def send_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Before sending, suggest open tickets that look the same; then open the ticket and alert the custodians."""
     rt, v = runtime_of(context), await visitor(update, context)
+    if not await _consented(update, v):
+        return
     skip_duplicates = callbacks.decode(update.callback_query.data).action is callbacks.REPORT_SEND_ANYWAY
     now = rt.clock.now()
-    ticket = None
+    ticket = merged = None
     try:
         async with rt.db.write() as session:
             draft = await tickets.get_draft(session, v.user_id)
             if draft is None:
                 raise TicketError("not_found", f"user {v.user_id} has no draft")
-            duplicates = [] if skip_duplicates or draft.on_behalf else await tickets.find_duplicates(session, draft, now)
-            if not duplicates:
-                ticket = await tickets.open_ticket(session, draft, rt.content, v.roles, now)
-                await custodian.announce_new_ticket(session, rt, ticket)
+            merged = await tickets.find_identical(session, draft, now)
+            if merged is not None:  # sent twice: the first one stands, nobody is alerted again
+                dropped = await tickets.discard_draft(session, v.user_id)
+            else:
+                duplicates = [] if skip_duplicates or draft.on_behalf else await tickets.find_duplicates(session, draft, now)
+                if not duplicates:
+                    if not draft.on_behalf:  # a custodian filing for tenants who phoned is at work, not flooding
+                        await limits.take(session, limits.caps_of(rt.settings), v.user_id, "ticket", now)
+                    ticket = await tickets.open_ticket(session, draft, rt.content, v.roles, now)
+                    await custodian.announce_new_ticket(session, rt, ticket)
+    except limits.LimitReached as error:
+        contacts = rt.content.contacts
+        await update.callback_query.answer()
+        notice = limit_notice(v.tr, error, contacts.emergency_number, contacts.emergency_phone)
+        await show(update, Screen(notice, [[button(v.tr._("🏠 Menu"), callbacks.MENU)]]))
+        return
     except TicketError as error:
         log.info("user %s: report not sent: %s", v.user_id, error)
         await update.callback_query.answer(v.tr._(STEP_REFUSED))
@@ -612,6 +677,11 @@ async def send_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await show(update, render_step(v, rt.content, draft))
         return
     await update.callback_query.answer()
+    if merged is not None:
+        await delete_stored(rt.settings, dropped)
+        text = v.tr._("Avevi già inviato questa segnalazione: è la <b>{code}</b>. Non ne ho aperta un'altra.", code=merged.code)
+        await show(update, Screen(text, [[button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)], menu_row(v.tr)]))
+        return
     if ticket is None:
         await show(update, render_duplicates(v, rt.content, duplicates))
         return
@@ -623,14 +693,20 @@ async def send_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def me_too(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     ticket_id = callbacks.decode(update.callback_query.data).int(0)
+    now = rt.clock.now()
     try:
         async with rt.db.write() as session:
-            change = await tickets.me_too(session, ticket_id, actor_of(v), rt.clock.now())
-            await tickets.drop_draft(session, v.user_id)
+            change = await tickets.me_too(session, ticket_id, actor_of(v), now)
+            await limits.take(session, limits.caps_of(rt.settings), v.user_id, "me_too", now)
+            dropped = await tickets.discard_draft(session, v.user_id)
             await custodian.announce_change(session, rt, change, v.user_id)
     except TicketError as error:
         await custodian.refuse(update, v, error)
         return
+    except limits.LimitReached as error:
+        await update.callback_query.answer(limit_notice(v.tr, error), show_alert=True)
+        return
+    await delete_stored(rt.settings, dropped)
     rt.wake_outbox()
     await update.callback_query.answer()
     text = v.tr._("🙋 Fatto: sei tra gli inquilini che hanno il problema {code}. Ti scrivo qui quando cambia qualcosa.", code=change.ticket.code)
@@ -653,10 +729,11 @@ async def _report_screen(rt: Runtime, v: Visitor, ticket_id: int) -> Screen:
         prompt = await tickets.get_prompt(session, v.user_id)
         if prompt is not None and prompt.purpose == "comment":
             await tickets.drop_prompt(session, v.user_id)  # back from "add a message" without writing one
+        if ticket.reporter_id != v.user_id and ticket.filed_by != v.user_id and not v.roles.handles_estate(ticket.estate_id):
+            return render_public_report(v, rt.content, ticket)  # a subscriber
         events = await tickets.events_of(session, ticket.id)
         photos = sum(1 for item in await tickets.media_of(session, ticket.id) if item.kind == "photo")
-        following = ticket.reporter_id == v.user_id or await tickets.is_subscribed(session, ticket.id, v.user_id)
-    return render_report(v, rt.content, ticket, events, photos, rt.clock.now(), following)
+    return render_report(v, rt.content, ticket, events, photos, rt.clock.now(), ticket.reporter_id == v.user_id)
 
 
 async def view_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -780,6 +857,13 @@ async def draft_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
     if incoming.kind == "photo" and len(draft.photos or []) >= tickets.MAX_PHOTOS:
         await show(update, render_step(v, rt.content, draft, v.tr._("Ho già {total} foto: bastano così.", total=tickets.MAX_PHOTOS)))
         return True
+    if incoming.kind == "photo" and not draft.on_behalf:
+        try:  # counted before downloading: a flood of photos costs no disk
+            async with rt.db.write() as session:
+                await limits.take(session, limits.caps_of(rt.settings), v.user_id, "photo", rt.clock.now())
+        except limits.LimitReached as error:
+            await show(update, render_step(v, rt.content, draft, limit_notice(v.tr, error)))
+            return True
     try:
         media = await save_from_telegram(context.bot, rt.settings, incoming, rt.clock.now())
     except MediaTooLarge:
@@ -802,4 +886,6 @@ async def draft_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
 async def cancel_draft(rt: Runtime, user_id: int) -> bool:
     """CANCEL_HOOKS: /cancel drops the report being written."""
     async with rt.db.write() as session:
-        return await tickets.drop_draft(session, user_id)
+        dropped = await tickets.discard_draft(session, user_id)
+    await delete_stored(rt.settings, dropped)
+    return dropped is not None

@@ -24,6 +24,7 @@ from storage.content import Content
 from storage.export import WHAT, ExportRequest, csv_bytes, file_name
 from storage.models import User
 from storage.stats import Figure, Period, Scope, Summary
+from storage.users import Roles
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,13 @@ def stars_text(tr: Translator, figure: Figure) -> str:
 # The summary, as sections of HTML
 
 
-def summary_sections(tr: Translator, content: Content, summary: Summary) -> list[str]:
+def shows_free_text(roles: Roles) -> bool:
+    """Tenants' own words (comments, suggestions, complaints) are for the staff who answer them; a committee is
+    tenants too and gets figures only."""
+    return roles.is_staff
+
+
+def summary_sections(tr: Translator, content: Content, summary: Summary, free_text: bool = True) -> list[str]:
     sections = [
         tr._("📊 <b>Statistiche</b> · {period}", period=period_label(tr, summary.period)) + "\n"
         + tr._("Per rispetto della privacy, i gruppi con meno di 5 persone o casi non hanno numeri: «{few}».", few=too_few(tr))
@@ -142,7 +149,7 @@ def summary_sections(tr: Translator, content: Content, summary: Summary) -> list
         lines.append(tr._("Nessun voto in questo periodo."))
     sections.append("\n".join(lines))
 
-    if summary.comments:
+    if summary.comments and free_text:
         lines = [tr._("<b>💬 Ultimi commenti</b> (senza nomi)")]
         for comment in summary.comments:
             lines.append("• " + tr._("{kind}, {target}:", kind=tr._(KIND_NAMES[comment.kind]),
@@ -261,7 +268,7 @@ async def stats_show(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     scope, period, kind, code = chosen
     await update.callback_query.answer()
     summary = await rt.summaries.summary(rt.db, scope, period, rt.content, rt.settings.timezone, rt.clock.now())
-    pages = pages_of(summary_sections(v.tr, rt.content, summary))
+    pages = pages_of(summary_sections(v.tr, rt.content, summary, shows_free_text(v.roles)))
     rows = summary_rows(v, kind, code)
     if len(pages) == 1:
         await show(update, Screen(pages[0], rows))
@@ -330,7 +337,7 @@ async def stats_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 def render_digest(tr: Translator, content: Content, summary: Summary) -> Screen:
     month = tr.date(summary.period.start, format="yMMMM")
     header = tr._("🗓 <b>Il mese di {month}</b> nei caseggiati che rappresenti.", month=month)
-    pages = pages_of([header, *summary_sections(tr, content, summary)[1:]])
+    pages = pages_of([header, *summary_sections(tr, content, summary, free_text=False)[1:]])
     text = pages[0]
     if len(pages) > 1:
         text += "\n\n" + tr._("Il resto è nelle statistiche.")

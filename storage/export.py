@@ -46,6 +46,15 @@ class ExportRequest:
     with_personal_data: bool = False
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: str) -> str:
+    """A cell Excel shows as text: one starting like a formula (= + - @, tab, CR) gets a leading apostrophe, so
+    a tenant's comment such as `=HYPERLINK(...)` never runs on the editor's computer."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def excel_date(moment: datetime | date | None, tz: ZoneInfo) -> str:
     if moment is None:
         return ""
@@ -164,7 +173,7 @@ async def write_csv(db: Database, request: ExportRequest, out: TextIO, content: 
     written = 0
     async for rows in _batches(db, query, key):
         for item in rows:
-            writer.writerow(make_row(item, content, tz, request.with_personal_data))
+            writer.writerow([cell(value) for value in make_row(item, content, tz, request.with_personal_data)])
         written += len(rows)
         if progress is not None and written // PROGRESS_EVERY != (written - len(rows)) // PROGRESS_EVERY:
             progress(written)

@@ -36,6 +36,8 @@ AWAITING_ACK = frozenset({"new", "reopened"})
 FINAL_STATUSES = frozenset({"closed", "rejected"})
 CONFIRM_WINDOW = timedelta(days=14)  # after "resolved", the reporter confirms or reopens; then it closes
 DUPLICATE_WINDOW = timedelta(days=30)
+MERGE_WINDOW = timedelta(hours=1)  # the same tenant's identical report within an hour joins the first one
+PROMPT_LIFETIME = timedelta(minutes=30)  # a note, reason or comment typed later is not taken as one
 ESCALATE_AGAIN_AFTER = timedelta(days=1)
 MAX_PHOTOS = 3
 MAX_DUPLICATES_SHOWN = 3
@@ -139,9 +141,12 @@ def authorize(action: Action, ticket: Ticket, actor: Actor, *, subscribed: bool)
     if action in REPORTER_ACTIONS:
         return is_reporter
     if action is Action.COMMENT:
-        return is_reporter or subscribed
+        # Only the reporter writes into the custodians' chat: a subscriber joined a problem, not a conversation
+        # (they file their own report to add their words or photos).
+        return is_reporter
     if action is Action.ME_TOO:
-        return not is_reporter and not subscribed
+        # Never a problem inside someone's flat: nobody else can have it, and joining would reveal it.
+        return not is_reporter and not subscribed and ticket.area != "flat"
     return is_reporter or subscribed or handles or ticket.filed_by == actor.user_id  # VIEW
 
 
@@ -169,18 +174,37 @@ async def get_draft(session: AsyncSession, user_id: int) -> ReportDraft | None:
 
 
 async def start_draft(session: AsyncSession, user_id: int, now: datetime, *, on_behalf: bool = False) -> ReportDraft:
-    """A new, empty draft, replacing any earlier one of this person."""
+    """A new, empty draft, replacing any earlier one of this person (callers discard that one first with
+    discard_draft, to learn which of its files to delete)."""
     await drop_draft(session, user_id)
     draft = ReportDraft(
         user_id=user_id, step="tenant_name" if on_behalf else "category", editing=None, done=[],
-        on_behalf=on_behalf, answers={}, photos=[], created_at=now, updated_at=now,
+        on_behalf=on_behalf, answers={}, photos=[], offered=[], created_at=now, updated_at=now,
     )
     session.add(draft)
     await session.flush()
     return draft
 
 
+def draft_files(draft: ReportDraft) -> list[str]:
+    """The stored media of a draft (paths relative to the media folder)."""
+    return [media["path"] for media in [*(draft.photos or []), *([draft.voice] if draft.voice else [])]]
+
+
+async def discard_draft(session: AsyncSession, user_id: int) -> list[str] | None:
+    """Delete this person's draft; None if there was none, else the files of its photos and voice note, for the
+    caller to delete from disk once the transaction has committed (bot.media.delete_stored)."""
+    draft = await session.get(ReportDraft, user_id)
+    if draft is None:
+        return None
+    files = draft_files(draft)
+    await session.delete(draft)
+    await session.flush()
+    return files
+
+
 async def drop_draft(session: AsyncSession, user_id: int) -> bool:
+    """Delete the draft row only; prefer discard_draft, which also says which files to delete."""
     result = await session.execute(delete(ReportDraft).where(ReportDraft.user_id == user_id))
     return result.rowcount > 0
 
@@ -431,7 +455,8 @@ def _event(ticket: Ticket, kind: str, actor_id: int | None, now: datetime, text:
 
 async def find_duplicates(session: AsyncSession, draft: ReportDraft, now: datetime) -> list[Ticket]:
     """Open tickets of the same estate and category (and building, when given) from the last 30 days that this
-    person has neither filed nor joined."""
+    person has neither filed nor joined; never one inside a flat. They are recorded on the draft as offered: the
+    only tickets "me too" accepts from this person."""
     user_id = draft.user_id
     query = (
         select(Ticket)
@@ -440,6 +465,7 @@ async def find_duplicates(session: AsyncSession, draft: ReportDraft, now: dateti
             Ticket.category_id == draft.category_id,
             Ticket.status.in_(OPEN_STATUSES),
             Ticket.created_at >= now - DUPLICATE_WINDOW,
+            or_(Ticket.area.is_(None), Ticket.area != "flat"),
             or_(Ticket.reporter_id.is_(None), Ticket.reporter_id != user_id),
             ~exists().where(TicketSubscriber.ticket_id == Ticket.id, TicketSubscriber.user_id == user_id),
         )
@@ -448,7 +474,29 @@ async def find_duplicates(session: AsyncSession, draft: ReportDraft, now: dateti
     )
     if draft.building_id:
         query = query.where(or_(Ticket.building_id == draft.building_id, Ticket.building_id.is_(None)))
-    return list((await session.scalars(query)).all())
+    found = list((await session.scalars(query)).all())
+    draft.offered = [ticket.id for ticket in found]
+    return found
+
+
+async def find_identical(session: AsyncSession, draft: ReportDraft, now: datetime) -> Ticket | None:
+    """The open ticket this same person sent within the last hour with the very same report, if any: sending it
+    again (a double tap, an impatient second try) joins that one instead of alerting the custodians again."""
+    if draft.on_behalf:
+        return None
+    return await session.scalar(
+        select(Ticket)
+        .where(
+            Ticket.reporter_id == draft.user_id, Ticket.created_at >= now - MERGE_WINDOW,
+            Ticket.status.in_(OPEN_STATUSES), Ticket.category_id == draft.category_id,
+            Ticket.estate_id == draft.estate_id, Ticket.building_id.is_not_distinct_from(draft.building_id),
+            Ticket.staircase.is_not_distinct_from(draft.staircase), Ticket.floor.is_not_distinct_from(draft.floor),
+            Ticket.area.is_not_distinct_from(draft.area), Ticket.flat.is_not_distinct_from(draft.flat),
+            Ticket.description == (draft.description or ""),
+        )
+        .order_by(Ticket.created_at, Ticket.id)
+        .limit(1)
+    )
 
 
 def new_media_token() -> str:
@@ -607,7 +655,12 @@ async def rate(session: AsyncSession, ticket_id: int, actor: Actor, stars: int, 
 
 
 async def me_too(session: AsyncSession, ticket_id: int, actor: Actor, now: datetime) -> Change:
-    """A tenant with the same problem joins the ticket instead of filing a duplicate."""
+    """A tenant with the same problem joins the ticket instead of filing a duplicate: only one the server offered
+    them for the draft they are writing now (find_duplicates), whatever id a button carries."""
+    draft = await get_draft(session, actor.user_id)
+    if draft is None or ticket_id not in (draft.offered or []):
+        log.warning("user %s: me too on ticket %s, which was not offered to them", actor.user_id, ticket_id)
+        raise TicketError("not_allowed", f"ticket {ticket_id} was not offered to user {actor.user_id}")
     ticket = await _checked(session, ticket_id, Action.ME_TOO, actor, now)
     session.add(TicketSubscriber(ticket_id=ticket.id, user_id=actor.user_id, created_at=now))
     ticket.affected = (ticket.affected or 1) + 1
@@ -831,6 +884,12 @@ async def set_prompt(session: AsyncSession, user_id: int, ticket_id: int, purpos
 
 async def get_prompt(session: AsyncSession, user_id: int) -> TicketPrompt | None:
     return await session.get(TicketPrompt, user_id)
+
+
+def prompt_is_live(prompt: TicketPrompt, now: datetime) -> bool:
+    """A prompt older than PROMPT_LIFETIME has expired: a message typed days later must not become a note that
+    every follower receives."""
+    return now - prompt.created_at <= PROMPT_LIFETIME
 
 
 async def drop_prompt(session: AsyncSession, user_id: int) -> bool:

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -17,6 +17,7 @@ INVITE_LIFETIME = timedelta(days=7)
 # Roles whose scope is an estate, a space, or nothing.
 ESTATE_ROLES = ("custodian", "committee")
 SPACE_ROLES = ("operator",)
+EDITOR_INVITES = ("committee",)  # the roles an editor may invite: none of them sees personal data
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,9 @@ class Roles:
         return self.is_admin or self.is_editor
 
     def can_invite(self, role: str) -> bool:
-        # Editors invite the people who run the spaces; only admins make admins and editors.
-        return self.is_admin or (self.is_editor and role in ("custodian", "committee", "operator"))
+        # Only admins grant roles that see personal data (custodians: tenants' reports; operators: who booked;
+        # editors: exports) or that grant roles; editors invite committee members, who see figures only.
+        return self.is_admin or (self.is_editor and role in EDITOR_INVITES)
 
     def handles_estate(self, estate_id: str) -> bool:
         return self.is_admin or estate_id in self.custodian_of
@@ -48,9 +50,10 @@ class Roles:
 @dataclass(frozen=True)
 class InviteResult:
     ok: bool
-    reason: str = ""  # "unknown", "expired", "used"
+    reason: str = ""  # "unknown", "expired", "used", "own"
     role: str = ""
     scope: str = ""
+    created_by: int | None = None
 
 
 async def touch_user(
@@ -203,10 +206,22 @@ async def redeem_invite(session: AsyncSession, code: str, user_id: int, now: dat
         return InviteResult(False, "used")
     if invite.expires_at <= now:
         return InviteResult(False, "expired")
+    if invite.created_by is not None and invite.created_by == user_id:
+        return InviteResult(False, "own")  # nobody grants themselves a role through their own link
     claimed = await session.execute(
         update(Invite).where(Invite.code == code, Invite.used_at.is_(None)).values(used_at=now, used_by=user_id)
     )
     if claimed.rowcount != 1:
         return InviteResult(False, "used")
     await grant_role(session, user_id, invite.role, invite.scope, now, invite.created_by)
-    return InviteResult(True, role=invite.role, scope=invite.scope)
+    return InviteResult(True, role=invite.role, scope=invite.scope, created_by=invite.created_by)
+
+
+async def reachable_admins(session: AsyncSession, configured: frozenset[int]) -> list[int]:
+    """Admins (from QC_ADMIN_IDS and from grants) the bot can write to: they have started it and not blocked it."""
+    granted = select(RoleGrant.user_id).where(RoleGrant.role == "admin")
+    rows = await session.scalars(
+        select(User.id).where(or_(User.id.in_(configured), User.id.in_(granted)), User.blocked_at.is_(None))
+        .order_by(User.id)
+    )
+    return list(rows.all())

@@ -179,6 +179,7 @@ class Sandbox:
                 "QC_ADMIN_IDS": str(ADMIN_PERSONA.user_id),
                 "QC_OPEN311_API_KEY": self.open311_key,
                 "QC_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.port}",
+                "QC_BURST_UPDATES": "1000",  # a demo clicked through by one person or a test script, not a flood
             }
         )
 

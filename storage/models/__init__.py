@@ -6,6 +6,7 @@ from storage.models.core import Invite, OutboxMessage, RoleGrant, User
 from storage.models.privacy import AuditRecord
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.models.guides import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
+from storage.models.limits import DailyUsage
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "Invite", "OutboxMessage", "RoleGrant", "User",
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
     "GuidePrompt", "GuideQuestion", "GuideRun", "GuideStuck",
+    "DailyUsage",
     "ReportDraft", "Ticket", "TicketCounter", "TicketDigest", "TicketEvent", "TicketMedia", "TicketPrompt",
     "TicketSubscriber",
     "UserChange",

@@ -46,6 +46,9 @@ class ReportDraft(Base):
     description: Mapped[str | None] = mapped_column(Text)
     voice: Mapped[dict | None] = mapped_column(JSON)  # a saved media record (bot/media.py)
     photos: Mapped[list] = mapped_column(JSON, default=list)  # saved media records
+    # Ids of the open tickets the server suggested as the same problem for this draft: the only ones its author
+    # may join with "me too" (a forged button with another id is refused).
+    offered: Mapped[list] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -353,6 +353,10 @@ async def test_stats_for_each_role_show_only_their_scope_and_hide_small_groups(b
     omero = await open_march(giorgio)
     assert "Portineria sociale Omero" in omero and "Quartiere Omero" in omero and "4,2 ⭐" in omero
     assert "Zoia" not in omero and "Troppo rumore" not in omero
+    lucia = await staff(bot, "Lucia", "committee", OTHER_ESTATE)  # a committee is tenants: figures, no free text
+    zoia_committee = await open_march(lucia)
+    assert "Officina Zoia" in zoia_committee and "Troppo rumore" not in zoia_committee
+    assert "Ultimi commenti" not in zoia_committee
     await giorgio.send("/menu")
     await giorgio.tap("Strumenti per lo staff")
     assert "📊 Statistiche" in giorgio.screen.button_texts()

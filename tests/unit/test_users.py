@@ -67,7 +67,23 @@ async def test_two_people_racing_for_one_invite_get_one_winner(db, clock):
     assert sum(r is True for r in results) == 1
 
 
-async def test_editors_cannot_make_admins():
+async def test_editors_invite_only_roles_that_see_no_personal_data():
     editor = users.Roles(is_editor=True)
-    assert editor.can_invite("custodian") and not editor.can_invite("admin") and not editor.can_invite("editor")
-    assert not users.Roles().can_invite("custodian")
+    assert editor.can_invite("committee")
+    for role in ("custodian", "operator", "admin", "editor"):  # tenants' reports, who booked, exports, roles
+        assert not editor.can_invite(role), role
+    assert all(users.Roles(is_admin=True).can_invite(role) for role in ("custodian", "operator", "editor", "admin"))
+    assert not users.Roles().can_invite("committee")
+
+
+async def test_nobody_redeems_their_own_invite(db, clock):
+    async with db.write() as session:
+        await users.touch_user(session, 42, "Elena", "it", clock.now())
+        await users.touch_user(session, 43, "Rosa", "it", clock.now())
+        invite = await users.create_invite(session, "custodian", "omero-15", clock.now(), 42)
+    async with db.write() as session:
+        assert (await users.redeem_invite(session, invite.code, 42, clock.now())).reason == "own"
+        assert not (await users.load_roles(session, 42, frozenset())).is_staff
+    async with db.write() as session:
+        redeemed = await users.redeem_invite(session, invite.code, 43, clock.now())
+        assert redeemed.ok and redeemed.created_by == 42

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 08:45:12.369150
+Create Date: 2026-12-06 08:56:22.001906
 """
 
 from alembic import op
@@ -37,6 +37,15 @@ def upgrade() -> None:
     sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_committee_digests')),
     sa.UniqueConstraint('user_id', 'month', name='uq_committee_digests_user_month')
+    )
+    op.create_table('daily_usage',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('day', sa.String(length=10), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('used', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_daily_usage')),
+    sa.UniqueConstraint('user_id', 'day', 'kind', name='uq_daily_usage_user_day_kind')
     )
     op.create_table('feedback',
     sa.Column('id', sa.String(length=24), nullable=False),
@@ -143,6 +152,7 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('voice', sa.JSON(), nullable=True),
     sa.Column('photos', sa.JSON(), nullable=False),
+    sa.Column('offered', sa.JSON(), nullable=False),
     sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_report_drafts'))
@@ -546,6 +556,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_feedback_space_day')
 
     op.drop_table('feedback')
+    op.drop_table('daily_usage')
     op.drop_table('committee_digests')
     with op.batch_alter_table('audit_records', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_records_at')

@@ -1,0 +1,185 @@
+"""Forged everything: every action of the callback vocabulary (bot/callbacks.py ACTIONS, enumerated, so an action
+added later is covered without writing a test), pressed with ids of objects that are not theirs by a tenant with
+no role and by a member of staff of another estate and space.
+
+An action passes when
+- nothing changes in the database except the presser's own rows: their user row (language, last seen, prompts
+  switch), rows whose user_id or chat_id is theirs (their own drafts, prompts, bookings, daily counts, messages to
+  their own chat), and slot_counters (a public slot's seats move with the presser's own booking, which is theirs);
+- nobody else is notified: no outbox row and no message to any other chat;
+- nothing the presser sees (the button's answer, every message in their chat) holds the victim's data.
+
+An argument kind without a pool of forged values fails the test loudly: add a pool for it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from itertools import product
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bot import callbacks
+from storage import tickets as ticket_domain
+from storage import users
+from storage.feedback import new_id
+from storage.models import Base, Booking, Feedback, Invite, Ticket, WaitlistEntry
+from storage.models.core import ROLES
+from tests.e2e.harness import Person, RunningBot
+
+ROME = ZoneInfo("Europe/Rome")
+START = datetime(2027, 3, 1, 8, 0, tzinfo=ROME)
+SLOT = datetime(2027, 3, 2, 10, 0, tzinfo=ROME)  # Tuesday: omero-digital-desk
+ESTATE, OTHER_ESTATE = "omero-mompiani", "zoia-cagnino"
+SPACE, OTHER_SPACE = "omero", "zoia"
+ADMIN_ID = 9101
+# The victim's data: none of it may reach the pressers.
+NAME, PHONE, FLAT = "Vittoria Segreta", "347 555 0101", "int. 77"
+DESCRIPTION = "Perdita nel bagno di Vittoria, citofonare Segreta"
+COMMENT = "Reclamo riservato di Vittoria"
+NOTE = "Nota per Vittoria: passo martedì"
+SECRETS = (NAME, "Vittoria", "Segreta", PHONE, "555 0101", FLAT, DESCRIPTION, COMMENT, NOTE)
+# Words the vocabulary uses (kinds, reasons, roles, periods, parts, answers, switches) plus nonsense.
+WORDS = sorted({*ticket_domain.REJECT_REASONS, *ticket_domain.ANSWERS, *ticket_domain.AREAS, *ticket_domain.EDIT_PARTS,
+                *ROLES, "attended", "no_show", "rating", "suggestion", "complaint", "on", "off", "week", "days", "month",
+                "custom", "bookings", "tickets", "feedback", "start", "it", "ar", "zzz"})
+
+
+@pytest.fixture
+def bot_env() -> dict[str, str]:
+    # The custodians' digest is due late in the evening: a job's own messages are not a presser's doing.
+    return {"QC_ADMIN_IDS": str(ADMIN_ID), "QC_DIGEST_TIME": "23:00"}
+
+
+@pytest.fixture(autouse=True)
+def monday_morning(clock) -> None:  # type: ignore[no-untyped-def]
+    clock.set(START)
+
+
+async def victims_world(bot: RunningBot) -> dict[str, list]:
+    """Vittoria's ticket (in her flat, with a note to her), a common-area ticket she filed, a booking with her
+    phone, a waitlist entry, a signed complaint; an unused invite; a custodian's role grant. The pools of forged
+    values per argument kind."""
+    vittoria = await bot.tenant(NAME)
+    rosa = await bot.tenant("Rosa")
+    await bot.grant_role(rosa, "custodian", ESTATE)
+    now = bot.clock.now()
+    async with bot.runtime.db.write() as session:
+        flat = Ticket(code="QC-2027-000701", status="acknowledged", category_id="water-leak", urgency="urgent", ack_hours=4,
+                      estate_id=ESTATE, building_id="15", staircase="B", floor=3, area="flat", flat=FLAT, answers={},
+                      description=DESCRIPTION, reporter_id=vittoria.user_id, affected=1, created_at=now, updated_at=now,
+                      acknowledged_at=now, last_note=NOTE, last_note_at=now, escalations=0)
+        common = Ticket(code="QC-2027-000702", status="in_progress", category_id="lift", urgency="normal", ack_hours=48,
+                        estate_id=ESTATE, building_id="15", area="common", answers={}, description=DESCRIPTION,
+                        reporter_id=vittoria.user_id, affected=1, created_at=now, updated_at=now, acknowledged_at=now,
+                        escalations=0)
+        booking = Booking(user_id=vittoria.user_id, chat_id=vittoria.user_id, service_id="omero-digital-desk",
+                          space_id=SPACE, slot_start=SLOT, slot_end=SLOT + timedelta(minutes=30), status="active",
+                          name=NAME, phone=PHONE, language="it", holds_quota=False, created_at=now)
+        waiting = WaitlistEntry(user_id=vittoria.user_id, chat_id=vittoria.user_id, service_id="omero-digital-desk",
+                                space_id=SPACE, slot_start=SLOT + timedelta(minutes=30), slot_end=SLOT + timedelta(hours=1),
+                                name=NAME, language="it", status="offered", created_at=now, offered_at=now,
+                                offer_expires_at=now + timedelta(hours=2))
+        complaint = Feedback(id=new_id(), kind="complaint", space_id=SPACE, service_id="", user_id=vittoria.user_id,
+                             stars=None, comment=COMMENT, day=date(2027, 3, 1))
+        session.add_all([flat, common, booking, waiting, complaint])
+        invite = await users.create_invite(session, "custodian", ESTATE, now, ADMIN_ID)
+        await session.flush()
+        grant_id = (await users.list_grants(session))[0][0].id
+        ids = [flat.id, common.id, booking.id, waiting.id, grant_id]
+        pools = {
+            "int": [*dict.fromkeys(ids), 0, 1, 5, 99, -1, 202703],
+            "id": [invite.code, complaint.id, ESTATE, SPACE, "omero-digital-desk", "water-leak", flat.code],
+            "word": WORDS,
+            "stamp": [f"{SLOT:%Y%m%d%H%M}", f"{SLOT + timedelta(minutes=30):%Y%m%d%H%M}"],
+            "date": [f"{SLOT:%Y%m%d}"],
+        }
+    return {"pools": pools, "others": [vittoria.user_id, rosa.user_id, ADMIN_ID], "secrets": [*SECRETS, invite.code]}
+
+
+def forged_args(action: callbacks.Action, pools: dict[str, list]) -> list[tuple]:
+    """Every value of each argument's pool, the other arguments at each of their pool's first two values."""
+    missing = [kind for kind in action.args if kind not in pools]
+    assert not missing, f"action {action.code!r}: no forged values for argument kind(s) {missing}; add a pool"
+    if not action.args:
+        return [()]
+    combos: dict[tuple, None] = {}
+    for position, kind in enumerate(action.args):
+        others = [pools[other][:2] for other in action.args]
+        others[position] = pools[kind]
+        for combo in product(*others):
+            if all(callbacks.ARG_PATTERNS[k].match(str(v)) for k, v in zip(action.args, combo, strict=True)):
+                combos[combo] = None
+    return list(combos)
+
+
+async def dump(bot: RunningBot, presser: int) -> dict[str, set]:
+    """Every table's rows, without the presser's own (see the module's docstring)."""
+    tables: dict[str, set] = {}
+    async with bot.runtime.db.read() as session:
+        for table in Base.metadata.sorted_tables:
+            if table.name == "slot_counters":
+                continue
+            rows = set()
+            for row in (await session.execute(select(table))).mappings():
+                if table.name == "users" and row["id"] == presser:
+                    continue
+                if presser in (row.get("user_id"), row.get("chat_id")):
+                    continue
+                rows.add(json.dumps(dict(row), default=str, sort_keys=True))
+            tables[table.name] = rows
+    return tables
+
+
+def seen_by(bot: RunningBot, person: Person, answers_from: int) -> str:
+    answers = [answer.get("text") or "" for answer in list(bot.emu.callback_answers.values())[answers_from:]]
+    messages = [" ".join([m.text or m.caption or "", *m.button_texts()]) for m in person.messages()]
+    return "\n".join([*answers, *messages])
+
+
+async def press_every_action(bot: RunningBot, presser: Person, world: dict) -> list[str]:
+    leaks: list[str] = []
+    watched = {chat: len(bot.messages(chat)) for chat in world["others"]}
+    for action in callbacks.ACTIONS.values():
+        before = await dump(bot, presser.user_id)
+        answers_from = len(bot.emu.callback_answers)
+        for args in forged_args(action, world["pools"]):
+            await presser.press(presser.screen.message_id, callbacks.encode(action, *args), force=True)
+        await bot.flush_outbox()  # whatever was queued for others is delivered, so it shows below
+        after = await dump(bot, presser.user_id)
+        changed = {name: (before[name] ^ after[name]) for name in before if before[name] != after[name]}
+        if changed:
+            leaks.append(f"{presser.name} {action.code}: changed {', '.join(sorted(changed))}: "
+                         f"{[row[:160] for rows in changed.values() for row in list(rows)[:2]]}")
+        told = {chat: len(bot.messages(chat)) - count for chat, count in watched.items() if len(bot.messages(chat)) != count}
+        if told:
+            leaks.append(f"{presser.name} {action.code}: messages to others {told}")
+            watched.update({chat: len(bot.messages(chat)) for chat in told})
+        shown = seen_by(bot, presser, answers_from)
+        revealed = [secret for secret in world["secrets"] if secret in shown]
+        if revealed:
+            leaks.append(f"{presser.name} {action.code}: showed {revealed}")
+        await presser.send("/cancel")  # each action from a clean slate: no draft of theirs left by the last one
+    return leaks
+
+
+async def test_every_action_forged_by_a_tenant_and_by_staff_of_elsewhere_changes_shows_and_tells_nothing(bot):
+    world = await victims_world(bot)
+    mallory = await bot.tenant("Mallory")
+    oscar = await bot.tenant("Oscar")
+    await bot.grant_role(oscar, "custodian", OTHER_ESTATE)
+    await bot.grant_role(oscar, "operator", OTHER_SPACE)
+    await bot.deliver()
+    leaks = await press_every_action(bot, mallory, world)
+    leaks += await press_every_action(bot, oscar, world)
+    assert not leaks, "\n".join(leaks)
+
+
+def test_every_argument_kind_of_the_vocabulary_has_forged_values():
+    pools = {kind: ["x"] for kind in ("int", "id", "word", "stamp", "date")}
+    for action in callbacks.ACTIONS.values():
+        forged_args(action, pools)  # fails loudly for a kind without a pool
+    assert set(callbacks.ARG_PATTERNS) == set(pools), "a new argument kind needs a pool in victims_world"
