@@ -148,6 +148,8 @@ class PerChatProcessor(BaseUpdateProcessor):
         self._waiting: dict[int, int] = defaultdict(int)
         # Tests and the sandbox learn here when an update has been fully handled.
         self.on_done: Callable[[object], None] | None = None
+        # The inbox marks the update handled (bot/inbox.py), inside the chat's turn: the next waits for the mark.
+        self.on_handled: Callable[[Update], Awaitable[None]] | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
@@ -156,6 +158,7 @@ class PerChatProcessor(BaseUpdateProcessor):
         try:
             if chat is None:
                 await coroutine
+                await self._mark_handled(update)
                 return
             key = chat.id
             self._waiting[key] += 1
@@ -163,6 +166,7 @@ class PerChatProcessor(BaseUpdateProcessor):
             try:
                 async with self._locks[key]:
                     await coroutine
+                    await self._mark_handled(update)
             finally:
                 _replying_to.reset(replying)
                 self._waiting[key] -= 1
@@ -174,6 +178,13 @@ class PerChatProcessor(BaseUpdateProcessor):
             wakes.wake_all()
             if self.on_done is not None:
                 self.on_done(update)
+
+    async def _mark_handled(self, update: object) -> None:
+        if self.on_handled is not None and isinstance(update, Update):
+            try:
+                await self.on_handled(update)
+            except Exception:  # the database failed: the update is handled again after a restart (at least once)
+                log.exception("could not mark update %s handled", update.update_id)
 
     async def initialize(self) -> None:
         pass

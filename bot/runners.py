@@ -18,8 +18,9 @@ from bot import open311_http
 from bot.app import build_application, on_startup, on_stopped
 from bot.clock import Clock
 from bot.config import Settings
+from bot.inbox import InboxDispatcher, InboxPoller
 from bot.runtime import Runtime
-from bot.ui import slim_pressed_message
+from storage import inbox
 from storage.content import ContentStore
 from storage.db import Database, upgrade
 
@@ -41,6 +42,8 @@ class BotService:
         self.webhook = settings.uses_webhook if webhook is None else webhook
         self.runtime: Runtime | None = None
         self.application: Application | None = None
+        self.inbox: InboxDispatcher | None = None
+        self._poller: InboxPoller | None = None
         self._site_runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -48,17 +51,22 @@ class BotService:
         await upgrade(settings.database_url)
         db = Database(settings.database_url)
         self.runtime = rt = Runtime(settings, db, ContentStore(settings.content_dir), self.clock)
-        self.application = application = build_application(rt, with_updater=not self.webhook)
+        # No PTB Updater: updates come through the inbox (bot/inbox.py) in both modes.
+        self.application = application = build_application(rt, with_updater=False)
         await application.initialize()
         await on_startup(application)
         await application.start()
+        self.inbox = InboxDispatcher(application, rt)
+        application.update_processor.on_handled = self._mark_handled
+        await self.inbox.recover()  # before anything new arrives, so a chat's new updates queue behind its leftovers
         if self.webhook:
             await application.bot.set_webhook(
                 settings.webhook_url, secret_token=settings.webhook_secret, allowed_updates=ALLOWED_UPDATES,
             )
         else:
             await application.bot.delete_webhook()
-            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=20)
+            self._poller = InboxPoller(self.inbox, ALLOWED_UPDATES)
+            self._poller.start()
         if self.webhook or settings.listen_explicit:
             self._site_runner = web.AppRunner(self.web_app())
             await self._site_runner.setup()
@@ -81,19 +89,31 @@ class BotService:
             data = await request.json()
         except ValueError:
             return web.Response(status=400, text="not JSON")
-        update = Update.de_json(slim_pressed_message(data), self.application.bot)
-        await self.application.update_queue.put(update)
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return web.Response(status=400, text="not an update")
+        try:
+            await self.inbox.receive([data])
+        except Exception:  # not stored: Telegram keeps the update and sends it again
+            log.exception("could not store update %s", data["update_id"])
+            return web.Response(status=503, text="not stored, send it again")
         return web.Response(text="ok")
+
+    async def _mark_handled(self, update: Update) -> None:
+        await inbox.mark_handled(self.runtime.db, update.update_id, self.clock.now())
 
     async def stop(self) -> None:
         """Stop taking updates, finish those in hand, flush the outbox, close connections."""
         if self._site_runner is not None:
             await self._site_runner.cleanup()
             self._site_runner = None
+        if self._poller is not None:
+            await self._poller.stop()
+            self._poller = None
+        if self.inbox is not None:
+            await self.inbox.stop()
+            self.inbox = None
         application = self.application
         if application is not None:
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
             if application.running:
                 await application.stop()
             await on_stopped(application)

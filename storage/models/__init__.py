@@ -3,6 +3,7 @@
 from storage.models.base import Base
 from storage.models.bookings import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.models.core import Invite, OutboxMessage, RoleGrant, User
+from storage.models.inbox import InboxUpdate
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
@@ -11,6 +12,7 @@ from storage.models.tickets import (
 __all__ = [
     "Base", "Booking", "BookingContact", "BookingPrompt", "BookingQuota", "SlotCounter", "WaitlistEntry",
     "Invite", "OutboxMessage", "RoleGrant", "User",
+    "InboxUpdate",
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
     "ReportDraft", "Ticket", "TicketCounter", "TicketDigest", "TicketEvent", "TicketMedia", "TicketPrompt",
     "TicketSubscriber",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:29:33.674349
+Create Date: 2026-12-06 08:10:22.338098
 """
 
 from alembic import op
@@ -75,6 +75,17 @@ def upgrade() -> None:
     with op.batch_alter_table('feedback_prompts', schema=None) as batch_op:
         batch_op.create_index('ix_feedback_prompts_due', ['status', 'due_at'], unique=False)
         batch_op.create_index('uq_feedback_prompts_user_day', ['user_id', 'day'], unique=True, sqlite_where=sa.text('day IS NOT NULL'), postgresql_where=sa.text('day IS NOT NULL'))
+
+    op.create_table('inbox',
+    sa.Column('update_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('chat_id', sa.BigInteger(), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('received_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('handled_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('update_id', name=op.f('pk_inbox'))
+    )
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.create_index('ix_inbox_pending', ['handled_at', 'update_id'], unique=False)
 
     op.create_table('invites',
     sa.Column('code', sa.String(length=32), nullable=False),
@@ -416,6 +427,10 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('invites')
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbox_pending')
+
+    op.drop_table('inbox')
     with op.batch_alter_table('feedback_prompts', schema=None) as batch_op:
         batch_op.drop_index('uq_feedback_prompts_user_day', sqlite_where=sa.text('day IS NOT NULL'), postgresql_where=sa.text('day IS NOT NULL'))
         batch_op.drop_index('ix_feedback_prompts_due')
