@@ -17,7 +17,7 @@ from functools import lru_cache
 from sqlalchemy import Select, bindparam, exists, select
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -35,6 +35,7 @@ from telegram.ext import (
 
 from bot import callbacks, jobs
 from bot.i18n import LANGUAGES
+from bot.inbox import REPEAT_NOTE
 from bot.outbox_sender import OutboxSender, retry_seconds
 from bot.runtime import WAKES_AFTER_UPDATE, DeferredWakes, Runtime, runtime_of, visitor
 from bot.telegram_http import AiohttpRequest
@@ -117,10 +118,17 @@ class RepliesFirstRateLimiter(BaseRateLimiter[int]):
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):  # type: ignore[no-untyped-def]
         chat_id = data.get("chat_id")
         replying = _replying_to.get()
-        if replying is not None and replying > 0 and (chat_id == replying or endpoint == "answerCallbackQuery"):
-            return await self._private_reply(callback, args, kwargs)
+        if replying is None:  # the outbox and jobs: their callers retry (the outbox with its lease and backoff)
+            return await self._paced.process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        note = REPEAT_NOTE.get()
+        if note is not None and chat_id == replying:
+            note.add_to(endpoint, data)
+        if replying > 0 and (chat_id == replying or endpoint == "answerCallbackQuery"):
+            return await _answering(endpoint, lambda: self._private_reply(callback, args, kwargs))
         limiter = self._replies if chat_id is not None and chat_id == replying else self._paced
-        return await limiter.process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        return await _answering(
+            endpoint, lambda: limiter.process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        )
 
     async def _private_reply(self, callback, args, kwargs):  # type: ignore[no-untyped-def]
         # A reply in a private chat (or the answer to a pressed button, which has no chat_id) has no pacing to
@@ -137,6 +145,41 @@ class RepliesFirstRateLimiter(BaseRateLimiter[int]):
                 wait = retry_seconds(exc)
                 log.info("429 on a reply: retrying in %s s", wait)
                 await asyncio.sleep(wait + 0.1)
+
+
+# Answering the person: how often a call that Telegram did not carry out (5xx, a broken connection) or whose answer
+# was late is tried again. Edits and callback answers can be repeated harmlessly; a new message only when it surely
+# did not arrive (failed before Telegram answered, or a 5xx), and once.
+ANSWER_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0)
+REPEATABLE = frozenset({"answerCallbackQuery", "editMessageText", "editMessageCaption", "editMessageReplyMarkup",
+                        "editMessageMedia", "deleteMessage", "sendChatAction"})
+
+
+async def _answering(endpoint: str, call: Callable[[], Awaitable]):  # type: ignore[no-untyped-def]
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if attempt and "not modified" in text:
+                return True  # the earlier attempt went through after all
+            if endpoint == "answerCallbackQuery" and ("query is too old" in text or "query id is invalid" in text):
+                # Too late to answer (a backlog after a restart) or answered by an earlier attempt: the screen
+                # that follows matters more than the little notice.
+                log.info("callback query could not be answered: %s", exc)
+                return True
+            raise
+        except TimedOut:
+            # Late: it may well have been carried out. Repeating an edit is harmless, a new message is not.
+            if endpoint not in REPEATABLE or attempt >= len(ANSWER_RETRY_PAUSES):
+                raise
+        except NetworkError:  # 5xx, or the connection failed before Telegram answered: not carried out
+            if attempt >= (len(ANSWER_RETRY_PAUSES) if endpoint in REPEATABLE else 1):
+                raise
+        log.info("%s failed; trying again (attempt %d)", endpoint, attempt + 2)
+        await asyncio.sleep(ANSWER_RETRY_PAUSES[attempt])
+        attempt += 1
 
 
 class PerChatProcessor(BaseUpdateProcessor):
@@ -374,6 +417,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if isinstance(error, Forbidden):
         return  # the user blocked the bot: nobody to tell
+    if isinstance(error, TimedOut):
+        return  # a message whose answer came late has most likely arrived: an apology would be for nothing
     query = update.callback_query
     if query is not None and not (isinstance(context.bot, FrontDeskBot) and context.bot.was_answered(query.id)):
         try:

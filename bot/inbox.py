@@ -14,15 +14,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application
 
+from bot.i18n import pick_language, translator
 from bot.outbox_sender import retry_seconds
 from bot.runtime import Runtime
-from bot.ui import slim_pressed_message
+from bot.ui import MAX_CAPTION, MAX_TEXT, slim_pressed_message
 from storage import inbox
+from storage.models import User
 
 log = logging.getLogger(__name__)
 BACKLOG_WORKERS = 8  # chats whose leftovers are handled at once; the rest of the loop serves live chats
@@ -38,6 +42,40 @@ async def purge_handled(rt: Runtime) -> None:
         log.info("inbox: %d handled update(s) purged", purged)
 
 
+@dataclass
+class RepeatNote:
+    """Set while handling an update the last process may already have answered: the first message sent to its
+    chat carries the note (bot.app.RepliesFirstRateLimiter adds it)."""
+
+    text: str
+    used: bool = False
+
+    def add_to(self, endpoint: str, data: dict) -> None:
+        field, limit = ("text", MAX_TEXT) if endpoint == "sendMessage" else ("caption", MAX_CAPTION)
+        if self.used or endpoint not in SENDS_WITH_TEXT:
+            return
+        self.used = True
+        body = data.get(field) or ""
+        if len(body) + len(self.text) + 2 <= limit:
+            data[field] = f"{self.text}\n\n{body}" if body else self.text
+
+
+SENDS_WITH_TEXT = ("sendMessage", "sendPhoto", "sendDocument", "sendVoice", "sendVideo")
+REPEAT_NOTE: ContextVar[RepeatNote | None] = ContextVar("repeat_note", default=None)
+
+
+async def repeat_note_for(rt: Runtime, update: Update) -> RepeatNote:
+    """The note in the reader's language (their choice, else their Telegram app's)."""
+    user = update.effective_user
+    stored = None
+    if user is not None:
+        async with rt.db.read() as session:
+            record = await session.get(User, user.id)
+        stored = record.language if record is not None else None
+    tr = translator(pick_language(stored, user.language_code if user else None), rt.settings.timezone.key)
+    return RepeatNote(tr._("🔁 Inviato di nuovo dopo un'interruzione: se l'avevi già ricevuto, vale questo."))
+
+
 class InboxDispatcher:
     def __init__(self, application: Application, rt: Runtime) -> None:
         self.application = application
@@ -47,6 +85,7 @@ class InboxDispatcher:
         self._ready: asyncio.Queue[int] = asyncio.Queue()
         self._workers: list[asyncio.Task] = []
         self._busy: set[asyncio.Task | None] = set()
+        self._first: set[int] = set()  # update ids of each chat's oldest leftover: possibly answered already
         self._stopping = False
 
     @property
@@ -69,6 +108,7 @@ class InboxDispatcher:
     def _hold(self, chat_id: int, update: Update) -> None:
         chat_updates = self._backlog.get(chat_id)
         if chat_updates is None:
+            self._first.add(update.update_id)
             self._backlog[chat_id] = deque([update])
             self._ready.put_nowait(chat_id)
         else:
@@ -101,7 +141,13 @@ class InboxDispatcher:
                 chat_updates = self._backlog[chat_id]
                 while chat_updates and not self._stopping:
                     update = chat_updates[0]
-                    await processor.process_update(update, self.application.process_update(update))
+                    # The chat's oldest leftover may have been in hand when the last process died, its answer
+                    # already out: the answer sent now says it is a repeat (Telegram cannot deduplicate).
+                    note = REPEAT_NOTE.set(await repeat_note_for(self.rt, update) if update.update_id in self._first else None)
+                    try:
+                        await processor.process_update(update, self.application.process_update(update))
+                    finally:
+                        REPEAT_NOTE.reset(note)
                     chat_updates.popleft()
                 if not chat_updates:
                     del self._backlog[chat_id]
