@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 08:10:22.338098
+Create Date: 2026-12-06 08:14:56.726169
 """
 
 from alembic import op
@@ -109,6 +109,7 @@ def upgrade() -> None:
     sa.Column('ref', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('in_doubt', sa.Boolean(), nullable=False),
     sa.Column('not_before', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('lease_until', storage.models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
