@@ -70,8 +70,12 @@ async def pending(db: Database, *, after: int = -1, limit: int = 500) -> list[In
 
 
 async def mark_handled(db: Database, update_id: int, now: datetime) -> None:
+    """Handled: what the person sent is forgotten here (an anonymous comment must not stay beside its author's id);
+    the id stays a day, to recognise the update if Telegram delivers it again."""
     async with db.write() as session:
-        await session.execute(update(InboxUpdate).where(InboxUpdate.update_id == update_id).values(handled_at=now))
+        await session.execute(
+            update(InboxUpdate).where(InboxUpdate.update_id == update_id).values(handled_at=now, payload={})
+        )
 
 
 async def purge_handled(db: Database, now: datetime, keep: timedelta = KEEP_HANDLED) -> int:

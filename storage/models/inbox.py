@@ -11,8 +11,9 @@ from storage.models.base import Base, UtcDateTime
 
 
 class InboxUpdate(Base):
-    """One update as Telegram sent it. `handled_at` is set once its handler has finished; rows still without it
-    after a crash are handled first at the next start, oldest first per chat. Handled rows are purged after a day."""
+    """One update as Telegram sent it. `handled_at` is set once its handler has finished, and the payload emptied;
+    rows still without it after a crash are handled first at the next start, oldest first per chat. Handled rows
+    (ids and times only) are purged after a day."""
 
     __tablename__ = "inbox"
     __table_args__ = (
