@@ -80,8 +80,13 @@ async def test_a_crash_between_telegram_accepting_an_alert_and_the_mark_gives_on
     # A button on the first copy acts on the ticket, and that copy then shows where the ticket stands.
     first = copies[0]
     [take] = [data for row in first.buttons() for label, data in row if "Prendo in carico" in label]
-    await rosa.press(first.message_id, take)
-    assert "In carico" in bot.emu.chat_messages(rosa.user_id)[-1].text or "in carico" in first.text.lower()
+    query_id = await rosa.press(first.message_id, take)
+    assert "presa in carico" in bot.emu.callback_answers[query_id]["text"]
+    first = next(m for m in bot.emu.chat_messages(rosa.user_id) if m.message_id == first.message_id)
+    assert "Stato: 👀 Presa in carico" in first.text
+    await bot.flush_outbox()  # the other copy, the one the outbox knows, follows the ticket as always
+    second = next(m for m in bot.emu.chat_messages(rosa.user_id) if m.message_id == copies[1].message_id)
+    assert "Presa in carico" in second.text
 
 
 async def test_a_button_pressed_before_a_restart_is_too_old_to_answer_but_its_screen_is_shown(bot):
