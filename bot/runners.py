@@ -36,8 +36,10 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 class BotService:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, webhook: bool | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, webhook: bool | None = None,
+                 durable_inbox: bool = True) -> None:
         self.settings = settings
+        self.durable_inbox = durable_inbox  # False only in `qcbot bench load`'s reference run (bot/inbox.py)
         self.clock = clock or Clock()
         self.webhook = settings.uses_webhook if webhook is None else webhook
         self.runtime: Runtime | None = None
@@ -56,8 +58,9 @@ class BotService:
         await application.initialize()
         await on_startup(application)
         await application.start()
-        self.inbox = InboxDispatcher(application, rt)
-        application.update_processor.on_handled = self._mark_handled
+        self.inbox = InboxDispatcher(application, rt, durable=self.durable_inbox)
+        if self.durable_inbox:
+            application.update_processor.on_handled = self._mark_handled
         await self.inbox.recover()  # before anything new arrives, so a chat's new updates queue behind its leftovers
         if self.webhook:
             await application.bot.set_webhook(
