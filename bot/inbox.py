@@ -7,12 +7,16 @@
   oldest first per chat by a few workers, and a chat's new updates wait behind its leftovers; chats without
   leftovers are answered at once, so a backlog of thousands never stops the bot answering new chats.
 - Every update is marked handled right after its handler (bot.app.PerChatProcessor calls `mark_handled`).
+- Several instances (webhook behind a proxy): each holds what it stored with a lease it renews; one that dies
+  leaves its updates to the others once the lease runs out (`InboxDispatcher._keep`), or to itself at once when it
+  starts again under the same name (`instance_name`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -33,6 +37,13 @@ BACKLOG_WORKERS = 8  # chats whose leftovers are handled at once; the rest of th
 POLL_TIMEOUT = 20  # seconds a long poll waits for updates
 POLL_LIMIT = 100
 POLL_RETRY_MAX = 30.0  # seconds between attempts while Telegram cannot be reached
+
+
+def instance_name(rt: Runtime, webhook: bool) -> str:
+    """Who holds the updates this process stores: the host, and for a webhook the port it listens on (several
+    instances may serve one host). The same process started again has the same name and takes its leftovers."""
+    host = socket.gethostname()[:80]
+    return f"{host}:{rt.settings.listen_port}" if webhook else host
 
 
 async def purge_handled(rt: Runtime) -> None:
@@ -77,15 +88,17 @@ async def repeat_note_for(rt: Runtime, update: Update) -> RepeatNote:
 
 
 class InboxDispatcher:
-    def __init__(self, application: Application, rt: Runtime, *, durable: bool = True) -> None:
+    def __init__(self, application: Application, rt: Runtime, *, durable: bool = True, owner: str = "") -> None:
         self.application = application
         self.rt = rt
+        self.owner = owner
         # durable=False stores nothing: only `qcbot bench load` runs it, to measure what the inbox costs.
         self.durable = durable
         # Chats with leftovers from the last process: their updates, oldest first, and new ones queued behind.
         self._backlog: dict[int, deque[Update]] = {}
         self._ready: asyncio.Queue[int] = asyncio.Queue()
         self._workers: list[asyncio.Task] = []
+        self._keeper: asyncio.Task | None = None
         self._busy: set[asyncio.Task | None] = set()
         self._first: set[int] = set()  # update ids of each chat's oldest leftover: possibly answered already
         self._stopping = False
@@ -96,16 +109,35 @@ class InboxDispatcher:
 
     async def recover(self) -> int:
         """Load what the last process stored and did not handle, and start handling it; returns how many."""
-        after, count = -1, 0
-        while self.durable and (rows := await inbox.pending(self.rt.db, after=after)):
-            for row in rows:
-                self._hold(row.chat_id, Update.de_json(row.payload, self.application.bot))
-            after, count = rows[-1].update_id, count + len(rows)
+        count = await self._take_leftovers(others_only=False) if self.durable else 0
         if count:
             log.info("inbox: %d update(s) of %d chat(s) left by the last process, handled first", count, len(self._backlog))
         self._stopping = False
         self._workers = [asyncio.create_task(self._drain(), name=f"inbox-backlog-{n}") for n in range(BACKLOG_WORKERS)]
+        if self.durable:
+            self._keeper = asyncio.create_task(self._keep(), name="inbox-keeper")
         return count
+
+    async def _take_leftovers(self, *, others_only: bool) -> int:
+        after, count = -1, 0
+        while rows := await inbox.claim_leftovers(self.rt.db, self.owner, self.rt.clock.now(), others_only=others_only,
+                                                  after=after):
+            for row in rows:
+                self._hold(row.chat_id, Update.de_json(row.payload, self.application.bot))
+            after, count = rows[-1].update_id, count + len(rows)
+        return count
+
+    async def _keep(self) -> None:
+        """Renew this process's lease on what it holds; take over what a dead instance left."""
+        while True:
+            await asyncio.sleep(inbox.LEASE.total_seconds() / 3)
+            try:
+                await inbox.renew(self.rt.db, self.owner, self.rt.clock.now())
+                taken = await self._take_leftovers(others_only=True)
+                if taken:
+                    log.warning("inbox: took over %d update(s) another instance left unhandled", taken)
+            except Exception:  # the database may be briefly unavailable; try again at the next round
+                log.exception("inbox: could not renew the lease")
 
     def _hold(self, chat_id: int, update: Update) -> None:
         chat_updates = self._backlog.get(chat_id)
@@ -122,7 +154,7 @@ class InboxDispatcher:
         for payload in payloads:
             slim_pressed_message(payload)
         if self.durable:
-            new_ids = set(await inbox.store(self.rt.db, payloads, self.rt.clock.now()))
+            new_ids = set(await inbox.store(self.rt.db, payloads, self.rt.clock.now(), self.owner))
         else:
             new_ids = {payload["update_id"] for payload in payloads}
         for payload in payloads:
@@ -162,6 +194,10 @@ class InboxDispatcher:
     async def stop(self) -> None:
         """Finish the leftovers in hand; the others stay in the inbox for the next start."""
         self._stopping = True
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
         for worker in self._workers:
             if worker not in self._busy:
                 worker.cancel()  # waiting for a chat: nothing in hand

@@ -18,7 +18,7 @@ from bot import open311_http
 from bot.app import build_application, on_startup, on_stopped
 from bot.clock import Clock
 from bot.config import Settings
-from bot.inbox import InboxDispatcher, InboxPoller
+from bot.inbox import InboxDispatcher, InboxPoller, instance_name
 from bot.runtime import Runtime
 from storage import inbox
 from storage.content import ContentStore
@@ -58,7 +58,8 @@ class BotService:
         await application.initialize()
         await on_startup(application)
         await application.start()
-        self.inbox = InboxDispatcher(application, rt, durable=self.durable_inbox)
+        self.inbox = InboxDispatcher(application, rt, durable=self.durable_inbox,
+                                     owner=instance_name(rt, self.webhook))
         if self.durable_inbox:
             application.update_processor.on_handled = self._mark_handled
         await self.inbox.recover()  # before anything new arrives, so a chat's new updates queue behind its leftovers

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,6 +21,7 @@ from storage.models import InboxUpdate
 
 # Handled rows are kept this long (to tell a repeated delivery from a new update), then purged.
 KEEP_HANDLED = timedelta(days=1)
+LEASE = timedelta(seconds=60)  # renewed every LEASE/3 by the process holding the rows (bot.inbox)
 PURGE_BATCH = 1000
 
 
@@ -38,10 +39,12 @@ def chat_of(payload: dict) -> int:
     return 0
 
 
-async def store(db: Database, payloads: Iterable[dict], now: datetime) -> list[int]:
-    """Store updates in one transaction; returns the ids that were new (a repeated delivery is not handled twice)."""
+async def store(db: Database, payloads: Iterable[dict], now: datetime, owner: str) -> list[int]:
+    """Store updates in one transaction, held by `owner`; returns the ids that were new (a repeated delivery is
+    not handled twice)."""
     rows = [
-        dict(update_id=int(payload["update_id"]), chat_id=chat_of(payload), payload=payload, received_at=now)
+        dict(update_id=int(payload["update_id"]), chat_id=chat_of(payload), payload=payload, received_at=now,
+             owner=owner, lease_until=now + LEASE)
         for payload in payloads
     ]
     if not rows:
@@ -69,12 +72,42 @@ async def pending(db: Database, *, after: int = -1, limit: int = 500) -> list[In
         return list(rows.all())
 
 
+async def claim_leftovers(db: Database, owner: str, now: datetime, *, others_only: bool = False, after: int = -1,
+                          limit: int = 500) -> list[InboxUpdate]:
+    """Unhandled updates nobody holds any more, oldest first, now held by `owner`: those a process of the same name
+    left (unless others_only) and those whose holder's lease ran out."""
+    lapsed = and_(InboxUpdate.owner != owner, InboxUpdate.lease_until < now)
+    free = lapsed if others_only else or_(InboxUpdate.owner == owner, lapsed)
+    async with db.write() as session:
+        query = (select(InboxUpdate.update_id)
+                 .where(InboxUpdate.handled_at.is_(None), InboxUpdate.update_id > after, free)
+                 .order_by(InboxUpdate.update_id).limit(limit))
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        ids = list((await session.scalars(query)).all())
+        if not ids:
+            return []
+        await session.execute(update(InboxUpdate).where(InboxUpdate.update_id.in_(ids))
+                              .values(owner=owner, lease_until=now + LEASE))
+        rows = await session.scalars(select(InboxUpdate).where(InboxUpdate.update_id.in_(ids)).order_by(InboxUpdate.update_id))
+        return list(rows.all())
+
+
+async def renew(db: Database, owner: str, now: datetime) -> None:
+    """The holder is alive: its unhandled updates stay its own for another lease."""
+    async with db.write() as session:
+        await session.execute(update(InboxUpdate)
+                              .where(InboxUpdate.owner == owner, InboxUpdate.handled_at.is_(None))
+                              .values(lease_until=now + LEASE))
+
+
 async def mark_handled(db: Database, update_id: int, now: datetime) -> None:
     """Handled: what the person sent is forgotten here (an anonymous comment must not stay beside its author's id);
     the id stays a day, to recognise the update if Telegram delivers it again."""
     async with db.write() as session:
         await session.execute(
-            update(InboxUpdate).where(InboxUpdate.update_id == update_id).values(handled_at=now, payload={})
+            update(InboxUpdate).where(InboxUpdate.update_id == update_id)
+            .values(handled_at=now, payload={}, lease_until=None)
         )
 
 

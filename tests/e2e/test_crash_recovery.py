@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.inbox import socket as inbox_socket
 from storage import inbox
 from storage.db import Database
 from tests.conftest import SAMPLE_CONTENT
@@ -24,6 +25,11 @@ MESSAGES_EACH = 10
 ROOT = Path(__file__).resolve().parents[2]
 ANSWER = re.compile(r"«(w\d+x\d+)»")
 REPEAT = "Inviato di nuovo dopo un'interruzione"
+
+
+def instance_name_of_this_host() -> str:
+    """The name a polling bot on this machine holds its updates under (bot.inbox.instance_name)."""
+    return inbox_socket.gethostname()[:80]
 
 
 def free_port() -> int:
@@ -150,7 +156,7 @@ async def test_a_backlog_of_a_thousand_drains_in_order_while_a_new_chat_is_answe
     emulator.state.update_queue.take_all()  # Telegram had handed them over: they are the inbox's now
     db = Database(database_url)
     try:
-        await inbox.store(db, payloads, clock.now())
+        await inbox.store(db, payloads, clock.now(), instance_name_of_this_host())
     finally:
         await db.dispose()
 

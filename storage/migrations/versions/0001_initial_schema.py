@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 08:14:56.726169
+Create Date: 2026-12-06 08:27:14.418923
 """
 
 from alembic import op
@@ -82,6 +82,8 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('received_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('handled_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('owner', sa.String(length=100), nullable=False),
+    sa.Column('lease_until', storage.models.base.UtcDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('update_id', name=op.f('pk_inbox'))
     )
     with op.batch_alter_table('inbox', schema=None) as batch_op:
