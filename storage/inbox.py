@@ -51,13 +51,10 @@ async def store(db: Database, payloads: Iterable[dict], now: datetime, owner: st
         return []
     async with db.write() as session:
         insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-        ids = [row["update_id"] for row in rows]
-        known = set((await session.scalars(select(InboxUpdate.update_id).where(InboxUpdate.update_id.in_(ids)))).all())
-        new_rows = [row for row in rows if row["update_id"] not in known]
-        if new_rows:
-            # ON CONFLICT: another instance may store the same update between the read and the insert.
-            await session.execute(insert(InboxUpdate).values(new_rows).on_conflict_do_nothing(index_elements=["update_id"]))
-    return [row["update_id"] for row in new_rows]
+        statement = (insert(InboxUpdate).values(rows).on_conflict_do_nothing(index_elements=["update_id"])
+                     .returning(InboxUpdate.update_id))
+        new = set((await session.scalars(statement)).all())
+    return [row["update_id"] for row in rows if row["update_id"] in new]
 
 
 async def pending(db: Database, *, after: int = -1, limit: int = 500) -> list[InboxUpdate]:
