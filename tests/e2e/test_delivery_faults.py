@@ -107,3 +107,21 @@ async def test_a_button_pressed_before_a_restart_is_too_old_to_answer_but_its_sc
     finally:
         await restarted.service.stop()
         bot.service.application = None
+
+
+async def test_an_alert_whose_answer_came_late_goes_again_marked_in_the_readers_language(bot):
+    olena = await make_custodian(bot, "Olena", language="uk")
+    reporter = await bot.tenant("Amal")
+    await bot.runtime.outbox.stop()
+    for request in bot.service.application.bot._request:
+        request._read_timeout = 0.3
+    [code] = await file_tickets(bot, [reporter])
+    bot.emu.inject_fault("sendMessage", delay=1.0)  # delivered, but Telegram's answer comes too late
+    await bot.flush_outbox()
+    assert len([m for m in bot.emu.chat_messages(olena.user_id) if m.from_bot and code in (m.text or "")]) == 1
+    bot.clock.advance(timedelta(minutes=15))  # past the backoff
+    await bot.deliver()
+    copies = [m.text for m in bot.emu.chat_messages(olena.user_id) if m.from_bot and code in (m.text or "")]
+    assert len(copies) == 2 and copies[1].startswith("🔁 Надіслано ще раз після перерви")
+    await bot.deliver()
+    assert len([m for m in bot.emu.chat_messages(olena.user_id) if m.from_bot and code in (m.text or "")]) == 2
