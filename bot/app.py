@@ -170,9 +170,11 @@ async def _answering(endpoint: str, call: Callable[[], Awaitable]):  # type: ign
                 log.info("callback query could not be answered: %s", exc)
                 return True
             raise
-        except TimedOut:
-            # Late: it may well have been carried out. Repeating an edit is harmless, a new message is not.
-            if endpoint not in REPEATABLE or attempt >= len(ANSWER_RETRY_PAUSES):
+        except TimedOut as exc:
+            # Late: it may well have been carried out. Repeating an edit is harmless, a new message is not (unless
+            # it never left: no free connection).
+            never_sent = "pool timeout" in str(exc).lower()
+            if (endpoint not in REPEATABLE and not (never_sent and attempt == 0)) or attempt >= len(ANSWER_RETRY_PAUSES):
                 raise
         except NetworkError:  # 5xx, or the connection failed before Telegram answered: not carried out
             if attempt >= (len(ANSWER_RETRY_PAUSES) if endpoint in REPEATABLE else 1):

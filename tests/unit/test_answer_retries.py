@@ -60,6 +60,11 @@ async def test_a_new_message_whose_answer_came_late_is_not_sent_again():
     assert call.calls == 1
 
 
+async def test_a_new_message_that_never_left_for_want_of_a_connection_is_sent_again_once():
+    call = failing(TimedOut("Pool timeout: All connections in the connection pool are occupied."))
+    assert await app._answering("sendMessage", call) == {"ok": True}
+
+
 async def test_other_refusals_are_not_retried():
     call = failing(BadRequest("Bad Request: chat not found"))
     with pytest.raises(BadRequest):
