@@ -419,14 +419,14 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if isinstance(error, Forbidden):
         return  # the user blocked the bot: nobody to tell
-    if isinstance(error, TimedOut):
-        return  # a message whose answer came late has most likely arrived: an apology would be for nothing
     query = update.callback_query
     if query is not None and not (isinstance(context.bot, FrontDeskBot) and context.bot.was_answered(query.id)):
         try:
             await query.answer()
         except TelegramError:
             log.info("could not answer callback query of failed update %s", update_id)
+    if isinstance(error, TimedOut):
+        return  # a message whose answer came late has most likely arrived: an apology would be for nothing
     try:
         v = await visitor(update, context)
         await context.bot.send_message(

@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from telegram import Update
-from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot.i18n import pick_language, translator
@@ -123,7 +123,9 @@ class InboxDispatcher:
         while rows := await inbox.claim_leftovers(self.rt.db, self.owner, self.rt.clock.now(), others_only=others_only,
                                                   after=after):
             for row in rows:
-                self._hold(row.chat_id, Update.de_json(row.payload, self.application.bot))
+                update = await self._parse(row.payload)
+                if update is not None:
+                    self._hold(row.chat_id, update)
             after, count = rows[-1].update_id, count + len(rows)
         return count
 
@@ -161,12 +163,23 @@ class InboxDispatcher:
             if payload["update_id"] not in new_ids:
                 continue  # delivered again after a lost answer: stored already, handled (or to be) once
             new_ids.discard(payload["update_id"])
-            update = Update.de_json(payload, self.application.bot)
+            update = await self._parse(payload)
+            if update is None:
+                continue
             chat_id = inbox.chat_of(payload)
             if chat_id in self._backlog:
                 self._backlog[chat_id].append(update)  # its turn comes after the chat's leftovers
             else:
                 await self.application.update_queue.put(update)
+
+    async def _parse(self, payload: dict) -> Update | None:
+        """PTB's Update, or None for one it cannot read: logged and marked handled, never tried again."""
+        try:
+            return Update.de_json(payload, self.application.bot)
+        except Exception:
+            log.exception("inbox: update %s cannot be read; skipped", payload.get("update_id"))
+            await inbox.mark_handled(self.rt.db, int(payload["update_id"]), self.rt.clock.now())
+            return None
 
     async def _drain(self) -> None:
         processor = self.application.update_processor
@@ -180,11 +193,13 @@ class InboxDispatcher:
                     update = chat_updates[0]
                     # The chat's oldest leftover may have been in hand when the last process died, its answer
                     # already out: the answer sent now says it is a repeat (Telegram cannot deduplicate).
-                    note = REPEAT_NOTE.set(await repeat_note_for(self.rt, update) if update.update_id in self._first else None)
+                    possibly_answered = update.update_id in self._first
+                    note = REPEAT_NOTE.set(await repeat_note_for(self.rt, update) if possibly_answered else None)
                     try:
                         await processor.process_update(update, self.application.process_update(update))
                     finally:
                         REPEAT_NOTE.reset(note)
+                    self._first.discard(update.update_id)
                     chat_updates.popleft()
                 if not chat_updates:
                     del self._backlog[chat_id]
@@ -247,7 +262,7 @@ class InboxPoller:
             except RetryAfter as exc:
                 await asyncio.sleep(retry_seconds(exc))
                 continue
-            except (Conflict, NetworkError, TelegramError) as exc:
+            except TelegramError as exc:  # a network failure, a 5xx, or 409 while another instance still polls
                 log.warning("getUpdates failed (%s); trying again in %.0f s", exc, pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, POLL_RETRY_MAX)
