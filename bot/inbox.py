@@ -94,6 +94,7 @@ class InboxDispatcher:
         self.owner = owner
         # durable=False stores nothing: only `qcbot bench load` runs it, to measure what the inbox costs.
         self.durable = durable
+        self.writer = inbox.InboxWriter(rt.db)
         # Chats with leftovers from the last process: their updates, oldest first, and new ones queued behind.
         self._backlog: dict[int, deque[Update]] = {}
         self._ready: asyncio.Queue[int] = asyncio.Queue()
@@ -156,7 +157,7 @@ class InboxDispatcher:
         for payload in payloads:
             slim_pressed_message(payload)
         if self.durable:
-            new_ids = set(await inbox.store(self.rt.db, payloads, self.rt.clock.now(), self.owner))
+            new_ids = set(await self.writer.store(payloads, self.rt.clock.now(), self.owner))
         else:
             new_ids = {payload["update_id"] for payload in payloads}
         for payload in payloads:
@@ -171,6 +172,10 @@ class InboxDispatcher:
                 self._backlog[chat_id].append(update)  # its turn comes after the chat's leftovers
             else:
                 await self.application.update_queue.put(update)
+
+    async def mark_handled(self, update: Update) -> None:
+        """Called by bot.app.PerChatProcessor right after the update's handler, inside the chat's turn."""
+        await self.writer.mark_handled(update.update_id, self.rt.clock.now())
 
     async def _parse(self, payload: dict) -> Update | None:
         """PTB's Update, or None for one it cannot read: logged and marked handled, never tried again."""

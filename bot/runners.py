@@ -11,7 +11,6 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import Update
 from telegram.ext import Application
 
 from bot import open311_http
@@ -20,7 +19,6 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.inbox import InboxDispatcher, InboxPoller, instance_name
 from bot.runtime import Runtime
-from storage import inbox
 from storage.content import ContentStore
 from storage.db import Database, upgrade
 
@@ -61,7 +59,7 @@ class BotService:
         self.inbox = InboxDispatcher(application, rt, durable=self.durable_inbox,
                                      owner=instance_name(rt, self.webhook))
         if self.durable_inbox:
-            application.update_processor.on_handled = self._mark_handled
+            application.update_processor.on_handled = self.inbox.mark_handled
         await self.inbox.recover()  # before anything new arrives, so a chat's new updates queue behind its leftovers
         if self.webhook:
             await application.bot.set_webhook(
@@ -101,9 +99,6 @@ class BotService:
             log.exception("could not store update %s", data["update_id"])
             return web.Response(status=503, text="not stored, send it again")
         return web.Response(text="ok")
-
-    async def _mark_handled(self, update: Update) -> None:
-        await inbox.mark_handled(self.runtime.db, update.update_id, self.clock.now())
 
     async def stop(self) -> None:
         """Stop taking updates, finish those in hand, flush the outbox, close connections."""
