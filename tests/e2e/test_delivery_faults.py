@@ -87,6 +87,14 @@ async def test_a_crash_between_telegram_accepting_an_alert_and_the_mark_gives_on
     await bot.flush_outbox()  # the other copy, the one the outbox knows, follows the ticket as always
     second = next(m for m in bot.emu.chat_messages(rosa.user_id) if m.message_id == copies[1].message_id)
     assert "Presa in carico" in second.text
+    # Pressed again on the other copy before the outbox has redrawn it... (here it already has: its buttons moved on)
+    [start] = [data for row in second.buttons() for label, data in row if "Lavori in corso" in label]
+    await rosa.press(second.message_id, start)
+    # ...and a stale button on the first copy is refused and that copy redrawn with the current state.
+    query_id = await rosa.press(first.message_id, take, force=True)
+    assert "cambiata nel frattempo" in bot.emu.callback_answers[query_id]["text"]
+    first = next(m for m in bot.emu.chat_messages(rosa.user_id) if m.message_id == first.message_id)
+    assert "Lavori in corso" in first.text
 
 
 async def test_a_button_pressed_before_a_restart_is_too_old_to_answer_but_its_screen_is_shown(bot):
