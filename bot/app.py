@@ -468,7 +468,7 @@ class UpdatesRequest(AiohttpRequest):
         return parsed
 
 
-def build_application(rt: Runtime, *, with_updater: bool = True) -> Application:
+def build_application(rt: Runtime) -> Application:
     settings = rt.settings
     if not settings.telegram_token:
         raise ValueError("build_application needs a token (the sandbox passes the emulator's)")
@@ -481,10 +481,8 @@ def build_application(rt: Runtime, *, with_updater: bool = True) -> Application:
         defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
         rate_limiter=RepliesFirstRateLimiter(max_retries=2),
     )
-    builder = ApplicationBuilder().bot(bot).concurrent_updates(PerChatProcessor(256))
-    if not with_updater:
-        builder = builder.updater(None)
-    application = builder.build()
+    # No Updater: updates arrive through the inbox (bot/inbox.py), stored before Telegram is told they arrived.
+    application = ApplicationBuilder().bot(bot).concurrent_updates(PerChatProcessor(256)).updater(None).build()
     application.bot_data["runtime"] = rt
     register_handlers(application)
     return application

@@ -51,8 +51,7 @@ class BotService:
         await upgrade(settings.database_url)
         db = Database(settings.database_url)
         self.runtime = rt = Runtime(settings, db, ContentStore(settings.content_dir), self.clock)
-        # No PTB Updater: updates come through the inbox (bot/inbox.py) in both modes.
-        self.application = application = build_application(rt, with_updater=False)
+        self.application = application = build_application(rt)  # updates come through the inbox, in both modes
         await application.initialize()
         await on_startup(application)
         await application.start()
