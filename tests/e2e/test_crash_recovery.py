@@ -146,6 +146,9 @@ async def test_a_burst_survives_kill_9_every_message_answered_once(emulator, dat
     finally:
         await bot.stop()
     assert bot.process.returncode == 0, bot.log.read_text()[-3000:]
+    log = bot.log.read_text()
+    assert "left by the last process, handled first" in log
+    assert " failed:\n" not in log and "Traceback" not in log, log[-3000:]
 
 
 async def test_a_backlog_of_a_thousand_drains_in_order_while_a_new_chat_is_answered_at_once(emulator, database_url, tmp_path, clock):
