@@ -1,9 +1,10 @@
 """The inbox: updates stored as Telegram hands them over, handled from here, marked when handled.
 
 An update is Telegram's until `store()` has committed it (the webhook answers 200, the long poll asks for the next
-offset, only after that) and the product's from then on. `pending()` gives what a crashed process left behind,
-oldest first; `mark_handled()` follows each handler. Storing an update id twice is a no-op, so an update Telegram
-sends again (its 200 was lost) is neither lost nor handled twice.
+offset, only after that) and the product's from then on. `claim_leftovers()` gives what a crashed process left
+behind, oldest first; `mark_handled()` follows each handler. Storing an update id twice is a no-op, so an update
+Telegram sends again (its 200 was lost) is neither lost nor handled twice. A running bot goes through
+`InboxWriter`, which writes the stores and marks of many updates in one transaction.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
-
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.db import Database
 from storage.models import InboxUpdate
@@ -43,14 +42,9 @@ def chat_of(payload: dict) -> int:
     return 0
 
 
-@lru_cache(maxsize=2)
-def _store_statement(dialect: str):  # type: ignore[no-untyped-def]
-    # Built once, on the table rather than the ORM class, and run with parameters: building the statement and
-    # SQLAlchemy's ORM bulk path took most of the CPU of storing an update (docs/performance.md, the inbox).
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (insert(INBOX).on_conflict_do_nothing(index_elements=["update_id"]).returning(INBOX.c.update_id))
-
-
+# PostgreSQL: built once, on the table rather than the ORM class, and run with parameters (building statements and
+# SQLAlchemy's ORM bulk path took most of the CPU of storing an update; docs/performance.md, the inbox's cost).
+_PG_STORE = pg_insert(INBOX).on_conflict_do_nothing(index_elements=["update_id"]).returning(INBOX.c.update_id)
 _MARK_HANDLED = (
     update(INBOX).where(INBOX.c.update_id == bindparam("handled_id"))
     .values(handled_at=bindparam("handled_at"), payload={}, lease_until=None)
@@ -105,9 +99,8 @@ async def _write(db: Database, rows: list[dict], handled: list[dict]) -> set[int
     new: set[int] = set()
     async with db.write() as session:
         connection = await session.connection()
-        statement = _store_statement(connection.dialect.name)
         if rows:  # several rows: one INSERT … VALUES (…), (…) (SQLAlchemy's "insertmanyvalues")
-            new.update((await connection.execute(statement, rows)).scalars().all())
+            new.update((await connection.execute(_PG_STORE, rows)).scalars().all())
         if handled:
             await connection.execute(_MARK_HANDLED, handled)
     return new
@@ -134,7 +127,8 @@ class InboxWriter:
         self._writer: asyncio.Task | None = None
 
     async def store(self, payloads: Iterable[dict], now: datetime, owner: str) -> list[int]:
-        rows = _rows(payloads, now, owner)
+        queued = {row["update_id"] for row in self._rows}
+        rows = [row for row in _rows(payloads, now, owner) if row["update_id"] not in queued]  # sent twice at once
         if not rows:
             return []
         self._rows.extend(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
@@ -72,3 +73,13 @@ async def test_leftovers_are_taken_by_their_own_instance_at_once_and_by_another_
     assert [row.update_id for row in taken] == [30, 31]
     await inbox.renew(db, ME, NOW + inbox.LEASE + timedelta(seconds=31))
     assert await inbox.claim_leftovers(db, "host-c", NOW + inbox.LEASE + timedelta(seconds=32), others_only=True) == []
+
+
+async def test_the_group_writer_stores_and_marks_many_updates_together_each_once(db):
+    writer = inbox.InboxWriter(db)
+    batches = [[text_update(40 + n, n)] for n in range(5)] + [[text_update(42, 2)]]  # 42 sent twice at once
+    stored = await asyncio.gather(*(writer.store(batch, NOW, ME) for batch in batches))
+    assert stored == [[40], [41], [42], [43], [44], []]
+    await asyncio.gather(*(writer.mark_handled(n, NOW) for n in (40, 41, 42)))
+    assert [row.update_id for row in await inbox.pending(db)] == [43, 44]
+    assert await writer.store([text_update(40, 0)], NOW, ME) == []  # handled already
