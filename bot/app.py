@@ -17,7 +17,7 @@ from functools import lru_cache
 from sqlalchemy import Select, bindparam, exists, select
 from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -36,6 +36,7 @@ from telegram.ext import (
 
 from bot import callbacks, jobs
 from bot.i18n import LANGUAGES
+from bot.inbox import REPEAT_NOTE
 from bot.outbox_sender import OutboxSender, retry_seconds
 from bot.runtime import WAKES_AFTER_UPDATE, DeferredWakes, Runtime, runtime_of, visitor
 from bot.telegram_http import AiohttpRequest
@@ -122,10 +123,17 @@ class RepliesFirstRateLimiter(BaseRateLimiter[int]):
     async def process_request(self, callback, args, kwargs, endpoint, data, rate_limit_args):  # type: ignore[no-untyped-def]
         chat_id = data.get("chat_id")
         replying = _replying_to.get()
-        if replying is not None and replying > 0 and (chat_id == replying or endpoint == "answerCallbackQuery"):
-            return await self._private_reply(callback, args, kwargs)
+        if replying is None:  # the outbox and jobs: their callers retry (the outbox with its lease and backoff)
+            return await self._paced.process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        note = REPEAT_NOTE.get()
+        if note is not None and chat_id == replying:
+            note.add_to(endpoint, data)
+        if replying > 0 and (chat_id == replying or endpoint == "answerCallbackQuery"):
+            return await _answering(endpoint, lambda: self._private_reply(callback, args, kwargs))
         limiter = self._replies if chat_id is not None and chat_id == replying else self._paced
-        return await limiter.process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        return await _answering(
+            endpoint, lambda: limiter.process_request(callback, args, kwargs, endpoint, data, rate_limit_args)
+        )
 
     async def _private_reply(self, callback, args, kwargs):  # type: ignore[no-untyped-def]
         # A reply in a private chat (or the answer to a pressed button, which has no chat_id) has no pacing to
@@ -144,6 +152,43 @@ class RepliesFirstRateLimiter(BaseRateLimiter[int]):
                 await asyncio.sleep(wait + 0.1)
 
 
+# Answering the person: how often a call that Telegram did not carry out (5xx, a broken connection) or whose answer
+# was late is tried again. Edits and callback answers can be repeated harmlessly; a new message only when it surely
+# did not arrive (failed before Telegram answered, or a 5xx), and once.
+ANSWER_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0)
+REPEATABLE = frozenset({"answerCallbackQuery", "editMessageText", "editMessageCaption", "editMessageReplyMarkup",
+                        "editMessageMedia", "deleteMessage", "sendChatAction"})
+
+
+async def _answering(endpoint: str, call: Callable[[], Awaitable]):  # type: ignore[no-untyped-def]
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except BadRequest as exc:
+            text = str(exc).lower()
+            if attempt and "not modified" in text:
+                return True  # the earlier attempt went through after all
+            if endpoint == "answerCallbackQuery" and ("query is too old" in text or "query id is invalid" in text):
+                # Too late to answer (a backlog after a restart) or answered by an earlier attempt: the screen
+                # that follows matters more than the little notice.
+                log.info("callback query could not be answered: %s", exc)
+                return True
+            raise
+        except TimedOut as exc:
+            # Late: it may well have been carried out. Repeating an edit is harmless, a new message is not (unless
+            # it never left: no free connection).
+            never_sent = "pool timeout" in str(exc).lower()
+            if (endpoint not in REPEATABLE and not (never_sent and attempt == 0)) or attempt >= len(ANSWER_RETRY_PAUSES):
+                raise
+        except NetworkError:  # 5xx, or the connection failed before Telegram answered: not carried out
+            if attempt >= (len(ANSWER_RETRY_PAUSES) if endpoint in REPEATABLE else 1):
+                raise
+        log.info("%s failed; trying again (attempt %d)", endpoint, attempt + 2)
+        await asyncio.sleep(ANSWER_RETRY_PAUSES[attempt])
+        attempt += 1
+
+
 class PerChatProcessor(BaseUpdateProcessor):
     """Updates of one chat run in order; different chats run concurrently."""
 
@@ -153,6 +198,8 @@ class PerChatProcessor(BaseUpdateProcessor):
         self._waiting: dict[int, int] = defaultdict(int)
         # Tests and the sandbox learn here when an update has been fully handled.
         self.on_done: Callable[[object], None] | None = None
+        # The inbox marks the update handled (bot/inbox.py), inside the chat's turn: the next waits for the mark.
+        self.on_handled: Callable[[Update], Awaitable[None]] | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
@@ -161,6 +208,7 @@ class PerChatProcessor(BaseUpdateProcessor):
         try:
             if chat is None:
                 await coroutine
+                await self._mark_handled(update)
                 return
             key = chat.id
             self._waiting[key] += 1
@@ -168,6 +216,7 @@ class PerChatProcessor(BaseUpdateProcessor):
             try:
                 async with self._locks[key]:
                     await coroutine
+                    await self._mark_handled(update)
             finally:
                 _replying_to.reset(replying)
                 self._waiting[key] -= 1
@@ -179,6 +228,13 @@ class PerChatProcessor(BaseUpdateProcessor):
             wakes.wake_all()
             if self.on_done is not None:
                 self.on_done(update)
+
+    async def _mark_handled(self, update: object) -> None:
+        if self.on_handled is not None and isinstance(update, Update):
+            try:
+                await self.on_handled(update)
+            except Exception:  # the database failed: the update is handled again after a restart (at least once)
+                log.exception("could not mark update %s handled", update.update_id)
 
     async def initialize(self) -> None:
         pass
@@ -400,6 +456,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await query.answer()
         except TelegramError:
             log.info("could not answer callback query of failed update %s", update_id)
+    if isinstance(error, TimedOut):
+        return  # a message whose answer came late has most likely arrived: an apology would be for nothing
     try:
         v = await visitor(update, context)
         await context.bot.send_message(
@@ -441,7 +499,7 @@ class UpdatesRequest(AiohttpRequest):
         return parsed
 
 
-def build_application(rt: Runtime, *, with_updater: bool = True) -> Application:
+def build_application(rt: Runtime) -> Application:
     settings = rt.settings
     if not settings.telegram_token:
         raise ValueError("build_application needs a token (the sandbox passes the emulator's)")
@@ -454,10 +512,8 @@ def build_application(rt: Runtime, *, with_updater: bool = True) -> Application:
         defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
         rate_limiter=RepliesFirstRateLimiter(max_retries=2),
     )
-    builder = ApplicationBuilder().bot(bot).concurrent_updates(PerChatProcessor(256))
-    if not with_updater:
-        builder = builder.updater(None)
-    application = builder.build()
+    # No Updater: updates arrive through the inbox (bot/inbox.py), stored before Telegram is told they arrived.
+    application = ApplicationBuilder().bot(bot).concurrent_updates(PerChatProcessor(256)).updater(None).build()
     application.bot_data["runtime"] = rt
     register_handlers(application)
     return application

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from telegram.ext import Application, ContextTypes
 
+from bot.inbox import purge_handled
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
 from handlers import booking, custodian, feedback, guides, privacy, stats
 
@@ -63,6 +64,8 @@ PERIODIC_JOBS.append(PeriodicJob("feedback-prompts", 60.0, feedback.send_prompts
 PERIODIC_JOBS.append(PeriodicJob("committee-digests", 600.0, stats.send_committee_digests))
 # Statistics: the summaries read lately, and the whole city's this month, counted again every minute; the first
 # time right after a start, so that an admin's first look is already warm.
+# Inbox: updates handled more than a day ago are deleted (bot/inbox.py).
+PERIODIC_JOBS.append(PeriodicJob("inbox-purge", 3600.0, purge_handled))
 PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER))
 # Privacy: once a night after QC_PURGE_TIME, what has been kept as long as the retention settings say is purged
 # (storage/privacy.py), in short transactions; checked every ten minutes.

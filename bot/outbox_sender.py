@@ -2,7 +2,8 @@
 
 Rows of one chat go out in order; different chats go out concurrently. A row is marked sent right after Telegram
 accepts it; the lease on claimed rows means a crash between "sent" and "marked" is the only window for a repeat,
-and it is as small as one database write.
+and it is as small as one database write. A new message is marked "in doubt" just before it is handed over; if it
+comes back (a crash, or Telegram's answer came too late), it goes out again saying so in the reader's language.
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.clock import Clock
+from bot.i18n import SOURCE_LANGUAGE, pick_language, translator
 from storage import outbox
 from storage.db import Database
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, User
 
 log = logging.getLogger(__name__)
 # Outbox rows are raw Bot API calls by design (so any method can be queued); PTB's hint to use the typed
 # method instead does not apply.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
 MAX_ATTEMPTS = 25
+MAX_TEXT, MAX_CAPTION = 4096, 1024  # Telegram's limits (bot.ui has them too; bot.ui imports PTB's screen objects)
 IDLE_POLL_SECONDS = 1.0
 
 OnBlocked = Callable[[OutboxMessage], Awaitable[None]]
@@ -131,11 +134,17 @@ class OutboxSender:
                 await outbox.finish(self.db, row.id, "dropped", now, error="nothing to edit")
                 return True
             params["message_id"] = message_id
+        doubt_before = row.in_doubt
+        if row.method.startswith("send"):
+            if doubt_before:
+                await self._mark_as_repeat(row, params)
+            await outbox.begin_attempt(self.db, row.id)
         try:
             result = await self.bot.do_api_request(row.method, api_kwargs=params)
         except RetryAfter as exc:
             seconds = retry_seconds(exc)
-            await outbox.retry_later(self.db, row.id, now + timedelta(seconds=seconds), str(exc), count_attempt=False)
+            await outbox.retry_later(self.db, row.id, now + timedelta(seconds=seconds), str(exc), count_attempt=False,
+                                     in_doubt=doubt_before)
             return False
         except Forbidden as exc:
             await outbox.finish(self.db, row.id, "blocked", now, error=str(exc))
@@ -156,10 +165,26 @@ class OutboxSender:
             if row.attempts >= MAX_ATTEMPTS:
                 await outbox.finish(self.db, row.id, "failed", now, error=str(exc))
                 return True
-            await outbox.retry_later(self.db, row.id, now + backoff(row.attempts), str(exc))
+            # A late answer: it may have arrived. A 5xx or a connection that failed: it did not.
+            in_doubt = doubt_before or (isinstance(exc, TimedOut) and row.method.startswith("send"))
+            await outbox.retry_later(self.db, row.id, now + backoff(row.attempts), str(exc), in_doubt=in_doubt)
             return False
         message_id = result.get("message_id") if isinstance(result, dict) else None
         if isinstance(result, Message):
             message_id = result.message_id
         await outbox.finish(self.db, row.id, "sent", self.clock.now(), message_id=message_id)
         return True
+
+    async def _mark_as_repeat(self, row: OutboxMessage, params: dict) -> None:
+        """An earlier attempt may have arrived: say so above the text, in the reader's language."""
+        language = SOURCE_LANGUAGE  # groups (the manager chat) read Italian
+        if row.chat_id > 0:
+            async with self.db.read() as session:
+                user = await session.get(User, row.chat_id)
+            if user is not None:
+                language = pick_language(user.language, user.telegram_language)
+        note = translator(language)._("🔁 Inviato di nuovo dopo un'interruzione: se l'avevi già ricevuto, vale questo.")
+        field, limit = ("text", MAX_TEXT) if row.method == "sendMessage" else ("caption", MAX_CAPTION)
+        body = params.get(field) or ""
+        if len(body) + len(note) + 2 <= limit:
+            params[field] = f"{note}\n\n{body}" if body else note

@@ -20,8 +20,8 @@ from bot import open311_http
 from bot.app import build_application, on_startup, on_stopped
 from bot.clock import Clock
 from bot.config import Settings
+from bot.inbox import InboxDispatcher, InboxPoller, instance_name
 from bot.runtime import Runtime
-from bot.ui import slim_pressed_message
 from storage.content import ContentStore
 from storage.db import Database, upgrade
 
@@ -52,12 +52,16 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 class BotService:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, webhook: bool | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, webhook: bool | None = None,
+                 durable_inbox: bool = True) -> None:
         self.settings = settings
+        self.durable_inbox = durable_inbox  # False only in `qcbot bench load`'s reference run (bot/inbox.py)
         self.clock = clock or Clock()
         self.webhook = settings.uses_webhook if webhook is None else webhook
         self.runtime: Runtime | None = None
         self.application: Application | None = None
+        self.inbox: InboxDispatcher | None = None
+        self._poller: InboxPoller | None = None
         self._site_runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -65,17 +69,23 @@ class BotService:
         await upgrade(settings.database_url)
         db = Database(settings.database_url)
         self.runtime = rt = Runtime(settings, db, ContentStore(settings.content_dir), self.clock)
-        self.application = application = build_application(rt, with_updater=not self.webhook)
+        self.application = application = build_application(rt)  # updates come through the inbox, in both modes
         await application.initialize()
         await on_startup(application)
         await application.start()
+        self.inbox = InboxDispatcher(application, rt, durable=self.durable_inbox,
+                                     owner=instance_name(rt, self.webhook))
+        if self.durable_inbox:
+            application.update_processor.on_handled = self.inbox.mark_handled
+        await self.inbox.recover()  # before anything new arrives, so a chat's new updates queue behind its leftovers
         if self.webhook:
             await application.bot.set_webhook(
                 settings.webhook_url, secret_token=settings.webhook_secret, allowed_updates=ALLOWED_UPDATES,
             )
         else:
             await application.bot.delete_webhook()
-            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, timeout=20)
+            self._poller = InboxPoller(self.inbox, ALLOWED_UPDATES)
+            self._poller.start()
         if self.webhook or settings.listen_explicit:
             self._site_runner = web.AppRunner(self.web_app(), access_log_class=AccessLogger)
             await self._site_runner.setup()
@@ -99,8 +109,13 @@ class BotService:
             data = await request.json()
         except ValueError:
             return web.Response(status=400, text="not JSON")
-        update = Update.de_json(slim_pressed_message(data), self.application.bot)
-        await self.application.update_queue.put(update)
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return web.Response(status=400, text="not an update")
+        try:
+            await self.inbox.receive([data])
+        except Exception:  # not stored: Telegram keeps the update and sends it again
+            log.exception("could not store update %s", data["update_id"])
+            return web.Response(status=503, text="not stored, send it again")
         return web.Response(text="ok")
 
     async def stop(self) -> None:
@@ -108,10 +123,14 @@ class BotService:
         if self._site_runner is not None:
             await self._site_runner.cleanup()
             self._site_runner = None
+        if self._poller is not None:
+            await self._poller.stop()
+            self._poller = None
+        if self.inbox is not None:
+            await self.inbox.stop()
+            self.inbox = None
         application = self.application
         if application is not None:
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
             if application.running:
                 await application.stop()
             await on_stopped(application)

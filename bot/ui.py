@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TimedOut
 from telegram.warnings import PTBUserWarning
 
 from bot import callbacks
@@ -171,4 +171,9 @@ async def show(update: Update, screen: Screen) -> None:
             log.info("could not edit message, sending a new one: %s", exc)
     chat = update.effective_chat
     if chat is not None:
-        await bot.do_api_request("sendMessage", api_kwargs={"chat_id": chat.id, **_screen_params(screen)})
+        try:
+            await bot.do_api_request("sendMessage", api_kwargs={"chat_id": chat.id, **_screen_params(screen)})
+        except TimedOut:
+            # Telegram's answer came late: the message has most likely arrived, and sending it again would show it
+            # twice (Telegram cannot deduplicate). Not an error to apologise for.
+            log.warning("no answer in time to a screen sent to chat %s", chat.id)

@@ -605,6 +605,10 @@ async def ticket_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             await announce_change(session, rt, change, v.user_id)
     except TicketError as error:
         await refuse(update, v, error)
+        if error.reason == "wrong_state" and not await _is_alert_message(rt, update, ticket_id):
+            # A copy the outbox no longer follows (e.g. an alert sent again after an interruption) still shows an
+            # old state: it is redrawn with where the ticket stands now.
+            await show(update, await _staff_view(rt, v, ticket_id))
         return
     await _after_action(update, rt, v, ticket_id, v.tr._(DONE_ANSWERS[action]))
 

@@ -94,15 +94,24 @@ async def finish(db: Database, row_id: int, status: str, now: datetime, *, messa
             update(OutboxMessage)
             .where(OutboxMessage.id == row_id)
             .values(status=status, sent_at=now if status == "sent" else None, message_id=message_id,
-                    last_error=error, lease_until=None)
+                    last_error=error, lease_until=None, in_doubt=False)
         )
 
 
-async def retry_later(db: Database, row_id: int, at: datetime, error: str, *, count_attempt: bool = True) -> None:
+async def begin_attempt(db: Database, row_id: int) -> None:
+    """Just before a message is handed to Telegram: until the row is marked, its outcome is in doubt."""
+    async with db.write() as session:
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(in_doubt=True))
+
+
+async def retry_later(db: Database, row_id: int, at: datetime, error: str, *, count_attempt: bool = True,
+                      in_doubt: bool | None = None) -> None:
     async with db.write() as session:
         values: dict = dict(not_before=at, lease_until=None, last_error=error[:500])
         if not count_attempt:
             values["attempts"] = OutboxMessage.attempts - 1
+        if in_doubt is not None:
+            values["in_doubt"] = in_doubt
         await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
 
 

@@ -154,7 +154,8 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 @dataclass
 class BotSpec:
-    """What the child process runs. kind: "product", "bare-httpx" or "bare-aiohttp"; mode: "polling" or "webhook"."""
+    """What the child process runs. kind: "product", "product-no-inbox" (the product storing no update: what the
+    inbox costs), "bare-httpx" or "bare-aiohttp"; mode: "polling" or "webhook"."""
 
     kind: str
     mode: str
@@ -257,7 +258,8 @@ async def _serve_product(spec: BotSpec, stop: asyncio.Event) -> None:
     from bot.config import load_settings
     from bot.runners import BotService, tune_garbage_collector
 
-    service = BotService(load_settings(spec.env), webhook=spec.mode == "webhook")
+    service = BotService(load_settings(spec.env), webhook=spec.mode == "webhook",
+                         durable_inbox=spec.kind != "product-no-inbox")
     await service.start()
     tune_garbage_collector()  # as `qcbot run` does
     try:
@@ -309,12 +311,12 @@ async def _child_main(spec: BotSpec) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    if spec.kind == "product":
+    if spec.kind in ("product", "product-no-inbox"):
         await _serve_product(spec, stop)
     elif spec.kind in ("bare-httpx", "bare-aiohttp"):
         await _serve_bare(spec, stop)
     else:
-        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, bare-httpx or bare-aiohttp")
+        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx or bare-aiohttp")
 
 
 def _child(argv: list[str]) -> None:

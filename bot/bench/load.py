@@ -1,6 +1,7 @@
 """`qcbot bench load`: the real bot against the emulator with N tenants at once, beside two bare reference bots.
 
-For each bot (the product; a bare PTB bot on httpx; the same bare bot on our aiohttp backend) and each mode
+For each bot (the product; the product storing no update, whose difference from the product is what the inbox
+costs; a bare PTB bot on httpx; the same bare bot on our aiohttp backend) and each mode
 (polling, webhook), in a fresh emulator:
 1. the bot starts in its own process and a tenant sends /start at once: "start to first answer";
 2. N tenants open a chat (the product: /start and the privacy notice);
@@ -25,7 +26,9 @@ from typing import Any
 
 describe = "load: replies/s, latency, CPU and memory of the bot vs bare PTB bots, polling and webhook"
 
-BOTS = ("product", "bare-httpx", "bare-aiohttp")
+# product-no-inbox: the product storing no update, beside which the product's figures are the inbox's cost.
+BOTS = ("product", "product-no-inbox", "bare-httpx", "bare-aiohttp")
+PRODUCTS = ("product", "product-no-inbox")
 MODES = ("polling", "webhook")
 REPLY_TIMEOUT = 15.0  # a tenant who waits longer gives up on that step and says /menu
 START_TIMEOUT = 60.0
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> None:
         raise SystemExit(f"qcbot bench load: --bots takes names among {', '.join(BOTS)}; got {args.bots!r}")
     if args.tenants < 1 or args.seconds <= 0 or args.rounds < 1:
         raise SystemExit("qcbot bench load: --tenants and --rounds must be at least 1 and --seconds more than 0")
-    if args.database == "postgres" and "product" in bots:
+    if args.database == "postgres" and any(bot in PRODUCTS for bot in bots):
         from bot.bench.common import postgres_server_url
 
         if postgres_server_url() is None:
@@ -207,10 +210,10 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
     run_dir.mkdir()
     database_url = database_url or f"sqlite+aiosqlite:///{run_dir / 'bench.sqlite3'}"
     env = product_env(emu.base_url, emu.base_file_url, database_url, run_dir,
-                      PROJECT_ROOT / "content", mode, port) if bot == "product" else {}
+                      PROJECT_ROOT / "content", mode, port) if bot in PRODUCTS else {}
     spec = BotSpec(bot, mode, emu.base_url, emu.base_file_url, env, port, profile if bot == "product" else "")
     process = BotProcess(spec, run_dir / "bot.log")
-    make_tenant = ProductTenant if bot == "product" else BareTenant
+    make_tenant = ProductTenant if bot in PRODUCTS else BareTenant
     rng = random.Random(7)
     people = []
     for number in range(tenants):
@@ -305,7 +308,7 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
                     profile = f"{args.profile}.{mode}.txt" if args.profile else ""
                     folder = Path(temporary) / f"round-{round_number}"
                     folder.mkdir(exist_ok=True)
-                    if bot == "product" and args.database == "postgres":
+                    if bot in PRODUCTS and args.database == "postgres":
                         async with throwaway_postgres_database(postgres_server_url() or "") as database_url:
                             figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile, database_url)
                     else:
@@ -327,7 +330,8 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
                      if product.bot == "product" and reference.bot == reference_bot
                      and product.mode == reference.mode == mode and product.round == reference.round]
             if pairs:
-                print(f"  {mode}: product / {reference_bot}: " + _ratios(pairs))
+                label = " (the inbox's cost)" if reference_bot == "product-no-inbox" else ""
+                print(f"  {mode}: product / {reference_bot}{label}: " + _ratios(pairs))
     for mode in modes:
         by_step: dict[str, list[float]] = {}
         for f in results:

@@ -52,14 +52,24 @@ class _RandomFaults:
     statuses: tuple[int, ...]
     retry_after: int
     rng: random.Random
+    delay: float = 0.0  # > 0: the random fault is a late answer (the call is carried out) instead of a status
+    drop_connection: bool = False  # the random fault is a dropped connection (nothing done) instead of a status
+
+    def fault(self) -> Fault:
+        if self.delay > 0:
+            return Fault(delay=self.delay)
+        if self.drop_connection:
+            return Fault(drop_connection=True)
+        return Fault(status=self.rng.choice(self.statuses), retry_after=self.retry_after)
 
 
 class FaultPlan:
-    """Counted faults (first match wins, in order of injection) and an optional random fault rate."""
+    """Counted faults (first match wins, in order of injection) and random fault rates, one per method (None: any
+    method, used for methods without a rate of their own)."""
 
     def __init__(self) -> None:
         self._planned: list[_PlannedFault] = []
-        self._random: _RandomFaults | None = None
+        self._random: dict[str | None, _RandomFaults] = {}
 
     def add(self, method: str | None, fault: Fault, times: int) -> None:
         if times < 1:
@@ -67,22 +77,28 @@ class FaultPlan:
         self._planned.append(_PlannedFault(method.lower() if method else None, fault, times))
 
     def set_rate(
-        self, method: str | None, rate: float, statuses: tuple[int, ...], seed: int, retry_after: int
+        self, method: str | None, rate: float, statuses: tuple[int, ...], seed: int, retry_after: int,
+        delay: float = 0.0, drop_connection: bool = False,
     ) -> None:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"fault rate must be between 0 and 1, got {rate}")
+        if delay < 0 or (delay > 0 and drop_connection):
+            raise ValueError("a random fault is a late answer (delay > 0) or a dropped connection, not both")
         for status in statuses:
             Fault(status=status)  # validates the status
-        if rate == 0.0:
-            self._random = None
+        key = method.lower() if method else None
+        if rate == 0.0:  # off for that method; for None, off for every method
+            if key is None:
+                self._random.clear()
+            self._random.pop(key, None)
             return
-        self._random = _RandomFaults(
-            method.lower() if method else None, rate, tuple(statuses), retry_after, random.Random(seed)
+        self._random[key] = _RandomFaults(
+            key, rate, tuple(statuses), retry_after, random.Random(seed), delay, drop_connection
         )
 
     def clear(self) -> None:
         self._planned.clear()
-        self._random = None
+        self._random.clear()
 
     def take(self, method: str) -> Fault | None:
         """The fault for this call of ``method`` (lower-case), consuming one planned use."""
@@ -93,9 +109,7 @@ class FaultPlan:
                     if planned.remaining == 0:
                         self._planned.remove(planned)
                     return planned.fault
-        random_faults = self._random
-        if random_faults is not None and random_faults.method in (None, method):
-            if random_faults.rng.random() < random_faults.rate:
-                status = random_faults.rng.choice(random_faults.statuses)
-                return Fault(status=status, retry_after=random_faults.retry_after)
+        random_faults = self._random.get(method) or self._random.get(None)
+        if random_faults is not None and random_faults.rng.random() < random_faults.rate:
+            return random_faults.fault()
         return None

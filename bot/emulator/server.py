@@ -438,9 +438,15 @@ class BotApiEmulator:
         statuses: tuple[int, ...] = (429, 502),
         seed: int = 1,
         retry_after: int = 1,
+        *,
+        delay: float = 0.0,
+        drop_connection: bool = False,
     ) -> None:
-        """Fail a random share of calls (reproducibly, from ``seed``); rate=0 turns it off."""
-        self.faults.set_rate(method, rate, statuses, seed, retry_after)
+        """Fail a random share of calls of ``method`` (reproducibly, from ``seed``); rate=0 turns it off. Each method
+        keeps its own rate. With ``delay`` the fault is a late answer (the call is carried out, the answer comes
+        ``delay`` seconds later: a time-out for a client that waits less), with ``drop_connection`` a connection
+        closed without doing anything; otherwise one of ``statuses``."""
+        self.faults.set_rate(method, rate, statuses, seed, retry_after, delay, drop_connection)
 
     def clear_faults(self) -> None:
         self.faults.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -41,7 +42,9 @@ class EmulatorState:
         self.allowed_updates: frozenset[str] | None = None  # None: Telegram's default set
         self.last_update: dict[str, Any] | None = None  # the newest update injected by a user action
         self._last_message_id: dict[int, int] = {}
-        self._update_ids = itertools.count(100_001)
+        # Like Telegram's after a quiet week: a new emulator (the sandbox started again on the same data) must not
+        # hand the bot ids its inbox has already handled.
+        self._update_ids = itertools.count(random.randint(100_001, 1_000_000_000))
         self._file_numbers = itertools.count(1)
         self._callback_query_ids = itertools.count(4_200_000_000_000_000_001)  # Telegram-sized numbers
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()

@@ -4,6 +4,7 @@ from storage.models.base import Base
 from storage.models.bookings import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.models.core import Invite, OutboxMessage, RoleGrant, User
 from storage.models.privacy import AuditRecord
+from storage.models.inbox import InboxUpdate
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.models.guides import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.models.limits import DailyUsage
@@ -16,6 +17,7 @@ __all__ = [
     "AuditRecord",
     "Base", "Booking", "BookingContact", "BookingPrompt", "BookingQuota", "SlotCounter", "WaitlistEntry",
     "Invite", "OutboxMessage", "RoleGrant", "User",
+    "InboxUpdate",
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
     "GuidePrompt", "GuideQuestion", "GuideRun", "GuideStuck",
     "DailyUsage",

@@ -81,6 +81,9 @@ class OutboxMessage(Base):
     ref: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, sent, dropped, failed, blocked
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # An attempt may have reached the person without the row being marked (a crash, a late answer): the next
+    # attempt says it is a repeat (Telegram cannot deduplicate).
+    in_doubt: Mapped[bool] = mapped_column(Boolean, default=False)
     not_before: Mapped[datetime] = mapped_column(UtcDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -9,10 +9,11 @@ from bot.cli import main
 
 
 def test_bench_load_prints_figures_for_the_product_and_a_reference_bot(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["bench", "load", "--tenants", "3", "--seconds", "1.5", "--mode", "polling", "--bots", "product,bare-aiohttp"])
+    main(["bench", "load", "--tenants", "3", "--seconds", "1.5", "--mode", "polling",
+          "--bots", "product,product-no-inbox,bare-aiohttp"])
     printed = capsys.readouterr().out
     for expected in ("replies/s", "p99", "CPU s/1k upd", "peak RSS", "product / polling", "bare-aiohttp / polling",
-                     "product / bare-aiohttp", "content reload"):
+                     "product / bare-aiohttp", "product / product-no-inbox (the inbox's cost)", "content reload"):
         assert expected in printed, f"{expected!r} missing from:\n{printed}"
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 08:56:22.001906
+Create Date: 2026-12-06 09:02:35.772356
 """
 
 from alembic import op
@@ -97,6 +97,19 @@ def upgrade() -> None:
         batch_op.create_index('ix_feedback_prompts_due', ['status', 'due_at'], unique=False)
         batch_op.create_index('uq_feedback_prompts_user_day', ['user_id', 'day'], unique=True, sqlite_where=sa.text('day IS NOT NULL'), postgresql_where=sa.text('day IS NOT NULL'))
 
+    op.create_table('inbox',
+    sa.Column('update_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('chat_id', sa.BigInteger(), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('received_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('handled_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('owner', sa.String(length=100), nullable=False),
+    sa.Column('lease_until', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('update_id', name=op.f('pk_inbox'))
+    )
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.create_index('ix_inbox_pending', ['handled_at', 'update_id'], unique=False)
+
     op.create_table('invites',
     sa.Column('code', sa.String(length=32), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
@@ -119,6 +132,7 @@ def upgrade() -> None:
     sa.Column('ref', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('in_doubt', sa.Boolean(), nullable=False),
     sa.Column('not_before', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('lease_until', storage.models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
@@ -544,6 +558,10 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('invites')
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbox_pending')
+
+    op.drop_table('inbox')
     with op.batch_alter_table('feedback_prompts', schema=None) as batch_op:
         batch_op.drop_index('uq_feedback_prompts_user_day', sqlite_where=sa.text('day IS NOT NULL'), postgresql_where=sa.text('day IS NOT NULL'))
         batch_op.drop_index('ix_feedback_prompts_due')

@@ -1,0 +1,232 @@
+"""The inbox: updates stored as Telegram hands them over, handled from here, marked when handled.
+
+An update is Telegram's until `store()` has committed it (the webhook answers 200, the long poll asks for the next
+offset, only after that) and the product's from then on. `claim_leftovers()` gives what a crashed process left
+behind, oldest first; `mark_handled()` follows each handler. Storing an update id twice is a no-op, so an update
+Telegram sends again (its 200 was lost) is neither lost nor handled twice. A running bot goes through
+`InboxWriter`, which writes the stores and marks of many updates in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from storage.db import Database
+from storage.models import InboxUpdate
+
+INBOX = InboxUpdate.__table__
+# Handled rows are kept this long (to tell a repeated delivery from a new update), then purged.
+KEEP_HANDLED = timedelta(days=1)
+LEASE = timedelta(seconds=60)  # renewed every LEASE/3 by the process holding the rows (bot.inbox)
+PURGE_BATCH = 1000
+
+
+def chat_of(payload: dict) -> int:
+    """The chat an update belongs to (0 for none): what orders updates in the inbox and the processor."""
+    for kind in ("message", "edited_message", "channel_post", "my_chat_member", "chat_member"):
+        if isinstance(payload.get(kind), dict):
+            return int(payload[kind].get("chat", {}).get("id", 0))
+    query = payload.get("callback_query")
+    if isinstance(query, dict):
+        message = query.get("message")
+        if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+            return int(message["chat"]["id"])
+        return int(query.get("from", {}).get("id", 0))
+    return 0
+
+
+# PostgreSQL: built once, on the table rather than the ORM class, and run with parameters (building statements and
+# SQLAlchemy's ORM bulk path took most of the CPU of storing an update; docs/performance.md, the inbox's cost).
+_PG_STORE = pg_insert(INBOX).on_conflict_do_nothing(index_elements=["update_id"]).returning(INBOX.c.update_id)
+_MARK_HANDLED = (
+    update(INBOX).where(INBOX.c.update_id == bindparam("handled_id"))
+    .values(handled_at=bindparam("handled_at"), payload={}, lease_until=None)
+)
+
+
+def _rows(payloads: Iterable[dict], now: datetime, owner: str) -> list[dict]:
+    return [
+        dict(update_id=int(payload["update_id"]), chat_id=chat_of(payload), payload=payload, received_at=now,
+             owner=owner, lease_until=now + LEASE, handled_at=None)
+        for payload in payloads
+    ]
+
+
+_SQLITE_STORE = (
+    "INSERT INTO inbox (update_id, chat_id, payload, received_at, owner, lease_until, handled_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (update_id) DO NOTHING RETURNING update_id"
+)
+_SQLITE_MARK = "UPDATE inbox SET handled_at = ?, payload = ?, lease_until = NULL WHERE update_id = ?"
+
+
+@lru_cache(maxsize=1)
+def _sqlite_binders(dialect: Any) -> dict[str, Callable[[Any], Any]]:
+    """How SQLAlchemy binds each column on SQLite (the date format, JSON), so rows written on the plain connection
+    read back through SQLAlchemy exactly like the others."""
+    return {column.name: column.type.bind_processor(dialect) or (lambda value: value) for column in INBOX.columns}
+
+
+async def _write_sqlite(db: Database, rows: list[dict], handled: list[dict]) -> set[int]:
+    bind = _sqlite_binders(db.write_engine.dialect)
+    new: set[int] = set()
+    async with db.sqlite_write_connection() as connection:
+        for row in rows:
+            found = connection.execute(_SQLITE_STORE, (
+                row["update_id"], row["chat_id"], bind["payload"](row["payload"]), bind["received_at"](row["received_at"]),
+                row["owner"], bind["lease_until"](row["lease_until"]),
+            )).fetchone()
+            if found is not None:
+                new.add(found[0])
+        if handled:
+            empty = bind["payload"]({})
+            connection.executemany(_SQLITE_MARK, [
+                (bind["handled_at"](mark["handled_at"]), empty, mark["handled_id"]) for mark in handled
+            ])
+    return new
+
+
+async def _write(db: Database, rows: list[dict], handled: list[dict]) -> set[int]:
+    """One transaction: store rows, mark updates handled; returns the stored ids that were new."""
+    if db.is_sqlite:
+        return await _write_sqlite(db, rows, handled)
+    new: set[int] = set()
+    async with db.write() as session:
+        connection = await session.connection()
+        if rows:  # several rows: one INSERT … VALUES (…), (…) (SQLAlchemy's "insertmanyvalues")
+            new.update((await connection.execute(_PG_STORE, rows)).scalars().all())
+        if handled:
+            await connection.execute(_MARK_HANDLED, handled)
+    return new
+
+
+async def store(db: Database, payloads: Iterable[dict], now: datetime, owner: str) -> list[int]:
+    """Store updates in one transaction, held by `owner`; returns the ids that were new (a repeated delivery is
+    not handled twice)."""
+    rows = _rows(payloads, now, owner)
+    new = await _write(db, rows, []) if rows else set()
+    return [row["update_id"] for row in rows if row["update_id"] in new]
+
+
+class InboxWriter:
+    """Group commit: the stores and marks asked for while a transaction is being written go together in the next
+    one, and each caller returns once its own is committed. Under load one transaction carries the inbox's writes
+    of many updates (a transaction per update cost as much CPU as handling the update)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._rows: list[dict] = []
+        self._handled: list[dict] = []
+        self._waiting: list[asyncio.Future] = []
+        self._writer: asyncio.Task | None = None
+
+    async def store(self, payloads: Iterable[dict], now: datetime, owner: str) -> list[int]:
+        queued = {row["update_id"] for row in self._rows}
+        rows = [row for row in _rows(payloads, now, owner) if row["update_id"] not in queued]  # sent twice at once
+        if not rows:
+            return []
+        self._rows.extend(rows)
+        new = await self._committed()
+        return [row["update_id"] for row in rows if row["update_id"] in new]
+
+    async def mark_handled(self, update_id: int, now: datetime) -> None:
+        self._handled.append({"handled_id": update_id, "handled_at": now})
+        await self._committed()
+
+    def _committed(self) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_all(), name="inbox-writer")
+        return future
+
+    async def _write_all(self) -> None:
+        try:
+            while self._waiting:
+                rows, handled, waiting = self._rows, self._handled, self._waiting
+                self._rows, self._handled, self._waiting = [], [], []
+                try:
+                    new = await _write(self.db, rows, handled)
+                except Exception as error:
+                    for future in waiting:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                for future in waiting:
+                    if not future.done():
+                        future.set_result(new)
+        finally:
+            self._writer = None
+
+
+async def pending(db: Database, *, after: int = -1, limit: int = 500) -> list[InboxUpdate]:
+    """Updates not handled yet, oldest first (update ids grow with time), starting after `after`."""
+    async with db.read() as session:
+        rows = await session.scalars(
+            select(InboxUpdate)
+            .where(InboxUpdate.handled_at.is_(None), InboxUpdate.update_id > after)
+            .order_by(InboxUpdate.update_id)
+            .limit(limit)
+        )
+        return list(rows.all())
+
+
+async def claim_leftovers(db: Database, owner: str, now: datetime, *, others_only: bool = False, after: int = -1,
+                          limit: int = 500) -> list[InboxUpdate]:
+    """Unhandled updates nobody holds any more, oldest first, now held by `owner`: those a process of the same name
+    left (unless others_only) and those whose holder's lease ran out."""
+    lapsed = and_(InboxUpdate.owner != owner, InboxUpdate.lease_until < now)
+    free = lapsed if others_only else or_(InboxUpdate.owner == owner, lapsed)
+    async with db.write() as session:
+        query = (select(InboxUpdate.update_id)
+                 .where(InboxUpdate.handled_at.is_(None), InboxUpdate.update_id > after, free)
+                 .order_by(InboxUpdate.update_id).limit(limit))
+        if not db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        ids = list((await session.scalars(query)).all())
+        if not ids:
+            return []
+        await session.execute(update(InboxUpdate).where(InboxUpdate.update_id.in_(ids))
+                              .values(owner=owner, lease_until=now + LEASE))
+        rows = await session.scalars(select(InboxUpdate).where(InboxUpdate.update_id.in_(ids)).order_by(InboxUpdate.update_id))
+        return list(rows.all())
+
+
+async def renew(db: Database, owner: str, now: datetime) -> None:
+    """The holder is alive: its unhandled updates stay its own for another lease."""
+    async with db.write() as session:
+        await session.execute(update(InboxUpdate)
+                              .where(InboxUpdate.owner == owner, InboxUpdate.handled_at.is_(None))
+                              .values(lease_until=now + LEASE))
+
+
+async def mark_handled(db: Database, update_id: int, now: datetime) -> None:
+    """Handled: what the person sent is forgotten here (an anonymous comment must not stay beside its author's id);
+    the id stays a day, to recognise the update if Telegram delivers it again."""
+    async with db.write() as session:
+        connection = await session.connection()
+        await connection.execute(_MARK_HANDLED, {"handled_id": update_id, "handled_at": now})
+
+
+async def purge_handled(db: Database, now: datetime, keep: timedelta = KEEP_HANDLED) -> int:
+    """Delete handled rows older than `keep`, a batch per transaction; returns how many went."""
+    purged = 0
+    while True:
+        async with db.write() as session:
+            ids = list((await session.scalars(
+                select(InboxUpdate.update_id)
+                .where(InboxUpdate.handled_at.is_not(None), InboxUpdate.handled_at < now - keep)
+                .limit(PURGE_BATCH)
+            )).all())
+            if ids:
+                await session.execute(delete(InboxUpdate).where(InboxUpdate.update_id.in_(ids)))
+        purged += len(ids)
+        if len(ids) < PURGE_BATCH:
+            return purged
+        await asyncio.sleep(0)  # let the bot answer between batches
