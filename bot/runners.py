@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from telegram import Update
 from telegram.ext import Application
 
 from bot import open311_http
