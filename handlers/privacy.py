@@ -45,6 +45,7 @@ SECTION_LABELS = {
     "drafts": N_("📝 Bozze"),
     "questions_to_ask": N_("❔ Domande che ti faremo"),
     "audit": N_("🔍 Dati di altri che hai consultato"),
+    "daily_counts": N_("🔢 Quante segnalazioni, commenti e foto hai inviato al giorno"),
 }
 # Before the notice is accepted only these work (the rights apply from the first message).
 OPEN_BEFORE_CONSENT = frozenset({

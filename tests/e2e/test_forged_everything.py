@@ -5,7 +5,8 @@ no role and by a member of staff of another estate and space.
 An action passes when
 - nothing changes in the database except the presser's own rows: their user row (language, last seen, prompts
   switch), rows whose user_id or chat_id is theirs (their own drafts, prompts, bookings, daily counts, messages to
-  their own chat), and slot_counters (a public slot's seats move with the presser's own booking, which is theirs);
+  their own chat), slot_counters (a public slot's seats move with the presser's own booking, which is theirs) and
+  the anonymous audit record of the presser forgetting themselves (pressed last);
 - nobody else is notified: no outbox row and no message to any other chat;
 - nothing the presser sees (the button's answer, every message in their chat) holds the victim's data.
 
@@ -129,6 +130,8 @@ async def dump(bot: RunningBot, presser: int) -> dict[str, set]:
                     continue
                 if presser in (row.get("user_id"), row.get("chat_id")):
                     continue
+                if table.name == "audit_records" and row["action"] == "forget" and row["actor_id"] is None:
+                    continue  # "a person forgot themselves": recorded without saying who (the presser, FORGET_CONFIRM)
                 rows.add(json.dumps(dict(row), default=str, sort_keys=True))
             tables[table.name] = rows
     return tables
@@ -143,7 +146,9 @@ def seen_by(bot: RunningBot, person: Person, answers_from: int) -> str:
 async def press_every_action(bot: RunningBot, presser: Person, world: dict) -> list[str]:
     leaks: list[str] = []
     watched = {chat: len(bot.messages(chat)) for chat in world["others"]}
-    for action in callbacks.ACTIONS.values():
+    # Forgetting (no arguments: it acts on the presser alone) erases the presser, after which every button meets
+    # the privacy notice: it goes last.
+    for action in sorted(callbacks.ACTIONS.values(), key=lambda action: action is callbacks.FORGET_CONFIRM):
         before = await dump(bot, presser.user_id)
         answers_from = len(bot.emu.callback_answers)
         for args in forged_args(action, world["pools"]):

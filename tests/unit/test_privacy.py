@@ -67,14 +67,15 @@ async def _person(db, clock, user_id: int, name: str) -> None:  # type: ignore[n
         await users.record_consent(session, user_id, clock.now(), name)
 
 
-def _draft(draft: ReportDraft, content, now, description: str) -> None:  # type: ignore[no-untyped-def]
+def _draft(draft: ReportDraft, content, now, description: str, area: str = "flat") -> None:  # type: ignore[no-untyped-def]
     tickets.choose_category(draft, content, "water-leak", now)
     tickets.choose_estate(draft, content, ESTATE, now)
     if draft.step == "building":
         tickets.choose_building(draft, content, 0, now)
     tickets.choose_floor(draft, content, 3, now)
-    tickets.choose_area(draft, content, "flat", now)
-    tickets.set_flat(draft, content, "int. 12", now)
+    tickets.choose_area(draft, content, area, now)
+    if area == "flat":
+        tickets.set_flat(draft, content, "int. 12", now)
     while draft.step == "questions":
         tickets.answer_question(draft, content, tickets.pending_questions(draft, content)[0], "yes", now)
     tickets.set_description(draft, content, description, now)
@@ -96,7 +97,7 @@ async def _amal_everywhere(db, clock, content, media_dir: Path) -> dict:  # type
     custodian = Actor(CUSTODIAN, Roles(custodian_of=frozenset({ESTATE})))
     async with db.write() as session:
         draft = await tickets.start_draft(session, NEIGHBOUR, now)
-        _draft(draft, content, now, "Perdita in cantina")
+        _draft(draft, content, now, "Perdita in cantina", area="common")  # "me too" is only for common areas
         tickets.photos_done(draft, content, now)
         neighbours = await tickets.open_ticket(session, draft, content, Roles(), now)
         draft = await tickets.start_draft(session, AMAL, now)
@@ -108,12 +109,15 @@ async def _amal_everywhere(db, clock, content, media_dir: Path) -> dict:  # type
         await outbox.enqueue(session, chat_id=CUSTODIAN, method="sendMessage",
                              params={"text": f"Segnalata da Amal, {PHONE}"}, dedupe_key=f"alert:{amals.id}:{CUSTODIAN}",
                              now=now, kind="alert", ref=str(amals.id))
+        (await tickets.start_draft(session, AMAL, now)).offered = [neighbours.id]  # suggested for her draft
         await tickets.me_too(session, neighbours.id, Actor(AMAL, Roles()), now)
-        change, _photo = await tickets.add_comment(session, neighbours.id, Actor(AMAL, Roles()), now,
+        # Only a reporter comments (people who said "me too" see a public view): Amal adds to her own ticket.
+        change, _photo = await tickets.add_comment(session, amals.id, Actor(AMAL, Roles()), now,
                                                    text="Anche da me, sono Amal", media=_media(media_dir, "amal-2.jpg"))
-        for event_id, text in ((change.event.id, "Anche da me, sono Amal"), (change.event.id + 1000, "Giuseppe scrive")):
+        for event_id, text, ticket in ((change.event.id, "Anche da me, sono Amal", amals),
+                                       (change.event.id + 1000, "Giuseppe scrive", neighbours)):
             await outbox.enqueue(session, chat_id=CUSTODIAN, method="sendMessage", params={"text": text},
-                                 dedupe_key=f"comment:{event_id}:{CUSTODIAN}", now=now, kind="comment", ref=str(neighbours.id))
+                                 dedupe_key=f"comment:{event_id}:{CUSTODIAN}", now=now, kind="comment", ref=str(ticket.id))
         await tickets.start_draft(session, AMAL, now)  # a new report, half written
         (await tickets.get_draft(session, AMAL)).photos = [_media(media_dir, "amal-3.jpg")]
         await outbox.enqueue(session, chat_id=AMAL, method="sendMessage", params={"text": "Ciao Amal"},
@@ -221,7 +225,7 @@ async def test_retention_purges_what_is_due_as_time_passes(db, clock, sample_con
     assert due["closed_tickets"] == 1 and due["bookings"] == 1 and due["audit"] == 1 and due["opinions_unlinked"] == 2
     done = await privacy.purge(db, retention, clock.now(), media_dir, batch=1)
     assert done["closed_tickets"] == 1 and done["bookings"] == 1 and done["waitlist"] == 1 and done["audit"] == 1
-    assert not (media_dir / "2027/03/amal-2.jpg").exists()
+    assert (media_dir / "2027/03/amal-2.jpg").exists(), "her ticket is still open: its photos stay"
     async with db.read() as session:
         closed = await session.get(Ticket, made["neighbours"])
         assert (closed.reporter_id, closed.description, closed.flat) == (None, "", None)
