@@ -4,6 +4,10 @@ from storage.models.base import Base
 from storage.models.bookings import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.models.core import Invite, OutboxMessage, RoleGrant, User
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
+from storage.models.timebank import (
+    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage, TimeBankPost,
+    TimeBankPrompt, TimeBankReport, TimeBankThanks,
+)
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
@@ -14,4 +18,6 @@ __all__ = [
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
     "ReportDraft", "Ticket", "TicketCounter", "TicketDigest", "TicketEvent", "TicketMedia", "TicketPrompt",
     "TicketSubscriber",
+    "LedgerEntry", "LedgerTransaction", "TimeBankAccount", "TimeBankContact", "TimeBankExchange", "TimeBankMessage",
+    "TimeBankPost", "TimeBankPrompt", "TimeBankReport", "TimeBankThanks",
 ]
