@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, case, delete, distinct, func, or_, select, update
+from sqlalchemy import and_, case, delete, distinct, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -506,7 +506,7 @@ async def ask(session: AsyncSession, content: Content, post_id: int, user_id: in
         _insert(session)(TimeBankContact)
         .values(space_id=post.space_id, post_id=post.id, asker_id=user_id, poster_id=post.user_id, status="asked",
                 created_at=now)
-        .on_conflict_do_nothing(index_elements=["post_id", "asker_id"], index_where=TimeBankContact.status.in_(("asked", "accepted")))
+        .on_conflict_do_nothing(index_elements=["post_id", "asker_id"], index_where=text("status IN ('asked', 'accepted')"))
     )
     if inserted.rowcount != 1:
         raise Refused(Reason.ALREADY_ASKED)
