@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from telegram.ext import Application, ContextTypes
 
 from bot.runtime import Runtime
-from handlers import booking, custodian, feedback, stats
+from handlers import booking, custodian, feedback, stats, timebank
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,11 @@ PERIODIC_JOBS.append(PeriodicJob("committee-digests", 600.0, stats.send_committe
 # Statistics: the summaries read lately, and the whole city's this month, counted again every minute; the first
 # time right after a start, so that an admin's first look is already warm.
 PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER))
+
+# Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the outbox),
+# and personal data past its retention (storage/timebank.RETENTION).
+PERIODIC_JOBS.append(PeriodicJob("timebank-digests", 600.0, timebank.send_digests))
+PERIODIC_JOBS.append(PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data))
 
 
 def schedule_all(application: Application) -> None:

@@ -180,6 +180,8 @@ def render_periods(v: Visitor) -> Screen:
         [button(tr._("Un altro mese…"), callbacks.STATS_MONTHS)],
         menu_row(tr),
     ]
+    if v.roles.is_admin or v.roles.is_editor or v.roles.operator_of:  # the banks they keep (handlers/timebank.py)
+        rows.insert(-1, [button(tr._("🤝 Banca del tempo"), callbacks.TB_STATS, 0)])
     return Screen(tr._("📊 <b>Statistiche</b>. Di quale periodo?"), rows)
 
 

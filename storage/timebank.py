@@ -330,6 +330,11 @@ async def set_digest(session: AsyncSession, space_id: str, user_id: int, on: boo
     return account
 
 
+async def active_member(session: AsyncSession, space_id: str, user_id: int) -> TimeBankAccount:
+    """The person's account in this bank, refused unless they are an active member (stale or forged buttons)."""
+    return await _member(session, space_id, user_id)
+
+
 async def members(session: AsyncSession, space_id: str, status: str | None, offset: int, limit: int) -> list[TimeBankAccount]:
     query = select(TimeBankAccount).where(TimeBankAccount.space_id == space_id, TimeBankAccount.user_id.is_not(None))
     if status is not None:
@@ -364,6 +369,18 @@ async def create_post(
     session.add(post)
     await session.flush()
     return post
+
+
+async def check_can_post(session: AsyncSession, content: Content, space_id: str, user_id: int, kind: str, category: str) -> None:
+    """Before the text is asked for: the same rules create_post applies, so nobody writes a post in vain."""
+    _, bank = bank_of(content, space_id)
+    if kind not in ("offer", "request"):
+        raise Refused(Reason.NOT_FOUND)
+    if category not in bank.categories:
+        raise Refused(Reason.BAD_CATEGORY)
+    account = await _member(session, space_id, user_id)
+    if kind == "request" and account.balance < bank.lowest_quarters:
+        raise Refused(Reason.BALANCE_TOO_LOW)
 
 
 def is_live(post: TimeBankPost, now: datetime) -> bool:
@@ -560,14 +577,17 @@ class Relayed:
     contact: TimeBankContact
     to_user: int
     text: str  # as the other person will read it: phone numbers hidden
+    message_id: int
 
 
 async def relay(session: AsyncSession, contact_id: int, user_id: int, text: str, now: datetime) -> Relayed:
     contact = await open_conversation(session, contact_id, user_id)
     await _member(session, contact.space_id, other_party(contact, user_id))
     shown = hide_phone_numbers(_clean(text, MAX_MESSAGE))
-    session.add(TimeBankMessage(contact_id=contact.id, sender_id=user_id, text=shown, created_at=now))
-    return Relayed(contact, other_party(contact, user_id), shown)
+    message = TimeBankMessage(contact_id=contact.id, sender_id=user_id, text=shown, created_at=now)
+    session.add(message)
+    await session.flush()
+    return Relayed(contact, other_party(contact, user_id), shown, message.id)
 
 
 async def end_conversation(session: AsyncSession, contact_id: int, user_id: int, now: datetime) -> TimeBankContact:
