@@ -199,7 +199,10 @@ def render_months(v: Visitor, today: date) -> Screen:
 
 
 def render_not_allowed(v: Visitor) -> Screen:
-    return Screen(v.tr._("Le statistiche sono per chi gestisce gli spazi, i custodi e i comitati degli inquilini."), [menu_row(v.tr)])
+    rows = [menu_row(v.tr)]
+    if v.roles.operator_of:  # operators see the figures of the time banks they keep (handlers/timebank.py)
+        rows.insert(0, [button(v.tr._("🤝 Banca del tempo"), callbacks.TB_STATS, 0)])
+    return Screen(v.tr._("Le statistiche sono per chi gestisce gli spazi, i custodi e i comitati degli inquilini."), rows)
 
 
 # --------------------------------------------------------------------------------------------

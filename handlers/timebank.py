@@ -117,7 +117,7 @@ def render_banks(tr: Translator, content: Content, mine: dict[str, TimeBankAccou
     return Screen(text, rows)
 
 
-def render_join(tr: Translator, content: Content, space: Space, bank: TimeBank) -> Screen:
+def render_join(tr: Translator, content: Content, space: Space, bank: TimeBank, keeper: bool = False) -> Screen:
     lines = [tr._("<b>🤝 Banca del tempo · {space}</b>", space=space.name.get(tr.language)), "",
              tr._("<b>Le regole:</b>"), tr.isolate(clip(bank.rules.get(tr.language), 1200)), ""]
     lines.append(tr.n_("Chi si iscrive riceve {n} ora di credito.", "Chi si iscrive riceve {n} ore di credito.",
@@ -129,6 +129,8 @@ def render_join(tr: Translator, content: Content, space: Space, bank: TimeBank) 
     rows = [[button(estate.name, callbacks.TB_JOIN, space.id, estate.id)]
             for estate in content.estates.values() if estate.space_id == space.id]
     rows.append([button(tr._("Un altro caseggiato"), callbacks.TB_JOIN, space.id, "none")])
+    if keeper:
+        rows.append([button(tr._("🧰 Gestisci la banca del tempo"), callbacks.TB_KEEPER, space.id)])
     rows.append(back_row(tr, callbacks.SPACE, space.id))
     return Screen("\n".join(lines), rows)
 
@@ -272,7 +274,7 @@ def render_published(tr: Translator, post: TimeBankPost) -> Screen:
     text += "\n" + tr._("Se vuoi, aggiungi una foto.")
     rows = [[button(tr._("📷 Aggiungi una foto"), callbacks.TB_POST_PHOTO, post.id)],
             [button(tr._("📋 I miei annunci e scambi"), callbacks.TB_MINE, post.space_id)],
-            back_row(tr, callbacks.TB_HOME, post.space_id)[1:]]
+            [button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, post.space_id), *menu_row(tr)]]
     return Screen(text, rows)
 
 
@@ -552,7 +554,7 @@ async def _home_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
     async with rt.db.read() as session:
         account = await tb.account_of(session, space_id, v.user_id)
     if account is None:
-        return render_join(v.tr, rt.content, space, bank)
+        return render_join(v.tr, rt.content, space, bank, tb.is_keeper(v.roles, space_id))
     return render_home(v.tr, rt.content, space, account, tb.is_keeper(v.roles, space_id))
 
 
