@@ -22,6 +22,7 @@ ARG_PATTERNS = {
     "word": re.compile(r"^[a-z_]{1,16}$"),
     "stamp": re.compile(r"^\d{12}$"),  # YYYYMMDDHHMM, local time of a slot
     "date": re.compile(r"^\d{8}$"),  # YYYYMMDD
+    "small": re.compile(r"^\d{1,3}$"),  # a position in a short list (0-999): leaves room beside a 40-byte id
 }
 
 
@@ -164,16 +165,17 @@ STATS_EXPORT = _define("sxe", "word", "word", "int")  # what (bookings | tickets
 # --- time bank (storage/timebank.py): members, posts, conversations, exchanges; operators keep the bank
 TIMEBANKS = _define("kl0")  # the banks: the visitor's first
 TB_HOME = _define("k", "id")  # space
-TB_JOIN = _define("kj", "id", "id")  # space, estate (or "none"): accepts the rules and joins
+TB_JOIN = _define("kj", "id", "small")  # space, its estate's position + 1 (0: another): accepts the rules, joins
 TB_CATEGORIES = _define("kc", "id", "word")  # space, offer | request: pick a category to browse
-TB_BROWSE = _define("kb", "id", "word", "id", "word", "int")  # space, kind, category | all, language | all, page
+# space, kind (0 offer, 1 request), category position + 1 (0 all), language position + 1 (0 all), page
+TB_BROWSE = _define("kb", "id", "small", "small", "small", "small")
 TB_POST = _define("kp", "int")
 TB_POST_PHOTO_SHOW = _define("kpv", "int")
 TB_POST_PHOTO = _define("kpf", "int")  # the next photo goes on the post
 TB_POST_RENEW = _define("kpr", "int")
 TB_POST_CLOSE = _define("kpc", "int")
 TB_NEW = _define("ko", "id", "word")  # space, kind: pick a category
-TB_NEW_CATEGORY = _define("koc", "id", "word", "id")  # space, kind, category: write the text
+TB_NEW_CATEGORY = _define("koc", "id", "small", "small")  # space, kind (0 offer, 1 request), category position
 TB_SKIP_WHEN = _define("kos")  # publish without saying when one is free
 TB_MINE = _define("km", "id")  # space: my posts, conversations, exchanges
 TB_ASK = _define("ka", "int")  # post: "I can help" / "I'm interested"
@@ -195,7 +197,7 @@ TB_LEDGER = _define("kle", "id", "int")  # space, older than this entry (0: newe
 TB_STATEMENT = _define("ks", "id", "int")  # space, YYYYMM (0: this month)
 TB_DIGEST = _define("kdg", "id", "word")  # space, on | off
 TB_KEEPER = _define("ky", "id")  # operators: the bank's desk
-TB_MEMBERS = _define("kym", "id", "word", "int")  # space, status, page
+TB_MEMBERS = _define("kym", "id", "small", "small")  # space, status position (handlers.timebank), page
 TB_MEMBER = _define("kyv", "int")  # account
 TB_MEMBER_DO = _define("kyd", "int", "word")  # account, approve | pause | resume | remove
 TB_ADJUST = _define("kya", "int", "int")  # account, quarters (signed): then the reason

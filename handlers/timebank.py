@@ -20,7 +20,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot import callbacks
-from bot.i18n import LANGUAGE_NAMES, N_, Translator
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import MAX_CAPTION, Button, Screen, back_row, button, clip, menu_row, show
 from handlers import directory
@@ -60,6 +60,8 @@ REFUSALS = {
     Reason.NOT_ACCEPTED: N_("La conversazione non è aperta."),
 }
 KIND_NAMES = {"offer": N_("Offerta"), "request": N_("Richiesta")}
+KINDS = tuple(KIND_NAMES)  # buttons carry the position: 0 offer, 1 request
+MEMBER_STATUSES = ("pending", "active", "paused")  # buttons carry the position
 LEDGER_KINDS = {
     "opening": N_("Credito iniziale"),
     "exchange": N_("Scambio"),
@@ -100,6 +102,21 @@ def who(tr: Translator, content: Content, account: TimeBankAccount | None) -> st
     return tr._("{name} ({estate})", name=account.first_name or "—", estate=estate_label(content, account.estate_id))
 
 
+def estates_of(content: Content, space_id: str) -> list:  # type: ignore[type-arg]
+    return [estate for estate in content.estates.values() if estate.space_id == space_id]
+
+
+def position(items, value) -> int:  # type: ignore[no-untyped-def]
+    """value's position + 1 in items, 0 for "all"/"none": how a choice travels in a button next to a space id."""
+    return list(items).index(value) + 1 if value in items else 0
+
+
+def chosen(items, index: int):  # type: ignore[no-untyped-def]
+    """The item a button's position points at, or None for 0 or a position out of range (a stale button)."""
+    items = list(items)
+    return items[index - 1] if 1 <= index <= len(items) else None
+
+
 def refusal(tr: Translator, reason: Reason) -> str:
     return tr._(REFUSALS[reason])
 
@@ -126,9 +143,9 @@ def render_join(tr: Translator, content: Content, space: Space, bank: TimeBank, 
     if bank.join == "approval":
         lines.append(tr._("L'operatore dello spazio approva le iscrizioni."))
     lines += ["", tr._("Gli altri vedranno solo il tuo nome e il tuo caseggiato. In quale caseggiato abiti? Toccandolo accetti le regole e ti iscrivi.")]
-    rows = [[button(estate.name, callbacks.TB_JOIN, space.id, estate.id)]
-            for estate in content.estates.values() if estate.space_id == space.id]
-    rows.append([button(tr._("Un altro caseggiato"), callbacks.TB_JOIN, space.id, "none")])
+    rows = [[button(estate.name, callbacks.TB_JOIN, space.id, index + 1)]
+            for index, estate in enumerate(estates_of(content, space.id))]
+    rows.append([button(tr._("Un altro caseggiato"), callbacks.TB_JOIN, space.id, 0)])
     if keeper:
         rows.append([button(tr._("🧰 Gestisci la banca del tempo"), callbacks.TB_KEEPER, space.id)])
     rows.append(back_row(tr, callbacks.SPACE, space.id))
@@ -161,9 +178,10 @@ def render_home(tr: Translator, content: Content, space: Space, account: TimeBan
 
 
 def render_categories(tr: Translator, content: Content, space: Space, bank: TimeBank, kind: str) -> Screen:
-    rows = [[button(tr._("Tutte le categorie"), callbacks.TB_BROWSE, space.id, kind, "all", "all", 0)]]
-    rows += [[button(category_label(tr, content, category), callbacks.TB_BROWSE, space.id, kind, category, "all", 0)]
-             for category in bank.categories if category in content.timebank_categories]
+    kind_index = KINDS.index(kind)
+    rows = [[button(tr._("Tutte le categorie"), callbacks.TB_BROWSE, space.id, kind_index, 0, 0, 0)]]
+    rows += [[button(category_label(tr, content, category), callbacks.TB_BROWSE, space.id, kind_index, index + 1, 0, 0)]
+             for index, category in enumerate(bank.categories) if category in content.timebank_categories]
     rows.append(back_row(tr, callbacks.TB_HOME, space.id))
     text = tr._("<b>Offerte di aiuto</b>: quale categoria?") if kind == "offer" else tr._("<b>Richieste di aiuto</b>: quale categoria?")
     return Screen(text, rows)
@@ -176,26 +194,27 @@ def post_line(tr: Translator, content: Content, post: TimeBankPost) -> str:
 
 
 def render_browse(
-    tr: Translator, content: Content, space: Space, kind: str, category: str, language: str, page: int,
+    tr: Translator, content: Content, space: Space, kind: str, category: str | None, language: str | None, page: int,
     posts: list[TimeBankPost], total: int,
 ) -> Screen:
     page, pages = paging(page, total, POSTS_PER_PAGE)
     rows = [[button(post_line(tr, content, post), callbacks.TB_POST, post.id)] for post in posts]
+    filters = (space.id, KINDS.index(kind), position(space.time_bank.categories, category))
     nav = []
     if page > 0:
-        nav.append(button(tr._("◀️ Precedenti"), callbacks.TB_BROWSE, space.id, kind, category, language, page - 1))
+        nav.append(button(tr._("◀️ Precedenti"), callbacks.TB_BROWSE, *filters, position(LANGUAGES, language), page - 1))
     if page < pages - 1:
-        nav.append(button(tr._("Successivi ▶️"), callbacks.TB_BROWSE, space.id, kind, category, language, page + 1))
+        nav.append(button(tr._("Successivi ▶️"), callbacks.TB_BROWSE, *filters, position(LANGUAGES, language), page + 1))
     if nav:
         rows.append(nav)
-    if language == "all":
+    if language is None:
         rows.append([button(tr._("🌐 Solo in {language}", language=LANGUAGE_NAMES[tr.language]),
-                            callbacks.TB_BROWSE, space.id, kind, category, tr.language, 0)])
+                            callbacks.TB_BROWSE, *filters, position(LANGUAGES, tr.language), 0)])
     else:
-        rows.append([button(tr._("🌐 Tutte le lingue"), callbacks.TB_BROWSE, space.id, kind, category, "all", 0)])
+        rows.append([button(tr._("🌐 Tutte le lingue"), callbacks.TB_BROWSE, *filters, 0, 0)])
     rows.append(back_row(tr, callbacks.TB_CATEGORIES, space.id, kind))
     heading = tr._("<b>Offerte di aiuto</b>") if kind == "offer" else tr._("<b>Richieste di aiuto</b>")
-    if category != "all":
+    if category is not None:
         heading += " · " + tr.isolate(category_label(tr, content, category))
     if not posts:
         return Screen(heading + "\n\n" + tr._("Per ora non c'è niente qui. Puoi pubblicare tu un annuncio."), rows)
@@ -241,8 +260,8 @@ def render_post(
 
 
 def render_new_categories(tr: Translator, content: Content, space: Space, bank: TimeBank, kind: str) -> Screen:
-    rows = [[button(category_label(tr, content, category), callbacks.TB_NEW_CATEGORY, space.id, kind, category)]
-            for category in bank.categories if category in content.timebank_categories]
+    rows = [[button(category_label(tr, content, category), callbacks.TB_NEW_CATEGORY, space.id, KINDS.index(kind), index + 1)]
+            for index, category in enumerate(bank.categories) if category in content.timebank_categories]
     rows.append(back_row(tr, callbacks.TB_HOME, space.id))
     text = tr._("<b>Offro aiuto</b>: in quale categoria?") if kind == "offer" else tr._("<b>Chiedo aiuto</b>: in quale categoria?")
     return Screen(text, rows)
@@ -403,9 +422,9 @@ def render_keeper(tr: Translator, content: Content, space: Space, pending_member
              tr.n_("{n} iscrizione da approvare", "{n} iscrizioni da approvare", pending_members),
              tr.n_("{n} annuncio da approvare", "{n} annunci da approvare", len(posts)),
              tr.n_("{n} segnalazione aperta", "{n} segnalazioni aperte", len(reports))]
-    rows = [[button(tr._("👥 Iscrizioni da approvare"), callbacks.TB_MEMBERS, space.id, "pending", 0)],
-            [button(tr._("👥 Iscritti"), callbacks.TB_MEMBERS, space.id, "active", 0),
-             button(tr._("⏸ Sospesi"), callbacks.TB_MEMBERS, space.id, "paused", 0)]]
+    rows = [[button(tr._("👥 Iscrizioni da approvare"), callbacks.TB_MEMBERS, space.id, 0, 0)],
+            [button(tr._("👥 Iscritti"), callbacks.TB_MEMBERS, space.id, 1, 0),
+             button(tr._("⏸ Sospesi"), callbacks.TB_MEMBERS, space.id, 2, 0)]]
     rows += [[button("📌 " + post_line(tr, content, post), callbacks.TB_POST, post.id)] for post in posts]
     rows += [[button(("⚠️ " if report.kind == "abuse" else "⚖️ ") + tr.short_date(report.created_at), callbacks.TB_REPORT, report.id)]
              for report in reports]
@@ -420,9 +439,9 @@ def render_members(tr: Translator, content: Content, space: Space, status: str, 
                     callbacks.TB_MEMBER, account.id)] for account in accounts]
     nav = []
     if page > 0:
-        nav.append(button(tr._("◀️ Precedenti"), callbacks.TB_MEMBERS, space.id, status, page - 1))
+        nav.append(button(tr._("◀️ Precedenti"), callbacks.TB_MEMBERS, space.id, MEMBER_STATUSES.index(status), page - 1))
     if more:
-        nav.append(button(tr._("Successivi ▶️"), callbacks.TB_MEMBERS, space.id, status, page + 1))
+        nav.append(button(tr._("Successivi ▶️"), callbacks.TB_MEMBERS, space.id, MEMBER_STATUSES.index(status), page + 1))
     if nav:
         rows.append(nav)
     rows.append(back_row(tr, callbacks.TB_KEEPER, space.id))
@@ -451,7 +470,7 @@ def render_member(tr: Translator, content: Content, account: TimeBankAccount, li
         if line.kind in ("exchange", "adjustment"):
             rows.append([button(tr._("↩️ Annulla: {line}", line=f"{tr.short_date(line.at)} {hours(tr, line.amount, signed=True)}"),
                                 callbacks.TB_REVERSE, line.transaction_id)])
-    rows.append(back_row(tr, callbacks.TB_MEMBERS, account.space_id, "active", 0))
+    rows.append(back_row(tr, callbacks.TB_MEMBERS, account.space_id, 1, 0))
     return Screen("\n".join(text), rows)
 
 
@@ -591,9 +610,10 @@ async def home(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    space_id, estate_id = _data(update).args
-    estate = rt.content.estates.get(estate_id)
-    estate_id = estate.id if estate is not None and estate.space_id == space_id else None
+    decoded = _data(update)
+    space_id = decoded.args[0]
+    estate = chosen(estates_of(rt.content, space_id), decoded.int(1))
+    estate_id = estate.id if estate is not None else None
     try:
         async with rt.db.write() as session:
             joined = await tb.join(session, rt.content, space_id, v.user_id, first_name=v.first_name, estate_id=estate_id,
@@ -631,10 +651,11 @@ async def categories(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     decoded = _data(update)
-    space_id, kind, category, language = decoded.args[:4]
-    page = decoded.int(4)
+    space_id, kind, page = decoded.args[0], chosen(KINDS, decoded.int(1) + 1), decoded.int(4)
     found = _space(rt, space_id)
-    if found is None or kind not in KIND_NAMES:
+    category = chosen(found[1].categories, decoded.int(2)) if found is not None else None
+    language = chosen(LANGUAGES, decoded.int(3))
+    if found is None or kind is None:
         await _refuse(update, v, Reason.NO_BANK, await _home_screen(rt, v, space_id))
         return
     try:
@@ -642,8 +663,7 @@ async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             account = await tb.active_member(session, space_id, v.user_id)
             page = max(page, 0)
             posts, total = await tb.browse(
-                session, space_id, kind, rt.clock.now(), category=None if category == "all" else category,
-                language=None if language == "all" else language, near_estate=account.estate_id,
+                session, space_id, kind, rt.clock.now(), category=category, language=language, near_estate=account.estate_id,
                 offset=page * POSTS_PER_PAGE, limit=POSTS_PER_PAGE)
     except Refused as refused:
         await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
@@ -737,9 +757,11 @@ async def new_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def new_post_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    space_id, kind, category = _data(update).args
+    decoded = _data(update)
+    space_id, kind = decoded.args[0], chosen(KINDS, decoded.int(1) + 1) or ""
     try:
         space, bank = tb.bank_of(rt.content, space_id)
+        category = chosen(bank.categories, decoded.int(2)) or ""
         async with rt.db.write() as session:
             await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, category)
             await tb.set_prompt(session, v.user_id, "post_text", space_id, rt.clock.now(), post_kind=kind, category=category)
@@ -1252,9 +1274,9 @@ async def keeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def members_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     decoded = _data(update)
-    space_id, status, page = decoded.args[0], decoded.args[1], max(decoded.int(2), 0)
+    space_id, status, page = decoded.args[0], chosen(MEMBER_STATUSES, decoded.int(1) + 1), decoded.int(2)
     found = _space(rt, space_id)
-    if found is None or not tb.is_keeper(v.roles, space_id) or status not in STATUS_NAMES:
+    if found is None or not tb.is_keeper(v.roles, space_id) or status is None:
         await _refuse(update, v, Reason.NOT_ALLOWED)
         return
     async with rt.db.read() as session:

@@ -25,6 +25,8 @@ from tests.e2e.harness import Person, RunningBot
 ROME = ZoneInfo("Europe/Rome")
 START = datetime(2027, 3, 2, 10, 0, tzinfo=ROME)
 SPACE, ESTATE, OTHER_ESTATE = "capuana", "capuana-piazzetta", "capuana-lopez"
+ESTATE_BUTTONS = {ESTATE: 1, OTHER_ESTATE: 2}  # their positions + 1 among the space's estates
+KIND, CATEGORY = {"offer": 0, "request": 1}, {"forms": 3, "home_repairs": 6}  # positions in capuana's bank
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +49,7 @@ async def join(bot: RunningBot, person: Person, operator: Person, estate: str) -
     await person.tap_action(callbacks.SPACES, 1)  # Quarto Oggiaro is on the second page
     await person.tap_action(callbacks.SPACE, SPACE)
     await person.tap_action(callbacks.TB_HOME, SPACE)
-    await person.tap_action(callbacks.TB_JOIN, SPACE, estate)
+    await person.tap_action(callbacks.TB_JOIN, SPACE, ESTATE_BUTTONS[estate])
     await bot.deliver()
     member = await account(bot, person)
     assert member.status == "pending"
@@ -69,7 +71,7 @@ async def open_bank(person: Person) -> None:
 async def post(person: Person, kind: str, category: str, text: str, when: str | None) -> None:
     await open_bank(person)
     await person.tap_action(callbacks.TB_NEW, SPACE, kind)
-    await person.tap_action(callbacks.TB_NEW_CATEGORY, SPACE, kind, category)
+    await person.tap_action(callbacks.TB_NEW_CATEGORY, SPACE, KIND[kind], CATEGORY[category])
     await person.send(text)
     if when is None:
         await person.tap_action(callbacks.TB_SKIP_WHEN)
@@ -86,7 +88,7 @@ async def test_two_neighbours_exchange_hours_and_the_operator_keeps_the_bank(bot
     await join(bot, amal, operator, ESTATE)
     await join(bot, giulia, operator, OTHER_ESTATE)
     # Joining twice is refused politely; the membership stays as it is.
-    query = await giulia.press(giulia.screen.message_id, callbacks.encode(callbacks.TB_JOIN, SPACE, ESTATE), force=True)
+    query = await giulia.press(giulia.screen.message_id, callbacks.encode(callbacks.TB_JOIN, SPACE, 1), force=True)
     assert "già iscritto" in bot.emu.callback_answers[query].get("text", "")
     assert (await account(bot, giulia)).estate_id == OTHER_ESTATE
 
@@ -98,7 +100,7 @@ async def test_two_neighbours_exchange_hours_and_the_operator_keeps_the_bank(bot
     assert offer.status == "open" and offer.availability == "بعد الظهر" and offer.languages == "ar"
     await open_bank(giulia)
     await giulia.tap_action(callbacks.TB_CATEGORIES, SPACE, "offer")
-    await giulia.tap_action(callbacks.TB_BROWSE, SPACE, "offer", "forms", "all", 0)
+    await giulia.tap_action(callbacks.TB_BROWSE, SPACE, KIND["offer"], CATEGORY["forms"], 0, 0)
     await giulia.tap_action(callbacks.TB_POST, offer.id)
     assert "Amal" in giulia.screen.text and "piazzetta Capuana" in giulia.screen.text
     await giulia.tap_action(callbacks.TB_ASK, offer.id)
@@ -159,7 +161,7 @@ async def test_two_neighbours_exchange_hours_and_the_operator_keeps_the_bank(bot
     await operator.tap_action(callbacks.TIMEBANKS)
     await operator.tap_action(callbacks.TB_HOME, SPACE)
     await operator.tap_action(callbacks.TB_KEEPER, SPACE)
-    await operator.tap_action(callbacks.TB_MEMBERS, SPACE, "active", 0)
+    await operator.tap_action(callbacks.TB_MEMBERS, SPACE, 1, 0)
     await operator.tap_action(callbacks.TB_MEMBER, giulia_account.id)
     await operator.tap_action(callbacks.TB_ADJUST, giulia_account.id, 4)
     await operator.send("Aiuto alla festa del cortile")
@@ -214,7 +216,7 @@ async def test_a_safety_flagged_post_waits_for_the_operator_and_shows_advice(bot
     await join(bot, rosa, operator, ESTATE)
     await open_bank(rosa)
     await rosa.tap_action(callbacks.TB_NEW, SPACE, "offer")
-    await rosa.tap_action(callbacks.TB_NEW_CATEGORY, SPACE, "offer", "home_repairs")
+    await rosa.tap_action(callbacks.TB_NEW_CATEGORY, SPACE, KIND["offer"], CATEGORY["home_repairs"])
     assert "⚠️" in rosa.screen.text and "approva" in rosa.screen.text
     await rosa.send("Monto mensole e cambio lampadine")
     await rosa.tap_action(callbacks.TB_SKIP_WHEN)
