@@ -1501,7 +1501,8 @@ async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.callback_query.answer()
     await context.bot.send_document(v.chat_id, document=out.getvalue().encode("utf-8-sig"),
                                     filename=f"banca-del-tempo-{period.start:%Y-%m}.csv",
-                                    caption=v.tr.n_("{n} scambio", "{n} scambi", len(rows)))
+                                    caption=v.tr.n_("{n} scambio", "{n} scambi", len(rows)),
+                                    reply_markup=Screen("", [back_row(v.tr, callbacks.TB_STATS, month_code(period.start))]).keyboard)
 
 
 def render_digest(tr: Translator, content: Content, item: tb.Digest) -> Screen:
