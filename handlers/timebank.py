@@ -563,7 +563,7 @@ def _space(rt: Runtime, space_id: str) -> tuple[Space, TimeBank] | None:
         return None
 
 
-async def _home_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
+async def home_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
     found = _space(rt, space_id)
     if found is None:
         async with rt.db.read() as session:
@@ -605,7 +605,7 @@ async def banks_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def home(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     await update.callback_query.answer()
-    await show(update, await _home_screen(rt, v, _data(update).args[0]))
+    await show(update, await home_screen(rt, v, _data(update).args[0]))
 
 
 async def join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -624,11 +624,11 @@ async def join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                     [[button(tr._("✅ Approva l'iscrizione"), callbacks.TB_MEMBER_DO, joined.account.id, "approve")],
                      [button(tr._("👤 Vedi"), callbacks.TB_MEMBER, joined.account.id)]]), f"join:{joined.account.id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     rt.wake_outbox()
     await update.callback_query.answer(v.tr._("Iscrizione fatta.") if joined.active else v.tr._("Iscrizione inviata."))
-    await show(update, await _home_screen(rt, v, space_id))
+    await show(update, await home_screen(rt, v, space_id))
 
 
 async def categories(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -636,13 +636,13 @@ async def categories(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     space_id, kind = _data(update).args
     found = _space(rt, space_id)
     if found is None or kind not in KIND_NAMES:
-        await _refuse(update, v, Reason.NO_BANK, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
         return
     try:
         async with rt.db.read() as session:
             await tb.active_member(session, space_id, v.user_id)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_categories(v.tr, rt.content, found[0], found[1], kind))
@@ -656,7 +656,7 @@ async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     category = chosen(found[1].categories, decoded.int(2)) if found is not None else None
     language = chosen(LANGUAGES, decoded.int(3))
     if found is None or kind is None:
-        await _refuse(update, v, Reason.NO_BANK, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
         return
     try:
         async with rt.db.read() as session:
@@ -666,7 +666,7 @@ async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 session, space_id, kind, rt.clock.now(), category=category, language=language, near_estate=account.estate_id,
                 offset=page * POSTS_PER_PAGE, limit=POSTS_PER_PAGE)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_browse(v.tr, rt.content, found[0], kind, category, language, page, posts, total))
@@ -735,7 +735,7 @@ async def post_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _refuse(update, v, refused.reason)
         return
     await update.callback_query.answer(note)
-    await show(update, await _post_screen(rt, v, post_id) or await _home_screen(rt, v, ""))
+    await show(update, await _post_screen(rt, v, post_id) or await home_screen(rt, v, ""))
 
 
 async def new_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -743,13 +743,13 @@ async def new_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     space_id, kind = _data(update).args
     found = _space(rt, space_id)
     if found is None or kind not in KIND_NAMES:
-        await _refuse(update, v, Reason.NO_BANK, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
         return
     try:
         async with rt.db.read() as session:
             await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, found[1].categories[0])
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_new_categories(v.tr, rt.content, found[0], found[1], kind))
@@ -766,7 +766,7 @@ async def new_post_category(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, category)
             await tb.set_prompt(session, v.user_id, "post_text", space_id, rt.clock.now(), post_kind=kind, category=category)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_write_post(v.tr, rt.content, space, bank, kind, category))
@@ -808,7 +808,7 @@ async def mine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     space_id = _data(update).args[0]
     found = _space(rt, space_id)
     if found is None:
-        await _refuse(update, v, Reason.NO_BANK, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
         return
     async with rt.db.read() as session:
         posts = await tb.my_posts(session, space_id, v.user_id)
@@ -1106,25 +1106,31 @@ async def dispute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, await _exchange_screen(rt, v, exchange_id))
 
 
+async def ledger_screen(rt: Runtime, v: Visitor, space_id: str, before: int) -> Screen:
+    """Balance and history, ten entries a page (keyset paging on the entry id)."""
+    found = _space(rt, space_id)
+    if found is None:
+        raise Refused(Reason.NO_BANK)
+    async with rt.db.read() as session:
+        account = await tb.account_of(session, space_id, v.user_id)
+        if account is None:
+            raise Refused(Reason.NOT_MEMBER)
+        lines = await tb.history(session, account.id, before_entry=before or None, limit=HISTORY_LINES + 1)
+    today = v.tr.local(rt.clock.now()).date()
+    return render_ledger(v.tr, rt.content, found[0], account, lines[:HISTORY_LINES], len(lines) > HISTORY_LINES, today)
+
+
 async def ledger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     decoded = _data(update)
-    space_id, before = decoded.args[0], decoded.int(1)
-    found = _space(rt, space_id)
+    space_id = decoded.args[0]
     try:
-        if found is None:
-            raise Refused(Reason.NO_BANK)
-        async with rt.db.read() as session:
-            account = await tb.account_of(session, space_id, v.user_id)
-            if account is None:
-                raise Refused(Reason.NOT_MEMBER)
-            lines = await tb.history(session, account.id, before_entry=before or None, limit=HISTORY_LINES + 1)
+        screen = await ledger_screen(rt, v, space_id, decoded.int(1))
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
-    today = v.tr.local(rt.clock.now()).date()
-    await show(update, render_ledger(v.tr, rt.content, found[0], account, lines[:HISTORY_LINES], len(lines) > HISTORY_LINES, today))
+    await show(update, screen)
 
 
 async def statement(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -1145,7 +1151,7 @@ async def statement(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 raise Refused(Reason.NOT_MEMBER)
             month = await tb.statement(session, account.id, start, end, period.start)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_statement(v.tr, rt.content, found[0], month, v.tr.local(account.created_at).date()))
@@ -1158,11 +1164,11 @@ async def digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         async with rt.db.write() as session:
             await tb.set_digest(session, space_id, v.user_id, choice == "on")
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await _home_screen(rt, v, space_id))
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer(v.tr._("Ti mando ogni settimana le nuove offerte vicino a te.") if choice == "on"
                                        else v.tr._("Niente più riepilogo settimanale."))
-    await show(update, await _home_screen(rt, v, space_id))
+    await show(update, await home_screen(rt, v, space_id))
 
 
 # --------------------------------------------------------------------------------------------
