@@ -468,8 +468,8 @@ def render_member(tr: Translator, content: Content, account: TimeBankAccount, li
         rows.append([button(hours(tr, q, signed=True), callbacks.TB_ADJUST, account.id, q) for q in ADJUSTMENTS])
     for line in lines[:3]:
         if line.kind in ("exchange", "adjustment"):
-            rows.append([button(tr._("↩️ Annulla: {line}", line=f"{tr.short_date(line.at)} {hours(tr, line.amount, signed=True)}"),
-                                callbacks.TB_REVERSE, line.transaction_id)])
+            moved = f"{tr.short_date(line.at)} {hours(tr, line.amount, signed=True)}"
+            rows.append([button(tr._("↩️ Annulla: {line}", line=moved), callbacks.TB_REVERSE, line.transaction_id)])
     rows.append(back_row(tr, callbacks.TB_MEMBERS, account.space_id, 1, 0))
     return Screen("\n".join(text), rows)
 
@@ -483,7 +483,7 @@ def render_report(tr: Translator, content: Content, report: TimeBankReport, repo
     for message in messages:
         lines.append(tr._("💬 {name}: {text}", name=names.get(message.sender_id, "—"), text=clip(message.text, 200)))
     if exchange is not None and exchange.quarters:
-        lines.append(tr._("Scambio: {hours}, {status}", hours=hours(tr, exchange.quarters), status=exchange.status))
+        lines.append(tr._("Scambio: {hours}", hours=hours(tr, exchange.quarters)))
     rows = []
     if reported is not None and reported.status == "active":
         rows.append([button(tr._("⏸ Sospendi {name}", name=reported.first_name), callbacks.TB_MEMBER_DO, reported.id, "pause")])
