@@ -9,7 +9,7 @@ the operator pauses Giulia, whose old buttons then change nothing. The ledger ad
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,7 +26,7 @@ ROME = ZoneInfo("Europe/Rome")
 START = datetime(2027, 3, 2, 10, 0, tzinfo=ROME)
 SPACE, ESTATE, OTHER_ESTATE = "capuana", "capuana-piazzetta", "capuana-lopez"
 ESTATE_BUTTONS = {ESTATE: 1, OTHER_ESTATE: 2}  # their positions + 1 among the space's estates
-KIND, CATEGORY = {"offer": 0, "request": 1}, {"forms": 3, "home_repairs": 6}  # positions in capuana's bank
+KIND, CATEGORY = {"offer": 0, "request": 1}, {"forms": 3, "sewing": 5, "home_repairs": 6}  # positions in capuana's bank
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +98,9 @@ async def test_two_neighbours_exchange_hours_and_the_operator_keeps_the_bank(bot
     async with bot.runtime.db.read() as session:
         offer = await session.scalar(select(TimeBankPost).where(TimeBankPost.user_id == amal.user_id))
     assert offer.status == "open" and offer.availability == "بعد الظهر" and offer.languages == "ar"
+    # The existing search finds posts of the banks one belongs to, by category in any language or by their words.
+    await giulia.send("moduli")
+    assert any(data == callbacks.encode(callbacks.TB_POST, offer.id) for row in giulia.screen.buttons() for _, data in row)
     await open_bank(giulia)
     await giulia.tap_action(callbacks.TB_CATEGORIES, SPACE, "offer")
     await giulia.tap_action(callbacks.TB_BROWSE, SPACE, KIND["offer"], CATEGORY["forms"], 0, 0)
@@ -227,6 +230,19 @@ async def test_a_safety_flagged_post_waits_for_the_operator_and_shows_advice(bot
     await operator.tap_action(callbacks.TB_POST_DECIDE, pending.id, "yes")
     await bot.deliver()
     assert "pubblicato" in rosa.screen.text
+    # Rosa asked for the weekly digest; a week later a neighbour's new offer reaches her through the outbox.
+    await rosa.tap_action(callbacks.TB_HOME, SPACE)
+    await rosa.tap_action(callbacks.TB_DIGEST, SPACE, "on")
+    sara = await bot.tenant("Sara", "it")
+    await join(bot, sara, operator, OTHER_ESTATE)
+    await post(sara, "offer", "sewing", "Faccio orli e piccoli rammendi", "sabato mattina")
+    bot.clock.advance(timedelta(days=1))
+    await tb_handlers.send_digests(bot.runtime)
+    await bot.deliver()
+    assert "Nuove offerte vicino a te" in rosa.screen.text and "orli" in str(rosa.screen.button_texts())
+    await tb_handlers.send_digests(bot.runtime)  # once a week, not at every run
+    await bot.deliver()
+    assert sum("Nuove offerte" in text for text in rosa.texts()) == 1
     # /stats shows the time bank to its operator; fewer than five members: figures hidden.
     await operator.send("/stats")
     await operator.tap_action(callbacks.TB_STATS, 0)
