@@ -14,7 +14,7 @@ import io
 from datetime import date, datetime, timedelta
 
 from babel.numbers import format_decimal
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes

@@ -5,7 +5,6 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
