@@ -380,6 +380,7 @@ def register_handlers(application: Application) -> None:
         on(callbacks.TB_LEDGER, timebank.ledger),
         on(callbacks.TB_STATEMENT, timebank.statement),
         on(callbacks.TB_DIGEST, timebank.digest),
+        on(callbacks.TB_LANGUAGES, timebank.languages),
         on(callbacks.TB_KEEPER, timebank.keeper),
         on(callbacks.TB_MEMBERS, timebank.members_list),
         on(callbacks.TB_MEMBER, timebank.member_view),

@@ -196,6 +196,7 @@ TB_DISPUTE = _define("kd", "int")
 TB_LEDGER = _define("kle", "id", "int")  # space, older than this entry (0: newest)
 TB_STATEMENT = _define("ks", "id", "int")  # space, YYYYMM (0: this month)
 TB_DIGEST = _define("kdg", "id", "word")  # space, on | off
+TB_LANGUAGES = _define("kla", "id", "small")  # space, a language's position + 1 to switch (0: just show)
 TB_KEEPER = _define("ky", "id")  # operators: the bank's desk
 TB_MEMBERS = _define("kym", "id", "small", "small")  # space, status position (handlers.timebank), page
 TB_MEMBER = _define("kyv", "int")  # account

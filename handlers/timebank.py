@@ -168,6 +168,7 @@ def render_home(tr: Translator, content: Content, space: Space, account: TimeBan
              button(tr._("➕ Chiedo aiuto"), callbacks.TB_NEW, space.id, "request")],
             [button(tr._("📋 I miei annunci e scambi"), callbacks.TB_MINE, space.id)],
             [button(tr._("📒 Saldo e movimenti"), callbacks.TB_LEDGER, space.id, 0)],
+            [button(tr._("🌐 Le lingue che parlo"), callbacks.TB_LANGUAGES, space.id, 0)],
             [button(tr._("🔕 Niente riepilogo settimanale") if account.digest else tr._("🔔 Riepilogo settimanale delle offerte"),
                     callbacks.TB_DIGEST, space.id, "off" if account.digest else "on")],
         ]
@@ -175,6 +176,15 @@ def render_home(tr: Translator, content: Content, space: Space, account: TimeBan
         rows.append([button(tr._("🧰 Gestisci la banca del tempo"), callbacks.TB_KEEPER, space.id)])
     rows.append(back_row(tr, callbacks.TIMEBANKS))
     return Screen(text, rows)
+
+
+def render_languages(tr: Translator, space: Space, account: TimeBankAccount) -> Screen:
+    spoken = set(account.languages.split(","))
+    buttons = [button(("✅ " if code in spoken else "") + LANGUAGE_NAMES[code], callbacks.TB_LANGUAGES, space.id, index + 1)
+               for index, code in enumerate(LANGUAGES)]
+    rows = [buttons[index : index + 2] for index in range(0, len(buttons), 2)]
+    rows.append(back_row(tr, callbacks.TB_HOME, space.id))
+    return Screen(tr._("Quali lingue parli? Le mostro sui tuoi annunci, così chi cerca aiuto nella sua lingua ti trova."), rows)
 
 
 def render_categories(tr: Translator, content: Content, space: Space, bank: TimeBank, kind: str) -> Screen:
@@ -1155,6 +1165,26 @@ async def statement(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     await update.callback_query.answer()
     await show(update, render_statement(v.tr, rt.content, found[0], month, v.tr.local(account.created_at).date()))
+
+
+async def languages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    decoded = _data(update)
+    space_id, language = decoded.args[0], chosen(LANGUAGES, decoded.int(1))
+    found = _space(rt, space_id)
+    try:
+        if found is None:
+            raise Refused(Reason.NO_BANK)
+        async with rt.db.write() as session:
+            if language is None:
+                account = await tb.active_member(session, space_id, v.user_id)
+            else:
+                account = await tb.toggle_language(session, space_id, v.user_id, language)
+    except Refused as refused:
+        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        return
+    await update.callback_query.answer()
+    await show(update, render_languages(v.tr, found[0], account))
 
 
 async def digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -324,6 +324,16 @@ async def adjust(
                           quarters=quarters, now=now, reason=reason, by=by)
 
 
+async def toggle_language(session: AsyncSession, space_id: str, user_id: int, language: str) -> TimeBankAccount:
+    """The languages a member speaks (shown on their posts, used to filter): one switched on or off; never none."""
+    account = await _member(session, space_id, user_id)
+    spoken = [code for code in account.languages.split(",") if code]
+    spoken = [code for code in spoken if code != language] if language in spoken else [*spoken, language]
+    if spoken:
+        account.languages = ",".join(spoken)
+    return account
+
+
 async def set_digest(session: AsyncSession, space_id: str, user_id: int, on: bool) -> TimeBankAccount:
     account = await _member(session, space_id, user_id)
     account.digest = on

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import callbacks
-from bot.i18n import translator
+from bot.i18n import LANGUAGES, translator
 from handlers import timebank as tb_handlers
 from storage import timebank as tb
 from storage.models import TimeBankAccount, TimeBankExchange, TimeBankMessage, TimeBankPost
@@ -92,12 +92,17 @@ async def test_two_neighbours_exchange_hours_and_the_operator_keeps_the_bank(bot
     assert "già iscritto" in bot.emu.callback_answers[query].get("text", "")
     assert (await account(bot, giulia)).estate_id == OTHER_ESTATE
 
+    # Amal speaks Arabic and Italian: her posts say so.
+    await open_bank(amal)
+    await amal.tap_action(callbacks.TB_LANGUAGES, SPACE, 0)
+    await amal.tap_action(callbacks.TB_LANGUAGES, SPACE, LANGUAGES.index("it") + 1)
+    assert "✅" in str(amal.screen.button_texts())
     # Amal offers help with forms; Giulia asks for help, then answers Amal's offer.
     await post(amal, "offer", "forms", "أساعد في ملء الاستمارات والطلبات", "بعد الظهر")
     await post(giulia, "request", "forms", "Mi serve aiuto con il modulo dell'ISEE", None)
     async with bot.runtime.db.read() as session:
         offer = await session.scalar(select(TimeBankPost).where(TimeBankPost.user_id == amal.user_id))
-    assert offer.status == "open" and offer.availability == "بعد الظهر" and offer.languages == "ar"
+    assert offer.status == "open" and offer.availability == "بعد الظهر" and offer.languages == "ar,it"
     # The existing search finds posts of the banks one belongs to, by category in any language or by their words.
     await giulia.send("moduli")
     assert any(data == callbacks.encode(callbacks.TB_POST, offer.id) for row in giulia.screen.buttons() for _, data in row)

@@ -210,6 +210,21 @@ async def test_a_low_balance_blocks_requests_not_offers(db, sample_content):
     await assert_ledger_sound(db)
 
 
+async def test_a_member_says_which_languages_they_speak_and_posts_carry_them(db, sample_content):
+    await member(db, sample_content, 45)
+    async with db.write() as session:
+        await tb.toggle_language(session, SPACE, 45, "ar")
+        account = await tb.toggle_language(session, SPACE, 45, "it")  # off: Arabic stays
+        assert account.languages == "ar"
+        assert (await tb.toggle_language(session, SPACE, 45, "ar")).languages == "ar"  # never none
+        post = await tb.create_post(session, sample_content, SPACE, 45, kind="offer", category="conversation",
+                                    text="Parlo arabo", availability="", now=NOW)
+    assert post.languages == "ar"
+    async with db.read() as session:
+        assert (await tb.browse(session, SPACE, "offer", NOW, language="ar"))[1] == 1
+        assert (await tb.browse(session, SPACE, "offer", NOW, language="it"))[1] == 0
+
+
 # --- contact and exchanges
 
 
