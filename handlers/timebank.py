@@ -1218,7 +1218,7 @@ async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
     try:
         if prompt.kind == "post_text":
             async with rt.db.write() as session:
-                tb._clean(text, tb.MAX_POST_TEXT)
+                tb.clean_text(text, tb.MAX_POST_TEXT)
                 await tb.set_prompt(session, user_id, "post_when", prompt.space_id, now, post_kind=prompt.post_kind,
                                     category=prompt.category, draft_text=text)
             screen = render_ask_when(v.tr)

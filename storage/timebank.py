@@ -132,7 +132,7 @@ def _require_keeper(roles: Roles, space_id: str) -> None:
         raise Refused(Reason.NOT_ALLOWED)
 
 
-def _clean(text: str | None, limit: int) -> str:
+def clean_text(text: str | None, limit: int) -> str:
     cleaned = (text or "").strip()
     if not cleaned or len(cleaned) > limit:
         raise Refused(Reason.BAD_TEXT)
@@ -315,7 +315,7 @@ async def adjust(
     _require_keeper(roles, space_id)
     if not isinstance(quarters, int) or quarters == 0 or abs(quarters) > 400:
         raise Refused(Reason.BAD_HOURS)
-    reason = _clean(reason, 500)
+    reason = clean_text(reason, 500)
     account = await session.get(TimeBankAccount, account_id)
     if account is None or account.space_id != space_id or account.user_id is None or account.status == "removed":
         raise Refused(Reason.NOT_FOUND)
@@ -371,7 +371,7 @@ async def create_post(
     if kind == "request" and account.balance < bank.lowest_quarters:
         raise Refused(Reason.BALANCE_TOO_LOW)
     post = TimeBankPost(
-        space_id=space_id, user_id=user_id, kind=kind, category=category, text=_clean(text, MAX_POST_TEXT),
+        space_id=space_id, user_id=user_id, kind=kind, category=category, text=clean_text(text, MAX_POST_TEXT),
         availability=(availability or "").strip()[:MAX_AVAILABILITY], languages=account.languages,
         estate_id=account.estate_id, status="pending" if category in bank.operator_present else "open",
         created_at=now, expires_at=now + timedelta(days=bank.post_days),
@@ -593,7 +593,7 @@ class Relayed:
 async def relay(session: AsyncSession, contact_id: int, user_id: int, text: str, now: datetime) -> Relayed:
     contact = await open_conversation(session, contact_id, user_id)
     await _member(session, contact.space_id, other_party(contact, user_id))
-    shown = hide_phone_numbers(_clean(text, MAX_MESSAGE))
+    shown = hide_phone_numbers(clean_text(text, MAX_MESSAGE))
     message = TimeBankMessage(contact_id=contact.id, sender_id=user_id, text=shown, created_at=now)
     session.add(message)
     await session.flush()
@@ -614,8 +614,11 @@ async def end_conversation(session: AsyncSession, contact_id: int, user_id: int,
 async def report_abuse(session: AsyncSession, contact_id: int, user_id: int, now: datetime) -> TimeBankReport:
     """Ends the conversation at once and puts it before the space's operators (who may pause the member)."""
     contact = await contact_for(session, contact_id, user_id)
-    await session.execute(update(TimeBankContact).where(TimeBankContact.id == contact_id)
-                          .values(status="reported", ended_at=now, ended_by=user_id))
+    reported = await session.execute(update(TimeBankContact).where(
+        TimeBankContact.id == contact_id, TimeBankContact.status != "reported")
+        .values(status="reported", ended_at=now, ended_by=user_id))
+    if reported.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
     report = TimeBankReport(space_id=contact.space_id, kind="abuse", contact_id=contact.id, reporter_id=user_id,
                             reported_id=other_party(contact, user_id), status="open", created_at=now)
     session.add(report)
@@ -768,7 +771,7 @@ async def reverse(
         raise Refused(Reason.NOT_FOUND)
     bank_of(content, original.space_id)
     _require_keeper(roles, original.space_id)
-    reason = _clean(reason, 500)
+    reason = clean_text(reason, 500)
     entries = (await session.scalars(select(LedgerEntry).where(LedgerEntry.transaction_id == transaction_id))).all()
     credited = next(entry for entry in entries if entry.amount > 0)
     debited = next(entry for entry in entries if entry.amount < 0)

@@ -297,6 +297,10 @@ async def test_contact_needs_both_to_accept_and_abuse_ends_it(db, sample_content
         await tb.answer(session, asked.contact.id, 60, True, NOW)
         report = await tb.report_abuse(session, asked.contact.id, 60, NOW)
     assert report.reported_id == 61
+    with pytest.raises(Refused) as refused:  # one report per conversation
+        async with db.write() as session:
+            await tb.report_abuse(session, asked.contact.id, 61, NOW)
+    assert refused.value.reason is Reason.ALREADY_DONE
     with pytest.raises(Refused):
         async with db.write() as session:
             await tb.relay(session, asked.contact.id, 61, "ciao", NOW)
