@@ -35,6 +35,7 @@ EXPORT_LABELS = {
     "bookings": N_("⬇️ Prenotazioni (CSV)"),
     "tickets": N_("⬇️ Segnalazioni (CSV)"),
     "feedback": N_("⬇️ Opinioni (CSV)"),
+    "timebank": N_("⬇️ Banca del tempo (CSV)"),
 }
 
 

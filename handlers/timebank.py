@@ -25,7 +25,7 @@ from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import MAX_CAPTION, Button, Screen, back_row, button, clip, menu_row, show
 from handlers import directory
 from handlers.common import chat_translator, message_params, paging
-from storage import outbox, users
+from storage import export, outbox, users
 from storage import timebank as tb
 from storage.content import Content, Space, TimeBank
 from storage.models import (
@@ -1516,7 +1516,7 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The month's exchanges as CSV: date, space, category, hours, state; no names."""
+    """The month's exchanges of the banks this person keeps, as the CSV for Excel of storage/export.py (no names)."""
     rt, v = runtime_of(context), await visitor(update, context)
     spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(_data(update).int(0))
     if not spaces or period is None:
@@ -1524,18 +1524,15 @@ async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     start, end = period.bounds(rt.settings.timezone)
     async with rt.db.read(long=True) as session:
-        rows = (await session.execute(select(TimeBankExchange.done_at, TimeBankExchange.space_id, TimeBankExchange.category,
-                                             TimeBankExchange.quarters, TimeBankExchange.status).where(
-            TimeBankExchange.space_id.in_(spaces), TimeBankExchange.done_at >= start, TimeBankExchange.done_at < end)
-            .order_by(TimeBankExchange.done_at))).all()
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";")
-    writer.writerow(["data", "spazio", "categoria", "ore", "stato"])
-    for done_at, space_id, category, quarters, status in rows:
-        writer.writerow([done_at.astimezone(rt.settings.timezone).date().isoformat(), space_id, category,
-                         format_decimal((quarters or 0) / 4, format="0.##", locale="it"), status])
+        rows = (await session.scalars(export.exchanges_query(start, end).where(TimeBankExchange.space_id.in_(spaces))
+                                      .order_by(TimeBankExchange.done_at))).all()
+    out = io.StringIO(newline="")
+    out.write(export.BOM)
+    writer = csv.writer(out, delimiter=export.DELIMITER, lineterminator="\r\n")
+    writer.writerow(export._headers(export.ExportRequest("timebank", period)))
+    writer.writerows(export.exchange_row(item, rt.content, rt.settings.timezone, False) for item in rows)
     await update.callback_query.answer()
-    await context.bot.send_document(v.chat_id, document=out.getvalue().encode("utf-8-sig"),
+    await context.bot.send_document(v.chat_id, document=out.getvalue().encode("utf-8"),
                                     filename=f"banca-del-tempo-{period.start:%Y-%m}.csv",
                                     caption=v.tr.n_("{n} scambio", "{n} scambi", len(rows)),
                                     reply_markup=Screen("", [back_row(v.tr, callbacks.TB_STATS, month_code(period.start))]).keyboard)

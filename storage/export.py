@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from storage.content import Content
 from storage.db import Database
-from storage.models import Booking, Feedback, Ticket
+from storage.models import Booking, Feedback, Ticket, TimeBankExchange
 from storage.stats import Period
 
-WHAT = ("bookings", "tickets", "feedback")
+WHAT = ("bookings", "tickets", "feedback", "timebank")
 BOM = "\ufeff"
 DELIMITER = ";"
 BATCH = 1000
@@ -35,6 +35,7 @@ TICKET_STATUS = {
     "closed": "Chiusa", "reopened": "Riaperta", "rejected": "Non di competenza",
 }
 FEEDBACK_KIND = {"rating": "Voto", "suggestion": "Suggerimento", "complaint": "Reclamo"}
+EXCHANGE_STATUS = {"done": "Fatto", "reversed": "Annullato dall'operatore"}
 URGENCY = {"emergency": "Emergenza", "urgent": "Urgente", "normal": "Normale"}
 
 
@@ -87,6 +88,9 @@ def _headers(request: ExportRequest) -> list[str]:
         return ["Codice", "Caseggiato", "Categoria", "Urgenza", "Stato", "Edificio", "Scala", "Aperta il",
                 "Presa in carico il", "Risolta il", "Chiusa il", "Ore per la presa in carico", "Persone coinvolte",
                 "Voto"] + (["Interno", "Descrizione", "ID Telegram", "Nome", "Contatto"] if personal else [])
+    if request.what == "timebank":
+        return ["Giorno", "Spazio", "Categoria", "Ore", "Stato"] + (["ID Telegram di chi aiuta", "ID Telegram di chi riceve"]
+                                                                   if personal else [])
     return ["Giorno", "Tipo", "Spazio", "Servizio", "Voto", "Commento"] + (["ID Telegram"] if personal else [])
 
 
@@ -126,12 +130,30 @@ def _feedback_row(item: Feedback, content: Content, tz: ZoneInfo, personal: bool
     return row
 
 
+def exchange_row(item: TimeBankExchange, content: Content, tz: ZoneInfo, personal: bool) -> list[str]:
+    """A settled time bank exchange: when, where, what, how many hours (no names)."""
+    space = content.spaces.get(item.space_id)
+    category = content.timebank_categories.get(item.category)
+    row = [excel_date(item.done_at, tz), str(space.name) if space else item.space_id,
+           str(category.name) if category else item.category, excel_number((item.quarters or 0) / 4, 2),
+           EXCHANGE_STATUS.get(item.status, item.status)]
+    if personal:
+        row += [str(item.giver_id), str(item.receiver_id)]
+    return row
+
+
+def exchanges_query(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
+    return select(TimeBankExchange).where(TimeBankExchange.done_at >= start, TimeBankExchange.done_at < end)
+
+
 def _query(request: ExportRequest, tz: ZoneInfo):  # type: ignore[no-untyped-def]
     start, end = request.period.bounds(tz)
     if request.what == "bookings":
         return select(Booking).where(Booking.slot_start >= start, Booking.slot_start < end), Booking.id, _booking_row
     if request.what == "tickets":
         return select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end), Ticket.id, _ticket_row
+    if request.what == "timebank":
+        return exchanges_query(start, end), TimeBankExchange.id, exchange_row
     return (select(Feedback).where(Feedback.day >= request.period.start, Feedback.day <= request.period.end),
             Feedback.id, _feedback_row)
 

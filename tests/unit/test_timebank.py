@@ -426,3 +426,24 @@ async def test_weekly_digest_once_per_week(db, sample_content):
     assert [d.account.user_id for d in digests] == [401] and len(digests[0].posts) == 1
     async with db.write() as session:
         assert await tb.due_digests(session, NOW + timedelta(days=3)) == []
+
+
+async def test_the_csv_export_lists_settled_exchanges_without_names(db, sample_content):
+    import io
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from storage.export import ExportRequest, write_csv
+    from storage.stats import Period
+
+    await member(db, sample_content, 500)
+    await member(db, sample_content, 501)
+    exchange_id = await agreed_exchange(db, sample_content, 500, 501)
+    async with db.write() as session:
+        await tb.confirm(session, sample_content, exchange_id, 501, 6, NOW)
+    out = io.StringIO(newline="")
+    rows = await write_csv(db, ExportRequest("timebank", Period(date(2027, 3, 1), date(2027, 3, 31))), out,
+                           sample_content, ZoneInfo("Europe/Rome"))
+    text = out.getvalue()
+    assert rows == 1 and text.startswith("\ufeffGiorno;Spazio;Categoria;Ore;Stato\r\n01/03/2027;")
+    assert text.rstrip().endswith(";1,50;Fatto") and "User50" not in text
