@@ -43,7 +43,7 @@ from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
-from handlers import timebank
+from handlers import timebank, timebank_desk
 from storage.models import BookingPrompt, FeedbackDraft, ReportDraft, TicketPrompt, TimeBankPrompt
 
 log = logging.getLogger(__name__)
@@ -381,17 +381,17 @@ def register_handlers(application: Application) -> None:
         on(callbacks.TB_STATEMENT, timebank.statement),
         on(callbacks.TB_DIGEST, timebank.digest),
         on(callbacks.TB_LANGUAGES, timebank.languages),
-        on(callbacks.TB_KEEPER, timebank.keeper),
-        on(callbacks.TB_MEMBERS, timebank.members_list),
-        on(callbacks.TB_MEMBER, timebank.member_view),
-        on(callbacks.TB_MEMBER_DO, timebank.member_do),
-        on(callbacks.TB_ADJUST, timebank.adjust_ask),
-        on(callbacks.TB_POST_DECIDE, timebank.post_decide),
-        on(callbacks.TB_REPORT, timebank.report_view),
-        on(callbacks.TB_REPORT_CLOSE, timebank.report_close),
-        on(callbacks.TB_REVERSE, timebank.reverse_ask),
-        on(callbacks.TB_STATS, timebank.stats),
-        on(callbacks.TB_EXPORT, timebank.export),
+        on(callbacks.TB_KEEPER, timebank_desk.keeper),
+        on(callbacks.TB_MEMBERS, timebank_desk.members_list),
+        on(callbacks.TB_MEMBER, timebank_desk.member_view),
+        on(callbacks.TB_MEMBER_DO, timebank_desk.member_do),
+        on(callbacks.TB_ADJUST, timebank_desk.adjust_ask),
+        on(callbacks.TB_POST_DECIDE, timebank_desk.post_decide),
+        on(callbacks.TB_REPORT, timebank_desk.report_view),
+        on(callbacks.TB_REPORT_CLOSE, timebank_desk.report_close),
+        on(callbacks.TB_REVERSE, timebank_desk.reverse_ask),
+        on(callbacks.TB_STATS, timebank_desk.stats),
+        on(callbacks.TB_EXPORT, timebank_desk.export),
         # 4. Anything else pressed: stale, foreign or forged data gets a polite answer and the menu.
         CallbackQueryHandler(fallback.stale_button),
         # 5. Messages in a private chat: flows first, then the default use (search, nearest spaces).

@@ -1,16 +1,15 @@
-"""The time bank of a space, for tenants and for the operators who keep it: join from the space's screen, post
-offers and requests, answer them, talk through the bot without showing anything but first name and estate, agree
-an exchange, confirm the hours, thank; balance, history and the monthly statement; the operators' desk (members,
-posts in safety-flagged categories, reports, adjustments, reversals); figures and CSV in /stats; the weekly digest.
+"""The time bank of a space, for tenants: join from the space's screen, post offers and requests, answer them,
+talk through the bot without showing anything but first name and estate, agree an exchange, confirm the hours,
+thank; balance, history and the monthly statement; the weekly digest; time bank posts in the search.
 
 Every handler decodes, calls one domain operation of storage/timebank.py and renders its outcome; refusals become
-one polite sentence (REFUSALS) and the current screen. Messages to the other person go through the outbox.
+one polite sentence (REFUSALS) and the current screen. Messages to the other person go through the outbox. The
+operators' side (members, posts to approve, reports, adjustments, reversals, figures) is handlers/timebank_desk.py.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 from babel.numbers import format_decimal
@@ -25,20 +24,20 @@ from bot.runtime import Runtime, Visitor, runtime_of, visitor
 from bot.ui import MAX_CAPTION, Button, Screen, back_row, button, clip, menu_row, show
 from handlers import directory
 from handlers.common import chat_translator, message_params, paging
-from storage import export, outbox, users
+from storage import outbox, users
 from storage import timebank as tb
 from storage.content import Content, Space, TimeBank
 from storage.models import (
-    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankPost, TimeBankReport,
-    TimeBankThanks,
+    TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankPost, TimeBankPrompt, TimeBankThanks,
 )
 from storage.stats import month_code, period_of_month_code
 from storage.timebank import Reason, Refused
 
 POSTS_PER_PAGE = 6
-MEMBERS_PER_PAGE = 8
+# Texts the operators' desk waits for (an adjustment's or a reversal's reason), registered by
+# handlers/timebank_desk.py: kind -> (runtime, visitor, prompt, text) -> the screen to show.
+DESK_PROMPTS: dict[str, Callable[[Runtime, Visitor, TimeBankPrompt, str], Awaitable[Screen]]] = {}
 HISTORY_LINES = 10
-ADJUSTMENTS = (4, 2, -2, -4)  # quarters an operator can add or take with one tap (then types the reason)
 REFUSALS = {
     Reason.NO_BANK: N_("Questo spazio non ha (più) una banca del tempo."),
     Reason.NOT_MEMBER: N_("Prima iscriviti alla banca del tempo dello spazio."),
@@ -426,112 +425,11 @@ def render_statement(tr: Translator, content: Content, space: Space, statement: 
     return Screen("\n".join(text), rows)
 
 
-def render_keeper(tr: Translator, content: Content, space: Space, pending_members: int, posts: list[TimeBankPost],
-                  reports: list[TimeBankReport]) -> Screen:
-    lines = [tr._("<b>🧰 Banca del tempo · {space}</b>", space=space.name.get(tr.language)),
-             tr.n_("{n} iscrizione da approvare", "{n} iscrizioni da approvare", pending_members),
-             tr.n_("{n} annuncio da approvare", "{n} annunci da approvare", len(posts)),
-             tr.n_("{n} segnalazione aperta", "{n} segnalazioni aperte", len(reports))]
-    rows = [[button(tr._("👥 Iscrizioni da approvare"), callbacks.TB_MEMBERS, space.id, 0, 0)],
-            [button(tr._("👥 Iscritti"), callbacks.TB_MEMBERS, space.id, 1, 0),
-             button(tr._("⏸ Sospesi"), callbacks.TB_MEMBERS, space.id, 2, 0)]]
-    rows += [[button("📌 " + post_line(tr, content, post), callbacks.TB_POST, post.id)] for post in posts]
-    rows += [[button(("⚠️ " if report.kind == "abuse" else "⚖️ ") + tr.short_date(report.created_at), callbacks.TB_REPORT, report.id)]
-             for report in reports]
-    rows.append([button(tr._("📊 Numeri della banca del tempo"), callbacks.TB_STATS, 0)])
-    rows.append(back_row(tr, callbacks.TB_HOME, space.id))
-    return Screen("\n".join(lines), rows)
-
-
-def render_members(tr: Translator, content: Content, space: Space, status: str, accounts: list[TimeBankAccount],
-                   page: int, more: bool) -> Screen:
-    rows = [[button(f"{account.first_name} · {estate_label(content, account.estate_id)} · {hours(tr, account.balance)}",
-                    callbacks.TB_MEMBER, account.id)] for account in accounts]
-    nav = []
-    if page > 0:
-        nav.append(button(tr._("◀️ Precedenti"), callbacks.TB_MEMBERS, space.id, MEMBER_STATUSES.index(status), page - 1))
-    if more:
-        nav.append(button(tr._("Successivi ▶️"), callbacks.TB_MEMBERS, space.id, MEMBER_STATUSES.index(status), page + 1))
-    if nav:
-        rows.append(nav)
-    rows.append(back_row(tr, callbacks.TB_KEEPER, space.id))
-    text = tr._("<b>Iscritti</b> ({status})", status=tr._(STATUS_NAMES[status]))
-    if not accounts:
-        text += "\n\n" + tr._("Nessuno.")
-    return Screen(text, rows)
-
-
-def render_member(tr: Translator, content: Content, account: TimeBankAccount, lines: list[tb.Line]) -> Screen:
-    text = [tr._("<b>{who}</b>", who=who(tr, content, account)),
-            tr._("Stato: {status}", status=tr._(STATUS_NAMES[account.status])),
-            tr._("Saldo: {balance}", balance=hours(tr, account.balance)), ""]
-    text += [ledger_line(tr, content, line) for line in lines]
-    rows: list[list[Button]] = []
-    if account.status == "pending":
-        rows.append([button(tr._("✅ Approva l'iscrizione"), callbacks.TB_MEMBER_DO, account.id, "approve")])
-    if account.status == "active":
-        rows.append([button(tr._("⏸ Sospendi"), callbacks.TB_MEMBER_DO, account.id, "pause")])
-    if account.status == "paused":
-        rows.append([button(tr._("▶️ Riattiva"), callbacks.TB_MEMBER_DO, account.id, "resume")])
-    if account.status != "removed":
-        rows.append([button(tr._("🚫 Escludi"), callbacks.TB_MEMBER_DO, account.id, "remove")])
-        rows.append([button(hours(tr, q, signed=True), callbacks.TB_ADJUST, account.id, q) for q in ADJUSTMENTS])
-    for line in lines[:3]:
-        if line.kind in ("exchange", "adjustment"):
-            moved = f"{tr.short_date(line.at)} {hours(tr, line.amount, signed=True)}"
-            rows.append([button(tr._("↩️ Annulla: {line}", line=moved), callbacks.TB_REVERSE, line.transaction_id)])
-    rows.append(back_row(tr, callbacks.TB_MEMBERS, account.space_id, 1, 0))
-    return Screen("\n".join(text), rows)
-
-
-def render_report(tr: Translator, content: Content, report: TimeBankReport, reporter: TimeBankAccount | None,
-                  reported: TimeBankAccount | None, messages: list, exchange: TimeBankExchange | None) -> Screen:
-    kind = tr._("⚠️ Segnalazione di abuso") if report.kind == "abuse" else tr._("⚖️ Contestazione di uno scambio")
-    lines = [f"<b>{kind}</b>", tr._("Da: {who}", who=who(tr, content, reporter)),
-             tr._("Riguarda: {who}", who=who(tr, content, reported)), ""]
-    names = {account.user_id: account.first_name for account in (reporter, reported) if account is not None}
-    for message in messages:
-        lines.append(tr._("💬 {name}: {text}", name=names.get(message.sender_id, "—"), text=clip(message.text, 200)))
-    if exchange is not None and exchange.quarters:
-        lines.append(tr._("Scambio: {hours}", hours=hours(tr, exchange.quarters)))
-    rows = []
-    if reported is not None and reported.status == "active":
-        rows.append([button(tr._("⏸ Sospendi {name}", name=reported.first_name), callbacks.TB_MEMBER_DO, reported.id, "pause")])
-    if exchange is not None and exchange.status == "done" and exchange.transaction_id:
-        rows.append([button(tr._("↩️ Annulla lo scambio"), callbacks.TB_REVERSE, exchange.transaction_id)])
-    if report.status == "open":
-        rows.append([button(tr._("✔️ Chiudi la segnalazione"), callbacks.TB_REPORT_CLOSE, report.id)])
-    rows.append(back_row(tr, callbacks.TB_KEEPER, report.space_id))
-    return Screen("\n".join(lines), rows)
-
-
-def render_figures(tr: Translator, content: Content, figures: list[tb.BankFigures], month: date) -> Screen:
-    lines = [tr._("<b>📊 Banca del tempo · {month}</b>", month=tr.date(month, format="LLLL yyyy"))]
-    for item in figures:
-        space = content.spaces.get(item.space_id)
-        lines += ["", f"<b>{tr.isolate(space.name.get(tr.language) if space else item.space_id)}</b>"]
-        if item.members < tb.MIN_GROUP:
-            lines.append(tr._("Meno di {n} iscritti: numeri nascosti.", n=tb.MIN_GROUP))
-            continue
-        lines.append(tr._("Iscritti: {n} · attivi nel mese: {active}", n=tr.number(item.members),
-                          active=tr.number(item.active_members) if item.active_members >= tb.MIN_GROUP else "<5"))
-        lines.append(tr._("Ore scambiate: {hours}", hours=hours(tr, sum(item.hours_by_month.values()))))
-        for category, quarters in sorted(item.hours_by_category.items()):
-            lines.append(f"  {tr.isolate(category_label(tr, content, category))}: {hours(tr, quarters)}")
-        lines.append(tr._("Offerte senza risposta: {n}", n=tr.number(item.unanswered_offers)))
-        if item.average_stars is not None:
-            lines.append(tr._("Grazie ricevuti: {n} · media {stars} ⭐", n=tr.number(item.thanks), stars=tr.number(item.average_stars, 1)))
-    previous = (month - timedelta(days=1)).replace(day=1)
-    rows = [[button(tr._("◀️ Mese precedente"), callbacks.TB_STATS, month_code(previous))],
-            [button(tr._("⬇️ Banca del tempo (CSV)"), callbacks.TB_EXPORT, month_code(month))], menu_row(tr)]
-    return Screen("\n".join(lines), rows)
-
-
 # --------------------------------------------------------------------------------------------
 # Helpers of the handlers
 
 
-async def _refuse(update: Update, v: Visitor, reason: Reason, screen: Screen | None = None) -> None:
+async def refuse(update: Update, v: Visitor, reason: Reason, screen: Screen | None = None) -> None:
     """A polite answer; the screen is shown when there is one (a refused button changes nothing)."""
     text = refusal(v.tr, reason)
     if update.callback_query is not None:
@@ -542,23 +440,23 @@ async def _refuse(update: Update, v: Visitor, reason: Reason, screen: Screen | N
     await show(update, screen or Screen(text, [menu_row(v.tr)]))
 
 
-def _data(update: Update) -> callbacks.Decoded:
+def data_of(update: Update) -> callbacks.Decoded:
     return callbacks.decode(update.callback_query.data)
 
 
-async def _tell(session: AsyncSession, rt: Runtime, user_id: int, build, key: str) -> None:  # type: ignore[no-untyped-def]
+async def tell(session: AsyncSession, rt: Runtime, user_id: int, build, key: str) -> None:  # type: ignore[no-untyped-def]
     """A message to someone other than the one pressing, in their language, through the outbox."""
     tr = await chat_translator(session, rt, user_id)
     await outbox.enqueue(session, chat_id=user_id, method="sendMessage", params=message_params(build(tr)),
                          dedupe_key=f"tb:{key}:{user_id}", now=rt.clock.now())
 
 
-async def _tell_keepers(session: AsyncSession, rt: Runtime, space_id: str, build, key: str) -> None:  # type: ignore[no-untyped-def]
+async def tell_keepers(session: AsyncSession, rt: Runtime, space_id: str, build, key: str) -> None:  # type: ignore[no-untyped-def]
     for operator in await users.users_with_role(session, "operator", space_id):
-        await _tell(session, rt, operator.id, build, key)
+        await tell(session, rt, operator.id, build, key)
 
 
-async def _accounts(session: AsyncSession, space_id: str, user_ids: set[int]) -> dict[int, TimeBankAccount]:
+async def accounts_by_user(session: AsyncSession, space_id: str, user_ids: set[int]) -> dict[int, TimeBankAccount]:
     if not user_ids:
         return {}
     rows = await session.scalars(select(TimeBankAccount).where(TimeBankAccount.space_id == space_id,
@@ -566,7 +464,7 @@ async def _accounts(session: AsyncSession, space_id: str, user_ids: set[int]) ->
     return {account.user_id: account for account in rows.all()}
 
 
-def _space(rt: Runtime, space_id: str) -> tuple[Space, TimeBank] | None:
+def bank_space(rt: Runtime, space_id: str) -> tuple[Space, TimeBank] | None:
     try:
         return tb.bank_of(rt.content, space_id)
     except Refused:
@@ -574,7 +472,7 @@ def _space(rt: Runtime, space_id: str) -> tuple[Space, TimeBank] | None:
 
 
 async def home_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
-    found = _space(rt, space_id)
+    found = bank_space(rt, space_id)
     if found is None:
         async with rt.db.read() as session:
             mine = await _my_accounts(session, v.user_id)
@@ -615,12 +513,12 @@ async def banks_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 async def home(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     await update.callback_query.answer()
-    await show(update, await home_screen(rt, v, _data(update).args[0]))
+    await show(update, await home_screen(rt, v, data_of(update).args[0]))
 
 
 async def join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    decoded = _data(update)
+    decoded = data_of(update)
     space_id = decoded.args[0]
     estate = chosen(estates_of(rt.content, space_id), decoded.int(1))
     estate_id = estate.id if estate is not None else None
@@ -629,12 +527,12 @@ async def join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             joined = await tb.join(session, rt.content, space_id, v.user_id, first_name=v.first_name, estate_id=estate_id,
                                    language=v.language, now=rt.clock.now())
             if not joined.active:
-                await _tell_keepers(session, rt, space_id, lambda tr: Screen(
+                await tell_keepers(session, rt, space_id, lambda tr: Screen(
                     tr._("🤝 Nuova iscrizione alla banca del tempo: {who}. Approvi?", who=who(tr, rt.content, joined.account)),
                     [[button(tr._("✅ Approva l'iscrizione"), callbacks.TB_MEMBER_DO, joined.account.id, "approve")],
                      [button(tr._("👤 Vedi"), callbacks.TB_MEMBER, joined.account.id)]]), f"join:{joined.account.id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     rt.wake_outbox()
     await update.callback_query.answer(v.tr._("Iscrizione fatta.") if joined.active else v.tr._("Iscrizione inviata."))
@@ -643,16 +541,16 @@ async def join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def categories(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    space_id, kind = _data(update).args
-    found = _space(rt, space_id)
+    space_id, kind = data_of(update).args
+    found = bank_space(rt, space_id)
     if found is None or kind not in KIND_NAMES:
-        await _refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
+        await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
         return
     try:
         async with rt.db.read() as session:
             await tb.active_member(session, space_id, v.user_id)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_categories(v.tr, rt.content, found[0], found[1], kind))
@@ -660,13 +558,13 @@ async def categories(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    decoded = _data(update)
+    decoded = data_of(update)
     space_id, kind, page = decoded.args[0], chosen(KINDS, decoded.int(1) + 1), decoded.int(4)
-    found = _space(rt, space_id)
+    found = bank_space(rt, space_id)
     category = chosen(found[1].categories, decoded.int(2)) if found is not None else None
     language = chosen(LANGUAGES, decoded.int(3))
     if found is None or kind is None:
-        await _refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
+        await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
         return
     try:
         async with rt.db.read() as session:
@@ -676,7 +574,7 @@ async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 session, space_id, kind, rt.clock.now(), category=category, language=language, near_estate=account.estate_id,
                 offset=page * POSTS_PER_PAGE, limit=POSTS_PER_PAGE)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_browse(v.tr, rt.content, found[0], kind, category, language, page, posts, total))
@@ -698,9 +596,9 @@ async def _post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen | None:
 
 async def post_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    screen = await _post_screen(rt, v, _data(update).int(0))
+    screen = await _post_screen(rt, v, data_of(update).int(0))
     if screen is None:
-        await _refuse(update, v, Reason.POST_CLOSED)
+        await refuse(update, v, Reason.POST_CLOSED)
         return
     await update.callback_query.answer()
     await show(update, screen)
@@ -708,12 +606,12 @@ async def post_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def post_photo_show(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    post_id = _data(update).int(0)
+    post_id = data_of(update).int(0)
     screen = await _post_screen(rt, v, post_id)
     async with rt.db.read() as session:
         post = await session.get(TimeBankPost, post_id)
     if screen is None or post is None or not post.photo_file_id:
-        await _refuse(update, v, Reason.NOT_FOUND)
+        await refuse(update, v, Reason.NOT_FOUND)
         return
     await update.callback_query.answer()
     await context.bot.send_photo(v.chat_id, post.photo_file_id, caption=clip(post.text, MAX_CAPTION))
@@ -723,7 +621,7 @@ async def post_photo_show(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 async def post_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Renew, close, or ask for a photo of one's own post."""
     rt, v = runtime_of(context), await visitor(update, context)
-    decoded = _data(update)
+    decoded = data_of(update)
     post_id, now = decoded.int(0), rt.clock.now()
     try:
         async with rt.db.write() as session:
@@ -742,7 +640,7 @@ async def post_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 await show(update, Screen(v.tr._("Mandami la foto qui sotto (una sola)."), [back_row(v.tr, callbacks.TB_POST, post_id)]))
                 return
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     await update.callback_query.answer(note)
     await show(update, await _post_screen(rt, v, post_id) or await home_screen(rt, v, ""))
@@ -750,16 +648,16 @@ async def post_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def new_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    space_id, kind = _data(update).args
-    found = _space(rt, space_id)
+    space_id, kind = data_of(update).args
+    found = bank_space(rt, space_id)
     if found is None or kind not in KIND_NAMES:
-        await _refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
+        await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
         return
     try:
         async with rt.db.read() as session:
             await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, found[1].categories[0])
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_new_categories(v.tr, rt.content, found[0], found[1], kind))
@@ -767,7 +665,7 @@ async def new_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def new_post_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    decoded = _data(update)
+    decoded = data_of(update)
     space_id, kind = decoded.args[0], chosen(KINDS, decoded.int(1) + 1) or ""
     try:
         space, bank = tb.bank_of(rt.content, space_id)
@@ -776,7 +674,7 @@ async def new_post_category(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, category)
             await tb.set_prompt(session, v.user_id, "post_text", space_id, rt.clock.now(), post_kind=kind, category=category)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_write_post(v.tr, rt.content, space, bank, kind, category))
@@ -793,7 +691,7 @@ async def _publish(rt: Runtime, v: Visitor, availability: str) -> Screen:
                                     category=prompt.category or "", text=prompt.draft_text or "", availability=availability, now=now)
         if post.status == "pending":
             account = await tb.account_of(session, post.space_id, v.user_id)
-            await _tell_keepers(session, rt, post.space_id, lambda tr: Screen(
+            await tell_keepers(session, rt, post.space_id, lambda tr: Screen(
                 tr._("📌 Annuncio da approvare nella banca del tempo ({category}) di {who}:\n{text}",
                      category=category_label(tr, rt.content, post.category), who=who(tr, rt.content, account), text=post.text),
                 [[button(tr._("✅ Approva"), callbacks.TB_POST_DECIDE, post.id, "yes"),
@@ -807,7 +705,7 @@ async def skip_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         screen = await _publish(rt, v, "")
     except Refused as refused:
-        await _refuse(update, v, refused.reason, Screen(refusal(v.tr, refused.reason), [[button(v.tr._("🤝 Banca del tempo"), callbacks.TIMEBANKS)]]))
+        await refuse(update, v, refused.reason, Screen(refusal(v.tr, refused.reason), [[button(v.tr._("🤝 Banca del tempo"), callbacks.TIMEBANKS)]]))
         return
     await update.callback_query.answer()
     await show(update, screen)
@@ -815,24 +713,24 @@ async def skip_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def mine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    space_id = _data(update).args[0]
-    found = _space(rt, space_id)
+    space_id = data_of(update).args[0]
+    found = bank_space(rt, space_id)
     if found is None:
-        await _refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
+        await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
         return
     async with rt.db.read() as session:
         posts = await tb.my_posts(session, space_id, v.user_id)
         contacts = await tb.conversations(session, space_id, v.user_id)
         exchanges = await tb.exchanges_of(session, space_id, v.user_id)
         others = {tb.other_party(item, v.user_id) for item in (*contacts, *exchanges)}
-        names = await _accounts(session, space_id, others)
+        names = await accounts_by_user(session, space_id, others)
     await update.callback_query.answer()
     await show(update, render_mine(v.tr, rt.content, found[0], posts, contacts, exchanges, names, v.user_id))
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    post_id = _data(update).int(0)
+    post_id = data_of(update).int(0)
     try:
         async with rt.db.write() as session:
             asked = await tb.ask(session, rt.content, post_id, v.user_id, rt.clock.now())
@@ -846,9 +744,9 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 return Screen(text, [[button(tr._("✅ Accetto"), callbacks.TB_ANSWER, asked.contact.id, "yes"),
                                       button(tr._("No, grazie"), callbacks.TB_ANSWER, asked.contact.id, "no")]])
 
-            await _tell(session, rt, asked.post.user_id, build, f"ask:{asked.contact.id}")
+            await tell(session, rt, asked.post.user_id, build, f"ask:{asked.contact.id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer()
@@ -867,7 +765,7 @@ async def _conversation_screen(rt: Runtime, v: Visitor, contact_id: int) -> Scre
 
 async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    contact_id, choice = _data(update).int(0), _data(update).args[1]
+    contact_id, choice = data_of(update).int(0), data_of(update).args[1]
     try:
         async with rt.db.write() as session:
             contact = await tb.answer(session, contact_id, v.user_id, choice == "yes", rt.clock.now())
@@ -880,9 +778,9 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 return Screen(tr._("{name} per ora non può. Guarda gli altri annunci!", name=me.first_name if me else "—"),
                               [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)]])
 
-            await _tell(session, rt, contact.asker_id, build, f"answer:{contact.id}")
+            await tell(session, rt, contact.asker_id, build, f"answer:{contact.id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer()
@@ -895,9 +793,9 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def conversation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     try:
-        screen = await _conversation_screen(rt, v, _data(update).int(0))
+        screen = await _conversation_screen(rt, v, data_of(update).int(0))
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     await update.callback_query.answer()
     await show(update, screen)
@@ -905,13 +803,13 @@ async def conversation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def write(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = _data(update).int(0)
+    contact_id = data_of(update).int(0)
     try:
         async with rt.db.write() as session:
             contact = await tb.open_conversation(session, contact_id, v.user_id)
             await tb.set_prompt(session, v.user_id, "message", contact.space_id, rt.clock.now(), ref=contact_id)
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     await update.callback_query.answer()
     await show(update, Screen(v.tr._("✍️ Scrivi il messaggio qui sotto: lo passo io. Il tuo numero resta nascosto."),
@@ -920,7 +818,7 @@ async def write(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def share_username(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = _data(update).int(0)
+    contact_id = data_of(update).int(0)
     username = update.effective_user.username
     if not username:
         await update.callback_query.answer(v.tr._("Non hai uno username Telegram: puoi sceglierlo nelle impostazioni di Telegram."), show_alert=True)
@@ -929,11 +827,11 @@ async def share_username(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         async with rt.db.write() as session:
             contact = await tb.open_conversation(session, contact_id, v.user_id)
             me = await tb.account_of(session, contact.space_id, v.user_id)
-            await _tell(session, rt, tb.other_party(contact, v.user_id), lambda tr: Screen(
+            await tell(session, rt, tb.other_party(contact, v.user_id), lambda tr: Screen(
                 tr._("👤 {name} ti ha dato il suo username Telegram: @{username}", name=me.first_name, username=username),
                 [[button(tr._("💬 Apri la conversazione"), callbacks.TB_CONVERSATION, contact_id)]]), f"username:{contact_id}:{v.user_id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer(v.tr._("Fatto: ho mandato il tuo username."))
@@ -941,17 +839,17 @@ async def share_username(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def end(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = _data(update).int(0)
+    contact_id = data_of(update).int(0)
     try:
         async with rt.db.write() as session:
             contact = await tb.end_conversation(session, contact_id, v.user_id, rt.clock.now())
             await tb.drop_prompt(session, v.user_id)
             me = await tb.account_of(session, contact.space_id, v.user_id)
-            await _tell(session, rt, tb.other_party(contact, v.user_id), lambda tr: Screen(
+            await tell(session, rt, tb.other_party(contact, v.user_id), lambda tr: Screen(
                 tr._("{name} ha chiuso la conversazione. Grazie!", name=me.first_name if me else "—"),
                 [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)]]), f"end:{contact_id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer()
@@ -960,12 +858,12 @@ async def end(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def abuse_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = _data(update).int(0)
+    contact_id = data_of(update).int(0)
     try:
         async with rt.db.read() as session:
             await tb.contact_for(session, contact_id, v.user_id)
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     await update.callback_query.answer()
     await show(update, Screen(v.tr._("Vuoi segnalare un abuso? La conversazione si chiude subito e l'operatore dello spazio legge gli ultimi messaggi."),
@@ -975,16 +873,16 @@ async def abuse_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def abuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = _data(update).int(0)
+    contact_id = data_of(update).int(0)
     try:
         async with rt.db.write() as session:
             report = await tb.report_abuse(session, contact_id, v.user_id, rt.clock.now())
             await tb.drop_prompt(session, v.user_id)
-            await _tell_keepers(session, rt, report.space_id, lambda tr: Screen(
+            await tell_keepers(session, rt, report.space_id, lambda tr: Screen(
                 tr._("⚠️ Segnalazione di abuso nella banca del tempo."),
                 [[button(tr._("Apri la segnalazione"), callbacks.TB_REPORT, report.id)]]), f"report:{report.id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer()
@@ -993,16 +891,16 @@ async def abuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def agree(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = _data(update).int(0)
+    contact_id = data_of(update).int(0)
     try:
         async with rt.db.write() as session:
             exchange = await tb.agree(session, rt.content, contact_id, v.user_id, rt.clock.now())
             other = tb.other_party(exchange, v.user_id)
-            await _tell(session, rt, other, lambda tr: Screen(
+            await tell(session, rt, other, lambda tr: Screen(
                 tr._("🤝 Scambio registrato. Quando avete finito, chi ha ricevuto l'aiuto conferma le ore."),
                 [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange.id)]]), f"agree:{exchange.id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer()
@@ -1021,9 +919,9 @@ async def _exchange_screen(rt: Runtime, v: Visitor, exchange_id: int) -> Screen:
 async def exchange_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
     try:
-        screen = await _exchange_screen(rt, v, _data(update).int(0))
+        screen = await _exchange_screen(rt, v, data_of(update).int(0))
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     await update.callback_query.answer()
     await show(update, screen)
@@ -1031,7 +929,7 @@ async def exchange_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def hours_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id = _data(update).int(0)
+    exchange_id = data_of(update).int(0)
     try:
         async with rt.db.read() as session:
             exchange = await tb.exchange_for(session, exchange_id, v.user_id)
@@ -1041,7 +939,7 @@ async def hours_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 raise Refused(Reason.ALREADY_DONE)
         _, bank = tb.bank_of(rt.content, exchange.space_id)
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     await update.callback_query.answer()
     await show(update, render_hours(v.tr, exchange, bank))
@@ -1049,7 +947,7 @@ async def hours_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 
 async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id, quarters = _data(update).int(0), _data(update).int(1)
+    exchange_id, quarters = data_of(update).int(0), data_of(update).int(1)
     try:
         async with rt.db.write() as session:
             settled = await tb.confirm(session, rt.content, exchange_id, v.user_id, quarters, rt.clock.now())
@@ -1060,9 +958,9 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                             name=me.first_name, hours=hours(tr, quarters), balance=hours(tr, settled.giver_balance))
                 return Screen(text, [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange_id)]])
 
-            await _tell(session, rt, settled.exchange.giver_id, build, f"done:{exchange_id}")
+            await tell(session, rt, settled.exchange.giver_id, build, f"done:{exchange_id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer(v.tr._("Il tuo saldo: {balance}", balance=hours(v.tr, settled.receiver_balance)))
@@ -1071,15 +969,15 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def exchange_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id = _data(update).int(0)
+    exchange_id = data_of(update).int(0)
     try:
         async with rt.db.write() as session:
             exchange = await tb.cancel_exchange(session, exchange_id, v.user_id)
-            await _tell(session, rt, tb.other_party(exchange, v.user_id), lambda tr: Screen(
+            await tell(session, rt, tb.other_party(exchange, v.user_id), lambda tr: Screen(
                 tr._("✖️ Lo scambio è stato annullato."), [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange_id)]]),
                 f"cancel:{exchange_id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer()
@@ -1088,12 +986,12 @@ async def exchange_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 async def thank(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id, stars = _data(update).int(0), _data(update).int(1)
+    exchange_id, stars = data_of(update).int(0), data_of(update).int(1)
     try:
         async with rt.db.write() as session:
             await tb.thank(session, exchange_id, v.user_id, stars, rt.clock.now())
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     await update.callback_query.answer(v.tr._("Grazie!"))
     await show(update, await _exchange_screen(rt, v, exchange_id))
@@ -1101,15 +999,15 @@ async def thank(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def dispute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id = _data(update).int(0)
+    exchange_id = data_of(update).int(0)
     try:
         async with rt.db.write() as session:
             report = await tb.dispute(session, exchange_id, v.user_id, rt.clock.now())
-            await _tell_keepers(session, rt, report.space_id, lambda tr: Screen(
+            await tell_keepers(session, rt, report.space_id, lambda tr: Screen(
                 tr._("⚖️ Uno scambio della banca del tempo è contestato."),
                 [[button(tr._("Apri la segnalazione"), callbacks.TB_REPORT, report.id)]]), f"report:{report.id}")
     except Refused as refused:
-        await _refuse(update, v, refused.reason)
+        await refuse(update, v, refused.reason)
         return
     rt.wake_outbox()
     await update.callback_query.answer(v.tr._("Ho avvisato l'operatore dello spazio."))
@@ -1118,7 +1016,7 @@ async def dispute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def ledger_screen(rt: Runtime, v: Visitor, space_id: str, before: int) -> Screen:
     """Balance and history, ten entries a page (keyset paging on the entry id)."""
-    found = _space(rt, space_id)
+    found = bank_space(rt, space_id)
     if found is None:
         raise Refused(Reason.NO_BANK)
     async with rt.db.read() as session:
@@ -1132,12 +1030,12 @@ async def ledger_screen(rt: Runtime, v: Visitor, space_id: str, before: int) -> 
 
 async def ledger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    decoded = _data(update)
+    decoded = data_of(update)
     space_id = decoded.args[0]
     try:
         screen = await ledger_screen(rt, v, space_id, decoded.int(1))
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, screen)
@@ -1145,9 +1043,9 @@ async def ledger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def statement(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    decoded = _data(update)
+    decoded = data_of(update)
     space_id, code = decoded.args[0], decoded.int(1)
-    found = _space(rt, space_id)
+    found = bank_space(rt, space_id)
     period = period_of_month_code(code)
     try:
         if found is None:
@@ -1161,7 +1059,7 @@ async def statement(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 raise Refused(Reason.NOT_MEMBER)
             month = await tb.statement(session, account.id, start, end, period.start)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_statement(v.tr, rt.content, found[0], month, v.tr.local(account.created_at).date()))
@@ -1169,9 +1067,9 @@ async def statement(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def languages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    decoded = _data(update)
+    decoded = data_of(update)
     space_id, language = decoded.args[0], chosen(LANGUAGES, decoded.int(1))
-    found = _space(rt, space_id)
+    found = bank_space(rt, space_id)
     try:
         if found is None:
             raise Refused(Reason.NO_BANK)
@@ -1181,7 +1079,7 @@ async def languages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             else:
                 account = await tb.toggle_language(session, space_id, v.user_id, language)
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer()
     await show(update, render_languages(v.tr, found[0], account))
@@ -1189,12 +1087,12 @@ async def languages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt, v = runtime_of(context), await visitor(update, context)
-    space_id, choice = _data(update).args
+    space_id, choice = data_of(update).args
     try:
         async with rt.db.write() as session:
             await tb.set_digest(session, space_id, v.user_id, choice == "on")
     except Refused as refused:
-        await _refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
+        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
         return
     await update.callback_query.answer(v.tr._("Ti mando ogni settimana le nuove offerte vicino a te.") if choice == "on"
                                        else v.tr._("Niente più riepilogo settimanale."))
@@ -1226,10 +1124,8 @@ async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
             screen = await _publish(rt, v, text)
         elif prompt.kind == "message":
             screen = await _relay(rt, v, prompt.ref or 0, text)
-        elif prompt.kind == "adjust":
-            screen = await _adjust(rt, v, prompt.ref or 0, prompt.amount or 0, text)
-        else:
-            screen = await _reverse(rt, v, prompt.ref or 0, text)
+        else:  # what the operators' desk waits for (handlers/timebank_desk.py)
+            screen = await DESK_PROMPTS[prompt.kind](rt, v, prompt, text)
     except Refused as refused:
         async with rt.db.write() as session:
             if refused.reason is not Reason.BAD_TEXT:
@@ -1246,7 +1142,7 @@ async def _relay(rt: Runtime, v: Visitor, contact_id: int, text: str) -> Screen:
         await tb.drop_prompt(session, v.user_id)
         relayed = await tb.relay(session, contact_id, v.user_id, text, rt.clock.now())
         me = await tb.account_of(session, relayed.contact.space_id, v.user_id)
-        await _tell(session, rt, relayed.to_user, lambda tr: Screen(
+        await tell(session, rt, relayed.to_user, lambda tr: Screen(
             tr._("💬 <b>{name}</b>: {text}", name=me.first_name, text=relayed.text),
             [[button(tr._("✍️ Rispondi"), callbacks.TB_WRITE, contact_id),
               button(tr._("💬 Conversazione"), callbacks.TB_CONVERSATION, contact_id)]]), f"msg:{relayed.message_id}")
@@ -1282,260 +1178,7 @@ async def drop_prompt(rt: Runtime, user_id: int) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Handlers: the operators who keep a bank
-
-
-async def _keeper_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
-    space, _ = tb.bank_of(rt.content, space_id)
-    if not tb.is_keeper(v.roles, space_id):
-        raise Refused(Reason.NOT_ALLOWED)
-    async with rt.db.read() as session:
-        pending = len(await tb.members(session, space_id, "pending", 0, 100))
-        posts = await tb.pending_posts(session, space_id)
-        reports = await tb.open_reports(session, space_id)
-    return render_keeper(v.tr, rt.content, space, pending, posts, reports)
-
-
-async def keeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    try:
-        screen = await _keeper_screen(rt, v, _data(update).args[0])
-    except Refused as refused:
-        await _refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
-
-
-async def members_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = _data(update)
-    space_id, status, page = decoded.args[0], chosen(MEMBER_STATUSES, decoded.int(1) + 1), decoded.int(2)
-    found = _space(rt, space_id)
-    if found is None or not tb.is_keeper(v.roles, space_id) or status is None:
-        await _refuse(update, v, Reason.NOT_ALLOWED)
-        return
-    async with rt.db.read() as session:
-        accounts = await tb.members(session, space_id, status, page * MEMBERS_PER_PAGE, MEMBERS_PER_PAGE + 1)
-    await update.callback_query.answer()
-    await show(update, render_members(v.tr, rt.content, found[0], status, accounts[:MEMBERS_PER_PAGE], page,
-                                      len(accounts) > MEMBERS_PER_PAGE))
-
-
-async def _member_screen(rt: Runtime, v: Visitor, account_id: int) -> Screen:
-    async with rt.db.read() as session:
-        account = await session.get(TimeBankAccount, account_id)
-        if account is None or account.user_id is None:
-            raise Refused(Reason.NOT_FOUND)
-        if not tb.is_keeper(v.roles, account.space_id):
-            raise Refused(Reason.NOT_ALLOWED)
-        lines = await tb.history(session, account.id, limit=5)
-    return render_member(v.tr, rt.content, account, lines)
-
-
-async def member_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    try:
-        screen = await _member_screen(rt, v, _data(update).int(0))
-    except Refused as refused:
-        await _refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
-
-
-MEMBER_NOTICES = {
-    "approve": N_("✅ Benvenuto/a nella banca del tempo di {space}! Il tuo saldo: {balance}"),
-    "pause": N_("⏸ La tua iscrizione alla banca del tempo di {space} è sospesa. Per chiarire parla con l'operatore dello spazio."),
-    "resume": N_("▶️ La tua iscrizione alla banca del tempo di {space} è di nuovo attiva."),
-    "remove": N_("La tua iscrizione alla banca del tempo di {space} è chiusa."),
-}
-
-
-async def member_do(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    account_id, action = _data(update).int(0), _data(update).args[1]
-    try:
-        async with rt.db.read() as session:
-            found = await session.get(TimeBankAccount, account_id)
-        if found is None or action not in MEMBER_NOTICES:
-            raise Refused(Reason.NOT_FOUND)
-        async with rt.db.write() as session:
-            account = await tb.decide_member(session, rt.content, v.roles, found.space_id, account_id, action, v.user_id, rt.clock.now())
-            space = rt.content.spaces[account.space_id]
-            await _tell(session, rt, account.user_id, lambda tr: Screen(
-                tr._(MEMBER_NOTICES[action], space=space.name.get(tr.language), balance=hours(tr, account.balance)),
-                [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, account.space_id)]]), f"member:{account_id}:{action}:{rt.clock.now().timestamp()}")
-    except Refused as refused:
-        await _refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Fatto."))
-    await show(update, await _member_screen(rt, v, account_id))
-
-
-async def adjust_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    account_id, quarters = _data(update).int(0), _data(update).int(1)
-    try:
-        async with rt.db.write() as session:
-            account = await session.get(TimeBankAccount, account_id)
-            if account is None or account.user_id is None:
-                raise Refused(Reason.NOT_FOUND)
-            if not tb.is_keeper(v.roles, account.space_id):
-                raise Refused(Reason.NOT_ALLOWED)
-            await tb.set_prompt(session, v.user_id, "adjust", account.space_id, rt.clock.now(), ref=account_id, amount=quarters)
-    except Refused as refused:
-        await _refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, Screen(v.tr._("Correzione di {hours} per {name}: scrivi il motivo qui sotto (resta nel registro).",
-                                     hours=hours(v.tr, quarters, signed=True), name=account.first_name),
-                              [back_row(v.tr, callbacks.TB_MEMBER, account_id)]))
-
-
-async def _adjust(rt: Runtime, v: Visitor, account_id: int, quarters: int, reason: str) -> Screen:
-    async with rt.db.write() as session:
-        await tb.drop_prompt(session, v.user_id)
-        account = await session.get(TimeBankAccount, account_id)
-        if account is None:
-            raise Refused(Reason.NOT_FOUND)
-        movement = await tb.adjust(session, rt.content, v.roles, account.space_id, account_id, quarters, reason, v.user_id, rt.clock.now())
-        await session.refresh(account)
-        await _tell(session, rt, account.user_id, lambda tr: Screen(
-            tr._("📒 L'operatore ha corretto il tuo saldo di {hours}: {reason}. Saldo: {balance}",
-                 hours=hours(tr, quarters, signed=True), reason=reason, balance=hours(tr, account.balance)),
-            [[button(tr._("📒 Saldo e movimenti"), callbacks.TB_LEDGER, account.space_id, 0)]]), f"adjust:{movement.id}")
-    return Screen(v.tr._("✅ Saldo corretto: {balance}.", balance=hours(v.tr, account.balance)),
-                  [[button(v.tr._("👤 Vedi"), callbacks.TB_MEMBER, account_id)]])
-
-
-async def reverse_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    transaction_id = _data(update).int(0)
-    try:
-        async with rt.db.write() as session:
-            movement = await session.get(LedgerTransaction, transaction_id)
-            if movement is None or movement.kind not in ("exchange", "adjustment"):
-                raise Refused(Reason.NOT_FOUND)
-            if not tb.is_keeper(v.roles, movement.space_id):
-                raise Refused(Reason.NOT_ALLOWED)
-            await tb.set_prompt(session, v.user_id, "reverse", movement.space_id, rt.clock.now(), ref=transaction_id)
-    except Refused as refused:
-        await _refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, Screen(v.tr._("Annulli questo movimento con un movimento opposto. Scrivi il motivo qui sotto (resta nel registro)."),
-                              [menu_row(v.tr)]))
-
-
-async def _reverse(rt: Runtime, v: Visitor, transaction_id: int, reason: str) -> Screen:
-    async with rt.db.write() as session:
-        await tb.drop_prompt(session, v.user_id)
-        movement = await tb.reverse(session, rt.content, v.roles, transaction_id, reason, v.user_id, rt.clock.now())
-        touched = (await session.scalars(select(TimeBankAccount).join(
-            LedgerEntry, LedgerEntry.account_id == TimeBankAccount.id).where(
-            LedgerEntry.transaction_id == movement.id, TimeBankAccount.user_id.is_not(None)))).all()
-        for account in touched:
-            await _tell(session, rt, account.user_id, lambda tr, account=account: Screen(
-                tr._("↩️ L'operatore ha annullato un movimento: {reason}. Saldo: {balance}",
-                     reason=reason, balance=hours(tr, account.balance)),
-                [[button(tr._("📒 Saldo e movimenti"), callbacks.TB_LEDGER, account.space_id, 0)]]), f"reverse:{movement.id}")
-    return Screen(v.tr._("✅ Movimento annullato."), [[button(v.tr._("🧰 Gestisci la banca del tempo"), callbacks.TB_KEEPER, movement.space_id)]])
-
-
-async def post_decide(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    post_id, choice = _data(update).int(0), _data(update).args[1]
-    try:
-        async with rt.db.write() as session:
-            post = await tb.decide_post(session, rt.content, v.roles, post_id, choice == "yes", v.user_id)
-            await _tell(session, rt, post.user_id, lambda tr: Screen(
-                tr._("✅ Il tuo annuncio è pubblicato: «{text}».", text=clip(post.text, 80)) if post.status == "open"
-                else tr._("L'operatore non ha pubblicato il tuo annuncio «{text}». Per sapere perché, parla con lo spazio.", text=clip(post.text, 80)),
-                [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, post.space_id)]]), f"decide:{post.id}")
-    except Refused as refused:
-        await _refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Fatto."))
-    await show(update, await _keeper_screen(rt, v, post.space_id))
-
-
-async def report_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    try:
-        async with rt.db.read() as session:
-            report = await tb.report_for_keeper(session, v.roles, _data(update).int(0))
-            accounts = await _accounts(session, report.space_id, {report.reporter_id, report.reported_id})
-            messages = await tb.conversation_messages(session, report.contact_id)
-            exchange = await session.get(TimeBankExchange, report.exchange_id) if report.exchange_id else None
-    except Refused as refused:
-        await _refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, render_report(v.tr, rt.content, report, accounts.get(report.reporter_id),
-                                     accounts.get(report.reported_id), messages, exchange))
-
-
-async def report_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    try:
-        async with rt.db.write() as session:
-            report = await tb.close_report(session, v.roles, _data(update).int(0), v.user_id, rt.clock.now())
-    except Refused as refused:
-        await _refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer(v.tr._("Fatto."))
-    await show(update, await _keeper_screen(rt, v, report.space_id))
-
-
-# --------------------------------------------------------------------------------------------
-# Figures, CSV, digest, retention
-
-
-def kept_banks(roles, content: Content) -> list[str]:  # type: ignore[no-untyped-def]
-    """The banks whose figures this person sees: operators their spaces, admins and editors every one."""
-    if roles.is_admin or roles.is_editor:
-        return [space.id for space in tb.banks(content)]
-    return [space.id for space in tb.banks(content) if space.id in roles.operator_of]
-
-
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    code = _data(update).int(0) or month_code(v.tr.local(rt.clock.now()).date())
-    spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(code)
-    if not spaces or period is None:
-        await _refuse(update, v, Reason.NOT_ALLOWED)
-        return
-    start, end = period.bounds(rt.settings.timezone)
-    async with rt.db.read(long=True) as session:
-        figures = [await tb.figures(session, space_id, start, end, rt.clock.now()) for space_id in spaces]
-    await update.callback_query.answer()
-    await show(update, render_figures(v.tr, rt.content, figures, period.start))
-
-
-async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The month's exchanges of the banks this person keeps, as the CSV for Excel of storage/export.py (no names)."""
-    rt, v = runtime_of(context), await visitor(update, context)
-    spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(_data(update).int(0))
-    if not spaces or period is None:
-        await _refuse(update, v, Reason.NOT_ALLOWED)
-        return
-    start, end = period.bounds(rt.settings.timezone)
-    async with rt.db.read(long=True) as session:
-        rows = (await session.scalars(export.exchanges_query(start, end).where(TimeBankExchange.space_id.in_(spaces))
-                                      .order_by(TimeBankExchange.done_at))).all()
-    out = io.StringIO(newline="")
-    out.write(export.BOM)
-    writer = csv.writer(out, delimiter=export.DELIMITER, lineterminator="\r\n")
-    writer.writerow(export._headers(export.ExportRequest("timebank", period)))
-    writer.writerows(export.exchange_row(item, rt.content, rt.settings.timezone, False) for item in rows)
-    await update.callback_query.answer()
-    await context.bot.send_document(v.chat_id, document=out.getvalue().encode("utf-8"),
-                                    filename=f"banca-del-tempo-{period.start:%Y-%m}.csv",
-                                    caption=v.tr.n_("{n} scambio", "{n} scambi", len(rows)),
-                                    reply_markup=Screen("", [back_row(v.tr, callbacks.TB_STATS, month_code(period.start))]).keyboard)
+# Digest, retention, search
 
 
 def render_digest(tr: Translator, content: Content, item: tb.Digest) -> Screen:
@@ -1553,7 +1196,7 @@ async def send_digests(rt: Runtime) -> None:
         async with rt.db.write() as session:
             due = await tb.due_digests(session, now)
             for item in due:
-                await _tell(session, rt, item.account.user_id, lambda tr, item=item: render_digest(tr, rt.content, item),
+                await tell(session, rt, item.account.user_id, lambda tr, item=item: render_digest(tr, rt.content, item),
                             f"digest:{item.account.id}:{now:%G-%V}")
         if len(due) < 50:
             return
@@ -1569,7 +1212,6 @@ async def search_rows(rt: Runtime, v: Visitor, query: str) -> list[list[Button]]
     async with rt.db.read() as session:
         posts = await tb.search_posts(session, rt.content, v.user_id, query.split(), rt.clock.now())
     return [[button("🤝 " + post_line(v.tr, rt.content, post), callbacks.TB_POST, post.id)] for post in posts]
-
 
 
 directory.SPACE_BUTTONS.append(space_button)
