@@ -236,17 +236,21 @@ class Joined:
 
 
 async def _activate(session: AsyncSession, bank: TimeBank, account: TimeBankAccount, now: datetime, by: int | None) -> None:
-    """pending → active, once (conditional UPDATE), with the starting credit paid by the bank."""
+    """pending → active, once (conditional UPDATE), with the starting credit paid by the bank. The credit moves
+    first, so the two accounts are locked in the transfers' own order (by id) before the member's row is updated: a
+    concurrent adjustment of the same member cannot deadlock with it. A second approval rolls back at the UPDATE."""
+    if account.status != "pending":
+        raise Refused(Reason.ALREADY_DONE)
+    if bank.starting_quarters:
+        own = await bank_account(session, account.space_id, now)
+        await transfer(session, account.space_id, kind="opening", from_account=own.id, to_account=account.id,
+                       quarters=bank.starting_quarters, now=now, by=by)
     changed = await session.execute(
         update(TimeBankAccount).where(TimeBankAccount.id == account.id, TimeBankAccount.status == "pending")
         .values(status="active", decided_at=now, decided_by=by)
     )
     if changed.rowcount != 1:
         raise Refused(Reason.ALREADY_DONE)
-    if bank.starting_quarters:
-        own = await bank_account(session, account.space_id, now)
-        await transfer(session, account.space_id, kind="opening", from_account=own.id, to_account=account.id,
-                       quarters=bank.starting_quarters, now=now, by=by)
     await session.refresh(account)
 
 

@@ -130,6 +130,29 @@ async def test_joining_twice_is_refused_and_starting_credit_is_paid_once(db, sam
     await assert_ledger_sound(db)
 
 
+async def test_concurrent_approvals_and_adjustments_pay_the_starting_credit_once(db, sample_content):
+    await add_users(db, 13)
+    async with db.write() as session:
+        joined = await tb.join(session, sample_content, SPACE, 13, first_name="B", estate_id=None, language="it", now=NOW)
+
+    async def approve() -> bool:
+        try:
+            async with db.write() as session:
+                await tb.decide_member(session, sample_content, OPERATOR, SPACE, joined.account.id, "approve", 1, NOW)
+            return True
+        except Refused:
+            return False
+
+    async def adjust() -> None:
+        async with db.write() as session:
+            await tb.adjust(session, sample_content, OPERATOR, SPACE, joined.account.id, 1, "festa", 1, NOW)
+
+    outcomes = await asyncio.gather(*(approve() for _ in range(10)), *(adjust() for _ in range(10)))
+    assert sum(outcome is True for outcome in outcomes[:10]) == 1
+    assert await balance(db, joined.account.id) == sample_content.spaces[SPACE].time_bank.starting_quarters + 10
+    await assert_ledger_sound(db)
+
+
 async def test_free_joining_is_active_at_once(db, sample_content):
     account_id = await member(db, sample_content, 11, FREE_SPACE)
     assert await balance(db, account_id) == sample_content.spaces[FREE_SPACE].time_bank.starting_quarters
