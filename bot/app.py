@@ -45,8 +45,8 @@ from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
-from handlers import guides, limits, privacy
-from storage.models import BookingPrompt, FeedbackDraft, GuidePrompt, ReportDraft, TicketPrompt
+from handlers import guides, limits, privacy, timebank, timebank_desk
+from storage.models import BookingPrompt, FeedbackDraft, GuidePrompt, ReportDraft, TicketPrompt, TimeBankPrompt
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,12 @@ log = logging.getLogger(__name__)
 Consumer = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
 TEXT_CONSUMERS: list[Consumer] = [
     booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text, reports.draft_text,
-    guides.prompt_text, directory.search_text,
+    guides.prompt_text, timebank.prompt_text, directory.search_text,
 ]
 LOCATION_CONSUMERS: list[Consumer] = [reports.draft_location, directory.location_nearest]
-MEDIA_CONSUMERS: list[Consumer] = [custodian.prompt_media, reports.draft_media, fallback.unexpected_message]
+MEDIA_CONSUMERS: list[Consumer] = [
+    custodian.prompt_media, reports.draft_media, timebank.prompt_photo, fallback.unexpected_message,
+]
 # A flow keeps what it waits for in a row keyed by user_id. Routing asks once which of these tables hold a row for
 # the sender and skips the consumers whose table holds none: free text outside any flow (the usual case) used to
 # cost one read per flow before the search. A consumer not listed here always runs.
@@ -68,11 +70,13 @@ WAITS_IN_TABLE: dict[Consumer, type] = {
     feedback.comment_text: FeedbackDraft,
     reports.draft_text: ReportDraft, reports.draft_location: ReportDraft, reports.draft_media: ReportDraft,
     guides.prompt_text: GuidePrompt,
+    timebank.prompt_text: TimeBankPrompt, timebank.prompt_photo: TimeBankPrompt,
 }
 # /cancel asks each flow to drop its draft; each returns True if it had one.
 CancelHook = Callable[[Runtime, int], Awaitable[bool]]
 CANCEL_HOOKS: list[CancelHook] = [
     booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft, guides.drop_prompt,
+    timebank.drop_prompt,
 ]
 
 
@@ -422,6 +426,51 @@ def register_handlers(application: Application) -> None:
         on(callbacks.GUIDE_ASK_SPACE, guides.guide_ask_space),
         on(callbacks.GUIDE_WORKED, guides.guide_worked),
         on(callbacks.GUIDE_REPLY, guides.guide_reply),
+        # Time bank: tenants (join, posts, conversations, exchanges, ledger), then the operators who keep it.
+        on(callbacks.TIMEBANKS, timebank.banks_list),
+        on(callbacks.TB_HOME, timebank.home),
+        on(callbacks.TB_JOIN, timebank.join),
+        on(callbacks.TB_CATEGORIES, timebank.categories),
+        on(callbacks.TB_BROWSE, timebank.browse),
+        on(callbacks.TB_POST, timebank.post_view),
+        on(callbacks.TB_POST_PHOTO_SHOW, timebank.post_photo_show),
+        on(callbacks.TB_POST_PHOTO, timebank.post_change),
+        on(callbacks.TB_POST_RENEW, timebank.post_change),
+        on(callbacks.TB_POST_CLOSE, timebank.post_change),
+        on(callbacks.TB_NEW, timebank.new_post),
+        on(callbacks.TB_NEW_CATEGORY, timebank.new_post_category),
+        on(callbacks.TB_SKIP_WHEN, timebank.skip_when),
+        on(callbacks.TB_MINE, timebank.mine),
+        on(callbacks.TB_ASK, timebank.ask),
+        on(callbacks.TB_ANSWER, timebank.answer),
+        on(callbacks.TB_CONVERSATION, timebank.conversation),
+        on(callbacks.TB_WRITE, timebank.write),
+        on(callbacks.TB_USERNAME, timebank.share_username),
+        on(callbacks.TB_END, timebank.end),
+        on(callbacks.TB_ABUSE_ASK, timebank.abuse_ask),
+        on(callbacks.TB_ABUSE, timebank.abuse),
+        on(callbacks.TB_AGREE, timebank.agree),
+        on(callbacks.TB_EXCHANGE, timebank.exchange_view),
+        on(callbacks.TB_HOURS, timebank.hours_pick),
+        on(callbacks.TB_CONFIRM, timebank.confirm),
+        on(callbacks.TB_EXCHANGE_CANCEL, timebank.exchange_cancel),
+        on(callbacks.TB_THANK, timebank.thank),
+        on(callbacks.TB_DISPUTE, timebank.dispute),
+        on(callbacks.TB_LEDGER, timebank.ledger),
+        on(callbacks.TB_STATEMENT, timebank.statement),
+        on(callbacks.TB_DIGEST, timebank.digest),
+        on(callbacks.TB_LANGUAGES, timebank.languages),
+        on(callbacks.TB_KEEPER, timebank_desk.keeper),
+        on(callbacks.TB_MEMBERS, timebank_desk.members_list),
+        on(callbacks.TB_MEMBER, timebank_desk.member_view),
+        on(callbacks.TB_MEMBER_DO, timebank_desk.member_do),
+        on(callbacks.TB_ADJUST, timebank_desk.adjust_ask),
+        on(callbacks.TB_POST_DECIDE, timebank_desk.post_decide),
+        on(callbacks.TB_REPORT, timebank_desk.report_view),
+        on(callbacks.TB_REPORT_CLOSE, timebank_desk.report_close),
+        on(callbacks.TB_REVERSE, timebank_desk.reverse_ask),
+        on(callbacks.TB_STATS, timebank_desk.stats),
+        on(callbacks.TB_EXPORT, timebank_desk.export),
         # 4. Anything else pressed: stale, foreign or forged data gets a polite answer and the menu.
         CallbackQueryHandler(fallback.stale_button),
         # 5. Messages in a private chat: flows first, then the default use (search, nearest spaces).

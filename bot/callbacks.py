@@ -22,6 +22,7 @@ ARG_PATTERNS = {
     "word": re.compile(r"^[a-z_]{1,16}$"),
     "stamp": re.compile(r"^\d{12}$"),  # YYYYMMDDHHMM, local time of a slot
     "date": re.compile(r"^\d{8}$"),  # YYYYMMDD
+    "small": re.compile(r"^\d{1,3}$"),  # a position in a short list (0-999): leaves room beside a 40-byte id
 }
 
 
@@ -183,6 +184,52 @@ GUIDE_ASK = _define("gda", "id", "int")  # ask the operators a question about th
 GUIDE_ASK_SPACE = _define("gdq", "id")  # space whose operators get the question being written
 GUIDE_WORKED = _define("gdw", "int", "word")  # run, yes | no
 GUIDE_REPLY = _define("gdy", "int")  # staff: answer this question (the next text message)
+# --- time bank (storage/timebank.py): members, posts, conversations, exchanges; operators keep the bank
+TIMEBANKS = _define("kl0")  # the banks: the visitor's first
+TB_HOME = _define("k", "id")  # space
+TB_JOIN = _define("kj", "id", "small")  # space, its estate's position + 1 (0: another): accepts the rules, joins
+TB_CATEGORIES = _define("kc", "id", "word")  # space, offer | request: pick a category to browse
+# space, kind (0 offer, 1 request), category position + 1 (0 all), language position + 1 (0 all), page
+TB_BROWSE = _define("kb", "id", "small", "small", "small", "small")
+TB_POST = _define("kp", "int")
+TB_POST_PHOTO_SHOW = _define("kpv", "int")
+TB_POST_PHOTO = _define("kpf", "int")  # the next photo goes on the post
+TB_POST_RENEW = _define("kpr", "int")
+TB_POST_CLOSE = _define("kpc", "int")
+TB_NEW = _define("ko", "id", "word")  # space, kind: pick a category
+TB_NEW_CATEGORY = _define("koc", "id", "small", "small")  # space, kind (0 offer, 1 request), category position
+TB_SKIP_WHEN = _define("kos")  # publish without saying when one is free
+TB_MINE = _define("km", "id")  # space: my posts, conversations, exchanges
+TB_ASK = _define("ka", "int")  # post: "I can help" / "I'm interested"
+TB_ANSWER = _define("kn", "int", "word")  # contact, yes | no
+TB_CONVERSATION = _define("kv", "int")
+TB_WRITE = _define("kw", "int")  # the next text goes to the other person
+TB_USERNAME = _define("ku", "int")
+TB_END = _define("ke", "int")
+TB_ABUSE_ASK = _define("kxa", "int")
+TB_ABUSE = _define("kx", "int")
+TB_AGREE = _define("kg", "int")  # contact: record the exchange
+TB_EXCHANGE = _define("kz", "int")
+TB_HOURS = _define("kh", "int")  # exchange: pick the hours
+TB_CONFIRM = _define("kk", "int", "int")  # exchange, quarters of an hour
+TB_EXCHANGE_CANCEL = _define("kq", "int")
+TB_THANK = _define("kt", "int", "int")  # exchange, stars
+TB_DISPUTE = _define("kd", "int")
+TB_LEDGER = _define("kle", "id", "int")  # space, older than this entry (0: newest)
+TB_STATEMENT = _define("ks", "id", "int")  # space, YYYYMM (0: this month)
+TB_DIGEST = _define("kdg", "id", "word")  # space, on | off
+TB_LANGUAGES = _define("kla", "id", "small")  # space, a language's position + 1 to switch (0: just show)
+TB_KEEPER = _define("ky", "id")  # operators: the bank's desk
+TB_MEMBERS = _define("kym", "id", "small", "small")  # space, status position (handlers.timebank), page
+TB_MEMBER = _define("kyv", "int")  # account
+TB_MEMBER_DO = _define("kyd", "int", "word")  # account, approve | pause | resume | remove
+TB_ADJUST = _define("kya", "int", "int")  # account, quarters (signed): then the reason
+TB_POST_DECIDE = _define("kyp", "int", "word")  # post, yes | no
+TB_REPORT = _define("kyr", "int")
+TB_REPORT_CLOSE = _define("kyc", "int")
+TB_REVERSE = _define("kyx", "int")  # ledger transaction: then the reason
+TB_STATS = _define("kys", "int")  # YYYYMM (0: this month)
+TB_EXPORT = _define("kye", "int")  # YYYYMM
 
 
 def encode(action: Action, *args: object) -> str:

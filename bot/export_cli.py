@@ -26,7 +26,8 @@ def _day(text: str) -> date:
 
 
 def add_export_command(sub: argparse._SubParsersAction) -> None:
-    export = sub.add_parser("export", help="write bookings, tickets, feedback or guide runs of a period as CSV for Excel")
+    export = sub.add_parser(
+        "export", help="write bookings, tickets, feedback, guide runs or time bank exchanges of a period as CSV for Excel")
     export.add_argument("--from", dest="start", required=True, type=_day, help="first day, YYYY-MM-DD")
     export.add_argument("--to", dest="end", required=True, type=_day, help="last day (included), YYYY-MM-DD")
     export.add_argument("--what", required=True, choices=WHAT)

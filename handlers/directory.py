@@ -28,6 +28,10 @@ MODEL_LABELS = {
 SERVICE_BUTTONS: list = []
 # A search hit of a kind this module does not show itself (e.g. "guide"): (visitor, content, kind, id) -> Button | None.
 SEARCH_BUTTONS: list = []
+# Extra buttons on a space's screen given (visitor, space), e.g. its time bank.
+SPACE_BUTTONS: list = []
+# Extra search results from the database given (runtime, visitor, query) -> rows, e.g. time bank posts.
+SEARCH_HOOKS: list = []
 
 
 def text_of(tr: Translator, value: LocalText | None, limit: int | None = None) -> str:
@@ -106,6 +110,7 @@ def render_space(v: Visitor, content: Content, space: Space, now, services_page:
     pager = pager_row(tr, callbacks.SPACE_SERVICES, services_page, pages, space.id)
     if pager:
         rows.append(pager)
+    rows += [row for row in (hook(v, space) for hook in SPACE_BUTTONS) if row]
     rows.append([button(tr._("🗺 Mappa e indirizzo"), callbacks.SPACE_MAP, space.id)])
     rows.append(back_row(tr, callbacks.SPACES, 0))
     text = "\n".join(lines) + italian_only_note(tr, space.description)
@@ -177,10 +182,10 @@ def render_contacts(v: Visitor, content: Content) -> Screen:
     return Screen("\n".join(lines), [back_row(tr, callbacks.HELP, 0)])
 
 
-def render_search(v: Visitor, content: Content, query: str) -> Screen:
+def render_search(v: Visitor, content: Content, query: str, extra_rows: list | None = None) -> Screen:
     tr = v.tr
     hits = search(content, query, tr.language)
-    rows = []
+    rows = list(extra_rows or [])
     for hit in hits:
         if hit.kind == "service" and hit.id in content.services:
             service = content.services[hit.id]
@@ -322,6 +327,8 @@ async def search_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
         await context.bot.send_message(v.chat_id, v.tr._("Va bene."), reply_markup=ReplyKeyboardRemove())
         await show(update, Screen(v.tr._("Cosa vuoi fare?"), [menu_row(v.tr)]))
         return True
-    await show(update, render_search(v, runtime_of(context).content, query))
+    rt = runtime_of(context)
+    extra = [row for hook in SEARCH_HOOKS for row in await hook(rt, v, query)]
+    await show(update, render_search(v, rt.content, query, extra))
     return True
 

@@ -57,6 +57,7 @@ def render_main_menu(v: Visitor, content: Content | None = None) -> Screen:
         [button(tr._("📅 Prenota"), callbacks.BOOK)],
         [button(tr._("🔧 Segnala un problema"), callbacks.REPORT)],
         [button(tr._("⭐ La tua opinione"), callbacks.FEEDBACK)],
+        [button(tr._("🤝 Banca del tempo"), callbacks.TIMEBANKS)],
         [button(tr._("❓ Aiuto"), callbacks.HELP, 0), button(tr._("🌐 Lingua"), callbacks.LANGUAGES)],
     ]
     if v.roles.is_staff or v.roles.committee_of:

@@ -37,6 +37,7 @@ EXPORT_LABELS = {
     "tickets": N_("⬇️ Segnalazioni (CSV)"),
     "feedback": N_("⬇️ Opinioni (CSV)"),
     "guides": N_("⬇️ Guide (CSV)"),
+    "timebank": N_("⬇️ Banca del tempo (CSV)"),
 }
 # Sections other features add to the summary, each (translator, content, summary) -> HTML or None (handlers/guides.py).
 EXTRA_SECTIONS: list = []
@@ -194,6 +195,8 @@ def render_periods(v: Visitor) -> Screen:
         [button(tr._("Un altro mese…"), callbacks.STATS_MONTHS)],
         menu_row(tr),
     ]
+    if v.roles.is_admin or v.roles.is_editor or v.roles.operator_of:  # the banks they keep (handlers/timebank.py)
+        rows.insert(-1, [button(tr._("🤝 Banca del tempo"), callbacks.TB_STATS, 0)])
     return Screen(tr._("📊 <b>Statistiche</b>. Di quale periodo?"), rows)
 
 
@@ -211,7 +214,10 @@ def render_months(v: Visitor, today: date) -> Screen:
 
 
 def render_not_allowed(v: Visitor) -> Screen:
-    return Screen(v.tr._("Le statistiche sono per chi gestisce gli spazi, i custodi e i comitati degli inquilini."), [menu_row(v.tr)])
+    rows = [menu_row(v.tr)]
+    if v.roles.operator_of:  # operators see the figures of the time banks they keep (handlers/timebank.py)
+        rows.insert(0, [button(v.tr._("🤝 Banca del tempo"), callbacks.TB_STATS, 0)])
+    return Screen(v.tr._("Le statistiche sono per chi gestisce gli spazi, i custodi e i comitati degli inquilini."), rows)
 
 
 # --------------------------------------------------------------------------------------------

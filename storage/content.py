@@ -232,6 +232,31 @@ class BookingRules:
 
 
 @dataclass(frozen=True, slots=True)
+class TimeBankCategory:
+    """What neighbours exchange in a time bank (accompanying, shopping, forms...), from categories.yaml."""
+
+    id: str
+    name: LocalText
+    emoji: str | None
+    keywords: dict[str, list[str]]
+    advice: LocalText | None  # shown before posting and answering in a category where an operator must approve
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBank:
+    """A space's time bank (the `time_bank:` section of its file). Hours are whole quarters of an hour."""
+
+    rules: LocalText
+    categories: tuple[str, ...]
+    operator_present: frozenset[str]  # categories whose posts an operator approves, with the advice shown
+    join: str  # "free" or "approval"
+    starting_quarters: int
+    lowest_quarters: int  # a balance below this blocks new requests (never offers)
+    max_quarters: int  # per exchange
+    post_days: int  # a post expires after this many days unless renewed
+
+
+@dataclass(frozen=True, slots=True)
 class Space:
     id: str
     name: LocalText
@@ -249,6 +274,7 @@ class Space:
     operator: str
     description: LocalText | None
     file: str  # where an editor changes it, e.g. "content/spaces/omero.yaml"
+    time_bank: TimeBank | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +377,7 @@ class Content:
     directory: Path
     _sources: Mapping[str, str] = field(repr=False)  # file -> text, to find line numbers later
     guides: dict[str, Guide] = field(default_factory=dict)  # by title (storage/guides_content.py)
+    timebank_categories: dict[str, TimeBankCategory] = field(default_factory=dict)
     _services_by_space: dict[str, list[Service]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -748,6 +775,7 @@ class _SpaceSchema(_Schema):
     hours: _Hours
     closures: list[_ClosureSchema] = []
     services: list[_ServiceSchema] = []
+    time_bank: _TimeBankSchema | None = None
 
 
 class _CategorySchema(_Schema):
@@ -756,8 +784,38 @@ class _CategorySchema(_Schema):
     emoji: str | None = None
 
 
+class _TimeBankCategorySchema(_Schema):
+    id: _Identifier
+    name: LocalText
+    emoji: str | None = None
+    keywords: _Keywords = {}
+    advice: LocalText | None = None
+
+
 class _CategoriesFile(_Schema):
     categories: list[_CategorySchema]
+    time_bank: list[_TimeBankCategorySchema] = []
+
+
+def _quarter_hours(value: float) -> float:
+    if round(value * 4) != value * 4:
+        raise _invalid(f"{value} is not a whole number of quarter hours", "write hours as 0.25, 0.5, 0.75, 1, 1.5 ...")
+    return value
+
+
+_QuarterHours = Annotated[float, AfterValidator(_quarter_hours)]
+
+
+class _TimeBankSchema(_Schema):
+    enabled: bool = True
+    rules: LocalText
+    categories: list[_Identifier] = Field(min_length=1)
+    operator_present: list[_Identifier] = []
+    join: Annotated[str, PlainValidator(_choice(("free", "approval"), "way of joining"))] = "approval"
+    starting_hours: Annotated[_QuarterHours, Field(ge=0, le=100)] = 0
+    lowest_balance_hours: Annotated[_QuarterHours, Field(ge=-100, le=0)] = -10
+    max_hours_per_exchange: Annotated[_QuarterHours, Field(ge=0.25, le=24)] = 4
+    post_days: Annotated[int, Field(ge=1, le=365)] = 30
 
 
 class _FaqSchema(_Schema):
@@ -1236,6 +1294,18 @@ def _space_from(schema: _SpaceSchema, file: str) -> Space:
         closures=[closure.to_closure() for closure in schema.closures],
         phone=contacts.phone, email=contacts.email, website=contacts.website,
         operator=schema.operator, description=schema.description, file=file,
+        time_bank=_time_bank_from(schema.time_bank),
+    )
+
+
+def _time_bank_from(schema: _TimeBankSchema | None) -> TimeBank | None:
+    if schema is None or not schema.enabled:
+        return None
+    return TimeBank(
+        rules=schema.rules, categories=tuple(dict.fromkeys(schema.categories)),
+        operator_present=frozenset(schema.operator_present), join=schema.join,
+        starting_quarters=round(schema.starting_hours * 4), lowest_quarters=round(schema.lowest_balance_hours * 4),
+        max_quarters=round(schema.max_hours_per_exchange * 4), post_days=schema.post_days,
     )
 
 
@@ -1302,6 +1372,16 @@ def _cross_check(
         for parsed in spaces:
             for index, service in enumerate(parsed.schema.services):
                 loading.check_reference(parsed, ("services", index, "category"), service.category, category_ids, "category")
+        bank_entries = categories.schema.time_bank
+        loading.check_unique(
+            "time bank category", ((categories, ("time_bank", index, "id"), item.id) for index, item in enumerate(bank_entries))
+        )
+        bank_ids = [item.id for item in bank_entries]
+        for parsed in spaces:
+            bank = parsed.schema.time_bank
+            for key in ("categories", "operator_present") if bank is not None else ():
+                for index, category in enumerate(getattr(bank, key)):
+                    loading.check_reference(parsed, ("time_bank", key, index), category, bank_ids, "time bank category")
     if faq.schema is not None:
         loading.check_unique("FAQ", ((faq, ("faq", index, "id"), item.id) for index, item in enumerate(faq.schema.faq)))
         for index, item in enumerate(faq.schema.faq):
@@ -1378,6 +1458,10 @@ def _load(directory: Path, cache: dict[str, _Parsed]) -> Content:
                 for item in estates.schema.estates
             },
             problems={item.id: _problem_category_from(item) for item in problems.schema.problems},
+            timebank_categories={
+                item.id: TimeBankCategory(id=item.id, name=item.name, emoji=item.emoji, keywords=item.keywords, advice=item.advice)
+                for item in categories.schema.time_bank
+            },
             version=loading.digest.hexdigest()[:16],
             directory=directory,
             _sources=MappingProxyType(loading.sources),
@@ -1399,6 +1483,8 @@ def _local_texts(content: Content) -> Iterator[tuple[str, Location, LocalText]]:
     for space in content.spaces.values():
         texts: list[tuple[Location, LocalText | None]] = [(("name",), space.name), (("description",), space.description)]
         texts.extend(closure_reasons(("closures",), space.closures))
+        if space.time_bank is not None:
+            texts.append((("time_bank", "rules"), space.time_bank.rules))
         for index, service in enumerate(content.services_of(space.id)):
             for name in ("title", "description", "audience", "cost", "when"):
                 texts.append((("services", index, name), getattr(service, name)))
@@ -1411,6 +1497,10 @@ def _local_texts(content: Content) -> Iterator[tuple[str, Location, LocalText]]:
     categories, faq, problems = (f"{label}/{name}" for name in (CATEGORIES_FILE, FAQ_FILE, PROBLEMS_FILE))
     for index, category in enumerate(content.categories.values()):
         yield categories, ("categories", index, "name"), category.name
+    for index, bank_category in enumerate(content.timebank_categories.values()):
+        yield categories, ("time_bank", index, "name"), bank_category.name
+        if bank_category.advice is not None:
+            yield categories, ("time_bank", index, "advice"), bank_category.advice
     for index, entry in enumerate(content.faqs):
         yield faq, ("faq", index, "question"), entry.question
         yield faq, ("faq", index, "answer"), entry.answer

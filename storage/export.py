@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from storage.content import Content
 from storage.db import Database
-from storage.models import Booking, Feedback, GuideRun, Ticket
+from storage.models import Booking, Feedback, GuideRun, Ticket, TimeBankExchange
 from storage.stats import Period
 
-WHAT = ("bookings", "tickets", "feedback", "guides")
+WHAT = ("bookings", "tickets", "feedback", "guides", "timebank")
 BOM = "\ufeff"
 DELIMITER = ";"
 BATCH = 1000
@@ -35,6 +35,7 @@ TICKET_STATUS = {
     "closed": "Chiusa", "reopened": "Riaperta", "rejected": "Non di competenza",
 }
 FEEDBACK_KIND = {"rating": "Voto", "suggestion": "Suggerimento", "complaint": "Reclamo"}
+EXCHANGE_STATUS = {"done": "Fatto", "reversed": "Annullato dall'operatore"}
 URGENCY = {"emergency": "Emergenza", "urgent": "Urgente", "normal": "Normale"}
 WORKED = {"yes": "Sì", "no": "No"}
 
@@ -100,6 +101,9 @@ def _headers(request: ExportRequest) -> list[str]:
     if request.what == "guides":
         return ["Guida", "Passi", "Lingua", "Iniziata il", "Arrivata al passo", "Finita il", "Ha funzionato"] + (
             ["ID Telegram"] if personal else [])
+    if request.what == "timebank":
+        return ["Giorno", "Spazio", "Categoria", "Ore", "Stato"] + (["ID Telegram di chi aiuta", "ID Telegram di chi riceve"]
+                                                                   if personal else [])
     return ["Giorno", "Tipo", "Spazio", "Servizio", "Voto", "Commento"] + (["ID Telegram"] if personal else [])
 
 
@@ -149,6 +153,22 @@ def _guide_run_row(run: GuideRun, content: Content, tz: ZoneInfo, personal: bool
     return row
 
 
+def exchange_row(item: TimeBankExchange, content: Content, tz: ZoneInfo, personal: bool) -> list[str]:
+    """A settled time bank exchange: when, where, what, how many hours (no names)."""
+    space = content.spaces.get(item.space_id)
+    category = content.timebank_categories.get(item.category)
+    row = [excel_date(item.done_at, tz), str(space.name) if space else item.space_id,
+           str(category.name) if category else item.category, excel_number((item.quarters or 0) / 4, 2),
+           EXCHANGE_STATUS.get(item.status, item.status)]
+    if personal:
+        row += [str(item.giver_id), str(item.receiver_id)]
+    return row
+
+
+def exchanges_query(start: datetime, end: datetime):  # type: ignore[no-untyped-def]
+    return select(TimeBankExchange).where(TimeBankExchange.done_at >= start, TimeBankExchange.done_at < end)
+
+
 def _query(request: ExportRequest, tz: ZoneInfo):  # type: ignore[no-untyped-def]
     start, end = request.period.bounds(tz)
     if request.what == "bookings":
@@ -157,6 +177,8 @@ def _query(request: ExportRequest, tz: ZoneInfo):  # type: ignore[no-untyped-def
         return select(Ticket).where(Ticket.created_at >= start, Ticket.created_at < end), Ticket.id, _ticket_row
     if request.what == "guides":
         return select(GuideRun).where(GuideRun.started_at >= start, GuideRun.started_at < end), GuideRun.id, _guide_run_row
+    if request.what == "timebank":
+        return exchanges_query(start, end), TimeBankExchange.id, exchange_row
     return (select(Feedback).where(Feedback.day >= request.period.start, Feedback.day <= request.period.end),
             Feedback.id, _feedback_row)
 

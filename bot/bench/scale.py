@@ -1,10 +1,12 @@
-"""`qcbot bench scale`: the bot over a big database: 100k users, 1M bookings, 100k tickets by default.
+"""`qcbot bench scale`: the bot over a big database: 100k users, 1M bookings, 100k tickets, a time bank of 10k
+members with 1M ledger entries by default.
 
 For SQLite (a file) and PostgreSQL (when QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL names a server; a throwaway
 database is created there and dropped afterwards):
 1. seed the tables with bulk inserts (executemany on SQLite, COPY on PostgreSQL), showing progress;
 2. time the heaviest screens straight on the domain and render functions (server time: queries + rendering):
-   my bookings, my reports, the operator's agenda, the custodian's open tickets, the admin's monthly statistics;
+   my bookings, my reports, the operator's agenda, the custodian's open tickets, the admin's monthly statistics,
+   a time bank member's balance and history;
 3. start the bot in its own process over that database, time the same screens through the emulator, crawl every
    screen a tenant and an admin can reach, and read the bot's RSS afterwards.
 Finally, content reload time for 9 spaces × 200 services (storage.content.generate_large_content).
@@ -25,7 +27,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-describe = "scale: seed 100k users / 1M bookings / 100k tickets, then screen times, RSS and content reload"
+describe = ("scale: seed 100k users / 1M bookings / 100k tickets / 1M time bank entries, then screen times, RSS and "
+            "content reload")
 
 BATCH = 20_000
 FIRST_USER_ID = 10_000_000
@@ -35,13 +38,19 @@ MANAGER_CHAT_ID = -1001234567890  # the manager's group, for escalations
 CRAWL_SKIPS = ("CONFIRM", "CANCEL", "SEND", "MARK", "REJECT", "RESOLVE", "ACK", "START", "LEAVE", "ACCEPT", "JOIN",
                "DISCARD", "NEW", "REVOKE", "ME_TOO", "RATE", "REOPEN", "COMMENT", "NOTE", "SET_LANGUAGE", "CONSENT",
                "INVITE", "STARS", "ANONYMOUS", "ON_BEHALF", "BOOK_SLOT", "BOOK_PHONE", "CATEGORY", "NEAREST", "MAP",
-               "FEEDBACK_TARGET", "FEEDBACK_SPACE")
+               "FEEDBACK_TARGET", "FEEDBACK_SPACE", "TB_ASK", "ANSWER", "AGREE", "THANK", "DISPUTE", "ABUSE", "TB_END",
+               "DIGEST", "MEMBER_DO", "ADJUST", "DECIDE", "REVERSE", "CLOSE", "RENEW", "PHOTO", "USERNAME", "TB_WRITE",
+               "EXPORT", "SKIP")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=100_000, help="users to seed (default 100000)")
     parser.add_argument("--bookings", type=int, default=1_000_000, help="bookings to seed (default 1000000)")
     parser.add_argument("--tickets", type=int, default=100_000, help="tickets to seed (default 100000)")
+    parser.add_argument("--tb-members", type=int, default=None,
+                        help="time bank members to seed (default 10000, fewer when --users is smaller)")
+    parser.add_argument("--tb-entries", type=int, default=None,
+                        help="time bank ledger entries to seed, two per exchange (default: as many as --bookings)")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--samples", type=int, default=100, help="timings per screen, straight on the domain (default 100)")
     parser.add_argument("--emulator-samples", type=int, default=30, help="timings per screen through the emulator (default 30)")
@@ -52,6 +61,10 @@ def run(args: argparse.Namespace) -> None:
     if args.users < 10 or min(args.bookings, args.tickets, args.crawl) < 0 or min(args.samples, args.emulator_samples) < 1:
         raise SystemExit("qcbot bench scale: --users must be at least 10; --bookings, --tickets, --crawl at least 0; "
                          "--samples and --emulator-samples at least 1")
+    args.tb_members = min(10_000, args.users - 2) if args.tb_members is None else args.tb_members
+    args.tb_entries = max(2, args.bookings) if args.tb_entries is None else args.tb_entries
+    if not 2 <= args.tb_members <= args.users - 2 or args.tb_entries < 2:
+        raise SystemExit("qcbot bench scale: --tb-members must be between 2 and --users minus 2; --tb-entries at least 2")
     asyncio.run(_main(args))
 
 
@@ -93,6 +106,70 @@ class Seeded:
     tenant_id: int  # a tenant with bookings and tickets, as most have
     busy_tenant_id: int  # a tenant with many of both
     operator_space: str
+    bank_space: str = ""  # the time bank the members belong to (the tenant and the busy tenant among them)
+
+
+async def seed_time_bank(db: Any, content: Any, args: argparse.Namespace, now: datetime, busy_tenant: int) -> str:
+    """A time bank of --tb-members members with --tb-entries ledger entries (two per exchange) over the last year;
+    the busy tenant takes part in one exchange in fifty. Balances are the entries' running sums, so the ledger
+    adds up to zero as it does in real life."""
+    from storage.models import LedgerEntry, LedgerTransaction, TimeBankAccount
+
+    bank = next((space for space in content.spaces.values() if space.time_bank is not None), None)
+    if bank is None:
+        raise SystemExit("qcbot bench scale: the content has no space with a time bank")
+    members = args.tb_members
+    exchanges = args.tb_entries // 2
+    member_ids = [busy_tenant] + [FIRST_USER_ID + 2 + index for index in range(members - 1)]
+    step = timedelta(days=365) / exchanges
+
+    def parties(number: int) -> tuple[int, int, int]:
+        """(giver, receiver) as account ids (2.. members + 1), and the quarters: a pure function of the number."""
+        giver = 0 if number % 50 == 0 else 1 + number * 7_919 % (members - 1)
+        receiver = 1 + (number * 104_729 + 1) % (members - 1)
+        if receiver == giver:
+            receiver = 0 if giver != 0 else 1
+        return giver + 2, receiver + 2, 1 + number % 8
+
+    balances = [0] * (members + 2)
+    for number in range(exchanges):
+        giver, receiver, quarters = parties(number)
+        balances[giver] += quarters
+        balances[receiver] -= quarters
+
+    def accounts(start: int, end: int) -> list[dict[str, Any]]:
+        rows = []
+        for index in range(start, end):
+            user_id = None if index == 0 else member_ids[index - 1]
+            rows.append({"id": index + 1, "space_id": bank.id, "user_id": user_id, "status": "bank" if index == 0 else "active",
+                         "balance": balances[index + 1], "first_name": "" if index == 0 else f"Inquilino {index}",
+                         "estate_id": None, "languages": "it", "digest": False, "digest_sent_at": None,
+                         "rules_accepted_at": now, "created_at": now - timedelta(days=366), "decided_at": None,
+                         "decided_by": None})
+        return rows
+
+    def transactions(start: int, end: int) -> list[dict[str, Any]]:
+        return [{"id": number + 1, "space_id": bank.id, "kind": "exchange", "exchange_id": None, "reverses_id": None,
+                 "category": bank.time_bank.categories[number % len(bank.time_bank.categories)], "reason": None,
+                 "created_by": None, "created_at": now - step * (exchanges - number)} for number in range(start, end)]
+
+    running = [0] * (members + 2)
+
+    def entries(start: int, end: int) -> list[dict[str, Any]]:
+        rows = []
+        for number in range(start, end):
+            giver, receiver, quarters = parties(number)
+            at = now - step * (exchanges - number)
+            for offset, (account, amount) in enumerate(sorted(((receiver, -quarters), (giver, quarters)))):
+                running[account] += amount
+                rows.append({"id": number * 2 + offset + 1, "transaction_id": number + 1, "account_id": account,
+                             "amount": amount, "balance_after": running[account], "created_at": at})
+        return rows
+
+    await _seed_table(db, "tb_accounts", TimeBankAccount.__table__, members + 1, accounts)
+    await _seed_table(db, "tb_transactions", LedgerTransaction.__table__, exchanges, transactions)
+    await _seed_table(db, "tb_entries (by exchange)", LedgerEntry.__table__, exchanges, entries)
+    return bank.id
 
 
 async def seed(db: Any, content: Any, args: argparse.Namespace, now: datetime) -> Seeded:
@@ -213,6 +290,7 @@ async def seed(db: Any, content: Any, args: argparse.Namespace, now: datetime) -
         await _seed_table(db, "ticket_subscribers (by ticket)", TicketSubscriber.__table__, args.tickets, subscribers)
     else:
         print("  tickets: none asked for (--tickets 0)")
+    bank_space = await seed_time_bank(db, content, args, now, busy_tenant)
     operator_space = bookable[0].space_id
     custodian_estate = next(estate.id for estate in content.estates.values() if estate.space_id == operator_space) \
         if any(estate.space_id == operator_space for estate in content.estates.values()) else estates[0]
@@ -224,18 +302,20 @@ async def seed(db: Any, content: Any, args: argparse.Namespace, now: datetime) -
     if not db.is_sqlite:
         async with db.write_engine.begin() as connection:
             for table, column in (("bookings", "id"), ("tickets", "id"), ("ticket_events", "id"),
-                                  ("ticket_subscribers", "id"), ("role_grants", "id")):
+                                  ("ticket_subscribers", "id"), ("role_grants", "id"), ("tb_accounts", "id"),
+                                  ("tb_transactions", "id"), ("tb_entries", "id")):
                 await connection.exec_driver_sql(
                     f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), (SELECT COALESCE(MAX({column}), 1) FROM {table}))")
         # What autovacuum does soon after bulk inserts (PostgreSQL 13+ vacuums insert-only tables too): statistics
         # for the planner, and the visibility map that lets index-only scans skip the table.
         async with db.write_engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("users", "bookings", "tickets", "ticket_events", "ticket_subscribers"):
+            for table in ("users", "bookings", "tickets", "ticket_events", "ticket_subscribers", "tb_accounts",
+                          "tb_transactions", "tb_entries"):
                 await autocommit.exec_driver_sql(f"VACUUM ANALYZE {table}")
     else:
         await db.checkpoint()  # what the bot does after its own writes: the seed's log into the database file
-    return Seeded(FIRST_USER_ID + 2, busy_tenant, operator_space)
+    return Seeded(FIRST_USER_ID + 2, busy_tenant, operator_space, bank_space)
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,7 +325,7 @@ async def seed(db: Any, content: Any, args: argparse.Namespace, now: datetime) -
 async def time_screens(rt: Any, seeded: Seeded, samples: int) -> dict[str, list[float]]:
     from bot.i18n import translator
     from bot.runtime import Visitor
-    from handlers import agenda, booking, custodian, reports, stats as stats_screens
+    from handlers import agenda, booking, custodian, reports, stats as stats_screens, timebank
     from storage import stats, tickets
     from storage.users import Roles
 
@@ -300,6 +380,10 @@ async def time_screens(rt: Any, seeded: Seeded, samples: int) -> dict[str, list[
         "open tickets (custodian)": lambda: open_tickets(custodian_person),
         "this month's stats (admin)": lambda: monthly_stats(admin),
         "counted afresh (background, every minute)": lambda: monthly_stats_counted(admin),
+        "time bank balance": lambda: timebank.home_screen(rt, tenant, seeded.bank_space),
+        "time bank balance (busy member)": lambda: timebank.home_screen(rt, busy, seeded.bank_space),
+        "time bank history": lambda: timebank.ledger_screen(rt, tenant, seeded.bank_space, 0),
+        "time bank history (busy member)": lambda: timebank.ledger_screen(rt, busy, seeded.bank_space, 0),
     }
     timings: dict[str, list[float]] = {}
     for name, screen in screens.items():
@@ -407,6 +491,11 @@ async def through_emulator(url: str, content_dir: Path, data_dir: Path, seeded: 
         await timed("my reports (busy tenant)", seeded.busy_tenant_id, callbacks.encode(callbacks.MY_REPORTS, 0))
         await timed("agenda (operator, today)", OPERATOR_ID, callbacks.encode(callbacks.AGENDA, 0, 0))
         await timed("open tickets (custodian)", CUSTODIAN_ID, callbacks.encode(callbacks.TICKETS_OPEN, 0))
+        await timed("time bank balance", seeded.tenant_id, callbacks.encode(callbacks.TB_HOME, seeded.bank_space))
+        await timed("time bank balance (busy member)", seeded.busy_tenant_id, callbacks.encode(callbacks.TB_HOME, seeded.bank_space))
+        await timed("time bank history", seeded.tenant_id, callbacks.encode(callbacks.TB_LEDGER, seeded.bank_space, 0))
+        await timed("time bank history (busy member)", seeded.busy_tenant_id,
+                    callbacks.encode(callbacks.TB_LEDGER, seeded.bank_space, 0))
         # The statistics are not timed here: they may span several messages, and the first one (what this measures)
         # arrives before the rest, which would then be taken for the replies to the next presses.
         print("  crawling every screen a tenant and an admin can reach…", flush=True)
@@ -458,7 +547,8 @@ async def _bench_backend(name: str, url: str, folder: Path, args: argparse.Names
     began = time.perf_counter()
     try:
         seeded = await seed(db, store.current, args, clock.now())
-        print(f"  seeded {args.users:,} users, {args.bookings:,} bookings, {args.tickets:,} tickets "
+        print(f"  seeded {args.users:,} users, {args.bookings:,} bookings, {args.tickets:,} tickets, "
+              f"{args.tb_members:,} time bank members with {args.tb_entries // 2 * 2:,} ledger entries "
               f"in {time.perf_counter() - began:.0f} s", flush=True)
         # A manager chat, so escalations do their real work (a message to it) rather than log that there is none.
         settings = load_settings({"QC_DATABASE_URL": url, "QC_DATA_DIR": str(folder), "QC_CONTENT_DIR": str(content_dir),

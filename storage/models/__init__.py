@@ -8,6 +8,10 @@ from storage.models.inbox import InboxUpdate
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.models.guides import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.models.limits import DailyUsage
+from storage.models.timebank import (
+    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage, TimeBankPost,
+    TimeBankPrompt, TimeBankReport, TimeBankThanks,
+)
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
@@ -24,4 +28,6 @@ __all__ = [
     "ReportDraft", "Ticket", "TicketCounter", "TicketDigest", "TicketEvent", "TicketMedia", "TicketPrompt",
     "TicketSubscriber",
     "UserChange",
+    "LedgerEntry", "LedgerTransaction", "TimeBankAccount", "TimeBankContact", "TimeBankExchange", "TimeBankMessage",
+    "TimeBankPost", "TimeBankPrompt", "TimeBankReport", "TimeBankThanks",
 ]

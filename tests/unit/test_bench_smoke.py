@@ -22,5 +22,6 @@ def test_bench_scale_prints_screen_times_rss_and_reload(capsys: pytest.CaptureFi
           "--samples", "2", "--emulator-samples", "2", "--crawl", "15"])
     printed = capsys.readouterr().out
     for expected in ("seeded 40 users", "my bookings", "my reports", "agenda", "server p99", "via emulator p99",
-                     "bot RSS after", "periodic jobs", "ticket-escalations", "9 spaces × 200 services"):
+                     "bot RSS after", "periodic jobs", "ticket-escalations", "9 spaces × 200 services",
+                     "time bank history (busy member)", "timebank-digests"):
         assert expected in printed, f"{expected!r} missing from:\n{printed}"

@@ -37,6 +37,7 @@ def test_decode_never_raises(data):
 
 @given(st.sampled_from(list(callbacks.ACTIONS.values())), st.data())
 def test_every_action_fits_in_64_bytes_with_longest_arguments(action, data):
-    longest = {"id": "x" * 40, "int": "-" + "9" * 11, "word": "w" * 16, "stamp": "2" * 12, "date": "2" * 8}
+    longest = {"id": "x" * 40, "int": "-" + "9" * 11, "word": "w" * 16, "stamp": "2" * 12, "date": "2" * 8,
+               "small": "999"}
     encoded = callbacks.encode(action, *(longest[kind] for kind in action.args))
     assert len(encoded.encode()) <= 64

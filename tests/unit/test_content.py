@@ -643,3 +643,48 @@ def test_generated_large_content_is_valid(tmp_path: Path) -> None:
     content = load_content(tmp_path / "big")
     assert len(content.spaces) == 3 and len(content.services) == 36
     assert sum(service.booking is not None for service in content.services.values()) == 9
+
+
+# --- The time bank ----------------------------------------------------------------------------
+
+TIME_BANK = """\
+time_bank:
+  rules: Un'ora vale un'ora.
+  categories: [forms, home]
+  operator_present: [home]
+  starting_hours: 1.5
+"""
+BANK_CATEGORIES = """\
+time_bank:
+  - id: forms
+    name: {it: Moduli, en: Forms}
+  - id: home
+    name: Lavori in casa
+    advice: Non fate entrare nessuno quando siete soli.
+"""
+
+
+def test_a_space_time_bank_is_read_with_its_categories(folder: Path) -> None:
+    write(folder, "categories.yaml", CATEGORIES + BANK_CATEGORIES)
+    write(folder, "spaces/alpha.yaml", SPACE.replace("services:", TIME_BANK + "services:"))
+    content = load_content(folder)
+    bank = content.spaces["alpha"].time_bank
+    assert bank.categories == ("forms", "home") and bank.operator_present == {"home"}
+    assert (bank.starting_quarters, bank.lowest_quarters, bank.max_quarters, bank.join) == (6, -40, 16, "approval")
+    assert content.timebank_categories["home"].advice is not None
+
+
+def test_time_bank_mistakes_name_the_line_and_what_to_write(folder: Path) -> None:
+    write(folder, "categories.yaml", CATEGORIES + BANK_CATEGORIES)
+    write(folder, "spaces/alpha.yaml", SPACE.replace("services:", TIME_BANK.replace("1.5", "1.3") + "services:"))
+    problem = only_problem(folder)
+    assert problem.file.endswith("alpha.yaml") and "quarter hours" in problem.message and "0.25" in problem.hint
+    write(folder, "spaces/alpha.yaml", SPACE.replace("services:", TIME_BANK.replace("[forms, home]", "[forms, garden]") + "services:"))
+    problem = only_problem(folder)
+    assert 'no time bank category "garden"' in problem.message and problem.line == 14
+
+
+def test_a_disabled_time_bank_is_off(folder: Path) -> None:
+    write(folder, "categories.yaml", CATEGORIES + BANK_CATEGORIES)
+    write(folder, "spaces/alpha.yaml", SPACE.replace("services:", TIME_BANK.replace("time_bank:\n", "time_bank:\n  enabled: false\n") + "services:"))
+    assert load_content(folder).spaces["alpha"].time_bank is None

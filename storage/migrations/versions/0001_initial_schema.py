@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 09:02:35.772356
+Create Date: 2026-12-06 09:13:59.760166
 """
 
 from alembic import op
@@ -179,6 +179,25 @@ def upgrade() -> None:
     sa.CheckConstraint('taken >= 0 AND taken <= seats', name=op.f('ck_slot_counters_seats')),
     sa.PrimaryKeyConstraint('service_id', 'slot_start', name=op.f('pk_slot_counters'))
     )
+    op.create_table('tb_transactions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('exchange_id', sa.Integer(), nullable=True),
+    sa.Column('reverses_id', sa.Integer(), nullable=True),
+    sa.Column('category', sa.String(length=64), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('created_by', sa.BigInteger(), nullable=True),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('opening', 'exchange', 'adjustment', 'reversal')", name=op.f('ck_tb_transactions_kind')),
+    sa.ForeignKeyConstraint(['reverses_id'], ['tb_transactions.id'], name=op.f('fk_tb_transactions_reverses_id_tb_transactions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_transactions')),
+    sa.UniqueConstraint('reverses_id', name=op.f('uq_tb_transactions_reverses_id'))
+    )
+    with op.batch_alter_table('tb_transactions', schema=None) as batch_op:
+        batch_op.create_index('ix_tb_transactions_space_created', ['space_id', 'created_at'], unique=False)
+        batch_op.create_index('uq_tb_transactions_one_settlement', ['exchange_id'], unique=True, sqlite_where=sa.text("kind = 'exchange'"), postgresql_where=sa.text("kind = 'exchange'"))
+
     op.create_table('ticket_counters',
     sa.Column('year', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('last', sa.Integer(), nullable=False),
@@ -381,6 +400,71 @@ def upgrade() -> None:
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_grants_user_id'), ['user_id'], unique=False)
 
+    op.create_table('tb_accounts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=True),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('balance', sa.Integer(), nullable=False),
+    sa.Column('first_name', sa.String(length=128), nullable=False),
+    sa.Column('estate_id', sa.String(length=64), nullable=True),
+    sa.Column('languages', sa.String(length=64), nullable=False),
+    sa.Column('digest', sa.Boolean(), nullable=False),
+    sa.Column('digest_sent_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('rules_accepted_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('decided_by', sa.BigInteger(), nullable=True),
+    sa.CheckConstraint("(user_id IS NULL) = (status = 'bank')", name=op.f('ck_tb_accounts_bank_has_no_user')),
+    sa.CheckConstraint("status IN ('bank', 'pending', 'active', 'paused', 'removed')", name=op.f('ck_tb_accounts_status')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_tb_accounts_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_accounts')),
+    sa.UniqueConstraint('space_id', 'user_id', name='uq_tb_accounts_space_user')
+    )
+    with op.batch_alter_table('tb_accounts', schema=None) as batch_op:
+        batch_op.create_index('ix_tb_accounts_space_status', ['space_id', 'status'], unique=False)
+        batch_op.create_index('ix_tb_accounts_user', ['user_id'], unique=False)
+        batch_op.create_index('uq_tb_accounts_one_bank_account', ['space_id'], unique=True, sqlite_where=sa.text('user_id IS NULL'), postgresql_where=sa.text('user_id IS NULL'))
+
+    op.create_table('tb_posts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('category', sa.String(length=64), nullable=False),
+    sa.Column('text', sa.String(length=300), nullable=False),
+    sa.Column('availability', sa.String(length=200), nullable=False),
+    sa.Column('languages', sa.String(length=64), nullable=False),
+    sa.Column('photo_file_id', sa.String(length=256), nullable=True),
+    sa.Column('estate_id', sa.String(length=64), nullable=True),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('decided_by', sa.BigInteger(), nullable=True),
+    sa.Column('answered_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("kind IN ('offer', 'request')", name=op.f('ck_tb_posts_kind')),
+    sa.CheckConstraint("status IN ('pending', 'open', 'closed', 'rejected')", name=op.f('ck_tb_posts_status')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_tb_posts_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_posts'))
+    )
+    with op.batch_alter_table('tb_posts', schema=None) as batch_op:
+        batch_op.create_index('ix_tb_posts_browse', ['space_id', 'kind', 'status', 'category', 'created_at'], unique=False)
+        batch_op.create_index('ix_tb_posts_user', ['user_id'], unique=False)
+
+    op.create_table('tb_prompts',
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('ref', sa.Integer(), nullable=True),
+    sa.Column('amount', sa.Integer(), nullable=True),
+    sa.Column('post_kind', sa.String(length=8), nullable=True),
+    sa.Column('category', sa.String(length=64), nullable=True),
+    sa.Column('draft_text', sa.String(length=300), nullable=True),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('post_text', 'post_when', 'photo', 'message', 'adjust', 'reverse')", name=op.f('ck_tb_prompts_kind')),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_tb_prompts_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_tb_prompts'))
+    )
     op.create_table('ticket_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -477,11 +561,153 @@ def upgrade() -> None:
         batch_op.create_index('ix_guide_stuck_booking', ['booking_id'], unique=False)
         batch_op.create_index('ix_guide_stuck_user_service', ['user_id', 'service_id', 'created_at'], unique=False)
 
+    op.create_table('tb_contacts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('post_id', sa.Integer(), nullable=False),
+    sa.Column('asker_id', sa.BigInteger(), nullable=False),
+    sa.Column('poster_id', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('ended_by', sa.BigInteger(), nullable=True),
+    sa.CheckConstraint("status IN ('asked', 'accepted', 'declined', 'ended', 'reported')", name=op.f('ck_tb_contacts_status')),
+    sa.ForeignKeyConstraint(['asker_id'], ['users.id'], name=op.f('fk_tb_contacts_asker_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['post_id'], ['tb_posts.id'], name=op.f('fk_tb_contacts_post_id_tb_posts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['poster_id'], ['users.id'], name=op.f('fk_tb_contacts_poster_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_contacts'))
+    )
+    with op.batch_alter_table('tb_contacts', schema=None) as batch_op:
+        batch_op.create_index('ix_tb_contacts_asker', ['asker_id'], unique=False)
+        batch_op.create_index('ix_tb_contacts_poster', ['poster_id'], unique=False)
+        batch_op.create_index('uq_tb_contacts_one_open', ['post_id', 'asker_id'], unique=True, sqlite_where=sa.text("status IN ('asked', 'accepted')"), postgresql_where=sa.text("status IN ('asked', 'accepted')"))
+
+    op.create_table('tb_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('transaction_id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('balance_after', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('amount != 0', name=op.f('ck_tb_entries_amount')),
+    sa.ForeignKeyConstraint(['account_id'], ['tb_accounts.id'], name=op.f('fk_tb_entries_account_id_tb_accounts')),
+    sa.ForeignKeyConstraint(['transaction_id'], ['tb_transactions.id'], name=op.f('fk_tb_entries_transaction_id_tb_transactions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_entries'))
+    )
+    with op.batch_alter_table('tb_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_tb_entries_account', ['account_id', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tb_entries_transaction_id'), ['transaction_id'], unique=False)
+
+    op.create_table('tb_exchanges',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('post_id', sa.Integer(), nullable=False),
+    sa.Column('category', sa.String(length=64), nullable=False),
+    sa.Column('giver_id', sa.BigInteger(), nullable=False),
+    sa.Column('receiver_id', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('quarters', sa.Integer(), nullable=True),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('done_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('transaction_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint("status IN ('agreed', 'done', 'cancelled', 'reversed')", name=op.f('ck_tb_exchanges_status')),
+    sa.CheckConstraint('giver_id != receiver_id', name=op.f('ck_tb_exchanges_two_people')),
+    sa.CheckConstraint('quarters IS NULL OR quarters > 0', name=op.f('ck_tb_exchanges_quarters')),
+    sa.ForeignKeyConstraint(['contact_id'], ['tb_contacts.id'], name=op.f('fk_tb_exchanges_contact_id_tb_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['giver_id'], ['users.id'], name=op.f('fk_tb_exchanges_giver_id_users'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['receiver_id'], ['users.id'], name=op.f('fk_tb_exchanges_receiver_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_exchanges')),
+    sa.UniqueConstraint('contact_id', name=op.f('uq_tb_exchanges_contact_id'))
+    )
+    with op.batch_alter_table('tb_exchanges', schema=None) as batch_op:
+        batch_op.create_index('ix_tb_exchanges_giver', ['giver_id'], unique=False)
+        batch_op.create_index('ix_tb_exchanges_receiver', ['receiver_id'], unique=False)
+        batch_op.create_index('ix_tb_exchanges_space_done', ['space_id', 'done_at'], unique=False)
+
+    op.create_table('tb_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('sender_id', sa.BigInteger(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contact_id'], ['tb_contacts.id'], name=op.f('fk_tb_messages_contact_id_tb_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['sender_id'], ['users.id'], name=op.f('fk_tb_messages_sender_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_messages'))
+    )
+    with op.batch_alter_table('tb_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tb_messages_contact_id'), ['contact_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tb_messages_sender_id'), ['sender_id'], unique=False)
+
+    op.create_table('tb_reports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('exchange_id', sa.Integer(), nullable=True),
+    sa.Column('reporter_id', sa.BigInteger(), nullable=False),
+    sa.Column('reported_id', sa.BigInteger(), nullable=False),
+    sa.Column('status', sa.String(length=8), nullable=False),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('closed_by', sa.BigInteger(), nullable=True),
+    sa.CheckConstraint("kind IN ('abuse', 'dispute')", name=op.f('ck_tb_reports_kind')),
+    sa.CheckConstraint("status IN ('open', 'closed')", name=op.f('ck_tb_reports_status')),
+    sa.ForeignKeyConstraint(['contact_id'], ['tb_contacts.id'], name=op.f('fk_tb_reports_contact_id_tb_contacts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['reporter_id'], ['users.id'], name=op.f('fk_tb_reports_reporter_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_reports'))
+    )
+    with op.batch_alter_table('tb_reports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tb_reports_reporter_id'), ['reporter_id'], unique=False)
+        batch_op.create_index('ix_tb_reports_space_status', ['space_id', 'status'], unique=False)
+
+    op.create_table('tb_thanks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('exchange_id', sa.Integer(), nullable=False),
+    sa.Column('space_id', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('stars', sa.Integer(), nullable=False),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('stars BETWEEN 1 AND 5', name=op.f('ck_tb_thanks_stars')),
+    sa.ForeignKeyConstraint(['exchange_id'], ['tb_exchanges.id'], name=op.f('fk_tb_thanks_exchange_id_tb_exchanges'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_tb_thanks_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_thanks')),
+    sa.UniqueConstraint('exchange_id', 'user_id', name='uq_tb_thanks_once')
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('tb_thanks')
+    with op.batch_alter_table('tb_reports', schema=None) as batch_op:
+        batch_op.drop_index('ix_tb_reports_space_status')
+        batch_op.drop_index(batch_op.f('ix_tb_reports_reporter_id'))
+
+    op.drop_table('tb_reports')
+    with op.batch_alter_table('tb_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tb_messages_sender_id'))
+        batch_op.drop_index(batch_op.f('ix_tb_messages_contact_id'))
+
+    op.drop_table('tb_messages')
+    with op.batch_alter_table('tb_exchanges', schema=None) as batch_op:
+        batch_op.drop_index('ix_tb_exchanges_space_done')
+        batch_op.drop_index('ix_tb_exchanges_receiver')
+        batch_op.drop_index('ix_tb_exchanges_giver')
+
+    op.drop_table('tb_exchanges')
+    with op.batch_alter_table('tb_entries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tb_entries_transaction_id'))
+        batch_op.drop_index('ix_tb_entries_account')
+
+    op.drop_table('tb_entries')
+    with op.batch_alter_table('tb_contacts', schema=None) as batch_op:
+        batch_op.drop_index('uq_tb_contacts_one_open', sqlite_where=sa.text("status IN ('asked', 'accepted')"), postgresql_where=sa.text("status IN ('asked', 'accepted')"))
+        batch_op.drop_index('ix_tb_contacts_poster')
+        batch_op.drop_index('ix_tb_contacts_asker')
+
+    op.drop_table('tb_contacts')
     with op.batch_alter_table('guide_stuck', schema=None) as batch_op:
         batch_op.drop_index('ix_guide_stuck_user_service')
         batch_op.drop_index('ix_guide_stuck_booking')
@@ -507,6 +733,18 @@ def downgrade() -> None:
         batch_op.drop_index('ix_ticket_events_ticket_kind')
 
     op.drop_table('ticket_events')
+    op.drop_table('tb_prompts')
+    with op.batch_alter_table('tb_posts', schema=None) as batch_op:
+        batch_op.drop_index('ix_tb_posts_user')
+        batch_op.drop_index('ix_tb_posts_browse')
+
+    op.drop_table('tb_posts')
+    with op.batch_alter_table('tb_accounts', schema=None) as batch_op:
+        batch_op.drop_index('uq_tb_accounts_one_bank_account', sqlite_where=sa.text('user_id IS NULL'), postgresql_where=sa.text('user_id IS NULL'))
+        batch_op.drop_index('ix_tb_accounts_user')
+        batch_op.drop_index('ix_tb_accounts_space_status')
+
+    op.drop_table('tb_accounts')
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_grants_user_id'))
 
@@ -550,6 +788,11 @@ def downgrade() -> None:
     op.drop_table('tickets')
     op.drop_table('ticket_digests')
     op.drop_table('ticket_counters')
+    with op.batch_alter_table('tb_transactions', schema=None) as batch_op:
+        batch_op.drop_index('uq_tb_transactions_one_settlement', sqlite_where=sa.text("kind = 'exchange'"), postgresql_where=sa.text("kind = 'exchange'"))
+        batch_op.drop_index('ix_tb_transactions_space_created')
+
+    op.drop_table('tb_transactions')
     op.drop_table('slot_counters')
     op.drop_table('report_drafts')
     with op.batch_alter_table('outbox', schema=None) as batch_op:

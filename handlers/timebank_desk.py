@@ -1,0 +1,414 @@
+"""The desk of the operators who keep a space's time bank (handlers/timebank.py is the tenants' side): members to
+approve, pause, resume or remove; posts in safety-flagged categories to approve; abuse reports and disputes with
+the last messages; adjustments and reversals with a reason, each a new ledger entry; the figures in /stats and the
+monthly CSV. Every action is checked again in storage/timebank.py (operators of that space, or admins).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot import callbacks
+from bot.i18n import N_, Translator
+from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
+from handlers.timebank import (
+    DESK_PROMPTS, MEMBER_STATUSES, STATUS_NAMES, accounts_by_user, bank_space, category_label, chosen, data_of,
+    estate_label, hours, ledger_line, post_line, refuse, tell, who,
+)
+from storage import export
+from storage import timebank as tb
+from storage.content import Content, Space
+from storage.models import (
+    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankReport,
+)
+from storage.stats import month_code, period_of_month_code
+from storage.timebank import Reason, Refused
+
+MEMBERS_PER_PAGE = 8
+
+
+
+ADJUSTMENTS = (4, 2, -2, -4)  # quarters an operator can add or take with one tap (then types the reason)
+
+
+
+def render_keeper(tr: Translator, content: Content, space: Space, pending_members: int, posts: list[TimeBankPost],
+                  reports: list[TimeBankReport]) -> Screen:
+    lines = [tr._("<b>🧰 Banca del tempo · {space}</b>", space=space.name.get(tr.language)),
+             tr.n_("{n} iscrizione da approvare", "{n} iscrizioni da approvare", pending_members),
+             tr.n_("{n} annuncio da approvare", "{n} annunci da approvare", len(posts)),
+             tr.n_("{n} segnalazione aperta", "{n} segnalazioni aperte", len(reports))]
+    rows = [[button(tr._("👥 Iscrizioni da approvare"), callbacks.TB_MEMBERS, space.id, 0, 0)],
+            [button(tr._("👥 Iscritti"), callbacks.TB_MEMBERS, space.id, 1, 0),
+             button(tr._("⏸ Sospesi"), callbacks.TB_MEMBERS, space.id, 2, 0)]]
+    rows += [[button("📌 " + post_line(tr, content, post), callbacks.TB_POST, post.id)] for post in posts]
+    rows += [[button(("⚠️ " if report.kind == "abuse" else "⚖️ ") + tr.short_date(report.created_at), callbacks.TB_REPORT, report.id)]
+             for report in reports]
+    rows.append([button(tr._("📊 Numeri della banca del tempo"), callbacks.TB_STATS, 0)])
+    rows.append(back_row(tr, callbacks.TB_HOME, space.id))
+    return Screen("\n".join(lines), rows)
+
+
+
+def render_members(tr: Translator, content: Content, space: Space, status: str, accounts: list[TimeBankAccount],
+                   page: int, more: bool) -> Screen:
+    rows = [[button(f"{account.first_name} · {estate_label(content, account.estate_id)} · {hours(tr, account.balance)}",
+                    callbacks.TB_MEMBER, account.id)] for account in accounts]
+    nav = []
+    if page > 0:
+        nav.append(button(tr._("◀️ Precedenti"), callbacks.TB_MEMBERS, space.id, MEMBER_STATUSES.index(status), page - 1))
+    if more:
+        nav.append(button(tr._("Successivi ▶️"), callbacks.TB_MEMBERS, space.id, MEMBER_STATUSES.index(status), page + 1))
+    if nav:
+        rows.append(nav)
+    rows.append(back_row(tr, callbacks.TB_KEEPER, space.id))
+    text = tr._("<b>Iscritti</b> ({status})", status=tr._(STATUS_NAMES[status]))
+    if not accounts:
+        text += "\n\n" + tr._("Nessuno.")
+    return Screen(text, rows)
+
+
+
+def render_member(tr: Translator, content: Content, account: TimeBankAccount, lines: list[tb.Line]) -> Screen:
+    text = [tr._("<b>{who}</b>", who=who(tr, content, account)),
+            tr._("Stato: {status}", status=tr._(STATUS_NAMES[account.status])),
+            tr._("Saldo: {balance}", balance=hours(tr, account.balance)), ""]
+    text += [ledger_line(tr, content, line) for line in lines]
+    rows: list[list[Button]] = []
+    if account.status == "pending":
+        rows.append([button(tr._("✅ Approva l'iscrizione"), callbacks.TB_MEMBER_DO, account.id, "approve")])
+    if account.status == "active":
+        rows.append([button(tr._("⏸ Sospendi"), callbacks.TB_MEMBER_DO, account.id, "pause")])
+    if account.status == "paused":
+        rows.append([button(tr._("▶️ Riattiva"), callbacks.TB_MEMBER_DO, account.id, "resume")])
+    if account.status != "removed":
+        rows.append([button(tr._("🚫 Escludi"), callbacks.TB_MEMBER_DO, account.id, "remove")])
+        rows.append([button(hours(tr, q, signed=True), callbacks.TB_ADJUST, account.id, q) for q in ADJUSTMENTS])
+    for line in lines[:3]:
+        if line.kind in ("exchange", "adjustment"):
+            moved = f"{tr.short_date(line.at)} {hours(tr, line.amount, signed=True)}"
+            rows.append([button(tr._("↩️ Annulla: {line}", line=moved), callbacks.TB_REVERSE, line.transaction_id)])
+    rows.append(back_row(tr, callbacks.TB_MEMBERS, account.space_id, 1, 0))
+    return Screen("\n".join(text), rows)
+
+
+
+def render_report(tr: Translator, content: Content, report: TimeBankReport, reporter: TimeBankAccount | None,
+                  reported: TimeBankAccount | None, messages: list, exchange: TimeBankExchange | None) -> Screen:
+    kind = tr._("⚠️ Segnalazione di abuso") if report.kind == "abuse" else tr._("⚖️ Contestazione di uno scambio")
+    lines = [f"<b>{kind}</b>", tr._("Da: {who}", who=who(tr, content, reporter)),
+             tr._("Riguarda: {who}", who=who(tr, content, reported)), ""]
+    names = {account.user_id: account.first_name for account in (reporter, reported) if account is not None}
+    for message in messages:
+        lines.append(tr._("💬 {name}: {text}", name=names.get(message.sender_id, "—"), text=clip(message.text, 200)))
+    if exchange is not None and exchange.quarters:
+        lines.append(tr._("Scambio: {hours}", hours=hours(tr, exchange.quarters)))
+    rows = []
+    if reported is not None and reported.status == "active":
+        rows.append([button(tr._("⏸ Sospendi {name}", name=reported.first_name), callbacks.TB_MEMBER_DO, reported.id, "pause")])
+    if exchange is not None and exchange.status == "done" and exchange.transaction_id:
+        rows.append([button(tr._("↩️ Annulla lo scambio"), callbacks.TB_REVERSE, exchange.transaction_id)])
+    if report.status == "open":
+        rows.append([button(tr._("✔️ Chiudi la segnalazione"), callbacks.TB_REPORT_CLOSE, report.id)])
+    rows.append(back_row(tr, callbacks.TB_KEEPER, report.space_id))
+    return Screen("\n".join(lines), rows)
+
+
+
+def render_figures(tr: Translator, content: Content, figures: list[tb.BankFigures], month: date) -> Screen:
+    lines = [tr._("<b>📊 Banca del tempo · {month}</b>", month=tr.date(month, format="LLLL yyyy"))]
+    for item in figures:
+        space = content.spaces.get(item.space_id)
+        lines += ["", f"<b>{tr.isolate(space.name.get(tr.language) if space else item.space_id)}</b>"]
+        if item.members < tb.MIN_GROUP:
+            lines.append(tr._("Meno di {n} iscritti: numeri nascosti.", n=tb.MIN_GROUP))
+            continue
+        lines.append(tr._("Iscritti: {n} · attivi nel mese: {active}", n=tr.number(item.members),
+                          active=tr.number(item.active_members) if item.active_members >= tb.MIN_GROUP else "<5"))
+        lines.append(tr._("Ore scambiate: {hours}", hours=hours(tr, sum(item.hours_by_month.values()))))
+        for category, quarters in sorted(item.hours_by_category.items()):
+            lines.append(f"  {tr.isolate(category_label(tr, content, category))}: {hours(tr, quarters)}")
+        lines.append(tr._("Offerte senza risposta: {n}", n=tr.number(item.unanswered_offers)))
+        if item.average_stars is not None:
+            lines.append(tr._("Grazie ricevuti: {n} · media {stars} ⭐", n=tr.number(item.thanks), stars=tr.number(item.average_stars, 1)))
+    previous = (month - timedelta(days=1)).replace(day=1)
+    rows = [[button(tr._("◀️ Mese precedente"), callbacks.TB_STATS, month_code(previous))],
+            [button(tr._("⬇️ Banca del tempo (CSV)"), callbacks.TB_EXPORT, month_code(month))], menu_row(tr)]
+    return Screen("\n".join(lines), rows)
+
+
+
+async def _keeper_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
+    space, _ = tb.bank_of(rt.content, space_id)
+    if not tb.is_keeper(v.roles, space_id):
+        raise Refused(Reason.NOT_ALLOWED)
+    async with rt.db.read() as session:
+        pending = len(await tb.members(session, space_id, "pending", 0, 100))
+        posts = await tb.pending_posts(session, space_id)
+        reports = await tb.open_reports(session, space_id)
+    return render_keeper(v.tr, rt.content, space, pending, posts, reports)
+
+
+
+async def keeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    try:
+        screen = await _keeper_screen(rt, v, data_of(update).args[0])
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    await update.callback_query.answer()
+    await show(update, screen)
+
+
+
+async def members_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    decoded = data_of(update)
+    space_id, status, page = decoded.args[0], chosen(MEMBER_STATUSES, decoded.int(1) + 1), decoded.int(2)
+    found = bank_space(rt, space_id)
+    if found is None or not tb.is_keeper(v.roles, space_id) or status is None:
+        await refuse(update, v, Reason.NOT_ALLOWED)
+        return
+    async with rt.db.read() as session:
+        accounts = await tb.members(session, space_id, status, page * MEMBERS_PER_PAGE, MEMBERS_PER_PAGE + 1)
+    await update.callback_query.answer()
+    await show(update, render_members(v.tr, rt.content, found[0], status, accounts[:MEMBERS_PER_PAGE], page,
+                                      len(accounts) > MEMBERS_PER_PAGE))
+
+
+
+async def _member_screen(rt: Runtime, v: Visitor, account_id: int) -> Screen:
+    async with rt.db.read() as session:
+        account = await session.get(TimeBankAccount, account_id)
+        if account is None or account.user_id is None:
+            raise Refused(Reason.NOT_FOUND)
+        if not tb.is_keeper(v.roles, account.space_id):
+            raise Refused(Reason.NOT_ALLOWED)
+        lines = await tb.history(session, account.id, limit=5)
+    return render_member(v.tr, rt.content, account, lines)
+
+
+
+async def member_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    try:
+        screen = await _member_screen(rt, v, data_of(update).int(0))
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    await update.callback_query.answer()
+    await show(update, screen)
+
+
+
+MEMBER_NOTICES = {
+    "approve": N_("✅ Benvenuto/a nella banca del tempo di {space}! Il tuo saldo: {balance}"),
+    "pause": N_("⏸ La tua iscrizione alla banca del tempo di {space} è sospesa. Per chiarire parla con l'operatore dello spazio."),
+    "resume": N_("▶️ La tua iscrizione alla banca del tempo di {space} è di nuovo attiva."),
+    "remove": N_("La tua iscrizione alla banca del tempo di {space} è chiusa."),
+}
+
+
+
+async def member_do(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    account_id, action = data_of(update).int(0), data_of(update).args[1]
+    try:
+        async with rt.db.read() as session:
+            found = await session.get(TimeBankAccount, account_id)
+        if found is None or action not in MEMBER_NOTICES:
+            raise Refused(Reason.NOT_FOUND)
+        async with rt.db.write() as session:
+            account = await tb.decide_member(session, rt.content, v.roles, found.space_id, account_id, action, v.user_id, rt.clock.now())
+            space = rt.content.spaces[account.space_id]
+            await tell(session, rt, account.user_id, lambda tr: Screen(
+                tr._(MEMBER_NOTICES[action], space=space.name.get(tr.language), balance=hours(tr, account.balance)),
+                [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, account.space_id)]]), f"member:{account_id}:{action}:{rt.clock.now().timestamp()}")
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    rt.wake_outbox()
+    await update.callback_query.answer(v.tr._("Fatto."))
+    await show(update, await _member_screen(rt, v, account_id))
+
+
+
+async def adjust_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    account_id, quarters = data_of(update).int(0), data_of(update).int(1)
+    try:
+        async with rt.db.write() as session:
+            account = await session.get(TimeBankAccount, account_id)
+            if account is None or account.user_id is None:
+                raise Refused(Reason.NOT_FOUND)
+            if not tb.is_keeper(v.roles, account.space_id):
+                raise Refused(Reason.NOT_ALLOWED)
+            await tb.set_prompt(session, v.user_id, "adjust", account.space_id, rt.clock.now(), ref=account_id, amount=quarters)
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    await update.callback_query.answer()
+    await show(update, Screen(v.tr._("Correzione di {hours} per {name}: scrivi il motivo qui sotto (resta nel registro).",
+                                     hours=hours(v.tr, quarters, signed=True), name=account.first_name),
+                              [back_row(v.tr, callbacks.TB_MEMBER, account_id)]))
+
+
+
+async def _adjust(rt: Runtime, v: Visitor, account_id: int, quarters: int, reason: str) -> Screen:
+    async with rt.db.write() as session:
+        await tb.drop_prompt(session, v.user_id)
+        account = await session.get(TimeBankAccount, account_id)
+        if account is None:
+            raise Refused(Reason.NOT_FOUND)
+        movement = await tb.adjust(session, rt.content, v.roles, account.space_id, account_id, quarters, reason, v.user_id, rt.clock.now())
+        await session.refresh(account)
+        await tell(session, rt, account.user_id, lambda tr: Screen(
+            tr._("📒 L'operatore ha corretto il tuo saldo di {hours}: {reason}. Saldo: {balance}",
+                 hours=hours(tr, quarters, signed=True), reason=reason, balance=hours(tr, account.balance)),
+            [[button(tr._("📒 Saldo e movimenti"), callbacks.TB_LEDGER, account.space_id, 0)]]), f"adjust:{movement.id}")
+    return Screen(v.tr._("✅ Saldo corretto: {balance}.", balance=hours(v.tr, account.balance)),
+                  [[button(v.tr._("👤 Vedi"), callbacks.TB_MEMBER, account_id)]])
+
+
+
+async def reverse_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    transaction_id = data_of(update).int(0)
+    try:
+        async with rt.db.write() as session:
+            movement = await session.get(LedgerTransaction, transaction_id)
+            if movement is None or movement.kind not in ("exchange", "adjustment"):
+                raise Refused(Reason.NOT_FOUND)
+            if not tb.is_keeper(v.roles, movement.space_id):
+                raise Refused(Reason.NOT_ALLOWED)
+            await tb.set_prompt(session, v.user_id, "reverse", movement.space_id, rt.clock.now(), ref=transaction_id)
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    await update.callback_query.answer()
+    await show(update, Screen(v.tr._("Annulli questo movimento con un movimento opposto. Scrivi il motivo qui sotto (resta nel registro)."),
+                              [menu_row(v.tr)]))
+
+
+
+async def _reverse(rt: Runtime, v: Visitor, transaction_id: int, reason: str) -> Screen:
+    async with rt.db.write() as session:
+        await tb.drop_prompt(session, v.user_id)
+        movement = await tb.reverse(session, rt.content, v.roles, transaction_id, reason, v.user_id, rt.clock.now())
+        touched = (await session.scalars(select(TimeBankAccount).join(
+            LedgerEntry, LedgerEntry.account_id == TimeBankAccount.id).where(
+            LedgerEntry.transaction_id == movement.id, TimeBankAccount.user_id.is_not(None)))).all()
+        for account in touched:
+            await tell(session, rt, account.user_id, lambda tr, account=account: Screen(
+                tr._("↩️ L'operatore ha annullato un movimento: {reason}. Saldo: {balance}",
+                     reason=reason, balance=hours(tr, account.balance)),
+                [[button(tr._("📒 Saldo e movimenti"), callbacks.TB_LEDGER, account.space_id, 0)]]), f"reverse:{movement.id}")
+    return Screen(v.tr._("✅ Movimento annullato."), [[button(v.tr._("🧰 Gestisci la banca del tempo"), callbacks.TB_KEEPER, movement.space_id)]])
+
+
+
+async def post_decide(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    post_id, choice = data_of(update).int(0), data_of(update).args[1]
+    try:
+        async with rt.db.write() as session:
+            post = await tb.decide_post(session, rt.content, v.roles, post_id, choice == "yes", v.user_id)
+            await tell(session, rt, post.user_id, lambda tr: Screen(
+                tr._("✅ Il tuo annuncio è pubblicato: «{text}».", text=clip(post.text, 80)) if post.status == "open"
+                else tr._("L'operatore non ha pubblicato il tuo annuncio «{text}». Per sapere perché, parla con lo spazio.", text=clip(post.text, 80)),
+                [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, post.space_id)]]), f"decide:{post.id}")
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    rt.wake_outbox()
+    await update.callback_query.answer(v.tr._("Fatto."))
+    await show(update, await _keeper_screen(rt, v, post.space_id))
+
+
+
+async def report_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    try:
+        async with rt.db.read() as session:
+            report = await tb.report_for_keeper(session, v.roles, data_of(update).int(0))
+            accounts = await accounts_by_user(session, report.space_id, {report.reporter_id, report.reported_id})
+            messages = await tb.conversation_messages(session, report.contact_id)
+            exchange = await session.get(TimeBankExchange, report.exchange_id) if report.exchange_id else None
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    await update.callback_query.answer()
+    await show(update, render_report(v.tr, rt.content, report, accounts.get(report.reporter_id),
+                                     accounts.get(report.reported_id), messages, exchange))
+
+
+
+async def report_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    try:
+        async with rt.db.write() as session:
+            report = await tb.close_report(session, v.roles, data_of(update).int(0), v.user_id, rt.clock.now())
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    await update.callback_query.answer(v.tr._("Fatto."))
+    await show(update, await _keeper_screen(rt, v, report.space_id))
+
+
+
+def kept_banks(roles, content: Content) -> list[str]:  # type: ignore[no-untyped-def]
+    """The banks whose figures this person sees: operators their spaces, admins and editors every one."""
+    if roles.is_admin or roles.is_editor:
+        return [space.id for space in tb.banks(content)]
+    return [space.id for space in tb.banks(content) if space.id in roles.operator_of]
+
+
+
+async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    rt, v = runtime_of(context), await visitor(update, context)
+    code = data_of(update).int(0) or month_code(v.tr.local(rt.clock.now()).date())
+    spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(code)
+    if not spaces or period is None:
+        await refuse(update, v, Reason.NOT_ALLOWED)
+        return
+    start, end = period.bounds(rt.settings.timezone)
+    async with rt.db.read(long=True) as session:
+        figures = [await tb.figures(session, space_id, start, end, rt.clock.now()) for space_id in spaces]
+    await update.callback_query.answer()
+    await show(update, render_figures(v.tr, rt.content, figures, period.start))
+
+
+
+async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The month's exchanges of the banks this person keeps, as the CSV for Excel of storage/export.py (no names)."""
+    rt, v = runtime_of(context), await visitor(update, context)
+    spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(data_of(update).int(0))
+    if not spaces or period is None:
+        await refuse(update, v, Reason.NOT_ALLOWED)
+        return
+    start, end = period.bounds(rt.settings.timezone)
+    async with rt.db.read(long=True) as session:
+        rows = (await session.scalars(export.exchanges_query(start, end).where(TimeBankExchange.space_id.in_(spaces))
+                                      .order_by(TimeBankExchange.done_at))).all()
+    out = io.StringIO(newline="")
+    out.write(export.BOM)
+    writer = csv.writer(out, delimiter=export.DELIMITER, lineterminator="\r\n")
+    writer.writerow(export._headers(export.ExportRequest("timebank", period)))
+    writer.writerows(export.exchange_row(item, rt.content, rt.settings.timezone, False) for item in rows)
+    await update.callback_query.answer()
+    await context.bot.send_document(v.chat_id, document=out.getvalue().encode("utf-8"),
+                                    filename=f"banca-del-tempo-{period.start:%Y-%m}.csv",
+                                    caption=v.tr.n_("{n} scambio", "{n} scambi", len(rows)),
+                                    reply_markup=Screen("", [back_row(v.tr, callbacks.TB_STATS, month_code(period.start))]).keyboard)
+
+
+DESK_PROMPTS["adjust"] = lambda rt, v, prompt, text: _adjust(rt, v, prompt.ref or 0, prompt.amount or 0, text)
+DESK_PROMPTS["reverse"] = lambda rt, v, prompt, text: _reverse(rt, v, prompt.ref or 0, text)

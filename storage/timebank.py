@@ -1,0 +1,1005 @@
+"""The time bank of a space: membership, posts, contact without exposure, exchanges and a double-entry ledger.
+
+Plain async code over a session (the caller owns the transaction and writes the outbox rows that report a change
+in the same one); no Telegram here. Each operation is one intent; it returns what changed or raises `Refused`
+with a reason the handler turns into a polite sentence.
+
+The ledger (after TimeOverflow's accounts, transfers and movements, with its organization account): every member
+has an account per bank and the bank has one of its own. A movement is a `LedgerTransaction` with two entries of
+opposite sign, written together with the balances they change, so the balances of one bank always add up to zero.
+The bank's account pays starting credits and adjustments. Amounts are whole quarters of an hour.
+
+What the database enforces, so that double taps, stale buttons and racing instances cannot move hours twice:
+- one membership per person and bank (unique key), one bank account per bank (partial unique index);
+- an exchange is settled by `UPDATE … WHERE status = 'agreed' AND receiver_id = :me`, and one settlement
+  transaction per exchange (partial unique index); a reversal names the transaction it reverses (unique);
+- balances change with `balance = balance + :delta` on rows locked in account-id order (no deadlocks on
+  PostgreSQL); entries are never updated, a correction is a new transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import and_, case, delete, distinct, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.content import Content, Space, TimeBank
+from storage.models import (
+    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage,
+    TimeBankPost, TimeBankPrompt, TimeBankReport, TimeBankThanks,
+)
+from storage.users import Roles
+
+QUARTER = 0.25
+MAX_POST_TEXT = 300
+MAX_AVAILABILITY = 200
+MAX_MESSAGE = 1000
+PROMPT_LIFETIME = timedelta(hours=2)
+DIGEST_EVERY = timedelta(days=7)
+# Personal data of the time bank and how long it is kept (applied by `purge`, documented in docs/architecture.md).
+RETENTION = {
+    "tb_messages": timedelta(days=90),  # relayed messages, after the conversation ended (kept for abuse reports)
+    "tb_posts": timedelta(days=180),  # after the post expired or was closed
+    "tb_contacts": timedelta(days=365),  # ended or declined contacts without an exchange
+    "tb_accounts": timedelta(days=365 * 2),  # a removed member's name, estate and languages are blanked after this
+    "tb_prompts": PROMPT_LIFETIME,
+}
+# Sequences that look like phone numbers are hidden in relayed messages: the bot never shows a phone number.
+PHONE_LIKE = re.compile(r"(?:\+|00)?\d(?:[\s./-]?\d){5,}")
+
+
+class Reason(StrEnum):
+    NO_BANK = "no_bank"  # the space runs no time bank (or stopped)
+    NOT_MEMBER = "not_member"
+    ALREADY_MEMBER = "already_member"
+    PENDING = "pending"  # waiting for the operator's approval
+    PAUSED = "paused"
+    REMOVED = "removed"
+    NOT_ALLOWED = "not_allowed"  # not an operator of this bank, or not one's own thing
+    NOT_FOUND = "not_found"
+    BAD_HOURS = "bad_hours"  # zero, negative, not quarter hours, or over the space's maximum
+    BAD_TEXT = "bad_text"  # empty or too long
+    BAD_CATEGORY = "bad_category"
+    ALREADY_DONE = "already_done"  # confirmed, answered, reversed or closed before
+    NOT_PARTY = "not_party"  # the exchange or conversation is between other people
+    BALANCE_TOO_LOW = "balance_too_low"  # requests wait until the balance is back above the lowest allowed
+    OWN_POST = "own_post"
+    POST_CLOSED = "post_closed"  # expired, closed, awaiting approval or rejected
+    ALREADY_ASKED = "already_asked"
+    NOT_ACCEPTED = "not_accepted"  # the conversation has not been accepted, or has ended
+
+
+class Refused(Exception):
+    """The change was not made; the transaction it was raised in must roll back (leaving `async with` does)."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+def hours_of(quarters: int) -> float:
+    return quarters * QUARTER
+
+
+def quarters_of(hours: float | str) -> int:
+    """Hours as quarters; Refused(BAD_HOURS) for anything that is not a whole number of quarter hours."""
+    try:
+        value = float(str(hours).replace(",", "."))
+    except ValueError:
+        raise Refused(Reason.BAD_HOURS) from None
+    if not math.isfinite(value) or abs(round(value * 4) - value * 4) > 1e-9:  # NaN, infinity, or 0.3 hours
+        raise Refused(Reason.BAD_HOURS)
+    quarters = round(value * 4)
+    return quarters
+
+
+def check_quarters(bank: TimeBank, quarters: int) -> None:
+    if not isinstance(quarters, int) or quarters < 1 or quarters > bank.max_quarters:
+        raise Refused(Reason.BAD_HOURS)
+
+
+def hide_phone_numbers(text: str, replacement: str = "•••") -> str:
+    return PHONE_LIKE.sub(replacement, text)
+
+
+def bank_of(content: Content, space_id: str) -> tuple[Space, TimeBank]:
+    space = content.spaces.get(space_id)
+    if space is None or space.time_bank is None:
+        raise Refused(Reason.NO_BANK)
+    return space, space.time_bank
+
+
+def banks(content: Content) -> list[Space]:
+    return [space for space in content.spaces.values() if space.time_bank is not None]
+
+
+def is_keeper(roles: Roles, space_id: str) -> bool:
+    """Operators of the space keep its bank; admins may step in."""
+    return roles.is_admin or space_id in roles.operator_of
+
+
+def _require_keeper(roles: Roles, space_id: str) -> None:
+    if not is_keeper(roles, space_id):
+        raise Refused(Reason.NOT_ALLOWED)
+
+
+def clean_text(text: str | None, limit: int) -> str:
+    cleaned = (text or "").strip()
+    if not cleaned or len(cleaned) > limit:
+        raise Refused(Reason.BAD_TEXT)
+    return cleaned
+
+
+def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+
+
+# --------------------------------------------------------------------------------------------
+# Accounts and the ledger
+
+
+async def bank_account(session: AsyncSession, space_id: str, now: datetime) -> TimeBankAccount:
+    """The bank's own account, created the first time it is needed (a race creates it once)."""
+    await session.execute(
+        _insert(session)(TimeBankAccount)
+        .values(space_id=space_id, user_id=None, status="bank", balance=0, first_name="", languages="", digest=False,
+                created_at=now)
+        .on_conflict_do_nothing(index_elements=["space_id"], index_where=TimeBankAccount.user_id.is_(None))
+    )
+    return (await session.scalars(
+        select(TimeBankAccount).where(TimeBankAccount.space_id == space_id, TimeBankAccount.user_id.is_(None))
+    )).one()
+
+
+async def account_of(session: AsyncSession, space_id: str, user_id: int) -> TimeBankAccount | None:
+    return await session.scalar(
+        select(TimeBankAccount).where(TimeBankAccount.space_id == space_id, TimeBankAccount.user_id == user_id)
+    )
+
+
+async def _member(session: AsyncSession, space_id: str, user_id: int, *, active: bool = True) -> TimeBankAccount:
+    account = await account_of(session, space_id, user_id)
+    if account is None:
+        raise Refused(Reason.NOT_MEMBER)
+    if active and account.status != "active":
+        raise Refused({"pending": Reason.PENDING, "paused": Reason.PAUSED}.get(account.status, Reason.REMOVED))
+    return account
+
+
+async def transfer(
+    session: AsyncSession, space_id: str, *, kind: str, from_account: int, to_account: int, quarters: int,
+    now: datetime, exchange_id: int | None = None, reverses_id: int | None = None, category: str | None = None,
+    reason: str | None = None, by: int | None = None,
+) -> LedgerTransaction:
+    """Move `quarters` from one account to another of the same bank: one transaction, two entries, two balances.
+    Raises IntegrityError when the settlement or the reversal already exists (the caller maps it)."""
+    if quarters == 0 or from_account == to_account:
+        raise Refused(Reason.BAD_HOURS)
+    movement = LedgerTransaction(
+        space_id=space_id, kind=kind, exchange_id=exchange_id, reverses_id=reverses_id, category=category,
+        reason=reason, created_by=by, created_at=now,
+    )
+    session.add(movement)
+    await session.flush()  # the unique keys on settlement and reversal fire here, before any balance moves
+    deltas = {from_account: -quarters, to_account: quarters}
+    for account_id in sorted(deltas):  # one lock order for every transfer: no deadlocks between two of them
+        balance_after = (await session.execute(
+            update(TimeBankAccount).where(TimeBankAccount.id == account_id, TimeBankAccount.space_id == space_id)
+            .values(balance=TimeBankAccount.balance + deltas[account_id]).returning(TimeBankAccount.balance)
+        )).scalar_one()
+        session.add(LedgerEntry(transaction_id=movement.id, account_id=account_id, amount=deltas[account_id],
+                                balance_after=balance_after, created_at=now))
+    await session.flush()
+    return movement
+
+
+async def bank_sums(session: AsyncSession) -> dict[str, int]:
+    """Sum of all balances per bank: zero for every bank, always (the invariant tests check)."""
+    rows = await session.execute(select(TimeBankAccount.space_id, func.sum(TimeBankAccount.balance)).group_by(TimeBankAccount.space_id))
+    return {space_id: int(total or 0) for space_id, total in rows.all()}
+
+
+async def entry_mismatches(session: AsyncSession) -> int:
+    """Accounts whose balance differs from the sum of their entries, plus transactions whose entries do not add up
+    to zero: 0 when the ledger is sound."""
+    sums = select(LedgerEntry.account_id, func.sum(LedgerEntry.amount).label("total")).group_by(LedgerEntry.account_id).subquery()
+    accounts = await session.scalar(
+        select(func.count()).select_from(TimeBankAccount).outerjoin(sums, sums.c.account_id == TimeBankAccount.id)
+        .where(TimeBankAccount.balance != func.coalesce(sums.c.total, 0))
+    )
+    unbalanced = await session.scalar(
+        select(func.count()).select_from(
+            select(LedgerEntry.transaction_id).group_by(LedgerEntry.transaction_id)
+            .having(func.sum(LedgerEntry.amount) != 0).subquery()
+        )
+    )
+    return int(accounts or 0) + int(unbalanced or 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Membership
+
+
+@dataclass(frozen=True)
+class Joined:
+    account: TimeBankAccount
+    active: bool  # False: waiting for the operator
+
+
+async def _activate(session: AsyncSession, bank: TimeBank, account: TimeBankAccount, now: datetime, by: int | None) -> None:
+    """pending → active, once (conditional UPDATE), with the starting credit paid by the bank. The credit moves
+    first, so the two accounts are locked in the transfers' own order (by id) before the member's row is updated: a
+    concurrent adjustment of the same member cannot deadlock with it. A second approval rolls back at the UPDATE."""
+    if account.status != "pending":
+        raise Refused(Reason.ALREADY_DONE)
+    if bank.starting_quarters:
+        own = await bank_account(session, account.space_id, now)
+        await transfer(session, account.space_id, kind="opening", from_account=own.id, to_account=account.id,
+                       quarters=bank.starting_quarters, now=now, by=by)
+    changed = await session.execute(
+        update(TimeBankAccount).where(TimeBankAccount.id == account.id, TimeBankAccount.status == "pending")
+        .values(status="active", decided_at=now, decided_by=by)
+    )
+    if changed.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    await session.refresh(account)
+
+
+async def join(
+    session: AsyncSession, content: Content, space_id: str, user_id: int, *, first_name: str, estate_id: str | None,
+    language: str, now: datetime,
+) -> Joined:
+    """Join after accepting the rules: active at once where the space lets anyone join, else pending."""
+    _, bank = bank_of(content, space_id)
+    inserted = await session.execute(
+        _insert(session)(TimeBankAccount)
+        .values(space_id=space_id, user_id=user_id, status="pending", balance=0, first_name=first_name[:128],
+                estate_id=estate_id, languages=language, digest=False, rules_accepted_at=now, created_at=now)
+        .on_conflict_do_nothing(index_elements=["space_id", "user_id"])
+    )
+    account = await account_of(session, space_id, user_id)
+    if inserted.rowcount != 1:
+        raise Refused(Reason.REMOVED if account.status == "removed" else Reason.ALREADY_MEMBER)
+    if bank.join == "free":
+        await _activate(session, bank, account, now, None)
+    return Joined(account, account.status == "active")
+
+
+async def decide_member(
+    session: AsyncSession, content: Content, roles: Roles, space_id: str, account_id: int, action: str, by: int,
+    now: datetime,
+) -> TimeBankAccount:
+    """An operator's decision on a member: approve (pending), pause (active), resume (paused), remove (any)."""
+    _, bank = bank_of(content, space_id)
+    _require_keeper(roles, space_id)
+    account = await session.get(TimeBankAccount, account_id)
+    if account is None or account.space_id != space_id or account.user_id is None:
+        raise Refused(Reason.NOT_FOUND)
+    if action == "approve":
+        await _activate(session, bank, account, now, by)
+        return account
+    allowed_from = {"pause": ("active",), "resume": ("paused",), "remove": ("pending", "active", "paused")}
+    to_status = {"pause": "paused", "resume": "active", "remove": "removed"}
+    if action not in allowed_from:
+        raise Refused(Reason.NOT_FOUND)
+    changed = await session.execute(
+        update(TimeBankAccount).where(TimeBankAccount.id == account_id, TimeBankAccount.status.in_(allowed_from[action]))
+        .values(status=to_status[action], decided_at=now, decided_by=by)
+    )
+    if changed.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    if action in ("pause", "remove"):
+        # Their posts leave the lists and their conversations end.
+        await session.execute(update(TimeBankPost).where(
+            TimeBankPost.space_id == space_id, TimeBankPost.user_id == account.user_id,
+            TimeBankPost.status.in_(("open", "pending"))).values(status="closed"))
+        await session.execute(update(TimeBankContact).where(
+            TimeBankContact.space_id == space_id, TimeBankContact.status.in_(("asked", "accepted")),
+            or_(TimeBankContact.asker_id == account.user_id, TimeBankContact.poster_id == account.user_id),
+        ).values(status="ended", ended_at=now, ended_by=by))
+    await session.refresh(account)
+    return account
+
+
+async def adjust(
+    session: AsyncSession, content: Content, roles: Roles, space_id: str, account_id: int, quarters: int, reason: str,
+    by: int, now: datetime,
+) -> LedgerTransaction:
+    """An operator's correction of a balance, paid by (or paid back to) the bank's account, with a reason."""
+    bank_of(content, space_id)
+    _require_keeper(roles, space_id)
+    if not isinstance(quarters, int) or quarters == 0 or abs(quarters) > 400:
+        raise Refused(Reason.BAD_HOURS)
+    reason = clean_text(reason, 500)
+    account = await session.get(TimeBankAccount, account_id)
+    if account is None or account.space_id != space_id or account.user_id is None or account.status == "removed":
+        raise Refused(Reason.NOT_FOUND)
+    own = await bank_account(session, space_id, now)
+    return await transfer(session, space_id, kind="adjustment", from_account=own.id, to_account=account.id,
+                          quarters=quarters, now=now, reason=reason, by=by)
+
+
+async def toggle_language(session: AsyncSession, space_id: str, user_id: int, language: str) -> TimeBankAccount:
+    """The languages a member speaks (shown on their posts, used to filter): one switched on or off; never none."""
+    account = await _member(session, space_id, user_id)
+    spoken = [code for code in account.languages.split(",") if code]
+    spoken = [code for code in spoken if code != language] if language in spoken else [*spoken, language]
+    if spoken:
+        account.languages = ",".join(spoken)
+    return account
+
+
+async def set_digest(session: AsyncSession, space_id: str, user_id: int, on: bool) -> TimeBankAccount:
+    account = await _member(session, space_id, user_id)
+    account.digest = on
+    return account
+
+
+async def active_member(session: AsyncSession, space_id: str, user_id: int) -> TimeBankAccount:
+    """The person's account in this bank, refused unless they are an active member (stale or forged buttons)."""
+    return await _member(session, space_id, user_id)
+
+
+async def members(session: AsyncSession, space_id: str, status: str | None, offset: int, limit: int) -> list[TimeBankAccount]:
+    query = select(TimeBankAccount).where(TimeBankAccount.space_id == space_id, TimeBankAccount.user_id.is_not(None))
+    if status is not None:
+        query = query.where(TimeBankAccount.status == status)
+    return list((await session.scalars(query.order_by(TimeBankAccount.id).offset(offset).limit(limit))).all())
+
+
+# --------------------------------------------------------------------------------------------
+# Posts
+
+
+async def create_post(
+    session: AsyncSession, content: Content, space_id: str, user_id: int, *, kind: str, category: str, text: str,
+    availability: str, now: datetime,
+) -> TimeBankPost:
+    """An offer or a request. Safety-flagged categories wait for the operator; a balance below the lowest allowed
+    blocks requests (never offers)."""
+    _, bank = bank_of(content, space_id)
+    if kind not in ("offer", "request"):
+        raise Refused(Reason.NOT_FOUND)
+    if category not in bank.categories:
+        raise Refused(Reason.BAD_CATEGORY)
+    account = await _member(session, space_id, user_id)
+    if kind == "request" and account.balance < bank.lowest_quarters:
+        raise Refused(Reason.BALANCE_TOO_LOW)
+    post = TimeBankPost(
+        space_id=space_id, user_id=user_id, kind=kind, category=category, text=clean_text(text, MAX_POST_TEXT),
+        availability=(availability or "").strip()[:MAX_AVAILABILITY], languages=account.languages,
+        estate_id=account.estate_id, status="pending" if category in bank.operator_present else "open",
+        created_at=now, expires_at=now + timedelta(days=bank.post_days),
+    )
+    session.add(post)
+    await session.flush()
+    return post
+
+
+async def check_can_post(session: AsyncSession, content: Content, space_id: str, user_id: int, kind: str, category: str) -> None:
+    """Before the text is asked for: the same rules create_post applies, so nobody writes a post in vain."""
+    _, bank = bank_of(content, space_id)
+    if kind not in ("offer", "request"):
+        raise Refused(Reason.NOT_FOUND)
+    if category not in bank.categories:
+        raise Refused(Reason.BAD_CATEGORY)
+    account = await _member(session, space_id, user_id)
+    if kind == "request" and account.balance < bank.lowest_quarters:
+        raise Refused(Reason.BALANCE_TOO_LOW)
+
+
+def is_live(post: TimeBankPost, now: datetime) -> bool:
+    return post.status == "open" and post.expires_at > now
+
+
+async def _own_post(session: AsyncSession, post_id: int, user_id: int) -> TimeBankPost:
+    post = await session.get(TimeBankPost, post_id)
+    if post is None:
+        raise Refused(Reason.NOT_FOUND)
+    if post.user_id != user_id:
+        raise Refused(Reason.NOT_ALLOWED)
+    return post
+
+
+async def renew_post(session: AsyncSession, content: Content, post_id: int, user_id: int, now: datetime) -> TimeBankPost:
+    post = await _own_post(session, post_id, user_id)
+    _, bank = bank_of(content, post.space_id)
+    await _member(session, post.space_id, user_id)
+    if post.status not in ("open", "pending"):
+        raise Refused(Reason.POST_CLOSED)
+    post.expires_at = now + timedelta(days=bank.post_days)
+    return post
+
+
+async def close_post(session: AsyncSession, post_id: int, user_id: int) -> TimeBankPost:
+    post = await _own_post(session, post_id, user_id)
+    changed = await session.execute(update(TimeBankPost).where(
+        TimeBankPost.id == post_id, TimeBankPost.status.in_(("open", "pending"))).values(status="closed"))
+    if changed.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    await session.refresh(post)
+    return post
+
+
+async def set_post_photo(session: AsyncSession, post_id: int, user_id: int, file_id: str) -> TimeBankPost:
+    post = await _own_post(session, post_id, user_id)
+    if post.status not in ("open", "pending"):
+        raise Refused(Reason.POST_CLOSED)
+    post.photo_file_id = file_id[:256]
+    return post
+
+
+async def decide_post(
+    session: AsyncSession, content: Content, roles: Roles, post_id: int, approve: bool, by: int,
+) -> TimeBankPost:
+    post = await session.get(TimeBankPost, post_id)
+    if post is None:
+        raise Refused(Reason.NOT_FOUND)
+    bank_of(content, post.space_id)
+    _require_keeper(roles, post.space_id)
+    changed = await session.execute(update(TimeBankPost).where(TimeBankPost.id == post_id, TimeBankPost.status == "pending")
+                                    .values(status="open" if approve else "rejected", decided_by=by))
+    if changed.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    await session.refresh(post)
+    return post
+
+
+async def browse(
+    session: AsyncSession, space_id: str, kind: str, now: datetime, *, category: str | None = None,
+    language: str | None = None, near_estate: str | None = None, offset: int = 0, limit: int = 6,
+) -> tuple[list[TimeBankPost], int]:
+    """Live posts, the viewer's estate first, then the newest; and how many there are."""
+    where = [TimeBankPost.space_id == space_id, TimeBankPost.kind == kind, TimeBankPost.status == "open",
+             TimeBankPost.expires_at > now]
+    if category:
+        where.append(TimeBankPost.category == category)
+    if language:
+        where.append(TimeBankPost.languages.contains(language))
+    total = await session.scalar(select(func.count()).select_from(TimeBankPost).where(*where))
+    near_first = case((TimeBankPost.estate_id == near_estate, 0), else_=1) if near_estate else TimeBankPost.id.is_(None)
+    rows = await session.scalars(select(TimeBankPost).where(*where)
+                                 .order_by(near_first, TimeBankPost.created_at.desc(), TimeBankPost.id.desc())
+                                 .offset(offset).limit(limit))
+    return list(rows.all()), int(total or 0)
+
+
+async def search_posts(
+    session: AsyncSession, content: Content, user_id: int, words: Iterable[str], now: datetime, limit: int = 5,
+) -> list[TimeBankPost]:
+    """Live posts of the banks the person belongs to whose category matches a word in any language (names and
+    keywords from categories.yaml) or whose text contains one."""
+    words = [word.casefold() for word in words if len(word) >= 3]
+    if not words:
+        return []
+    spaces = list((await session.scalars(select(TimeBankAccount.space_id).where(
+        TimeBankAccount.user_id == user_id, TimeBankAccount.status == "active"))).all())
+    if not spaces:
+        return []
+    categories = [
+        category.id for category in content.timebank_categories.values()
+        if any(word in text.casefold() for word in words
+               for text in (*category.name.all_texts(), *(k for ks in category.keywords.values() for k in ks)))
+    ]
+    matches = [TimeBankPost.category.in_(categories)] if categories else []
+    matches += [func.lower(TimeBankPost.text).contains(word) for word in words]
+    rows = await session.scalars(select(TimeBankPost).where(
+        TimeBankPost.space_id.in_(spaces), TimeBankPost.status == "open", TimeBankPost.expires_at > now,
+        TimeBankPost.user_id != user_id, or_(*matches)).order_by(TimeBankPost.created_at.desc()).limit(limit))
+    return list(rows.all())
+
+
+async def my_posts(session: AsyncSession, space_id: str, user_id: int) -> list[TimeBankPost]:
+    rows = await session.scalars(select(TimeBankPost).where(
+        TimeBankPost.space_id == space_id, TimeBankPost.user_id == user_id,
+        TimeBankPost.status.in_(("open", "pending"))).order_by(TimeBankPost.id.desc()).limit(10))
+    return list(rows.all())
+
+
+async def pending_posts(session: AsyncSession, space_id: str) -> list[TimeBankPost]:
+    rows = await session.scalars(select(TimeBankPost).where(TimeBankPost.space_id == space_id, TimeBankPost.status == "pending")
+                                 .order_by(TimeBankPost.id).limit(10))
+    return list(rows.all())
+
+
+# --------------------------------------------------------------------------------------------
+# Contact without exposure
+
+
+@dataclass(frozen=True)
+class Asked:
+    contact: TimeBankContact
+    post: TimeBankPost
+    asker: TimeBankAccount  # first name and estate, all the poster learns before both accept
+
+
+async def ask(session: AsyncSession, content: Content, post_id: int, user_id: int, now: datetime) -> Asked:
+    """'I can help' / 'I'm interested': the poster will be asked to accept or decline."""
+    post = await session.get(TimeBankPost, post_id)
+    if post is None:
+        raise Refused(Reason.NOT_FOUND)
+    bank_of(content, post.space_id)
+    asker = await _member(session, post.space_id, user_id)
+    if post.user_id == user_id:
+        raise Refused(Reason.OWN_POST)
+    if not is_live(post, now):
+        raise Refused(Reason.POST_CLOSED)
+    inserted = await session.execute(
+        _insert(session)(TimeBankContact)
+        .values(space_id=post.space_id, post_id=post.id, asker_id=user_id, poster_id=post.user_id, status="asked",
+                created_at=now)
+        .on_conflict_do_nothing(index_elements=["post_id", "asker_id"], index_where=text("status IN ('asked', 'accepted')"))
+    )
+    if inserted.rowcount != 1:
+        raise Refused(Reason.ALREADY_ASKED)
+    await session.execute(update(TimeBankPost).where(TimeBankPost.id == post.id, TimeBankPost.answered_at.is_(None)).values(answered_at=now))
+    contact = (await session.scalars(select(TimeBankContact).where(
+        TimeBankContact.post_id == post.id, TimeBankContact.asker_id == user_id, TimeBankContact.status == "asked"))).one()
+    return Asked(contact, post, asker)
+
+
+async def contact_for(session: AsyncSession, contact_id: int, user_id: int) -> TimeBankContact:
+    """A conversation the person is part of (Refused otherwise: forged or foreign buttons)."""
+    contact = await session.get(TimeBankContact, contact_id)
+    if contact is None:
+        raise Refused(Reason.NOT_FOUND)
+    if user_id not in (contact.asker_id, contact.poster_id):
+        raise Refused(Reason.NOT_PARTY)
+    return contact
+
+
+def other_party(contact: TimeBankContact | TimeBankExchange, user_id: int) -> int:
+    if isinstance(contact, TimeBankExchange):
+        return contact.receiver_id if user_id == contact.giver_id else contact.giver_id
+    return contact.poster_id if user_id == contact.asker_id else contact.asker_id
+
+
+async def answer(session: AsyncSession, contact_id: int, user_id: int, accept: bool, now: datetime) -> TimeBankContact:
+    """The poster accepts (both can now talk through the bot) or declines."""
+    contact = await contact_for(session, contact_id, user_id)
+    if contact.poster_id != user_id:
+        raise Refused(Reason.NOT_ALLOWED)
+    await _member(session, contact.space_id, user_id)
+    changed = await session.execute(update(TimeBankContact).where(TimeBankContact.id == contact_id, TimeBankContact.status == "asked")
+                                    .values(status="accepted" if accept else "declined", accepted_at=now if accept else None,
+                                            ended_at=None if accept else now, ended_by=None if accept else user_id))
+    if changed.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    await session.refresh(contact)
+    return contact
+
+
+async def open_conversation(session: AsyncSession, contact_id: int, user_id: int) -> TimeBankContact:
+    contact = await contact_for(session, contact_id, user_id)
+    if contact.status != "accepted":
+        raise Refused(Reason.NOT_ACCEPTED)
+    await _member(session, contact.space_id, user_id)
+    return contact
+
+
+@dataclass(frozen=True)
+class Relayed:
+    contact: TimeBankContact
+    to_user: int
+    text: str  # as the other person will read it: phone numbers hidden
+    message_id: int
+
+
+async def relay(session: AsyncSession, contact_id: int, user_id: int, text: str, now: datetime) -> Relayed:
+    contact = await open_conversation(session, contact_id, user_id)
+    await _member(session, contact.space_id, other_party(contact, user_id))
+    shown = hide_phone_numbers(clean_text(text, MAX_MESSAGE))
+    message = TimeBankMessage(contact_id=contact.id, sender_id=user_id, text=shown, created_at=now)
+    session.add(message)
+    await session.flush()
+    return Relayed(contact, other_party(contact, user_id), shown, message.id)
+
+
+async def end_conversation(session: AsyncSession, contact_id: int, user_id: int, now: datetime) -> TimeBankContact:
+    contact = await contact_for(session, contact_id, user_id)
+    changed = await session.execute(update(TimeBankContact).where(
+        TimeBankContact.id == contact_id, TimeBankContact.status.in_(("asked", "accepted")))
+        .values(status="ended", ended_at=now, ended_by=user_id))
+    if changed.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    await session.refresh(contact)
+    return contact
+
+
+async def report_abuse(session: AsyncSession, contact_id: int, user_id: int, now: datetime) -> TimeBankReport:
+    """Ends the conversation at once and puts it before the space's operators (who may pause the member)."""
+    contact = await contact_for(session, contact_id, user_id)
+    reported = await session.execute(update(TimeBankContact).where(
+        TimeBankContact.id == contact_id, TimeBankContact.status != "reported")
+        .values(status="reported", ended_at=now, ended_by=user_id))
+    if reported.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    report = TimeBankReport(space_id=contact.space_id, kind="abuse", contact_id=contact.id, reporter_id=user_id,
+                            reported_id=other_party(contact, user_id), status="open", created_at=now)
+    session.add(report)
+    await session.flush()
+    return report
+
+
+async def conversations(session: AsyncSession, space_id: str, user_id: int) -> list[TimeBankContact]:
+    rows = await session.scalars(select(TimeBankContact).where(
+        TimeBankContact.space_id == space_id, or_(TimeBankContact.asker_id == user_id, TimeBankContact.poster_id == user_id),
+        TimeBankContact.status.in_(("asked", "accepted"))).order_by(TimeBankContact.id.desc()).limit(10))
+    return list(rows.all())
+
+
+# --------------------------------------------------------------------------------------------
+# Exchanges
+
+
+async def agree(session: AsyncSession, content: Content, contact_id: int, user_id: int, now: datetime) -> TimeBankExchange:
+    """Either party records that they agreed on the help: who gives is the one who offered (or answered a request)."""
+    contact = await open_conversation(session, contact_id, user_id)
+    bank_of(content, contact.space_id)
+    post = await session.get(TimeBankPost, contact.post_id)
+    giver, receiver = (contact.poster_id, contact.asker_id) if post.kind == "offer" else (contact.asker_id, contact.poster_id)
+    inserted = await session.execute(
+        _insert(session)(TimeBankExchange)
+        .values(space_id=contact.space_id, contact_id=contact.id, post_id=post.id, category=post.category,
+                giver_id=giver, receiver_id=receiver, status="agreed", created_at=now)
+        .on_conflict_do_nothing(index_elements=["contact_id"])
+    )
+    exchange = (await session.scalars(select(TimeBankExchange).where(TimeBankExchange.contact_id == contact.id))).one()
+    if inserted.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    return exchange
+
+
+async def exchange_for(session: AsyncSession, exchange_id: int, user_id: int) -> TimeBankExchange:
+    exchange = await session.get(TimeBankExchange, exchange_id)
+    if exchange is None:
+        raise Refused(Reason.NOT_FOUND)
+    if user_id not in (exchange.giver_id, exchange.receiver_id):
+        raise Refused(Reason.NOT_PARTY)
+    return exchange
+
+
+@dataclass(frozen=True)
+class Settled:
+    exchange: TimeBankExchange
+    movement: LedgerTransaction
+    receiver_balance: int
+    giver_balance: int
+
+
+async def confirm(
+    session: AsyncSession, content: Content, exchange_id: int, user_id: int, quarters: int, now: datetime,
+) -> Settled:
+    """The person who received the help confirms the hours; they move from receiver to giver, once."""
+    exchange = await exchange_for(session, exchange_id, user_id)
+    _, bank = bank_of(content, exchange.space_id)
+    if exchange.receiver_id != user_id:
+        raise Refused(Reason.NOT_ALLOWED)
+    check_quarters(bank, quarters)
+    receiver = await _member(session, exchange.space_id, user_id)
+    giver = await account_of(session, exchange.space_id, exchange.giver_id)
+    if giver is None or giver.status in ("removed", "pending"):
+        raise Refused(Reason.NOT_MEMBER)
+    settled = await session.execute(
+        update(TimeBankExchange)
+        .where(TimeBankExchange.id == exchange_id, TimeBankExchange.receiver_id == user_id, TimeBankExchange.status == "agreed")
+        .values(status="done", quarters=quarters, done_at=now)
+    )
+    if settled.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    try:
+        async with session.begin_nested():
+            movement = await transfer(session, exchange.space_id, kind="exchange", from_account=receiver.id,
+                                      to_account=giver.id, quarters=quarters, now=now, exchange_id=exchange_id,
+                                      category=exchange.category, by=user_id)
+    except IntegrityError:
+        raise Refused(Reason.ALREADY_DONE) from None
+    await session.execute(update(TimeBankExchange).where(TimeBankExchange.id == exchange_id).values(transaction_id=movement.id))
+    await session.refresh(exchange)
+    await session.refresh(receiver)
+    await session.refresh(giver)
+    return Settled(exchange, movement, receiver.balance, giver.balance)
+
+
+async def cancel_exchange(session: AsyncSession, exchange_id: int, user_id: int) -> TimeBankExchange:
+    exchange = await exchange_for(session, exchange_id, user_id)
+    changed = await session.execute(update(TimeBankExchange).where(
+        TimeBankExchange.id == exchange_id, TimeBankExchange.status == "agreed").values(status="cancelled"))
+    if changed.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    await session.refresh(exchange)
+    return exchange
+
+
+async def thank(session: AsyncSession, exchange_id: int, user_id: int, stars: int, now: datetime) -> TimeBankThanks:
+    exchange = await exchange_for(session, exchange_id, user_id)
+    if exchange.status != "done":
+        raise Refused(Reason.NOT_ACCEPTED)
+    if stars not in range(1, 6):
+        raise Refused(Reason.NOT_FOUND)
+    inserted = await session.execute(
+        _insert(session)(TimeBankThanks).values(exchange_id=exchange_id, space_id=exchange.space_id, user_id=user_id,
+                                                stars=stars, created_at=now)
+        .on_conflict_do_nothing(index_elements=["exchange_id", "user_id"])
+    )
+    if inserted.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    return (await session.scalars(select(TimeBankThanks).where(
+        TimeBankThanks.exchange_id == exchange_id, TimeBankThanks.user_id == user_id))).one()
+
+
+async def dispute(session: AsyncSession, exchange_id: int, user_id: int, now: datetime) -> TimeBankReport:
+    """A party disagrees with a settled exchange: the operators may reverse it."""
+    exchange = await exchange_for(session, exchange_id, user_id)
+    if exchange.status != "done":
+        raise Refused(Reason.NOT_ACCEPTED)
+    existing = await session.scalar(select(TimeBankReport).where(
+        TimeBankReport.exchange_id == exchange_id, TimeBankReport.reporter_id == user_id, TimeBankReport.status == "open"))
+    if existing is not None:
+        raise Refused(Reason.ALREADY_DONE)
+    report = TimeBankReport(space_id=exchange.space_id, kind="dispute", contact_id=exchange.contact_id,
+                            exchange_id=exchange.id, reporter_id=user_id, reported_id=other_party(exchange, user_id),
+                            status="open", created_at=now)
+    session.add(report)
+    await session.flush()
+    return report
+
+
+async def exchanges_of(session: AsyncSession, space_id: str, user_id: int) -> list[TimeBankExchange]:
+    rows = await session.scalars(select(TimeBankExchange).where(
+        TimeBankExchange.space_id == space_id,
+        or_(TimeBankExchange.giver_id == user_id, TimeBankExchange.receiver_id == user_id),
+    ).order_by(TimeBankExchange.id.desc()).limit(10))
+    return list(rows.all())
+
+
+# --------------------------------------------------------------------------------------------
+# Operators: reversals and reports
+
+
+async def reverse(
+    session: AsyncSession, content: Content, roles: Roles, transaction_id: int, reason: str, by: int, now: datetime,
+) -> LedgerTransaction:
+    """Undo an exchange or an adjustment with a new transaction of opposite sign and a reason; once."""
+    original = await session.get(LedgerTransaction, transaction_id)
+    if original is None or original.kind not in ("exchange", "adjustment"):
+        raise Refused(Reason.NOT_FOUND)
+    bank_of(content, original.space_id)
+    _require_keeper(roles, original.space_id)
+    reason = clean_text(reason, 500)
+    entries = (await session.scalars(select(LedgerEntry).where(LedgerEntry.transaction_id == transaction_id))).all()
+    credited = next(entry for entry in entries if entry.amount > 0)
+    debited = next(entry for entry in entries if entry.amount < 0)
+    try:
+        async with session.begin_nested():
+            movement = await transfer(session, original.space_id, kind="reversal", from_account=credited.account_id,
+                                      to_account=debited.account_id, quarters=credited.amount, now=now,
+                                      reverses_id=original.id, exchange_id=original.exchange_id,
+                                      category=original.category, reason=reason, by=by)
+    except IntegrityError:
+        raise Refused(Reason.ALREADY_DONE) from None
+    if original.exchange_id is not None:
+        await session.execute(update(TimeBankExchange).where(
+            TimeBankExchange.id == original.exchange_id, TimeBankExchange.status == "done").values(status="reversed"))
+    return movement
+
+
+async def open_reports(session: AsyncSession, space_id: str) -> list[TimeBankReport]:
+    rows = await session.scalars(select(TimeBankReport).where(TimeBankReport.space_id == space_id, TimeBankReport.status == "open")
+                                 .order_by(TimeBankReport.id).limit(10))
+    return list(rows.all())
+
+
+async def report_for_keeper(session: AsyncSession, roles: Roles, report_id: int) -> TimeBankReport:
+    report = await session.get(TimeBankReport, report_id)
+    if report is None:
+        raise Refused(Reason.NOT_FOUND)
+    _require_keeper(roles, report.space_id)
+    return report
+
+
+async def close_report(session: AsyncSession, roles: Roles, report_id: int, by: int, now: datetime) -> TimeBankReport:
+    report = await report_for_keeper(session, roles, report_id)
+    changed = await session.execute(update(TimeBankReport).where(TimeBankReport.id == report_id, TimeBankReport.status == "open")
+                                    .values(status="closed", closed_at=now, closed_by=by))
+    if changed.rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    await session.refresh(report)
+    return report
+
+
+async def conversation_messages(session: AsyncSession, contact_id: int, limit: int = 10) -> list[TimeBankMessage]:
+    rows = await session.scalars(select(TimeBankMessage).where(TimeBankMessage.contact_id == contact_id)
+                                 .order_by(TimeBankMessage.id.desc()).limit(limit))
+    return list(reversed(rows.all()))
+
+
+# --------------------------------------------------------------------------------------------
+# Balance, history, statement
+
+
+@dataclass(frozen=True)
+class Line:
+    """One entry of a member's history, with what it was."""
+
+    entry_id: int
+    at: datetime
+    amount: int
+    balance_after: int
+    kind: str
+    category: str | None
+    reason: str | None
+    transaction_id: int
+
+
+def _lines_query(account_id: int):  # type: ignore[no-untyped-def]
+    return (
+        select(LedgerEntry.id, LedgerEntry.created_at, LedgerEntry.amount, LedgerEntry.balance_after,
+               LedgerTransaction.kind, LedgerTransaction.category, LedgerTransaction.reason, LedgerTransaction.id)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerEntry.account_id == account_id)
+    )
+
+
+async def history(session: AsyncSession, account_id: int, *, before_entry: int | None = None, limit: int = 10) -> list[Line]:
+    """The newest entries first, a page at a time by entry id (keyset paging: as fast on page 100 as on page 1)."""
+    query = _lines_query(account_id)
+    if before_entry is not None:
+        query = query.where(LedgerEntry.id < before_entry)
+    rows = await session.execute(query.order_by(LedgerEntry.id.desc()).limit(limit))
+    return [Line(*row) for row in rows.all()]
+
+
+@dataclass(frozen=True)
+class Statement:
+    start: date
+    opening: int
+    closing: int
+    received: int  # quarters credited in the month
+    given: int  # quarters debited in the month (as a positive number)
+    lines: list[Line]
+
+
+async def statement(session: AsyncSession, account_id: int, start: datetime, end: datetime, month: date) -> Statement:
+    before = await session.scalar(select(LedgerEntry.balance_after).where(
+        LedgerEntry.account_id == account_id, LedgerEntry.created_at < start).order_by(LedgerEntry.id.desc()).limit(1))
+    rows = await session.execute(_lines_query(account_id).where(LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
+                                 .order_by(LedgerEntry.id).limit(200))
+    lines = [Line(*row) for row in rows.all()]
+    opening = int(before or 0)
+    return Statement(month, opening, lines[-1].balance_after if lines else opening,
+                     sum(line.amount for line in lines if line.amount > 0),
+                     -sum(line.amount for line in lines if line.amount < 0), lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Prompts: the text the time bank waits for
+
+
+async def set_prompt(session: AsyncSession, user_id: int, kind: str, space_id: str, now: datetime, **values: object) -> None:
+    await session.execute(delete(TimeBankPrompt).where(TimeBankPrompt.user_id == user_id))
+    session.add(TimeBankPrompt(user_id=user_id, kind=kind, space_id=space_id, created_at=now, **values))
+    await session.flush()
+
+
+async def prompt_of(session: AsyncSession, user_id: int, now: datetime) -> TimeBankPrompt | None:
+    prompt = await session.get(TimeBankPrompt, user_id)
+    if prompt is not None and prompt.created_at + PROMPT_LIFETIME < now:
+        await session.delete(prompt)
+        return None
+    return prompt
+
+
+async def drop_prompt(session: AsyncSession, user_id: int) -> bool:
+    return (await session.execute(delete(TimeBankPrompt).where(TimeBankPrompt.user_id == user_id))).rowcount > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics, digest, retention
+
+
+@dataclass(frozen=True)
+class BankFigures:
+    space_id: str
+    members: int
+    active_members: int  # with an exchange settled in the period
+    unanswered_offers: int
+    hours_by_month: dict[str, int]  # "YYYY-MM" -> quarters exchanged
+    hours_by_category: dict[str, int]  # quarters, only categories with at least MIN_GROUP people
+    thanks: int
+    average_stars: float | None
+
+
+MIN_GROUP = 5  # figures about fewer people than this are not shown
+
+
+async def figures(session: AsyncSession, space_id: str, start: datetime, end: datetime, now: datetime) -> BankFigures:
+    members_count = await session.scalar(select(func.count()).select_from(TimeBankAccount).where(
+        TimeBankAccount.space_id == space_id, TimeBankAccount.status == "active"))
+    done = [TimeBankExchange.space_id == space_id, TimeBankExchange.status == "done",
+            TimeBankExchange.done_at >= start, TimeBankExchange.done_at < end]
+    givers = select(TimeBankExchange.giver_id.label("user_id")).where(*done)
+    receivers = select(TimeBankExchange.receiver_id.label("user_id")).where(*done)
+    active = await session.scalar(select(func.count(distinct(givers.union(receivers).subquery().c.user_id))))
+    unanswered = await session.scalar(select(func.count()).select_from(TimeBankPost).where(
+        TimeBankPost.space_id == space_id, TimeBankPost.kind == "offer", TimeBankPost.status == "open",
+        TimeBankPost.expires_at > now, TimeBankPost.answered_at.is_(None)))
+    rows = (await session.execute(select(TimeBankExchange.done_at, TimeBankExchange.category, TimeBankExchange.quarters,
+                                         TimeBankExchange.giver_id, TimeBankExchange.receiver_id).where(*done))).all()
+    by_month: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    people: dict[str, set[int]] = {}
+    for done_at, category, quarters, giver, receiver in rows:
+        month = done_at.strftime("%Y-%m")
+        by_month[month] = by_month.get(month, 0) + quarters
+        by_category[category] = by_category.get(category, 0) + quarters
+        people.setdefault(category, set()).update((giver, receiver))
+    thanks = (await session.execute(select(func.count(), func.avg(TimeBankThanks.stars)).where(
+        TimeBankThanks.space_id == space_id, TimeBankThanks.created_at >= start, TimeBankThanks.created_at < end))).one()
+    return BankFigures(
+        space_id, int(members_count or 0), int(active or 0), int(unanswered or 0), by_month,
+        {category: quarters for category, quarters in by_category.items() if len(people[category]) >= MIN_GROUP},
+        int(thanks[0] or 0), float(thanks[1]) if thanks[0] and thanks[0] >= MIN_GROUP else None,
+    )
+
+
+@dataclass(frozen=True)
+class Digest:
+    account: TimeBankAccount
+    posts: list[TimeBankPost]
+
+
+async def due_digests(session: AsyncSession, now: datetime, limit: int = 50) -> list[Digest]:
+    """Members who asked for the weekly 'new offers near you' and are due one; each is marked sent (conditional
+    UPDATE, so two instances never both send it). Members with nothing new are marked too, and told nothing."""
+    due = (await session.scalars(select(TimeBankAccount).where(
+        TimeBankAccount.digest.is_(True), TimeBankAccount.status == "active",
+        or_(TimeBankAccount.digest_sent_at.is_(None), TimeBankAccount.digest_sent_at <= now - DIGEST_EVERY),
+    ).order_by(TimeBankAccount.id).limit(limit))).all()
+    digests = []
+    for account in due:
+        since = account.digest_sent_at or account.created_at
+        claimed = await session.execute(update(TimeBankAccount).where(
+            TimeBankAccount.id == account.id,
+            or_(TimeBankAccount.digest_sent_at.is_(None), TimeBankAccount.digest_sent_at <= now - DIGEST_EVERY),
+        ).values(digest_sent_at=now))
+        if claimed.rowcount != 1:
+            continue
+        posts, _ = await browse(session, account.space_id, "offer", now, near_estate=account.estate_id, limit=20)
+        fresh = [post for post in posts if post.created_at > since and post.user_id != account.user_id][:5]
+        if fresh:
+            digests.append(Digest(account, fresh))
+    return digests
+
+
+async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
+    """Delete or blank personal data past its retention (see RETENTION)."""
+    counts = {}
+    ended_before = now - RETENTION["tb_messages"]
+    finished = select(TimeBankContact.id).where(TimeBankContact.status.in_(("declined", "ended", "reported")),
+                                                TimeBankContact.ended_at < ended_before)
+    counts["tb_messages"] = (await session.execute(delete(TimeBankMessage).where(TimeBankMessage.contact_id.in_(finished)))).rowcount
+    old_posts = and_(or_(TimeBankPost.status.in_(("closed", "rejected")), TimeBankPost.expires_at < now),
+                     TimeBankPost.expires_at < now - RETENTION["tb_posts"])
+    counts["tb_posts"] = (await session.execute(update(TimeBankPost).where(old_posts, TimeBankPost.text != "")
+                                                .values(text="", availability="", photo_file_id=None))).rowcount
+    counts["tb_accounts"] = (await session.execute(update(TimeBankAccount).where(
+        TimeBankAccount.status == "removed", TimeBankAccount.decided_at < now - RETENTION["tb_accounts"],
+        TimeBankAccount.first_name != "").values(first_name="", estate_id=None, languages=""))).rowcount
+    counts["tb_contacts"] = (await session.execute(delete(TimeBankContact).where(
+        TimeBankContact.status.in_(("declined", "ended")), TimeBankContact.ended_at < now - RETENTION["tb_contacts"],
+        ~select(TimeBankExchange.id).where(TimeBankExchange.contact_id == TimeBankContact.id).exists(),
+        ~select(TimeBankReport.id).where(TimeBankReport.contact_id == TimeBankContact.id).exists(),
+    ))).rowcount
+    counts["tb_prompts"] = (await session.execute(delete(TimeBankPrompt).where(
+        TimeBankPrompt.created_at < now - RETENTION["tb_prompts"]))).rowcount
+    return counts
