@@ -36,9 +36,10 @@ from telegram.ext import (
 
 from bot import callbacks, jobs
 from bot.i18n import LANGUAGES
-from bot.inbox import REPEAT_NOTE
+from bot.inbox import REPEAT_NOTE, purge_handled
+from bot.jobs import STATISTICS_FIRST_WARM_AFTER, PeriodicJob, warm_statistics, watch_content
 from bot.outbox_sender import OutboxSender, retry_seconds
-from bot.runtime import WAKES_AFTER_UPDATE, DeferredWakes, Runtime, runtime_of, visitor
+from bot.runtime import USER_CHANGES_POLL_SECONDS, WAKES_AFTER_UPDATE, DeferredWakes, FrontDeskContext, Runtime
 from bot.telegram_http import AiohttpRequest
 from bot.ui import Screen, menu_row, show, slim_pressed_message
 from handlers import admin, directory, fallback, staff, start
@@ -46,13 +47,19 @@ from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
 from handlers import guides, limits, privacy, timebank, timebank_desk
+from storage import bookings as booking_rules
+from storage import feedback as feedback_rules
+from storage import guides as guide_rules
+from storage import outbox
+from storage import stats as statistics
+from storage import tickets as ticket_rules
 from storage.models import BookingPrompt, FeedbackDraft, GuidePrompt, ReportDraft, TicketPrompt, TimeBankPrompt
 
 log = logging.getLogger(__name__)
 
 # A consumer takes a message if a flow is waiting for it (a report's description, a booking's phone number...)
 # and returns True; the first that takes it wins, the last is the default use outside any flow.
-Consumer = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
+Consumer = Callable[[Update, FrontDeskContext], Awaitable[bool]]
 TEXT_CONSUMERS: list[Consumer] = [
     booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text, reports.draft_text,
     guides.prompt_text, timebank.prompt_text, directory.search_text,
@@ -78,6 +85,83 @@ CANCEL_HOOKS: list[CancelHook] = [
     booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft, guides.drop_prompt,
     timebank.drop_prompt,
 ]
+
+# What features add to each other, registered here and nowhere else (wire(), never at import), so this module is
+# the one that knows everything. Order matters where a screen shows them in turn.
+# Buttons under a service's screen: book it, rate it (handlers/directory.py shows each hook's row).
+SERVICE_BUTTONS = [booking.book_button, feedback.rate_button]
+# Buttons under a space's screen: its time bank.
+SPACE_BUTTONS = [timebank.space_button]
+# Search results of kinds handlers/directory.py does not know (guides), and extra rows of results (time bank posts).
+SEARCH_BUTTONS = [guides.search_button]
+SEARCH_HOOKS = [timebank.search_rows]
+# Sections of the statistics screen beyond the core ones (the guides' figures)...
+STATISTICS_SECTIONS = [guides.stats_section]
+# ...and what the cached summary counts for them (storage/stats.py SUMMARY_EXTRAS, kept warm with the rest).
+SUMMARY_EXTRAS = {"guides": guide_rules.figures_for_summary}
+# The time bank's keeper answers in writing: which screen takes the text (handlers/timebank.py DESK_PROMPTS).
+DESK_PROMPTS = {"adjust": timebank_desk.adjust_prompt, "reverse": timebank_desk.reverse_prompt}
+# Domain hooks, called inside the transaction that did the thing: an attended booking and a confirmed fix ask
+# "how was it?" tomorrow; a booking made from "I'm stuck" carries the guide's step.
+BOOKING_FEEDBACK_HOOKS = [feedback_rules.prompt_after_booking]
+TICKET_FEEDBACK_HOOKS = [feedback_rules.prompt_after_fix]
+BOOKED_HOOKS = [guide_rules.attach_booking]
+# Outbox guards: checked just before a row leaves; False drops it (a reminder of a cancelled booking...).
+OUTBOX_GUARDS = {**booking_rules.OUTBOX_GUARDS, **feedback_rules.OUTBOX_GUARDS}
+
+# Periodic jobs (bot/jobs.py schedules them). Each reads its state from the database, so a restart simply runs it
+# again at the next tick.
+PERIODIC_JOBS: list[PeriodicJob] = [
+    PeriodicJob("content-watcher", 5.0, watch_content),
+    # Roles changed on any instance (an admin revoked one) stop working here within two seconds: one indexed read.
+    PeriodicJob("user-changes", USER_CHANGES_POLL_SECONDS, Runtime.drop_changed_users, first_after=0.0),
+    # Waitlist offers not confirmed in time pass to the next tenant in line (reminders need no job: outbox rows).
+    PeriodicJob("waitlist-offers", 60.0, booking.expire_waitlist_offers),
+    # Reports: escalate tickets nobody took in charge, send each custodian's daily digest, close resolved tickets
+    # nobody reopened within 14 days.
+    PeriodicJob("ticket-escalations", 60.0, custodian.escalate_overdue),
+    PeriodicJob("ticket-digests", 60.0, custodian.send_digests),
+    PeriodicJob("ticket-closing", 600.0, custodian.close_resolved),
+    # Feedback: questions after attended bookings and confirmed fixes (at most one a day per tenant); committees'
+    # monthly digest, once per member and month.
+    PeriodicJob("feedback-prompts", 60.0, feedback.send_prompts),
+    PeriodicJob("committee-digests", 600.0, stats.send_committee_digests),
+    # Inbox: updates handled more than a day ago are deleted (bot/inbox.py).
+    PeriodicJob("inbox-purge", 3600.0, purge_handled),
+    # Statistics: the summaries read lately, and the whole city's this month, counted again every minute; the
+    # first time right after a start, so that an admin's first look is already warm.
+    PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER),
+    # Privacy: once a night after QC_PURGE_TIME, what has been kept as long as the retention settings say is
+    # purged (storage/privacy.py), in short transactions; checked every ten minutes.
+    PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge),
+    # Guides: progress and questions are personal data, deleted after storage.guides.GUIDE_RETENTION (12 months).
+    PeriodicJob("guides-retention", 3600.0, guides.forget_expired),
+    # Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the
+    # outbox), and personal data past its retention (storage/timebank.RETENTION).
+    PeriodicJob("timebank-digests", 600.0, timebank.send_digests),
+    PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data),
+]
+
+
+def _fill(registry: list, items: list) -> None:
+    registry[:] = items  # in place: the modules hold the list object; calling wire() again changes nothing
+
+
+def wire() -> None:
+    """Hand each module what the others add to it (the lists above). build_application calls it; so do the tests
+    that exercise the domain without an Application (tests/conftest.py)."""
+    _fill(directory.SERVICE_BUTTONS, SERVICE_BUTTONS)
+    _fill(directory.SPACE_BUTTONS, SPACE_BUTTONS)
+    _fill(directory.SEARCH_BUTTONS, SEARCH_BUTTONS)
+    _fill(directory.SEARCH_HOOKS, SEARCH_HOOKS)
+    _fill(stats.EXTRA_SECTIONS, STATISTICS_SECTIONS)
+    statistics.SUMMARY_EXTRAS.update(SUMMARY_EXTRAS)
+    timebank.DESK_PROMPTS.update(DESK_PROMPTS)
+    _fill(booking_rules.FEEDBACK_HOOKS, BOOKING_FEEDBACK_HOOKS)
+    _fill(ticket_rules.FEEDBACK_HOOKS, TICKET_FEEDBACK_HOOKS)
+    _fill(booking_rules.BOOKED_HOOKS, BOOKED_HOOKS)
+    for kind, guard in OUTBOX_GUARDS.items():
+        outbox.register_guard(kind, guard)
 
 
 class FrontDeskBot(ExtBot):
@@ -261,9 +345,9 @@ async def _tables_with_row(rt: Runtime, user_id: int, tables: tuple[type, ...]) 
     return {table for table, present in zip(tables, found, strict=True) if present}
 
 
-async def _route(consumers: list[Consumer], update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _route(consumers: list[Consumer], update: Update, context: FrontDeskContext) -> None:
     tables = tuple(dict.fromkeys(WAITS_IN_TABLE[consume] for consume in consumers if consume in WAITS_IN_TABLE))
-    waiting = await _tables_with_row(runtime_of(context), update.effective_user.id, tables) if tables else set()
+    waiting = await _tables_with_row(context.rt, update.effective_user.id, tables) if tables else set()
     for consume in consumers:
         table = WAITS_IN_TABLE.get(consume)
         if table is not None and table not in waiting:
@@ -272,21 +356,21 @@ async def _route(consumers: list[Consumer], update: Update, context: ContextType
             return
 
 
-async def route_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def route_text(update: Update, context: FrontDeskContext) -> None:
     await _route(TEXT_CONSUMERS, update, context)
 
 
-async def route_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def route_location(update: Update, context: FrontDeskContext) -> None:
     await _route(LOCATION_CONSUMERS, update, context)
 
 
-async def route_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def route_media(update: Update, context: FrontDeskContext) -> None:
     await _route(MEDIA_CONSUMERS, update, context)
 
 
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def cancel(update: Update, context: FrontDeskContext) -> None:
     rt: Runtime = context.application.bot_data["runtime"]
-    v = await visitor(update, context)
+    v = await context.open()
     dropped = False
     for hook in CANCEL_HOOKS:
         dropped = await hook(rt, v.user_id) or dropped
@@ -489,7 +573,7 @@ def register_handlers(application: Application) -> None:
     application.add_error_handler(on_error)
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: FrontDeskContext) -> None:
     """Log the update id and the traceback (never the text: it may hold personal data); tell the user kindly."""
     update_id = update.update_id if isinstance(update, Update) else None
     error = context.error
@@ -508,7 +592,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if isinstance(error, TimedOut):
         return  # a message whose answer came late has most likely arrived: an apology would be for nothing
     try:
-        v = await visitor(update, context)
+        v = await context.open()
         await context.bot.send_message(
             update.effective_chat.id,
             v.tr._("Scusa, qualcosa è andato storto. Riprova tra poco."),
@@ -526,7 +610,7 @@ async def on_startup(application: Application) -> None:
         await application.bot.set_my_commands(start.commands_for(language), language_code=None if language == "it" else language)
     rt.outbox = OutboxSender(rt.db, application.bot, rt.clock, on_blocked=custodian.blocked_handler(rt))
     rt.outbox.start()
-    jobs.schedule_all(application)
+    jobs.schedule_all(application, PERIODIC_JOBS)
 
 
 async def on_stopped(application: Application) -> None:
@@ -562,7 +646,11 @@ def build_application(rt: Runtime) -> Application:
         rate_limiter=RepliesFirstRateLimiter(max_retries=2),
     )
     # No Updater: updates arrive through the inbox (bot/inbox.py), stored before Telegram is told they arrived.
-    application = ApplicationBuilder().bot(bot).concurrent_updates(PerChatProcessor(256)).updater(None).build()
+    application = (
+        ApplicationBuilder().bot(bot).context_types(ContextTypes(context=FrontDeskContext))
+        .concurrent_updates(PerChatProcessor(256)).updater(None).build()
+    )
     application.bot_data["runtime"] = rt
+    wire()
     register_handlers(application)
     return application

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 
 from telegram.ext import Application, ContextTypes
 
-from bot.inbox import purge_handled
-from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
-from handlers import booking, custodian, feedback, guides, privacy, stats, timebank
+from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -46,42 +44,10 @@ async def warm_statistics(rt: Runtime) -> None:
     log.debug("statistics kept warm: %d summaries counted in %.0f ms", counted, (time.perf_counter() - began) * 1000)
 
 
-# Features append their jobs here (reminders, escalations, digests); bot/app.py schedules every one.
-PERIODIC_JOBS: list[PeriodicJob] = [PeriodicJob("content-watcher", 5.0, watch_content)]
-# Roles changed on any instance (an admin revoked one) stop working here within two seconds: one indexed read.
-PERIODIC_JOBS.append(PeriodicJob("user-changes", USER_CHANGES_POLL_SECONDS, Runtime.drop_changed_users, first_after=0.0))
-# Waitlist offers not confirmed in time pass to the next tenant in line (reminders need no job: outbox rows).
-PERIODIC_JOBS.append(PeriodicJob("waitlist-offers", 60.0, booking.expire_waitlist_offers))
-# Reports: escalate tickets nobody took in charge, send each custodian's daily digest, close resolved tickets
-# nobody reopened within 14 days.
-PERIODIC_JOBS.append(PeriodicJob("ticket-escalations", 60.0, custodian.escalate_overdue))
-PERIODIC_JOBS.append(PeriodicJob("ticket-digests", 60.0, custodian.send_digests))
-PERIODIC_JOBS.append(PeriodicJob("ticket-closing", 600.0, custodian.close_resolved))
-
-# Feedback: questions after attended bookings and confirmed fixes (at most one a day per tenant); committees'
-# monthly digest, once per member and month.
-PERIODIC_JOBS.append(PeriodicJob("feedback-prompts", 60.0, feedback.send_prompts))
-PERIODIC_JOBS.append(PeriodicJob("committee-digests", 600.0, stats.send_committee_digests))
-# Statistics: the summaries read lately, and the whole city's this month, counted again every minute; the first
-# time right after a start, so that an admin's first look is already warm.
-# Inbox: updates handled more than a day ago are deleted (bot/inbox.py).
-PERIODIC_JOBS.append(PeriodicJob("inbox-purge", 3600.0, purge_handled))
-PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER))
-# Privacy: once a night after QC_PURGE_TIME, what has been kept as long as the retention settings say is purged
-# (storage/privacy.py), in short transactions; checked every ten minutes.
-PERIODIC_JOBS.append(PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge))
-# Guides: progress and questions are personal data, deleted after storage.guides.GUIDE_RETENTION (12 months).
-PERIODIC_JOBS.append(PeriodicJob("guides-retention", 3600.0, guides.forget_expired))
-
-# Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the outbox),
-# and personal data past its retention (storage/timebank.RETENTION).
-PERIODIC_JOBS.append(PeriodicJob("timebank-digests", 600.0, timebank.send_digests))
-PERIODIC_JOBS.append(PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data))
-
-
-def schedule_all(application: Application) -> None:
+def schedule_all(application: Application, periodic_jobs: list[PeriodicJob]) -> None:
+    """Every job of bot/app.py's PERIODIC_JOBS on PTB's job queue; a failing tick is logged and runs again."""
     rt: Runtime = application.bot_data["runtime"]
-    for job in PERIODIC_JOBS:
+    for job in periodic_jobs:
 
         async def tick(_context: ContextTypes.DEFAULT_TYPE, job: PeriodicJob = job) -> None:
             try:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from telegram import Update
-from telegram.ext import ContextTypes
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from bot import callbacks
 from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Translator, pick_language, translator
@@ -175,3 +176,52 @@ async def visitor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Visitor
         consented=cached.consented,
         last_estate_id=cached.last_estate_id,
     )
+
+
+class FrontDeskContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """The context every handler receives (bot/app.py: `ContextTypes(context=FrontDeskContext)`). PTB builds one per
+    update and passes it to every group, so what is read here is read once: `rt` the runtime, `visitor` who is
+    writing (read by the opening handler in group -1, handlers.privacy.consent_gate), `data` the decoded callback."""
+
+    def __init__(self, application: Application, chat_id: int | None = None, user_id: int | None = None) -> None:
+        super().__init__(application, chat_id, user_id)
+        self._update: Update | None = None
+        self._visitor: Visitor | None = None
+        self._data: callbacks.Decoded | None = None
+
+    @classmethod
+    def from_update(cls, update: object, application: Application) -> FrontDeskContext:  # type: ignore[override]
+        context = super().from_update(update, application)
+        if isinstance(update, Update):
+            context._update = update
+        return context
+
+    @property
+    def rt(self) -> Runtime:
+        return self.application.bot_data["runtime"]
+
+    async def open(self) -> Visitor:
+        """The visitor of this update, read on first use (the cached user, so usually no query)."""
+        if self._visitor is None:
+            assert self._update is not None, "a visitor exists only for updates"
+            self._visitor = await visitor(self._update, self)
+        return self._visitor
+
+    async def reopen(self) -> Visitor:
+        """After a write that changed who the visitor is (language, roles): read again."""
+        self._visitor = None
+        return await self.open()
+
+    @property
+    def visitor(self) -> Visitor:
+        assert self._visitor is not None, "the visitor is read by the opening handler (group -1) or context.open()"
+        return self._visitor
+
+    @property
+    def data(self) -> callbacks.Decoded:
+        """The decoded callback of a button press (bot/callbacks.py); handlers are routed by its pattern, so it
+        decodes."""
+        if self._data is None:
+            assert self._update is not None and self._update.callback_query is not None
+            self._data = callbacks.decode(self._update.callback_query.data)
+        return self._data

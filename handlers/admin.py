@@ -7,11 +7,10 @@ import math
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.common import chat_translator, message_params
 from storage import outbox, users
@@ -70,10 +69,10 @@ def render_invite(v: Visitor, link: str, code: str, role: str, scope_label: str,
     return Screen("\n\n".join(lines), [back_row(tr, callbacks.STAFF)])
 
 
-async def invite_role(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
-    rt = runtime_of(context)
-    role = callbacks.decode(update.callback_query.data).args[0] if update.callback_query else "start"
+async def invite_role(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
+    rt = context.rt
+    role = context.data.args[0] if update.callback_query else "start"
     if update.callback_query:
         await update.callback_query.answer()
     if not (v.roles.is_admin or v.roles.is_editor):
@@ -89,10 +88,10 @@ async def invite_role(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await _make_invite(update, context, v, role, "")
 
 
-async def invite_scope(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
-    rt = runtime_of(context)
-    role, scope = callbacks.decode(update.callback_query.data).args
+async def invite_scope(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
+    rt = context.rt
+    role, scope = context.data.args
     await update.callback_query.answer()
     valid_scope = (role in users.ESTATE_ROLES and scope in rt.content.estates) or (role in users.SPACE_ROLES and scope in rt.content.spaces)
     if not v.roles.can_invite(role) or not valid_scope:
@@ -102,8 +101,8 @@ async def invite_scope(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await _make_invite(update, context, v, role, scope)
 
 
-async def _make_invite(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor, role: str, scope: str) -> None:
-    rt = runtime_of(context)
+async def _make_invite(update: Update, context: FrontDeskContext, v: Visitor, role: str, scope: str) -> None:
+    rt = context.rt
     async with rt.db.write() as session:
         invite = await users.create_invite(session, role, scope, rt.clock.now(), v.user_id)
     link = invite_link(rt.bot_username or context.bot.username, invite.code)
@@ -118,8 +117,8 @@ INVITE_REFUSALS = {
 }
 
 
-async def redeem(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor, code: str) -> None:
-    rt = runtime_of(context)
+async def redeem(update: Update, context: FrontDeskContext, v: Visitor, code: str) -> None:
+    rt = context.rt
     async with rt.db.write() as session:
         await users.record_consent(session, v.user_id, rt.clock.now())  # staff accept the notice by joining
         result = await users.redeem_invite(session, code[:32], v.user_id, rt.clock.now())
@@ -175,42 +174,42 @@ def render_roles(v: Visitor, content, grants, page: int) -> Screen:  # type: ign
     return Screen(text, rows)
 
 
-async def roles_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
-    rt = runtime_of(context)
+async def roles_list(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
+    rt = context.rt
     await update.callback_query.answer()
     if not v.roles.is_admin:
         await show(update, Screen(v.tr._("Solo gli amministratori vedono i ruoli."), [menu_row(v.tr)]))
         return
     async with rt.db.read() as session:
         grants = await users.list_grants(session)
-    await show(update, render_roles(v, rt.content, grants, callbacks.decode(update.callback_query.data).int(0)))
+    await show(update, render_roles(v, rt.content, grants, context.data.int(0)))
 
 
-async def role_revoke(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
-    rt = runtime_of(context)
+async def role_revoke(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
+    rt = context.rt
     if not v.roles.is_admin:
         log.warning("user %s tried to revoke a role", v.user_id)
         await update.callback_query.answer(v.tr._("Solo gli amministratori possono togliere ruoli."), show_alert=True)
         await show(update, Screen(v.tr._("Cosa vuoi fare?"), [menu_row(v.tr)]))
         return
     async with rt.db.write() as session:
-        revoked = await users.revoke_role(session, callbacks.decode(update.callback_query.data).int(0), rt.clock.now())
+        revoked = await users.revoke_role(session, context.data.int(0), rt.clock.now())
         grants = await users.list_grants(session)
     rt._users.clear()  # the revoked person's cached roles must go now, whoever they are
     await update.callback_query.answer(v.tr._("Ruolo tolto.") if revoked else v.tr._("Era già stato tolto."))
     await show(update, render_roles(v, rt.content, grants, 0))
 
 
-async def invite_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def invite_command(update: Update, context: FrontDeskContext) -> None:
     await invite_role(update, context)
 
 
-async def reload_content(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def reload_content(update: Update, context: FrontDeskContext) -> None:
     """/reload: editors apply their changes now and see what is wrong; the bot keeps the last good version."""
-    v = await visitor(update, context)
-    rt = runtime_of(context)
+    v = await context.open()
+    rt = context.rt
     if not v.roles.can_edit_content:
         await show(update, Screen(v.tr._("Solo la redazione e gli amministratori possono ricaricare i contenuti."), [menu_row(v.tr)]))
         return

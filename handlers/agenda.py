@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_, Translator
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Screen, button, clip, menu_row, pager_row, show
 from handlers.booking import book_again_rows, enqueue_offer, service_title, summary_lines
 from handlers.common import chat_translator, paging, screen_params, space_name
@@ -180,10 +179,10 @@ async def _agenda_screen(rt: Runtime, v: Visitor, offset: int, page: int) -> Scr
     return render_agenda(v, rt.content, day, offset, items, page, notes)
 
 
-async def agenda(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def agenda(update: Update, context: FrontDeskContext) -> None:
     """/agenda and the staff tool: today's bookings (tomorrow's a tap away)."""
-    rt = runtime_of(context)
-    v = await visitor(update, context)
+    rt = context.rt
+    v = await context.open()
     query = update.callback_query
     if not may_use_agenda(v.roles):
         if query:
@@ -210,10 +209,10 @@ async def _not_yours(update: Update, rt: Runtime, v: Visitor) -> None:
     await show(update, await _agenda_screen(rt, v, 0, 0))
 
 
-async def agenda_booking(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    booking = await _managed_booking(rt, v, callbacks.decode(update.callback_query.data).int(0))
+async def agenda_booking(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    booking = await _managed_booking(rt, v, context.data.int(0))
     if booking is None:
         await _not_yours(update, rt, v)
         return
@@ -224,10 +223,10 @@ async def agenda_booking(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await show(update, render_agenda_booking(v, rt.content, booking, rt.clock.now(), note))
 
 
-async def agenda_mark(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def agenda_mark(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
     booking = await _managed_booking(rt, v, decoded.int(0))
     if booking is None or decoded.args[1] not in MARKS:
         await _not_yours(update, rt, v)
@@ -247,10 +246,10 @@ async def agenda_mark(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await show(update, render_agenda_booking(v, rt.content, booking, now))
 
 
-async def agenda_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    booking = await _managed_booking(rt, v, callbacks.decode(update.callback_query.data).int(0))
+async def agenda_cancel(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    booking = await _managed_booking(rt, v, context.data.int(0))
     if booking is None:
         await _not_yours(update, rt, v)
         return
@@ -261,10 +260,10 @@ async def agenda_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await show(update, render_cancel_reasons(v, booking))
 
 
-async def agenda_cancel_reason(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def agenda_cancel_reason(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
     booking = await _managed_booking(rt, v, decoded.int(0))
     key = decoded.args[1]
     if booking is None or (key not in CANCEL_REASONS and key != OTHER_REASON):
@@ -313,9 +312,9 @@ async def _cancel_for_staff(update: Update, rt: Runtime, v: Visitor, booking: Bo
     await show(update, screen)
 
 
-async def reason_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def reason_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT consumer: the reason a member of staff writes for cancelling a booking."""
-    rt = runtime_of(context)
+    rt = context.rt
     user_id = update.effective_user.id
     async with rt.db.read() as session:
         prompt = await bookings.pending_prompt(session, user_id, "reason", rt.clock.now())
@@ -323,7 +322,7 @@ async def reason_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
         return False
     async with rt.db.write() as session:
         await bookings.clear_prompt(session, user_id)
-    v = await visitor(update, context)
+    v = await context.open()
     booking = await _managed_booking(rt, v, prompt.booking_id or 0)
     if booking is None:
         await show(update, Screen(v.tr._("Questa prenotazione non è tra quelle che segui."), [menu_row(v.tr)]))

@@ -14,13 +14,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import Translator
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, menu_row, show
-from handlers import directory
 from handlers.common import chat_translator, paging, screen_params, space_name
 from storage import bookings, outbox, shortcuts
 from storage.bookings import FreeSlot, Reason, Refused
@@ -412,10 +410,10 @@ async def expire_waitlist_offers(rt: Runtime) -> None:
 # --- handlers: decode, call the domain, render
 
 
-async def _gone(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor) -> None:
+async def _gone(update: Update, context: FrontDeskContext, v: Visitor) -> None:
     """The service behind the button or the prompt is no longer bookable (removed or changed by the editors)."""
     note = v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare.")
-    screen = render_book_spaces(v, runtime_of(context).content)
+    screen = render_book_spaces(v, context.rt.content)
     if update.callback_query is not None:
         await update.callback_query.answer(note)
     else:
@@ -423,27 +421,27 @@ async def _gone(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor) 
     await show(update, screen)
 
 
-async def _bookable_or_gone(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor,
+async def _bookable_or_gone(update: Update, context: FrontDeskContext, v: Visitor,
                             service_id: str) -> tuple[Service, Space] | None:
     """The service behind the button and its space, or None once the tenant has been told it is not bookable."""
-    found = bookable(runtime_of(context).content, service_id)
+    found = bookable(context.rt.content, service_id)
     if found is None:
         await _gone(update, context, v)
     return found
 
 
-async def book_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def book_entry(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     async with rt.db.read() as session:
         recent = await shortcuts.recent_services(session, v.user_id, rt.content)
     await update.callback_query.answer()
     await show(update, render_book_spaces(v, rt.content, recent))
 
 
-async def book_space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    space = rt.content.spaces.get(callbacks.decode(update.callback_query.data).args[0])
+async def book_space(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    space = rt.content.spaces.get(context.data.args[0])
     if space is None:
         await _gone(update, context, v)
         return
@@ -464,10 +462,10 @@ async def _times_screen(rt: Runtime, v: Visitor, service: Service, space: Space,
     return render_times(v, service, space, day, free)
 
 
-async def book_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def book_days(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
     found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
         return
@@ -475,10 +473,10 @@ async def book_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, await _days_screen(rt, v, *found, decoded.int(1)))
 
 
-async def waitlist_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    found = await _bookable_or_gone(update, context, v, callbacks.decode(update.callback_query.data).args[0])
+async def waitlist_days(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    found = await _bookable_or_gone(update, context, v, context.data.args[0])
     if found is None:
         return
     async with rt.db.read() as session:
@@ -487,10 +485,10 @@ async def waitlist_days(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await show(update, render_full_days(v, found[0], bookings.seats_by_day(free, _tz(rt))))
 
 
-async def book_times(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def book_times(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
     found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
         return
@@ -516,11 +514,11 @@ async def _slot_state(
     return free, existing, phone
 
 
-async def _offer_slot(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor, service: Service, space: Space,
+async def _offer_slot(update: Update, context: FrontDeskContext, v: Visitor, service: Service, space: Space,
                       start: datetime | None, *, ask_phone: bool = False) -> None:
     """The screen after a time is chosen: the summary to confirm, the phone question, or why not any more and
     the current choices."""
-    rt = runtime_of(context)
+    rt = context.rt
     note = None
     if start is None:
         screen = await _days_screen(rt, v, service, space)
@@ -549,10 +547,10 @@ async def _offer_slot(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Vis
     await show(update, screen)
 
 
-async def book_slot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def book_slot(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
     found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
         return
@@ -560,11 +558,11 @@ async def book_slot(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _offer_slot(update, context, v, *found, bookings.start_of(decoded.args[1], _tz(rt)), ask_phone=ask_phone)
 
 
-async def book_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
+async def book_confirm(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
     query = update.callback_query
-    decoded = callbacks.decode(query.data)
+    decoded = context.data
     found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
         return
@@ -600,9 +598,9 @@ async def book_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await _offer_slot(update, context, v, service, space, start)
 
 
-async def phone_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def phone_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT consumer: the phone number a bookable service asked for."""
-    rt = runtime_of(context)
+    rt = context.rt
     user_id = update.effective_user.id
     now = rt.clock.now()
     async with rt.db.read() as session:
@@ -615,7 +613,7 @@ async def phone_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool
         async with rt.db.write() as session:
             await bookings.clear_prompt(session, user_id)
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     found = bookable(rt.content, prompt.service_id or "")
     if found is None:
         async with rt.db.write() as session:
@@ -639,9 +637,9 @@ async def forget_prompt(rt: Runtime, user_id: int) -> bool:
         return await bookings.clear_prompt(session, user_id)
 
 
-async def my_bookings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
+async def my_bookings(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
     if update.callback_query:
         await update.callback_query.answer()
     await show(update, await _my_bookings_screen(rt, v))
@@ -666,10 +664,10 @@ async def _booking_gone(update: Update, rt: Runtime, v: Visitor, note: str) -> N
     await show(update, await _my_bookings_screen(rt, v))
 
 
-async def booking_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def booking_view(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
     booking = await _own_booking(rt, v, decoded.int(0))
     if booking is None or booking.status != "active":
         await _booking_gone(update, rt, v, v.tr._("Questa prenotazione non è più attiva. Ecco quelle in programma."))
@@ -683,10 +681,10 @@ async def booking_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await show(update, render_booking(v, rt.content, booking, rt.clock.now()))
 
 
-async def booking_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    booking_id = callbacks.decode(update.callback_query.data).int(0)
+async def booking_cancel(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    booking_id = context.data.int(0)
     now = rt.clock.now()
     booking = await _own_booking(rt, v, booking_id)
     try:
@@ -710,10 +708,10 @@ async def booking_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await show(update, render_cancelled(v, rt.content, cancellation.booking))
 
 
-async def waitlist_join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
     found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
         return
@@ -746,11 +744,11 @@ async def waitlist_join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await show(update, render_waitlist_entry(v, rt.content, entry, place))
 
 
-async def waitlist_entry_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
+async def waitlist_entry_view(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
     async with rt.db.read() as session:
-        entry = await bookings.waitlist_entry(session, callbacks.decode(update.callback_query.data).int(0), v.user_id)
+        entry = await bookings.waitlist_entry(session, context.data.int(0), v.user_id)
         place = await bookings.place_in_line(session, entry) if entry is not None else 0
     if entry is None or entry.status not in ("waiting", "offered"):
         await _booking_gone(update, rt, v, v.tr._("Non sei più in questa lista d'attesa."))
@@ -759,13 +757,13 @@ async def waitlist_entry_view(update: Update, context: ContextTypes.DEFAULT_TYPE
     await show(update, render_waitlist_entry(v, rt.content, entry, place))
 
 
-async def waitlist_leave(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
+async def waitlist_leave(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
     now = rt.clock.now()
     try:
         async with rt.db.write() as session:
-            next_offer = await bookings.leave_waitlist(session, callbacks.decode(update.callback_query.data).int(0), v.user_id, now)
+            next_offer = await bookings.leave_waitlist(session, context.data.int(0), v.user_id, now)
             if next_offer is not None:
                 await enqueue_offer(session, rt, next_offer, now)
     except Refused:
@@ -776,10 +774,10 @@ async def waitlist_leave(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await show(update, await _my_bookings_screen(rt, v))
 
 
-async def waitlist_accept(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    entry_id = callbacks.decode(update.callback_query.data).int(0)
+async def waitlist_accept(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    entry_id = context.data.int(0)
     now = rt.clock.now()
     async with rt.db.read() as session:
         entry = await bookings.waitlist_entry(session, entry_id, v.user_id)
@@ -810,6 +808,3 @@ async def waitlist_accept(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 def book_button(v: Visitor, service: Service) -> list[Button]:
     """Under a bookable service's screen: the first of the four taps to a booking."""
     return [button(v.tr._("📅 Prenota"), callbacks.BOOK_DAYS, service.id, 0)] if service.booking else []
-
-
-directory.SERVICE_BUTTONS.append(book_button)

@@ -16,13 +16,12 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import Forbidden
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.media import MediaTooLarge, delete_stored, incoming_media, limit_megabytes, save_from_telegram
 from bot.outbox_sender import OnBlocked
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
 from handlers.limits import limit_notice
@@ -594,10 +593,10 @@ async def _after_action(update: Update, rt: Runtime, v: Visitor, ticket_id: int,
         await show(update, await _staff_view(rt, v, ticket_id))
 
 
-async def ticket_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def ticket_status(update: Update, context: FrontDeskContext) -> None:
     """Take charge · in progress · resolved."""
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     action, ticket_id = STATUS_ACTIONS[decoded.action], decoded.int(0)
     try:
         async with rt.db.write() as session:
@@ -613,7 +612,7 @@ async def ticket_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await _after_action(update, rt, v, ticket_id, v.tr._(DONE_ANSWERS[action]))
 
 
-async def _reply_to_alert_or_show(update: Update, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, ticket_id: int, screen: Screen) -> None:
+async def _reply_to_alert_or_show(update: Update, context: FrontDeskContext, rt: Runtime, ticket_id: int, screen: Screen) -> None:
     """Questions about one ticket go below a shared alert (never over it); a private view is replaced."""
     if await _is_alert_message(rt, update, ticket_id):
         await context.bot.send_message(update.effective_chat.id, screen.text, reply_markup=screen.keyboard)
@@ -621,9 +620,9 @@ async def _reply_to_alert_or_show(update: Update, context: ContextTypes.DEFAULT_
         await show(update, screen)
 
 
-async def ticket_reject(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    ticket_id = callbacks.decode(update.callback_query.data).int(0)
+async def ticket_reject(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    ticket_id = context.data.int(0)
     try:
         async with rt.db.read() as session:
             ticket = await tickets.check(session, ticket_id, Action.REJECT, actor_of(v), rt.clock.now())
@@ -634,7 +633,7 @@ async def ticket_reject(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await _reply_to_alert_or_show(update, context, rt, ticket_id, render_reject_reasons(v.tr, ticket))
 
 
-async def _ask_in_private(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor, text: str) -> bool:
+async def _ask_in_private(update: Update, context: FrontDeskContext, v: Visitor, text: str) -> bool:
     """Typed answers are read in the private chat only; in a group, the question goes there."""
     try:
         await context.bot.send_message(v.user_id, text, reply_markup=Screen("", [menu_row(v.tr)]).keyboard)
@@ -644,9 +643,9 @@ async def _ask_in_private(update: Update, context: ContextTypes.DEFAULT_TYPE, v:
     return True
 
 
-async def ticket_reject_reason(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def ticket_reject_reason(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     ticket_id, reason = decoded.int(0), decoded.args[1]
     now = rt.clock.now()
     try:
@@ -667,9 +666,9 @@ async def ticket_reject_reason(update: Update, context: ContextTypes.DEFAULT_TYP
     await _after_action(update, rt, v, ticket_id, v.tr._("Fatto: l'inquilino riceverà il motivo."))
 
 
-async def ticket_note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    ticket_id = callbacks.decode(update.callback_query.data).int(0)
+async def ticket_note(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    ticket_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             ticket = await tickets.expect_text(session, ticket_id, Action.NOTE, actor_of(v), rt.clock.now())
@@ -680,8 +679,8 @@ async def ticket_note(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await update.callback_query.answer()
 
 
-async def open_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def open_list(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     await update.callback_query.answer()
     if not (v.roles.is_admin or v.roles.custodian_of):
         log.warning("user %s asked for the open tickets without being a custodian", v.user_id)
@@ -690,15 +689,15 @@ async def open_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     estates = tickets.estates_handled(v.roles)
     async with rt.db.read() as session:
         total = await tickets.count_open_tickets(session, estates)
-        page, _pages = paging(callbacks.decode(update.callback_query.data).int(0), total, TICKETS_PER_PAGE)
+        page, _pages = paging(context.data.int(0), total, TICKETS_PER_PAGE)
         items = await tickets.open_tickets(session, estates, limit=TICKETS_PER_PAGE, offset=page * TICKETS_PER_PAGE)
     await show(update, render_open_list(v, rt.content, items, total, page))
 
 
-async def staff_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def staff_view(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
-        screen = await _staff_view(rt, v, callbacks.decode(update.callback_query.data).int(0))
+        screen = await _staff_view(rt, v, context.data.int(0))
     except TicketError as error:
         await refuse(update, v, error)
         return
@@ -706,9 +705,9 @@ async def staff_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await show(update, screen)
 
 
-async def _finish_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor, purpose: str, ticket_id: int,
+async def _finish_prompt(update: Update, context: FrontDeskContext, v: Visitor, purpose: str, ticket_id: int,
                          *, text: str | None = None, media: dict | None = None) -> None:
-    rt = runtime_of(context)
+    rt = context.rt
     now = rt.clock.now()
     try:
         async with rt.db.write() as session:
@@ -755,24 +754,24 @@ async def _live_prompt(rt: Runtime, user_id: int) -> TicketPrompt | None:
     return None
 
 
-async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: the note, reason or comment the bot asked for (not one asked for long ago)."""
-    rt = runtime_of(context)
+    rt = context.rt
     prompt = await _live_prompt(rt, update.effective_user.id)
     if prompt is None:
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     await _finish_prompt(update, context, v, prompt.purpose, prompt.ticket_id, text=update.effective_message.text)
     return True
 
 
-async def prompt_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def prompt_media(update: Update, context: FrontDeskContext) -> bool:
     """MEDIA_CONSUMERS: a photo added to a ticket the tenant follows."""
-    rt = runtime_of(context)
+    rt = context.rt
     prompt = await _live_prompt(rt, update.effective_user.id)
     if prompt is None:
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     message = update.effective_message
     incoming = incoming_media(message)
     if prompt.purpose != "comment" or incoming is None or incoming.kind != "photo":

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_, Translator
-from bot.runtime import Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Visitor
 from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
 from storage import geo, hours
 from storage.content import Content, LocalText, Service, Space
@@ -224,22 +223,22 @@ def render_nearest(v: Visitor, content: Content, lat: float, lon: float) -> Scre
 # --- handlers: decode, call, render
 
 
-async def spaces(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def spaces(update: Update, context: FrontDeskContext) -> None:
     await update.callback_query.answer()
-    page = callbacks.decode(update.callback_query.data).int(0)
-    await show(update, render_spaces(await visitor(update, context), runtime_of(context).content, page))
+    page = context.data.int(0)
+    await show(update, render_spaces(await context.open(), context.rt.content, page))
 
 
-async def _stale(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor) -> None:
+async def _stale(update: Update, context: FrontDeskContext, v: Visitor) -> None:
     """The thing a button pointed at is gone (content changed): say so and show the list again."""
     await update.callback_query.answer(v.tr._("Questa voce non c'è più. Ecco l'elenco aggiornato."))
-    await show(update, render_spaces(v, runtime_of(context).content, 0))
+    await show(update, render_spaces(v, context.rt.content, 0))
 
 
-async def space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def space(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
     space_id = decoded.args[0]
     page = decoded.int(1) if decoded.action is callbacks.SPACE_SERVICES else 0
     found = rt.content.spaces.get(space_id)
@@ -250,10 +249,10 @@ async def space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, render_space(v, rt.content, found, rt.clock.now(), page))
 
 
-async def space_map(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    found = rt.content.spaces.get(callbacks.decode(update.callback_query.data).args[0])
+async def space_map(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    found = rt.content.spaces.get(context.data.args[0])
     if found is None:
         await _stale(update, context, v)
         return
@@ -267,10 +266,10 @@ async def space_map(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await context.bot.send_message(v.chat_id, screen.text, reply_markup=screen.keyboard)
 
 
-async def service(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
-    v = await visitor(update, context)
-    found = rt.content.services.get(callbacks.decode(update.callback_query.data).args[0])
+async def service(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    found = rt.content.services.get(context.data.args[0])
     if found is None:
         await _stale(update, context, v)
         return
@@ -278,30 +277,30 @@ async def service(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, render_service(v, rt.content, found))
 
 
-async def help_pages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
-    page = callbacks.decode(update.callback_query.data).int(0) if update.callback_query else 0
+async def help_pages(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
+    page = context.data.int(0) if update.callback_query else 0
     if update.callback_query:
         await update.callback_query.answer()
-    await show(update, render_help(v, runtime_of(context).content, page))
+    await show(update, render_help(v, context.rt.content, page))
 
 
-async def faq(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
-    content = runtime_of(context).content
-    screen = render_faq(v, content, callbacks.decode(update.callback_query.data).args[0])
+async def faq(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
+    content = context.rt.content
+    screen = render_faq(v, content, context.data.args[0])
     await update.callback_query.answer()
     await show(update, screen or render_help(v, content, 0))
 
 
-async def contacts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def contacts(update: Update, context: FrontDeskContext) -> None:
     await update.callback_query.answer()
-    await show(update, render_contacts(await visitor(update, context), runtime_of(context).content))
+    await show(update, render_contacts(await context.open(), context.rt.content))
 
 
-async def nearest_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def nearest_prompt(update: Update, context: FrontDeskContext) -> None:
     """Telegram only asks for a location from a reply-keyboard button, so offer one."""
-    v = await visitor(update, context)
+    v = await context.open()
     await update.callback_query.answer()
     keyboard = ReplyKeyboardMarkup(
         [[KeyboardButton(v.tr._("📍 Invia la mia posizione"), request_location=True)], [KeyboardButton(v.tr._("Annulla"))]],
@@ -310,24 +309,24 @@ async def nearest_prompt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await context.bot.send_message(v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro gli spazi più vicini."), reply_markup=keyboard)
 
 
-async def location_nearest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def location_nearest(update: Update, context: FrontDeskContext) -> bool:
     """Default use of a shared location outside any flow: nearest spaces."""
-    v = await visitor(update, context)
+    v = await context.open()
     location = update.effective_message.location
     await context.bot.send_message(v.chat_id, v.tr._("Grazie!"), reply_markup=ReplyKeyboardRemove())
-    await show(update, render_nearest(v, runtime_of(context).content, location.latitude, location.longitude))
+    await show(update, render_nearest(v, context.rt.content, location.latitude, location.longitude))
     return True
 
 
-async def search_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def search_text(update: Update, context: FrontDeskContext) -> bool:
     """Default use of free text outside any flow: search services, FAQ and problems."""
-    v = await visitor(update, context)
+    v = await context.open()
     query = update.effective_message.text.strip()
     if query == v.tr._("Annulla"):
         await context.bot.send_message(v.chat_id, v.tr._("Va bene."), reply_markup=ReplyKeyboardRemove())
         await show(update, Screen(v.tr._("Cosa vuoi fare?"), [menu_row(v.tr)]))
         return True
-    rt = runtime_of(context)
+    rt = context.rt
     extra = [row for hook in SEARCH_HOOKS for row in await hook(rt, v, query)]
     await show(update, render_search(v, rt.content, query, extra))
     return True

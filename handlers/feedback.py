@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.callbacks import Action
 from bot.i18n import N_, Translator
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
-from handlers import directory
 from handlers.booking import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.custodian import category_name
@@ -192,17 +190,17 @@ async def _refuse(update: Update, rt: Runtime, v: Visitor, error: FeedbackError)
     await show(update, render_home(v, await _prompts_enabled(rt, v.user_id)))
 
 
-async def feedback_home(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def feedback_home(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     async with rt.db.read() as session:
         own = await shortcuts.own_space(session, v.user_id, v.last_estate_id, rt.content)
     await update.callback_query.answer()
     await show(update, render_home(v, await _prompts_enabled(rt, v.user_id), rt.content, own))
 
 
-async def feedback_spaces(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    kind = callbacks.decode(update.callback_query.data).args[0]
+async def feedback_spaces(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    kind = context.data.args[0]
     if kind not in feedback.KINDS:
         await _refuse(update, rt, v, FeedbackError("invalid", f"unknown feedback kind {kind!r}"))
         return
@@ -221,10 +219,10 @@ async def _start(update: Update, rt: Runtime, v: Visitor, kind: str, target: Tar
     await show(update, render_draft(v, rt.content, draft))
 
 
-async def feedback_space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def feedback_space(update: Update, context: FrontDeskContext) -> None:
     """A space chosen: its services to rate, or (suggestion, complaint) the text to write."""
-    rt, v = runtime_of(context), await visitor(update, context)
-    kind, space_id = callbacks.decode(update.callback_query.data).args
+    rt, v = context.rt, await context.open()
+    kind, space_id = context.data.args
     if kind == "rating" and space_id in rt.content.spaces:
         await update.callback_query.answer()
         await show(update, render_targets(v, rt.content, space_id))
@@ -232,9 +230,9 @@ async def feedback_space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await _start(update, rt, v, kind, Target(space_id))
 
 
-async def feedback_target(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def feedback_target(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     if decoded.action is callbacks.FEEDBACK_RATE_SPACE:
         target = Target(decoded.args[0])
     else:
@@ -243,9 +241,9 @@ async def feedback_target(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await _start(update, rt, v, "rating", target)
 
 
-async def _change_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, change) -> None:  # type: ignore[no-untyped-def]
+async def _change_draft(update: Update, context: FrontDeskContext, change) -> None:  # type: ignore[no-untyped-def]
     """Apply `change(draft, now)` to the tenant's draft and show it again; an expired draft leads home."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     try:
         async with rt.db.write() as session:
             draft = await feedback.get_draft(session, v.user_id, rt.clock.now())
@@ -259,17 +257,17 @@ async def _change_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, chan
     await show(update, render_draft(v, rt.content, draft))
 
 
-async def feedback_stars(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    stars = callbacks.decode(update.callback_query.data).int(0)
+async def feedback_stars(update: Update, context: FrontDeskContext) -> None:
+    stars = context.data.int(0)
     await _change_draft(update, context, lambda draft, now: feedback.set_stars(draft, stars, now))
 
 
-async def feedback_anonymous(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def feedback_anonymous(update: Update, context: FrontDeskContext) -> None:
     await _change_draft(update, context, feedback.toggle_anonymous)
 
 
-async def feedback_send(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def feedback_send(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
         async with rt.db.write() as session:
             draft = await feedback.get_draft(session, v.user_id, rt.clock.now())
@@ -284,17 +282,17 @@ async def feedback_send(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await show(update, render_sent(v, kind, anonymous))
 
 
-async def feedback_discard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def feedback_discard(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     async with rt.db.write() as session:
         await feedback.drop_draft(session, v.user_id)
     await update.callback_query.answer(v.tr._("Annullato."))
     await show(update, render_home(v, await _prompts_enabled(rt, v.user_id)))
 
 
-async def feedback_prompts(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    enabled = callbacks.decode(update.callback_query.data).args[0] == "on"
+async def feedback_prompts(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    enabled = context.data.args[0] == "on"
     async with rt.db.write() as session:
         await feedback.set_prompts_enabled(session, v.user_id, enabled)
     rt.forget_user(v.user_id)
@@ -304,10 +302,10 @@ async def feedback_prompts(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await show(update, render_home(v, enabled))
 
 
-async def booking_stars(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def booking_stars(update: Update, context: FrontDeskContext) -> None:
     """A star button of the question after an attended booking (or of the thanks, to change one's mind)."""
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     booking_id, stars = decoded.int(0), decoded.int(1)
     try:
         async with rt.db.write() as session:
@@ -319,9 +317,9 @@ async def booking_stars(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await show(update, render_booking_rated(v, booking_id, stars))
 
 
-async def booking_comment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    booking_id = callbacks.decode(update.callback_query.data).int(0)
+async def booking_comment(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    booking_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             draft = await feedback.start_comment(session, v.user_id, booking_id, rt.clock.now())
@@ -332,15 +330,15 @@ async def booking_comment(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await show(update, render_draft(v, rt.content, draft))
 
 
-async def comment_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def comment_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT consumer: the comment, suggestion or complaint a draft is waiting for."""
-    rt = runtime_of(context)
+    rt = context.rt
     user_id, now = update.effective_user.id, rt.clock.now()
     async with rt.db.read() as session:
         waiting = await feedback.get_draft(session, user_id, now)
     if waiting is None or waiting.step == "stars":
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     async with rt.db.write() as session:
         draft = await feedback.get_draft(session, user_id, now)
         if draft is None:
@@ -399,6 +397,3 @@ async def send_prompts(rt: Runtime) -> None:
 def rate_button(v: Visitor, service: Service) -> list[Button]:
     """Under every service's screen: rate it straight away."""
     return [button(v.tr._("⭐ Dai un voto"), callbacks.FEEDBACK_RATE_SERVICE, service.id)]
-
-
-directory.SERVICE_BUTTONS.append(rate_button)

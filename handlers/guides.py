@@ -17,14 +17,13 @@ from pathlib import Path
 from sqlalchemy import select
 from telegram import Update
 from telegram.error import Forbidden
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, N_, Translator
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, Button, Screen, button, clip, menu_row, show, url_button
 from handlers import booking as booking_screens
-from handlers import directory, stats as stats_screens
+from handlers import directory
 from handlers.common import chat_translator, message_params, screen_params, space_name
 from handlers.custodian import manager_chats
 from handlers.stats import count_text, shown
@@ -261,7 +260,7 @@ def stats_section(tr: Translator, content: Content, summary: Summary) -> str | N
 # Sending a step: a picture goes as a photo with the text as its caption
 
 
-async def _send_step(update: Update, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, v: Visitor, guide: Guide, step: int,
+async def _send_step(update: Update, context: FrontDeskContext, rt: Runtime, v: Visitor, guide: Guide, step: int,
                      note: str | None = None) -> None:
     screen = render_step(v, guide, step)
     if note:
@@ -283,7 +282,7 @@ async def _send_step(update: Update, context: ContextTypes.DEFAULT_TYPE, rt: Run
         await context.bot.send_message(v.chat_id, screen.text, reply_markup=screen.keyboard)
 
 
-async def _render_outcome(update: Update, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, v: Visitor, guide: Guide,
+async def _render_outcome(update: Update, context: FrontDeskContext, rt: Runtime, v: Visitor, guide: Guide,
                           outcome: StepOutcome) -> None:
     """Answer the button and show what the domain decided: a step, the guide's first step (stale button), the
     opening screen, or "did it work?"."""
@@ -314,16 +313,16 @@ async def _guides_screen(rt: Runtime, v: Visitor) -> Screen:
     return render_guides(v, rt.content, runs)
 
 
-async def guides_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def guides_list(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     if update.callback_query:
         await update.callback_query.answer()
     await show(update, await _guides_screen(rt, v))
 
 
-async def _guide_or_gone(update: Update, context: ContextTypes.DEFAULT_TYPE, rt: Runtime, v: Visitor) -> tuple[Guide, tuple[str, ...]] | None:
+async def _guide_or_gone(update: Update, context: FrontDeskContext, rt: Runtime, v: Visitor) -> tuple[Guide, tuple[str, ...]] | None:
     """The guide a button names (and the button's other arguments), or None after showing the guides' list."""
-    decoded = callbacks.decode(update.callback_query.data)
+    decoded = context.data
     guide = rt.content.guides.get(decoded.args[0])
     if guide is None:
         await update.callback_query.answer(v.tr._("Questa guida non c'è più. Ecco le guide di oggi."))
@@ -336,8 +335,8 @@ def _step_arg(args: tuple[str, ...]) -> int:
     return int(args[0]) if args else 1
 
 
-async def guide_intro(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def guide_intro(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     found = await _guide_or_gone(update, context, rt, v)
     if found is None:
         return
@@ -348,14 +347,14 @@ async def guide_intro(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await show(update, render_intro(v, rt.content, guide, run))
 
 
-async def guide_move(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def guide_move(update: Update, context: FrontDeskContext) -> None:
     """Start, continue, show a step, done/next, back: one domain call each, then the outcome's screen."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     found = await _guide_or_gone(update, context, rt, v)
     if found is None:
         return
     guide, args = found
-    action = callbacks.decode(update.callback_query.data).action
+    action = context.data.action
     now = rt.clock.now()
     async with rt.db.write() as session:
         if action is callbacks.GUIDE_START:
@@ -371,8 +370,8 @@ async def guide_move(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await _render_outcome(update, context, rt, v, guide, outcome)
 
 
-async def guide_stuck(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def guide_stuck(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     found = await _guide_or_gone(update, context, rt, v)
     if found is None:
         return
@@ -397,8 +396,8 @@ async def _desk_days(update: Update, rt: Runtime, v: Visitor, service: Service, 
     await show(update, screen)
 
 
-async def guide_desk(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def guide_desk(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     found = await _guide_or_gone(update, context, rt, v)
     if found is None:
         return
@@ -416,9 +415,9 @@ async def guide_desk(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await show(update, render_desks(v, rt.content, guide, result.step, result.desks))
 
 
-async def guide_desk_service(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    service = booking_screens.bookable(rt.content, callbacks.decode(update.callback_query.data).args[0])
+async def guide_desk_service(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    service = booking_screens.bookable(rt.content, context.data.args[0])
     chosen = None
     if service is not None:
         async with rt.db.write() as session:
@@ -432,8 +431,8 @@ async def guide_desk_service(update: Update, context: ContextTypes.DEFAULT_TYPE)
     await _desk_days(update, rt, v, service[0], guide, chosen.step)
 
 
-async def guide_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def guide_ask(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     found = await _guide_or_gone(update, context, rt, v)
     if found is None:
         return
@@ -450,9 +449,9 @@ async def guide_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, render_question_prompt(v, rt.content, guide, step, space_id) if space_id else render_question_spaces(v, rt.content))
 
 
-async def guide_ask_space(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    space_id = callbacks.decode(update.callback_query.data).args[0]
+async def guide_ask_space(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    space_id = context.data.args[0]
     prompt = None
     if space_id in rt.content.spaces:
         async with rt.db.write() as session:
@@ -466,9 +465,9 @@ async def guide_ask_space(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await show(update, render_question_prompt(v, rt.content, guide, prompt.step or 1, space_id))
 
 
-async def guide_worked(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def guide_worked(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     try:
         async with rt.db.write() as session:
             run = await guides.answer_worked(session, v.user_id, decoded.int(0), decoded.args[1], rt.clock.now())
@@ -481,13 +480,13 @@ async def guide_worked(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await show(update, render_worked(v, guide, run) if guide is not None else await _guides_screen(rt, v))
 
 
-async def guide_reply(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def guide_reply(update: Update, context: FrontDeskContext) -> None:
     """Staff: "Reply" on a question's alert; the answer is the next text message in the private chat."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     try:
         async with rt.db.write() as session:
             question = await guides.start_answer(session, v.user_id, v.roles, rt.content,
-                                                 callbacks.decode(update.callback_query.data).int(0), rt.clock.now())
+                                                 context.data.int(0), rt.clock.now())
     except GuideRefused as refusal:
         log.info("user %s: answer to a guide question refused (%s)", v.user_id, refusal.reason)
         await update.callback_query.answer(v.tr._(REFUSALS[refusal.reason]), show_alert=refusal.reason is Refusal.NOT_ALLOWED)
@@ -536,16 +535,16 @@ async def _announce_answer(session, rt: Runtime, question: GuideQuestion, tenant
         )
 
 
-async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: a tenant's question at a step, or an operator's answer to one."""
-    rt = runtime_of(context)
+    rt = context.rt
     now = rt.clock.now()
     user_id = update.effective_user.id
     async with rt.db.read() as session:
         prompt = await guides.pending_prompt(session, user_id, now)
     if prompt is None:
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     text = update.effective_message.text or ""
     if prompt.kind == "question":
         guide = rt.content.guides.get(prompt.guide_id or "")
@@ -595,7 +594,3 @@ async def forget_expired(rt: Runtime) -> None:
 def search_button(v: Visitor, content: Content, kind: str, item_id: str) -> Button | None:
     guide = content.guides.get(item_id) if kind == "guide" else None
     return button("🧭 " + guide.title.get(v.tr.language), callbacks.GUIDE, guide.id) if guide is not None else None
-
-
-stats_screens.EXTRA_SECTIONS.append(stats_section)
-directory.SEARCH_BUTTONS.append(search_button)

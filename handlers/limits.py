@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
 from bot.i18n import N_, Translator
-from bot.runtime import runtime_of, visitor
+from bot.runtime import FrontDeskContext
 from storage.limits import LimitReached
 
 log = logging.getLogger(__name__)
@@ -28,18 +28,18 @@ def limit_notice(tr: Translator, error: LimitReached, emergency: str = "112", ph
     return tr._(LIMIT_NOTICES[error.kind], cap=error.cap, emergency=emergency, phone=phone)
 
 
-async def burst_guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def burst_guard(update: Update, context: FrontDeskContext) -> None:
     """Group -1, before every handler: a person sending more than QC_BURST_UPDATES updates within QC_BURST_SECONDS
     gets one "slow down" and then silence (a pressed button is still answered, without words) for
     QC_BURST_SILENCE seconds. Staff are exempt; other tenants are unaffected (the window is per person)."""
     user = update.effective_user
     if user is None or update.effective_chat is None or update.effective_chat.type != "private":
         return
-    rt = runtime_of(context)
+    rt = context.rt
     verdict = rt.bursts.hit(user.id, rt.clock.now())
     if verdict == "pass":
         return
-    v = await visitor(update, context)  # from the user cache: a read only the first time in a minute
+    v = await context.open()  # from the user cache: a read only the first time in a minute
     if v.roles.is_staff:
         return
     if update.callback_query is not None:

@@ -13,12 +13,12 @@ from datetime import datetime, time
 
 from sqlalchemy import select
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop, ContextTypes
+from telegram.ext import ApplicationHandlerStop
 
 from bot import callbacks
 from bot.config import LOG_DAYS_KEPT, Retention
 from bot.i18n import FSI, LANGUAGE_NAMES, N_, PDI, Translator
-from bot.runtime import Runtime, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime
 from bot.ui import MAX_CAPTION, Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers import custodian, feedback
 from handlers.common import paging
@@ -94,8 +94,8 @@ def render_notice(tr: Translator, contacts: Contacts, retention: Retention, cons
     return Screen("\n\n".join(paragraphs), rows)
 
 
-async def notice(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def notice(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     if update.callback_query:
         await update.callback_query.answer()
     await show(update, render_notice(v.tr, rt.content.contacts, rt.settings.retention, v.consented))
@@ -220,15 +220,15 @@ def copy_as_text(tr: Translator, content: Content, user_id: int, found: dict[str
     return "\n".join(lines).replace(FSI, "").replace(PDI, "").encode("utf-8")
 
 
-async def my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def my_data(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     if update.callback_query:
         await update.callback_query.answer()
     await show(update, render_my_data(v.tr, await privacy.collect(rt.db, v.user_id)))
 
 
-async def my_data_download(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def my_data_download(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     await update.callback_query.answer(v.tr._("Preparo i file…"))
     found = await privacy.collect(rt.db, v.user_id)
     now = rt.clock.now()
@@ -264,14 +264,14 @@ def render_forgotten(tr: Translator) -> Screen:
                   [menu_row(tr)])
 
 
-async def forget_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
+async def forget_ask(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
     await update.callback_query.answer()
     await show(update, render_forget_ask(v.tr))
 
 
-async def forget_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def forget_confirm(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     now = rt.clock.now()
     await privacy.forget(rt.db, v.user_id, now, rt.settings.media_dir)
     await audit.record_now(rt.db, None, "forget", "a person, by themselves in the bot", now)
@@ -306,15 +306,15 @@ def render_audit(tr: Translator, records: list[tuple[AuditRecord, str | None]], 
     return Screen("\n".join(lines), rows)
 
 
-async def audit_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def audit_list(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     query = update.callback_query
     if not v.roles.is_admin:
         log.warning("user %s asked for the audit record", v.user_id)
         await query.answer(v.tr._("Il registro degli accessi è solo per gli amministratori."), show_alert=True)
         return
     await query.answer()
-    wanted = callbacks.decode(query.data).int(0)
+    wanted = context.data.int(0)
     total = await audit.count(rt.db)
     page, pages = paging(wanted, total, AUDIT_PER_PAGE)
     records = await audit.page(rt.db, offset=page * AUDIT_PER_PAGE, limit=AUDIT_PER_PAGE)
@@ -325,7 +325,7 @@ async def audit_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
 # The gate: before the notice is accepted, nothing else is open (so nothing else is stored)
 
 
-async def consent_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def consent_gate(update: Update, context: FrontDeskContext) -> None:
     """Runs before every other handler (bot/app.py, group -1). In a private chat, a person who has not accepted
     the notice gets the welcome for anything but the notice, the languages and their rights."""
     chat = update.effective_chat
@@ -342,7 +342,7 @@ async def consent_gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     elif message is not None and message.text and message.text.startswith("/"):
         if message.text[1:].split()[0].split("@")[0] in COMMANDS_BEFORE_CONSENT:
             return
-    v = await visitor(update, context)
+    v = await context.open()
     if v.consented:
         return
     from handlers.start import render_welcome  # the welcome is the start's screen

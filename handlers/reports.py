@@ -14,12 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_
 from bot.media import MediaTooLarge, delete_stored, incoming_media, limit_megabytes, save_from_telegram
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, plain_text, show
 from handlers import custodian
 from handlers.common import paging
@@ -405,9 +404,9 @@ async def _consented(update: Update, v: Visitor) -> bool:
     return False
 
 
-async def report_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def report_entry(update: Update, context: FrontDeskContext) -> None:
     """The main menu's "Report a problem": continue the draft, or choose a category."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     if not await _consented(update, v):
         return
     await update.callback_query.answer()
@@ -432,8 +431,8 @@ async def report_entry(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await show(update, Screen(text, rows))
 
 
-async def report_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def report_new(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     if not await _consented(update, v):
         return
     await update.callback_query.answer()
@@ -444,8 +443,8 @@ async def report_new(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await show(update, render_categories(v, rt.content, None, has_reports))
 
 
-async def report_continue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def report_continue(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     await update.callback_query.answer()
     draft = await _current_draft(rt, v.user_id)
     if draft is None:
@@ -454,8 +453,8 @@ async def report_continue(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await show(update, render_step(v, rt.content, draft, last_place=await _last_place(rt, v, draft)))
 
 
-async def report_discard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def report_discard(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     async with rt.db.write() as session:
         dropped = await tickets.discard_draft(session, v.user_id)
     await delete_stored(rt.settings, dropped)
@@ -463,9 +462,9 @@ async def report_discard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await show(update, Screen(v.tr._("Segnalazione annullata. Non ho inviato niente."), [menu_row(v.tr)]))
 
 
-async def report_on_behalf(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def report_on_behalf(update: Update, context: FrontDeskContext) -> None:
     """Staff tool: a report for a tenant who phoned or came to the lodge, without a Telegram account."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     if not (v.roles.is_admin or v.roles.custodian_of):
         log.warning("user %s tried to file a report on behalf of a tenant without the role", v.user_id)
         await update.callback_query.answer(v.tr._("Solo i custodi possono segnalare per conto di un inquilino."), show_alert=True)
@@ -500,11 +499,11 @@ async def _apply_to_draft(rt: Runtime, user_id: int, content: Content, change: D
     return draft, False
 
 
-async def _change_draft(update: Update, context: ContextTypes.DEFAULT_TYPE, change: DraftChange, *,
+async def _change_draft(update: Update, context: FrontDeskContext, change: DraftChange, *,
                         create: bool = False, notice: str | None = None) -> None:
     """Apply one answer to the draft, then show the next step. A button of a draft that is gone, or that no
     longer fits it, gets a short note and the current step."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     content = rt.content
     draft, refused = await _apply_to_draft(rt, v.user_id, content, change, create=create)
     if draft is None:
@@ -524,9 +523,9 @@ async def _last_place(rt: Runtime, v: Visitor, draft: ReportDraft) -> Ticket | N
         return await shortcuts.last_place(session, v.user_id, rt.content)
 
 
-async def choose_same_place(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def choose_same_place(update: Update, context: FrontDeskContext) -> None:
     """The place of the tenant's last report, read again on the server (the button carries nothing)."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     async with rt.db.read() as session:
         last = await shortcuts.last_place(session, v.user_id, rt.content)
 
@@ -538,11 +537,11 @@ async def choose_same_place(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     await _change_draft(update, context, change)
 
 
-async def choose_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def choose_category(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     if not await _consented(update, v):
         return
-    decoded = callbacks.decode(update.callback_query.data)
+    decoded = context.data
     category = rt.content.problems.get(decoded.args[0])
     if category is None:
         await update.callback_query.answer(v.tr._("Questa voce non c'è più. Ecco l'elenco aggiornato."))
@@ -559,9 +558,9 @@ async def choose_category(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     )
 
 
-async def choose_estate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
-    estate_id = callbacks.decode(update.callback_query.data).args[0]
+async def choose_estate(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
+    estate_id = context.data.args[0]
 
     def change(draft: ReportDraft, content: Content, now: datetime) -> None:
         if estate_id not in {estate.id for estate in allowed_estates(v, content, draft)}:
@@ -572,20 +571,20 @@ async def choose_estate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await _change_draft(update, context, change)
 
 
-async def estate_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def estate_list(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     await update.callback_query.answer()
     draft = await _current_draft(rt, v.user_id)
     if draft is None:
         await show(update, await _categories_screen(rt, v))
         return
-    page = callbacks.decode(update.callback_query.data).int(0)
+    page = context.data.int(0)
     await show(update, render_estate_question(v, rt.content, draft, page, offer_last=False))
 
 
-async def ask_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def ask_location(update: Update, context: FrontDeskContext) -> None:
     """Telegram asks for a location only from a reply-keyboard button."""
-    v = await visitor(update, context)
+    v = await context.open()
     await update.callback_query.answer()
     keyboard = ReplyKeyboardMarkup(
         [[KeyboardButton(v.tr._("📍 Invia la mia posizione"), request_location=True)], [KeyboardButton(v.tr._("Annulla"))]],
@@ -594,39 +593,39 @@ async def ask_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await context.bot.send_message(v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro i caseggiati più vicini."), reply_markup=keyboard)
 
 
-async def choose_building(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    index = callbacks.decode(update.callback_query.data).int(0)
+async def choose_building(update: Update, context: FrontDeskContext) -> None:
+    index = context.data.int(0)
     await _change_draft(update, context, lambda draft, content, now: tickets.choose_building(draft, content, index, now))
 
 
-async def choose_floor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    value = callbacks.decode(update.callback_query.data).int(0)
+async def choose_floor(update: Update, context: FrontDeskContext) -> None:
+    value = context.data.int(0)
     floor = None if value == NO_FLOOR else value
     await _change_draft(update, context, lambda draft, content, now: tickets.choose_floor(draft, content, floor, now))
 
 
-async def choose_area(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    area = callbacks.decode(update.callback_query.data).args[0]
+async def choose_area(update: Update, context: FrontDeskContext) -> None:
+    area = context.data.args[0]
     await _change_draft(update, context, lambda draft, content, now: tickets.choose_area(draft, content, area, now))
 
 
-async def skip_flat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def skip_flat(update: Update, context: FrontDeskContext) -> None:
     await _change_draft(update, context, lambda draft, content, now: tickets.set_flat(draft, content, None, now))
 
 
-async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    decoded = callbacks.decode(update.callback_query.data)
+async def answer_question(update: Update, context: FrontDeskContext) -> None:
+    decoded = context.data
     index, answer = decoded.int(0), decoded.args[1]
     await _change_draft(update, context, lambda draft, content, now: tickets.answer_question(draft, content, index, answer, now))
 
 
-async def photos_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def photos_done(update: Update, context: FrontDeskContext) -> None:
     await _change_draft(update, context, tickets.photos_done)
 
 
-async def edit_part(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def edit_part(update: Update, context: FrontDeskContext) -> None:
     """Photos and the voice note are asked afresh: the ones replaced leave the disk once the change is saved."""
-    part = callbacks.decode(update.callback_query.data).args[0]
+    part = context.data.args[0]
     replaced: list[str] = []
 
     def change(draft: ReportDraft, content: Content, now: datetime) -> None:
@@ -635,15 +634,15 @@ async def edit_part(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         replaced.extend(set(before) - set(tickets.draft_files(draft)))
 
     await _change_draft(update, context, change)
-    await delete_stored(runtime_of(context).settings, replaced)
+    await delete_stored(context.rt.settings, replaced)
 
 
-async def send_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def send_report(update: Update, context: FrontDeskContext) -> None:
     """Before sending, suggest open tickets that look the same; then open the ticket and alert the custodians."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     if not await _consented(update, v):
         return
-    skip_duplicates = callbacks.decode(update.callback_query.data).action is callbacks.REPORT_SEND_ANYWAY
+    skip_duplicates = context.data.action is callbacks.REPORT_SEND_ANYWAY
     now = rt.clock.now()
     ticket = merged = None
     try:
@@ -690,9 +689,9 @@ async def send_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await show(update, render_sent(v, rt.content, ticket))
 
 
-async def me_too(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    ticket_id = callbacks.decode(update.callback_query.data).int(0)
+async def me_too(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    ticket_id = context.data.int(0)
     now = rt.clock.now()
     try:
         async with rt.db.write() as session:
@@ -713,12 +712,12 @@ async def me_too(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, Screen(text, [[button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)], menu_row(v.tr)]))
 
 
-async def my_reports(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def my_reports(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     await update.callback_query.answer()
     async with rt.db.read() as session:
         total = await tickets.count_tickets_of(session, v.user_id)
-        page, _pages = paging(callbacks.decode(update.callback_query.data).int(0), total, REPORTS_PER_PAGE)
+        page, _pages = paging(context.data.int(0), total, REPORTS_PER_PAGE)
         items = await tickets.tickets_of(session, v.user_id, limit=REPORTS_PER_PAGE, offset=page * REPORTS_PER_PAGE)
     await show(update, render_my_reports(v, rt.content, items, total, page))
 
@@ -736,10 +735,10 @@ async def _report_screen(rt: Runtime, v: Visitor, ticket_id: int) -> Screen:
     return render_report(v, rt.content, ticket, events, photos, rt.clock.now(), ticket.reporter_id == v.user_id)
 
 
-async def view_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def view_report(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
-        screen = await _report_screen(rt, v, callbacks.decode(update.callback_query.data).int(0))
+        screen = await _report_screen(rt, v, context.data.int(0))
     except TicketError as error:
         await custodian.refuse(update, v, error)
         return
@@ -747,9 +746,9 @@ async def view_report(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await show(update, screen)
 
 
-async def add_comment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    ticket_id = callbacks.decode(update.callback_query.data).int(0)
+async def add_comment(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    ticket_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             ticket = await tickets.expect_text(session, ticket_id, Action.COMMENT, actor_of(v), rt.clock.now())
@@ -761,9 +760,9 @@ async def add_comment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await show(update, Screen(text, [[button(v.tr._("⬅️ Annulla"), callbacks.REPORT_VIEW, ticket_id)]]))
 
 
-async def confirm_or_reopen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def confirm_or_reopen(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     action = Action.CONFIRM if decoded.action is callbacks.REPORT_CONFIRM else Action.REOPEN
     ticket_id = decoded.int(0)
     try:
@@ -779,9 +778,9 @@ async def confirm_or_reopen(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     await show(update, await _report_screen(rt, v, ticket_id))
 
 
-async def rate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = callbacks.decode(update.callback_query.data)
+async def rate(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     ticket_id, stars = decoded.int(0), decoded.int(1)
     try:
         async with rt.db.write() as session:
@@ -805,14 +804,14 @@ TEXT_SETTERS = {
 }
 
 
-async def draft_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def draft_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: the answer to a step that asks for words; other text goes on to search."""
-    rt = runtime_of(context)
+    rt = context.rt
     draft = await _current_draft(rt, update.effective_user.id)
     if draft is None:
         return False
     step = tickets.resume_step(draft, rt.content)
-    v = await visitor(update, context)
+    v = await context.open()
     text = update.effective_message.text
     if step == "estate" and text.strip() == v.tr._("Annulla"):  # the location keyboard's cancel
         await context.bot.send_message(v.chat_id, v.tr._("Va bene."), reply_markup=ReplyKeyboardRemove())
@@ -828,26 +827,26 @@ async def draft_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool
     return True
 
 
-async def draft_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def draft_location(update: Update, context: FrontDeskContext) -> bool:
     """LOCATION_CONSUMERS: at the "where" step, the nearest estates."""
-    rt = runtime_of(context)
+    rt = context.rt
     draft = await _current_draft(rt, update.effective_user.id)
     if draft is None or tickets.resume_step(draft, rt.content) != "estate" or draft.on_behalf:
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     location = update.effective_message.location
     await context.bot.send_message(v.chat_id, v.tr._("Grazie!"), reply_markup=ReplyKeyboardRemove())
     await show(update, render_nearest_estates(v, rt.content, location.latitude, location.longitude))
     return True
 
 
-async def draft_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def draft_media(update: Update, context: FrontDeskContext) -> bool:
     """MEDIA_CONSUMERS: the voice note of the description and the photos, downloaded and kept on disk."""
-    rt = runtime_of(context)
+    rt = context.rt
     draft = await _current_draft(rt, update.effective_user.id)
     if draft is None:
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     step = tickets.resume_step(draft, rt.content)
     incoming = incoming_media(update.effective_message)
     if incoming is None or step not in MEDIA_STEPS:

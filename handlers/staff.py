@@ -7,12 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.callbacks import Action
 from bot.i18n import N_
-from bot.runtime import Visitor, visitor
+from bot.runtime import FrontDeskContext, Visitor
 from bot.ui import Screen, button, menu_row, show
 from storage.users import Roles
 
@@ -46,7 +45,7 @@ def render_staff(v: Visitor) -> Screen:
     return Screen(text, rows)
 
 
-async def staff_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def staff_menu(update: Update, context: FrontDeskContext) -> None:
     if update.callback_query:
         await update.callback_query.answer()
-    await show(update, render_staff(await visitor(update, context)))
+    await show(update, render_staff(await context.open()))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from telegram import BotCommand, Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, translator
-from bot.runtime import Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Visitor
 from bot.ui import Button, Screen, button, menu_row, show
 from storage.content import Content
 from storage import users
@@ -86,55 +85,56 @@ def render_languages(v: Visitor) -> Screen:
     return Screen(v.tr._("Scegli la tua lingua:"), [*language_rows(v), menu_row(v.tr)])
 
 
-async def home(update: Update, context: ContextTypes.DEFAULT_TYPE, v: Visitor | None = None) -> None:
+async def home(update: Update, context: FrontDeskContext, v: Visitor | None = None) -> None:
     """The main menu, or the welcome while the tenant has not read the privacy notice."""
-    v = v or await visitor(update, context)
-    content = runtime_of(context).content
+    v = v or await context.open()
+    content = context.rt.content
     await show(update, render_main_menu(v, content) if v.consented else render_welcome(v))
 
 
-async def start_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    v = await visitor(update, context)
+async def start_command(update: Update, context: FrontDeskContext) -> None:
+    v = await context.open()
     payload = context.args[0] if context.args else ""
     if payload.startswith("inv_"):
         from handlers.admin import redeem  # invites are staff business; kept beside the other role screens
 
         await redeem(update, context, v, payload.removeprefix("inv_"))
         return
-    await show(update, render_welcome(v) if not v.consented else render_main_menu(v, runtime_of(context).content))
+    await show(update, render_welcome(v) if not v.consented else render_main_menu(v, context.rt.content))
 
 
-async def menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def menu(update: Update, context: FrontDeskContext) -> None:
     if update.callback_query:
         await update.callback_query.answer()
     await home(update, context)
 
 
-async def consent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
+async def consent(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
     await update.callback_query.answer()
     async with rt.db.write() as session:
         await users.record_consent(session, update.effective_user.id, rt.clock.now(), update.effective_user.first_name or "")
     rt.update_cached_user(update.effective_user.id, consented=True)
+    await context.reopen()
     await home(update, context)
 
 
-async def languages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def languages(update: Update, context: FrontDeskContext) -> None:
     if update.callback_query:
         await update.callback_query.answer()
-    await show(update, render_languages(await visitor(update, context)))
+    await show(update, render_languages(await context.open()))
 
 
-async def set_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt = runtime_of(context)
+async def set_language(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
     query = update.callback_query
-    language = callbacks.decode(query.data).args[0]
+    language = context.data.args[0]
     if language not in LANGUAGES:
         await query.answer()
-        await show(update, render_languages(await visitor(update, context)))
+        await show(update, render_languages(await context.open()))
         return
     await users.set_language(rt.db, update.effective_user.id, language)
     rt.update_cached_user(update.effective_user.id, language=language)
-    v = await visitor(update, context)
+    v = await context.reopen()
     await query.answer(v.tr._("Lingua: {language}", language=LANGUAGE_NAMES[language]))
     await home(update, context, v)

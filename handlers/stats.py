@@ -9,11 +9,10 @@ from datetime import date, timedelta
 
 from babel.numbers import format_percent
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks, charts
 from bot.i18n import N_, Translator, translator
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, MAX_TEXT, Button, Screen, back_row, button, clip, menu_row, show
 from handlers.booking import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
@@ -233,24 +232,24 @@ async def _answer(update: Update) -> None:
         await update.callback_query.answer()
 
 
-async def stats_menu(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats_menu(update: Update, context: FrontDeskContext) -> None:
     """/stats and the staff tool: the periods to choose from."""
-    rt, v = runtime_of(context), await visitor(update, context)
+    rt, v = context.rt, await context.open()
     await _answer(update)
     scope = stats.scope_for(v.roles, rt.content)
     await show(update, render_periods(v) if scope is not None else render_not_allowed(v))
 
 
-async def stats_months(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def stats_months(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     await _answer(update)
     scope = stats.scope_for(v.roles, rt.content)
     await show(update, render_months(v, _today(rt)) if scope is not None else render_not_allowed(v))
 
 
-async def _scope_and_period(update: Update, rt: Runtime, v: Visitor) -> tuple[Scope, Period, str, int] | None:
+async def _scope_and_period(update: Update, rt: Runtime, v: Visitor, decoded: callbacks.Decoded,
+                            ) -> tuple[Scope, Period, str, int] | None:
     """The reader's scope and the period the button names, or None after telling them why not."""
-    decoded = callbacks.decode(update.callback_query.data)
     kind, code = decoded.args[-2], decoded.int(len(decoded.args) - 1)
     scope = stats.scope_for(v.roles, rt.content)
     period = period_for(kind, code, _today(rt))
@@ -266,9 +265,9 @@ async def _scope_and_period(update: Update, rt: Runtime, v: Visitor) -> tuple[Sc
     return scope, period, kind, code
 
 
-async def stats_show(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    chosen = await _scope_and_period(update, rt, v)
+async def stats_show(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    chosen = await _scope_and_period(update, rt, v, context.data)
     if chosen is None:
         return
     scope, period, kind, code = chosen
@@ -285,9 +284,9 @@ async def stats_show(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         await context.bot.send_message(v.chat_id, page, reply_markup=keyboard)
 
 
-async def stats_chart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    chosen = await _scope_and_period(update, rt, v)
+async def stats_chart(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    chosen = await _scope_and_period(update, rt, v, context.data)
     if chosen is None:
         return
     scope, period, kind, code = chosen
@@ -312,15 +311,15 @@ async def stats_chart(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await context.bot.send_photo(v.chat_id, photo=png, caption=clip(caption, MAX_CAPTION), reply_markup=after.keyboard)
 
 
-async def stats_export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats_export(update: Update, context: FrontDeskContext) -> None:
     """A CSV for Excel, without personal data; editors and admins only."""
-    rt, v = runtime_of(context), await visitor(update, context)
-    what = callbacks.decode(update.callback_query.data).args[0]
+    rt, v = context.rt, await context.open()
+    what = context.data.args[0]
     if not v.roles.can_edit_content or what not in WHAT:
         log.warning("user %s asked for an export they may not have", v.user_id)
         await update.callback_query.answer(v.tr._("Le esportazioni sono per la redazione e gli amministratori."), show_alert=True)
         return
-    chosen = await _scope_and_period(update, rt, v)
+    chosen = await _scope_and_period(update, rt, v, context.data)
     if chosen is None:
         return
     _scope, period, kind, code = chosen

@@ -16,11 +16,10 @@ from babel.numbers import format_decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, Button, Screen, back_row, button, clip, menu_row, show
 from handlers import directory
 from handlers.common import chat_translator, message_params, paging
@@ -440,10 +439,6 @@ async def refuse(update: Update, v: Visitor, reason: Reason, screen: Screen | No
     await show(update, screen or Screen(text, [menu_row(v.tr)]))
 
 
-def data_of(update: Update) -> callbacks.Decoded:
-    return callbacks.decode(update.callback_query.data)
-
-
 async def tell(session: AsyncSession, rt: Runtime, user_id: int, build, key: str) -> None:  # type: ignore[no-untyped-def]
     """A message to someone other than the one pressing, in their language, through the outbox."""
     tr = await chat_translator(session, rt, user_id)
@@ -501,8 +496,8 @@ def space_button(v: Visitor, space: Space) -> list[Button]:
     return [button(v.tr._("🤝 Banca del tempo"), callbacks.TB_HOME, space.id)]
 
 
-async def banks_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def banks_list(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     if update.callback_query:
         await update.callback_query.answer()
     async with rt.db.read() as session:
@@ -510,15 +505,15 @@ async def banks_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await show(update, render_banks(v.tr, rt.content, mine))
 
 
-async def home(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def home(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     await update.callback_query.answer()
-    await show(update, await home_screen(rt, v, data_of(update).args[0]))
+    await show(update, await home_screen(rt, v, context.data.args[0]))
 
 
-async def join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = data_of(update)
+async def join(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     space_id = decoded.args[0]
     estate = chosen(estates_of(rt.content, space_id), decoded.int(1))
     estate_id = estate.id if estate is not None else None
@@ -539,9 +534,9 @@ async def join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, await home_screen(rt, v, space_id))
 
 
-async def categories(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    space_id, kind = data_of(update).args
+async def categories(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    space_id, kind = context.data.args
     found = bank_space(rt, space_id)
     if found is None or kind not in KIND_NAMES:
         await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
@@ -556,9 +551,9 @@ async def categories(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await show(update, render_categories(v.tr, rt.content, found[0], found[1], kind))
 
 
-async def browse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = data_of(update)
+async def browse(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     space_id, kind, page = decoded.args[0], chosen(KINDS, decoded.int(1) + 1), decoded.int(4)
     found = bank_space(rt, space_id)
     category = chosen(found[1].categories, decoded.int(2)) if found is not None else None
@@ -594,9 +589,9 @@ async def _post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen | None:
     return render_post(v.tr, rt.content, post, poster, v.user_id, keeper, rt.clock.now())
 
 
-async def post_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    screen = await _post_screen(rt, v, data_of(update).int(0))
+async def post_view(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    screen = await _post_screen(rt, v, context.data.int(0))
     if screen is None:
         await refuse(update, v, Reason.POST_CLOSED)
         return
@@ -604,9 +599,9 @@ async def post_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, screen)
 
 
-async def post_photo_show(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    post_id = data_of(update).int(0)
+async def post_photo_show(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    post_id = context.data.int(0)
     screen = await _post_screen(rt, v, post_id)
     async with rt.db.read() as session:
         post = await session.get(TimeBankPost, post_id)
@@ -618,10 +613,10 @@ async def post_photo_show(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await context.bot.send_message(v.chat_id, screen.text, reply_markup=screen.keyboard)
 
 
-async def post_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def post_change(update: Update, context: FrontDeskContext) -> None:
     """Renew, close, or ask for a photo of one's own post."""
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = data_of(update)
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     post_id, now = decoded.int(0), rt.clock.now()
     try:
         async with rt.db.write() as session:
@@ -646,9 +641,9 @@ async def post_change(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await show(update, await _post_screen(rt, v, post_id) or await home_screen(rt, v, ""))
 
 
-async def new_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    space_id, kind = data_of(update).args
+async def new_post(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    space_id, kind = context.data.args
     found = bank_space(rt, space_id)
     if found is None or kind not in KIND_NAMES:
         await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
@@ -663,9 +658,9 @@ async def new_post(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, render_new_categories(v.tr, rt.content, found[0], found[1], kind))
 
 
-async def new_post_category(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = data_of(update)
+async def new_post_category(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     space_id, kind = decoded.args[0], chosen(KINDS, decoded.int(1) + 1) or ""
     try:
         space, bank = tb.bank_of(rt.content, space_id)
@@ -700,8 +695,8 @@ async def _publish(rt: Runtime, v: Visitor, availability: str) -> Screen:
     return render_published(v.tr, post)
 
 
-async def skip_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def skip_when(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
         screen = await _publish(rt, v, "")
     except Refused as refused:
@@ -711,9 +706,9 @@ async def skip_when(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, screen)
 
 
-async def mine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    space_id = data_of(update).args[0]
+async def mine(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    space_id = context.data.args[0]
     found = bank_space(rt, space_id)
     if found is None:
         await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
@@ -728,9 +723,9 @@ async def mine(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, render_mine(v.tr, rt.content, found[0], posts, contacts, exchanges, names, v.user_id))
 
 
-async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    post_id = data_of(update).int(0)
+async def ask(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    post_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             asked = await tb.ask(session, rt.content, post_id, v.user_id, rt.clock.now())
@@ -763,9 +758,9 @@ async def _conversation_screen(rt: Runtime, v: Visitor, contact_id: int) -> Scre
     return render_conversation(v.tr, rt.content, contact, post, other, exchange)
 
 
-async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    contact_id, choice = data_of(update).int(0), data_of(update).args[1]
+async def answer(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    contact_id, choice = context.data.int(0), context.data.args[1]
     try:
         async with rt.db.write() as session:
             contact = await tb.answer(session, contact_id, v.user_id, choice == "yes", rt.clock.now())
@@ -790,10 +785,10 @@ async def answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await show(update, Screen(v.tr._("Va bene, ho risposto di no con gentilezza."), [menu_row(v.tr)]))
 
 
-async def conversation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def conversation(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
-        screen = await _conversation_screen(rt, v, data_of(update).int(0))
+        screen = await _conversation_screen(rt, v, context.data.int(0))
     except Refused as refused:
         await refuse(update, v, refused.reason)
         return
@@ -801,9 +796,9 @@ async def conversation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await show(update, screen)
 
 
-async def write(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = data_of(update).int(0)
+async def write(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    contact_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             contact = await tb.open_conversation(session, contact_id, v.user_id)
@@ -816,9 +811,9 @@ async def write(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                               [back_row(v.tr, callbacks.TB_CONVERSATION, contact_id)]))
 
 
-async def share_username(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = data_of(update).int(0)
+async def share_username(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    contact_id = context.data.int(0)
     username = update.effective_user.username
     if not username:
         await update.callback_query.answer(v.tr._("Non hai uno username Telegram: puoi sceglierlo nelle impostazioni di Telegram."), show_alert=True)
@@ -837,9 +832,9 @@ async def share_username(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await update.callback_query.answer(v.tr._("Fatto: ho mandato il tuo username."))
 
 
-async def end(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = data_of(update).int(0)
+async def end(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    contact_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             contact = await tb.end_conversation(session, contact_id, v.user_id, rt.clock.now())
@@ -856,9 +851,9 @@ async def end(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, Screen(v.tr._("Conversazione chiusa."), [[button(v.tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)], menu_row(v.tr)]))
 
 
-async def abuse_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = data_of(update).int(0)
+async def abuse_ask(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    contact_id = context.data.int(0)
     try:
         async with rt.db.read() as session:
             await tb.contact_for(session, contact_id, v.user_id)
@@ -871,9 +866,9 @@ async def abuse_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                back_row(v.tr, callbacks.TB_CONVERSATION, contact_id)]))
 
 
-async def abuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = data_of(update).int(0)
+async def abuse(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    contact_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             report = await tb.report_abuse(session, contact_id, v.user_id, rt.clock.now())
@@ -889,9 +884,9 @@ async def abuse(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, Screen(v.tr._("Grazie: ho chiuso la conversazione e avvisato l'operatore dello spazio."), [menu_row(v.tr)]))
 
 
-async def agree(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    contact_id = data_of(update).int(0)
+async def agree(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    contact_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             exchange = await tb.agree(session, rt.content, contact_id, v.user_id, rt.clock.now())
@@ -916,10 +911,10 @@ async def _exchange_screen(rt: Runtime, v: Visitor, exchange_id: int) -> Screen:
     return render_exchange(v.tr, rt.content, exchange, other, v.user_id, thanked)
 
 
-async def exchange_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def exchange_view(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
-        screen = await _exchange_screen(rt, v, data_of(update).int(0))
+        screen = await _exchange_screen(rt, v, context.data.int(0))
     except Refused as refused:
         await refuse(update, v, refused.reason)
         return
@@ -927,9 +922,9 @@ async def exchange_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await show(update, screen)
 
 
-async def hours_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id = data_of(update).int(0)
+async def hours_pick(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    exchange_id = context.data.int(0)
     try:
         async with rt.db.read() as session:
             exchange = await tb.exchange_for(session, exchange_id, v.user_id)
@@ -945,9 +940,9 @@ async def hours_pick(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     await show(update, render_hours(v.tr, exchange, bank))
 
 
-async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id, quarters = data_of(update).int(0), data_of(update).int(1)
+async def confirm(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    exchange_id, quarters = context.data.int(0), context.data.int(1)
     try:
         async with rt.db.write() as session:
             settled = await tb.confirm(session, rt.content, exchange_id, v.user_id, quarters, rt.clock.now())
@@ -967,9 +962,9 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, await _exchange_screen(rt, v, exchange_id))
 
 
-async def exchange_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id = data_of(update).int(0)
+async def exchange_cancel(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    exchange_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             exchange = await tb.cancel_exchange(session, exchange_id, v.user_id)
@@ -984,9 +979,9 @@ async def exchange_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     await show(update, await _exchange_screen(rt, v, exchange_id))
 
 
-async def thank(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id, stars = data_of(update).int(0), data_of(update).int(1)
+async def thank(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    exchange_id, stars = context.data.int(0), context.data.int(1)
     try:
         async with rt.db.write() as session:
             await tb.thank(session, exchange_id, v.user_id, stars, rt.clock.now())
@@ -997,9 +992,9 @@ async def thank(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, await _exchange_screen(rt, v, exchange_id))
 
 
-async def dispute(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    exchange_id = data_of(update).int(0)
+async def dispute(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    exchange_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             report = await tb.dispute(session, exchange_id, v.user_id, rt.clock.now())
@@ -1028,9 +1023,9 @@ async def ledger_screen(rt: Runtime, v: Visitor, space_id: str, before: int) -> 
     return render_ledger(v.tr, rt.content, found[0], account, lines[:HISTORY_LINES], len(lines) > HISTORY_LINES, today)
 
 
-async def ledger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = data_of(update)
+async def ledger(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     space_id = decoded.args[0]
     try:
         screen = await ledger_screen(rt, v, space_id, decoded.int(1))
@@ -1041,9 +1036,9 @@ async def ledger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, screen)
 
 
-async def statement(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = data_of(update)
+async def statement(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     space_id, code = decoded.args[0], decoded.int(1)
     found = bank_space(rt, space_id)
     period = period_of_month_code(code)
@@ -1065,9 +1060,9 @@ async def statement(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, render_statement(v.tr, rt.content, found[0], month, v.tr.local(account.created_at).date()))
 
 
-async def languages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = data_of(update)
+async def languages(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     space_id, language = decoded.args[0], chosen(LANGUAGES, decoded.int(1))
     found = bank_space(rt, space_id)
     try:
@@ -1085,9 +1080,9 @@ async def languages(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await show(update, render_languages(v.tr, found[0], account))
 
 
-async def digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    space_id, choice = data_of(update).args
+async def digest(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    space_id, choice = context.data.args
     try:
         async with rt.db.write() as session:
             await tb.set_digest(session, space_id, v.user_id, choice == "on")
@@ -1103,15 +1098,15 @@ async def digest(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 # Text and photos the time bank waits for
 
 
-async def prompt_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: a post's text or availability, a message to relay, an adjustment's or reversal's reason."""
-    rt = runtime_of(context)
+    rt = context.rt
     user_id, now = update.effective_user.id, rt.clock.now()
     async with rt.db.read() as session:
         prompt = await tb.prompt_of(session, user_id, now)
     if prompt is None or prompt.kind == "photo":
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     text = (update.effective_message.text or "").strip()
     try:
         if prompt.kind == "post_text":
@@ -1150,16 +1145,16 @@ async def _relay(rt: Runtime, v: Visitor, contact_id: int, text: str) -> Screen:
                                                     button(v.tr._("💬 Conversazione"), callbacks.TB_CONVERSATION, contact_id)]])
 
 
-async def prompt_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+async def prompt_photo(update: Update, context: FrontDeskContext) -> bool:
     """MEDIA_CONSUMERS: the photo of a post (kept as Telegram's file id)."""
-    rt = runtime_of(context)
+    rt = context.rt
     user_id, now = update.effective_user.id, rt.clock.now()
     message = update.effective_message
     async with rt.db.read() as session:
         prompt = await tb.prompt_of(session, user_id, now)
     if prompt is None or prompt.kind != "photo" or not message.photo:
         return False
-    v = await visitor(update, context)
+    v = await context.open()
     try:
         async with rt.db.write() as session:
             await tb.drop_prompt(session, user_id)
@@ -1212,7 +1207,3 @@ async def search_rows(rt: Runtime, v: Visitor, query: str) -> list[list[Button]]
     async with rt.db.read() as session:
         posts = await tb.search_posts(session, rt.content, v.user_id, query.split(), rt.clock.now())
     return [[button("🤝 " + post_line(v.tr, rt.content, post), callbacks.TB_POST, post.id)] for post in posts]
-
-
-directory.SPACE_BUTTONS.append(space_button)
-directory.SEARCH_HOOKS.append(search_rows)

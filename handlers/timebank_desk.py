@@ -12,21 +12,20 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 from telegram import Update
-from telegram.ext import ContextTypes
 
 from bot import callbacks
 from bot.i18n import N_, Translator
-from bot.runtime import Runtime, Visitor, runtime_of, visitor
+from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers.timebank import (
-    DESK_PROMPTS, MEMBER_STATUSES, STATUS_NAMES, accounts_by_user, bank_space, category_label, chosen, data_of,
+    DESK_PROMPTS, MEMBER_STATUSES, STATUS_NAMES, accounts_by_user, bank_space, category_label, chosen,
     estate_label, hours, ledger_line, post_line, refuse, tell, who,
 )
 from storage import export
 from storage import timebank as tb
 from storage.content import Content, Space
 from storage.models import (
-    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankReport,
+    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankPrompt, TimeBankReport,
 )
 from storage.stats import month_code, period_of_month_code
 from storage.timebank import Reason, Refused
@@ -157,10 +156,10 @@ async def _keeper_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
 
 
 
-async def keeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def keeper(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
-        screen = await _keeper_screen(rt, v, data_of(update).args[0])
+        screen = await _keeper_screen(rt, v, context.data.args[0])
     except Refused as refused:
         await refuse(update, v, refused.reason)
         return
@@ -169,9 +168,9 @@ async def keeper(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 
-async def members_list(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    decoded = data_of(update)
+async def members_list(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    decoded = context.data
     space_id, status, page = decoded.args[0], chosen(MEMBER_STATUSES, decoded.int(1) + 1), decoded.int(2)
     found = bank_space(rt, space_id)
     if found is None or not tb.is_keeper(v.roles, space_id) or status is None:
@@ -197,10 +196,10 @@ async def _member_screen(rt: Runtime, v: Visitor, account_id: int) -> Screen:
 
 
 
-async def member_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def member_view(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
-        screen = await _member_screen(rt, v, data_of(update).int(0))
+        screen = await _member_screen(rt, v, context.data.int(0))
     except Refused as refused:
         await refuse(update, v, refused.reason)
         return
@@ -218,9 +217,9 @@ MEMBER_NOTICES = {
 
 
 
-async def member_do(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    account_id, action = data_of(update).int(0), data_of(update).args[1]
+async def member_do(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    account_id, action = context.data.int(0), context.data.args[1]
     try:
         async with rt.db.read() as session:
             found = await session.get(TimeBankAccount, account_id)
@@ -241,9 +240,9 @@ async def member_do(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 
-async def adjust_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    account_id, quarters = data_of(update).int(0), data_of(update).int(1)
+async def adjust_ask(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    account_id, quarters = context.data.int(0), context.data.int(1)
     try:
         async with rt.db.write() as session:
             account = await session.get(TimeBankAccount, account_id)
@@ -279,9 +278,9 @@ async def _adjust(rt: Runtime, v: Visitor, account_id: int, quarters: int, reaso
 
 
 
-async def reverse_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    transaction_id = data_of(update).int(0)
+async def reverse_ask(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    transaction_id = context.data.int(0)
     try:
         async with rt.db.write() as session:
             movement = await session.get(LedgerTransaction, transaction_id)
@@ -315,9 +314,9 @@ async def _reverse(rt: Runtime, v: Visitor, transaction_id: int, reason: str) ->
 
 
 
-async def post_decide(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    post_id, choice = data_of(update).int(0), data_of(update).args[1]
+async def post_decide(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    post_id, choice = context.data.int(0), context.data.args[1]
     try:
         async with rt.db.write() as session:
             post = await tb.decide_post(session, rt.content, v.roles, post_id, choice == "yes", v.user_id)
@@ -334,11 +333,11 @@ async def post_decide(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 
-async def report_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def report_view(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
         async with rt.db.read() as session:
-            report = await tb.report_for_keeper(session, v.roles, data_of(update).int(0))
+            report = await tb.report_for_keeper(session, v.roles, context.data.int(0))
             accounts = await accounts_by_user(session, report.space_id, {report.reporter_id, report.reported_id})
             messages = await tb.conversation_messages(session, report.contact_id)
             exchange = await session.get(TimeBankExchange, report.exchange_id) if report.exchange_id else None
@@ -351,11 +350,11 @@ async def report_view(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 
-async def report_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
+async def report_close(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
     try:
         async with rt.db.write() as session:
-            report = await tb.close_report(session, v.roles, data_of(update).int(0), v.user_id, rt.clock.now())
+            report = await tb.close_report(session, v.roles, context.data.int(0), v.user_id, rt.clock.now())
     except Refused as refused:
         await refuse(update, v, refused.reason)
         return
@@ -372,9 +371,9 @@ def kept_banks(roles, content: Content) -> list[str]:  # type: ignore[no-untyped
 
 
 
-async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    rt, v = runtime_of(context), await visitor(update, context)
-    code = data_of(update).int(0) or month_code(v.tr.local(rt.clock.now()).date())
+async def stats(update: Update, context: FrontDeskContext) -> None:
+    rt, v = context.rt, await context.open()
+    code = context.data.int(0) or month_code(v.tr.local(rt.clock.now()).date())
     spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(code)
     if not spaces or period is None:
         await refuse(update, v, Reason.NOT_ALLOWED)
@@ -387,10 +386,10 @@ async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 
-async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def export(update: Update, context: FrontDeskContext) -> None:
     """The month's exchanges of the banks this person keeps, as the CSV for Excel of storage/export.py (no names)."""
-    rt, v = runtime_of(context), await visitor(update, context)
-    spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(data_of(update).int(0))
+    rt, v = context.rt, await context.open()
+    spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(context.data.int(0))
     if not spaces or period is None:
         await refuse(update, v, Reason.NOT_ALLOWED)
         return
@@ -410,5 +409,11 @@ async def export(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                     reply_markup=Screen("", [back_row(v.tr, callbacks.TB_STATS, month_code(period.start))]).keyboard)
 
 
-DESK_PROMPTS["adjust"] = lambda rt, v, prompt, text: _adjust(rt, v, prompt.ref or 0, prompt.amount or 0, text)
-DESK_PROMPTS["reverse"] = lambda rt, v, prompt, text: _reverse(rt, v, prompt.ref or 0, text)
+async def adjust_prompt(rt: Runtime, v: Visitor, prompt: TimeBankPrompt, text: str) -> Screen:
+    """handlers.timebank.DESK_PROMPTS["adjust"]: the keeper wrote why a balance is adjusted."""
+    return await _adjust(rt, v, prompt.ref or 0, prompt.amount or 0, text)
+
+
+async def reverse_prompt(rt: Runtime, v: Visitor, prompt: TimeBankPrompt, text: str) -> Screen:
+    """handlers.timebank.DESK_PROMPTS["reverse"]: the keeper wrote why an exchange is reversed."""
+    return await _reverse(rt, v, prompt.ref or 0, text)

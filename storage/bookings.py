@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import hours, outbox
+from storage import hours, outbox, refusals
 from storage.content import BookingRules, Content, Service, Space
 from storage.db import Database
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
@@ -63,12 +63,11 @@ class Reason(StrEnum):
     OFFER_GONE = "offer_gone"  # the waitlist offer expired or was already answered
 
 
-class Refused(Exception):
+class Refused(refusals.Refused):
     """The change was not made; the transaction it was raised in must roll back (leaving `async with` does)."""
 
     def __init__(self, reason: Reason, booking: Booking | None = None) -> None:
-        super().__init__(reason.value)
-        self.reason = reason
+        super().__init__(reason, reason.value)
         self.booking = booking
 
 
@@ -751,5 +750,5 @@ async def _offer_still_open(session: AsyncSession, argument: str, now: datetime)
     return entry is not None and entry.status == "offered" and entry.offer_expires_at is not None and entry.offer_expires_at > now
 
 
-outbox.register_guard("booking_reminder", _reminder_still_due)
-outbox.register_guard("waitlist_offer", _offer_still_open)
+# Checked just before an outbox row leaves (storage.outbox.GUARDS); bot/app.py registers them.
+OUTBOX_GUARDS = {"booking_reminder": _reminder_still_due, "waitlist_offer": _offer_still_open}

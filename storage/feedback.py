@@ -31,6 +31,7 @@ from storage.content import Content
 from storage.hours import ROME
 from storage.models import Booking, Feedback, FeedbackDraft, FeedbackPrompt, Ticket, TicketEvent, User
 from storage.models.feedback import ONE_PER_BOOKING, ONE_PER_TARGET
+from storage.refusals import Refused
 from storage.tickets import Actor, TicketError
 
 KINDS = ("rating", "suggestion", "complaint")
@@ -42,12 +43,11 @@ PROMPT_GUARD = "feedback_prompt"
 DEFAULT_ZONE = ROME
 
 
-class FeedbackError(Exception):
+class FeedbackError(Refused):
     """A refused action. `reason`: not_found, not_allowed, invalid."""
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(reason, message)
 
 
 class Claim(StrEnum):
@@ -337,7 +337,7 @@ def prompt_guard(prompt: FeedbackPrompt) -> str:
     return f"{PROMPT_GUARD}:{prompt.id}"
 
 
-async def _prompt_still_wanted(session: AsyncSession, argument: str, now: datetime) -> bool:
+async def prompt_still_wanted(session: AsyncSession, argument: str, now: datetime) -> bool:
     prompt = await session.get(FeedbackPrompt, int(argument))
     if prompt is None:
         return False
@@ -349,6 +349,5 @@ async def set_prompts_enabled(session: AsyncSession, user_id: int, enabled: bool
     await session.execute(update(User).where(User.id == user_id).values(prompts_enabled=enabled))
 
 
-bookings.FEEDBACK_HOOKS.append(prompt_after_booking)
-tickets.FEEDBACK_HOOKS.append(prompt_after_fix)
-outbox.register_guard(PROMPT_GUARD, _prompt_still_wanted)
+# Checked just before a prompt leaves (storage.outbox.GUARDS); bot/app.py registers it.
+OUTBOX_GUARDS = {PROMPT_GUARD: prompt_still_wanted}

@@ -25,6 +25,7 @@ from storage import bookings, stats, users
 from storage.content import Content, Service
 from storage.guides_content import Guide
 from storage.models import Booking, GuidePrompt, GuideQuestion, GuideRun, GuideStuck, User
+from storage.refusals import Refused
 from storage.stats import Figure, Period, count
 from storage.users import Roles
 
@@ -65,10 +66,9 @@ class Refusal(StrEnum):
     ANSWERED = "answered"
 
 
-class GuideRefused(Exception):
+class GuideRefused(Refused):
     def __init__(self, reason: Refusal) -> None:
-        super().__init__(reason.value)
-        self.reason = reason
+        super().__init__(reason, reason.value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -447,12 +447,6 @@ async def forget_expired(session: AsyncSession, now: datetime) -> int:
     return removed
 
 
-async def _figures_for_summary(session: AsyncSession, scope: stats.Scope, period: Period, content: Content,
+async def figures_for_summary(session: AsyncSession, scope: stats.Scope, period: Period, content: Content,
                                tz: ZoneInfo, now: datetime) -> list[GuideFigures]:
     return await figures(session, period, content, tz)
-
-
-# The statistics summary counts the guides' figures too (kept warm with the rest; handlers/guides.py renders them).
-stats.SUMMARY_EXTRAS["guides"] = _figures_for_summary
-# A booking of a help desk chosen from "I'm stuck" carries the guide and the step.
-bookings.BOOKED_HOOKS.append(attach_booking)

@@ -26,6 +26,7 @@ from storage.models import (
     OutboxMessage, ReportDraft, RoleGrant, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt,
     TicketSubscriber, User,
 )
+from storage.refusals import Refused
 from storage.users import Roles
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,11 @@ EVENT_OF_ACTION = {
 }
 
 
-class TicketError(Exception):
+class TicketError(Refused):
     """A refused action. `reason`: not_found, not_allowed, wrong_state, too_late or invalid."""
 
     def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(reason, message)
 
 
 @dataclass(frozen=True)

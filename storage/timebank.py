@@ -32,6 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import refusals
 from storage.content import Content, Space, TimeBank
 from storage.models import (
     LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage,
@@ -78,12 +79,11 @@ class Reason(StrEnum):
     NOT_ACCEPTED = "not_accepted"  # the conversation has not been accepted, or has ended
 
 
-class Refused(Exception):
+class Refused(refusals.Refused):
     """The change was not made; the transaction it was raised in must roll back (leaving `async with` does)."""
 
     def __init__(self, reason: Reason) -> None:
-        super().__init__(reason.value)
-        self.reason = reason
+        super().__init__(reason, reason.value)
 
 
 def hours_of(quarters: int) -> float:

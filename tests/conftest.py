@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.app import wire
 from bot.clock import Clock
 from storage.content import Content, load_content
 from storage.db import Database, upgrade
@@ -21,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CONTENT = ROOT / "content"
 POSTGRES_URL = os.environ.get("QC_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
+
+wire()  # what bot/app.py registers when it builds the Application, for the tests of the domain alone
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from bot.app import PERIODIC_JOBS
 from bot.config import Settings
-from bot.jobs import PERIODIC_JOBS
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
 from storage import users
 from storage.content import ContentStore
