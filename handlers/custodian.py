@@ -23,6 +23,7 @@ from bot.media import MediaTooLarge, delete_stored, incoming_media, limit_megaby
 from bot.outbox_sender import OnBlocked
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
+from handlers import refusals
 from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
 from handlers.limits import limit_notice
 from storage import audit, limits, outbox, tickets, users
@@ -563,7 +564,7 @@ def blocked_handler(rt: Runtime) -> OnBlocked:
 async def refuse(update: Update, v: Visitor, error: TicketError) -> None:
     """A refused action: a short, polite answer on the button; nothing changed."""
     log.info("user %s: ticket action refused (%s): %s", v.user_id, error.reason, error)
-    await update.callback_query.answer(v.tr._(REFUSALS[error.reason]), show_alert=error.reason == "not_allowed")
+    await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]), alert=error.reason == "not_allowed")
 
 
 async def _is_alert_message(rt: Runtime, update: Update, ticket_id: int) -> bool:
@@ -729,7 +730,7 @@ async def _finish_prompt(update: Update, context: FrontDeskContext, v: Visitor, 
         async with rt.db.write() as session:
             await tickets.drop_prompt(session, v.user_id)
         log.info("user %s: %s refused (%s)", v.user_id, purpose, error)
-        await show(update, Screen(v.tr._(REFUSALS[error.reason]), [menu_row(v.tr)]))
+        await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]))
         return
     rt.wake_outbox()
     code = change.ticket.code

@@ -12,6 +12,7 @@ from bot.callbacks import Action
 from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
+from handlers import refusals
 from handlers.booking import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.custodian import category_name
@@ -186,8 +187,8 @@ async def _prompts_enabled(rt: Runtime, user_id: int) -> bool:
 
 
 async def _refuse(update: Update, rt: Runtime, v: Visitor, error: FeedbackError) -> None:
-    await update.callback_query.answer(clip(v.tr._(REFUSALS[error.reason]), 200), show_alert=True)
-    await show(update, render_home(v, await _prompts_enabled(rt, v.user_id)))
+    await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]), alert=True,
+                          screen=render_home(v, await _prompts_enabled(rt, v.user_id)))
 
 
 async def feedback_home(update: Update, context: FrontDeskContext) -> None:

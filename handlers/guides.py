@@ -23,7 +23,7 @@ from bot.i18n import LANGUAGE_NAMES, N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, Button, Screen, button, clip, menu_row, show, url_button
 from handlers import booking as booking_screens
-from handlers import directory
+from handlers import directory, refusals
 from handlers.common import chat_translator, message_params, screen_params, space_name
 from handlers.custodian import manager_chats
 from handlers.stats import count_text, shown
@@ -489,7 +489,7 @@ async def guide_reply(update: Update, context: FrontDeskContext) -> None:
                                                  context.data.int(0), rt.clock.now())
     except GuideRefused as refusal:
         log.info("user %s: answer to a guide question refused (%s)", v.user_id, refusal.reason)
-        await update.callback_query.answer(v.tr._(REFUSALS[refusal.reason]), show_alert=refusal.reason is Refusal.NOT_ALLOWED)
+        await refusals.refuse(update, v, v.tr._(REFUSALS[refusal.reason]), alert=refusal.reason is Refusal.NOT_ALLOWED)
         return
     text = v.tr._("Scrivi la risposta in un messaggio: la mando così com'è alla persona, dentro il bot. Scrive in {language}: usa frasi semplici.",
                   language=LANGUAGE_NAMES.get(question.language, question.language))
@@ -569,7 +569,7 @@ async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     except GuideRefused as refusal:
         async with rt.db.write() as session:
             await guides.drop_prompt(session, user_id)
-        await show(update, Screen(v.tr._(REFUSALS[refusal.reason]), [menu_row(v.tr)]))
+        await refusals.refuse(update, v, v.tr._(REFUSALS[refusal.reason]))
         return True
     rt.wake_outbox()
     await show(update, Screen(v.tr._("Fatto: la persona riceve la tua risposta nel bot."), [menu_row(v.tr)]))

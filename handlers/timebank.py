@@ -21,7 +21,7 @@ from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, Button, Screen, back_row, button, clip, menu_row, show
-from handlers import directory
+from handlers import directory, refusals
 from handlers.common import chat_translator, message_params, paging
 from storage import outbox, users
 from storage import timebank as tb
@@ -430,13 +430,7 @@ def render_statement(tr: Translator, content: Content, space: Space, statement: 
 
 async def refuse(update: Update, v: Visitor, reason: Reason, screen: Screen | None = None) -> None:
     """A polite answer; the screen is shown when there is one (a refused button changes nothing)."""
-    text = refusal(v.tr, reason)
-    if update.callback_query is not None:
-        await update.callback_query.answer(text[:200], show_alert=False)
-        if screen is not None:
-            await show(update, screen)
-        return
-    await show(update, screen or Screen(text, [menu_row(v.tr)]))
+    await refusals.refuse(update, v, refusal(v.tr, reason), screen=screen)
 
 
 async def tell(session: AsyncSession, rt: Runtime, user_id: int, build, key: str) -> None:  # type: ignore[no-untyped-def]
