@@ -47,6 +47,9 @@ from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
 from handlers import guides, limits, privacy, timebank, timebank_desk
+from handlers.outgoing import bookings as outgoing_bookings
+from handlers.outgoing import tickets as outgoing_tickets
+from handlers.outgoing import timebank as outgoing_timebank
 from storage import bookings as booking_rules
 from storage import feedback as feedback_rules
 from storage import guides as guide_rules
@@ -116,12 +119,12 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     # Roles changed on any instance (an admin revoked one) stop working here within two seconds: one indexed read.
     PeriodicJob("user-changes", USER_CHANGES_POLL_SECONDS, Runtime.drop_changed_users, first_after=0.0),
     # Waitlist offers not confirmed in time pass to the next tenant in line (reminders need no job: outbox rows).
-    PeriodicJob("waitlist-offers", 60.0, booking.expire_waitlist_offers),
+    PeriodicJob("waitlist-offers", 60.0, outgoing_bookings.expire_waitlist_offers),
     # Reports: escalate tickets nobody took in charge, send each custodian's daily digest, close resolved tickets
     # nobody reopened within 14 days.
-    PeriodicJob("ticket-escalations", 60.0, custodian.escalate_overdue),
-    PeriodicJob("ticket-digests", 60.0, custodian.send_digests),
-    PeriodicJob("ticket-closing", 600.0, custodian.close_resolved),
+    PeriodicJob("ticket-escalations", 60.0, outgoing_tickets.escalate_overdue),
+    PeriodicJob("ticket-digests", 60.0, outgoing_tickets.send_digests),
+    PeriodicJob("ticket-closing", 600.0, outgoing_tickets.close_resolved),
     # Feedback: questions after attended bookings and confirmed fixes (at most one a day per tenant); committees'
     # monthly digest, once per member and month.
     PeriodicJob("feedback-prompts", 60.0, feedback.send_prompts),
@@ -138,7 +141,7 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("guides-retention", 3600.0, guides.forget_expired),
     # Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the
     # outbox), and personal data past its retention (storage/timebank.RETENTION).
-    PeriodicJob("timebank-digests", 600.0, timebank.send_digests),
+    PeriodicJob("timebank-digests", 600.0, outgoing_timebank.send_digests),
     PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data),
 ]
 
@@ -608,7 +611,7 @@ async def on_startup(application: Application) -> None:
     rt.bot_username = application.bot.username
     for language in LANGUAGES:
         await application.bot.set_my_commands(start.commands_for(language), language_code=None if language == "it" else language)
-    rt.outbox = OutboxSender(rt.db, application.bot, rt.clock, on_blocked=custodian.blocked_handler(rt))
+    rt.outbox = OutboxSender(rt.db, application.bot, rt.clock, on_blocked=outgoing_tickets.blocked_handler(rt))
     rt.outbox.start()
     jobs.schedule_all(application, PERIODIC_JOBS)
 

@@ -28,6 +28,7 @@ from aiohttp import web
 from bot.media import stored_path
 from bot.runtime import Runtime
 from storage import open311, tickets
+from storage import ticket_lists
 from storage.open311 import Open311Error
 
 ROOT = "/open311"
@@ -214,7 +215,7 @@ def _codes(value: str | None) -> frozenset[str] | None:
 
 async def _documents(rt: Runtime, found: list) -> list[dict]:  # type: ignore[type-arg]
     async with rt.db.read(long=True) as session:
-        tokens = await tickets.first_photo_tokens(session, [ticket.id for ticket in found])
+        tokens = await ticket_lists.first_photo_tokens(session, [ticket.id for ticket in found])
     return [
         open311.service_request(rt.content, ticket, media_link(rt, tokens[ticket.id]) if ticket.id in tokens else None)
         for ticket in found
@@ -226,7 +227,7 @@ async def requests(request: web.Request, rt: Runtime) -> list[dict]:
     codes = _codes(query.get("service_request_id"))
     if codes is not None:  # GeoReport: service_request_id overrides every other argument
         async with rt.db.read(long=True) as session:
-            found = await tickets.search_tickets(session, codes=codes, limit=open311.MAX_REQUESTS)
+            found = await ticket_lists.search_tickets(session, codes=codes, limit=open311.MAX_REQUESTS)
         return await _documents(rt, found)
     statuses = open311.parse_statuses(query.get("status"))
     until = open311.parse_datetime("end_date", query["end_date"]) if query.get("end_date") else None
@@ -236,7 +237,7 @@ async def requests(request: web.Request, rt: Runtime) -> list[dict]:
     if until is not None and since > until:
         raise Open311Error(400, "start_date is after end_date")
     async with rt.db.read(long=True) as session:  # up to MAX_REQUESTS tickets
-        found = await tickets.search_tickets(
+        found = await ticket_lists.search_tickets(
             session, category_ids=_codes(query.get("service_code")),
             statuses=open311.ticket_statuses(statuses) if statuses else None, since=since, until=until,
             limit=open311.MAX_REQUESTS,
@@ -247,7 +248,7 @@ async def requests(request: web.Request, rt: Runtime) -> list[dict]:
 async def one_request(request: web.Request, rt: Runtime) -> list[dict]:
     code = request.match_info["code"]
     async with rt.db.read() as session:
-        found = await tickets.search_tickets(session, codes=frozenset({code}), limit=1)
+        found = await ticket_lists.search_tickets(session, codes=frozenset({code}), limit=1)
     if not found:
         raise Open311Error(404, f"no service request {code!r}")
     return await _documents(rt, found)
@@ -257,7 +258,7 @@ async def media(request: web.Request, rt: Runtime) -> web.StreamResponse:
     token = request.match_info["token"]
     _check_media_link(request, rt, token)
     async with rt.db.read() as session:
-        record = await tickets.media_by_token(session, token)
+        record = await ticket_lists.media_by_token(session, token)
     path = stored_path(rt.settings, record.path) if record is not None else None
     if path is None or not path.is_file():
         raise Open311Error(404, "no such media")

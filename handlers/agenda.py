@@ -15,7 +15,7 @@ from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Screen, button, clip, menu_row, pager_row, show
-from handlers.booking import book_again_rows, enqueue_offer, service_title, summary_lines
+from handlers.outgoing.bookings import book_again_rows, enqueue_offer, service_title, summary_lines
 from handlers.common import chat_translator, paging, screen_params, space_name
 from handlers.guides import agenda_note
 from storage import audit, bookings, guides, outbox

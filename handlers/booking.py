@@ -10,84 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import callbacks
-from bot.i18n import Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, menu_row, show
-from handlers.common import chat_translator, paging, screen_params, space_name
+from handlers.common import paging, space_name
+from handlers.outgoing.bookings import (
+    book_again_rows, bookable, enqueue_offer, enqueue_reminders, offer_rows, rules_of, seats_label, service_title,
+    space_phone, summary_lines, timezone_of,
+)
 from storage import bookings, outbox, shortcuts
 from storage.bookings import FreeSlot, Reason, Refused
-from storage.content import BookingRules, Content, Service, Space
+from storage.content import Content, Service, Space
 from storage.models import Booking, WaitlistEntry
 
 DAYS_PER_PAGE = 6
 TIMES_IN_ONE_COLUMN = 6  # more times than this go two to a row
-
-
-# --- small helpers
-
-
-def _tz(rt: Runtime) -> ZoneInfo:
-    return rt.settings.timezone
-
-
-def bookable(content: Content, service_id: str) -> tuple[Service, Space] | None:
-    service = content.services.get(service_id)
-    if service is None or service.booking is None or service.space_id not in content.spaces:
-        return None
-    return service, content.spaces[service.space_id]
-
-
-def rules_of(content: Content, service_id: str) -> BookingRules | None:
-    service = content.services.get(service_id)
-    return service.booking if service is not None else None
-
-
-def space_phone(content: Content, space_id: str) -> str:
-    space = content.spaces.get(space_id)
-    return space.phone if space is not None and space.phone else content.contacts.free_phone
-
-
-def service_title(tr: Translator, content: Content, service_id: str) -> str:
-    service = content.services.get(service_id)
-    return service.title.get(tr.language) if service is not None else tr._("Servizio non più in elenco")
-
-
-def summary_lines(tr: Translator, content: Content, service_id: str, space_id: str, start: datetime, end: datetime) -> list[str]:
-    """What, when and where, as every booking screen and message shows it."""
-    lines = [
-        f"<b>{tr.isolate(service_title(tr, content, service_id))}</b>",
-        tr._("📅 {date}", date=tr.date(start)),
-        tr._("🕘 {start}–{end}", start=tr.time(start), end=tr.time(end)),
-    ]
-    space = content.spaces.get(space_id)
-    if space is not None:
-        lines.append(tr._("📍 {space}, {address}", space=space.name.get(tr.language), address=space.address))
-    return lines
-
-
-def seats_label(tr: Translator, left: int) -> str:
-    return tr.n_("{n} posto libero", "{n} posti liberi", left)
-
-
-def book_again_rows(tr: Translator, content: Content, service_id: str) -> list[list[Button]]:
-    """After a booking or an offer is gone: another time of the same service, while it can still be booked."""
-    if bookable(content, service_id) is None:
-        return []
-    return [[button(tr._("📅 Prenota un altro orario"), callbacks.BOOK_DAYS, service_id, 0)]]
-
-
-def offer_rows(tr: Translator, entry: WaitlistEntry) -> list[list[Button]]:
-    """The answers to a seat offered from the waitlist."""
-    return [
-        [button(tr._("✅ Sì, prenota"), callbacks.WAITLIST_ACCEPT, entry.id)],
-        [button(tr._("No, grazie"), callbacks.WAITLIST_LEAVE, entry.id)],
-    ]
 
 
 # --- screens
@@ -339,74 +279,6 @@ def render_waitlist_entry(v: Visitor, content: Content, entry: WaitlistEntry, pl
     return Screen("\n".join(lines), rows)
 
 
-# --- messages to tenants sent later, through the outbox
-
-
-def reminder_params(tr: Translator, content: Content, booking: Booking) -> dict:
-    lines = [tr._("⏰ <b>Promemoria</b>: hai un appuntamento."), ""]
-    lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
-    lines.append(tr._("Codice: {code}", code=booking.code))
-    rows = [
-        [button(tr._("❌ Annulla la prenotazione"), callbacks.BOOKING_CANCEL_ASK, booking.id)],
-        [button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)],
-    ]
-    return screen_params(Screen("\n".join(lines), rows))
-
-
-async def enqueue_reminders(session: AsyncSession, tr: Translator, content: Content, booking: Booking, now: datetime) -> None:
-    service = content.services.get(booking.service_id)
-    if service is None or service.booking is None:
-        return
-    for reminder in bookings.reminder_plan(service.booking, booking.slot_start, now):
-        await outbox.enqueue(
-            session, chat_id=booking.chat_id, method="sendMessage", params=reminder_params(tr, content, booking),
-            dedupe_key=f"booking-reminder:{booking.id}:{reminder.hours:g}", now=now, not_before=reminder.send_at,
-            guard=bookings.reminder_guard(booking, reminder), kind="booking_reminder", ref=str(booking.id),
-        )
-
-
-async def enqueue_offer(session: AsyncSession, rt: Runtime, entry: WaitlistEntry, now: datetime) -> None:
-    tr = await chat_translator(session, rt, entry.user_id)
-    content = rt.content
-    lines = [
-        tr._("🎉 <b>Si è liberato un posto!</b> Eri in lista d'attesa per:"), "",
-        *summary_lines(tr, content, entry.service_id, entry.space_id, entry.slot_start, entry.slot_end), "",
-        tr._("Lo vuoi? Confermalo entro le {time} di {date}, poi passa alla persona dopo di te.",
-             time=tr.time(entry.offer_expires_at), date=tr.short_date(entry.offer_expires_at)),
-    ]
-    await outbox.enqueue(
-        session, chat_id=entry.chat_id, method="sendMessage",
-        params=screen_params(Screen("\n".join(lines), offer_rows(tr, entry))),
-        dedupe_key=f"waitlist-offer:{entry.id}", now=now, guard=bookings.offer_guard(entry), kind="waitlist_offer",
-        ref=str(entry.id),
-    )
-
-
-async def enqueue_offer_expired(session: AsyncSession, rt: Runtime, entry: WaitlistEntry, now: datetime) -> None:
-    """Turn the offer message into a note that the time ran out, so its button cannot mislead."""
-    tr = await chat_translator(session, rt, entry.user_id)
-    lines = [
-        tr._("⌛ Il tempo per confermare è scaduto e il posto è passato a un'altra persona:"), "",
-        *summary_lines(tr, rt.content, entry.service_id, entry.space_id, entry.slot_start, entry.slot_end),
-    ]
-    rows = [*book_again_rows(tr, rt.content, entry.service_id), menu_row(tr)]
-    await outbox.enqueue(
-        session, chat_id=entry.chat_id, method="editMessageText",
-        params={outbox.EDIT_REF: ["waitlist_offer", str(entry.id)], **screen_params(Screen("\n".join(lines), rows))},
-        dedupe_key=f"waitlist-offer-expired:{entry.id}", now=now,
-    )
-
-
-async def expire_waitlist_offers(rt: Runtime) -> None:
-    """Periodic job: offers not confirmed in time go to the next tenant in line."""
-    now = rt.clock.now()
-    async with rt.db.write() as session:
-        for expiry in await bookings.expire_offers(session, now):
-            await enqueue_offer_expired(session, rt, expiry.expired, now)
-            if expiry.next_offer is not None:
-                await enqueue_offer(session, rt, expiry.next_offer, now)
-
-
 # --- handlers: decode, call the domain, render
 
 
@@ -451,14 +323,14 @@ async def book_space(update: Update, context: FrontDeskContext) -> None:
 
 async def _days_screen(rt: Runtime, v: Visitor, service: Service, space: Space, page: int = 0) -> Screen:
     async with rt.db.read() as session:
-        free = await bookings.free_slots(session, service, space, rt.clock.now(), _tz(rt))
+        free = await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt))
     first_free = next((item for item in free if item.left > 0), None)
-    return render_days(v, service, space, bookings.seats_by_day(free, _tz(rt)), page, first_free)
+    return render_days(v, service, space, bookings.seats_by_day(free, timezone_of(rt)), page, first_free)
 
 
 async def _times_screen(rt: Runtime, v: Visitor, service: Service, space: Space, day: date) -> Screen:
     async with rt.db.read() as session:
-        free = await bookings.free_slots(session, service, space, rt.clock.now(), _tz(rt), on=day)
+        free = await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt), on=day)
     return render_times(v, service, space, day, free)
 
 
@@ -480,9 +352,9 @@ async def waitlist_days(update: Update, context: FrontDeskContext) -> None:
     if found is None:
         return
     async with rt.db.read() as session:
-        free = await bookings.free_slots(session, *found, rt.clock.now(), _tz(rt))
+        free = await bookings.free_slots(session, *found, rt.clock.now(), timezone_of(rt))
     await update.callback_query.answer()
-    await show(update, render_full_days(v, found[0], bookings.seats_by_day(free, _tz(rt))))
+    await show(update, render_full_days(v, found[0], bookings.seats_by_day(free, timezone_of(rt))))
 
 
 async def book_times(update: Update, context: FrontDeskContext) -> None:
@@ -509,8 +381,8 @@ async def _slot_state(
     async with rt.db.read() as session:
         phone = await bookings.saved_phone(session, v.user_id)
         existing = await bookings.live_booking(session, v.user_id, service.id, start)
-        day = start.astimezone(_tz(rt)).date()
-        free = await bookings.free_slots(session, service, space, rt.clock.now(), _tz(rt), on=day)
+        day = start.astimezone(timezone_of(rt)).date()
+        free = await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt), on=day)
     return free, existing, phone
 
 
@@ -525,7 +397,7 @@ async def _offer_slot(update: Update, context: FrontDeskContext, v: Visitor, ser
     else:
         free, existing, phone = await _slot_state(rt, v, service, space, start)
         item = next((candidate for candidate in free if candidate.slot.start == start), None)
-        day = start.astimezone(_tz(rt)).date()
+        day = start.astimezone(timezone_of(rt)).date()
         if existing is not None:
             screen = render_booked(v, rt.content, existing)
         elif item is None:
@@ -555,7 +427,7 @@ async def book_slot(update: Update, context: FrontDeskContext) -> None:
     if found is None:
         return
     ask_phone = decoded.action is callbacks.BOOK_PHONE
-    await _offer_slot(update, context, v, *found, bookings.start_of(decoded.args[1], _tz(rt)), ask_phone=ask_phone)
+    await _offer_slot(update, context, v, *found, bookings.start_of(decoded.args[1], timezone_of(rt)), ask_phone=ask_phone)
 
 
 async def book_confirm(update: Update, context: FrontDeskContext) -> None:
@@ -566,7 +438,7 @@ async def book_confirm(update: Update, context: FrontDeskContext) -> None:
     found = await _bookable_or_gone(update, context, v, decoded.args[0])
     if found is None:
         return
-    start = bookings.start_of(decoded.args[1], _tz(rt))
+    start = bookings.start_of(decoded.args[1], timezone_of(rt))
     service, space = found
     if start is None:
         await _offer_slot(update, context, v, service, space, None)
@@ -580,7 +452,7 @@ async def book_confirm(update: Update, context: FrontDeskContext) -> None:
             return
     outcome = await bookings.confirm(
         rt.db, service=service, space=space, start=start, user_id=v.user_id, chat_id=v.chat_id, name=v.first_name,
-        phone=phone, language=v.language, now=rt.clock.now(), tz=_tz(rt),
+        phone=phone, language=v.language, now=rt.clock.now(), tz=timezone_of(rt),
         on_booked=lambda session, booking: enqueue_reminders(session, v.tr, rt.content, booking, rt.clock.now()),
     )
     if outcome.booking is not None:
@@ -716,7 +588,7 @@ async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
     if found is None:
         return
     service, space = found
-    start = bookings.start_of(decoded.args[1], _tz(rt))
+    start = bookings.start_of(decoded.args[1], timezone_of(rt))
     now = rt.clock.now()
     if service.booking.phone_required:
         async with rt.db.read() as session:
@@ -730,7 +602,7 @@ async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
                 raise Refused(Reason.UNAVAILABLE)
             entry = await bookings.join_waitlist(
                 session, service=service, space=space, start=start, user_id=v.user_id, chat_id=v.chat_id,
-                name=v.first_name, language=v.language, now=now, tz=_tz(rt),
+                name=v.first_name, language=v.language, now=now, tz=timezone_of(rt),
             )
             place = await bookings.place_in_line(session, entry)
     except Refused as refusal:

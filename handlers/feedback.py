@@ -13,9 +13,9 @@ from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers import refusals
-from handlers.booking import service_title
+from handlers.outgoing.bookings import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
-from handlers.custodian import category_name
+from handlers.outgoing.tickets import category_name
 from storage import feedback, outbox, shortcuts
 from storage.content import Content, Service
 from storage.feedback import Claim, FeedbackError, Target

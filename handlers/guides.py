@@ -25,7 +25,8 @@ from bot.ui import MAX_CAPTION, Button, Screen, button, clip, menu_row, show, ur
 from handlers import booking as booking_screens
 from handlers import directory, refusals
 from handlers.common import chat_translator, message_params, screen_params, space_name
-from handlers.custodian import manager_chats
+from handlers.outgoing import bookings as outgoing_bookings
+from handlers.outgoing.tickets import manager_chats
 from handlers.stats import count_text, shown
 from storage import bookings, guides, outbox
 from storage.content import Content, Service
@@ -417,7 +418,7 @@ async def guide_desk(update: Update, context: FrontDeskContext) -> None:
 
 async def guide_desk_service(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    service = booking_screens.bookable(rt.content, context.data.args[0])
+    service = outgoing_bookings.bookable(rt.content, context.data.args[0])
     chosen = None
     if service is not None:
         async with rt.db.write() as session:

@@ -20,7 +20,8 @@ from bot.config import LOG_DAYS_KEPT, Retention
 from bot.i18n import FSI, LANGUAGE_NAMES, N_, PDI, Translator
 from bot.runtime import FrontDeskContext, Runtime
 from bot.ui import MAX_CAPTION, Screen, back_row, button, clip, menu_row, pager_row, show
-from handlers import custodian, feedback
+from handlers import feedback
+from handlers.outgoing import tickets as outgoing_tickets
 from handlers.common import paging
 from storage import audit, privacy
 from storage.content import Contacts, Content
@@ -157,8 +158,8 @@ OTHER_VALUE_LABELS = {
     "common": N_("Parti comuni"), "voice": N_("Messaggio vocale"),
 }
 VALUE_LABELS = {
-    "status": {**custodian.STATUS_LABELS, **OTHER_VALUE_LABELS},
-    "kind": {**custodian.EVENT_LABELS, **feedback.KIND_NAMES, **OTHER_VALUE_LABELS},
+    "status": {**outgoing_tickets.STATUS_LABELS, **OTHER_VALUE_LABELS},
+    "kind": {**outgoing_tickets.EVENT_LABELS, **feedback.KIND_NAMES, **OTHER_VALUE_LABELS},
     "area": OTHER_VALUE_LABELS,
 }
 MOMENT_FIELDS = frozenset({"slot_start", "slot_end", "day", "since", "at", "not_before"})  # and every "*_at"
@@ -168,7 +169,7 @@ def _readable(tr: Translator, content: Content, key: str, value: object) -> str:
     """A value as a person reads it: local dates and times, names instead of ids, yes or no."""
     if isinstance(value, bool):
         return tr._("Sì") if value else tr._("No")
-    coded = VALUE_LABELS.get(key, custodian.ANSWER_LABELS if isinstance(value, str) else {})
+    coded = VALUE_LABELS.get(key, outgoing_tickets.ANSWER_LABELS if isinstance(value, str) else {})
     if isinstance(value, str) and value in coded:
         return tr._(coded[value])
     if key in ("space_id",) and value in content.spaces:

@@ -14,9 +14,9 @@ from bot import callbacks, charts
 from bot.i18n import N_, Translator, translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, MAX_TEXT, Button, Screen, back_row, button, clip, menu_row, show
-from handlers.booking import service_title
+from handlers.outgoing.bookings import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
-from handlers.custodian import category_name, estate_name
+from handlers.outgoing.tickets import category_name, estate_name
 from handlers.feedback import KIND_NAMES, target_name
 from storage import audit, outbox, stats
 from storage.content import Content

@@ -17,12 +17,14 @@ from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
-from handlers.timebank import (
-    DESK_PROMPTS, MEMBER_STATUSES, STATUS_NAMES, accounts_by_user, bank_space, category_label, chosen,
-    estate_label, hours, ledger_line, post_line, refuse, tell, who,
+from handlers.outgoing.timebank import tell
+from handlers.timebank import DESK_PROMPTS, accounts_by_user, bank_space, refuse
+from handlers.timebank_screens import (
+    MEMBER_STATUSES, STATUS_NAMES, category_label, chosen, estate_label, hours, ledger_line, post_line, who,
 )
 from storage import export
 from storage import timebank as tb
+from storage import timebank_books
 from storage.content import Content, Space
 from storage.models import (
     LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankPrompt, TimeBankReport,
@@ -33,9 +35,7 @@ from storage.timebank import Reason, Refused
 MEMBERS_PER_PAGE = 8
 
 
-
 ADJUSTMENTS = (4, 2, -2, -4)  # quarters an operator can add or take with one tap (then types the reason)
-
 
 
 def render_keeper(tr: Translator, content: Content, space: Space, pending_members: int, posts: list[TimeBankPost],
@@ -53,7 +53,6 @@ def render_keeper(tr: Translator, content: Content, space: Space, pending_member
     rows.append([button(tr._("📊 Numeri della banca del tempo"), callbacks.TB_STATS, 0)])
     rows.append(back_row(tr, callbacks.TB_HOME, space.id))
     return Screen("\n".join(lines), rows)
-
 
 
 def render_members(tr: Translator, content: Content, space: Space, status: str, accounts: list[TimeBankAccount],
@@ -74,8 +73,7 @@ def render_members(tr: Translator, content: Content, space: Space, status: str, 
     return Screen(text, rows)
 
 
-
-def render_member(tr: Translator, content: Content, account: TimeBankAccount, lines: list[tb.Line]) -> Screen:
+def render_member(tr: Translator, content: Content, account: TimeBankAccount, lines: list[timebank_books.Line]) -> Screen:
     text = [tr._("<b>{who}</b>", who=who(tr, content, account)),
             tr._("Stato: {status}", status=tr._(STATUS_NAMES[account.status])),
             tr._("Saldo: {balance}", balance=hours(tr, account.balance)), ""]
@@ -96,7 +94,6 @@ def render_member(tr: Translator, content: Content, account: TimeBankAccount, li
             rows.append([button(tr._("↩️ Annulla: {line}", line=moved), callbacks.TB_REVERSE, line.transaction_id)])
     rows.append(back_row(tr, callbacks.TB_MEMBERS, account.space_id, 1, 0))
     return Screen("\n".join(text), rows)
-
 
 
 def render_report(tr: Translator, content: Content, report: TimeBankReport, reporter: TimeBankAccount | None,
@@ -120,17 +117,16 @@ def render_report(tr: Translator, content: Content, report: TimeBankReport, repo
     return Screen("\n".join(lines), rows)
 
 
-
-def render_figures(tr: Translator, content: Content, figures: list[tb.BankFigures], month: date) -> Screen:
+def render_figures(tr: Translator, content: Content, figures: list[timebank_books.BankFigures], month: date) -> Screen:
     lines = [tr._("<b>📊 Banca del tempo · {month}</b>", month=tr.date(month, format="LLLL yyyy"))]
     for item in figures:
         space = content.spaces.get(item.space_id)
         lines += ["", f"<b>{tr.isolate(space.name.get(tr.language) if space else item.space_id)}</b>"]
-        if item.members < tb.MIN_GROUP:
-            lines.append(tr._("Meno di {n} iscritti: numeri nascosti.", n=tb.MIN_GROUP))
+        if item.members < timebank_books.MIN_GROUP:
+            lines.append(tr._("Meno di {n} iscritti: numeri nascosti.", n=timebank_books.MIN_GROUP))
             continue
         lines.append(tr._("Iscritti: {n} · attivi nel mese: {active}", n=tr.number(item.members),
-                          active=tr.number(item.active_members) if item.active_members >= tb.MIN_GROUP else "<5"))
+                          active=tr.number(item.active_members) if item.active_members >= timebank_books.MIN_GROUP else "<5"))
         lines.append(tr._("Ore scambiate: {hours}", hours=hours(tr, sum(item.hours_by_month.values()))))
         for category, quarters in sorted(item.hours_by_category.items()):
             lines.append(f"  {tr.isolate(category_label(tr, content, category))}: {hours(tr, quarters)}")
@@ -143,7 +139,6 @@ def render_figures(tr: Translator, content: Content, figures: list[tb.BankFigure
     return Screen("\n".join(lines), rows)
 
 
-
 async def _keeper_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
     space, _ = tb.bank_of(rt.content, space_id)
     if not tb.is_keeper(v.roles, space_id):
@@ -151,9 +146,8 @@ async def _keeper_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
     async with rt.db.read() as session:
         pending = len(await tb.members(session, space_id, "pending", 0, 100))
         posts = await tb.pending_posts(session, space_id)
-        reports = await tb.open_reports(session, space_id)
+        reports = await timebank_books.open_reports(session, space_id)
     return render_keeper(v.tr, rt.content, space, pending, posts, reports)
-
 
 
 async def keeper(update: Update, context: FrontDeskContext) -> None:
@@ -165,7 +159,6 @@ async def keeper(update: Update, context: FrontDeskContext) -> None:
         return
     await update.callback_query.answer()
     await show(update, screen)
-
 
 
 async def members_list(update: Update, context: FrontDeskContext) -> None:
@@ -183,7 +176,6 @@ async def members_list(update: Update, context: FrontDeskContext) -> None:
                                       len(accounts) > MEMBERS_PER_PAGE))
 
 
-
 async def _member_screen(rt: Runtime, v: Visitor, account_id: int) -> Screen:
     async with rt.db.read() as session:
         account = await session.get(TimeBankAccount, account_id)
@@ -191,9 +183,8 @@ async def _member_screen(rt: Runtime, v: Visitor, account_id: int) -> Screen:
             raise Refused(Reason.NOT_FOUND)
         if not tb.is_keeper(v.roles, account.space_id):
             raise Refused(Reason.NOT_ALLOWED)
-        lines = await tb.history(session, account.id, limit=5)
+        lines = await timebank_books.history(session, account.id, limit=5)
     return render_member(v.tr, rt.content, account, lines)
-
 
 
 async def member_view(update: Update, context: FrontDeskContext) -> None:
@@ -207,14 +198,12 @@ async def member_view(update: Update, context: FrontDeskContext) -> None:
     await show(update, screen)
 
 
-
 MEMBER_NOTICES = {
     "approve": N_("✅ Benvenuto/a nella banca del tempo di {space}! Il tuo saldo: {balance}"),
     "pause": N_("⏸ La tua iscrizione alla banca del tempo di {space} è sospesa. Per chiarire parla con l'operatore dello spazio."),
     "resume": N_("▶️ La tua iscrizione alla banca del tempo di {space} è di nuovo attiva."),
     "remove": N_("La tua iscrizione alla banca del tempo di {space} è chiusa."),
 }
-
 
 
 async def member_do(update: Update, context: FrontDeskContext) -> None:
@@ -239,7 +228,6 @@ async def member_do(update: Update, context: FrontDeskContext) -> None:
     await show(update, await _member_screen(rt, v, account_id))
 
 
-
 async def adjust_ask(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     account_id, quarters = context.data.int(0), context.data.int(1)
@@ -260,7 +248,6 @@ async def adjust_ask(update: Update, context: FrontDeskContext) -> None:
                               [back_row(v.tr, callbacks.TB_MEMBER, account_id)]))
 
 
-
 async def _adjust(rt: Runtime, v: Visitor, account_id: int, quarters: int, reason: str) -> Screen:
     async with rt.db.write() as session:
         await tb.drop_prompt(session, v.user_id)
@@ -275,7 +262,6 @@ async def _adjust(rt: Runtime, v: Visitor, account_id: int, quarters: int, reaso
             [[button(tr._("📒 Saldo e movimenti"), callbacks.TB_LEDGER, account.space_id, 0)]]), f"adjust:{movement.id}")
     return Screen(v.tr._("✅ Saldo corretto: {balance}.", balance=hours(v.tr, account.balance)),
                   [[button(v.tr._("👤 Vedi"), callbacks.TB_MEMBER, account_id)]])
-
 
 
 async def reverse_ask(update: Update, context: FrontDeskContext) -> None:
@@ -297,11 +283,10 @@ async def reverse_ask(update: Update, context: FrontDeskContext) -> None:
                               [menu_row(v.tr)]))
 
 
-
 async def _reverse(rt: Runtime, v: Visitor, transaction_id: int, reason: str) -> Screen:
     async with rt.db.write() as session:
         await tb.drop_prompt(session, v.user_id)
-        movement = await tb.reverse(session, rt.content, v.roles, transaction_id, reason, v.user_id, rt.clock.now())
+        movement = await timebank_books.reverse(session, rt.content, v.roles, transaction_id, reason, v.user_id, rt.clock.now())
         touched = (await session.scalars(select(TimeBankAccount).join(
             LedgerEntry, LedgerEntry.account_id == TimeBankAccount.id).where(
             LedgerEntry.transaction_id == movement.id, TimeBankAccount.user_id.is_not(None)))).all()
@@ -311,7 +296,6 @@ async def _reverse(rt: Runtime, v: Visitor, transaction_id: int, reason: str) ->
                      reason=reason, balance=hours(tr, account.balance)),
                 [[button(tr._("📒 Saldo e movimenti"), callbacks.TB_LEDGER, account.space_id, 0)]]), f"reverse:{movement.id}")
     return Screen(v.tr._("✅ Movimento annullato."), [[button(v.tr._("🧰 Gestisci la banca del tempo"), callbacks.TB_KEEPER, movement.space_id)]])
-
 
 
 async def post_decide(update: Update, context: FrontDeskContext) -> None:
@@ -332,14 +316,13 @@ async def post_decide(update: Update, context: FrontDeskContext) -> None:
     await show(update, await _keeper_screen(rt, v, post.space_id))
 
 
-
 async def report_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     try:
         async with rt.db.read() as session:
-            report = await tb.report_for_keeper(session, v.roles, context.data.int(0))
+            report = await timebank_books.report_for_keeper(session, v.roles, context.data.int(0))
             accounts = await accounts_by_user(session, report.space_id, {report.reporter_id, report.reported_id})
-            messages = await tb.conversation_messages(session, report.contact_id)
+            messages = await timebank_books.conversation_messages(session, report.contact_id)
             exchange = await session.get(TimeBankExchange, report.exchange_id) if report.exchange_id else None
     except Refused as refused:
         await refuse(update, v, refused.reason)
@@ -349,12 +332,11 @@ async def report_view(update: Update, context: FrontDeskContext) -> None:
                                      accounts.get(report.reported_id), messages, exchange))
 
 
-
 async def report_close(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     try:
         async with rt.db.write() as session:
-            report = await tb.close_report(session, v.roles, context.data.int(0), v.user_id, rt.clock.now())
+            report = await timebank_books.close_report(session, v.roles, context.data.int(0), v.user_id, rt.clock.now())
     except Refused as refused:
         await refuse(update, v, refused.reason)
         return
@@ -362,13 +344,11 @@ async def report_close(update: Update, context: FrontDeskContext) -> None:
     await show(update, await _keeper_screen(rt, v, report.space_id))
 
 
-
 def kept_banks(roles, content: Content) -> list[str]:  # type: ignore[no-untyped-def]
     """The banks whose figures this person sees: operators their spaces, admins and editors every one."""
     if roles.is_admin or roles.is_editor:
         return [space.id for space in tb.banks(content)]
     return [space.id for space in tb.banks(content) if space.id in roles.operator_of]
-
 
 
 async def stats(update: Update, context: FrontDeskContext) -> None:
@@ -380,10 +360,9 @@ async def stats(update: Update, context: FrontDeskContext) -> None:
         return
     start, end = period.bounds(rt.settings.timezone)
     async with rt.db.read(long=True) as session:
-        figures = [await tb.figures(session, space_id, start, end, rt.clock.now()) for space_id in spaces]
+        figures = [await timebank_books.figures(session, space_id, start, end, rt.clock.now()) for space_id in spaces]
     await update.callback_query.answer()
     await show(update, render_figures(v.tr, rt.content, figures, period.start))
-
 
 
 async def export(update: Update, context: FrontDeskContext) -> None:

@@ -326,7 +326,7 @@ async def time_screens(rt: Any, seeded: Seeded, samples: int) -> dict[str, list[
     from bot.i18n import translator
     from bot.runtime import Visitor
     from handlers import agenda, booking, custodian, reports, stats as stats_screens, timebank
-    from storage import stats, tickets
+    from storage import stats, ticket_lists
     from storage.users import Roles
 
     tr = translator("it", rt.settings.timezone.key)
@@ -343,15 +343,15 @@ async def time_screens(rt: Any, seeded: Seeded, samples: int) -> dict[str, list[
 
     async def my_reports(v: Visitor) -> None:
         async with rt.db.read() as session:
-            total = await tickets.count_tickets_of(session, v.user_id)
-            items = await tickets.tickets_of(session, v.user_id, limit=reports.REPORTS_PER_PAGE, offset=0)
+            total = await ticket_lists.count_tickets_of(session, v.user_id)
+            items = await ticket_lists.tickets_of(session, v.user_id, limit=reports.REPORTS_PER_PAGE, offset=0)
         reports.render_my_reports(v, rt.content, items, total, 0)
 
     async def open_tickets(v: Visitor) -> None:
-        estates = tickets.estates_handled(v.roles)
+        estates = ticket_lists.estates_handled(v.roles)
         async with rt.db.read() as session:
-            total = await tickets.count_open_tickets(session, estates)
-            items = await tickets.open_tickets(session, estates, limit=custodian.TICKETS_PER_PAGE, offset=0)
+            total = await ticket_lists.count_open_tickets(session, estates)
+            items = await ticket_lists.open_tickets(session, estates, limit=custodian.TICKETS_PER_PAGE, offset=0)
         custodian.render_open_list(v, rt.content, items, total, 0)
 
     async def monthly_stats(v: Visitor) -> None:
@@ -406,7 +406,7 @@ async def time_jobs(rt: Any) -> dict[str, tuple[float, float, float]]:
     attended bookings to ask about), the second what a job finds a minute later. Returns, per job, both durations
     and the longest the event loop went without a turn meanwhile: on SQLite a job's statements run inline (long
     reads excepted), so that is how long tenants would wait behind it."""
-    from bot.jobs import PERIODIC_JOBS
+    from bot.app import PERIODIC_JOBS
     from bot.runners import tune_garbage_collector
 
     # The jobs run in the bot, whose collector `qcbot run` tunes; untuned, this process's full collections over the

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import callbacks
-from handlers import booking as booking_handlers
+from handlers.outgoing import bookings as outgoing_bookings
 from storage.models import Booking
 from tests.conftest import SAMPLE_CONTENT
 from tests.e2e.harness import start_bot
@@ -226,7 +226,7 @@ async def test_a_freed_seat_goes_to_the_first_in_line_and_then_to_the_next_when_
     offer_message, accept = bruno.find_button("Sì, prenota")
 
     bot.clock.advance(timedelta(hours=2, minutes=1))  # Bruno did not answer in time
-    await booking_handlers.expire_waitlist_offers(bot.runtime)
+    await outgoing_bookings.expire_waitlist_offers(bot.runtime)
     await deliver(bot, lambda: "scaduto" in bruno.screen.text and "Si è liberato" in carla.screen.text)
     assert "scaduto" in bruno.screen.text and not any("Sì, prenota" in t for t in bruno.screen.button_texts())
     assert "Si è liberato un posto" in carla.screen.text

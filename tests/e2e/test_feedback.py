@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import callbacks
-from handlers import custodian as custodian_handlers
+from handlers.outgoing import tickets as outgoing_tickets
 from handlers import feedback as feedback_handlers
 from handlers import stats as stats_handlers
 from storage import tickets, users
@@ -142,7 +142,7 @@ async def open_ticket_for(bot: RunningBot, person: Person) -> Ticket:
             elif draft.step == "photos":
                 tickets.photos_done(draft, content, now)
         ticket = await tickets.open_ticket(session, draft, content, Roles(), now)
-        await custodian_handlers.announce_new_ticket(session, bot.runtime, ticket)
+        await outgoing_tickets.announce_new_ticket(session, bot.runtime, ticket)
     await bot.deliver()
     return ticket
 

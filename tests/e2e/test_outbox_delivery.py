@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from handlers import custodian
+from handlers.outgoing import tickets as outgoing_tickets
 from storage import outbox, tickets
 from storage.models import OutboxMessage
 from storage.users import Roles
@@ -55,7 +55,7 @@ async def file_tickets(bot: RunningBot, reporters: list[Person]) -> list[str]:
             tickets.set_description(draft, rt.content, f"Scale sporche ({person.name})", rt.clock.now())
             tickets.photos_done(draft, rt.content, rt.clock.now())
             ticket = await tickets.open_ticket(session, draft, rt.content, Roles(), rt.clock.now())
-            await custodian.announce_new_ticket(session, rt, ticket)
+            await outgoing_tickets.announce_new_ticket(session, rt, ticket)
             codes.append(ticket.code)
     return codes
 

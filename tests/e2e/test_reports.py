@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from bot import callbacks, cli
-from handlers import custodian
-from storage import tickets, users
+from handlers.outgoing import tickets as outgoing_tickets
+from storage import tickets
+from storage import ticket_lists, users
 from storage.models import Ticket
 from tests.e2e.harness import Person, RunningBot, start_bot
 
@@ -407,20 +408,20 @@ async def test_a_ticket_nobody_takes_in_charge_escalates_to_the_manager_then_dai
 
     ticket = await ticket_by_code(bot, code)
     bot.clock.advance(timedelta(hours=ticket.ack_hours, minutes=1))
-    await custodian.escalate_overdue(bot.runtime)
-    await custodian.escalate_overdue(bot.runtime)  # a second tick, or a second instance: nothing more
+    await outgoing_tickets.escalate_overdue(bot.runtime)
+    await outgoing_tickets.escalate_overdue(bot.runtime)  # a second tick, or a second instance: nothing more
     await bot.deliver()
     escalations = [text for text in bot.texts(MANAGER_CHAT) if code in text and "Nessuno ha preso in carico" in text]
     assert len(escalations) == 1
     bot.clock.advance(timedelta(days=1))
-    await custodian.escalate_overdue(bot.runtime)
+    await outgoing_tickets.escalate_overdue(bot.runtime)
     await bot.deliver()
     assert "Promemoria giornaliero numero 2" in bot.texts(MANAGER_CHAT)[-1]
 
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Prendo in carico")
     await bot.deliver()  # always before moving the clock: a jump would end the leases of messages in flight
     bot.clock.advance(timedelta(days=2))
-    await custodian.escalate_overdue(bot.runtime)
+    await outgoing_tickets.escalate_overdue(bot.runtime)
     await bot.deliver()
     assert len([text for text in bot.texts(MANAGER_CHAT) if "Nessuno ha preso in carico" in text]) == 2
 
@@ -437,26 +438,26 @@ async def two_leaks_reported(bot: RunningBot) -> list[str]:
 
 
 async def test_a_backlog_of_overdue_tickets_is_escalated_in_short_transactions_each_once(bot, monkeypatch):
-    monkeypatch.setattr(custodian, "JOB_BATCH", 1)
+    monkeypatch.setattr(outgoing_tickets, "JOB_BATCH", 1)
     codes = await two_leaks_reported(bot)
     ticket = await ticket_by_code(bot, codes[0])
     bot.clock.advance(timedelta(hours=ticket.ack_hours, minutes=1))
-    await custodian.escalate_overdue(bot.runtime)  # one tick: two transactions of one ticket each
-    await custodian.escalate_overdue(bot.runtime)
+    await outgoing_tickets.escalate_overdue(bot.runtime)  # one tick: two transactions of one ticket each
+    await outgoing_tickets.escalate_overdue(bot.runtime)
     await bot.deliver()
     escalated = [code for text in bot.texts(MANAGER_CHAT) for code in codes if code in text and "Nessuno ha preso in carico" in text]
     assert sorted(escalated) == sorted(codes)
 
 
 async def test_resolved_tickets_nobody_reopens_close_after_two_weeks_a_batch_at_a_time(bot, monkeypatch):
-    monkeypatch.setattr(custodian, "JOB_BATCH", 1)
+    monkeypatch.setattr(outgoing_tickets, "JOB_BATCH", 1)
     rosa = await make_custodian(bot, "Rosa")
     codes = await two_leaks_reported(bot)
     for code in codes:
         await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Risolto")
     await bot.deliver()
     bot.clock.advance(timedelta(days=15))
-    await custodian.close_resolved(bot.runtime)  # one tick: two transactions of one ticket each
+    await outgoing_tickets.close_resolved(bot.runtime)  # one tick: two transactions of one ticket each
     await bot.deliver()
     for code in codes:
         assert (await ticket_by_code(bot, code)).status == "closed"
@@ -471,12 +472,12 @@ async def test_each_custodian_gets_one_digest_a_day_after_the_set_time(bot):
     await bot.deliver()
     local = bot.clock.now().astimezone(bot.runtime.settings.timezone)
     bot.clock.set(datetime.combine(local.date() + timedelta(days=1), bot.runtime.settings.digest_time, local.tzinfo) - timedelta(minutes=1))
-    await custodian.send_digests(bot.runtime)
+    await outgoing_tickets.send_digests(bot.runtime)
     await bot.deliver()
     assert not any("Buongiorno" in text for text in bot.texts(rosa.user_id))
     bot.clock.advance(timedelta(minutes=2))
     for _ in range(3):
-        await custodian.send_digests(bot.runtime)
+        await outgoing_tickets.send_digests(bot.runtime)
     await bot.deliver()
     digests = [text for text in bot.texts(rosa.user_id) if "Buongiorno" in text]
     assert len(digests) == 1 and code in digests[0]
@@ -544,7 +545,7 @@ async def test_forged_custodian_buttons_are_refused_politely_and_change_nothing(
         await person.press(person.screen.message_id, callbacks.encode(callbacks.TICKET_STAFF_VIEW, ticket.id), force=True)
     async with bot.runtime.db.read() as session:
         after = await session.get(Ticket, ticket.id)
-        events = await tickets.events_of(session, ticket.id)
+        events = await ticket_lists.events_of(session, ticket.id)
     assert after.status == "new" and [e.kind for e in events] == ["opened"]
     assert any("may not" in record.getMessage() for record in caplog.records)
 

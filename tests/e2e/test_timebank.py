@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from bot import callbacks
 from bot.i18n import LANGUAGES, translator
-from handlers import timebank as tb_handlers
+from handlers import timebank_screens
+from handlers.outgoing import timebank as outgoing_timebank
 from storage import timebank as tb
 from storage.models import TimeBankAccount, TimeBankExchange, TimeBankMessage, TimeBankPost
 from tests.e2e.harness import Person, RunningBot
@@ -40,7 +41,7 @@ async def account(bot: RunningBot, person: Person) -> TimeBankAccount:
 
 
 def hours_in(language: str, quarters: int) -> str:
-    return tb_handlers.hours(translator(language), quarters)
+    return timebank_screens.hours(translator(language), quarters)
 
 
 async def join(bot: RunningBot, person: Person, operator: Person, estate: str) -> None:
@@ -242,10 +243,10 @@ async def test_a_safety_flagged_post_waits_for_the_operator_and_shows_advice(bot
     await join(bot, sara, operator, OTHER_ESTATE)
     await post(sara, "offer", "sewing", "Faccio orli e piccoli rammendi", "sabato mattina")
     bot.clock.advance(timedelta(days=1))
-    await tb_handlers.send_digests(bot.runtime)
+    await outgoing_timebank.send_digests(bot.runtime)
     await bot.deliver()
     assert "Nuove offerte vicino a te" in rosa.screen.text and "orli" in str(rosa.screen.button_texts())
-    await tb_handlers.send_digests(bot.runtime)  # once a week, not at every run
+    await outgoing_timebank.send_digests(bot.runtime)  # once a week, not at every run
     await bot.deliver()
     assert sum("Nuove offerte" in text for text in rosa.texts()) == 1
     # /stats shows the time bank to its operator; fewer than five members: figures hidden.

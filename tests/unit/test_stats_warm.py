@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import jobs
+from bot import app, jobs
 from bot.clock import Clock
 from storage import stats
 from storage.content import Content, load_content
@@ -170,6 +170,6 @@ def test_the_job_first_runs_soon_after_a_start_then_every_minute():
         scheduled[name] = (first, interval)
 
     application = SimpleNamespace(bot_data={"runtime": None}, job_queue=SimpleNamespace(run_repeating=run_repeating))
-    jobs.schedule_all(application)  # type: ignore[arg-type]
+    jobs.schedule_all(application, app.PERIODIC_JOBS)  # type: ignore[arg-type]
     assert scheduled["statistics-warm"] == (jobs.STATISTICS_FIRST_WARM_AFTER, 60.0)
     assert scheduled["content-watcher"] == (5.0, 5.0)  # the others wait one interval, as before

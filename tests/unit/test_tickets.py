@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from storage import open311, tickets, users
+from storage import open311, tickets
+from storage import ticket_lists, users
 from storage.models import ReportDraft, Ticket, TicketSubscriber, User
 from storage.tickets import Action, Actor, TicketError
 from storage.users import Roles
@@ -171,8 +172,8 @@ async def test_sending_opens_a_ticket_with_a_yearly_code_and_forgets_the_draft(d
     async with db.read() as session:
         assert await tickets.get_draft(session, TENANT) is None
         assert (await session.get(User, TENANT)).last_estate_id == ESTATE
-        media = await tickets.media_of(session, ticket.id)
-        events = await tickets.events_of(session, ticket.id)
+        media = await ticket_lists.media_of(session, ticket.id)
+        events = await ticket_lists.events_of(session, ticket.id)
     assert [m.kind for m in media] == ["photo"] and len(media[0].token) >= 30
     assert [e.kind for e in events] == ["opened"]
 
@@ -252,8 +253,8 @@ async def test_me_too_subscribes_once_and_counts_the_tenant_as_affected(db, cloc
                 await tickets.me_too(session, ticket.id, ACTORS[who], clock.now())
         assert refused.value.reason == "not_allowed"
     async with db.read() as session:
-        followers = await tickets.followers(session, await session.get(Ticket, ticket.id))
-        mine = await tickets.tickets_of(session, NEIGHBOUR, limit=10)
+        followers = await ticket_lists.followers(session, await session.get(Ticket, ticket.id))
+        mine = await ticket_lists.tickets_of(session, NEIGHBOUR, limit=10)
     assert {user.id for user in followers} == {TENANT, NEIGHBOUR} and [t.id for t in mine] == [ticket.id]
 
 
@@ -276,7 +277,7 @@ async def test_a_forged_me_too_for_a_ticket_never_offered_is_refused_and_changes
             draft.offered = [private.id]
             await tickets.me_too(session, private.id, ACTORS["stranger"], clock.now())
     async with db.read() as session:
-        assert await tickets.tickets_of(session, STRANGER, limit=10) == []
+        assert await ticket_lists.tickets_of(session, STRANGER, limit=10) == []
 
 
 async def test_the_same_tenants_identical_report_within_an_hour_is_found_to_merge(db, clock, sample_content):
@@ -308,7 +309,7 @@ async def test_a_prompt_expires_after_thirty_minutes(db, clock, sample_content):
 
 async def test_a_subscriber_is_told_of_changes_of_state_without_the_custodians_words(db, clock, sample_content):
     from bot.i18n import translator
-    from handlers.custodian import render_tenant_notice
+    from handlers.outgoing.tickets import render_tenant_notice
 
     await _people(db, clock)
     ticket = await _open(db, clock, sample_content, area="common")
@@ -349,7 +350,7 @@ async def test_custodian_takes_charge_works_and_resolves_then_the_tenant_confirm
     assert again.value.reason == "wrong_state"
     final = await _reload(db, ticket.id)
     async with db.read() as session:
-        kinds = [e.kind for e in await tickets.events_of(session, ticket.id)]
+        kinds = [e.kind for e in await ticket_lists.events_of(session, ticket.id)]
     assert (final.stars, final.last_note) == (4, "Arriva l'idraulico giovedì")
     assert kinds == ["opened", "acknowledged", "in_progress", "note", "resolved", "confirmed", "rated"]
 
@@ -425,7 +426,7 @@ async def test_comments_and_photos_come_from_the_reporter_only(db, clock, sample
         async with db.write() as session:
             await tickets.add_comment(session, ticket.id, ACTORS["stranger"], clock.now(), text="spam")
     async with db.read() as session:
-        assert (await tickets.media_by_token(session, media.token)).ticket_id == ticket.id
+        assert (await ticket_lists.media_by_token(session, media.token)).ticket_id == ticket.id
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,9 +468,9 @@ async def test_a_backlog_of_overdue_tickets_is_escalated_a_batch_at_a_time_each_
 
 async def test_a_custodians_digest_is_claimed_once_a_day(db, clock):
     async with db.write() as session:
-        assert await tickets.claim_digest(session, CUSTODIAN, "2026-03-02", clock.now())
-        assert not await tickets.claim_digest(session, CUSTODIAN, "2026-03-02", clock.now())
-        assert await tickets.claim_digest(session, CUSTODIAN, "2026-03-03", clock.now())
+        assert await ticket_lists.claim_digest(session, CUSTODIAN, "2026-03-02", clock.now())
+        assert not await ticket_lists.claim_digest(session, CUSTODIAN, "2026-03-02", clock.now())
+        assert await ticket_lists.claim_digest(session, CUSTODIAN, "2026-03-03", clock.now())
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,7 +537,7 @@ async def test_no_sequence_of_actions_reaches_an_illegal_state_or_obeys_the_wron
         if change.ticket.status not in tickets.AWAITING_ACK:
             assert change.ticket.escalate_at is None or change.ticket.status == "reopened"
     async with db.read() as session:
-        events = await tickets.events_of(session, ticket.id)
+        events = await ticket_lists.events_of(session, ticket.id)
         subscribers = (await session.scalars(select(TicketSubscriber).where(TicketSubscriber.ticket_id == ticket.id))).all()
     final = await _reload(db, ticket.id)
     assert final.affected == 1 + len(subscribers) and events[-1].status == final.status

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage import timebank as tb
+from storage import timebank_books
 from storage import users
 from storage.content import Content
 from storage.timebank import Reason, Refused
@@ -280,15 +281,15 @@ async def test_the_whole_exchange_moves_hours_once(db, sample_content):
     # A dispute, and the operator reverses: new entries, never edits; a second reversal is refused.
     async with db.write() as session:
         await tb.dispute(session, exchange_id, 50, NOW)
-        reversal = await tb.reverse(session, sample_content, OPERATOR, settled.movement.id, "non fatto", 1, NOW)
+        reversal = await timebank_books.reverse(session, sample_content, OPERATOR, settled.movement.id, "non fatto", 1, NOW)
     assert reversal.reverses_id == settled.movement.id
     with pytest.raises(Refused) as refused:
         async with db.write() as session:
-            await tb.reverse(session, sample_content, OPERATOR, settled.movement.id, "di nuovo", 1, NOW)
+            await timebank_books.reverse(session, sample_content, OPERATOR, settled.movement.id, "di nuovo", 1, NOW)
     assert refused.value.reason is Reason.ALREADY_DONE
     assert (await balance(db, receiver_account), await balance(db, giver_account)) == (start, start)
     async with db.read() as session:
-        lines = await tb.history(session, receiver_account)
+        lines = await timebank_books.history(session, receiver_account)
     assert [line.kind for line in lines] == ["reversal", "exchange", "opening"]
     await assert_ledger_sound(db)
 
@@ -338,7 +339,7 @@ async def test_retention_purges_old_messages_and_posts(db, sample_content):
         await tb.relay(session, contact_id, 71, "ciao", NOW)
         await tb.end_conversation(session, contact_id, 71, NOW)
     async with db.write() as session:
-        counts = await tb.purge(session, NOW + timedelta(days=400))
+        counts = await timebank_books.purge(session, NOW + timedelta(days=400))
     assert counts["tb_messages"] == 1 and counts["tb_posts"] == 1
 
 
@@ -377,7 +378,7 @@ def test_any_sequence_of_operations_keeps_every_bank_at_zero(sqlite_template, tm
                             settled = await tb.confirm(session, sample_content, exchange_id, 100 + second, abs(amount), NOW)
                             movements.append(settled.movement.id)
                         elif operation == "reverse" and movements:
-                            await tb.reverse(session, sample_content, OPERATOR, movements[first % len(movements)], "r", 1, NOW)
+                            await timebank_books.reverse(session, sample_content, OPERATOR, movements[first % len(movements)], "r", 1, NOW)
                 except Refused:
                     pass
                 await assert_ledger_sound(db)
@@ -427,8 +428,8 @@ async def test_statement_and_figures(db, sample_content):
         async with db.write() as session:
             await tb.confirm(session, sample_content, exchange_id, 300 + index + 1, 4, NOW + timedelta(days=1))
     async with db.read() as session:
-        month = await tb.statement(session, accounts[1], NOW.replace(day=1), NOW.replace(month=4, day=1), NOW.date())
-        figures = await tb.figures(session, SPACE, NOW.replace(day=1), NOW.replace(month=4, day=1), NOW)
+        month = await timebank_books.statement(session, accounts[1], NOW.replace(day=1), NOW.replace(month=4, day=1), NOW.date())
+        figures = await timebank_books.figures(session, SPACE, NOW.replace(day=1), NOW.replace(month=4, day=1), NOW)
     assert (month.received, month.given) == (4 + 8, 4)
     assert month.closing == month.opening + month.received - month.given
     assert figures.members == 6 and figures.active_members == 6
@@ -445,10 +446,10 @@ async def test_weekly_digest_once_per_week(db, sample_content):
         await tb.create_post(session, sample_content, SPACE, 400, kind="offer", category="sewing", text="Orli",
                              availability="", now=NOW + timedelta(hours=1))
     async with db.write() as session:
-        digests = await tb.due_digests(session, NOW + timedelta(hours=2))
+        digests = await timebank_books.due_digests(session, NOW + timedelta(hours=2))
     assert [d.account.user_id for d in digests] == [401] and len(digests[0].posts) == 1
     async with db.write() as session:
-        assert await tb.due_digests(session, NOW + timedelta(days=3)) == []
+        assert await timebank_books.due_digests(session, NOW + timedelta(days=3)) == []
 
 
 async def test_the_csv_export_lists_settled_exchanges_without_names(db, sample_content):

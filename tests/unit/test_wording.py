@@ -10,8 +10,8 @@ from babel.messages.pofile import read_po
 
 from bot.i18n import LANGUAGES, LOCALES_DIR, translator
 from bot.runtime import Visitor
-from handlers.custodian import floor_label
-from handlers.reports import render_categories, render_floor
+from handlers.outgoing.tickets import floor_label
+from handlers.reports_screens import render_categories, render_floor
 from storage.content import load_content
 from storage.users import Roles
 
