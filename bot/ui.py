@@ -9,7 +9,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton, Message, ReplyKeyboardMarkup, Update
 from telegram.error import BadRequest, TimedOut
 from telegram.warnings import PTBUserWarning
 
@@ -177,3 +177,11 @@ async def show(update: Update, screen: Screen) -> None:
             # Telegram's answer came late: the message has most likely arrived, and sending it again would show it
             # twice (Telegram cannot deduplicate). Not an error to apologise for.
             log.warning("no answer in time to a screen sent to chat %s", chat.id)
+
+
+def location_keyboard(tr: Translator) -> ReplyKeyboardMarkup:
+    """Telegram asks for a location only from a reply-keyboard button: "send my location", or cancel."""
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(tr._("📍 Invia la mia posizione"), request_location=True)], [KeyboardButton(tr._("Annulla"))]],
+        resize_keyboard=True, one_time_keyboard=True,
+    )

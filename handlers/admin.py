@@ -75,7 +75,7 @@ async def invite_role(update: Update, context: FrontDeskContext) -> None:
     role = context.data.args[0] if update.callback_query else "start"
     if update.callback_query:
         await update.callback_query.answer()
-    if not (v.roles.is_admin or v.roles.is_editor):
+    if not v.roles.can_edit_content:
         log.warning("user %s asked for invites without the role", v.user_id)
         await show(update, Screen(v.tr._("Solo la redazione e gli amministratori possono invitare."), [menu_row(v.tr)]))
         return
@@ -96,7 +96,7 @@ async def invite_scope(update: Update, context: FrontDeskContext) -> None:
     valid_scope = (role in users.ESTATE_ROLES and scope in rt.content.estates) or (role in users.SPACE_ROLES and scope in rt.content.spaces)
     if not v.roles.can_invite(role) or not valid_scope:
         log.warning("user %s refused invite for %s/%s", v.user_id, role, scope)
-        await show(update, render_pick_role(v) if (v.roles.is_admin or v.roles.is_editor) else Screen(v.tr._("Solo la redazione e gli amministratori possono invitare."), [menu_row(v.tr)]))
+        await show(update, render_pick_role(v) if v.roles.can_edit_content else Screen(v.tr._("Solo la redazione e gli amministratori possono invitare."), [menu_row(v.tr)]))
         return
     await _make_invite(update, context, v, role, scope)
 

@@ -43,7 +43,7 @@ STATUS_LABELS = {
 
 
 def may_use_agenda(roles: Roles) -> bool:
-    return roles.is_admin or bool(roles.custodian_of or roles.operator_of)
+    return roles.keeps_bookings
 
 
 def day_bounds(rt: Runtime, offset: int) -> tuple[date, datetime, datetime]:

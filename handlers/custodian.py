@@ -155,7 +155,7 @@ async def ticket_note(update: Update, context: FrontDeskContext) -> None:
 async def open_list(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     await update.callback_query.answer()
-    if not (v.roles.is_admin or v.roles.custodian_of):
+    if not v.roles.handles_tickets:
         log.warning("user %s asked for the open tickets without being a custodian", v.user_id)
         await show(update, Screen(v.tr._("Solo i custodi vedono le segnalazioni aperte."), [menu_row(v.tr)]))
         return

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import math
 
-from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram import ReplyKeyboardRemove, Update
 
 from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Visitor
-from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
+from bot.ui import Screen, back_row, button, clip, location_keyboard, menu_row, pager_row, show
 from storage import geo, hours
 from storage.content import Content, LocalText, Service, Space
 from storage.search import search
@@ -302,10 +302,7 @@ async def nearest_prompt(update: Update, context: FrontDeskContext) -> None:
     """Telegram only asks for a location from a reply-keyboard button, so offer one."""
     v = await context.open()
     await update.callback_query.answer()
-    keyboard = ReplyKeyboardMarkup(
-        [[KeyboardButton(v.tr._("📍 Invia la mia posizione"), request_location=True)], [KeyboardButton(v.tr._("Annulla"))]],
-        resize_keyboard=True, one_time_keyboard=True,
-    )
+    keyboard = location_keyboard(v.tr)
     await context.bot.send_message(v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro gli spazi più vicini."), reply_markup=keyboard)
 
 

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
+from telegram import ReplyKeyboardRemove, Update
 
 from bot import callbacks
 from bot.media import MediaTooLarge, delete_stored, incoming_media, limit_megabytes, save_from_telegram
 from bot.runtime import FrontDeskContext, Runtime, Visitor
-from bot.ui import Screen, button, menu_row, show
+from bot.ui import Screen, button, location_keyboard, menu_row, show
 from handlers import custodian
 from handlers.common import paging
 from handlers.limits import limit_notice
@@ -125,7 +125,7 @@ async def report_discard(update: Update, context: FrontDeskContext) -> None:
 async def report_on_behalf(update: Update, context: FrontDeskContext) -> None:
     """Staff tool: a report for a tenant who phoned or came to the lodge, without a Telegram account."""
     rt, v = context.rt, await context.open()
-    if not (v.roles.is_admin or v.roles.custodian_of):
+    if not v.roles.handles_tickets:
         log.warning("user %s tried to file a report on behalf of a tenant without the role", v.user_id)
         await update.callback_query.answer(v.tr._("Solo i custodi possono segnalare per conto di un inquilino."), show_alert=True)
         return
@@ -246,10 +246,7 @@ async def ask_location(update: Update, context: FrontDeskContext) -> None:
     """Telegram asks for a location only from a reply-keyboard button."""
     v = await context.open()
     await update.callback_query.answer()
-    keyboard = ReplyKeyboardMarkup(
-        [[KeyboardButton(v.tr._("📍 Invia la mia posizione"), request_location=True)], [KeyboardButton(v.tr._("Annulla"))]],
-        resize_keyboard=True, one_time_keyboard=True,
-    )
+    keyboard = location_keyboard(v.tr)
     await context.bot.send_message(v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro i caseggiati più vicini."), reply_markup=keyboard)
 
 

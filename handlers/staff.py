@@ -25,12 +25,12 @@ class StaffTool:
 
 
 STAFF_TOOLS: list[StaffTool] = [
-    StaffTool(N_("✉️ Invita una persona"), callbacks.INVITE_ROLE, lambda r: r.is_admin or r.is_editor, ("start",)),
+    StaffTool(N_("✉️ Invita una persona"), callbacks.INVITE_ROLE, lambda r: r.can_edit_content, ("start",)),
     StaffTool(N_("👥 Ruoli assegnati"), callbacks.ROLES_LIST, lambda r: r.is_admin, (0,)),
     StaffTool(N_("📋 Agenda delle prenotazioni"), callbacks.AGENDA,
-              lambda r: r.is_admin or bool(r.custodian_of or r.operator_of), (0, 0)),
-    StaffTool(N_("🛠 Segnalazioni aperte"), callbacks.TICKETS_OPEN, lambda r: r.is_admin or bool(r.custodian_of), (0,)),
-    StaffTool(N_("📝 Segnala per conto di un inquilino"), callbacks.REPORT_ON_BEHALF, lambda r: r.is_admin or bool(r.custodian_of)),
+              lambda r: r.keeps_bookings, (0, 0)),
+    StaffTool(N_("🛠 Segnalazioni aperte"), callbacks.TICKETS_OPEN, lambda r: r.handles_tickets, (0,)),
+    StaffTool(N_("📝 Segnala per conto di un inquilino"), callbacks.REPORT_ON_BEHALF, lambda r: r.handles_tickets),
     StaffTool(N_("📊 Statistiche"), callbacks.STATS,
               lambda r: r.is_admin or r.is_editor or bool(r.custodian_of or r.committee_of)),
     StaffTool(N_("🔍 Registro degli accessi ai dati"), callbacks.AUDIT_LIST, lambda r: r.is_admin, (0,)),

@@ -346,7 +346,7 @@ async def report_close(update: Update, context: FrontDeskContext) -> None:
 
 def kept_banks(roles, content: Content) -> list[str]:  # type: ignore[no-untyped-def]
     """The banks whose figures this person sees: operators their spaces, admins and editors every one."""
-    if roles.is_admin or roles.is_editor:
+    if roles.can_edit_content:
         return [space.id for space in tb.banks(content)]
     return [space.id for space in tb.banks(content) if space.id in roles.operator_of]
 

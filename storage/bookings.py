@@ -19,14 +19,12 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import hours, outbox, refusals
 from storage.content import BookingRules, Content, Service, Space
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.users import Roles
 
@@ -226,7 +224,7 @@ def normalise_phone(text: str) -> str | None:
 
 
 async def _insert_if_missing(session: AsyncSession, model: type, values: dict, keys: list[str]) -> None:
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     await session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 

@@ -382,3 +382,12 @@ async def upgrade(database_url: str) -> None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     # Alembic's env.py runs its own event loop work through a sync facade; keep it off ours.
     await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
+
+
+def dialect_insert(session: Any):  # type: ignore[no-untyped-def]
+    """The INSERT of the session's database, for ON CONFLICT clauses (PostgreSQL's and SQLite's are different
+    classes with the same methods). Imported here, not at the top, to keep this addition self-contained."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert

@@ -22,10 +22,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage import bookings, outbox, tickets
 from storage.content import Content
 from storage.hours import ROME
@@ -75,9 +74,6 @@ def next_prompt_time(after: datetime, tz: ZoneInfo = DEFAULT_ZONE) -> datetime:
     tomorrow = local_day(after, tz) + timedelta(days=1)
     return datetime.combine(tomorrow, PROMPT_TIME, tz).astimezone(after.tzinfo)
 
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
 
 
 def check_target(content: Content, target: Target) -> None:
@@ -187,7 +183,7 @@ async def send_draft(session: AsyncSession, draft: FeedbackDraft, now: datetime,
         values = dict(id=new_id(), kind="rating", space_id=draft.space_id, service_id=draft.service_id, booking_id=None,
                       user_id=draft.user_id, stars=draft.stars, comment=draft.comment, day=day)
         await session.execute(
-            _insert(session)(Feedback).values(**values).on_conflict_do_update(
+            dialect_insert(session)(Feedback).values(**values).on_conflict_do_update(
                 index_elements=["user_id", "space_id", "service_id"], index_where=ONE_PER_TARGET,
                 set_=dict(stars=draft.stars, comment=draft.comment, day=day),
             )
@@ -231,7 +227,7 @@ async def rate_booking(session: AsyncSession, booking_id: int, user_id: int, sta
     values = dict(id=new_id(), kind="rating", space_id=booking.space_id, service_id=booking.service_id,
                   booking_id=booking.id, user_id=user_id, stars=stars, comment=None, day=day)
     await session.execute(
-        _insert(session)(Feedback).values(**values).on_conflict_do_update(
+        dialect_insert(session)(Feedback).values(**values).on_conflict_do_update(
             index_elements=["user_id", "booking_id"], index_where=ONE_PER_BOOKING, set_=dict(stars=stars, day=day),
         )
     )
@@ -273,7 +269,7 @@ async def _add_prompt(session: AsyncSession, user_id: int, kind: str, ref: int, 
                       asked_on: date | None = None) -> None:
     """Once per (kind, ref, user); a "fix_question" already asked takes its day only if the day is still free."""
     values = dict(user_id=user_id, kind=kind, ref=ref, status="asked" if asked_on else "pending", due_at=due_at, day=asked_on)
-    await session.execute(_insert(session)(FeedbackPrompt).values(**values).on_conflict_do_nothing())
+    await session.execute(dialect_insert(session)(FeedbackPrompt).values(**values).on_conflict_do_nothing())
 
 
 async def prompt_after_booking(session: AsyncSession, booking: Booking, now: datetime) -> None:

@@ -17,10 +17,9 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage import bookings, stats, users
 from storage.content import Content, Service
 from storage.guides_content import Guide
@@ -95,8 +94,7 @@ async def _run_for(session: AsyncSession, user_id: int, guide: Guide, language: 
     await session.execute(delete(GuidePrompt).where(GuidePrompt.user_id == user_id, GuidePrompt.kind == "question"))
     run = await open_run(session, user_id, guide.id)
     if run is None:
-        dialect = session.bind.dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert = dialect_insert(session)
         # A double tap racing this one finds the open run through the partial unique index and adds nothing.
         await session.execute(
             insert(GuideRun).values(user_id=user_id, guide_id=guide.id, language=language, step=1, furthest_step=1,
@@ -205,7 +203,7 @@ async def stuck(session: AsyncSession, user_id: int, guide: Guide, step: int, la
     outcome = await show_step(session, user_id, guide, step, language, now)
     if outcome.result is Result.STALE:
         return outcome
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     await session.execute(
         insert(GuideStuck).values(run_id=outcome.run.id, user_id=user_id, guide_id=guide.id, step=step, created_at=now)
         .on_conflict_do_nothing(index_elements=["run_id", "step"])
@@ -224,7 +222,7 @@ async def choose_desk(session: AsyncSession, user_id: int, guide: Guide, step: i
     )
     if run is None or not 1 <= step <= len(guide.steps):
         return False
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     await session.execute(
         insert(GuideStuck).values(run_id=run.id, user_id=user_id, guide_id=guide.id, step=step, created_at=now)
         .on_conflict_do_nothing(index_elements=["run_id", "step"])

@@ -12,10 +12,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.models import DailyUsage
 
 KINDS = ("ticket", "comment", "photo", "me_too")
@@ -54,7 +53,7 @@ async def take(session: AsyncSession, caps: DailyCaps, user_id: int, kind: str, 
     """Count `amount` uses of `kind` today, or raise LimitReached (counting nothing) if that would pass the cap."""
     cap = caps.cap(kind)
     day = now.astimezone(caps.timezone).date().isoformat()
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     await session.execute(
         insert(DailyUsage).values(user_id=user_id, day=day, kind=kind, used=0)
         .on_conflict_do_nothing(index_elements=["user_id", "day", "kind"])

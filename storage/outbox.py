@@ -10,11 +10,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import OutboxMessage
 
 # A guard is checked just before delivery; False drops the row (e.g. a reminder for a cancelled booking).
@@ -46,8 +44,7 @@ async def enqueue(
         guard=guard, kind=kind, ref=ref, status="pending", attempts=0, not_before=not_before or now,
         created_at=now,
     )
-    dialect = session.bind.dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     await session.execute(insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 

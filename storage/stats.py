@@ -17,13 +17,11 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Float, and_, case, cast, distinct, extract, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.content import Content
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import Booking, CommitteeDigest, Feedback, RoleGrant, Ticket, TicketEvent
 from storage.models.base import UtcDateTime
 from storage.users import Roles
@@ -135,7 +133,7 @@ def scope_of_estates(estate_ids: Iterable[str], content: Content) -> Scope:
 def scope_for(roles: Roles, content: Content) -> Scope | None:
     """Editors and admins see every space and estate; custodians and committee members their estates and the
     spaces that serve them; everyone else nothing (None)."""
-    if roles.is_admin or roles.is_editor:
+    if roles.can_edit_content:
         return Scope(frozenset(content.spaces), frozenset(content.estates), everything=True)
     estates = roles.custodian_of | roles.committee_of
     return scope_of_estates(estates, content) if estates else None
@@ -520,7 +518,7 @@ async def digests_done(session: AsyncSession, month: str) -> set[int]:
 
 async def claim_digest(session: AsyncSession, user_id: int, month: str, now: datetime) -> bool:
     """True the first time for this member and month (across restarts and instances), False after."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     result = await session.execute(
         insert(CommitteeDigest).values(user_id=user_id, month=month, created_at=now)
         .on_conflict_do_nothing(index_elements=["user_id", "month"])

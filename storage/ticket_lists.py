@@ -4,26 +4,18 @@ storage/tickets.py."""
 
 from __future__ import annotations
 
-import logging
-import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 
-from sqlalchemy import Subquery, delete, exists, func, or_, select, union, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Subquery, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.content import Content, Estate
+from storage.db import dialect_insert
 from storage.models import (
-    OutboxMessage, ReportDraft, RoleGrant, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt,
-    TicketSubscriber, User,
+    OutboxMessage, RoleGrant, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketSubscriber, User,
 )
-from storage.refusals import Refused
+from storage.tickets import ALERT_KIND, OPEN_STATUSES
 from storage.users import Roles
-from storage.tickets import ALERT_KIND, OPEN_STATUSES, _insert
+
 
 # --------------------------------------------------------------------------------------------
 # Reading
@@ -149,7 +141,7 @@ async def custodian_ids(session: AsyncSession) -> dict[int, frozenset[str]]:
 async def claim_digest(session: AsyncSession, user_id: int, day: str, now: datetime) -> bool:
     """True the first time for this custodian and day (across restarts and instances), False after."""
     result = await session.execute(
-        _insert(session)(TicketDigest).values(user_id=user_id, day=day, created_at=now)
+        dialect_insert(session)(TicketDigest).values(user_id=user_id, day=day, created_at=now)
         .on_conflict_do_nothing(index_elements=["user_id", "day"])
     )
     return result.rowcount == 1

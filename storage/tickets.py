@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Subquery, delete, exists, func, or_, select, union, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage.content import Content, Estate
 from storage.models import (
-    OutboxMessage, ReportDraft, RoleGrant, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt,
-    TicketSubscriber, User,
+    ReportDraft, Ticket, TicketCounter, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber, User,
 )
 from storage.refusals import Refused
 from storage.users import Roles
@@ -160,9 +158,6 @@ def short_text(text: str | None, limit: int = MAX_SHORT_TEXT) -> str | None:
     cleaned = " ".join(text.split())
     return cleaned[:limit] or None
 
-
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +439,7 @@ def missing_parts(draft: ReportDraft, content: Content) -> list[str]:
 
 async def _next_number(session: AsyncSession, year: int) -> int:
     """Atomic per-year counter: the row is locked by the update until the transaction ends."""
-    await session.execute(_insert(session)(TicketCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
+    await session.execute(dialect_insert(session)(TicketCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"]))
     await session.execute(update(TicketCounter).where(TicketCounter.year == year).values(last=TicketCounter.last + 1))
     return (await session.scalar(select(TicketCounter.last).where(TicketCounter.year == year))) or 0
 

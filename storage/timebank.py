@@ -27,11 +27,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import case, delete, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import dialect_insert
 from storage import refusals
 from storage.content import Content, Space, TimeBank
 from storage.models import (
@@ -139,9 +138,6 @@ def clean_text(text: str | None, limit: int) -> str:
     return cleaned
 
 
-def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-
 
 # --------------------------------------------------------------------------------------------
 # Accounts and the ledger
@@ -150,7 +146,7 @@ def _insert(session: AsyncSession):  # type: ignore[no-untyped-def]
 async def bank_account(session: AsyncSession, space_id: str, now: datetime) -> TimeBankAccount:
     """The bank's own account, created the first time it is needed (a race creates it once)."""
     await session.execute(
-        _insert(session)(TimeBankAccount)
+        dialect_insert(session)(TimeBankAccount)
         .values(space_id=space_id, user_id=None, status="bank", balance=0, first_name="", languages="", digest=False,
                 created_at=now)
         .on_conflict_do_nothing(index_elements=["space_id"], index_where=TimeBankAccount.user_id.is_(None))
@@ -261,7 +257,7 @@ async def join(
     """Join after accepting the rules: active at once where the space lets anyone join, else pending."""
     _, bank = bank_of(content, space_id)
     inserted = await session.execute(
-        _insert(session)(TimeBankAccount)
+        dialect_insert(session)(TimeBankAccount)
         .values(space_id=space_id, user_id=user_id, status="pending", balance=0, first_name=first_name[:128],
                 estate_id=estate_id, languages=language, digest=False, rules_accepted_at=now, created_at=now)
         .on_conflict_do_nothing(index_elements=["space_id", "user_id"])
@@ -534,7 +530,7 @@ async def ask(session: AsyncSession, content: Content, post_id: int, user_id: in
     if not is_live(post, now):
         raise Refused(Reason.POST_CLOSED)
     inserted = await session.execute(
-        _insert(session)(TimeBankContact)
+        dialect_insert(session)(TimeBankContact)
         .values(space_id=post.space_id, post_id=post.id, asker_id=user_id, poster_id=post.user_id, status="asked",
                 created_at=now)
         .on_conflict_do_nothing(index_elements=["post_id", "asker_id"], index_where=text("status IN ('asked', 'accepted')"))
@@ -648,7 +644,7 @@ async def agree(session: AsyncSession, content: Content, contact_id: int, user_i
     post = await session.get(TimeBankPost, contact.post_id)
     giver, receiver = (contact.poster_id, contact.asker_id) if post.kind == "offer" else (contact.asker_id, contact.poster_id)
     inserted = await session.execute(
-        _insert(session)(TimeBankExchange)
+        dialect_insert(session)(TimeBankExchange)
         .values(space_id=contact.space_id, contact_id=contact.id, post_id=post.id, category=post.category,
                 giver_id=giver, receiver_id=receiver, status="agreed", created_at=now)
         .on_conflict_do_nothing(index_elements=["contact_id"])
@@ -727,7 +723,7 @@ async def thank(session: AsyncSession, exchange_id: int, user_id: int, stars: in
     if stars not in range(1, 6):
         raise Refused(Reason.NOT_FOUND)
     inserted = await session.execute(
-        _insert(session)(TimeBankThanks).values(exchange_id=exchange_id, space_id=exchange.space_id, user_id=user_id,
+        dialect_insert(session)(TimeBankThanks).values(exchange_id=exchange_id, space_id=exchange.space_id, user_id=user_id,
                                                 stars=stars, created_at=now)
         .on_conflict_do_nothing(index_elements=["exchange_id", "user_id"])
     )

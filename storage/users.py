@@ -38,6 +38,16 @@ class Roles:
     def can_edit_content(self) -> bool:
         return self.is_admin or self.is_editor
 
+    @property
+    def handles_tickets(self) -> bool:
+        """Sees and acts on tenants' reports: admins, and custodians of at least one estate."""
+        return self.is_admin or bool(self.custodian_of)
+
+    @property
+    def keeps_bookings(self) -> bool:
+        """Sees an agenda of bookings: admins, custodians (their estates' spaces) and operators (their spaces)."""
+        return self.is_admin or bool(self.custodian_of or self.operator_of)
+
     def can_invite(self, role: str) -> bool:
         # Only admins grant roles that see personal data (custodians: tenants' reports; operators: who booked;
         # editors: exports) or that grant roles; editors invite committee members, who see figures only.
