@@ -50,12 +50,12 @@ from handlers import guides, limits, privacy, timebank, timebank_desk
 from handlers.outgoing import bookings as outgoing_bookings
 from handlers.outgoing import tickets as outgoing_tickets
 from handlers.outgoing import timebank as outgoing_timebank
-from storage import bookings as booking_rules
-from storage import feedback as feedback_rules
-from storage import guides as guide_rules
-from storage import outbox
-from storage import stats as statistics
-from storage import tickets as ticket_rules
+from storage.domain import bookings as booking_rules
+from storage.domain import feedback as feedback_rules
+from storage.domain import guides as guide_rules
+from storage.domain import outbox
+from storage.domain import stats as statistics
+from storage.domain import tickets as ticket_rules
 from storage.models import BookingPrompt, FeedbackDraft, GuidePrompt, ReportDraft, TicketPrompt, TimeBankPrompt
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ SEARCH_BUTTONS = [guides.search_button]
 SEARCH_HOOKS = [timebank.search_rows]
 # Sections of the statistics screen beyond the core ones (the guides' figures)...
 STATISTICS_SECTIONS = [guides.stats_section]
-# ...and what the cached summary counts for them (storage/stats.py SUMMARY_EXTRAS, kept warm with the rest).
+# ...and what the cached summary counts for them (storage/domain/stats.py SUMMARY_EXTRAS, kept warm with the rest).
 SUMMARY_EXTRAS = {"guides": guide_rules.figures_for_summary}
 # The time bank's keeper answers in writing: which screen takes the text (handlers/timebank.py DESK_PROMPTS).
 DESK_PROMPTS = {"adjust": timebank_desk.adjust_prompt, "reverse": timebank_desk.reverse_prompt}
@@ -135,9 +135,9 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     # first time right after a start, so that an admin's first look is already warm.
     PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER),
     # Privacy: once a night after QC_PURGE_TIME, what has been kept as long as the retention settings say is
-    # purged (storage/privacy.py), in short transactions; checked every ten minutes.
+    # purged (storage/domain/privacy.py), in short transactions; checked every ten minutes.
     PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge),
-    # Guides: progress and questions are personal data, deleted after storage.guides.GUIDE_RETENTION (12 months).
+    # Guides: progress and questions are personal data, deleted after storage.domain.guides.GUIDE_RETENTION (12 months).
     PeriodicJob("guides-retention", 3600.0, guides.forget_expired),
     # Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the
     # outbox), and personal data past its retention (storage/timebank.RETENTION).

@@ -184,7 +184,7 @@ GUIDE_ASK = _define("gda", "id", "int")  # ask the operators a question about th
 GUIDE_ASK_SPACE = _define("gdq", "id")  # space whose operators get the question being written
 GUIDE_WORKED = _define("gdw", "int", "word")  # run, yes | no
 GUIDE_REPLY = _define("gdy", "int")  # staff: answer this question (the next text message)
-# --- time bank (storage/timebank.py): members, posts, conversations, exchanges; operators keep the bank
+# --- time bank (storage/domain/timebank.py): members, posts, conversations, exchanges; operators keep the bank
 TIMEBANKS = _define("kl0")  # the banks: the visitor's first
 TB_HOME = _define("k", "id")  # space
 TB_JOIN = _define("kj", "id", "small")  # space, its estate's position + 1 (0: another): accepts the rules, joins

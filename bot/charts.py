@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from bot.i18n import Translator, translator
-from storage.stats import Figure, WeekPoint
+from storage.domain.stats import Figure, WeekPoint
 
 log = logging.getLogger(__name__)
 

@@ -89,7 +89,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
 
 def cmd_invite(args: argparse.Namespace) -> None:
     from handlers.admin import invite_link
-    from storage import users
+    from storage.domain import users
     from storage.db import Database, upgrade
 
     settings = settings_or_exit()

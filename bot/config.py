@@ -30,7 +30,7 @@ API_KEY_PATTERN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: i
 
 @dataclass(frozen=True)
 class Retention:
-    """How long personal data is kept (the privacy notice quotes these numbers; storage/privacy.py applies them)."""
+    """How long personal data is kept (the privacy notice quotes these numbers; storage/domain/privacy.py applies them)."""
 
     drafts_days: int = 7  # unfinished reports, opinions and the prompts waiting for a text
     outbox_days: int = 30  # texts of delivered messages
@@ -95,7 +95,7 @@ class Settings:
     retention: Retention = field(default_factory=Retention)
     purge_time: time = time(3, 30)  # when the nightly purge of expired personal data runs
     log_file: Path | None = None  # None: log to standard error (journald rotates it)
-    # Per-user limits (storage/limits.py, bot/limits.py): daily caps kept in the database, a burst window in memory.
+    # Per-user limits (storage/domain/limits.py, bot/limits.py): daily caps kept in the database, a burst window in memory.
     daily_tickets: int = 5
     daily_comments: int = 20
     daily_photos: int = 15

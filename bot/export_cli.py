@@ -12,9 +12,9 @@ from typing import TextIO
 from bot.cli import EXIT_USAGE, content_or_exit, settings_or_exit
 from storage.db import Database
 from bot.clock import Clock
-from storage import audit
-from storage.export import WHAT, ExportRequest, file_name, write_csv
-from storage.stats import Period
+from storage.domain import audit
+from storage.domain.export import WHAT, ExportRequest, file_name, write_csv
+from storage.domain.stats import Period
 
 
 
@@ -63,7 +63,7 @@ def cmd_export(args: argparse.Namespace) -> None:
         db = Database(settings.database_url)
         try:
             rows = await write_csv(db, request, out, content, settings.timezone, progress)
-            if request.with_personal_data:  # who took personal data out, and which (storage/audit.py)
+            if request.with_personal_data:  # who took personal data out, and which (storage/domain/audit.py)
                 await audit.record_now(db, args.admin_id, "export", f"{file_name(request)} with personal data", Clock().now())
             return rows
         finally:

@@ -1,4 +1,4 @@
-"""Updates reach the handlers through the inbox (storage/inbox.py), in both modes.
+"""Updates reach the handlers through the inbox (storage/domain/inbox.py), in both modes.
 
 - Webhook: the update is stored, then Telegram gets its 200 (a crash before the commit: Telegram sends it again).
 - Long polling (`InboxPoller`, instead of PTB's Updater): a batch is stored before the next getUpdates confirms it
@@ -29,7 +29,7 @@ from bot.i18n import pick_language, translator
 from bot.outbox_sender import retry_seconds
 from bot.runtime import Runtime
 from bot.ui import MAX_CAPTION, MAX_TEXT, slim_pressed_message
-from storage import inbox
+from storage.domain import inbox
 from storage.models import User
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def instance_name(rt: Runtime, webhook: bool) -> str:
 
 
 async def purge_handled(rt: Runtime) -> None:
-    """The periodic job: handled rows go after a day (storage.inbox.KEEP_HANDLED)."""
+    """The periodic job: handled rows go after a day (storage.domain.inbox.KEEP_HANDLED)."""
     purged = await inbox.purge_handled(rt.db, rt.clock.now())
     if purged:
         log.info("inbox: %d handled update(s) purged", purged)

@@ -38,7 +38,7 @@ async def watch_content(rt: Runtime) -> None:
 
 
 async def warm_statistics(rt: Runtime) -> None:
-    """Count again the statistics people read lately, so the screen answers from memory (storage.stats.SummaryCache)."""
+    """Count again the statistics people read lately, so the screen answers from memory (storage.domain.stats.SummaryCache)."""
     began = time.perf_counter()
     counted = await rt.summaries.refresh(rt.db, rt.content, rt.settings.timezone, rt.clock.now())
     log.debug("statistics kept warm: %d summaries counted in %.0f ms", counted, (time.perf_counter() - began) * 1000)

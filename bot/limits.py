@@ -1,7 +1,7 @@
 """The per-user burst window (QC_BURST_*): in memory, per process.
 
 A burst is seconds long, so losing the window on a restart costs at most one extra burst, and several instances
-each count their own share; the daily caps, which must hold, are in the database (storage/limits.py).
+each count their own share; the daily caps, which must hold, are in the database (storage/domain/limits.py).
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from aiohttp import web
 
 from bot.media import stored_path
 from bot.runtime import Runtime
-from storage import open311, tickets
-from storage import ticket_lists
-from storage.open311 import Open311Error
+from storage.domain import open311, tickets
+from storage.domain import ticket_lists
+from storage.domain.open311 import Open311Error
 
 ROOT = "/open311"
 PREFIX = f"{ROOT}/v2"

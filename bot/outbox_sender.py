@@ -21,7 +21,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Time
 
 from bot.clock import Clock
 from bot.i18n import SOURCE_LANGUAGE, pick_language, translator
-from storage import outbox
+from storage.domain import outbox
 from storage.db import Database
 from storage.models import OutboxMessage, User
 

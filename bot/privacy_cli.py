@@ -13,7 +13,7 @@ from typing import TypeVar
 from bot.cli import EXIT_USAGE, settings_or_exit
 from bot.clock import Clock
 from bot.config import Settings
-from storage import audit, privacy
+from storage.domain import audit, privacy
 from storage.db import Database, upgrade
 
 T = TypeVar("T")

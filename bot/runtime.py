@@ -15,11 +15,11 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.i18n import Translator, pick_language, translator
 from bot.limits import BurstLimiter
-from storage import stats, users
+from storage.domain import stats, users
 from storage.content import Content, ContentStore
 from storage.db import Database
 from storage.models import User
-from storage.users import Roles
+from storage.domain.users import Roles
 
 if TYPE_CHECKING:
     from bot.outbox_sender import OutboxSender
@@ -43,7 +43,7 @@ WAKES_AFTER_UPDATE: ContextVar[DeferredWakes | None] = ContextVar("wakes_after_u
 
 
 USER_CACHE_SECONDS = 60.0
-# How often each instance reads which users' roles changed (storage.users.note_user_changed) and drops them from its
+# How often each instance reads which users' roles changed (storage.domain.users.note_user_changed) and drops them from its
 # cache: a revoked role stops working everywhere within this, off the update path (a periodic job, bot/jobs.py).
 USER_CHANGES_POLL_SECONDS = 2.0
 USER_CACHE_SIZE = 10_000  # the oldest entries go first, so memory stays flat however many tenants write
@@ -72,7 +72,7 @@ class Runtime:
         # language change up to USER_CACHE_SECONDS late, which is harmless; a role change within
         # USER_CHANGES_POLL_SECONDS (drop_changed_users).
         self._users: dict[int, CachedUser] = {}
-        self._last_user_change: int | None = None  # the last storage.users change this process has applied
+        self._last_user_change: int | None = None  # the last storage.domain.users change this process has applied
         self.summaries = stats.SummaryCache()
         self.bursts = BurstLimiter(self.settings.burst_updates, self.settings.burst_seconds,
                                    self.settings.burst_silence_seconds)

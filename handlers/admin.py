@@ -13,7 +13,7 @@ from bot.i18n import N_
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.common import chat_translator, message_params
-from storage import outbox, users
+from storage.domain import outbox, users
 
 log = logging.getLogger(__name__)
 ROLE_LABELS = {

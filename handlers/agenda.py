@@ -18,11 +18,11 @@ from bot.ui import Screen, button, clip, menu_row, pager_row, show
 from handlers.outgoing.bookings import book_again_rows, enqueue_offer, service_title, summary_lines
 from handlers.common import chat_translator, paging, screen_params, space_name
 from handlers.guides import agenda_note
-from storage import audit, bookings, guides, outbox
-from storage.bookings import Reason, Refused
+from storage.domain import audit, bookings, guides, outbox
+from storage.domain.bookings import Reason, Refused
 from storage.content import Content
 from storage.models import Booking
-from storage.users import Roles
+from storage.domain.users import Roles
 
 AGENDA_PER_PAGE = 8
 AGENDA_DAYS = 2  # today and tomorrow

@@ -21,8 +21,8 @@ from handlers.outgoing.bookings import (
     book_again_rows, bookable, enqueue_offer, enqueue_reminders, offer_rows, rules_of, seats_label, service_title,
     space_phone, summary_lines, timezone_of,
 )
-from storage import bookings, outbox, shortcuts
-from storage.bookings import FreeSlot, Reason, Refused
+from storage.domain import bookings, outbox, shortcuts
+from storage.domain.bookings import FreeSlot, Reason, Refused
 from storage.content import Content, Service, Space
 from storage.models import Booking, WaitlistEntry
 

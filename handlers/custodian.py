@@ -21,16 +21,16 @@ from handlers.outgoing.tickets import (
     DONE_ANSWERS, REFUSALS, STATUS_ACTIONS, TICKETS_PER_PAGE, actor_of, announce_change, render_open_list,
     render_reject_reasons, render_staff_ticket, reporter_of,
 )
-from storage import audit, limits, outbox, tickets
-from storage import ticket_lists
+from storage.domain import audit, limits, outbox, tickets
+from storage.domain import ticket_lists
 from storage.models import TicketPrompt
-from storage.tickets import ALERT_KIND, Action, TicketError
+from storage.domain.tickets import ALERT_KIND, Action, TicketError
 
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
-# Handlers: decode, call storage/tickets.py, render
+# Handlers: decode, call storage/domain/tickets.py, render
 
 
 async def refuse(update: Update, v: Visitor, error: TicketError) -> None:
@@ -53,7 +53,7 @@ async def _staff_view(rt: Runtime, v: Visitor, ticket_id: int) -> Screen:
         reporter = await reporter_of(session, ticket)
         media = await ticket_lists.media_of(session, ticket.id)
         events = await ticket_lists.events_of(session, ticket.id)
-    # The staff view shows the tenant's name, flat and words: who opened it is recorded (storage/audit.py).
+    # The staff view shows the tenant's name, flat and words: who opened it is recorded (storage/domain/audit.py).
     await audit.record_now(rt.db, v.user_id, "ticket_view", ticket.code, rt.clock.now())
     return render_staff_ticket(v, rt.content, ticket, reporter, media, events)
 

@@ -11,9 +11,9 @@ from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Visitor
 from bot.ui import Screen, back_row, button, clip, location_keyboard, menu_row, pager_row, show
-from storage import geo, hours
+from storage.domain import geo, hours
 from storage.content import Content, LocalText, Service, Space
-from storage.search import search
+from storage.domain.search import search
 
 SPACES_PER_PAGE = 5
 SERVICES_PER_PAGE = 6

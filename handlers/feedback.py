@@ -1,6 +1,6 @@
 """Tenants' opinions: rate a space or a service, write a suggestion or a complaint (anonymously if they wish), the
 questions asked after an attended booking or a fix, and turning those questions off. Storage does the work
-(storage/feedback.py); these handlers read the button, call it, and show the next screen."""
+(storage/domain/feedback.py); these handlers read the button, call it, and show the next screen."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from handlers import refusals
 from handlers.outgoing.bookings import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.outgoing.tickets import category_name
-from storage import feedback, outbox, shortcuts
+from storage.domain import feedback, outbox, shortcuts
 from storage.content import Content, Service
-from storage.feedback import Claim, FeedbackError, Target
+from storage.domain.feedback import Claim, FeedbackError, Target
 from storage.models import Booking, FeedbackDraft, FeedbackPrompt, Ticket, User
 
 STAR_LABELS = {

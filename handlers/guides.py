@@ -28,12 +28,12 @@ from handlers.common import chat_translator, message_params, screen_params, spac
 from handlers.outgoing import bookings as outgoing_bookings
 from handlers.outgoing.tickets import manager_chats
 from handlers.stats import count_text, shown
-from storage import bookings, guides, outbox
+from storage.domain import bookings, guides, outbox
 from storage.content import Content, Service
-from storage.guides import DeskNote, GuideFigures, GuideRefused, Refusal, Result, StepOutcome, Stuck
+from storage.domain.guides import DeskNote, GuideFigures, GuideRefused, Refusal, Result, StepOutcome, Stuck
 from storage.guides_content import Guide
 from storage.models import GuideQuestion, GuideRun, OutboxMessage, User
-from storage.stats import Summary
+from storage.domain.stats import Summary
 
 log = logging.getLogger(__name__)
 
@@ -584,7 +584,7 @@ async def drop_prompt(rt: Runtime, user_id: int) -> bool:
 
 
 async def forget_expired(rt: Runtime) -> None:
-    """Periodic job: guide progress and questions older than storage.guides.GUIDE_RETENTION are deleted."""
+    """Periodic job: guide progress and questions older than storage.domain.guides.GUIDE_RETENTION are deleted."""
     async with rt.db.write() as session:
         removed = await guides.forget_expired(session, rt.clock.now())
     if removed:

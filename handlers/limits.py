@@ -1,4 +1,4 @@
-"""Floods held off: the polite words of the per-user daily caps (storage/limits.py) and the burst guard that runs
+"""Floods held off: the polite words of the per-user daily caps (storage/domain/limits.py) and the burst guard that runs
 before every other handler (bot/limits.py keeps the window)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext
-from storage.limits import LimitReached
+from storage.domain.limits import LimitReached
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Privacy rights in the bot: the notice, "My data" (what is stored, and a copy as two documents), "Forget me"
 (two taps), the gate that keeps everything but the notice closed until it is accepted, and the nightly purge.
 
-The rules are in storage/privacy.py (sources in storage/personal_data/); this module only decodes, calls and
+The rules are in storage/domain/privacy.py (sources in storage/personal_data/); this module only decodes, calls and
 renders.
 """
 
@@ -23,7 +23,7 @@ from bot.ui import MAX_CAPTION, Screen, back_row, button, clip, menu_row, pager_
 from handlers import feedback
 from handlers.outgoing import tickets as outgoing_tickets
 from handlers.common import paging
-from storage import audit, privacy
+from storage.domain import audit, privacy
 from storage.content import Contacts, Content
 from storage.models import AuditRecord
 

@@ -1,6 +1,6 @@
 """Every refused action is told here, the same way: a forged, stale or foreign button gets a short answer on the
 button and changes nothing (the screen is shown again only when the caller has one); a message gets the screen,
-or the words with the menu. The words come from each conversation's table of reasons (storage/refusals.py)."""
+or the words with the menu. The words come from each conversation's table of reasons (storage/domain/refusals.py)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ or common areas → extra questions → description (text or voice) → up to 3 
 ("me too") → send → code and what happens next. Then "My reports": state, history, the custodian's last note,
 comments and photos, confirm or reopen, stars. Custodians use the same flow to file for a tenant.
 
-The draft is in the database at every step (storage/tickets.py), so buttons carry ids only and a restart in the
+The draft is in the database at every step (storage/domain/tickets.py), so buttons carry ids only and a restart in the
 middle loses nothing.
 """
 
@@ -30,16 +30,16 @@ from handlers.reports_screens import (
     render_public_report, render_report, render_sent, render_step,
 )
 from handlers.start import render_welcome
-from storage import feedback, limits, shortcuts, tickets
-from storage import ticket_lists
+from storage.domain import feedback, limits, shortcuts, tickets
+from storage.domain import ticket_lists
 from storage.content import Content
 from storage.models import ReportDraft, Ticket
-from storage.tickets import Action, TicketError
+from storage.domain.tickets import Action, TicketError
 
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------------
-# Handlers: decode, call storage/tickets.py, render
+# Handlers: decode, call storage/domain/tickets.py, render
 
 
 async def _current_draft(rt: Runtime, user_id: int) -> ReportDraft | None:

@@ -15,10 +15,10 @@ from handlers.outgoing import tickets as outgoing_tickets
 from handlers.outgoing.tickets import (
     STATUS_LABELS, category_name, describe_place, describe_public_place, resolution_rows, star_row, ticket_button,
 )
-from storage import geo, tickets
+from storage.domain import geo, tickets
 from storage.content import Content, Estate
 from storage.models import ReportDraft, Ticket, TicketEvent
-from storage.tickets import Action
+from storage.domain.tickets import Action
 
 ESTATES_PER_PAGE = 6
 REPORTS_PER_PAGE = 6

@@ -13,7 +13,7 @@ from bot.callbacks import Action
 from bot.i18n import N_
 from bot.runtime import FrontDeskContext, Visitor
 from bot.ui import Screen, button, menu_row, show
-from storage.users import Roles
+from storage.domain.users import Roles
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, translator
 from bot.runtime import FrontDeskContext, Visitor
 from bot.ui import Button, Screen, button, menu_row, show
 from storage.content import Content
-from storage import users
+from storage.domain import users
 
 # The commands menu, set per language at start (see bot/app.py). Descriptions are marked here, translated there.
 COMMANDS = (

@@ -1,6 +1,6 @@
 """/stats for the people who run the spaces and estates: pick a period, read the figures (scoped by role, small
 groups hidden), get the chart as a photo, download CSV exports (editors and admins); and the committees' monthly
-digest. The figures come from storage/stats.py, the chart from bot/charts.py, the files from storage/export.py."""
+digest. The figures come from storage/domain/stats.py, the chart from bot/charts.py, the files from storage/domain/export.py."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from handlers.outgoing.bookings import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.outgoing.tickets import category_name, estate_name
 from handlers.feedback import KIND_NAMES, target_name
-from storage import audit, outbox, stats
+from storage.domain import audit, outbox, stats
 from storage.content import Content
-from storage.export import WHAT, ExportRequest, csv_bytes, file_name
+from storage.domain.export import WHAT, ExportRequest, csv_bytes, file_name
 from storage.models import User
-from storage.stats import Figure, Period, Scope, Summary
-from storage.users import Roles
+from storage.domain.stats import Figure, Period, Scope, Summary
+from storage.domain.users import Roles
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 talk through the bot without showing anything but first name and estate, agree an exchange, confirm the hours,
 thank; balance, history and the monthly statement; the weekly digest; time bank posts in the search.
 
-Every handler decodes, calls one domain operation of storage/timebank.py and renders its outcome; refusals become
+Every handler decodes, calls one domain operation of storage/domain/timebank.py and renders its outcome; refusals become
 one polite sentence (REFUSALS) and the current screen. Messages to the other person go through the outbox. The
 operators' side (members, posts to approve, reports, adjustments, reversals, figures) is handlers/timebank_desk.py.
 """
@@ -29,13 +29,13 @@ from handlers.timebank_screens import (
     render_home, render_hours, render_join, render_languages, render_ledger, render_mine, render_new_categories,
     render_post, render_published, render_statement, render_write_post, who,
 )
-from storage import outbox
-from storage import timebank as tb
-from storage import timebank_books
+from storage.domain import outbox
+from storage.domain import timebank as tb
+from storage.domain import timebank_books
 from storage.content import Space, TimeBank
 from storage.models import TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankPrompt, TimeBankThanks
-from storage.stats import period_of_month_code
-from storage.timebank import Reason, Refused
+from storage.domain.stats import period_of_month_code
+from storage.domain.timebank import Reason, Refused
 
 # Texts the operators' desk waits for (an adjustment's or a reversal's reason), filled by bot/app.py (wire) with
 # handlers/timebank_desk.py's: kind -> (runtime, visitor, prompt, text) -> the screen to show.

@@ -1,7 +1,7 @@
 """The desk of the operators who keep a space's time bank (handlers/timebank.py is the tenants' side): members to
 approve, pause, resume or remove; posts in safety-flagged categories to approve; abuse reports and disputes with
 the last messages; adjustments and reversals with a reason, each a new ledger entry; the figures in /stats and the
-monthly CSV. Every action is checked again in storage/timebank.py (operators of that space, or admins).
+monthly CSV. Every action is checked again in storage/domain/timebank.py (operators of that space, or admins).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from handlers.timebank import DESK_PROMPTS, accounts_by_user, bank_space, refuse
 from handlers.timebank_screens import (
     MEMBER_STATUSES, STATUS_NAMES, category_label, chosen, estate_label, hours, ledger_line, post_line, who,
 )
-from storage import export
-from storage import timebank as tb
-from storage import timebank_books
+from storage.domain import export
+from storage.domain import timebank as tb
+from storage.domain import timebank_books
 from storage.content import Content, Space
 from storage.models import (
     LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankPrompt, TimeBankReport,
 )
-from storage.stats import month_code, period_of_month_code
-from storage.timebank import Reason, Refused
+from storage.domain.stats import month_code, period_of_month_code
+from storage.domain.timebank import Reason, Refused
 
 MEMBERS_PER_PAGE = 8
 
@@ -366,7 +366,7 @@ async def stats(update: Update, context: FrontDeskContext) -> None:
 
 
 async def export(update: Update, context: FrontDeskContext) -> None:
-    """The month's exchanges of the banks this person keeps, as the CSV for Excel of storage/export.py (no names)."""
+    """The month's exchanges of the banks this person keeps, as the CSV for Excel of storage/domain/export.py (no names)."""
     rt, v = context.rt, await context.open()
     spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(context.data.int(0))
     if not spaces or period is None:

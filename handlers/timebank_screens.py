@@ -12,12 +12,12 @@ from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.ui import Button, Screen, back_row, button, clip, menu_row
 from handlers.common import paging
-from storage import timebank as tb
-from storage import timebank_books
+from storage.domain import timebank as tb
+from storage.domain import timebank_books
 from storage.content import Content, Space, TimeBank
 from storage.models import TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankPost
-from storage.stats import month_code
-from storage.timebank import Reason
+from storage.domain.stats import month_code
+from storage.domain.timebank import Reason
 
 POSTS_PER_PAGE = 6
 HISTORY_LINES = 10

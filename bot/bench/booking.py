@@ -94,7 +94,7 @@ async def _contention(url: str, content_dir: Path, args: argparse.Namespace) -> 
     from datetime import datetime, timedelta, timezone
 
     from bot.config import load_settings
-    from storage import bookings, users
+    from storage.domain import bookings, users
     from storage.content import load_content
     from storage.db import Database
 

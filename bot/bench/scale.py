@@ -174,7 +174,7 @@ async def seed_time_bank(db: Any, content: Any, args: argparse.Namespace, now: d
 
 async def seed(db: Any, content: Any, args: argparse.Namespace, now: datetime) -> Seeded:
     from storage.models import Booking, RoleGrant, Ticket, TicketEvent, TicketSubscriber, User
-    from storage.tickets import STATUSES
+    from storage.domain.tickets import STATUSES
 
     rng = random.Random(2026)
     languages = ["it", "it", "it", "ar", "es", "zh", "en", "uk", "ro", "tl"]
@@ -326,8 +326,8 @@ async def time_screens(rt: Any, seeded: Seeded, samples: int) -> dict[str, list[
     from bot.i18n import translator
     from bot.runtime import Visitor
     from handlers import agenda, booking, custodian, reports, stats as stats_screens, timebank
-    from storage import stats, ticket_lists
-    from storage.users import Roles
+    from storage.domain import stats, ticket_lists
+    from storage.domain.users import Roles
 
     tr = translator("it", rt.settings.timezone.key)
 

@@ -32,7 +32,7 @@ from bot.emulator import BotApiEmulator
 from bot.emulator.methods import MAX_UPLOAD_BYTES
 from bot.runners import BotService
 from bot.runtime import Runtime
-from storage import users
+from storage.domain import users
 from storage.content import Content
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -14,7 +14,7 @@ from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.ui import Button, Screen, button, menu_row
 from handlers.common import chat_translator, screen_params
-from storage import bookings, outbox
+from storage.domain import bookings, outbox
 from storage.content import BookingRules, Content, Service, Space
 from storage.models import Booking, WaitlistEntry
 

@@ -18,11 +18,11 @@ from bot.outbox_sender import OnBlocked
 from bot.runtime import Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, pager_row
 from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
-from storage import outbox, tickets, users
-from storage import ticket_lists
+from storage.domain import outbox, tickets, users
+from storage.domain import ticket_lists
 from storage.content import Content
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketEvent, TicketMedia, User
-from storage.tickets import ALERT_KIND, Action, Actor, Change
+from storage.domain.tickets import ALERT_KIND, Action, Actor, Change
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from bot.runtime import Runtime
 from bot.ui import Screen, button
 from handlers.common import chat_translator, message_params
 from handlers.timebank_screens import post_line
-from storage import outbox, users
-from storage import timebank as tb
-from storage import timebank_books
+from storage.domain import outbox, users
+from storage.domain import timebank as tb
+from storage.domain import timebank_books
 from storage.content import Content
 
 async def tell(session: AsyncSession, rt: Runtime, user_id: int, build, key: str) -> None:  # type: ignore[no-untyped-def]

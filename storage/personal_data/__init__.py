@@ -1,2 +1,2 @@
-"""One module per feature, each registering the `storage.privacy.PersonalDataSource` of its tables. Every module
-in this folder is imported by `storage.privacy.sources()`: a new feature adds a file here, nothing else."""
+"""One module per feature, each registering the `storage.domain.privacy.PersonalDataSource` of its tables. Every module
+in this folder is imported by `storage.domain.privacy.sources()`: a new feature adds a file here, nothing else."""

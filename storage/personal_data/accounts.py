@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, OutboxMessage, RoleGrant, User, UserChange
 from storage.personal_data._helpers import count, delete_batch, record, rows
-from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 # --- the user row: last of all, once every other source has let go of the person
 

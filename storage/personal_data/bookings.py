@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.bookings import _release_seat
+from storage.domain.bookings import _release_seat
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, WaitlistEntry
 from storage.personal_data._helpers import count, delete_batch, record, rows
-from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:

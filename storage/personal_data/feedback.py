@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.personal_data._helpers import count, delete_batch, record, rows
-from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:

@@ -1,4 +1,4 @@
-"""Daily caps (storage/limits.py): how many tickets, comments, photos and "me too" a person used on a day.
+"""Daily caps (storage/domain/limits.py): how many tickets, comments, photos and "me too" a person used on a day.
 
 Only today's count matters to the cap; a row is kept no longer than the drafts are (QC_RETAIN_DRAFTS_DAYS)."""
 
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DailyUsage
 from storage.personal_data._helpers import count, delete_batch, record, rows
-from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber
 from storage.personal_data._helpers import count, delete_batch, record, rows
-from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
-from storage.tickets import FINAL_STATUSES
+from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.domain.tickets import FINAL_STATUSES
 
 # Outbox messages about a ticket (handlers/custodian.py), whose texts quote the reporter.
 TICKET_MESSAGE_KINDS = ("alert", "alert_media", "alert_edit", "notice", "comment", "escalation", "blocked")

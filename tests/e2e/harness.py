@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.config import load_settings
 from bot.emulator import BotApiEmulator
 from bot.runners import BotService
-from storage import users
+from storage.domain import users
 from storage.models import OutboxMessage
 
 TOKEN = "123456:TEST-token-for-the-emulator"

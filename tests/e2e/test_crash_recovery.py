@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.inbox import socket as inbox_socket
-from storage import inbox
+from storage.domain import inbox
 from storage.db import Database
 from tests.conftest import SAMPLE_CONTENT
 from tests.e2e.harness import TOKEN, settings_for, start_bot

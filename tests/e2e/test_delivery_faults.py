@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from storage import outbox
+from storage.domain import outbox
 from tests.e2e.harness import RunningBot, settings_for, start_bot
 from tests.e2e.test_outbox_delivery import alert_codes, file_tickets
 from tests.e2e.test_reports import (  # noqa: F401 (bot_env and manager_group are fixtures of these stories too)

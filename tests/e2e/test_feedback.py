@@ -22,10 +22,10 @@ from bot import callbacks
 from handlers.outgoing import tickets as outgoing_tickets
 from handlers import feedback as feedback_handlers
 from handlers import stats as stats_handlers
-from storage import tickets, users
-from storage.feedback import new_id
+from storage.domain import tickets, users
+from storage.domain.feedback import new_id
 from storage.models import Base, Booking, Feedback, FeedbackDraft, OutboxMessage, Ticket
-from storage.users import Roles
+from storage.domain.users import Roles
 from tests.e2e.harness import Person, RunningBot
 
 ROME = ZoneInfo("Europe/Rome")

@@ -24,9 +24,9 @@ import pytest
 from sqlalchemy import select
 
 from bot import callbacks
-from storage import tickets as ticket_domain
-from storage import users
-from storage.feedback import new_id
+from storage.domain import tickets as ticket_domain
+from storage.domain import users
+from storage.domain.feedback import new_id
 from storage.models import Base, Booking, Feedback, Invite, Ticket, WaitlistEntry
 from storage.models.core import ROLES
 from tests.e2e.harness import Person, RunningBot

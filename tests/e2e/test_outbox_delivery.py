@@ -9,9 +9,9 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from handlers.outgoing import tickets as outgoing_tickets
-from storage import outbox, tickets
+from storage.domain import outbox, tickets
 from storage.models import OutboxMessage
-from storage.users import Roles
+from storage.domain.users import Roles
 from tests.e2e.harness import Person, RunningBot, start_bot
 from tests.e2e.test_reports import (  # noqa: F401 (bot_env and manager_group are fixtures of these stories too)
     CODE,

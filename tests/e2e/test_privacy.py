@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from bot import callbacks
 from handlers import privacy as privacy_handlers
-from storage import audit, bookings, tickets
+from storage.domain import audit, bookings, tickets
 from storage.models import AuditRecord, Booking, ReportDraft, SlotCounter, User
-from storage.users import Roles
+from storage.domain.users import Roles
 from tests.e2e.harness import Person, RunningBot
 from tests.scan import traces_of
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from bot import callbacks, cli
 from handlers.outgoing import tickets as outgoing_tickets
-from storage import tickets
-from storage import ticket_lists, users
+from storage.domain import tickets
+from storage.domain import ticket_lists, users
 from storage.models import Ticket
 from tests.e2e.harness import Person, RunningBot, start_bot
 
@@ -535,7 +535,7 @@ async def test_forged_custodian_buttons_are_refused_politely_and_change_nothing(
     await report_water_leak(amal)
     code = CODE.search(amal.screen.text).group()
     ticket = await ticket_by_code(bot, code)
-    caplog.set_level(logging.WARNING, logger="storage.tickets")
+    caplog.set_level(logging.WARNING, logger="storage.domain.tickets")
     for person in (amal, marco):
         for action in (callbacks.TICKET_ACK, callbacks.TICKET_RESOLVE, callbacks.TICKET_START):
             data = callbacks.encode(action, ticket.id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot import callbacks
-from storage import users
+from storage.domain import users
 
 ADMIN_ID = 7070
 

@@ -19,7 +19,7 @@ from bot import callbacks
 from bot.i18n import LANGUAGES, translator
 from handlers import timebank_screens
 from handlers.outgoing import timebank as outgoing_timebank
-from storage import timebank as tb
+from storage.domain import timebank as tb
 from storage.models import TimeBankAccount, TimeBankExchange, TimeBankMessage, TimeBankPost
 from tests.e2e.harness import Person, RunningBot
 

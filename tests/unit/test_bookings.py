@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from storage import bookings, users
-from storage.bookings import Reason, Refused
+from storage.domain import bookings, users
+from storage.domain.bookings import Reason, Refused
 from storage.content import BookingRules, Closure, ExtraDate, LocalText, Service, Space, WeeklySlotRule
 from storage.models import Booking, SlotCounter
 

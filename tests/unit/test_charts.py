@@ -14,7 +14,7 @@ import pytest
 
 from bot import charts
 from bot.i18n import LANGUAGES, translator
-from storage.stats import Figure, WeekPoint
+from storage.domain.stats import Figure, WeekPoint
 
 FONT_PACKAGES = {"zh": "fonts-noto-cjk", "si": "fonts-noto-core"}
 WEEKS = [

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.export_cli import add_export_command
-from storage import export, users
-from storage.export import ExportRequest
-from storage.feedback import new_id
+from storage.domain import export, users
+from storage.domain.export import ExportRequest
+from storage.domain.feedback import new_id
 from storage.models import Booking, Feedback, Ticket
-from storage.stats import Period
+from storage.domain.stats import Period
 from storage.db import Database
 from tests.conftest import SAMPLE_CONTENT, run_blocking
 

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from storage import bookings, feedback, outbox, tickets, users
-from storage.feedback import Claim, FeedbackError, Target
+from storage.domain import bookings, feedback, outbox, tickets, users
+from storage.domain.feedback import Claim, FeedbackError, Target
 from storage.models import Booking, Feedback, FeedbackDraft, FeedbackPrompt, OutboxMessage, Ticket, TicketEvent, User
-from storage.tickets import Action, Actor
-from storage.users import Roles
+from storage.domain.tickets import Action, Actor
+from storage.domain.users import Roles
 
 ROME = ZoneInfo("Europe/Rome")
 TENANT, NEIGHBOUR, STAFF = 1001, 1002, 2001
@@ -34,7 +34,7 @@ async def people(db, clock) -> None:  # type: ignore[no-untyped-def]
 
 async def attended_booking(db, clock, *, user_id: int = TENANT, service_id: str = "omero-digital-desk",  # type: ignore[no-untyped-def]
                            hours_ago: int = 2, mark: bool = True) -> int:
-    """A booking whose slot began `hours_ago`, marked attended by staff through storage.bookings (so the hooks run)."""
+    """A booking whose slot began `hours_ago`, marked attended by staff through storage.domain.bookings (so the hooks run)."""
     start = clock.now() - timedelta(hours=hours_ago)
     async with db.write() as session:
         booking = Booking(user_id=user_id, chat_id=user_id, service_id=service_id, space_id="omero", slot_start=start,

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from storage.content import load_content
-from storage.geo import distance_km, nearest_estates, spaces_by_distance
+from storage.domain.geo import distance_km, nearest_estates, spaces_by_distance
 
 SAMPLE = Path(__file__).resolve().parents[2] / "content"
 DUOMO = (45.4642, 9.1900)

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from storage import bookings, guides, users
-from storage.guides import GuideRefused, Refusal, Result, Stuck
+from storage.domain import bookings, guides, users
+from storage.domain.guides import GuideRefused, Refusal, Result, Stuck
 from storage.models import GuideQuestion, GuideRun, GuideStuck
-from storage.stats import Period
-from storage.users import Roles
+from storage.domain.stats import Period
+from storage.domain.users import Roles
 
 ROME = ZoneInfo("Europe/Rome")
 MONDAY = datetime(2027, 3, 1, 8, 0, tzinfo=ROME)
@@ -161,8 +161,8 @@ async def test_the_guides_csv_has_one_row_per_run_and_ids_only_when_asked(db, cl
     import csv
     import io
 
-    from storage import export
-    from storage.export import ExportRequest
+    from storage.domain import export
+    from storage.domain.export import ExportRequest
 
     pagopa = sample_content.guides["pagopa"]
     async with db.write() as session:

@@ -122,6 +122,6 @@ def test_content_check_counts_the_guides(capsys):
     ("factura", "es", "pagopa"), ("documenti MM Casa", "it", "mm-casa-portal"), ("riparazione", "uk", "maintenance-request"),
 ])
 def test_search_finds_the_guides_in_any_language(sample_content, query, language, guide):
-    from storage.search import search
+    from storage.domain.search import search
 
     assert ("guide", guide) in [(hit.kind, hit.id) for hit in search(sample_content, query, language)]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.content import Closure, LocalText, Space
-from storage.hours import (
+from storage.domain.hours import (
     ROME,
     closure_on,
     easter_sunday,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from storage import inbox
+from storage.domain import inbox
 from storage.models import InboxUpdate
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)

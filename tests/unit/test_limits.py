@@ -11,8 +11,8 @@ import pytest
 from bot.config import ConfigError, load_settings
 from bot import limits as burst
 from bot.limits import BurstLimiter
-from storage import limits
-from storage.limits import DailyCaps, LimitReached
+from storage.domain import limits
+from storage.domain.limits import DailyCaps, LimitReached
 
 CAPS = DailyCaps(ticket=2, comment=3, photo=3, me_too=1)
 EVENING = datetime(2027, 3, 1, 22, 30, tzinfo=timezone.utc)  # 23:30 in Milan

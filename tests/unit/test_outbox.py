@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from storage import outbox
+from storage.domain import outbox
 from storage.models import OutboxMessage
 
 

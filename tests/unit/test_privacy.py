@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import BigInteger, func, select
 
 from bot.config import Retention
-from storage import audit, bookings, feedback, outbox, privacy, tickets, users
+from storage.domain import audit, bookings, feedback, outbox, privacy, tickets, users
 from storage.models import (
     Base, Booking, BookingContact, Feedback, FeedbackDraft, OutboxMessage, ReportDraft, SlotCounter, Ticket, TicketEvent,
     TicketMedia, TicketSubscriber, WaitlistEntry,
 )
-from storage.tickets import Action, Actor
-from storage.users import Roles
+from storage.domain.tickets import Action, Actor
+from storage.domain.users import Roles
 from tests.scan import traces_of
 
 ESTATE = "omero-mompiani"

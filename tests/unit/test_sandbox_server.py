@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from bot.sandbox.cli import add_sandbox_command
 from bot.sandbox.server import ADMIN_PERSONA, PERSONAS, Sandbox, SandboxError
-from storage import users
+from storage.domain import users
 from storage.models import Invite
 from tests.conftest import SAMPLE_CONTENT
 

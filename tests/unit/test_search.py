@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from storage.content import Content, ContentStore, load_content
-from storage.search import SearchHit, fold, prepare_index, search
+from storage.domain.search import SearchHit, fold, prepare_index, search
 
 SAMPLE = Path(__file__).resolve().parents[2] / "content"
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage import stats, users
-from storage.feedback import new_id
+from storage.domain import stats, users
+from storage.domain.feedback import new_id
 from storage.models import Booking, Feedback, Ticket, TicketEvent
-from storage.stats import MIN_GROUP, Period, Scope
-from storage.users import Roles
+from storage.domain.stats import MIN_GROUP, Period, Scope
+from storage.domain.users import Roles
 
 ROME = ZoneInfo("Europe/Rome")
 MARCH = Period.month(2027, 3)

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from storage import stats
+from storage.domain import stats
 from storage.content import load_content
-from storage.feedback import new_id
+from storage.domain.feedback import new_id
 from storage.models import Feedback
-from storage.stats import SUMMARY_FRESH_FOR, Period, SummaryCache
-from storage.users import Roles
+from storage.domain.stats import SUMMARY_FRESH_FOR, Period, SummaryCache
+from storage.domain.users import Roles
 from tests.conftest import SAMPLE_CONTENT
 
 ROME = ZoneInfo("Europe/Rome")

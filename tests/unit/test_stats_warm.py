@@ -12,12 +12,12 @@ import pytest
 
 from bot import app, jobs
 from bot.clock import Clock
-from storage import stats
+from storage.domain import stats
 from storage.content import Content, load_content
-from storage.feedback import new_id
+from storage.domain.feedback import new_id
 from storage.models import Feedback
-from storage.stats import KEEP_WARM_FOR, REFRESH_AFTER, SUMMARY_FRESH_FOR, Period, Scope, SummaryCache
-from storage.users import Roles
+from storage.domain.stats import KEEP_WARM_FOR, REFRESH_AFTER, SUMMARY_FRESH_FOR, Period, Scope, SummaryCache
+from storage.domain.users import Roles
 from tests.conftest import SAMPLE_CONTENT
 
 ROME = ZoneInfo("Europe/Rome")

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from storage import open311, tickets
-from storage import ticket_lists, users
+from storage.domain import open311, tickets
+from storage.domain import ticket_lists, users
 from storage.models import ReportDraft, Ticket, TicketSubscriber, User
-from storage.tickets import Action, Actor, TicketError
-from storage.users import Roles
+from storage.domain.tickets import Action, Actor, TicketError
+from storage.domain.users import Roles
 
 ESTATE = "omero-mompiani"
 OTHER_ESTATE = "zoia-cagnino"

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage import timebank as tb
-from storage import timebank_books
-from storage import users
+from storage.domain import timebank as tb
+from storage.domain import timebank_books
+from storage.domain import users
 from storage.content import Content
-from storage.timebank import Reason, Refused
-from storage.users import Roles
+from storage.domain.timebank import Reason, Refused
+from storage.domain.users import Roles
 
 NOW = datetime(2027, 3, 1, 9, 0, tzinfo=timezone.utc)
 SPACE = "capuana"  # Quarto Oggiaro: joining needs the operator's approval
@@ -457,8 +457,8 @@ async def test_the_csv_export_lists_settled_exchanges_without_names(db, sample_c
     from datetime import date
     from zoneinfo import ZoneInfo
 
-    from storage.export import ExportRequest, write_csv
-    from storage.stats import Period
+    from storage.domain.export import ExportRequest, write_csv
+    from storage.domain.stats import Period
 
     await member(db, sample_content, 500)
     await member(db, sample_content, 501)

@@ -10,7 +10,7 @@ import pytest
 from bot.app import PERIODIC_JOBS
 from bot.config import Settings
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
-from storage import users
+from storage.domain import users
 from storage.content import ContentStore
 from storage.db import Database
 from storage.models import RoleGrant

@@ -3,7 +3,7 @@
 import asyncio
 from datetime import timedelta
 
-from storage import users
+from storage.domain import users
 
 
 async def test_first_contact_creates_the_user_and_consent_is_recorded_once(db, clock):

@@ -13,7 +13,7 @@ from bot.runtime import Visitor
 from handlers.outgoing.tickets import floor_label
 from handlers.reports_screens import render_categories, render_floor
 from storage.content import load_content
-from storage.users import Roles
+from storage.domain.users import Roles
 
 SAMPLE = Path(__file__).resolve().parents[2] / "content"
 

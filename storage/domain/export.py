@@ -21,7 +21,7 @@ from sqlalchemy import select
 from storage.content import Content
 from storage.db import Database
 from storage.models import Booking, Feedback, GuideRun, Ticket, TimeBankExchange
-from storage.stats import Period
+from storage.domain.stats import Period
 
 WHAT = ("bookings", "tickets", "feedback", "guides", "timebank")
 BOM = "\ufeff"

@@ -1,6 +1,6 @@
 """The time bank's books, read and corrected: the keepers' reversals and abuse reports, balance, history and the
 monthly statement, the figures, the weekly digest and the retention of personal data. Membership, posts, contacts
-and exchanges are storage/timebank.py."""
+and exchanges are storage/domain/timebank.py."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from storage.models import (
     LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage,
     TimeBankPost, TimeBankPrompt, TimeBankReport, TimeBankThanks,
 )
-from storage.timebank import (
+from storage.domain.timebank import (
     DIGEST_EVERY, RETENTION, Reason, Refused, _require_keeper, bank_of, browse, clean_text, transfer,
 )
-from storage.users import Roles
+from storage.domain.users import Roles
 
 # --------------------------------------------------------------------------------------------
 # Operators: reversals and reports

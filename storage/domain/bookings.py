@@ -22,11 +22,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import hours, outbox, refusals
+from storage.domain import hours, outbox, refusals
 from storage.content import BookingRules, Content, Service, Space
 from storage.db import Database, dialect_insert
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
-from storage.users import Roles
+from storage.domain.users import Roles
 
 # How long the first tenant in line has to confirm a seat that freed up before it passes to the next one.
 OFFER_HOLD = timedelta(hours=2)
@@ -41,7 +41,7 @@ PHONE_PATTERN = re.compile(r"^\+?\d{6,15}$")
 FeedbackHook = Callable[[AsyncSession, Booking, datetime], Awaitable[None]]
 FEEDBACK_HOOKS: list[FeedbackHook] = []
 # Called with (session, booking, now) right after a tenant's booking is made, inside that transaction: the guides
-# attach the step a tenant was stuck at to a help desk booking (storage/guides.py).
+# attach the step a tenant was stuck at to a help desk booking (storage/domain/guides.py).
 BookedHook = Callable[[AsyncSession, Booking, datetime], Awaitable[None]]
 BOOKED_HOOKS: list[BookedHook] = []
 
@@ -748,5 +748,5 @@ async def _offer_still_open(session: AsyncSession, argument: str, now: datetime)
     return entry is not None and entry.status == "offered" and entry.offer_expires_at is not None and entry.offer_expires_at > now
 
 
-# Checked just before an outbox row leaves (storage.outbox.GUARDS); bot/app.py registers them.
+# Checked just before an outbox row leaves (storage.domain.outbox.GUARDS); bot/app.py registers them.
 OUTBOX_GUARDS = {"booking_reminder": _reminder_still_due, "waitlist_offer": _offer_still_open}

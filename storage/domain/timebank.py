@@ -31,13 +31,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
-from storage import refusals
+from storage.domain import refusals
 from storage.content import Content, Space, TimeBank
 from storage.models import (
     LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage,
     TimeBankPost, TimeBankPrompt, TimeBankReport, TimeBankThanks,
 )
-from storage.users import Roles
+from storage.domain.users import Roles
 
 QUARTER = 0.25
 MAX_POST_TEXT = 300

@@ -25,13 +25,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
-from storage import bookings, outbox, tickets
+from storage.domain import bookings, outbox, tickets
 from storage.content import Content
-from storage.hours import ROME
+from storage.domain.hours import ROME
 from storage.models import Booking, Feedback, FeedbackDraft, FeedbackPrompt, Ticket, TicketEvent, User
 from storage.models.feedback import ONE_PER_BOOKING, ONE_PER_TARGET
-from storage.refusals import Refused
-from storage.tickets import Actor, TicketError
+from storage.domain.refusals import Refused
+from storage.domain.tickets import Actor, TicketError
 
 KINDS = ("rating", "suggestion", "complaint")
 MAX_COMMENT = 1000
@@ -273,12 +273,12 @@ async def _add_prompt(session: AsyncSession, user_id: int, kind: str, ref: int, 
 
 
 async def prompt_after_booking(session: AsyncSession, booking: Booking, now: datetime) -> None:
-    """storage.bookings.FEEDBACK_HOOKS: staff marked the booking attended; ask "how was it?" tomorrow."""
+    """storage.domain.bookings.FEEDBACK_HOOKS: staff marked the booking attended; ask "how was it?" tomorrow."""
     await _add_prompt(session, booking.user_id, "booking", booking.id, next_prompt_time(now))
 
 
 async def prompt_after_fix(session: AsyncSession, ticket: Ticket, now: datetime) -> None:
-    """storage.tickets.FEEDBACK_HOOKS: a custodian resolved the ticket (the reports flow asks "has it been fixed?"
+    """storage.domain.tickets.FEEDBACK_HOOKS: a custodian resolved the ticket (the reports flow asks "has it been fixed?"
     right away: that is today's prompt) or the reporter confirmed the fix (stars tomorrow, if not given by then)."""
     if ticket.reporter_id is None:
         return  # filed for someone without Telegram: nobody to ask
@@ -345,5 +345,5 @@ async def set_prompts_enabled(session: AsyncSession, user_id: int, enabled: bool
     await session.execute(update(User).where(User.id == user_id).values(prompts_enabled=enabled))
 
 
-# Checked just before a prompt leaves (storage.outbox.GUARDS); bot/app.py registers it.
+# Checked just before a prompt leaves (storage.domain.outbox.GUARDS); bot/app.py registers it.
 OUTBOX_GUARDS = {PROMPT_GUARD: prompt_still_wanted}

@@ -24,7 +24,7 @@ from storage.content import Content
 from storage.db import Database, dialect_insert
 from storage.models import Booking, CommitteeDigest, Feedback, RoleGrant, Ticket, TicketEvent
 from storage.models.base import UtcDateTime
-from storage.users import Roles
+from storage.domain.users import Roles
 
 MIN_GROUP = 5
 SUMMARY_FRESH_FOR = timedelta(minutes=3)  # a view counts afresh past this (the warming job was late)
@@ -365,7 +365,7 @@ async def latest_comments(session: AsyncSession, scope: Scope, period: Period, l
     return [Comment(kind, space_id, service_id, text) for kind, space_id, service_id, text in rows.all()]
 
 
-# Figures other features add to the summary (storage/guides.py: per guide), counted and kept warm with the rest:
+# Figures other features add to the summary (storage/domain/guides.py: per guide), counted and kept warm with the rest:
 # name -> async (session, scope, period, content, tz, now) -> figures, found in Summary.extras[name].
 SUMMARY_EXTRAS: dict[str, Callable[..., Awaitable[object]]] = {}
 

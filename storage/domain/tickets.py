@@ -24,8 +24,8 @@ from storage.content import Content, Estate
 from storage.models import (
     ReportDraft, Ticket, TicketCounter, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber, User,
 )
-from storage.refusals import Refused
-from storage.users import Roles
+from storage.domain.refusals import Refused
+from storage.domain.users import Roles
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Tickets read in lists and by the messages about them: a tenant's reports, the estates' open tickets, events,
 media, search, the followers and chats an alert goes to, the digest's claim. Opening and acting on a ticket are
-storage/tickets.py."""
+storage/domain/tickets.py."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from storage.db import dialect_insert
 from storage.models import (
     OutboxMessage, RoleGrant, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketSubscriber, User,
 )
-from storage.tickets import ALERT_KIND, OPEN_STATUSES
-from storage.users import Roles
+from storage.domain.tickets import ALERT_KIND, OPEN_STATUSES
+from storage.domain.users import Roles
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.content import Content
 from storage.models import Booking, Ticket
-from storage.tickets import place_choices
+from storage.domain.tickets import place_choices
 
 RECENT_BOOKINGS_LOOKED_AT = 20
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from storage.content import Content, ProblemCategory
 from storage.models import Ticket
-from storage.tickets import OPEN_STATUSES
+from storage.domain.tickets import OPEN_STATUSES
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 MAX_REQUESTS = 1000  # GeoReport v2: at most 1000 requests per answer

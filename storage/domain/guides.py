@@ -20,13 +20,13 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
-from storage import bookings, stats, users
+from storage.domain import bookings, stats, users
 from storage.content import Content, Service
 from storage.guides_content import Guide
 from storage.models import Booking, GuidePrompt, GuideQuestion, GuideRun, GuideStuck, User
-from storage.refusals import Refused
-from storage.stats import Figure, Period, count
-from storage.users import Roles
+from storage.domain.refusals import Refused
+from storage.domain.stats import Figure, Period, count
+from storage.domain.users import Roles
 
 # Guide progress, "I'm stuck" records and questions are personal data: deleted this long after their last change.
 GUIDE_RETENTION = timedelta(days=365)
@@ -259,7 +259,7 @@ async def choose_desk_for_latest(session: AsyncSession, user_id: int, service: S
 
 
 async def attach_booking(session: AsyncSession, booking: Booking, now: datetime) -> None:
-    """storage.bookings.BOOKED_HOOKS: a booking of a help desk chosen from "I'm stuck" carries that step."""
+    """storage.domain.bookings.BOOKED_HOOKS: a booking of a help desk chosen from "I'm stuck" carries that step."""
     chosen = await session.scalar(
         select(GuideStuck).where(GuideStuck.user_id == booking.user_id, GuideStuck.service_id == booking.service_id,
                                  GuideStuck.booking_id.is_(None), GuideStuck.desk_chosen_at >= now - DESK_CHOICE_LIFETIME)
