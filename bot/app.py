@@ -140,7 +140,7 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     # Guides: progress and questions are personal data, deleted after storage.domain.guides.GUIDE_RETENTION (12 months).
     PeriodicJob("guides-retention", 3600.0, guides.forget_expired),
     # Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the
-    # outbox), and personal data past its retention (storage/timebank.RETENTION).
+    # outbox), and personal data past its retention (storage/domain/timebank.RETENTION).
     PeriodicJob("timebank-digests", 600.0, outgoing_timebank.send_digests),
     PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data),
 ]
