@@ -70,8 +70,6 @@ PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first
 # Privacy: once a night after QC_PURGE_TIME, what has been kept as long as the retention settings say is purged
 # (storage/privacy.py), in short transactions; checked every ten minutes.
 PERIODIC_JOBS.append(PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge))
-# Guides: progress and questions are personal data, deleted after storage.guides.GUIDE_RETENTION (12 months).
-PERIODIC_JOBS.append(PeriodicJob("guides-retention", 3600.0, guides.forget_expired))
 
 
 def schedule_all(application: Application) -> None:
