@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.config import Retention
+from bot.i18n import translator
+from handlers.privacy import copy_as_text
 from storage import bookings, guides, privacy, users
 from storage.guides import GuideRefused, Refusal, Result, Stuck
 from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
@@ -188,6 +190,11 @@ async def test_my_data_shows_runs_and_questions_and_forgetting_leaves_the_answer
     assert found["guides"][0]["guide_id"] == "pagopa" and found["guides"][0]["stuck"][0]["step"] == 2
     assert (found["guide_questions"][0]["text"], found["guide_questions"][0]["answer"]) == ("Dove trovo il codice?", "Sul bollettino")
     assert "guides" not in await privacy.collect(db, OPERATOR)
+    readable = copy_as_text(translator("it"), sample_content, TENANT, found, clock.now()).decode("utf-8")
+    title = pagopa.title.get("it")
+    assert f"🧭 Guide che hai seguito\n{'=' * 40}\n  Guida: {title}\n  Passo: 2" in readable
+    assert "  Passi in cui eri bloccato:\n    Passo: 2" in readable
+    assert "💬 Domande agli operatori delle guide" in readable and "  Risposta: Sul bollettino" in readable
 
     await privacy.forget(db, OPERATOR, clock.now(), tmp_path)
     async with db.read() as session:
