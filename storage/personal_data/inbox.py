@@ -2,10 +2,11 @@
 day (to recognise a repeated delivery) before the hourly "inbox-purge" job deletes them.
 
 Nothing to export: a row holds the person's words only while their update is being handled (seconds), and after
-that only the chat's id and when it came; My data would show its own request. Forgetting cannot delete the
-person's unhandled rows: the Forget me update itself is one of them, still being handled, and any sent right after
-it must still be answered. Those lose the chat's id instead (the payload is emptied when they are marked handled),
-so once the update is marked nothing in the inbox names the person; their handled rows are deleted.
+that only the chat's id and when it came; My data would show its own request. Forgetting does not delete the
+person's unhandled rows: the Forget me update itself is one of them, still being handled, a row is what recognises
+an update Telegram delivers again, and updates sent right after it must still be answered (after a crash too).
+Those lose the chat's id instead (the payload is emptied when they are marked handled), so once the update is
+marked nothing in the inbox names the person; their handled rows are deleted.
 """
 
 from __future__ import annotations
