@@ -12,7 +12,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.inbox import purge_handled
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
-from handlers import booking, custodian, feedback, guides, privacy, stats
+from handlers import booking, custodian, feedback, privacy, stats
 
 log = logging.getLogger(__name__)
 
