@@ -1,8 +1,6 @@
-"""The daily caps (storage/limits.py): how many tickets, comments, photos and "me too" a person used on a day.
+"""Daily caps (storage/limits.py): how many tickets, comments, photos and "me too" a person used on a day.
 
-Nothing to export: a count of today's actions, whose actions themselves are in My data. Forgetting deletes the
-counts; past days' counts are of no use and go with the drafts (QC_RETAIN_DRAFTS_DAYS).
-"""
+Only today's count matters to the cap; a row is kept no longer than the drafts are (QC_RETAIN_DRAFTS_DAYS)."""
 
 from __future__ import annotations
 
@@ -12,12 +10,13 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DailyUsage
-from storage.personal_data._helpers import count, delete_batch
+from storage.personal_data._helpers import count, delete_batch, record, rows
 from storage.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    return {}
+    used = await rows(session, DailyUsage, DailyUsage.user_id == user_id, order=DailyUsage.day)
+    return {"daily_counts": [record(row, "day", "kind", "used") for row in used]}
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -25,7 +24,7 @@ async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
 
 
 def _before(cutoff: datetime):  # type: ignore[no-untyped-def]
-    return DailyUsage.day < cutoff.date().isoformat()  # ISO dates sort as text
+    return DailyUsage.day < cutoff.date().isoformat()  # ISO dates compare as text
 
 
 async def _count_old(session: AsyncSession, cutoff: datetime) -> int:
@@ -37,9 +36,9 @@ async def _purge_old(session: AsyncSession, cutoff: datetime, now: datetime, lim
 
 
 register(PersonalDataSource(
-    name="daily_caps",
+    name="daily_counts",
     person_columns={"daily_usage": ("user_id",)},
     export=_export,
     forget=_forget,
-    retention=(RetentionRule("daily_usage", "drafts_days", _count_old, _purge_old),),
+    retention=(RetentionRule("daily_counts", "drafts_days", _count_old, _purge_old),),
 ))
