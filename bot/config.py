@@ -37,6 +37,7 @@ class Retention:
     tickets_days: int = 365  # personal fields and media of closed tickets, after closing
     bookings_days: int = 365  # bookings and waitlist entries, after the slot
     audit_days: int = 365  # the record of who read or exported personal data
+    guides_days: int = 365  # guide progress, "I'm stuck" steps and questions to the operators, after the last change
 
 
 # With QC_LOG_FILE the log is rotated at midnight and this many days are kept (the privacy notice says so); without
@@ -50,6 +51,7 @@ RETENTION_VARIABLES = (
     ("QC_RETAIN_TICKETS_DAYS", "tickets_days", 3650),
     ("QC_RETAIN_BOOKINGS_DAYS", "bookings_days", 3650),
     ("QC_RETAIN_AUDIT_DAYS", "audit_days", 3650),
+    ("QC_RETAIN_GUIDES_DAYS", "guides_days", 3650),
 )
 
 

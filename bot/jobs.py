@@ -12,7 +12,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.inbox import purge_handled
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
-from handlers import booking, custodian, feedback, guides, privacy, stats, timebank
+from handlers import booking, custodian, feedback, privacy, stats, timebank
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first
 # Privacy: once a night after QC_PURGE_TIME, what has been kept as long as the retention settings say is purged
 # (storage/privacy.py), in short transactions; checked every ten minutes.
 PERIODIC_JOBS.append(PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge))
-# Guides: progress and questions are personal data, deleted after storage.guides.GUIDE_RETENTION (12 months).
-PERIODIC_JOBS.append(PeriodicJob("guides-retention", 3600.0, guides.forget_expired))
 
 # Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the outbox),
 # and personal data past its retention (storage/timebank.RETENTION).

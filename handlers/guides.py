@@ -583,14 +583,6 @@ async def drop_prompt(rt: Runtime, user_id: int) -> bool:
         return await guides.drop_prompt(session, user_id)
 
 
-async def forget_expired(rt: Runtime) -> None:
-    """Periodic job: guide progress and questions older than storage.guides.GUIDE_RETENTION are deleted."""
-    async with rt.db.write() as session:
-        removed = await guides.forget_expired(session, rt.clock.now())
-    if removed:
-        log.info("guides: %d expired run(s) and question(s) deleted", removed)
-
-
 # Search results that are guides get a button (handlers/directory.py asks these hooks for kinds it does not know).
 def search_button(v: Visitor, content: Content, kind: str, item_id: str) -> Button | None:
     guide = content.guides.get(item_id) if kind == "guide" else None

@@ -1,8 +1,8 @@
 """Guides to digital services: where each tenant is in a guide, where they got stuck (and the help desk booking
 that carries it), the questions they asked the operators, and the typed answers the bot is waiting for.
 
-Personal data, kept GUIDE_RETENTION (storage/guides.py, 12 months) after the last change and then deleted by a
-job. Every table has a `user_id` column naming the tenant it is about (guide_questions also `answered_by`, the
+Personal data, kept QC_RETAIN_GUIDES_DAYS (12 months) after the last change and then deleted by the nightly purge
+(storage/personal_data/guides.py). Every table has a `user_id` column naming the tenant it is about (guide_questions also `answered_by`, the
 operator), so "My data" / "Forget me" can list and delete them:
 - guide_runs: guide, language, step reached, when started / last moved / finished, the did-it-work answer;
 - guide_stuck: the step of a run where the tenant pressed "I'm stuck", and the help desk booking made for it;

@@ -25,8 +25,8 @@ ESTATE = "omero-mompiani"
 AMAL, NEIGHBOUR, CUSTODIAN = 770011223, 770044556, 770077889
 PHONE = "+39 333 7654321"
 SERVICE, SPACE = "omero-digital-desk", "omero"
-# Columns that hold a Telegram message id, not a person's.
-NOT_A_PERSON = {("outbox", "message_id")}
+# Columns that hold a Telegram message or update id, not a person's.
+NOT_A_PERSON = {("outbox", "message_id"), ("inbox", "update_id")}
 
 
 def _looks_like_a_person(table: str, column) -> bool:  # type: ignore[no-untyped-def]
@@ -268,9 +268,11 @@ def test_the_notice_names_the_controller_and_quotes_the_configured_retention(sam
     from bot.i18n import translator
     from handlers.privacy import render_notice
 
-    screen = render_notice(translator("it"), sample_content.contacts, Retention(drafts_days=3, tickets_days=400), consented=False)
+    screen = render_notice(translator("it"), sample_content.contacts, Retention(drafts_days=3, tickets_days=400, guides_days=90),
+                           consented=False)
     assert sample_content.contacts.privacy.controller in screen.text and sample_content.contacts.privacy.dpo_email in screen.text
     assert "Bozze: 3 giorni" in screen.text and "400 giorni dopo la chiusura" in screen.text and "Garante" in screen.text
+    assert "Guide seguite e domande agli operatori: 90 giorni" in screen.text
     arabic = render_notice(translator("ar"), sample_content.contacts, Retention(), consented=True)
     assert "Garante" in arabic.text and "الخصوصية" in arabic.text
 
