@@ -48,6 +48,10 @@ SECTION_LABELS = {
     "guide_questions": N_("💬 Domande agli operatori delle guide"),
     "audit": N_("🔍 Dati di altri che hai consultato"),
     "daily_counts": N_("🔢 Quante segnalazioni, commenti e foto hai inviato al giorno"),
+    "time_bank_memberships": N_("⏳ Banca del tempo: iscrizioni e saldo"),
+    "time_bank_posts": N_("📌 Banca del tempo: le tue offerte e richieste"),
+    "time_bank_messages": N_("💬 Banca del tempo: i tuoi messaggi ai vicini"),
+    "time_bank_exchanges": N_("🤝 Banca del tempo: scambi"),
 }
 # Before the notice is accepted only these work (the rights apply from the first message).
 OPEN_BEFORE_CONSENT = frozenset({

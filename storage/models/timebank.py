@@ -22,14 +22,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UtcDateTime
 
-_BANK_ACCOUNT = text("user_id IS NULL")
+_BANK_ACCOUNT = text("status = 'bank'")
 _SETTLEMENT = text("kind = 'exchange'")
 _OPEN_CONTACT = text("status IN ('asked', 'accepted')")
 
 
 class TimeBankAccount(Base):
-    """A member of a space's time bank with their balance, or (user_id NULL) the bank's own account, which pays
-    starting credits and adjustments so that the balances of one bank always add up to zero."""
+    """A member of a space's time bank with their balance, or (status 'bank', user_id NULL) the bank's own account,
+    which pays starting credits and adjustments so that the balances of one bank always add up to zero. A member
+    who asked to be forgotten leaves an account of nobody (status 'forgotten', user_id NULL, no name): its balance
+    stays, so the ledger still adds up to zero."""
 
     __tablename__ = "tb_accounts"
     __table_args__ = (
@@ -38,8 +40,8 @@ class TimeBankAccount(Base):
               sqlite_where=_BANK_ACCOUNT, postgresql_where=_BANK_ACCOUNT),
         Index("ix_tb_accounts_user", "user_id"),
         Index("ix_tb_accounts_space_status", "space_id", "status"),
-        CheckConstraint("status IN ('bank', 'pending', 'active', 'paused', 'removed')", name="status"),
-        CheckConstraint("(user_id IS NULL) = (status = 'bank')", name="bank_has_no_user"),
+        CheckConstraint("status IN ('bank', 'pending', 'active', 'paused', 'removed', 'forgotten')", name="status"),
+        CheckConstraint("(user_id IS NULL) = (status IN ('bank', 'forgotten'))", name="bank_has_no_user"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

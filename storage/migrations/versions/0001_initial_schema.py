@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 09:13:59.760166
+Create Date: 2026-12-06 09:25:05.629114
 """
 
 from alembic import op
@@ -415,8 +415,8 @@ def upgrade() -> None:
     sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
     sa.Column('decided_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('decided_by', sa.BigInteger(), nullable=True),
-    sa.CheckConstraint("(user_id IS NULL) = (status = 'bank')", name=op.f('ck_tb_accounts_bank_has_no_user')),
-    sa.CheckConstraint("status IN ('bank', 'pending', 'active', 'paused', 'removed')", name=op.f('ck_tb_accounts_status')),
+    sa.CheckConstraint("(user_id IS NULL) = (status IN ('bank', 'forgotten'))", name=op.f('ck_tb_accounts_bank_has_no_user')),
+    sa.CheckConstraint("status IN ('bank', 'pending', 'active', 'paused', 'removed', 'forgotten')", name=op.f('ck_tb_accounts_status')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_tb_accounts_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tb_accounts')),
     sa.UniqueConstraint('space_id', 'user_id', name='uq_tb_accounts_space_user')
@@ -424,7 +424,7 @@ def upgrade() -> None:
     with op.batch_alter_table('tb_accounts', schema=None) as batch_op:
         batch_op.create_index('ix_tb_accounts_space_status', ['space_id', 'status'], unique=False)
         batch_op.create_index('ix_tb_accounts_user', ['user_id'], unique=False)
-        batch_op.create_index('uq_tb_accounts_one_bank_account', ['space_id'], unique=True, sqlite_where=sa.text('user_id IS NULL'), postgresql_where=sa.text('user_id IS NULL'))
+        batch_op.create_index('uq_tb_accounts_one_bank_account', ['space_id'], unique=True, sqlite_where=sa.text("status = 'bank'"), postgresql_where=sa.text("status = 'bank'"))
 
     op.create_table('tb_posts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -740,7 +740,7 @@ def downgrade() -> None:
 
     op.drop_table('tb_posts')
     with op.batch_alter_table('tb_accounts', schema=None) as batch_op:
-        batch_op.drop_index('uq_tb_accounts_one_bank_account', sqlite_where=sa.text('user_id IS NULL'), postgresql_where=sa.text('user_id IS NULL'))
+        batch_op.drop_index('uq_tb_accounts_one_bank_account', sqlite_where=sa.text("status = 'bank'"), postgresql_where=sa.text("status = 'bank'"))
         batch_op.drop_index('ix_tb_accounts_user')
         batch_op.drop_index('ix_tb_accounts_space_status')
 
