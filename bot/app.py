@@ -470,7 +470,7 @@ def register_handlers(application: Application) -> None:
         on(callbacks.TB_REPORT_CLOSE, timebank_desk.report_close),
         on(callbacks.TB_REVERSE, timebank_desk.reverse_ask),
         on(callbacks.TB_STATS, timebank_desk.stats),
-        on(callbacks.TB_EXPORT, timebank_desk.export),
+        on(callbacks.TB_EXPORT, timebank_desk.export_csv),
         # 4. Anything else pressed: stale, foreign or forged data gets a polite answer and the menu.
         CallbackQueryHandler(fallback.stale_button),
         # 5. Messages in a private chat: flows first, then the default use (search, nearest spaces).
