@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,3 +191,15 @@ async def start_bot(emu: BotApiEmulator, settings, clock: Clock, *, webhook: boo
     await service.start()
     service.application.update_processor.on_done = running.track
     return running
+
+
+@asynccontextmanager
+async def serving(emu: BotApiEmulator, database_url: str, data_dir: Path, content_dir: Path, clock: Clock,
+                  env: dict[str, str]) -> AsyncIterator[RunningBot]:
+    """A bot for one story; once it has stopped, the story fails if the bot made a call Telegram refuses."""
+    running = await start_bot(emu, settings_for(emu, database_url, data_dir, content_dir, **env), clock)
+    yield running
+    await running.service.stop()
+    refusals = [r for r in emu.refusals if not r.injected and r.error_code != 403]
+    shown = [f"{r.method}: {r.description} ({str(r.params.get('text', ''))[:60]!r})" for r in refusals[:3]]
+    assert not refusals, f"the bot sent {len(refusals)} call(s) Telegram refuses, e.g. {shown}"

@@ -16,6 +16,7 @@ from storage import open311, tickets, users
 from storage.models import ReportDraft, Ticket, TicketSubscriber, User
 from storage.tickets import Action, Actor, TicketError
 from storage.users import Roles
+from tests.unit.report_drafts import fill_draft
 
 ESTATE = "omero-mompiani"
 OTHER_ESTATE = "zoia-cagnino"
@@ -41,17 +42,7 @@ async def _people(db, clock) -> None:  # type: ignore[no-untyped-def]
 
 def _complete_draft(draft: ReportDraft, content, now, *, category="water-leak", estate=ESTATE, description="Acqua dal soffitto",  # type: ignore[no-untyped-def]
                     area="flat") -> None:
-    tickets.choose_category(draft, content, category, now)
-    tickets.choose_estate(draft, content, estate, now)
-    if draft.step == "building":
-        tickets.choose_building(draft, content, 0, now)
-    tickets.choose_floor(draft, content, 3, now)
-    tickets.choose_area(draft, content, area, now)
-    if area == "flat":
-        tickets.set_flat(draft, content, "int. 12", now)
-    while draft.step == "questions":
-        tickets.answer_question(draft, content, tickets.pending_questions(draft, content)[0], "yes", now)
-    tickets.set_description(draft, content, description, now)
+    fill_draft(draft, content, now, category=category, estate=estate, description=description, area=area)
     tickets.photos_done(draft, content, now)
 
 
