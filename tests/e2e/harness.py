@@ -87,6 +87,11 @@ class Person:
         message, data = self.find_button(label)
         await self.press(message.message_id, data)
 
+    async def tap_through(self, *labels: str) -> None:
+        """Tap these buttons one after another, each on the screen the previous tap brought."""
+        for label in labels:
+            await self.tap(label)
+
     async def press(self, message_id: int, data: str, force: bool = False) -> str:
         before = len(self.emu.callback_answers)
         query_id = self.emu.press_button(self.user_id, message_id, data, force=force)

@@ -187,22 +187,17 @@ async def test_an_anonymous_complaint_and_rating_leave_nothing_that_links_them_t
     amal = await bot.tenant("Amal")
     complaint, comment = "Il riscaldamento della sala è rotto da settimane", "Pochi posti a sedere"
     await amal.send("/menu")
-    await amal.tap("La tua opinione")
-    await amal.tap("Fai un reclamo")
-    await amal.tap("Officina Zoia")
-    await amal.tap("Rendi anonimo")
+    await amal.tap_through("La tua opinione", "Fai un reclamo", "Officina Zoia", "Rendi anonimo")
     assert "Anonimo" in amal.screen.text
     await amal.send(complaint)
     assert complaint in amal.screen.text
     await amal.tap("Invia")
     assert "anonimo" in amal.screen.text
 
-    await amal.tap("La tua opinione")
-    await amal.tap("Dai un voto")
-    await amal.tap("Portineria sociale Omero")
-    await amal.tap("Lo spazio in generale")
-    await amal.tap("⭐⭐⭐ Così così")
-    await amal.tap("Rendi anonimo")
+    await amal.tap_through(
+        "La tua opinione", "Dai un voto", "Portineria sociale Omero", "Lo spazio in generale", "⭐⭐⭐ Così così",
+        "Rendi anonimo",
+    )
     await amal.send(comment)
     await amal.tap("Invia")
     await bot.deliver()
@@ -233,9 +228,7 @@ async def test_an_anonymous_complaint_and_rating_leave_nothing_that_links_them_t
 async def test_cancel_drops_an_unsent_opinion(bot):
     amal = await bot.tenant("Amal")
     await amal.send("/menu")
-    await amal.tap("La tua opinione")
-    await amal.tap("Manda un suggerimento")
-    await amal.tap("Spazio Monti")
+    await amal.tap_through("La tua opinione", "Manda un suggerimento", "Spazio Monti")
     await amal.send("/cancel")
     assert "ho annullato" in amal.screen.text
     await amal.send("Più corsi di ginnastica")  # now a search, not a suggestion
@@ -425,10 +418,7 @@ async def test_rating_a_service_from_its_screen_twice_keeps_one_vote(bot):
     amal = await bot.tenant("Amal")
     for stars in ("⭐⭐ Male", "⭐⭐⭐⭐ Bene"):
         await amal.send("/menu")
-        await amal.tap("Spazi e servizi")
-        await amal.tap("Portineria sociale Omero")
-        await amal.tap("Sportello digitale")
-        await amal.tap("Dai un voto")
+        await amal.tap_through("Spazi e servizi", "Portineria sociale Omero", "Sportello digitale", "Dai un voto")
         assert "Quante stelle" in amal.screen.text and "Sportello digitale" in amal.screen.text
         await amal.tap(stars)
         await amal.tap("Invia")

@@ -81,9 +81,7 @@ async def test_a_tenant_files_two_reports_a_day_then_gets_a_clear_message_and_no
     assert len(rosa.texts()) == alerts
     bot.clock.advance(timedelta(days=1))
     await amal.send("/menu")
-    await amal.tap("Segnala un problema")
-    await amal.tap("Continua")
-    await amal.tap("Invia la segnalazione")
+    await amal.tap_through("Segnala un problema", "Continua", "Invia la segnalazione")
     assert "Segnalazione inviata" in amal.screen.text
 
 
