@@ -84,6 +84,14 @@ async def report_water_leak(person: Person, *, building: str = "Civico 15 · sca
         await person.tap("Invia la segnalazione")
 
 
+async def rosa_and_amals_leak(bot: RunningBot) -> tuple[Person, Person, str]:
+    """Rosa, custodian of the estate, and Amal, who has just sent a water leak in her flat; the ticket's code."""
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await bot.tenant("Amal")
+    await report_water_leak(amal)
+    return rosa, amal, CODE.search(amal.screen.text).group()
+
+
 async def ticket_by_code(bot: RunningBot, code: str) -> Ticket:
     async with bot.runtime.db.read() as session:
         return await session.scalar(select(Ticket).where(Ticket.code == code))
@@ -303,10 +311,7 @@ async def test_custodian_buttons_update_every_alert_and_tell_the_tenants(bot):
 
 
 async def test_not_for_us_asks_a_reason_and_the_tenant_receives_it(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await bot.deliver()
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Non è di nostra competenza")
     assert "Perché" in rosa.screen.text
@@ -318,10 +323,7 @@ async def test_not_for_us_asks_a_reason_and_the_tenant_receives_it(bot):
 
 
 async def test_the_tenant_adds_a_comment_and_a_photo_later(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await amal.tap("Le mie segnalazioni")
     await amal.tap(code)
     assert "Storia" in amal.screen.text and "Nuova" in amal.screen.text
@@ -334,10 +336,7 @@ async def test_the_tenant_adds_a_comment_and_a_photo_later(bot):
 
 
 async def test_a_custodians_own_list_of_open_tickets_with_the_same_buttons(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await bot.deliver()
     await rosa.send("/menu")
     await rosa.tap("Strumenti per lo staff")
@@ -450,10 +449,7 @@ async def test_resolved_tickets_nobody_reopens_close_after_two_weeks_a_batch_at_
 
 
 async def test_each_custodian_gets_one_digest_a_day_after_the_set_time(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await bot.deliver()
     local = bot.clock.now().astimezone(bot.runtime.settings.timezone)
     bot.clock.set(datetime.combine(local.date() + timedelta(days=1), bot.runtime.settings.digest_time, local.tzinfo) - timedelta(minutes=1))
