@@ -318,6 +318,14 @@ async def open_march(person: Person) -> str:
     return "\n".join(person.texts()[-2:])
 
 
+async def editor_in_march(bot: RunningBot) -> Person:
+    """Elena, an editor, looking at the figures of March (seeded)."""
+    await seed_figures(bot)
+    editor = await staff(bot, "Elena", "editor")
+    await open_march(editor)
+    return editor
+
+
 async def test_stats_for_each_role_show_only_their_scope_and_hide_small_groups(bot):
     await seed_figures(bot)
     editor = await staff(bot, "Elena", "editor")
@@ -369,9 +377,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 async def test_the_chart_is_a_real_png_sized_for_a_phone(bot):
-    await seed_figures(bot)
-    editor = await staff(bot, "Elena", "editor")
-    await open_march(editor)
+    editor = await editor_in_march(bot)
     await editor.tap("Grafico")
     photo = await bot.emu.wait_for(lambda: next((m for m in editor.messages() if m.kind == "photo"), None))
     data = bot.emu.state.files[photo.file_id].data
@@ -382,9 +388,7 @@ async def test_the_chart_is_a_real_png_sized_for_a_phone(bot):
 
 
 async def test_an_editor_downloads_a_csv_that_excel_reads(bot):
-    await seed_figures(bot)
-    editor = await staff(bot, "Elena", "editor")
-    await open_march(editor)
+    editor = await editor_in_march(bot)
     await editor.tap("Prenotazioni (CSV)")
     document = await bot.emu.wait_for(lambda: next((m for m in editor.messages() if m.kind == "document"), None))
     stored = bot.emu.state.files[document.file_id]

@@ -60,6 +60,12 @@ async def _offered_draft(session, clock, content, user_id: int) -> list[int]:  #
     return [ticket.id for ticket in await tickets.find_duplicates(session, draft, clock.now())]
 
 
+async def _neighbour_joins(session, clock, content, ticket_id: int) -> None:  # type: ignore[no-untyped-def]
+    """The neighbour, offered the ticket while writing the same problem, says "me too" and follows it."""
+    await _offered_draft(session, clock, content, NEIGHBOUR)
+    await tickets.me_too(session, ticket_id, ACTORS["neighbour"], clock.now())
+
+
 async def _act(db, clock, ticket_id: int, action: Action, actor: str):  # type: ignore[no-untyped-def]
     async with db.write() as session:
         return await tickets.change_status(session, ticket_id, action, ACTORS[actor], clock.now())
@@ -304,8 +310,7 @@ async def test_a_subscriber_is_told_of_changes_of_state_without_the_custodians_w
     await _people(db, clock)
     ticket = await _open(db, clock, sample_content, area="common")
     async with db.write() as session:
-        await _offered_draft(session, clock, sample_content, NEIGHBOUR)
-        await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
+        await _neighbour_joins(session, clock, sample_content, ticket.id)
         change = await tickets.reject(session, ticket.id, ACTORS["custodian"], "other", clock.now(),
                                       "Amal, il tubo è tuo: chiama l'idraulico al 02 555")
     tr = translator("it", "Europe/Rome")
@@ -402,8 +407,7 @@ async def test_comments_and_photos_come_from_the_reporter_only(db, clock, sample
     await _people(db, clock)
     ticket = await _open(db, clock, sample_content, area="common")
     async with db.write() as session:
-        await _offered_draft(session, clock, sample_content, NEIGHBOUR)
-        await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
+        await _neighbour_joins(session, clock, sample_content, ticket.id)
     with pytest.raises(TicketError):  # a subscriber follows the problem; they do not write to the custodians
         async with db.write() as session:
             await tickets.add_comment(session, ticket.id, ACTORS["neighbour"], clock.now(), text="anche da me")
