@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UtcDateTime
+from storage.models.base import Base, Prompt, UtcDateTime
 
 _BANK_ACCOUNT = text("status = 'bank'")
 _SETTLEMENT = text("kind = 'exchange'")
@@ -229,7 +229,7 @@ class TimeBankReport(Base):
     closed_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class TimeBankPrompt(Base):
+class TimeBankPrompt(Prompt):
     """The text the time bank waits for from this person: a post being written, a message to relay, the reason
     of an adjustment or a reversal. One at a time; in the database so a restart loses nothing."""
 
@@ -238,7 +238,6 @@ class TimeBankPrompt(Base):
         CheckConstraint("kind IN ('post_text', 'post_when', 'photo', 'message', 'adjust', 'reverse')", name="kind"),
     )
 
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))
     space_id: Mapped[str] = mapped_column(String(64))
     ref: Mapped[int | None] = mapped_column(Integer)  # contact, account or transaction the text is for
@@ -246,4 +245,3 @@ class TimeBankPrompt(Base):
     post_kind: Mapped[str | None] = mapped_column(String(8))
     category: Mapped[str | None] = mapped_column(String(64))
     draft_text: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -20,6 +20,7 @@ from storage.models import (
 from storage.tickets import Action, Actor
 from storage.users import Roles
 from tests.scan import traces_of
+from tests.unit.report_drafts import fill_draft
 
 ESTATE = "omero-mompiani"
 AMAL, NEIGHBOUR, CUSTODIAN = 770011223, 770044556, 770077889
@@ -67,20 +68,6 @@ async def _person(db, clock, user_id: int, name: str) -> None:  # type: ignore[n
         await users.record_consent(session, user_id, clock.now(), name)
 
 
-def _draft(draft: ReportDraft, content, now, description: str, area: str = "flat") -> None:  # type: ignore[no-untyped-def]
-    tickets.choose_category(draft, content, "water-leak", now)
-    tickets.choose_estate(draft, content, ESTATE, now)
-    if draft.step == "building":
-        tickets.choose_building(draft, content, 0, now)
-    tickets.choose_floor(draft, content, 3, now)
-    tickets.choose_area(draft, content, area, now)
-    if area == "flat":
-        tickets.set_flat(draft, content, "int. 12", now)
-    while draft.step == "questions":
-        tickets.answer_question(draft, content, tickets.pending_questions(draft, content)[0], "yes", now)
-    tickets.set_description(draft, content, description, now)
-
-
 def _media(media_dir: Path, name: str) -> dict:
     path = media_dir / "2027" / "03" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,11 +84,11 @@ async def _amal_everywhere(db, clock, content, media_dir: Path) -> dict:  # type
     custodian = Actor(CUSTODIAN, Roles(custodian_of=frozenset({ESTATE})))
     async with db.write() as session:
         draft = await tickets.start_draft(session, NEIGHBOUR, now)
-        _draft(draft, content, now, "Perdita in cantina", area="common")  # "me too" is only for common areas
+        fill_draft(draft, content, now, description="Perdita in cantina", area="common")  # "me too" is only for common areas
         tickets.photos_done(draft, content, now)
         neighbours = await tickets.open_ticket(session, draft, content, Roles(), now)
         draft = await tickets.start_draft(session, AMAL, now)
-        _draft(draft, content, now, f"Acqua dal soffitto, chiamatemi al {PHONE}")
+        fill_draft(draft, content, now, description=f"Acqua dal soffitto, chiamatemi al {PHONE}")
         tickets.add_photo(draft, content, _media(media_dir, "amal-1.jpg"), now)
         tickets.photos_done(draft, content, now)
         amals = await tickets.open_ticket(session, draft, content, Roles(), now)

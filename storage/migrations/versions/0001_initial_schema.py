@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 09:25:05.629114
+Create Date: 2026-12-06 09:48:14.348822
 """
 
 from alembic import op
@@ -332,7 +332,7 @@ def upgrade() -> None:
         batch_op.create_index('uq_bookings_one_per_tenant_slot', ['user_id', 'service_id', 'slot_start'], unique=True, sqlite_where=sa.text("status != 'cancelled'"), postgresql_where=sa.text("status != 'cancelled'"))
 
     op.create_table('guide_prompts',
-    sa.Column('user_id', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
     sa.Column('kind', sa.String(length=12), nullable=False),
     sa.Column('guide_id', sa.String(length=64), nullable=True),
     sa.Column('step', sa.Integer(), nullable=True),
