@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.clock import Clock
-from bot.sandbox.server import Sandbox
+from bot.emulator.sandbox.server import Sandbox
 from tests.conftest import ROOT, SAMPLE_CONTENT
 
 CHROMIUM = Path("/usr/bin/chromium")

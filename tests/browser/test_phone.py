@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from bot.sandbox.server import Sandbox
+from bot.emulator.sandbox.server import Sandbox
 from tests.browser.conftest import ARTIFACTS, CHROMIUM_ARGS
 from tests.browser.test_sandbox import last_bot_message, open_as, start_chat, tap
 

@@ -16,10 +16,10 @@ from storage.content import (
     LocalText,
     Problem,
     base_language,
-    generate_large_content,
     load_content,
     translation_gaps,
 )
+from tests.bench.content import generate_large_content
 
 SAMPLE = Path(__file__).resolve().parents[2] / "content"
 

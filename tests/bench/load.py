@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
     if args.tenants < 1 or args.seconds <= 0 or args.rounds < 1:
         raise SystemExit("qcbot bench load: --tenants and --rounds must be at least 1 and --seconds more than 0")
     if args.database == "postgres" and any(bot in PRODUCTS for bot in bots):
-        from bot.bench.common import postgres_server_url
+        from tests.bench.common import postgres_server_url
 
         if postgres_server_url() is None:
             raise SystemExit("qcbot bench load: --database postgres needs a server: set QC_BENCH_POSTGRES_URL="
@@ -196,7 +196,7 @@ class BareTenant:
 async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: Path, profile: str = "",
                     database_url: str = "") -> Figures:
     """database_url: the product's database; empty for a fresh SQLite file in the run's folder."""
-    from bot.bench.common import (
+    from tests.bench.common import (
         BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, Progress, free_port, ms, product_env,
     )
     from bot.config import PROJECT_ROOT
@@ -292,7 +292,7 @@ async def _content_reload() -> tuple[float, float]:
 
 
 async def _main(args: argparse.Namespace, bots: list[str]) -> None:
-    from bot.bench.common import (
+    from tests.bench.common import (
         choices, machine_line, mib, ms, percentile, postgres_server_url, print_table, throwaway_postgres_database,
     )
 
@@ -349,7 +349,7 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
 
 
 def _p(figures: Figures, fraction: float) -> float:
-    from bot.bench.common import percentile
+    from tests.bench.common import percentile
 
     return percentile(figures.latencies, fraction)
 
