@@ -356,6 +356,11 @@ def _local_texts(content: Content) -> Iterator[tuple[str, Location, LocalText]]:
         for index, closure in enumerate(closures):
             yield (*prefix, index, "reason"), closure.reason
 
+    def name_and_optional(file: str, prefix: Location, item: Any, optional: str) -> Iterator[tuple[str, Location, LocalText]]:
+        yield file, (*prefix, "name"), item.name
+        if getattr(item, optional) is not None:
+            yield file, (*prefix, optional), getattr(item, optional)
+
     for space in content.spaces.values():
         texts: list[tuple[Location, LocalText | None]] = [(("name",), space.name), (("description",), space.description)]
         texts.extend(closure_reasons(("closures",), space.closures))
@@ -374,16 +379,12 @@ def _local_texts(content: Content) -> Iterator[tuple[str, Location, LocalText]]:
     for index, category in enumerate(content.categories.values()):
         yield categories, ("categories", index, "name"), category.name
     for index, bank_category in enumerate(content.timebank_categories.values()):
-        yield categories, ("time_bank", index, "name"), bank_category.name
-        if bank_category.advice is not None:
-            yield categories, ("time_bank", index, "advice"), bank_category.advice
+        yield from name_and_optional(categories, ("time_bank", index), bank_category, "advice")
     for index, entry in enumerate(content.faqs):
         yield faq, ("faq", index, "question"), entry.question
         yield faq, ("faq", index, "answer"), entry.answer
     for index, problem in enumerate(content.problems.values()):
-        yield problems, ("problems", index, "name"), problem.name
-        if problem.note is not None:
-            yield problems, ("problems", index, "note"), problem.note
+        yield from name_and_optional(problems, ("problems", index), problem, "note")
         for number, question in enumerate(problem.questions):
             yield problems, ("problems", index, "questions", number, "text"), question.text
 
