@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from datetime import date, time
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator, PlainValidator
 
@@ -293,30 +293,39 @@ def _check_slots(start: time, end: time, slot_minutes: int) -> None:
         )
 
 
-class _SlotRuleSchema(_Schema):
+_SlotMinutes = Annotated[int, Field(ge=5, le=480)]
+_Seats = Annotated[int, Field(ge=1)]
+
+
+class _SlotsSchema(_Schema):
+    """Bookable times, weekly or on one date: start, end and slot_minutes must make whole slots. Each kind declares
+    the fields itself, in the order the editor's "allowed: ..." hint lists them (pydantic puts a base's first)."""
+
+    if TYPE_CHECKING:
+        start: time
+        end: time
+        slot_minutes: int
+
+    @model_validator(mode="after")
+    def _slots_fit(self) -> _SlotsSchema:
+        _check_slots(self.start, self.end, self.slot_minutes)
+        return self
+
+
+class _SlotRuleSchema(_SlotsSchema):
     days: Annotated[list[_Weekday], BeforeValidator(_one_or_many), Field(min_length=1)]
     start: _ClockTime
     end: _ClockTime
-    slot_minutes: Annotated[int, Field(ge=5, le=480)]
-    seats: Annotated[int, Field(ge=1)] = 1
-
-    @model_validator(mode="after")
-    def _slots_fit(self) -> _SlotRuleSchema:
-        _check_slots(self.start, self.end, self.slot_minutes)
-        return self
+    slot_minutes: _SlotMinutes
+    seats: _Seats = 1
 
 
-class _ExtraDateSchema(_Schema):
+class _ExtraDateSchema(_SlotsSchema):
     date: _Date
     start: _ClockTime
     end: _ClockTime
-    slot_minutes: Annotated[int, Field(ge=5, le=480)]
-    seats: Annotated[int, Field(ge=1)] = 1
-
-    @model_validator(mode="after")
-    def _slots_fit(self) -> _ExtraDateSchema:
-        _check_slots(self.start, self.end, self.slot_minutes)
-        return self
+    slot_minutes: _SlotMinutes
+    seats: _Seats = 1
 
 
 class _BookingSchema(_Schema):

@@ -221,11 +221,31 @@ def test_problem_string_format() -> None:
     assert str(problem) == 'content/spaces/omero.yaml:14: services[2].booking.schedule[0].start: "25:00" is not a time (write a time like "09:30")'
 
 
-def test_bad_time(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", 'start: "10:00"', 'start: "25:00"')
-    assert str(only_problem(folder)) == (
-        'content/spaces/alpha.yaml:20: services[0].booking.schedule[0].start: "25:00" is not a time (write a time like "09:30")'
-    )
+# One mistake, and the whole line the editor reads for it: file:line: field: what is wrong (what to write instead).
+ONE_MISTAKE_AS_THE_EDITOR_READS_IT = [
+    pytest.param("spaces/alpha.yaml", 'start: "10:00"', 'start: "25:00"',
+                 'content/spaces/alpha.yaml:20: services[0].booking.schedule[0].start: "25:00" is not a time (write a time like "09:30")', id="bad time"),
+    pytest.param("spaces/alpha.yaml", "address: viale Omero 15\n", "",
+                 'content/spaces/alpha.yaml:1: address: "address" is missing (add a line "address: ..."; see content/README.md)', id="missing required field"),
+    pytest.param("spaces/alpha.yaml", "hours:", "closures:\n  - date: 2027-13-01\nhours:",
+                 'content/spaces/alpha.yaml:11: closures[0].date: "2027-13-01" is not a date (write a date like "2025-08-14" (year-month-day))', id="bad date"),
+    pytest.param("spaces/alpha.yaml", "category: repairs", "category: repair",
+                 'content/spaces/alpha.yaml:16: services[0].category: there is no category "repair" '
+                 '(did you mean "repairs"? Allowed: repairs, digital)', id="service with missing category"),
+    pytest.param("spaces/alpha.yaml", "lat: 45.4378", "lat: 41.9028",
+                 "content/spaces/alpha.yaml:6: lat: 41.9028 is outside Milan "
+                 "(Milan's latitude is between 45.35 and 45.6; copy the coordinates from a map)", id="coordinates outside milan"),
+    pytest.param("spaces/alpha.yaml", "slot_minutes: 30", "slot_minutes: 30\n          seats: 0",
+                 "content/spaces/alpha.yaml:23: services[0].booking.schedule[0].seats: 0 is out of range (it must be at least 1)", id="seats below one"),
+    pytest.param("spaces/alpha.yaml", "municipio: 4\n", "municipio: 4\nmunicipio: 5\n",
+                 'content/spaces/alpha.yaml:5: municipio: "municipio" appears twice (first on line 4) (keep only one of them)', id="repeated yaml key"),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "expected"), ONE_MISTAKE_AS_THE_EDITOR_READS_IT)
+def test_one_mistake_as_the_editor_reads_it(folder: Path, file: str, old: str, new: str, expected: str) -> None:
+    edit(folder, file, old, new)
+    assert str(only_problem(folder)) == expected
 
 
 def test_yaml_syntax_error(folder: Path) -> None:
@@ -264,11 +284,6 @@ def test_unknown_key_lists_allowed_keys(folder: Path) -> None:
     problem = only_problem(folder)
     assert (problem.line, problem.field) == (23, "services[0].booking.schedule[0].colour")
     assert problem.hint == "allowed: days, start, end, slot_minutes, seats"
-
-
-def test_missing_required_field(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "address: viale Omero 15\n", "")
-    assert str(only_problem(folder)) == 'content/spaces/alpha.yaml:1: address: "address" is missing (add a line "address: ..."; see content/README.md)'
 
 
 # One mistake in the space file, the one problem it makes: where it is (line, field), what is wrong and the start of
@@ -310,13 +325,6 @@ def test_one_mistake_in_a_space_file(
     problem = only_problem(folder)
     assert (problem.line, problem.field, problem.message) == (line, field, message)
     assert problem.hint.startswith(hint_start)
-
-
-def test_bad_date(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "hours:", "closures:\n  - date: 2027-13-01\nhours:")
-    assert str(only_problem(folder)) == (
-        'content/spaces/alpha.yaml:11: closures[0].date: "2027-13-01" is not a date (write a date like "2025-08-14" (year-month-day))'
-    )
 
 
 def test_closure_ending_before_it_starts(folder: Path) -> None:
@@ -367,14 +375,6 @@ def test_space_id_must_match_file_name(folder: Path) -> None:
     assert str(problems[1]).startswith('content/spaces/alfa.yaml:1: id: the id "alpha" differs from the file name "alfa"')
 
 
-def test_service_with_missing_category(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "category: repairs", "category: repair")
-    assert str(only_problem(folder)) == (
-        'content/spaces/alpha.yaml:16: services[0].category: there is no category "repair" '
-        '(did you mean "repairs"? Allowed: repairs, digital)'
-    )
-
-
 def test_estate_pointing_to_missing_space(folder: Path) -> None:
     edit(folder, "estates.yaml", "space: alpha", "space: omega")
     problem = only_problem(folder)
@@ -387,14 +387,6 @@ def test_faq_pointing_to_missing_space(folder: Path) -> None:
     write(folder, "faq.yaml", FAQ + "    space: nowhere\n")
     problem = only_problem(folder)
     assert (problem.line, problem.field) == (5, "faq[0].space")
-
-
-def test_coordinates_outside_milan(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "lat: 45.4378", "lat: 41.9028")
-    assert str(only_problem(folder)) == (
-        "content/spaces/alpha.yaml:6: lat: 41.9028 is outside Milan "
-        "(Milan's latitude is between 45.35 and 45.6; copy the coordinates from a map)"
-    )
 
 
 def test_swapped_coordinates(folder: Path) -> None:
@@ -423,13 +415,6 @@ def test_slot_length_not_dividing_the_period(folder: Path) -> None:
     assert problem.hint == "choose a slot length that divides 120, e.g. 30, or change start or end"
 
 
-def test_seats_below_one(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "slot_minutes: 30", "slot_minutes: 30\n          seats: 0")
-    assert str(only_problem(folder)) == (
-        "content/spaces/alpha.yaml:23: services[0].booking.schedule[0].seats: 0 is out of range (it must be at least 1)"
-    )
-
-
 def test_booking_with_extra_dates_only(folder: Path) -> None:
     edit(
         folder, "spaces/alpha.yaml",
@@ -448,13 +433,6 @@ def test_unknown_service_model(folder: Path) -> None:
     problem = only_problem(folder)
     assert problem.message == '"portineria" is not a known service model'
     assert problem.hint.startswith('did you mean "social_portineria"?')
-
-
-def test_repeated_yaml_key(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "municipio: 4\n", "municipio: 4\nmunicipio: 5\n")
-    assert str(only_problem(folder)) == (
-        'content/spaces/alpha.yaml:5: municipio: "municipio" appears twice (first on line 4) (keep only one of them)'
-    )
 
 
 def test_bad_id(folder: Path) -> None:
