@@ -49,6 +49,27 @@ PROBLEMS_FILE = "problems.yaml"
 _YAML_SUFFIXES = (".yaml", ".yml")
 _WHOLE_FILE = "(file)"  # the field shown for problems with a file as a whole
 
+
+# --------------------------------------------------------------------------------------------
+# Language codes as the schema checks them (LocalText's keys, keywords' languages)
+
+
+def _check_language(code: str) -> str:
+    if code not in LANGUAGES:
+        raise _invalid(f'unknown language "{code}"', _suggest(code, LANGUAGES, ", ".join(LANGUAGES), _LANGUAGE_ALIASES))
+    return code
+
+
+def _check_keyword_language(code: str) -> str:
+    if code not in KEYWORD_LANGUAGES:
+        allowed = ", ".join(KEYWORD_LANGUAGES)
+        raise _invalid(f'unknown language "{code}"', _suggest(code, KEYWORD_LANGUAGES, allowed, _LANGUAGE_ALIASES))
+    return code
+
+
+_LanguageCode = Annotated[str, AfterValidator(_check_language)]
+
+
 # --------------------------------------------------------------------------------------------
 # Texts in several languages
 
@@ -337,18 +358,3 @@ class Content:
     def services_of(self, space_id: str) -> list[Service]:
         """The space's services in the order the editor listed them ([] for an unknown space)."""
         return list(self._services_by_space.get(space_id, ()))
-
-def _check_language(code: str) -> str:
-    if code not in LANGUAGES:
-        raise _invalid(f'unknown language "{code}"', _suggest(code, LANGUAGES, ", ".join(LANGUAGES), _LANGUAGE_ALIASES))
-    return code
-
-
-def _check_keyword_language(code: str) -> str:
-    if code not in KEYWORD_LANGUAGES:
-        allowed = ", ".join(KEYWORD_LANGUAGES)
-        raise _invalid(f'unknown language "{code}"', _suggest(code, KEYWORD_LANGUAGES, allowed, _LANGUAGE_ALIASES))
-    return code
-
-
-_LanguageCode = Annotated[str, AfterValidator(_check_language)]

@@ -9,17 +9,17 @@ from datetime import date, time
 from itertools import pairwise
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator, PlainValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, model_validator
 
 from storage.content.errors import _invalid, _shown, _suggest
 from storage.content.model import (
-    Closure,
-    LocalText,
     MAX_ID_LENGTH,
     MILAN_LAT,
     MILAN_LON,
     SERVICE_MODELS,
     URGENCIES,
+    Closure,
+    LocalText,
     _check_keyword_language,
 )
 

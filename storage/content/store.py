@@ -7,7 +7,7 @@ from pathlib import Path
 
 from storage.content.errors import ContentError, Problem
 from storage.content.loader import _Parsed, _load
-from storage.content.model import Content, SPACES_FOLDER, _YAML_SUFFIXES
+from storage.content.model import _YAML_SUFFIXES, SPACES_FOLDER, Content
 
 class ContentStore:
     """The current content, reloaded after editors change the files."""
