@@ -144,6 +144,24 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         value = env.get(name, "").strip()
         return value or None
 
+    def secret_setting(name: str, pattern: re.Pattern[str], rule: str) -> str | None:
+        """A secret or key: long enough, of the allowed characters; `rule` says which."""
+        value = get(name)
+        if value is not None and (not pattern.match(value) or len(value) < MIN_SECRET_LENGTH):
+            problems.append(f"{name}: {rule} (write e.g. the output of `openssl rand -hex 32`)")
+        return value
+
+    def time_setting(name: str, key: str, example: str) -> None:
+        """A time of day, hh:mm, into `values[key]` when given."""
+        raw = get(name)
+        if raw is None:
+            return
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", raw)
+        if not match:
+            problems.append(f"{name}: {raw!r} is not a time (write e.g. {example})")
+        else:
+            values[key] = time(int(match[1]), int(match[2]))
+
     token = get("QC_TELEGRAM_TOKEN")
     if token is not None and not TOKEN_PATTERN.match(token):
         problems.append(
@@ -200,13 +218,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if not re.match(r"^https://\S+$", webhook_url) and not re.match(r"^http://(127\.0\.0\.1|localhost)[:/]", webhook_url):
             problems.append(f"QC_WEBHOOK_URL: {webhook_url!r} must be an https:// URL that Telegram can reach")
         values["webhook_url"] = webhook_url
-    secret = get("QC_WEBHOOK_SECRET")
-    if secret is not None and (not SECRET_PATTERN.match(secret) or len(secret) < MIN_SECRET_LENGTH):
-        problems.append(
-            f"QC_WEBHOOK_SECRET: use {MIN_SECRET_LENGTH}-256 characters among A-Z, a-z, 0-9, _ and - "
-            "(write e.g. the output of `openssl rand -hex 32`)"
-        )
-    values["webhook_secret"] = secret
+    values["webhook_secret"] = secret = secret_setting(
+        "QC_WEBHOOK_SECRET", SECRET_PATTERN, f"use {MIN_SECRET_LENGTH}-256 characters among A-Z, a-z, 0-9, _ and -",
+    )
     if webhook_url is not None and secret is None:
         problems.append("QC_WEBHOOK_SECRET: required with QC_WEBHOOK_URL (write a long random string)")
 
@@ -232,13 +246,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         else:
             values["media_max_bytes"] = int(media_max) * 1024 * 1024
 
-    api_key = get("QC_OPEN311_API_KEY")
-    if api_key is not None and (not API_KEY_PATTERN.match(api_key) or len(api_key) < MIN_SECRET_LENGTH):
-        problems.append(
-            f"QC_OPEN311_API_KEY: use at least {MIN_SECRET_LENGTH} characters without spaces "
-            "(write e.g. the output of `openssl rand -hex 32`)"
-        )
-    values["open311_api_key"] = api_key
+    values["open311_api_key"] = secret_setting(
+        "QC_OPEN311_API_KEY", API_KEY_PATTERN, f"use at least {MIN_SECRET_LENGTH} characters without spaces",
+    )
     public_base_url = get("QC_PUBLIC_BASE_URL")
     if public_base_url is not None and not PUBLIC_BASE_URL_PATTERN.match(public_base_url):
         problems.append(
@@ -247,13 +257,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         )
     values["public_base_url"] = public_base_url.rstrip("/") if public_base_url else None
 
-    digest = get("QC_DIGEST_TIME")
-    if digest is not None:
-        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", digest)
-        if not match:
-            problems.append(f"QC_DIGEST_TIME: {digest!r} is not a time (write e.g. 08:00)")
-        else:
-            values["digest_time"] = time(int(match[1]), int(match[2]))
+    time_setting("QC_DIGEST_TIME", "digest_time", "08:00")
 
     retention: dict[str, int] = {}
     for name, key, largest in RETENTION_VARIABLES:
@@ -266,13 +270,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             retention[key] = int(raw)
     values["retention"] = Retention(**retention)
 
-    purge = get("QC_PURGE_TIME")
-    if purge is not None:
-        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", purge)
-        if not match:
-            problems.append(f"QC_PURGE_TIME: {purge!r} is not a time (write e.g. 03:30)")
-        else:
-            values["purge_time"] = time(int(match[1]), int(match[2]))
+    time_setting("QC_PURGE_TIME", "purge_time", "03:30")
 
     log_file = get("QC_LOG_FILE")
     if log_file is not None:

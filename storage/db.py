@@ -168,20 +168,18 @@ class _SqliteConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = _SqliteCursor
 
     def commit(self) -> None:
-        if not self.dbapi.inline:
-            super().commit()
-        elif self._connection._connection is not None:
-            try:
-                self._connection._conn.commit()
-            except Exception as error:
-                self._handle_exception(error)
+        self._end_transaction("commit")
 
     def rollback(self) -> None:
+        self._end_transaction("rollback")
+
+    def _end_transaction(self, how: str) -> None:
+        """`commit` or `rollback`: through the adapter's thread, or inline on sqlite3's connection."""
         if not self.dbapi.inline:
-            super().rollback()
+            getattr(super(), how)()
         elif self._connection._connection is not None:
             try:
-                self._connection._conn.rollback()
+                getattr(self._connection._conn, how)()
             except Exception as error:
                 self._handle_exception(error)
 

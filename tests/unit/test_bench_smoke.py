@@ -1,11 +1,25 @@
 """The benchmarks run end to end on a tiny scale and print their figures (no timing is asserted: figures are for
-people to read, and this machine may be busy)."""
+people to read, and this machine may be busy). They are tests/bench/ in a checkout, with the [bench] extra."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from bot.cli import main
+from bot.cli import BENCH_MISSING, main
+
+
+def test_bench_without_its_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in [name for name in sys.modules if name == "tests.bench" or name.startswith("tests.bench.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "psutil", None)  # as if the [bench] extra were not installed
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "load"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == BENCH_MISSING + "\n"
 
 
 def test_bench_load_prints_figures_for_the_product_and_a_reference_bot(capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,7 +33,8 @@ MODES = ("polling", "webhook")
 REPLY_TIMEOUT = 15.0  # a tenant who waits longer gives up on that step and says /menu
 START_TIMEOUT = 60.0
 SEARCH_WORDS = ("computer", "riparazioni", "pacchi", "SPID", "lavoro", "compiti", "caf", "bollette", "italiano")
-LANGUAGES = ("it", "en", "ar", "es", "zh", "uk", "ro")
+# The languages simulated tenants' phones are set to: a sample of the shipped ones.
+TENANT_LANGUAGES = ("it", "en", "ar", "es", "zh", "uk", "ro")
 TENANT_IDS_FROM = 700_000
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     if args.tenants < 1 or args.seconds <= 0 or args.rounds < 1:
         raise SystemExit("qcbot bench load: --tenants and --rounds must be at least 1 and --seconds more than 0")
     if args.database == "postgres" and any(bot in PRODUCTS for bot in bots):
-        from bot.bench.common import postgres_server_url
+        from tests.bench.common import postgres_server_url
 
         if postgres_server_url() is None:
             raise SystemExit("qcbot bench load: --database postgres needs a server: set QC_BENCH_POSTGRES_URL="
@@ -196,7 +197,7 @@ class BareTenant:
 async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: Path, profile: str = "",
                     database_url: str = "") -> Figures:
     """database_url: the product's database; empty for a fresh SQLite file in the run's folder."""
-    from bot.bench.common import (
+    from tests.bench.common import (
         BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, Progress, free_port, ms, product_env,
     )
     from bot.config import PROJECT_ROOT
@@ -218,7 +219,7 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
     people = []
     for number in range(tenants):
         user_id = TENANT_IDS_FROM + number
-        emu.add_user(user_id, f"Tenant {number}", language_code=rng.choice(LANGUAGES))
+        emu.add_user(user_id, f"Tenant {number}", language_code=rng.choice(TENANT_LANGUAGES))
         people.append(make_tenant(Chat(emu, user_id), random.Random(number)))
     try:
         process.start()
@@ -292,7 +293,7 @@ async def _content_reload() -> tuple[float, float]:
 
 
 async def _main(args: argparse.Namespace, bots: list[str]) -> None:
-    from bot.bench.common import (
+    from tests.bench.common import (
         choices, machine_line, mib, ms, percentile, postgres_server_url, print_table, throwaway_postgres_database,
     )
 
@@ -349,7 +350,7 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
 
 
 def _p(figures: Figures, fraction: float) -> float:
-    from bot.bench.common import percentile
+    from tests.bench.common import percentile
 
     return percentile(figures.latencies, fraction)
 
