@@ -55,6 +55,8 @@ class Settings:
     open311_api_key: str | None = None
     digest_time: time = time(8, 0)
     public_base_url: str | None = None
+    broadcast_rate: float = 28.0  # messages a second for broadcasts (Telegram allows a bot ~30)
+    broadcast_time_scale: float = 1.0  # only `qcbot bench broadcast` changes it, to run a short version
 
     @property
     def uses_webhook(self) -> bool:
@@ -204,6 +206,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             problems.append(f"QC_DIGEST_TIME: {digest!r} is not a time (write e.g. 08:00)")
         else:
             values["digest_time"] = time(int(match[1]), int(match[2]))
+
+    broadcast_rate = get("QC_BROADCAST_RATE")
+    if broadcast_rate is not None:
+        if not broadcast_rate.isdigit() or not 1 <= int(broadcast_rate) <= 30:
+            problems.append(f"QC_BROADCAST_RATE: {broadcast_rate!r} must be a whole number of messages a second from 1 to 30")
+        else:
+            values["broadcast_rate"] = float(broadcast_rate)
 
     if problems:
         raise ConfigError(problems)

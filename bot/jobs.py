@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from telegram.ext import Application, ContextTypes
 
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
-from handlers import booking, custodian, feedback, stats
+from handlers import booking, custodian, feedback, notices, stats
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,11 @@ PERIODIC_JOBS.append(PeriodicJob("committee-digests", 600.0, stats.send_committe
 # Statistics: the summaries read lately, and the whole city's this month, counted again every minute; the first
 # time right after a start, so that an admin's first look is already warm.
 PERIODIC_JOBS.append(PeriodicJob("statistics-warm", 60.0, warm_statistics, first_after=STATISTICS_FIRST_WARM_AFTER))
+
+# Neighbourhood life: new items of the programme to their followers (once), the Monday digest, retention.
+PERIODIC_JOBS.append(PeriodicJob("whats-on-announce", 60.0, notices.announce_new_items, first_after=1.0))
+PERIODIC_JOBS.append(PeriodicJob("whats-on-digest", 600.0, notices.weekly_digest))
+PERIODIC_JOBS.append(PeriodicJob("neighbourhood-retention", 86400.0, notices.retention, first_after=600.0))
 
 
 def schedule_all(application: Application) -> None:

@@ -34,6 +34,8 @@ STAFF_TOOLS: list[StaffTool] = [
     StaffTool(N_("📝 Segnala per conto di un inquilino"), callbacks.REPORT_ON_BEHALF, lambda r: r.is_admin or bool(r.custodian_of)),
     StaffTool(N_("📊 Statistiche"), callbacks.STATS,
               lambda r: r.is_admin or r.is_editor or bool(r.custodian_of or r.committee_of)),
+    StaffTool(N_("📢 Scrivi un avviso"), callbacks.NOTICE_NEW,
+              lambda r: r.is_admin or r.is_editor or bool(r.custodian_of or r.operator_of or r.committee_of)),
 ]
 
 

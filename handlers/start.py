@@ -48,6 +48,7 @@ def render_main_menu(v: Visitor) -> Screen:
     tr = v.tr
     rows = [
         [button(tr._("🏠 Spazi e servizi"), callbacks.SPACES, 0)],
+        [button(tr._("🗓 Cosa c'è questa settimana"), callbacks.WHATS_ON)],
         [button(tr._("📅 Prenota"), callbacks.BOOK)],
         [button(tr._("🔧 Segnala un problema"), callbacks.REPORT)],
         [button(tr._("⭐ La tua opinione"), callbacks.FEEDBACK)],

@@ -60,6 +60,7 @@ MILAN_LON = (9.0, 9.35)
 MAX_ID_LENGTH = 40  # ids travel inside Telegram callback data, which is limited to 64 bytes
 
 SPACES_FOLDER = "spaces"
+WHATS_ON_FOLDER = "whats_on"  # storage/events.py
 CATEGORIES_FILE = "categories.yaml"
 FAQ_FILE = "faq.yaml"
 CONTACTS_FILE = "contacts.yaml"
@@ -336,11 +337,16 @@ class Content:
     directory: Path
     _sources: Mapping[str, str] = field(repr=False)  # file -> text, to find line numbers later
     _services_by_space: dict[str, list[Service]] = field(init=False, repr=False)
+    # What's on (storage/events.py): its items with a capacity are in `services` too, for the booking engine,
+    # but not in services_of(), which lists what a space offers every day.
+    programme: Any = None
 
     def __post_init__(self) -> None:
         by_space: dict[str, list[Service]] = {space_id: [] for space_id in self.spaces}
+        programme_ids = self.programme.items if self.programme is not None else {}
         for service in self.services.values():
-            by_space[service.space_id].append(service)
+            if service.id not in programme_ids:
+                by_space[service.space_id].append(service)
         object.__setattr__(self, "_services_by_space", by_space)
 
     def services_of(self, space_id: str) -> list[Service]:
@@ -1301,12 +1307,16 @@ def _cross_check(
             )
 
 
-def load_content(directory: Path) -> Content:
-    """Load and validate a content folder; raises ContentError listing every problem found."""
-    return _load(Path(directory), cache={})
+def load_content(directory: Path, today: date | None = None) -> Content:
+    """Load and validate a content folder; raises ContentError listing every problem found. With `today` (the
+    content check), what's on may not be all in the past."""
+    return _load(Path(directory), cache={}, today=today)
 
 
-def _load(directory: Path, cache: dict[str, _Parsed]) -> Content:
+def _load(directory: Path, cache: dict[str, _Parsed], today: date | None = None) -> Content:
+    from storage import events  # the programme's schema builds on this module's
+
+
     if not directory.is_dir():
         raise ContentError([Problem(str(directory), 1, _WHOLE_FILE, "the content folder does not exist", "check the path")])
     loading = _Loading(directory, cache)
@@ -1318,15 +1328,28 @@ def _load(directory: Path, cache: dict[str, _Parsed]) -> Content:
         problems = loading.parse(PROBLEMS_FILE, _ProblemsFile)
         space_files = [loading.parse(relative, _SpaceSchema) for relative in loading.space_files()]
         _cross_check(loading, space_files, categories, faq, estates, problems)
+        programme_files = events.parse_files(loading)
+        events.cross_check(
+            loading, programme_files, sorted(Path(parsed.file).stem for parsed in space_files),
+            {service.id for parsed in space_files if parsed.schema is not None for service in parsed.schema.services},
+            today,
+        )
         if loading.problems:
             raise ContentError(sorted(loading.problems, key=lambda problem: (problem.file, problem.line)))
         ordered = sorted(
             (parsed.schema for parsed in space_files), key=lambda space: (space.neighbourhood.casefold(), str(space.name).casefold())
         )
         files = {parsed.schema.id: parsed.file for parsed in space_files}
+        programme = events.build(programme_files, [space.id for space in ordered])
+        services = {service.id: _service_from(service, space.id) for space in ordered for service in space.services}
+        for item in programme.items.values():
+            service = events.to_service(item)
+            if service is not None:
+                services[item.id] = service
         return Content(
+            programme=programme,
             spaces={space.id: _space_from(space, files[space.id]) for space in ordered},
-            services={service.id: _service_from(service, space.id) for space in ordered for service in space.services},
+            services=services,
             categories={item.id: Category(id=item.id, name=item.name, emoji=item.emoji) for item in categories.schema.categories},
             faqs=[
                 Faq(id=item.id, question=item.question, answer=item.answer, keywords=item.keywords, space_id=item.space)
@@ -1427,7 +1450,7 @@ class ContentStore:
 
     def _disk_snapshot(self) -> frozenset[tuple[str, int, int]]:
         entries = []
-        for folder in (self.directory, self.directory / SPACES_FOLDER):
+        for folder in (self.directory, self.directory / SPACES_FOLDER, self.directory / WHATS_ON_FOLDER):
             try:
                 with os.scandir(folder) as listing:
                     for entry in listing:

@@ -7,6 +7,9 @@ from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, Fe
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
+from storage.models.neighbourhood import (
+    AnnouncedItem, Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome,
+)
 from storage.models.user_changes import UserChange
 
 __all__ = [
@@ -16,4 +19,5 @@ __all__ = [
     "ReportDraft", "Ticket", "TicketCounter", "TicketDigest", "TicketEvent", "TicketMedia", "TicketPrompt",
     "TicketSubscriber",
     "UserChange",
+    "AnnouncedItem", "Broadcast", "BroadcastRecipient", "Follow", "JobInterest", "NoticePrompt", "TenantHome",
 ]
