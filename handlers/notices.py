@@ -252,12 +252,14 @@ async def _preview(update: Update, rt: Runtime, v: Visitor, notice: Broadcast, n
     await show(update, render_preview(v, rt.content, notice, reach, note))
 
 
-async def _draft(update: Update, rt: Runtime, v: Visitor, notice_id: int) -> Broadcast | None:
+async def _draft(update: Update, rt: Runtime, v: Visitor, notice_id: int, *, answered: bool = False) -> Broadcast | None:
+    """The author's draft, or None once they have been told it is gone (answering the button unless `answered`)."""
     try:
         async with rt.db.read() as session:
             return await broadcast.draft_of(session, notice_id, v.user_id)
     except Refused as refusal:
-        await _answer(update, _refused(v.tr, refusal))
+        if not answered:
+            await _answer(update, _refused(v.tr, refusal))
         await show(update, Screen(_refused(v.tr, refusal), [menu_row(v.tr)]))
         return None
 
@@ -380,7 +382,7 @@ async def _set_audience(update: Update, rt: Runtime, v: Visitor, notice_id: int,
             return notice
     except Refused as refusal:
         await _answer(update, _refused(v.tr, refusal))
-        notice = await _draft(update, rt, v, notice_id)
+        notice = await _draft(update, rt, v, notice_id, answered=True)
         if notice is not None:
             await show(update, render_audiences(v, rt.content, notice))
         return None
@@ -457,7 +459,7 @@ async def notice_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 await _ask_editors(session, rt, notice, v.first_name, now)
     except Refused as refusal:
         await _answer(update, _refused(v.tr, refusal))
-        notice = await _draft(update, rt, v, notice_id)
+        notice = await _draft(update, rt, v, notice_id, answered=True)
         if notice is not None:
             await _preview(update, rt, v, notice, _refused(v.tr, refusal))
         return
@@ -575,3 +577,20 @@ async def retention(rt: Runtime) -> None:
     async with rt.db.write() as session:
         await broadcast.prune(session, now)
         await neighbourhood.prune_job_interests(session, rt.content.programme, now.astimezone(_rt_tz(rt)).date())
+
+
+async def reach_section(rt: Runtime, tr: Translator, period) -> str:  # type: ignore[no-untyped-def]
+    """/stats: each notice of the period with its reach (delivered, not reachable)."""
+    start, end = period.bounds(_rt_tz(rt))
+    async with rt.db.read() as session:
+        found = await broadcast.reach(session, start, end)
+    lines = [tr._("<b>📢 Avvisi</b>")]
+    for notice in found[:15]:
+        reach = (tr._("consegnati {delivered} su {recipients}, non raggiungibili {unreachable}", delivered=tr.number(notice.delivered),
+                      recipients=tr.number(notice.recipients), unreachable=tr.number(notice.unreachable))
+                 if notice.recipients is not None else tr._("in corso"))
+        lines.append(tr._("• {day}, {audience}: {reach}", day=tr.short_date(notice.confirmed_at),
+                          audience=audience_label(tr, rt.content, notice), reach=reach))
+    if not found:
+        lines.append(tr._("Nessun avviso in questo periodo."))
+    return "\n".join(lines)

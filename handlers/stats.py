@@ -18,6 +18,7 @@ from bot.ui import MAX_CAPTION, MAX_TEXT, Button, Screen, back_row, button, clip
 from handlers.booking import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.custodian import category_name, estate_name
+from handlers import notices
 from handlers.feedback import KIND_NAMES, target_name
 from storage import outbox, stats
 from storage.content import Content
@@ -35,6 +36,7 @@ EXPORT_LABELS = {
     "bookings": N_("⬇️ Prenotazioni (CSV)"),
     "tickets": N_("⬇️ Segnalazioni (CSV)"),
     "feedback": N_("⬇️ Opinioni (CSV)"),
+    "notices": N_("⬇️ Avvisi e loro portata (CSV)"),
 }
 
 
@@ -254,7 +256,10 @@ async def stats_show(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     scope, period, kind, code = chosen
     await update.callback_query.answer()
     summary = await rt.summaries.summary(rt.db, scope, period, rt.content, rt.settings.timezone, rt.clock.now())
-    pages = pages_of(summary_sections(v.tr, rt.content, summary))
+    sections = summary_sections(v.tr, rt.content, summary)
+    if v.roles.can_edit_content:  # the reach of notices (handlers/notices.py)
+        sections.append(await notices.reach_section(rt, v.tr, period))
+    pages = pages_of(sections)
     rows = summary_rows(v, kind, code)
     if len(pages) == 1:
         await show(update, Screen(pages[0], rows))

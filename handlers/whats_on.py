@@ -97,8 +97,13 @@ def render_spaces(v: Visitor, content: Content) -> Screen:
     return Screen(tr._("In quale spazio?"), [*rows, back_row(tr, callbacks.WHATS_ON)])
 
 
-def _item_rows(tr: Translator, items: list[Item]) -> list[list[Button]]:
-    return [[button(clip(item.title.get(tr.language), 48), callbacks.WHATS_ON_ITEM, item.id)] for item in items[:20]]
+def _item_rows(tr: Translator, items: list[Item], content: Content | None = None) -> list[list[Button]]:
+    """One button per item; with `content`, the space's name too (lists across spaces repeat titles)."""
+    def label(item: Item) -> str:
+        title = item.title.get(tr.language)
+        return clip(f"{title} · {space_name(tr, content, item.space_id)}" if content is not None else title, 56)
+
+    return [[button(label(item), callbacks.WHATS_ON_ITEM, item.id)] for item in items[:20]]
 
 
 def render_space_programme(v: Visitor, content: Content, space_id: str, today: date, following: bool) -> Screen:
@@ -120,7 +125,8 @@ def render_kind(v: Visitor, content: Content, kind: str, today: date, following:
         text += "\n\n" + tr._("Per ora niente in programma.")
     follow = (button(tr._("🔕 Non avvisarmi più"), callbacks.UNFOLLOW, "kind", kind) if following
               else button(tr._("🔔 Avvisami quando ce ne sono di nuovi"), callbacks.FOLLOW, "kind", kind))
-    return Screen(text, [*_item_rows(tr, items), [follow], back_row(tr, callbacks.WHATS_ON)])
+    others = [button(tr._(KIND_LABELS[other]), callbacks.WHATS_ON_KIND, other) for other in KINDS if other != kind]
+    return Screen(text, [*_item_rows(tr, items, content), [follow], others, back_row(tr, callbacks.WHATS_ON)])
 
 
 def item_lines(tr: Translator, content: Content, item: Item, now_local: datetime) -> list[str]:

@@ -227,6 +227,7 @@ async def stop(session: AsyncSession, broadcast_id: int, user_id: int, roles: Ro
         update(BroadcastRecipient).where(BroadcastRecipient.broadcast_id == broadcast_id, BroadcastRecipient.status == "pending")
         .values(status="dropped", last_error="stopped")
     )
+    await settle_reach(session, [broadcast_id])
     await session.refresh(notice)
     return notice
 
@@ -336,6 +337,7 @@ async def active_broadcasts(db: Database, now: datetime, tz: ZoneInfo) -> list[B
                     .values(status="dropped", last_error="expired")
                 )
                 await session.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status="done", finished_at=now))
+            await settle_reach(session, expired)
     return [b for b in found if b.id not in expired and (b.urgent or not quiet)]
 
 
@@ -414,7 +416,30 @@ async def close_finished(db: Database, now: datetime) -> list[int]:
         )).all())
         if ids:
             await session.execute(update(Broadcast).where(Broadcast.id.in_(ids)).values(status="done", finished_at=now))
+            await settle_reach(session, ids)
     return ids
+
+
+async def settle_reach(session: AsyncSession, broadcast_ids: list[int]) -> None:
+    """Count once, when a broadcast ends, how many it reached (delivered, unreachable) out of how many."""
+    for broadcast_id in broadcast_ids:
+        counts = dict((await session.execute(
+            select(BroadcastRecipient.status, func.count()).where(BroadcastRecipient.broadcast_id == broadcast_id)
+            .group_by(BroadcastRecipient.status)
+        )).all())
+        await session.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(
+            recipients=sum(counts.values()), delivered=counts.get("sent", 0),
+            unreachable=counts.get("unreachable", 0) + counts.get("failed", 0),
+        ))
+
+
+async def reach(session: AsyncSession, start: datetime, end: datetime) -> list[Broadcast]:
+    """Notices confirmed in [start, end), newest first, with their reach (None while still going out)."""
+    rows = await session.scalars(
+        select(Broadcast).where(Broadcast.kind == "notice", Broadcast.confirmed_at >= start, Broadcast.confirmed_at < end)
+        .order_by(Broadcast.confirmed_at.desc())
+    )
+    return list(rows.all())
 
 
 async def prune(session: AsyncSession, now: datetime, keep: timedelta = timedelta(days=90)) -> int:

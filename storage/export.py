@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from storage.content import Content
 from storage.db import Database
-from storage.models import Booking, Feedback, Ticket
+from storage.models import Booking, Broadcast, Feedback, Ticket
 from storage.stats import Period
 
-WHAT = ("bookings", "tickets", "feedback")
+WHAT = ("bookings", "tickets", "feedback", "notices")
 BOM = "\ufeff"
 DELIMITER = ";"
 BATCH = 1000
@@ -87,6 +87,9 @@ def _headers(request: ExportRequest) -> list[str]:
         return ["Codice", "Caseggiato", "Categoria", "Urgenza", "Stato", "Edificio", "Scala", "Aperta il",
                 "Presa in carico il", "Risolta il", "Chiusa il", "Ore per la presa in carico", "Persone coinvolte",
                 "Voto"] + (["Interno", "Descrizione", "ID Telegram", "Nome", "Contatto"] if personal else [])
+    if request.what == "notices":
+        return ["Avviso", "Confermato il", "Ora", "Ruolo di chi scrive", "Destinatari", "Urgente", "Stato", "Persone",
+                "Consegnati", "Non raggiungibili"] + (["Testo", "ID Telegram di chi scrive"] if personal else [])
     return ["Giorno", "Tipo", "Spazio", "Servizio", "Voto", "Commento"] + (["ID Telegram"] if personal else [])
 
 
@@ -126,8 +129,27 @@ def _feedback_row(item: Feedback, content: Content, tz: ZoneInfo, personal: bool
     return row
 
 
+NOTICE_STATUS = {"queued": "In coda", "sending": "In invio", "done": "Finito", "stopped": "Fermato",
+                 "moderation": "In moderazione", "rejected": "Non approvato"}
+
+
+def _notice_row(notice: Broadcast, content: Content, tz: ZoneInfo, personal: bool) -> list[str]:
+    """The reach of a notice (counted when it ended; empty while it is still going out)."""
+    row = [f"AV-{notice.id:06d}", excel_date(notice.confirmed_at, tz), excel_time(notice.confirmed_at, tz),
+           notice.author_role, f"{notice.audience} {notice.audience_ref}".strip(), "Sì" if notice.urgent else "No",
+           NOTICE_STATUS.get(notice.status, notice.status), str(notice.recipients if notice.recipients is not None else ""),
+           str(notice.delivered if notice.delivered is not None else ""),
+           str(notice.unreachable if notice.unreachable is not None else "")]
+    if personal:
+        row += [notice.text, str(notice.author_id or "")]
+    return row
+
+
 def _query(request: ExportRequest, tz: ZoneInfo):  # type: ignore[no-untyped-def]
     start, end = request.period.bounds(tz)
+    if request.what == "notices":
+        return (select(Broadcast).where(Broadcast.kind == "notice", Broadcast.confirmed_at >= start, Broadcast.confirmed_at < end),
+                Broadcast.id, _notice_row)
     if request.what == "bookings":
         return select(Booking).where(Booking.slot_start >= start, Booking.slot_start < end), Booking.id, _booking_row
     if request.what == "tickets":

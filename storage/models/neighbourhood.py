@@ -100,6 +100,10 @@ class Broadcast(Base):
     moderated_by: Mapped[int | None] = mapped_column(BigInteger)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     stopped_by: Mapped[int | None] = mapped_column(BigInteger)
+    # Reach, counted once when the broadcast ends (statistics and the CSV read these, not 47k rows).
+    recipients: Mapped[int | None] = mapped_column(Integer)
+    delivered: Mapped[int | None] = mapped_column(Integer)
+    unreachable: Mapped[int | None] = mapped_column(Integer)
 
 
 class BroadcastRecipient(Base):

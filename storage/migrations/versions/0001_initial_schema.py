@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 08:34:31.146631
+Create Date: 2026-12-06 08:40:57.741753
 """
 
 from alembic import op
@@ -46,6 +46,9 @@ def upgrade() -> None:
     sa.Column('moderated_by', sa.BigInteger(), nullable=True),
     sa.Column('finished_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('stopped_by', sa.BigInteger(), nullable=True),
+    sa.Column('recipients', sa.Integer(), nullable=True),
+    sa.Column('delivered', sa.Integer(), nullable=True),
+    sa.Column('unreachable', sa.Integer(), nullable=True),
     sa.CheckConstraint("kind IN ('notice', 'item', 'digest')", name=op.f('ck_broadcasts_kind')),
     sa.CheckConstraint("status IN ('draft', 'moderation', 'queued', 'sending', 'done', 'stopped', 'rejected')", name=op.f('ck_broadcasts_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_broadcasts'))
