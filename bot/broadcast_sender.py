@@ -117,10 +117,10 @@ class BroadcastSender:
             finished = await broadcast.close_finished(self.db, now)
             return bool(finished) or any(not item.fanout_done for item in active)
         for index, row in enumerate(rows):
-            if self._stopping or self._paused_until > time.monotonic():
+            await self._pace()
+            if self._stopping or self._paused_until > time.monotonic():  # a 429 came back while we waited
                 await broadcast.release(self.db, [later.id for later in rows[index:]], self.clock.now())
                 break
-            await self._pace()
             if not self._chat_ready(row.user_id):
                 await broadcast.release(self.db, [row.id], self.clock.now() + timedelta(seconds=self.per_chat_seconds))
                 continue
