@@ -426,7 +426,7 @@ async def on_startup(application: Application) -> None:
     rt.outbox = OutboxSender(rt.db, application.bot, rt.clock, on_blocked=custodian.blocked_handler(rt))
     rt.outbox.start()
     rt.broadcasts = BroadcastSender(rt.db, application.bot, rt.clock, notices.renderer(rt), rt.settings.timezone,
-                                    rate=rt.settings.broadcast_rate, time_scale=rt.settings.broadcast_time_scale)
+                                    rate=rt.settings.broadcast_rate)
     rt.broadcasts.start()
     jobs.schedule_all(application)
 

@@ -131,8 +131,10 @@ class BroadcastSender:
         return True
 
     async def _pace(self) -> None:
+        # Not through a pause: after the wait, the caller sees the pause and gives the rest of the batch back, so
+        # no row stays leased through a long retry_after.
         now = time.monotonic()
-        start = max(now, self._next_start, self._paused_until)
+        start = max(now, self._next_start)
         if start > now:
             await asyncio.sleep(start - now)
         self._next_start = max(time.monotonic(), self._next_start) + self.interval

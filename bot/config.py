@@ -56,7 +56,6 @@ class Settings:
     digest_time: time = time(8, 0)
     public_base_url: str | None = None
     broadcast_rate: float = 28.0  # messages a second for broadcasts (Telegram allows a bot ~30)
-    broadcast_time_scale: float = 1.0  # only `qcbot bench broadcast` changes it, to run a short version
 
     @property
     def uses_webhook(self) -> bool:

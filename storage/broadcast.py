@@ -26,7 +26,7 @@ from storage.models import Broadcast, BroadcastRecipient, Follow, NoticePrompt, 
 from storage.users import Roles
 
 FANOUT_BATCH = 2000
-LEASE = timedelta(seconds=20)
+LEASE = timedelta(seconds=10)  # a claimed batch is about a second's sending; a crash delays its rows this long
 QUIET_FROM, QUIET_UNTIL = time(21, 0), time(8, 0)
 MAX_TEXT = 3500  # leaves room for the language note under Telegram's 4096 characters
 MAX_CAPTION = 900  # a photo's caption is limited to 1024

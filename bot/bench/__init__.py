@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHMARKS = ("load", "scale", "booking")
+BENCHMARKS = ("load", "scale", "booking", "broadcast")
 
 
 def add_bench_command(sub: argparse._SubParsersAction) -> None:
