@@ -130,9 +130,10 @@ async def anything_announced(session: AsyncSession) -> bool:
 
 
 def digest_due(now: datetime, tz: ZoneInfo) -> date | None:
-    """The Monday whose digest is due now (Monday from 08:00 local), else None."""
+    """The Monday whose digest is due now (Monday 08:00-12:00 local: a bot down all morning skips a week rather
+    than sending "this week" in the evening), else None."""
     local = now.astimezone(tz)
-    if local.weekday() == 0 and local.hour >= 8:
+    if local.weekday() == 0 and 8 <= local.hour < 12:
         return local.date()
     return None
 
