@@ -137,7 +137,9 @@ class BroadcastSender:
         start = max(now, self._next_start)
         if start > now:
             await asyncio.sleep(start - now)
-        self._next_start = max(time.monotonic(), self._next_start) + self.interval
+        # From the planned start, not the moment the sleep ended: a timer's lateness must not add up over
+        # thousands of messages (it cost ~2 % of the pace).
+        self._next_start = start + self.interval
 
     def _chat_ready(self, chat_id: int) -> bool:
         now = time.monotonic()

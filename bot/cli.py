@@ -67,8 +67,9 @@ def cmd_content_check(args: argparse.Namespace) -> None:
             print(problem)
         print(f"{len(exc.problems)} problem(s) found in {directory}", file=sys.stderr)
         sys.exit(1)
-    print(f"{directory}: OK — {len(content.spaces)} spaces, {len(content.services)} services, "
-          f"{len(content.faqs)} FAQ entries, {len(content.estates)} estates, {len(content.problems)} problem categories")
+    print(f"{directory}: OK — {len(content.spaces)} spaces, {sum(1 for key in content.services if key not in content.programme.items)} services, "
+          f"{len(content.faqs)} FAQ entries, {len(content.estates)} estates, {len(content.problems)} problem categories, "
+          f"{len(content.programme.items)} items in what's on")
     if args.translations:
         gaps = translation_gaps(content)
         for language, fields in gaps.items():
