@@ -391,8 +391,10 @@ async def calendar(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _answer(update, v.tr._("Ecco il file per il tuo calendario."))
     data = calendar_file(item, rt.content, rt.settings.timezone.key, v.language, _local(rt))
     # The person's own answer: sent now, not through the outbox.
+    rows = [[button(v.tr._("⬅️ Indietro"), callbacks.WHATS_ON_ITEM, item.id)], menu_row(v.tr)]
     await context.bot.send_document(v.chat_id, InputFile(data, filename=f"{item.id}.ics"),
-                                    caption=v.tr._("📅 {title}: aprilo per aggiungerlo al calendario.", title=item.title.get(v.language)))
+                                    caption=v.tr._("📅 {title}: aprilo per aggiungerlo al calendario.", title=item.title.get(v.language)),
+                                    reply_markup=Screen("", rows).keyboard)
 
 
 async def course_join(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
