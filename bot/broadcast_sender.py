@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -37,7 +38,9 @@ DEFAULT_RATE = 28.0
 PER_CHAT_SECONDS = 1.0
 MAX_ATTEMPTS = 12
 IDLE_POLL_SECONDS = 1.0
-IN_FLIGHT = 16  # concurrent calls: a slow answer must not lower the pace
+# Concurrent calls: one slow answer must not lower the pace, and few enough that answers arriving late cannot
+# bunch many messages into one second at Telegram's end.
+IN_FLIGHT = 4
 
 # (broadcast, recipient) -> (Bot API method, parameters), or None to drop the row (e.g. the item is gone).
 Render = Callable[[Broadcast, broadcast.Claimed], Awaitable[tuple[str, dict] | None]]
@@ -57,6 +60,7 @@ class BroadcastSender:
         self.time_scale = time_scale
         self._paused_until = 0.0  # monotonic
         self._next_start = 0.0
+        self._recent_starts: deque[float] = deque(maxlen=max(1, int(rate)))  # the last `rate` starts: a 1 s window
         self._last_in_chat: dict[int, float] = {}
         self._broadcasts: dict[int, Broadcast] = {}
         self._slots = asyncio.Semaphore(IN_FLIGHT)
@@ -135,8 +139,13 @@ class BroadcastSender:
         # no row stays leased through a long retry_after.
         now = time.monotonic()
         start = max(now, self._next_start)
+        window = 1.0 / self.time_scale
+        if len(self._recent_starts) == self._recent_starts.maxlen:
+            # Never more than `rate` starts in any one second, whatever the timers did.
+            start = max(start, self._recent_starts[0] + window)
         if start > now:
             await asyncio.sleep(start - now)
+        self._recent_starts.append(max(start, time.monotonic()))
         # From the planned start, not the moment the sleep ended: a timer's lateness must not add up over
         # thousands of messages (it cost ~2 % of the pace).
         self._next_start = start + self.interval
