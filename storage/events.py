@@ -52,7 +52,6 @@ class Item:
     cost: LocalText | None
     languages: tuple[str, ...]
     capacity: int | None
-    photo: str | None
     occurrences: tuple[Occurrence, ...]  # [] for jobs
     recurrence: str | None  # the RFC 5545 RRULE text, for the .ics
     exceptions: tuple[date, ...]
@@ -132,7 +131,6 @@ class _Common(_Schema):
     cost: LocalText | None = None
     languages: Annotated[list[_LanguageCode], BeforeValidator(_one_or_many)] = ["it"]
     capacity: int | None = None
-    photo: str | None = None
 
     @model_validator(mode="after")
     def _capacity_positive(self) -> Any:
@@ -186,7 +184,6 @@ class _JobSchema(_Schema):
     languages: Annotated[list[_LanguageCode], BeforeValidator(_one_or_many)] = ["it"]
     closes: _Date
     offered_by: str
-    photo: str | None = None
 
 
 class _WhatsOnFile(_Schema):
@@ -286,7 +283,7 @@ def build(files: list[_Parsed], space_order: list[str]) -> Programme:
             items.append(Item(
                 id=activity.id, kind="activities", space_id=space_id, title=activity.title, description=activity.description,
                 audience=activity.audience, cost=activity.cost, languages=tuple(activity.languages), capacity=activity.capacity,
-                photo=activity.photo, occurrences=tuple(occurrences), recurrence=recurrence, exceptions=tuple(activity.except_),
+                occurrences=tuple(occurrences), recurrence=recurrence, exceptions=tuple(activity.except_),
             ))
         for course in schema.courses:
             sessions = []
@@ -296,12 +293,12 @@ def build(files: list[_Parsed], space_order: list[str]) -> Programme:
             items.append(Item(
                 id=course.id, kind="courses", space_id=space_id, title=course.title, description=course.description,
                 audience=course.audience, cost=course.cost, languages=tuple(course.languages), capacity=course.capacity,
-                photo=course.photo, occurrences=tuple(sessions), recurrence=None, exceptions=(), prerequisites=course.prerequisites,
+                occurrences=tuple(sessions), recurrence=None, exceptions=(), prerequisites=course.prerequisites,
             ))
         for job in schema.jobs:
             items.append(Item(
                 id=job.id, kind="jobs", space_id=space_id, title=job.title, description=job.description, audience=job.audience,
-                cost=job.cost, languages=tuple(job.languages), capacity=None, photo=job.photo, occurrences=(), recurrence=None,
+                cost=job.cost, languages=tuple(job.languages), capacity=None, occurrences=(), recurrence=None,
                 exceptions=(), role=job.role, hours=job.hours, requirements=job.requirements, closes=job.closes,
                 offered_by=job.offered_by,
             ))

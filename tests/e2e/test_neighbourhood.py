@@ -274,3 +274,31 @@ async def test_i_am_interested_sends_name_and_chosen_phone_to_the_operator_only(
     await sara.press(sara.screen.message_id, callbacks.encode(callbacks.JOB_INTEREST_SEND, "zoia-pulizie-cortili", "name"), force=True)
     await bot.deliver()
     assert len([text for text in operator.texts() if "Sara" in text]) == 1, "said once, told once"
+
+
+async def test_forged_buttons_are_answered_and_change_nothing(bot):
+    tenant = await bot.tenant("Furbo")
+    anna = await bot.tenant("Anna")
+    await bot.grant_role(anna, "committee", "omero-salomone")
+    notice_id = await compose(anna, "Riunione")
+    await anna.tap_action(callbacks.NOTICE_ESTATE, notice_id, "omero-salomone")
+    await anna.tap_action(callbacks.NOTICE_PREVIEW, notice_id)
+    await anna.tap_action(callbacks.NOTICE_CONFIRM, notice_id)
+    message_id = tenant.screen.message_id
+    for action, args in [
+        (callbacks.NOTICE_APPROVE, (notice_id,)),  # not an editor
+        (callbacks.NOTICE_STOP, (notice_id,)),  # not the author
+        (callbacks.NOTICE_BUILDING, (notice_id, 0)),  # not their draft
+        (callbacks.COURSE_JOIN, ("zoia-pulizie-cortili",)),  # a job is not a course
+        (callbacks.COURSE_LEAVE, ("nessuno",)),
+        (callbacks.HOME_BUILDING, ("omero-mompiani", 99)),
+        (callbacks.FOLLOW, ("space", "nowhere")),
+        (callbacks.JOB_INTEREST_SEND, ("omero-te", "phone")),  # not a job
+        (callbacks.WHATS_ON_ICS, ("zoia-pulizie-cortili",)),
+    ]:
+        await tenant.press(message_id, callbacks.encode(action, *args), force=True)
+    async with bot.runtime.db.read() as session:
+        assert (await session.get(Broadcast, notice_id)).status == "moderation"
+        assert await session.scalar(select(func.count()).select_from(Booking).where(Booking.user_id == tenant.user_id)) == 0
+        assert await session.scalar(select(func.count()).select_from(Follow).where(Follow.user_id == tenant.user_id)) == 0
+        assert await neighbourhood.home_of(session, tenant.user_id) is None
