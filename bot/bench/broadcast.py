@@ -202,7 +202,7 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
     lost = args.recipients - len(per_chat)
     span = max(1e-9, ordered[-1] - ordered[0]) if ordered else 1e-9  # first to last message: the bot's start is not counted
     print(f"  messages: {len(sent_at):,} in {span:,.0f} s → {len(sent_at) / span:.1f}/s on average over the run "
-          f"(crash and restart included); "
+          f"({'no crash' if args.no_restart else 'crash and restart included'}); "
           f"{1 / pace if pace else 0:.1f}/s between pauses (median spacing {pace * 1000:.1f} ms); "
           f"{pauses:,} 429s on the broadcast, each pausing it {args.retry_after} s")
     print(f"  most in any one second: {windows} (limit 30); most to one chat in any second: {per_chat_max} (limit 1)")
