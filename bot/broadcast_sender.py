@@ -1,7 +1,7 @@
 """Drains broadcasts (storage/broadcast.py) at Telegram's pace, beside the outbox sender.
 
 - Global pace: sends start 1/rate seconds apart (28/s by default: under the ~30/s Telegram allows a bot, with room
-  for the alerts and reminders the outbox sends meanwhile); a second never holds more than rate + 1 starts.
+  for the alerts and reminders the outbox sends meanwhile); a second never holds more than `rate` starts.
 - Per chat: at most one message a second (a tenant in two broadcasts at once gets them a second apart).
 - 429: retry_after pauses the whole broadcast sender, not just the one message; the row goes back unchanged.
 - 403: the tenant is marked unreachable (users.blocked_at) and no broadcast writes to them again until they do.
@@ -38,9 +38,9 @@ DEFAULT_RATE = 28.0
 PER_CHAT_SECONDS = 1.0
 MAX_ATTEMPTS = 12
 IDLE_POLL_SECONDS = 1.0
-# Concurrent calls: one slow answer must not lower the pace, and few enough that answers arriving late cannot
-# bunch many messages into one second at Telegram's end.
-IN_FLIGHT = 4
+# Concurrent calls: two, so one slow answer does not stop the pace, and few enough that calls delayed on the way
+# cannot bunch into one second at Telegram's end (4 in flight let 32 arrive in one second on a loaded machine).
+IN_FLIGHT = 2
 
 # (broadcast, recipient) -> (Bot API method, parameters), or None to drop the row (e.g. the item is gone).
 Render = Callable[[Broadcast, broadcast.Claimed], Awaitable[tuple[str, dict] | None]]
@@ -60,9 +60,9 @@ class BroadcastSender:
         self.time_scale = time_scale
         self._paused_until = 0.0  # monotonic
         self._next_start = 0.0
-        # The last starts, to keep any one second under Telegram's 30 whatever the timers did: one more than the rate,
-        # so a start that ran a little late does not push every later one back (which cost ~1 % of the pace).
-        self._recent_starts: deque[float] = deque(maxlen=int(rate) + 1)
+        # The last `rate` starts: no second ever holds more, whatever the timers did. With at most IN_FLIGHT calls
+        # out, Telegram then receives at most rate + IN_FLIGHT in any second (30 at the default 28).
+        self._recent_starts: deque[float] = deque(maxlen=max(1, int(rate)))
         self._last_in_chat: dict[int, float] = {}
         self._broadcasts: dict[int, Broadcast] = {}
         self._slots = asyncio.Semaphore(IN_FLIGHT)
@@ -143,7 +143,7 @@ class BroadcastSender:
         start = max(now, self._next_start)
         window = 1.0 / self.time_scale
         if len(self._recent_starts) == self._recent_starts.maxlen:
-            # Never more than rate + 1 starts in any one second.
+            # Never more than `rate` starts in any one second.
             start = max(start, self._recent_starts[0] + window)
         # Always yield, also when behind schedule: the sends already handed out run (and may report a 429) first.
         await asyncio.sleep(max(0.0, start - now))
