@@ -46,7 +46,11 @@ from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
 from handlers import guides, limits, privacy, timebank, timebank_desk
-from storage.models import BookingPrompt, FeedbackDraft, GuidePrompt, ReportDraft, TicketPrompt, TimeBankPrompt
+from handlers import notices, whats_on
+from bot.broadcast_sender import BroadcastSender
+from storage.models import (
+    BookingPrompt, FeedbackDraft, GuidePrompt, NoticePrompt, ReportDraft, TicketPrompt, TimeBankPrompt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +58,12 @@ log = logging.getLogger(__name__)
 # and returns True; the first that takes it wins, the last is the default use outside any flow.
 Consumer = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[bool]]
 TEXT_CONSUMERS: list[Consumer] = [
-    booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text, reports.draft_text,
-    guides.prompt_text, timebank.prompt_text, directory.search_text,
+    notices.prompt_text, booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text,
+    reports.draft_text, guides.prompt_text, timebank.prompt_text, directory.search_text,
 ]
 LOCATION_CONSUMERS: list[Consumer] = [reports.draft_location, directory.location_nearest]
 MEDIA_CONSUMERS: list[Consumer] = [
-    custodian.prompt_media, reports.draft_media, timebank.prompt_photo, fallback.unexpected_message,
+    notices.prompt_media, custodian.prompt_media, reports.draft_media, timebank.prompt_photo, fallback.unexpected_message,
 ]
 # A flow keeps what it waits for in a row keyed by user_id. Routing asks once which of these tables hold a row for
 # the sender and skips the consumers whose table holds none: free text outside any flow (the usual case) used to
@@ -68,6 +72,7 @@ WAITS_IN_TABLE: dict[Consumer, type] = {
     booking.phone_text: BookingPrompt, agenda.reason_text: BookingPrompt,
     custodian.prompt_text: TicketPrompt, custodian.prompt_media: TicketPrompt,
     feedback.comment_text: FeedbackDraft,
+    notices.prompt_text: NoticePrompt, notices.prompt_media: NoticePrompt,
     reports.draft_text: ReportDraft, reports.draft_location: ReportDraft, reports.draft_media: ReportDraft,
     guides.prompt_text: GuidePrompt,
     timebank.prompt_text: TimeBankPrompt, timebank.prompt_photo: TimeBankPrompt,
@@ -76,7 +81,7 @@ WAITS_IN_TABLE: dict[Consumer, type] = {
 CancelHook = Callable[[Runtime, int], Awaitable[bool]]
 CANCEL_HOOKS: list[CancelHook] = [
     booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft, guides.drop_prompt,
-    timebank.drop_prompt,
+    timebank.drop_prompt, notices.drop_prompt,
 ]
 
 
@@ -314,6 +319,7 @@ def register_handlers(application: Application) -> None:
         CommandHandler("reload", admin.reload_content, filters=private),
         CommandHandler("agenda", agenda.agenda, filters=private),
         CommandHandler("stats", stats.stats_menu, filters=private),
+        CommandHandler("avviso", notices.notice_new, filters=private),
         # 3. Buttons, by action (bot/callbacks.py is the vocabulary).
         on(callbacks.MENU, start.menu),
         on(callbacks.CONSENT, start.consent),
@@ -471,6 +477,37 @@ def register_handlers(application: Application) -> None:
         on(callbacks.TB_REVERSE, timebank_desk.reverse_ask),
         on(callbacks.TB_STATS, timebank_desk.stats),
         on(callbacks.TB_EXPORT, timebank_desk.export_csv),
+        on(callbacks.WHATS_ON, whats_on.whats_on),
+        on(callbacks.WHATS_ON_SPACES, whats_on.by_spaces),
+        on(callbacks.WHATS_ON_SPACE, whats_on.by_space),
+        on(callbacks.WHATS_ON_KIND, whats_on.by_kind),
+        on(callbacks.WHATS_ON_ITEM, whats_on.item_view),
+        on(callbacks.WHATS_ON_ICS, whats_on.calendar),
+        on(callbacks.COURSE_JOIN, whats_on.course_join),
+        on(callbacks.COURSE_LEAVE, whats_on.course_leave),
+        on(callbacks.JOB_INTEREST, whats_on.job_interest),
+        on(callbacks.JOB_INTEREST_SEND, whats_on.job_interest_send),
+        on(callbacks.FOLLOWS, whats_on.follows),
+        on(callbacks.FOLLOW, whats_on.follow_toggle),
+        on(callbacks.UNFOLLOW, whats_on.follow_toggle),
+        on(callbacks.HOME, whats_on.home_estates),
+        on(callbacks.HOME_ESTATE, whats_on.home_estate),
+        on(callbacks.HOME_BUILDING, whats_on.home_place),
+        on(callbacks.NOTICE_NEW, notices.notice_new),
+        on(callbacks.NOTICE_AUDIENCES, notices.notice_audiences),
+        on(callbacks.NOTICE_EVERYONE, notices.notice_audience),
+        on(callbacks.NOTICE_SPACE, notices.notice_audience),
+        on(callbacks.NOTICE_ESTATE, notices.notice_audience),
+        on(callbacks.NOTICE_BUILDING, notices.notice_building),
+        on(callbacks.NOTICE_URGENT, notices.notice_urgent),
+        on(callbacks.NOTICE_EXPIRY, notices.notice_expiry),
+        on(callbacks.NOTICE_TRANSLATE, notices.notice_translate),
+        on(callbacks.NOTICE_PREVIEW, notices.notice_preview),
+        on(callbacks.NOTICE_CONFIRM, notices.notice_confirm),
+        on(callbacks.NOTICE_PROGRESS, notices.notice_progress),
+        on(callbacks.NOTICE_STOP, notices.notice_stop),
+        on(callbacks.NOTICE_APPROVE, notices.notice_moderate),
+        on(callbacks.NOTICE_REJECT, notices.notice_moderate),
         # 4. Anything else pressed: stale, foreign or forged data gets a polite answer and the menu.
         CallbackQueryHandler(fallback.stale_button),
         # 5. Messages in a private chat: flows first, then the default use (search, nearest spaces).
@@ -526,6 +563,9 @@ async def on_startup(application: Application) -> None:
         await application.bot.set_my_commands(start.commands_for(language), language_code=None if language == "it" else language)
     rt.outbox = OutboxSender(rt.db, application.bot, rt.clock, on_blocked=custodian.blocked_handler(rt))
     rt.outbox.start()
+    rt.broadcasts = BroadcastSender(rt.db, application.bot, rt.clock, notices.renderer(rt), rt.settings.timezone,
+                                    rate=rt.settings.broadcast_rate)
+    rt.broadcasts.start()
     jobs.schedule_all(application)
 
 
@@ -534,6 +574,8 @@ async def on_stopped(application: Application) -> None:
     rt: Runtime = application.bot_data["runtime"]
     if rt.outbox is not None:
         await rt.outbox.stop()
+    if rt.broadcasts is not None:
+        await rt.broadcasts.stop()
 
 
 class UpdatesRequest(AiohttpRequest):

@@ -7,7 +7,9 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.config import LOG_DAYS_KEPT, PROJECT_ROOT, ConfigError, Settings, load_settings
 
@@ -59,15 +61,17 @@ def cmd_content_check(args: argparse.Namespace) -> None:
         print(f"qcbot: {directory} is not a folder (give the content folder, e.g. content/)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     try:
-        content = load_content(directory)
+        # What's on may not be all in the past: checked against today in Milan.
+        content = load_content(directory, today=datetime.now(ZoneInfo("Europe/Rome")).date())
     except ContentError as exc:
         for problem in exc.problems:
             print(problem)
         print(f"{len(exc.problems)} problem(s) found in {directory}", file=sys.stderr)
         sys.exit(1)
-    print(f"{directory}: OK — {len(content.spaces)} spaces, {len(content.services)} services, "
+    services = sum(1 for key in content.services if key not in content.programme.items)
+    print(f"{directory}: OK — {len(content.spaces)} spaces, {services} services, "
           f"{len(content.faqs)} FAQ entries, {len(content.estates)} estates, {len(content.problems)} problem categories, "
-          f"{len(content.guides)} guides")
+          f"{len(content.guides)} guides, {len(content.programme.items)} items in what's on")
     if args.translations:
         gaps = translation_gaps(content)
         for language, fields in gaps.items():

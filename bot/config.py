@@ -105,6 +105,7 @@ class Settings:
     burst_updates: int = 20
     burst_seconds: int = 10
     burst_silence_seconds: int = 60
+    broadcast_rate: float = 28.0  # messages a second for broadcasts (Telegram allows a bot ~30)
 
     @property
     def uses_webhook(self) -> bool:
@@ -286,6 +287,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             problems.append(f"{name}: {raw!r} must be a whole number from {low} to {high}")
         else:
             values[key] = int(raw)
+
+    broadcast_rate = get("QC_BROADCAST_RATE")
+    if broadcast_rate is not None:
+        if not broadcast_rate.isdigit() or not 1 <= int(broadcast_rate) <= 30:
+            problems.append(f"QC_BROADCAST_RATE: {broadcast_rate!r} must be a whole number of messages a second from 1 to 30")
+        else:
+            values["broadcast_rate"] = float(broadcast_rate)
 
     if problems:
         raise ConfigError(problems)

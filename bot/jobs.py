@@ -12,7 +12,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.inbox import purge_handled
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
-from handlers import booking, custodian, feedback, privacy, stats, timebank
+from handlers import booking, custodian, feedback, notices, privacy, stats, timebank
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,11 @@ PERIODIC_JOBS.append(PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge))
 # and personal data past its retention (storage/timebank.RETENTION).
 PERIODIC_JOBS.append(PeriodicJob("timebank-digests", 600.0, timebank.send_digests))
 PERIODIC_JOBS.append(PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data))
+
+# Neighbourhood life: new items of the programme to their followers (once), the Monday digest, retention.
+PERIODIC_JOBS.append(PeriodicJob("whats-on-announce", 60.0, notices.announce_new_items, first_after=1.0))
+PERIODIC_JOBS.append(PeriodicJob("whats-on-digest", 600.0, notices.weekly_digest))
+PERIODIC_JOBS.append(PeriodicJob("neighbourhood-retention", 86400.0, notices.retention, first_after=600.0))
 
 
 def schedule_all(application: Application) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import neighbourhood
 from storage.content import Content, Estate
 from storage.models import (
     OutboxMessage, ReportDraft, RoleGrant, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt,
@@ -540,6 +541,7 @@ async def open_ticket(session: AsyncSession, draft: ReportDraft, content: Conten
     session.add(_event(ticket, "opened", draft.user_id, now))
     if not draft.on_behalf:
         await session.execute(update(User).where(User.id == draft.user_id).values(last_estate_id=draft.estate_id))
+        await neighbourhood.remember_from_report(session, draft.user_id, draft.estate_id, draft.building_id, draft.staircase, now)
     await session.delete(draft)
     await session.flush()
     return ticket

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from storage.content import guides
+from storage.content import events, guides
 from storage.content.errors import ContentError, Location, Problem, _explain, _suggest
 from storage.content.model import (
     _WHOLE_FILE,
@@ -286,12 +287,13 @@ def _cross_check(
             )
 
 
-def load_content(directory: Path) -> Content:
-    """Load and validate a content folder; raises ContentError listing every problem found."""
-    return _load(Path(directory), cache={})
+def load_content(directory: Path, today: date | None = None) -> Content:
+    """Load and validate a content folder; raises ContentError listing every problem found. With `today` (the
+    content check), what's on may not be all in the past."""
+    return _load(Path(directory), cache={}, today=today)
 
 
-def _load(directory: Path, cache: dict[str, _Parsed]) -> Content:
+def _load(directory: Path, cache: dict[str, _Parsed], today: date | None = None) -> Content:
     if not directory.is_dir():
         raise ContentError([Problem(str(directory), 1, _WHOLE_FILE, "the content folder does not exist", "check the path")])
     loading = _Loading(directory, cache)
@@ -308,15 +310,28 @@ def _load(directory: Path, cache: dict[str, _Parsed]) -> Content:
             loading, guide_files, [item.id for item in faq.schema.faq] if faq.schema is not None else [],
             [service.id for parsed in space_files if parsed.schema is not None for service in parsed.schema.services],
         )
+        programme_files = events.parse_files(loading)
+        events.cross_check(
+            loading, programme_files, sorted(Path(parsed.file).stem for parsed in space_files),
+            {service.id for parsed in space_files if parsed.schema is not None for service in parsed.schema.services},
+            today,
+        )
         if loading.problems:
             raise ContentError(sorted(loading.problems, key=lambda problem: (problem.file, problem.line)))
         ordered = sorted(
             (parsed.schema for parsed in space_files), key=lambda space: (space.neighbourhood.casefold(), str(space.name).casefold())
         )
         files = {parsed.schema.id: parsed.file for parsed in space_files}
+        programme = events.build(programme_files, [space.id for space in ordered])
+        services = {service.id: _service_from(service, space.id) for space in ordered for service in space.services}
+        for item in programme.items.values():
+            service = events.to_service(item)
+            if service is not None:
+                services[item.id] = service
         return Content(
+            programme=programme,
             spaces={space.id: _space_from(space, files[space.id]) for space in ordered},
-            services={service.id: _service_from(service, space.id) for space in ordered for service in space.services},
+            services=services,
             categories={item.id: Category(id=item.id, name=item.name, emoji=item.emoji) for item in categories.schema.categories},
             faqs=[
                 Faq(id=item.id, question=item.question, answer=item.answer, keywords=item.keywords, space_id=item.space)

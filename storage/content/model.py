@@ -41,6 +41,7 @@ MILAN_LON = (9.0, 9.35)
 MAX_ID_LENGTH = 40  # ids travel inside Telegram callback data, which is limited to 64 bytes
 
 SPACES_FOLDER = "spaces"
+WHATS_ON_FOLDER = "whats_on"  # storage/content/events.py
 CATEGORIES_FILE = "categories.yaml"
 FAQ_FILE = "faq.yaml"
 CONTACTS_FILE = "contacts.yaml"
@@ -347,12 +348,17 @@ class Content:
     _sources: Mapping[str, str] = field(repr=False)  # file -> text, to find line numbers later
     guides: dict[str, Guide] = field(default_factory=dict)  # by title (storage/content/guides.py)
     timebank_categories: dict[str, TimeBankCategory] = field(default_factory=dict)
+    # What's on (storage/content/events.py): its items with a capacity are in `services` too, for the booking
+    # engine, but not in services_of(), which lists what a space offers every day.
+    programme: Any = None
     _services_by_space: dict[str, list[Service]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         by_space: dict[str, list[Service]] = {space_id: [] for space_id in self.spaces}
+        programme_ids = self.programme.items if self.programme is not None else {}
         for service in self.services.values():
-            by_space[service.space_id].append(service)
+            if service.id not in programme_ids:
+                by_space[service.space_id].append(service)
         object.__setattr__(self, "_services_by_space", by_space)
 
     def services_of(self, space_id: str) -> list[Service]:

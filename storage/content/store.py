@@ -7,7 +7,7 @@ from pathlib import Path
 
 from storage.content.errors import ContentError, Problem
 from storage.content.loader import _Parsed, _load
-from storage.content.model import _YAML_SUFFIXES, SPACES_FOLDER, Content
+from storage.content.model import _YAML_SUFFIXES, SPACES_FOLDER, WHATS_ON_FOLDER, Content
 
 class ContentStore:
     """The current content, reloaded after editors change the files."""
@@ -34,7 +34,8 @@ class ContentStore:
     def _disk_snapshot(self) -> frozenset[tuple[str, int, int]]:
         entries = []
         # Guides and their pictures too: a new screenshot is an edit like any other (storage/content/guides.py).
-        folders = (self.directory, self.directory / SPACES_FOLDER, self.directory / "guides", self.directory / "guides" / "pictures")
+        folders = (self.directory, self.directory / SPACES_FOLDER, self.directory / WHATS_ON_FOLDER, self.directory / "guides",
+                   self.directory / "guides" / "pictures")
         for folder in folders:
             try:
                 with os.scandir(folder) as listing:

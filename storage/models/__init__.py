@@ -15,6 +15,9 @@ from storage.models.timebank import (
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
+from storage.models.neighbourhood import (
+    AnnouncedItem, Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome,
+)
 from storage.models.user_changes import UserChange
 
 __all__ = [
@@ -30,4 +33,5 @@ __all__ = [
     "UserChange",
     "LedgerEntry", "LedgerTransaction", "TimeBankAccount", "TimeBankContact", "TimeBankExchange", "TimeBankMessage",
     "TimeBankPost", "TimeBankPrompt", "TimeBankReport", "TimeBankThanks",
+    "AnnouncedItem", "Broadcast", "BroadcastRecipient", "Follow", "JobInterest", "NoticePrompt", "TenantHome",
 ]

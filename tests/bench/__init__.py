@@ -11,7 +11,7 @@ import importlib
 
 import psutil  # noqa: F401  (the [bench] extra; checked here, not halfway through a run)
 
-BENCHMARKS = ("load", "scale", "booking")
+BENCHMARKS = ("load", "scale", "booking", "broadcast")
 
 
 def build_parser() -> argparse.ArgumentParser:
