@@ -52,6 +52,11 @@ SECTION_LABELS = {
     "time_bank_posts": N_("📌 Banca del tempo: le tue offerte e richieste"),
     "time_bank_messages": N_("💬 Banca del tempo: i tuoi messaggi ai vicini"),
     "time_bank_exchanges": N_("🤝 Banca del tempo: scambi"),
+    "home": N_("🏠 Dove abiti (caseggiato, palazzo, scala)"),
+    "follows": N_("🔔 Cosa segui"),
+    "job_interests": N_("💼 Offerte di lavoro che ti interessano"),
+    "notices_written": N_("📢 Avvisi che hai scritto"),
+    "notices_received": N_("📬 Avvisi ricevuti"),
 }
 # Before the notice is accepted only these work (the rights apply from the first message).
 OPEN_BEFORE_CONSENT = frozenset({
