@@ -30,6 +30,7 @@ describe = "load: replies/s, latency, CPU and memory of the bot vs bare PTB bots
 BOTS = ("product", "product-no-inbox", "bare-httpx", "bare-aiohttp")
 PRODUCTS = ("product", "product-no-inbox")
 MODES = ("polling", "webhook")
+MIXES = ("walk", "tasks")
 REPLY_TIMEOUT = 15.0  # a tenant who waits longer gives up on that step and says /menu
 START_TIMEOUT = 60.0
 SEARCH_WORDS = ("computer", "riparazioni", "pacchi", "SPID", "lavoro", "compiti", "caf", "bollette", "italiano")
@@ -45,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
                         help="the product's database: a fresh SQLite file (default) or a throwaway PostgreSQL database "
                              "on the server named by QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL")
+    parser.add_argument("--mix", choices=MIXES, default="walk",
+                        help="what the product's tenants do: walk the menus (mostly reading screens; default) or "
+                             "complete tasks (book and cancel, rate, feedback, reports with a photo, the notice, "
+                             "the language: mostly writes); latency is printed per action")
     parser.add_argument("--profile", metavar="FILE", help="run the product under pyinstrument and write its profile here")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every bot and mode this many times, in turn, and print the median of the ratios "
@@ -172,6 +177,56 @@ class ProductTenant:
         return self.names[action], await self.chat.press(message_id, self.rng.choice(matching))
 
 
+# The task mix: a tenant presses any button of the screen they are on, the buttons that change something (book,
+# cancel, rate, feedback, report, accept the notice, language) more often, as people completing tasks do; they write
+# when a screen asks for words and send a photo when a report asks for one.
+TASK_WEIGHT = 4
+TASK_PREFIXES = ("BOOK", "BOOKING", "WAITLIST", "MY_BOOKINGS", "FEEDBACK", "REPORT", "CONSENT", "SET_LANGUAGE",
+                 "LANGUAGES", "MY_REPORTS")
+TASK_TEXTS = ("la luce delle scale non funziona da ieri sera", "tutto bene, grazie", "il portone non si chiude",
+              "3331234567", "molto utile")
+
+
+def _tiny_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 140, 160)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+class TaskTenant(ProductTenant):
+    """Completes tasks rather than walking: each action is a button of the current screen (writes weighted up), a
+    text every so often (descriptions, comments, phone numbers), a photo where a report asks for one."""
+
+    photo = b""
+
+    async def open_chat(self) -> float | None:
+        return await self.chat.send("/start")  # the notice is accepted as one of the tasks
+
+    async def act(self) -> tuple[str, float | None]:
+        message_id, data = self.chat.buttons()
+        decoded = [(item, self.callbacks.decode(item)) for item in data]
+        choices = [(item, self.names.get(found.action, "?")) for item, found in decoded if found is not None]
+        asks_photo = any(name == "REPORT_PHOTOS_DONE" for _item, name in choices)
+        if asks_photo and self.rng.random() < 0.5:
+            if not TaskTenant.photo:
+                TaskTenant.photo = _tiny_jpeg()
+            return "photo", await self.chat.reply_to(
+                lambda: self.chat.emu.send_photo(self.chat.user_id, TaskTenant.photo))
+        if not choices or self.rng.random() < 0.1:
+            return "text", await self.chat.send(self.rng.choice(TASK_TEXTS))
+        by_action: dict[str, list[str]] = {}
+        for item, name in choices:
+            by_action.setdefault(name, []).append(item)
+        names = list(by_action)  # an action first, then one of its buttons: nine languages are one choice
+        weights = [TASK_WEIGHT if name.startswith(TASK_PREFIXES) or name.endswith("RATE") else 1 for name in names]
+        name = self.rng.choices(names, weights)[0]
+        return name, await self.chat.press(message_id, self.rng.choice(by_action[name]))
+
+
 class BareTenant:
     """Writes to the bare bot, then presses its buttons; writes again every tenth action."""
 
@@ -194,7 +249,7 @@ class BareTenant:
 
 
 async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: Path, profile: str = "",
-                    database_url: str = "") -> Figures:
+                    database_url: str = "", mix: str = "walk") -> Figures:
     """database_url: the product's database; empty for a fresh SQLite file in the run's folder."""
     from bot.bench.common import (
         BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, Progress, free_port, ms, product_env,
@@ -213,7 +268,7 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
                       PROJECT_ROOT / "content", mode, port) if bot in PRODUCTS else {}
     spec = BotSpec(bot, mode, emu.base_url, emu.base_file_url, env, port, profile if bot == "product" else "")
     process = BotProcess(spec, run_dir / "bot.log")
-    make_tenant = ProductTenant if bot in PRODUCTS else BareTenant
+    make_tenant = (TaskTenant if mix == "tasks" else ProductTenant) if bot in PRODUCTS else BareTenant
     rng = random.Random(7)
     people = []
     for number in range(tenants):
@@ -297,7 +352,7 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
     )
 
     modes = choices(args.mode, MODES)
-    print(f"qcbot bench load: {args.tenants} tenants, {args.seconds:g} s per bot and mode, the product on "
+    print(f"qcbot bench load: {args.tenants} tenants, the {args.mix} mix, {args.seconds:g} s per bot and mode, the product on "
           f"{'PostgreSQL' if args.database == 'postgres' else 'SQLite'}; {machine_line()}", flush=True)
     results: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="qc-bench-load-") as temporary:
@@ -310,9 +365,11 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
                     folder.mkdir(exist_ok=True)
                     if bot in PRODUCTS and args.database == "postgres":
                         async with throwaway_postgres_database(postgres_server_url() or "") as database_url:
-                            figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile, database_url)
+                            figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile, database_url,
+                                                        args.mix)
                     else:
-                        figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile)
+                        figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile,
+                                                  mix=args.mix)
                     figures.round = round_number
                     results.append(figures)
     cold, reload = await _content_reload()
@@ -342,6 +399,17 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
             slowest = sorted(by_step.items(), key=lambda item: -percentile(item[1], 0.99))
             print(f"  product/{mode}, slowest steps by p99: " + "; ".join(
                 f"{step} {ms(percentile(values, 0.5))}/{ms(percentile(values, 0.99))}" for step, values in slowest[:6]))
+    for mode in modes:
+        by_action: dict[str, list[float]] = {}
+        for f in results:
+            if f.bot == "product" and f.mode == mode:
+                for step, values in f.by_step.items():
+                    by_action.setdefault(step, []).extend(values)
+        if by_action and args.mix == "tasks":
+            print(f"\nproduct / {mode}, latency per action ({args.mix} mix, all rounds):")
+            print_table(["action", "count", "p50", "p95"],
+                        [[step, str(len(values)), ms(percentile(values, 0.5)), ms(percentile(values, 0.95))]
+                         for step, values in sorted(by_action.items(), key=lambda item: -percentile(item[1], 0.95))])
     refused = [f for f in results if f.refusals]
     for f in refused:
         print(f"  warning: the emulator refused {f.refusals} call(s) of {f.bot}/{f.mode}")
