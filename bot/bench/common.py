@@ -315,8 +315,14 @@ async def _child_main(spec: BotSpec) -> None:
         await _serve_product(spec, stop)
     elif spec.kind in ("bare-httpx", "bare-aiohttp"):
         await _serve_bare(spec, stop)
+    elif spec.kind == "bare-aiogram":
+        from bot.bench_aiogram import serve_aiogram
+
+        await serve_aiogram(spec.api_url, spec.file_url, BENCH_TOKEN, spec.mode, spec.webhook_url, WEBHOOK_PATH,
+                            WEBHOOK_SECRET, spec.listen_port, stop)
     else:
-        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx or bare-aiohttp")
+        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx, bare-aiohttp "
+                         "or bare-aiogram")
 
 
 def _child(argv: list[str]) -> None:

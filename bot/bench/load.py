@@ -27,7 +27,7 @@ from typing import Any
 describe = "load: replies/s, latency, CPU and memory of the bot vs bare PTB bots, polling and webhook"
 
 # product-no-inbox: the product storing no update, beside which the product's figures are the inbox's cost.
-BOTS = ("product", "product-no-inbox", "bare-httpx", "bare-aiohttp")
+BOTS = ("product", "product-no-inbox", "bare-httpx", "bare-aiohttp", "bare-aiogram")
 PRODUCTS = ("product", "product-no-inbox")
 MODES = ("polling", "webhook")
 MIXES = ("walk", "tasks")
@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenants", type=int, default=100, help="simulated tenants acting at once (default 100)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per bot and mode (default 20)")
     parser.add_argument("--mode", choices=[*MODES, "both"], default="both", help="how updates reach the bots")
-    parser.add_argument("--bots", default=",".join(BOTS), help=f"which bots, comma separated (default {','.join(BOTS)})")
+    parser.add_argument("--bots", default=None, help=f"which bots, comma separated (default {','.join(BOTS)}; "
+                                                     "bare-aiogram only with the bench extra installed)")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
                         help="the product's database: a fresh SQLite file (default) or a throwaway PostgreSQL database "
                              "on the server named by QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL")
@@ -57,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.bots is None:
+        import importlib.util
+
+        args.bots = ",".join(bot for bot in BOTS if bot != "bare-aiogram" or importlib.util.find_spec("aiogram"))
     bots = [name.strip() for name in args.bots.split(",") if name.strip()]
     unknown = [name for name in bots if name not in BOTS]
     if unknown or not bots:
