@@ -185,6 +185,9 @@ def product_env(api_url: str, file_url: str, database_url: str, data_dir: Path, 
         "QC_DATABASE_URL": database_url,
         "QC_DATA_DIR": str(data_dir),
         "QC_CONTENT_DIR": str(content_dir),
+        # Simulated tenants act at machine speed: the per-person burst limit (20 messages in 10 s) would silence
+        # those sending photos and words in the task mix.
+        "QC_BURST_UPDATES": "100000",
     }
     if mode == "webhook":
         env.update({

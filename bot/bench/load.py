@@ -94,6 +94,7 @@ class Figures:
     timeouts: int = 0
     refusals: int = 0
     by_step: dict[str, list[float]] = field(default_factory=dict)  # latencies per kind of action
+    timeouts_by_step: dict[str, int] = field(default_factory=dict)
 
     @property
     def replies_per_second(self) -> float:
@@ -213,6 +214,10 @@ class TaskTenant(ProductTenant):
 
     async def act(self) -> tuple[str, float | None]:
         message_id, data = self.chat.buttons()
+        message = self.chat.emu.last_bot_message(self.chat.user_id)
+        chosen = {button.get("callback_data") for row in (message.inline_keyboard if message else [])
+                  for button in row if button.get("text", "").startswith("✅ ") and len(row) > 1}
+        data = [item for item in data if item not in chosen]  # the language already chosen changes nothing
         decoded = [(item, self.callbacks.decode(item)) for item in data]
         choices = [(item, self.names.get(found.action, "?")) for item, found in decoded if found is not None]
         asks_photo = any(name == "REPORT_PHOTOS_DONE" for _item, name in choices)
@@ -221,7 +226,10 @@ class TaskTenant(ProductTenant):
                 TaskTenant.photo = _tiny_jpeg()
             return "photo", await self.chat.reply_to(
                 lambda: self.chat.emu.send_photo(self.chat.user_id, TaskTenant.photo))
-        if not choices or self.rng.random() < 0.1:
+        if not choices:
+            return "/menu", await self.chat.send("/menu")
+        in_draft = any(name in ("REPORT_DISCARD", "FEEDBACK_DISCARD") for _item, name in choices)
+        if in_draft and self.rng.random() < 0.3:  # a draft waits for words: a description, a comment
             return "text", await self.chat.send(self.rng.choice(TASK_TEXTS))
         by_action: dict[str, list[str]] = {}
         for item, name in choices:
@@ -296,6 +304,7 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
                 step, latency = await person.act()
                 if latency is None:
                     figures.timeouts += 1
+                    figures.timeouts_by_step[step] = figures.timeouts_by_step.get(step, 0) + 1
                 elif time.perf_counter() <= deadline:
                     latencies.append(latency)
                     figures.by_step.setdefault(step, []).append(latency)
@@ -406,14 +415,18 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
                 f"{step} {ms(percentile(values, 0.5))}/{ms(percentile(values, 0.99))}" for step, values in slowest[:6]))
     for mode in modes:
         by_action: dict[str, list[float]] = {}
+        timed_out: dict[str, int] = {}
         for f in results:
             if f.bot == "product" and f.mode == mode:
                 for step, values in f.by_step.items():
                     by_action.setdefault(step, []).extend(values)
+                for step, count in f.timeouts_by_step.items():
+                    timed_out[step] = timed_out.get(step, 0) + count
         if by_action and args.mix == "tasks":
             print(f"\nproduct / {mode}, latency per action ({args.mix} mix, all rounds):")
-            print_table(["action", "count", "p50", "p95"],
-                        [[step, str(len(values)), ms(percentile(values, 0.5)), ms(percentile(values, 0.95))]
+            print_table(["action", "count", "p50", "p95", "no reply"],
+                        [[step, str(len(values)), ms(percentile(values, 0.5)), ms(percentile(values, 0.95)),
+                          str(timed_out.get(step, 0))]
                          for step, values in sorted(by_action.items(), key=lambda item: -percentile(item[1], 0.95))])
     refused = [f for f in results if f.refusals]
     for f in refused:
