@@ -209,6 +209,9 @@ class PerChatProcessor(BaseUpdateProcessor):
         self.on_done: Callable[[object], None] | None = None
         # The inbox marks the update handled (bot/inbox.py), inside the chat's turn: the next waits for the mark.
         self.on_handled: Callable[[Update], Awaitable[None]] | None = None
+        # With several instances, the inbox waits here until older updates of the chat that reached another
+        # instance are handled (bot/inbox.py); outside the chat's lock, so that leftovers taken over can run.
+        self.before_turn: Callable[[Update], Awaitable[None]] | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
@@ -223,6 +226,8 @@ class PerChatProcessor(BaseUpdateProcessor):
             self._waiting[key] += 1
             replying = _replying_to.set(key)
             try:
+                if self.before_turn is not None:
+                    await self.before_turn(update)
                 async with self._locks[key]:
                     await coroutine
                     await self._mark_handled(update)

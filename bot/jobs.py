@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from telegram.ext import Application, ContextTypes
 
 from bot.inbox import purge_handled
+from bot.leases import LeaseKeeper
 from bot.runtime import USER_CHANGES_POLL_SECONDS, Runtime
 from handlers import booking, custodian, feedback, notices, privacy, stats, timebank
 
@@ -27,6 +28,9 @@ class PeriodicJob:
     run: JobFunction
     # Seconds before the first run; None: one interval, as a job that only catches up on what came due.
     first_after: float | None = None
+    # False: one instance at a time runs it, the one holding the jobs' lease (bot/leases.py); True: every instance
+    # runs it, for what each process keeps in its own memory (content, the user cache).
+    every_instance: bool = False
 
 
 async def watch_content(rt: Runtime) -> None:
@@ -46,10 +50,16 @@ async def warm_statistics(rt: Runtime) -> None:
     log.debug("statistics kept warm: %d summaries counted in %.0f ms", counted, (time.perf_counter() - began) * 1000)
 
 
-# Features append their jobs here (reminders, escalations, digests); bot/app.py schedules every one.
-PERIODIC_JOBS: list[PeriodicJob] = [PeriodicJob("content-watcher", 5.0, watch_content)]
-# Roles changed on any instance (an admin revoked one) stop working here within two seconds: one indexed read.
-PERIODIC_JOBS.append(PeriodicJob("user-changes", USER_CHANGES_POLL_SECONDS, Runtime.drop_changed_users, first_after=0.0))
+# Features append their jobs here (reminders, escalations, digests); bot/app.py schedules every one. Every job runs
+# on ONE instance at a time (the holder of the jobs' lease) unless marked every_instance: with several instances
+# behind a proxy, an escalation or a digest is still sent once. Reminders and other messages are outbox rows,
+# which every instance's sender claims with a lease of its own (storage/outbox.py).
+# Every instance: each process reloads its own copy of the content when an editor saves a file.
+PERIODIC_JOBS: list[PeriodicJob] = [PeriodicJob("content-watcher", 5.0, watch_content, every_instance=True)]
+# Every instance: roles changed on any instance (an admin revoked one) stop working in this process's user cache
+# within two seconds: one indexed read.
+PERIODIC_JOBS.append(PeriodicJob("user-changes", USER_CHANGES_POLL_SECONDS, Runtime.drop_changed_users, first_after=0.0,
+                                 every_instance=True))
 # Waitlist offers not confirmed in time pass to the next tenant in line (reminders need no job: outbox rows).
 PERIODIC_JOBS.append(PeriodicJob("waitlist-offers", 60.0, booking.expire_waitlist_offers))
 # Reports: escalate tickets nobody took in charge, send each custodian's daily digest, close resolved tickets
@@ -84,9 +94,12 @@ PERIODIC_JOBS.append(PeriodicJob("neighbourhood-retention", 86400.0, notices.ret
 
 def schedule_all(application: Application) -> None:
     rt: Runtime = application.bot_data["runtime"]
+    lease: LeaseKeeper | None = application.bot_data.get("jobs_lease")  # None: a lone process (bench, sandbox)
     for job in PERIODIC_JOBS:
 
         async def tick(_context: ContextTypes.DEFAULT_TYPE, job: PeriodicJob = job) -> None:
+            if not job.every_instance and lease is not None and not lease.held:
+                return  # another instance runs it now
             try:
                 await job.run(rt)
             except Exception:

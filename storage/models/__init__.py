@@ -5,6 +5,7 @@ from storage.models.bookings import Booking, BookingContact, BookingPrompt, Book
 from storage.models.core import Invite, OutboxMessage, RoleGrant, User
 from storage.models.privacy import AuditRecord
 from storage.models.inbox import InboxUpdate
+from storage.models.leases import Lease
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.models.guides import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.models.limits import DailyUsage
@@ -25,6 +26,7 @@ __all__ = [
     "Base", "Booking", "BookingContact", "BookingPrompt", "BookingQuota", "SlotCounter", "WaitlistEntry",
     "Invite", "OutboxMessage", "RoleGrant", "User",
     "InboxUpdate",
+    "Lease",
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
     "GuidePrompt", "GuideQuestion", "GuideRun", "GuideStuck",
     "DailyUsage",

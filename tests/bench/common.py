@@ -185,6 +185,9 @@ def product_env(api_url: str, file_url: str, database_url: str, data_dir: Path, 
         "QC_DATABASE_URL": database_url,
         "QC_DATA_DIR": str(data_dir),
         "QC_CONTENT_DIR": str(content_dir),
+        # Simulated tenants act at machine speed: the per-person burst limit (20 messages in 10 s) would silence
+        # those sending photos and words in the task mix.
+        "QC_BURST_UPDATES": "100000",
     }
     if mode == "webhook":
         env.update({
@@ -315,8 +318,14 @@ async def _child_main(spec: BotSpec) -> None:
         await _serve_product(spec, stop)
     elif spec.kind in ("bare-httpx", "bare-aiohttp"):
         await _serve_bare(spec, stop)
+    elif spec.kind == "bare-aiogram":
+        from tests.bench.aiogram_bot import serve_aiogram
+
+        await serve_aiogram(spec.api_url, spec.file_url, BENCH_TOKEN, spec.mode, spec.webhook_url, WEBHOOK_PATH,
+                            WEBHOOK_SECRET, spec.listen_port, stop)
     else:
-        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx or bare-aiohttp")
+        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx, bare-aiohttp "
+                         "or bare-aiogram")
 
 
 def _child(argv: list[str]) -> None:

@@ -39,3 +39,11 @@ def test_bench_scale_prints_screen_times_rss_and_reload(capsys: pytest.CaptureFi
                      "bot RSS after", "periodic jobs", "ticket-escalations", "9 spaces × 200 services",
                      "time bank history (busy member)", "timebank-digests"):
         assert expected in printed, f"{expected!r} missing from:\n{printed}"
+
+
+def test_bench_load_task_mix_prints_latency_per_action(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["bench", "load", "--tenants", "3", "--seconds", "2", "--mode", "webhook", "--mix", "tasks",
+          "--bots", "product"])
+    printed = capsys.readouterr().out
+    for expected in ("the tasks mix", "latency per action", "action", "p95", "CONSENT"):
+        assert expected in printed, f"{expected!r} missing from:\n{printed}"

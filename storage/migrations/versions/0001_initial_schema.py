@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 09:49:26.603688
+Create Date: 2026-12-06 09:51:58.436336
 """
 
 from alembic import op
@@ -158,6 +158,12 @@ def upgrade() -> None:
     sa.Column('used_at', storage.models.base.UtcDateTime(timezone=True), nullable=True),
     sa.Column('used_by', sa.BigInteger(), nullable=True),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_invites'))
+    )
+    op.create_table('leases',
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('owner', sa.String(length=100), nullable=False),
+    sa.Column('expires_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_leases'))
     )
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -913,6 +919,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_outbox_due')
 
     op.drop_table('outbox')
+    op.drop_table('leases')
     op.drop_table('invites')
     with op.batch_alter_table('inbox', schema=None) as batch_op:
         batch_op.drop_index('ix_inbox_pending')
