@@ -47,16 +47,20 @@ from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
 from handlers import guides, limits, privacy, timebank, timebank_desk
+from handlers import notices, whats_on
 from handlers.outgoing import bookings as outgoing_bookings
 from handlers.outgoing import tickets as outgoing_tickets
 from handlers.outgoing import timebank as outgoing_timebank
+from bot.broadcast_sender import BroadcastSender
 from storage.domain import bookings as booking_rules
 from storage.domain import feedback as feedback_rules
 from storage.domain import guides as guide_rules
 from storage.domain import outbox
 from storage.domain import stats as statistics
 from storage.domain import tickets as ticket_rules
-from storage.models import BookingPrompt, FeedbackDraft, GuidePrompt, ReportDraft, TicketPrompt, TimeBankPrompt
+from storage.models import (
+    BookingPrompt, FeedbackDraft, GuidePrompt, NoticePrompt, ReportDraft, TicketPrompt, TimeBankPrompt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +68,12 @@ log = logging.getLogger(__name__)
 # and returns True; the first that takes it wins, the last is the default use outside any flow.
 Consumer = Callable[[Update, FrontDeskContext], Awaitable[bool]]
 TEXT_CONSUMERS: list[Consumer] = [
-    booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text, reports.draft_text,
-    guides.prompt_text, timebank.prompt_text, directory.search_text,
+    notices.prompt_text, booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text,
+    reports.draft_text, guides.prompt_text, timebank.prompt_text, directory.search_text,
 ]
 LOCATION_CONSUMERS: list[Consumer] = [reports.draft_location, directory.location_nearest]
 MEDIA_CONSUMERS: list[Consumer] = [
-    custodian.prompt_media, reports.draft_media, timebank.prompt_photo, fallback.unexpected_message,
+    notices.prompt_media, custodian.prompt_media, reports.draft_media, timebank.prompt_photo, fallback.unexpected_message,
 ]
 # A flow keeps what it waits for in a row keyed by user_id. Routing asks once which of these tables hold a row for
 # the sender and skips the consumers whose table holds none: free text outside any flow (the usual case) used to
@@ -78,6 +82,7 @@ WAITS_IN_TABLE: dict[Consumer, type] = {
     booking.phone_text: BookingPrompt, agenda.reason_text: BookingPrompt,
     custodian.prompt_text: TicketPrompt, custodian.prompt_media: TicketPrompt,
     feedback.comment_text: FeedbackDraft,
+    notices.prompt_text: NoticePrompt, notices.prompt_media: NoticePrompt,
     reports.draft_text: ReportDraft, reports.draft_location: ReportDraft, reports.draft_media: ReportDraft,
     guides.prompt_text: GuidePrompt,
     timebank.prompt_text: TimeBankPrompt, timebank.prompt_photo: TimeBankPrompt,
@@ -86,7 +91,7 @@ WAITS_IN_TABLE: dict[Consumer, type] = {
 CancelHook = Callable[[Runtime, int], Awaitable[bool]]
 CANCEL_HOOKS: list[CancelHook] = [
     booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft, guides.drop_prompt,
-    timebank.drop_prompt,
+    timebank.drop_prompt, notices.drop_prompt,
 ]
 
 # What features add to each other, registered here and nowhere else (wire(), never at import), so this module is
@@ -115,9 +120,12 @@ OUTBOX_GUARDS = {**booking_rules.OUTBOX_GUARDS, **feedback_rules.OUTBOX_GUARDS}
 # Periodic jobs (bot/jobs.py schedules them). Each reads its state from the database, so a restart simply runs it
 # again at the next tick.
 PERIODIC_JOBS: list[PeriodicJob] = [
-    PeriodicJob("content-watcher", 5.0, watch_content),
-    # Roles changed on any instance (an admin revoked one) stop working here within two seconds: one indexed read.
-    PeriodicJob("user-changes", USER_CHANGES_POLL_SECONDS, Runtime.drop_changed_users, first_after=0.0),
+    # Every instance: each process reloads its own copy of the content when an editor saves a file.
+    PeriodicJob("content-watcher", 5.0, watch_content, every_instance=True),
+    # Every instance: roles changed on any instance (an admin revoked one) stop working in this process's user
+    # cache within two seconds: one indexed read.
+    PeriodicJob("user-changes", USER_CHANGES_POLL_SECONDS, Runtime.drop_changed_users, first_after=0.0,
+                every_instance=True),
     # Waitlist offers not confirmed in time pass to the next tenant in line (reminders need no job: outbox rows).
     PeriodicJob("waitlist-offers", 60.0, outgoing_bookings.expire_waitlist_offers),
     # Reports: escalate tickets nobody took in charge, send each custodian's daily digest, close resolved tickets
@@ -137,12 +145,14 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     # Privacy: once a night after QC_PURGE_TIME, what has been kept as long as the retention settings say is
     # purged (storage/domain/privacy.py), in short transactions; checked every ten minutes.
     PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge),
-    # Guides: progress and questions are personal data, deleted after storage.domain.guides.GUIDE_RETENTION (12 months).
-    PeriodicJob("guides-retention", 3600.0, guides.forget_expired),
     # Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the
     # outbox), and personal data past its retention (storage/domain/timebank.RETENTION).
     PeriodicJob("timebank-digests", 600.0, outgoing_timebank.send_digests),
     PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data),
+    # Neighbourhood life: new items of the programme to their followers (once), the Monday digest, retention.
+    PeriodicJob("whats-on-announce", 60.0, notices.announce_new_items, first_after=1.0),
+    PeriodicJob("whats-on-digest", 600.0, notices.weekly_digest),
+    PeriodicJob("neighbourhood-retention", 86400.0, notices.retention, first_after=600.0),
 ]
 
 
@@ -291,6 +301,9 @@ class PerChatProcessor(BaseUpdateProcessor):
         self.on_done: Callable[[object], None] | None = None
         # The inbox marks the update handled (bot/inbox.py), inside the chat's turn: the next waits for the mark.
         self.on_handled: Callable[[Update], Awaitable[None]] | None = None
+        # With several instances, the inbox waits here until older updates of the chat that reached another
+        # instance are handled (bot/inbox.py); outside the chat's lock, so that leftovers taken over can run.
+        self.before_turn: Callable[[Update], Awaitable[None]] | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
@@ -305,6 +318,8 @@ class PerChatProcessor(BaseUpdateProcessor):
             self._waiting[key] += 1
             replying = _replying_to.set(key)
             try:
+                if self.before_turn is not None:
+                    await self.before_turn(update)
                 async with self._locks[key]:
                     await coroutine
                     await self._mark_handled(update)
@@ -401,6 +416,7 @@ def register_handlers(application: Application) -> None:
         CommandHandler("reload", admin.reload_content, filters=private),
         CommandHandler("agenda", agenda.agenda, filters=private),
         CommandHandler("stats", stats.stats_menu, filters=private),
+        CommandHandler("avviso", notices.notice_new, filters=private),
         # 3. Buttons, by action (bot/callbacks.py is the vocabulary).
         on(callbacks.MENU, start.menu),
         on(callbacks.CONSENT, start.consent),
@@ -557,7 +573,38 @@ def register_handlers(application: Application) -> None:
         on(callbacks.TB_REPORT_CLOSE, timebank_desk.report_close),
         on(callbacks.TB_REVERSE, timebank_desk.reverse_ask),
         on(callbacks.TB_STATS, timebank_desk.stats),
-        on(callbacks.TB_EXPORT, timebank_desk.export),
+        on(callbacks.TB_EXPORT, timebank_desk.export_csv),
+        on(callbacks.WHATS_ON, whats_on.whats_on),
+        on(callbacks.WHATS_ON_SPACES, whats_on.by_spaces),
+        on(callbacks.WHATS_ON_SPACE, whats_on.by_space),
+        on(callbacks.WHATS_ON_KIND, whats_on.by_kind),
+        on(callbacks.WHATS_ON_ITEM, whats_on.item_view),
+        on(callbacks.WHATS_ON_ICS, whats_on.calendar),
+        on(callbacks.COURSE_JOIN, whats_on.course_join),
+        on(callbacks.COURSE_LEAVE, whats_on.course_leave),
+        on(callbacks.JOB_INTEREST, whats_on.job_interest),
+        on(callbacks.JOB_INTEREST_SEND, whats_on.job_interest_send),
+        on(callbacks.FOLLOWS, whats_on.follows),
+        on(callbacks.FOLLOW, whats_on.follow_toggle),
+        on(callbacks.UNFOLLOW, whats_on.follow_toggle),
+        on(callbacks.HOME, whats_on.home_estates),
+        on(callbacks.HOME_ESTATE, whats_on.home_estate),
+        on(callbacks.HOME_BUILDING, whats_on.home_place),
+        on(callbacks.NOTICE_NEW, notices.notice_new),
+        on(callbacks.NOTICE_AUDIENCES, notices.notice_audiences),
+        on(callbacks.NOTICE_EVERYONE, notices.notice_audience),
+        on(callbacks.NOTICE_SPACE, notices.notice_audience),
+        on(callbacks.NOTICE_ESTATE, notices.notice_audience),
+        on(callbacks.NOTICE_BUILDING, notices.notice_building),
+        on(callbacks.NOTICE_URGENT, notices.notice_urgent),
+        on(callbacks.NOTICE_EXPIRY, notices.notice_expiry),
+        on(callbacks.NOTICE_TRANSLATE, notices.notice_translate),
+        on(callbacks.NOTICE_PREVIEW, notices.notice_preview),
+        on(callbacks.NOTICE_CONFIRM, notices.notice_confirm),
+        on(callbacks.NOTICE_PROGRESS, notices.notice_progress),
+        on(callbacks.NOTICE_STOP, notices.notice_stop),
+        on(callbacks.NOTICE_APPROVE, notices.notice_moderate),
+        on(callbacks.NOTICE_REJECT, notices.notice_moderate),
         # 4. Anything else pressed: stale, foreign or forged data gets a polite answer and the menu.
         CallbackQueryHandler(fallback.stale_button),
         # 5. Messages in a private chat: flows first, then the default use (search, nearest spaces).
@@ -613,6 +660,9 @@ async def on_startup(application: Application) -> None:
         await application.bot.set_my_commands(start.commands_for(language), language_code=None if language == "it" else language)
     rt.outbox = OutboxSender(rt.db, application.bot, rt.clock, on_blocked=outgoing_tickets.blocked_handler(rt))
     rt.outbox.start()
+    rt.broadcasts = BroadcastSender(rt.db, application.bot, rt.clock, notices.renderer(rt), rt.settings.timezone,
+                                    rate=rt.settings.broadcast_rate)
+    rt.broadcasts.start()
     jobs.schedule_all(application, PERIODIC_JOBS)
 
 
@@ -621,6 +671,8 @@ async def on_stopped(application: Application) -> None:
     rt: Runtime = application.bot_data["runtime"]
     if rt.outbox is not None:
         await rt.outbox.stop()
+    if rt.broadcasts is not None:
+        await rt.broadcasts.stop()
 
 
 class UpdatesRequest(AiohttpRequest):

@@ -230,6 +230,38 @@ TB_REPORT_CLOSE = _define("kyc", "int")
 TB_REVERSE = _define("kyx", "int")  # ledger transaction: then the reason
 TB_STATS = _define("kys", "int")  # YYYYMM (0: this month)
 TB_EXPORT = _define("kye", "int")  # YYYYMM
+# --- what's on, follows, where I live (handlers/whats_on.py); notices and broadcasts (handlers/notices.py)
+WHATS_ON = _define("wo")  # the main menu entry: this week near me
+WHATS_ON_SPACES = _define("wsp")
+WHATS_ON_SPACE = _define("wss", "id")
+WHATS_ON_KIND = _define("wk", "word")  # activities | courses | jobs
+WHATS_ON_ITEM = _define("wi", "id")
+WHATS_ON_ICS = _define("wic", "id")
+COURSE_JOIN = _define("wcj", "id")
+COURSE_LEAVE = _define("wcl", "id")
+JOB_INTEREST = _define("win", "id")  # what will be shared: choose
+JOB_INTEREST_SEND = _define("wis", "id", "word")  # job, name | phone
+FOLLOWS = _define("wfs")
+FOLLOW = _define("wf", "word", "id")  # space | kind | digest, ref ("-" for digest)
+UNFOLLOW = _define("wu", "word", "id")  # the one tap under every announcement
+HOME = _define("hm", "int")  # where I live: estates, page
+HOME_ESTATE = _define("he", "id")
+HOME_BUILDING = _define("hb", "id", "int")  # estate, index of building/staircase (-1: don't know)
+NOTICE_NEW = _define("nn")
+NOTICE_AUDIENCES = _define("na", "int")  # notice: who may receive it
+NOTICE_EVERYONE = _define("nev", "int")
+NOTICE_SPACE = _define("nsp", "int", "id")  # notice, space: its followers
+NOTICE_ESTATE = _define("nes", "int", "id")  # notice, estate: the whole estate, then maybe a building or staircase
+NOTICE_BUILDING = _define("nb", "int", "int")  # notice, index of building/staircase in the notice's estate
+NOTICE_URGENT = _define("nu", "int")  # toggle
+NOTICE_EXPIRY = _define("nx", "int", "int")  # notice, hours (0: none)
+NOTICE_TRANSLATE = _define("nt", "int", "word")  # notice, language: the next message is its translation
+NOTICE_PREVIEW = _define("np", "int")
+NOTICE_CONFIRM = _define("nc", "int")
+NOTICE_PROGRESS = _define("ng", "int")
+NOTICE_STOP = _define("ns", "int")
+NOTICE_APPROVE = _define("nok", "int")
+NOTICE_REJECT = _define("nno", "int")
 
 
 def encode(action: Action, *args: object) -> str:

@@ -7,9 +7,11 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from bot.config import LOG_DAYS_KEPT, ConfigError, Settings, load_settings
+from bot.config import LOG_DAYS_KEPT, PROJECT_ROOT, ConfigError, Settings, load_settings
 
 EXIT_USAGE = 2
 
@@ -59,15 +61,17 @@ def cmd_content_check(args: argparse.Namespace) -> None:
         print(f"qcbot: {directory} is not a folder (give the content folder, e.g. content/)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     try:
-        content = load_content(directory)
+        # What's on may not be all in the past: checked against today in Milan.
+        content = load_content(directory, today=datetime.now(ZoneInfo("Europe/Rome")).date())
     except ContentError as exc:
         for problem in exc.problems:
             print(problem)
         print(f"{len(exc.problems)} problem(s) found in {directory}", file=sys.stderr)
         sys.exit(1)
-    print(f"{directory}: OK — {len(content.spaces)} spaces, {len(content.services)} services, "
+    services = sum(1 for key in content.services if key not in content.programme.items)
+    print(f"{directory}: OK — {len(content.spaces)} spaces, {services} services, "
           f"{len(content.faqs)} FAQ entries, {len(content.estates)} estates, {len(content.problems)} problem categories, "
-          f"{len(content.guides)} guides")
+          f"{len(content.guides)} guides, {len(content.programme.items)} items in what's on")
     if args.translations:
         gaps = translation_gaps(content)
         for language, fields in gaps.items():
@@ -166,14 +170,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_bench(sub: argparse._SubParsersAction) -> None:
-    from bot.bench import add_bench_command
+BENCH_MISSING = ("qcbot: the benchmarks live in a checkout's tests/bench/ and need the [bench] extra: "
+                 "from a checkout, pip install -e '.[bench]'")
 
-    add_bench_command(sub)
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    # Only a placeholder here: the benchmarks (tests/bench/, not shipped) are imported when `qcbot bench` runs,
+    # so no other command, `qcbot run` above all, loads them or psutil.
+    # No options of its own (a prefix no argument starts with): everything after `bench`, --help included, goes to
+    # the benchmarks' own parser.
+    bench = sub.add_parser("bench", help="benchmarks that print figures (from a checkout, with the [bench] extra)",
+                           add_help=False, prefix_chars="\0")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    if (PROJECT_ROOT / "tests" / "bench").is_dir() and str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))  # a checkout: the console script's path does not include it
+    try:
+        from tests.bench import build_parser as build_bench_parser
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("tests", "tests.bench", "psutil"):
+            raise
+        print(BENCH_MISSING, file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    bench_args = build_bench_parser().parse_args(args.bench_args)
+    bench_args.func(bench_args)
 
 
 def _add_sandbox(sub: argparse._SubParsersAction) -> None:
-    from bot.sandbox.cli import add_sandbox_command
+    from bot.emulator.sandbox.cli import add_sandbox_command
 
     add_sandbox_command(sub)
 

@@ -37,6 +37,7 @@ class Retention:
     tickets_days: int = 365  # personal fields and media of closed tickets, after closing
     bookings_days: int = 365  # bookings and waitlist entries, after the slot
     audit_days: int = 365  # the record of who read or exported personal data
+    guides_days: int = 365  # guide progress, "I'm stuck" steps and questions to the operators, after the last change
 
 
 # With QC_LOG_FILE the log is rotated at midnight and this many days are kept (the privacy notice says so); without
@@ -50,6 +51,7 @@ RETENTION_VARIABLES = (
     ("QC_RETAIN_TICKETS_DAYS", "tickets_days", 3650),
     ("QC_RETAIN_BOOKINGS_DAYS", "bookings_days", 3650),
     ("QC_RETAIN_AUDIT_DAYS", "audit_days", 3650),
+    ("QC_RETAIN_GUIDES_DAYS", "guides_days", 3650),
 )
 
 
@@ -103,6 +105,7 @@ class Settings:
     burst_updates: int = 20
     burst_seconds: int = 10
     burst_silence_seconds: int = 60
+    broadcast_rate: float = 28.0  # messages a second for broadcasts (Telegram allows a bot ~30)
 
     @property
     def uses_webhook(self) -> bool:
@@ -141,6 +144,24 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     def get(name: str) -> str | None:
         value = env.get(name, "").strip()
         return value or None
+
+    def secret_setting(name: str, pattern: re.Pattern[str], rule: str) -> str | None:
+        """A secret or key: long enough, of the allowed characters; `rule` says which."""
+        value = get(name)
+        if value is not None and (not pattern.match(value) or len(value) < MIN_SECRET_LENGTH):
+            problems.append(f"{name}: {rule} (write e.g. the output of `openssl rand -hex 32`)")
+        return value
+
+    def time_setting(name: str, key: str, example: str) -> None:
+        """A time of day, hh:mm, into `values[key]` when given."""
+        raw = get(name)
+        if raw is None:
+            return
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", raw)
+        if not match:
+            problems.append(f"{name}: {raw!r} is not a time (write e.g. {example})")
+        else:
+            values[key] = time(int(match[1]), int(match[2]))
 
     token = get("QC_TELEGRAM_TOKEN")
     if token is not None and not TOKEN_PATTERN.match(token):
@@ -198,13 +219,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if not re.match(r"^https://\S+$", webhook_url) and not re.match(r"^http://(127\.0\.0\.1|localhost)[:/]", webhook_url):
             problems.append(f"QC_WEBHOOK_URL: {webhook_url!r} must be an https:// URL that Telegram can reach")
         values["webhook_url"] = webhook_url
-    secret = get("QC_WEBHOOK_SECRET")
-    if secret is not None and (not SECRET_PATTERN.match(secret) or len(secret) < MIN_SECRET_LENGTH):
-        problems.append(
-            f"QC_WEBHOOK_SECRET: use {MIN_SECRET_LENGTH}-256 characters among A-Z, a-z, 0-9, _ and - "
-            "(write e.g. the output of `openssl rand -hex 32`)"
-        )
-    values["webhook_secret"] = secret
+    values["webhook_secret"] = secret = secret_setting(
+        "QC_WEBHOOK_SECRET", SECRET_PATTERN, f"use {MIN_SECRET_LENGTH}-256 characters among A-Z, a-z, 0-9, _ and -",
+    )
     if webhook_url is not None and secret is None:
         problems.append("QC_WEBHOOK_SECRET: required with QC_WEBHOOK_URL (write a long random string)")
 
@@ -230,13 +247,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         else:
             values["media_max_bytes"] = int(media_max) * 1024 * 1024
 
-    api_key = get("QC_OPEN311_API_KEY")
-    if api_key is not None and (not API_KEY_PATTERN.match(api_key) or len(api_key) < MIN_SECRET_LENGTH):
-        problems.append(
-            f"QC_OPEN311_API_KEY: use at least {MIN_SECRET_LENGTH} characters without spaces "
-            "(write e.g. the output of `openssl rand -hex 32`)"
-        )
-    values["open311_api_key"] = api_key
+    values["open311_api_key"] = secret_setting(
+        "QC_OPEN311_API_KEY", API_KEY_PATTERN, f"use at least {MIN_SECRET_LENGTH} characters without spaces",
+    )
     public_base_url = get("QC_PUBLIC_BASE_URL")
     if public_base_url is not None and not PUBLIC_BASE_URL_PATTERN.match(public_base_url):
         problems.append(
@@ -245,13 +258,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         )
     values["public_base_url"] = public_base_url.rstrip("/") if public_base_url else None
 
-    digest = get("QC_DIGEST_TIME")
-    if digest is not None:
-        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", digest)
-        if not match:
-            problems.append(f"QC_DIGEST_TIME: {digest!r} is not a time (write e.g. 08:00)")
-        else:
-            values["digest_time"] = time(int(match[1]), int(match[2]))
+    time_setting("QC_DIGEST_TIME", "digest_time", "08:00")
 
     retention: dict[str, int] = {}
     for name, key, largest in RETENTION_VARIABLES:
@@ -264,13 +271,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             retention[key] = int(raw)
     values["retention"] = Retention(**retention)
 
-    purge = get("QC_PURGE_TIME")
-    if purge is not None:
-        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", purge)
-        if not match:
-            problems.append(f"QC_PURGE_TIME: {purge!r} is not a time (write e.g. 03:30)")
-        else:
-            values["purge_time"] = time(int(match[1]), int(match[2]))
+    time_setting("QC_PURGE_TIME", "purge_time", "03:30")
 
     log_file = get("QC_LOG_FILE")
     if log_file is not None:
@@ -286,6 +287,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
             problems.append(f"{name}: {raw!r} must be a whole number from {low} to {high}")
         else:
             values[key] = int(raw)
+
+    broadcast_rate = get("QC_BROADCAST_RATE")
+    if broadcast_rate is not None:
+        if not broadcast_rate.isdigit() or not 1 <= int(broadcast_rate) <= 30:
+            problems.append(f"QC_BROADCAST_RATE: {broadcast_rate!r} must be a whole number of messages a second from 1 to 30")
+        else:
+            values["broadcast_rate"] = float(broadcast_rate)
 
     if problems:
         raise ConfigError(problems)

@@ -23,10 +23,13 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+# The shipped languages are defined once, with the content that must be written in them (storage is the lower
+# layer); the bot's handlers import them from here or from storage.content, the same tuple.
+from storage.content import LANGUAGES
+
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
 SOURCE_LANGUAGE = "it"
-LANGUAGES = ("it", "en", "ar", "es", "zh", "tl", "si", "ro", "uk", "sq")
 # Each language by its own name, as the picker shows it.
 LANGUAGE_NAMES = {
     "it": "Italiano",

@@ -26,6 +26,7 @@ from telegram.error import InvalidToken, RetryAfter, TelegramError
 from telegram.ext import Application
 
 from bot.i18n import pick_language, translator
+from bot.leases import LeaseKeeper
 from bot.outbox_sender import retry_seconds
 from bot.runtime import Runtime
 from bot.ui import MAX_CAPTION, MAX_TEXT, slim_pressed_message
@@ -37,6 +38,7 @@ BACKLOG_WORKERS = 8  # chats whose leftovers are handled at once; the rest of th
 POLL_TIMEOUT = 20  # seconds a long poll waits for updates
 POLL_LIMIT = 100
 POLL_RETRY_MAX = 30.0  # seconds between attempts while Telegram cannot be reached
+TURN_POLL_FIRST, TURN_POLL_MAX = 0.01, 0.5  # seconds between looks while an older update of the chat is in hand
 
 
 def instance_name(rt: Runtime, webhook: bool) -> str:
@@ -103,6 +105,7 @@ class InboxDispatcher:
         self._busy: set[asyncio.Task | None] = set()
         self._first: set[int] = set()  # update ids of each chat's oldest leftover: possibly answered already
         self._stopping = False
+        self._before_turn: dict[int, set[int]] = {}  # per chat: update ids in wait_for_turn
 
     @property
     def backlog_size(self) -> int:
@@ -173,6 +176,30 @@ class InboxDispatcher:
             else:
                 await self.application.update_queue.put(update)
 
+    async def wait_for_turn(self, update: Update) -> None:
+        """Several instances on one PostgreSQL (bot.app.PerChatProcessor calls this before taking the chat's lock):
+        an update waits until every older update of its chat is handled, wherever it arrived — held by another
+        instance, left by a dead one (taken over when its lease runs out), or among this process's leftovers —
+        and until the older ones waiting here have gone first. Chats never wait for each other."""
+        chat_id, update_id = update.effective_chat.id, update.update_id
+        waiting = self._before_turn.setdefault(chat_id, set())
+        waiting.add(update_id)
+        pause = TURN_POLL_FIRST
+        try:
+            while True:
+                leftovers = self._backlog.get(chat_id)
+                if min(waiting) != update_id or (leftovers and leftovers[0].update_id < update_id):
+                    await asyncio.sleep(TURN_POLL_FIRST)
+                    continue
+                if not await inbox.older_pending_elsewhere(self.rt.db, chat_id, update_id, self.owner):
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, TURN_POLL_MAX)
+        finally:
+            waiting.discard(update_id)
+            if not waiting:
+                del self._before_turn[chat_id]
+
     async def mark_handled(self, update: Update) -> None:
         """Called by bot.app.PerChatProcessor right after the update's handler, inside the chat's turn."""
         await self.writer.mark_handled(update.update_id, self.rt.clock.now())
@@ -226,11 +253,14 @@ class InboxDispatcher:
 
 
 class InboxPoller:
-    """Long polling that confirms a batch (asks for the next offset) only after the inbox has stored it."""
+    """Long polling that confirms a batch (asks for the next offset) only after the inbox has stored it. Only the
+    instance holding the polling lease polls (bot/leases.py): Telegram allows one getUpdates at a time, and a second
+    poller would steal batches and confirm them out of turn. Another instance polls once the holder has stopped."""
 
-    def __init__(self, dispatcher: InboxDispatcher, allowed_updates: list[str]) -> None:
+    def __init__(self, dispatcher: InboxDispatcher, allowed_updates: list[str], lease: LeaseKeeper | None = None) -> None:
         self.dispatcher = dispatcher
         self.allowed_updates = allowed_updates
+        self.lease = lease
         self._task: asyncio.Task | None = None
         self._asking = False  # waiting for getUpdates (a stop may cancel it) rather than storing a batch
         self._stopping = False
@@ -254,6 +284,10 @@ class InboxPoller:
         pause = 1.0
         while not self._stopping:
             self._asking = True
+            if self.lease is not None and not self.lease.held:
+                log.warning("another instance is polling; this one waits for the polling lease")
+                await self.lease.wait_until_held()
+                offset = 0  # what the other poller had not confirmed is Telegram's again
             try:
                 batch = await bot.do_api_request(
                     "getUpdates",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from telegram.ext import Application, ContextTypes
 
+from bot.leases import LeaseKeeper
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ class PeriodicJob:
     run: JobFunction
     # Seconds before the first run; None: one interval, as a job that only catches up on what came due.
     first_after: float | None = None
+    # False: one instance at a time runs it, the one holding the jobs' lease (bot/leases.py); True: every instance
+    # runs it, for what each process keeps in its own memory (content, the user cache).
+    every_instance: bool = False
 
 
 async def watch_content(rt: Runtime) -> None:
@@ -45,11 +49,18 @@ async def warm_statistics(rt: Runtime) -> None:
 
 
 def schedule_all(application: Application, periodic_jobs: list[PeriodicJob]) -> None:
-    """Every job of bot/app.py's PERIODIC_JOBS on PTB's job queue; a failing tick is logged and runs again."""
+    """Every job of bot/app.py's PERIODIC_JOBS on PTB's job queue; a failing tick is logged and runs again. Every
+    job runs on ONE instance at a time (the holder of the jobs' lease, bot/leases.py) unless marked every_instance:
+    with several instances behind a proxy, an escalation or a digest is still sent once. Reminders and other
+    messages are outbox rows, which every instance's sender claims with a lease of its own
+    (storage/domain/outbox.py)."""
     rt: Runtime = application.bot_data["runtime"]
+    lease: LeaseKeeper | None = application.bot_data.get("jobs_lease")  # None: a lone process (bench, sandbox)
     for job in periodic_jobs:
 
         async def tick(_context: ContextTypes.DEFAULT_TYPE, job: PeriodicJob = job) -> None:
+            if not job.every_instance and lease is not None and not lease.held:
+                return  # another instance runs it now
             try:
                 await job.run(rt)
             except Exception:

@@ -15,11 +15,12 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from telegram.ext import Application
 
-from bot import open311_http
+from bot import leases, open311_http
 from bot.app import build_application, on_startup, on_stopped
 from bot.clock import Clock
 from bot.config import Settings
 from bot.inbox import InboxDispatcher, InboxPoller, instance_name
+from bot.leases import LeaseKeeper
 from bot.runtime import Runtime
 from storage.content import ContentStore
 from storage.db import Database, upgrade
@@ -62,6 +63,7 @@ class BotService:
         self.inbox: InboxDispatcher | None = None
         self._poller: InboxPoller | None = None
         self._site_runner: web.AppRunner | None = None
+        self._leases: list[LeaseKeeper] = []
 
     async def start(self) -> None:
         settings = self.settings
@@ -69,13 +71,22 @@ class BotService:
         db = Database(settings.database_url)
         self.runtime = rt = Runtime(settings, db, ContentStore(settings.content_dir), self.clock)
         self.application = application = build_application(rt)  # updates come through the inbox, in both modes
+        instance = instance_name(rt, self.webhook)
+        # Periodic jobs run in one instance at a time (bot/jobs.py, bot/leases.py); taken before they are scheduled.
+        self._leases = [LeaseKeeper(rt, leases.JOBS, instance)]
+        application.bot_data["jobs_lease"] = self._leases[0]
+        if not self.webhook:
+            self._leases.append(LeaseKeeper(rt, leases.POLLING, instance))  # one poller at a time
+        for lease in self._leases:
+            await lease.start()
         await application.initialize()
         await on_startup(application)
         await application.start()
-        self.inbox = InboxDispatcher(application, rt, durable=self.durable_inbox,
-                                     owner=instance_name(rt, self.webhook))
+        self.inbox = InboxDispatcher(application, rt, durable=self.durable_inbox, owner=instance)
         if self.durable_inbox:
             application.update_processor.on_handled = self.inbox.mark_handled
+            if not db.is_sqlite:  # several instances may share PostgreSQL: a chat's updates wait for older ones
+                application.update_processor.before_turn = self.inbox.wait_for_turn
         await self.inbox.recover()  # before anything new arrives, so a chat's new updates queue behind its leftovers
         if self.webhook:
             await application.bot.set_webhook(
@@ -83,7 +94,7 @@ class BotService:
             )
         else:
             await application.bot.delete_webhook()
-            self._poller = InboxPoller(self.inbox, ALLOWED_UPDATES)
+            self._poller = InboxPoller(self.inbox, ALLOWED_UPDATES, lease=self._leases[-1])
             self._poller.start()
         if self.webhook or settings.listen_explicit:
             self._site_runner = web.AppRunner(self.web_app(), access_log_class=AccessLogger)
@@ -135,6 +146,9 @@ class BotService:
             await on_stopped(application)
             await application.shutdown()
             self.application = None
+        for lease in self._leases:  # released: another instance takes over at once rather than after the lease
+            await lease.stop()
+        self._leases = []
         if self.runtime is not None:
             await self.runtime.db.dispose()
             self.runtime = None

@@ -22,6 +22,7 @@ from storage.models import User
 from storage.domain.users import Roles
 
 if TYPE_CHECKING:
+    from bot.broadcast_sender import BroadcastSender
     from bot.outbox_sender import OutboxSender
 
 
@@ -66,6 +67,7 @@ class Runtime:
     clock: Clock
     outbox: OutboxSender | None = None
     bot_username: str = ""
+    broadcasts: BroadcastSender | None = None  # messages to many (bot/broadcast_sender.py)
 
     def __post_init__(self) -> None:
         # A cache, not the truth: every write goes to the database first, then here. Another instance may see a

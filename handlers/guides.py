@@ -31,7 +31,7 @@ from handlers.stats import count_text, shown
 from storage.domain import bookings, guides, outbox
 from storage.content import Content, Service
 from storage.domain.guides import DeskNote, GuideFigures, GuideRefused, Refusal, Result, StepOutcome, Stuck
-from storage.guides_content import Guide
+from storage.content.guides import Guide
 from storage.models import GuideQuestion, GuideRun, OutboxMessage, User
 from storage.domain.stats import Summary
 
@@ -581,14 +581,6 @@ async def drop_prompt(rt: Runtime, user_id: int) -> bool:
     """CANCEL_HOOKS: /cancel forgets a question or an answer the bot was waiting for."""
     async with rt.db.write() as session:
         return await guides.drop_prompt(session, user_id)
-
-
-async def forget_expired(rt: Runtime) -> None:
-    """Periodic job: guide progress and questions older than storage.domain.guides.GUIDE_RETENTION are deleted."""
-    async with rt.db.write() as session:
-        removed = await guides.forget_expired(session, rt.clock.now())
-    if removed:
-        log.info("guides: %d expired run(s) and question(s) deleted", removed)
 
 
 # Search results that are guides get a button (handlers/directory.py asks these hooks for kinds it does not know).

@@ -45,8 +45,19 @@ SECTION_LABELS = {
     "opinions": N_("⭐ Opinioni con il tuo nome"),
     "drafts": N_("📝 Bozze"),
     "questions_to_ask": N_("❔ Domande che ti faremo"),
+    "guides": N_("🧭 Guide che hai seguito"),
+    "guide_questions": N_("💬 Domande agli operatori delle guide"),
     "audit": N_("🔍 Dati di altri che hai consultato"),
     "daily_counts": N_("🔢 Quante segnalazioni, commenti e foto hai inviato al giorno"),
+    "time_bank_memberships": N_("⏳ Banca del tempo: iscrizioni e saldo"),
+    "time_bank_posts": N_("📌 Banca del tempo: le tue offerte e richieste"),
+    "time_bank_messages": N_("💬 Banca del tempo: i tuoi messaggi ai vicini"),
+    "time_bank_exchanges": N_("🤝 Banca del tempo: scambi"),
+    "home": N_("🏠 Dove abiti (caseggiato, palazzo, scala)"),
+    "follows": N_("🔔 Cosa segui"),
+    "job_interests": N_("💼 Offerte di lavoro che ti interessano"),
+    "notices_written": N_("📢 Avvisi che hai scritto"),
+    "notices_received": N_("📬 Avvisi ricevuti"),
 }
 # Before the notice is accepted only these work (the rights apply from the first message).
 OPEN_BEFORE_CONSENT = frozenset({
@@ -83,7 +94,9 @@ def render_notice(tr: Translator, contacts: Contacts, retention: Retention, cons
         tr._("<b>Chi li vede.</b> Il gestore, i custodi del tuo caseggiato e chi gestisce lo spazio che prenoti. Ogni volta che il personale apre i tuoi dati o li esporta resta registrato."),
         tr._("<b>Per quanto.</b> Bozze: {drafts} giorni. Testi dei messaggi: {outbox} giorni dopo l'invio. Prenotazioni: {bookings} giorni dopo l'appuntamento. Dati personali, foto e vocali delle segnalazioni chiuse: {tickets} giorni dopo la chiusura. Registro degli accessi: {audit} giorni. Registri tecnici del server: {logs} giorni.",
              drafts=retention.drafts_days, outbox=retention.outbox_days, bookings=retention.bookings_days,
-             tickets=retention.tickets_days, audit=retention.audit_days, logs=LOG_DAYS_KEPT),
+             tickets=retention.tickets_days, audit=retention.audit_days, logs=LOG_DAYS_KEPT)
+        + " " + tr._("Guide seguite e domande agli operatori: {guides} giorni dall'ultima modifica. Quello che scrivi o tocchi nel bot resta solo finché il bot ti risponde; poi, per un giorno, solo il numero della chat e l'ora.",
+                     guides=retention.guides_days),
         tr._("<b>Se chiedi di cancellarli.</b> Cancelliamo profilo, telefoni, prenotazioni, bozze, opinioni con il tuo nome e le foto e i vocali delle tue segnalazioni. Le segnalazioni restano nel registro delle manutenzioni del gestore, ma senza il tuo nome, il tuo interno e le tue parole."),
         tr._("<b>I tuoi diritti.</b> Vedere e scaricare i tuoi dati, farli correggere, cancellarli, opporti: tocca «I miei dati» qui sotto (o Aiuto → I miei dati), oppure chiama il numero verde {phone}. Puoi anche fare reclamo al Garante per la protezione dei dati personali (garanteprivacy.it).",
              phone=contacts.free_phone),
@@ -147,6 +160,10 @@ FIELD_LABELS = {
     "due_at": N_("Previsto il"), "action": N_("Azione"), "subject": N_("Oggetto"), "step": N_("Passo"),
     "tenant_name": N_("Nome dell'inquilino"), "tenant_contact": N_("Contatto dell'inquilino"),
     "added_at": N_("Aggiunto il"), "size": N_("Dimensione (byte)"), "mime_type": N_("Formato"),
+    # guides (storage/personal_data/guides.py)
+    "guide_id": N_("Guida"), "started_at": N_("Iniziata il"), "finished_at": N_("Finita il"),
+    "worked": N_("Ha funzionato?"), "stuck": N_("Passi in cui eri bloccato"), "asked_at": N_("Chiesta il"),
+    "answer": N_("Risposta"), "answered_at": N_("Risposta data il"),
 }
 
 
@@ -176,6 +193,8 @@ def _readable(tr: Translator, content: Content, key: str, value: object) -> str:
         return content.spaces[value].name.get(tr.language)
     if key == "service_id" and value in content.services:
         return content.services[value].title.get(tr.language)
+    if key == "guide_id" and value in content.guides:
+        return content.guides[value].title.get(tr.language)
     if key == "category_id" and value in content.problems:
         return content.problems[value].name.get(tr.language)
     if key in ("estate_id", "last_estate_id") and value in content.estates:

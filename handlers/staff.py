@@ -34,6 +34,8 @@ STAFF_TOOLS: list[StaffTool] = [
     StaffTool(N_("📊 Statistiche"), callbacks.STATS,
               lambda r: r.is_admin or r.is_editor or bool(r.custodian_of or r.committee_of)),
     StaffTool(N_("🔍 Registro degli accessi ai dati"), callbacks.AUDIT_LIST, lambda r: r.is_admin, (0,)),
+    StaffTool(N_("📢 Scrivi un avviso"), callbacks.NOTICE_NEW,
+              lambda r: r.is_admin or r.is_editor or bool(r.custodian_of or r.operator_of or r.committee_of)),
 ]
 
 

@@ -53,6 +53,7 @@ def render_main_menu(v: Visitor, content: Content | None = None) -> Screen:
     rows = [
         *own_space_rows(v, content),
         [button(tr._("🏠 Spazi e servizi"), callbacks.SPACES, 0)],
+        [button(tr._("🗓 Cosa c'è questa settimana"), callbacks.WHATS_ON)],
         [button(tr._("📅 Prenota"), callbacks.BOOK)],
         [button(tr._("🔧 Segnala un problema"), callbacks.REPORT)],
         [button(tr._("⭐ La tua opinione"), callbacks.FEEDBACK)],

@@ -17,6 +17,7 @@ from bot.ui import MAX_CAPTION, MAX_TEXT, Button, Screen, back_row, button, clip
 from handlers.outgoing.bookings import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.outgoing.tickets import category_name, estate_name
+from handlers import notices
 from handlers.feedback import KIND_NAMES, target_name
 from storage.domain import audit, outbox, stats
 from storage.content import Content
@@ -37,6 +38,7 @@ EXPORT_LABELS = {
     "feedback": N_("⬇️ Opinioni (CSV)"),
     "guides": N_("⬇️ Guide (CSV)"),
     "timebank": N_("⬇️ Banca del tempo (CSV)"),
+    "notices": N_("⬇️ Avvisi e loro portata (CSV)"),
 }
 # Sections other features add to the summary, each (translator, content, summary) -> HTML or None (handlers/guides.py).
 EXTRA_SECTIONS: list = []
@@ -273,7 +275,10 @@ async def stats_show(update: Update, context: FrontDeskContext) -> None:
     scope, period, kind, code = chosen
     await update.callback_query.answer()
     summary = await rt.summaries.summary(rt.db, scope, period, rt.content, rt.settings.timezone, rt.clock.now())
-    pages = pages_of(summary_sections(v.tr, rt.content, summary, shows_free_text(v.roles)))
+    sections = summary_sections(v.tr, rt.content, summary, shows_free_text(v.roles))
+    if v.roles.can_edit_content:  # the reach of notices (handlers/notices.py)
+        sections.append(await notices.reach_section(rt, v.tr, period))
+    pages = pages_of(sections)
     rows = summary_rows(v, kind, code)
     if len(pages) == 1:
         await show(update, Screen(pages[0], rows))

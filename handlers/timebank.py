@@ -222,7 +222,7 @@ async def post_change(update: Update, context: FrontDeskContext) -> None:
         async with rt.db.write() as session:
             if decoded.action is callbacks.TB_POST_RENEW:
                 post = await tb.renew_post(session, rt.content, post_id, v.user_id, now)
-                note = v.tr._("Rinnovato fino al {date}.", date=v.tr.date(post.expires_at, format="d MMM yyyy"))
+                note = v.tr._("Rinnovato fino al {date}.", date=v.tr.date(post.expires_at, format="yMMMd"))
             elif decoded.action is callbacks.TB_POST_CLOSE:
                 await tb.close_post(session, post_id, v.user_id)
                 note = v.tr._("Annuncio chiuso.")

@@ -118,7 +118,7 @@ def render_report(tr: Translator, content: Content, report: TimeBankReport, repo
 
 
 def render_figures(tr: Translator, content: Content, figures: list[timebank_books.BankFigures], month: date) -> Screen:
-    lines = [tr._("<b>📊 Banca del tempo · {month}</b>", month=tr.date(month, format="LLLL yyyy"))]
+    lines = [tr._("<b>📊 Banca del tempo · {month}</b>", month=tr.date(month, format="yMMMM"))]
     for item in figures:
         space = content.spaces.get(item.space_id)
         lines += ["", f"<b>{tr.isolate(space.name.get(tr.language) if space else item.space_id)}</b>"]
@@ -365,7 +365,7 @@ async def stats(update: Update, context: FrontDeskContext) -> None:
     await show(update, render_figures(v.tr, rt.content, figures, period.start))
 
 
-async def export(update: Update, context: FrontDeskContext) -> None:
+async def export_csv(update: Update, context: FrontDeskContext) -> None:
     """The month's exchanges of the banks this person keeps, as the CSV for Excel of storage/domain/export.py (no names)."""
     rt, v = context.rt, await context.open()
     spaces, period = kept_banks(v.roles, rt.content), period_of_month_code(context.data.int(0))
@@ -380,7 +380,9 @@ async def export(update: Update, context: FrontDeskContext) -> None:
     out.write(export.BOM)
     writer = csv.writer(out, delimiter=export.DELIMITER, lineterminator="\r\n")
     writer.writerow(export._headers(export.ExportRequest("timebank", period)))
-    writer.writerows(export.exchange_row(item, rt.content, rt.settings.timezone, False) for item in rows)
+    # Through export.cell like every CSV the bot writes: a cell that looks like a formula is written as text.
+    writer.writerows([export.cell(value) for value in export.exchange_row(item, rt.content, rt.settings.timezone, False)]
+                     for item in rows)
     await update.callback_query.answer()
     await context.bot.send_document(v.chat_id, document=out.getvalue().encode("utf-8"),
                                     filename=f"banca-del-tempo-{period.start:%Y-%m}.csv",

@@ -226,7 +226,7 @@ def render_post(
     if languages:
         lines.append(tr._("🌐 {languages}", languages=", ".join(languages)))
     lines.append(tr._("👤 {who}", who=who(tr, content, poster)))
-    lines.append(tr._("Scade il {date}", date=tr.date(post.expires_at, format="d MMM yyyy")))
+    lines.append(tr._("Scade il {date}", date=tr.date(post.expires_at, format="yMMMd")))
     space = content.spaces.get(post.space_id)
     category = content.timebank_categories.get(post.category)
     flagged = space is not None and space.time_bank is not None and post.category in space.time_bank.operator_present
@@ -393,7 +393,7 @@ def render_ledger(tr: Translator, content: Content, space: Space, account: TimeB
 
 
 def render_statement(tr: Translator, content: Content, space: Space, statement: timebank_books.Statement, earliest: date) -> Screen:
-    text = [tr._("<b>🗓 Estratto conto · {month}</b>", month=tr.date(statement.start, format="LLLL yyyy")),
+    text = [tr._("<b>🗓 Estratto conto · {month}</b>", month=tr.date(statement.start, format="yMMMM")),
             tr._("Banca del tempo · {space}", space=space.name.get(tr.language)), "",
             tr._("Saldo all'inizio del mese: {hours}", hours=hours(tr, statement.opening)),
             tr._("Ore ricevute: {hours}", hours=hours(tr, statement.received)),

@@ -150,22 +150,22 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _required_int(body: dict[str, Any], name: str) -> int:
+def _required_number(body: dict[str, Any], name: str, kind: type[int] | type[float]) -> Any:
     try:
-        return int(body[name])
+        return kind(body[name])
     except KeyError:
         raise ControlError(f"{name} is required") from None
     except (TypeError, ValueError):
-        raise ControlError(f"{name} must be an integer, got {body[name]!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ControlError(f"{name} must be {what}, got {body[name]!r}") from None
+
+
+def _required_int(body: dict[str, Any], name: str) -> int:
+    return _required_number(body, name, int)
 
 
 def _required_float(body: dict[str, Any], name: str) -> float:
-    try:
-        return float(body[name])
-    except KeyError:
-        raise ControlError(f"{name} is required") from None
-    except (TypeError, ValueError):
-        raise ControlError(f"{name} must be a number, got {body[name]!r}") from None
+    return _required_number(body, name, float)
 
 
 def _int_from_path(request: web.Request, name: str) -> int:

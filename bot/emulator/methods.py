@@ -61,6 +61,18 @@ def _message_text(params: Params, *, too_long_error: str) -> FormattedText:
         raise bad_request("message text is empty")
     return text
 
+
+def _message_caption(params: Params) -> FormattedText:
+    """A media message's caption as Telegram checks it for sending and for editing (it may be empty)."""
+    return format_text(
+        params.text("caption"),
+        params.text("parse_mode"),
+        params.json_value("caption_entities", "caption entities"),
+        limit=MAX_CAPTION_LENGTH,
+        too_long_error="message caption is too long",
+    )
+
+
 class BotApiMethods:
     """Bot API methods by lower-case name; each returns the ``result`` or raises ApiError."""
 
@@ -244,13 +256,7 @@ class BotApiMethods:
         return self._post(params, "venue", content={"venue": venue, "location": location})
 
     def _caption(self, params: Params) -> dict[str, Any]:
-        caption = format_text(
-            params.text("caption"),
-            params.text("parse_mode"),
-            params.json_value("caption_entities", "caption entities"),
-            limit=MAX_CAPTION_LENGTH,
-            too_long_error="message caption is too long",
-        )
+        caption = _message_caption(params)
         if not caption.text:
             return {}
         return {"caption": caption.text, "caption_entities": caption.entities, "html": params.text("caption")}
@@ -335,13 +341,7 @@ class BotApiMethods:
         return self._finish_edit(message, markup)
 
     async def edit_message_caption(self, params: Params) -> dict[str, Any]:
-        caption = format_text(
-            params.text("caption"),
-            params.text("parse_mode"),
-            params.json_value("caption_entities", "caption entities"),
-            limit=MAX_CAPTION_LENGTH,
-            too_long_error="message caption is too long",
-        )
+        caption = _message_caption(params)
         markup = parse_reply_markup(params.json_value("reply_markup", "reply keyboard markup"), inline_only=True)
         message = self._message_to_edit(params)
         if message.kind not in MEDIA_KINDS or message.kind == "sticker":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MEDIA_KINDS = ("photo", "voice", "audio", "document", "sticker")
@@ -201,14 +201,7 @@ class Refusal:
     injected: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "params": self.params,
-            "error_code": self.error_code,
-            "description": self.description,
-            "at": self.at,
-            "injected": self.injected,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from storage.content import Content
 from storage.db import Database
-from storage.models import Booking, Feedback, GuideRun, Ticket, TimeBankExchange
+from storage.models import Booking, Broadcast, Feedback, GuideRun, Ticket, TimeBankExchange
 from storage.domain.stats import Period
 
-WHAT = ("bookings", "tickets", "feedback", "guides", "timebank")
+WHAT = ("bookings", "tickets", "feedback", "guides", "timebank", "notices")
 BOM = "\ufeff"
 DELIMITER = ";"
 BATCH = 1000
@@ -104,6 +104,9 @@ def _headers(request: ExportRequest) -> list[str]:
     if request.what == "timebank":
         return ["Giorno", "Spazio", "Categoria", "Ore", "Stato"] + (["ID Telegram di chi aiuta", "ID Telegram di chi riceve"]
                                                                    if personal else [])
+    if request.what == "notices":
+        return ["Avviso", "Confermato il", "Ora", "Ruolo di chi scrive", "Destinatari", "Urgente", "Stato", "Persone",
+                "Consegnati", "Non raggiungibili"] + (["Testo", "ID Telegram di chi scrive"] if personal else [])
     return ["Giorno", "Tipo", "Spazio", "Servizio", "Voto", "Commento"] + (["ID Telegram"] if personal else [])
 
 
@@ -169,8 +172,27 @@ def exchanges_query(start: datetime, end: datetime):  # type: ignore[no-untyped-
     return select(TimeBankExchange).where(TimeBankExchange.done_at >= start, TimeBankExchange.done_at < end)
 
 
+NOTICE_STATUS = {"queued": "In coda", "sending": "In invio", "done": "Finito", "stopped": "Fermato",
+                 "moderation": "In moderazione", "rejected": "Non approvato"}
+
+
+def _notice_row(notice: Broadcast, content: Content, tz: ZoneInfo, personal: bool) -> list[str]:
+    """The reach of a notice (counted when it ended; empty while it is still going out)."""
+    row = [f"AV-{notice.id:06d}", excel_date(notice.confirmed_at, tz), excel_time(notice.confirmed_at, tz),
+           notice.author_role, f"{notice.audience} {notice.audience_ref}".strip(), "Sì" if notice.urgent else "No",
+           NOTICE_STATUS.get(notice.status, notice.status), str(notice.recipients if notice.recipients is not None else ""),
+           str(notice.delivered if notice.delivered is not None else ""),
+           str(notice.unreachable if notice.unreachable is not None else "")]
+    if personal:
+        row += [notice.text, str(notice.author_id or "")]
+    return row
+
+
 def _query(request: ExportRequest, tz: ZoneInfo):  # type: ignore[no-untyped-def]
     start, end = request.period.bounds(tz)
+    if request.what == "notices":
+        return (select(Broadcast).where(Broadcast.kind == "notice", Broadcast.confirmed_at >= start, Broadcast.confirmed_at < end),
+                Broadcast.id, _notice_row)
     if request.what == "bookings":
         return select(Booking).where(Booking.slot_start >= start, Booking.slot_start < end), Booking.id, _booking_row
     if request.what == "tickets":

@@ -1,6 +1,7 @@
 """Guides to digital services: going through a guide one step at a time, remembering where a tenant stopped,
 "I'm stuck here" (the help desk booking that carries the step, a question for the operators and their answer),
-"did it work?", the figures per guide, and forgetting it all after GUIDE_RETENTION. No Telegram here.
+"did it work?", and the figures per guide. No Telegram here. What is kept about a person, and for how long, is
+declared in storage/personal_data/guides.py (My data, Forget me, QC_RETAIN_GUIDES_DAYS).
 
 Every button carries a guide id and a step number, never state: the run is looked up for the person pressing,
 so a forged button can only move that person's own run. A step number the guide no longer has (an editor removed
@@ -22,14 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.db import dialect_insert
 from storage.domain import bookings, stats, users
 from storage.content import Content, Service
-from storage.guides_content import Guide
+from storage.content.guides import Guide
 from storage.models import Booking, GuidePrompt, GuideQuestion, GuideRun, GuideStuck, User
 from storage.domain.refusals import Refused
 from storage.domain.stats import Figure, Period, count
 from storage.domain.users import Roles
 
-# Guide progress, "I'm stuck" records and questions are personal data: deleted this long after their last change.
-GUIDE_RETENTION = timedelta(days=365)
 # A help desk chosen from "I'm stuck" is attached to a booking of that desk made within this time.
 DESK_CHOICE_LIFETIME = timedelta(hours=2)
 PROMPT_LIFETIME = timedelta(minutes=30)
@@ -379,7 +378,7 @@ async def submit_answer(session: AsyncSession, user_id: int, roles: Roles, conte
 
 
 # --------------------------------------------------------------------------------------------
-# Figures per guide for /stats, and forgetting after the retention time
+# Figures per guide for /stats
 
 
 @dataclass(frozen=True)
@@ -430,19 +429,6 @@ async def figures(session: AsyncSession, period: Period, content: Content, tz: Z
             count(worked[guide.id]["yes"]), count(worked[guide.id]["no"]),
         ))
     return result
-
-
-async def forget_expired(session: AsyncSession, now: datetime) -> int:
-    """Delete guide runs (with their stuck steps), questions and prompts older than GUIDE_RETENTION."""
-    limit = now - GUIDE_RETENTION
-    old_runs = select(GuideRun.id).where(GuideRun.updated_at < limit)
-    await session.execute(delete(GuideStuck).where(GuideStuck.run_id.in_(old_runs)))
-    removed = (await session.execute(delete(GuideRun).where(GuideRun.updated_at < limit))).rowcount
-    removed += (await session.execute(
-        delete(GuideQuestion).where(func.coalesce(GuideQuestion.answered_at, GuideQuestion.asked_at) < limit)
-    )).rowcount
-    await session.execute(delete(GuidePrompt).where(GuidePrompt.created_at < now - PROMPT_LIFETIME))
-    return removed
 
 
 async def figures_for_summary(session: AsyncSession, scope: stats.Scope, period: Period, content: Content,

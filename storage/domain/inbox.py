@@ -198,6 +198,23 @@ async def claim_leftovers(db: Database, owner: str, now: datetime, *, others_onl
         return list(rows.all())
 
 
+_OLDER_PENDING = (
+    select(INBOX.c.update_id)
+    .where(INBOX.c.handled_at.is_(None), INBOX.c.chat_id == bindparam("chat_id"),
+           INBOX.c.update_id < bindparam("update_id"), INBOX.c.owner != bindparam("owner"))
+    .limit(1)
+)
+
+
+async def older_pending_elsewhere(db: Database, chat_id: int, update_id: int, owner: str) -> bool:
+    """Whether an older update of this chat, held by another instance (or left by a dead one), is still unhandled:
+    the newer one must wait for it (per-chat order across instances; bot.inbox.InboxDispatcher.wait_for_turn)."""
+    async with db.read() as session:
+        connection = await session.connection()
+        found = await connection.execute(_OLDER_PENDING, {"chat_id": chat_id, "update_id": update_id, "owner": owner})
+        return found.first() is not None
+
+
 async def renew(db: Database, owner: str, now: datetime) -> None:
     """The holder is alive: its unhandled updates stay its own for another lease."""
     async with db.write() as session:

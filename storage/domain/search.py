@@ -83,7 +83,10 @@ class _Index:
     def __init__(self, content: Content) -> None:
         self.documents: list[tuple[Kind, str]] = []
         self.postings: dict[str, list[_Posting]] = {}
+        programme = content.programme.items if content.programme is not None else {}
         for service in content.services.values():
+            if service.id in programme:  # what's on has its own screens (handlers/whats_on.py), not a service's
+                continue
             document = self._add_document("service", service.id)
             self._add_local(document, service.title, _TITLE)
             self._add_local(document, service.description, _BODY)

@@ -20,6 +20,7 @@ from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
+from storage.domain import neighbourhood
 from storage.content import Content, Estate
 from storage.models import (
     ReportDraft, Ticket, TicketCounter, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber, User,
@@ -535,6 +536,7 @@ async def open_ticket(session: AsyncSession, draft: ReportDraft, content: Conten
     session.add(_event(ticket, "opened", draft.user_id, now))
     if not draft.on_behalf:
         await session.execute(update(User).where(User.id == draft.user_id).values(last_estate_id=draft.estate_id))
+        await neighbourhood.remember_from_report(session, draft.user_id, draft.estate_id, draft.building_id, draft.staircase, now)
     await session.delete(draft)
     await session.flush()
     return ticket

@@ -5,6 +5,7 @@ from storage.models.bookings import Booking, BookingContact, BookingPrompt, Book
 from storage.models.core import Invite, OutboxMessage, RoleGrant, User
 from storage.models.privacy import AuditRecord
 from storage.models.inbox import InboxUpdate
+from storage.models.leases import Lease
 from storage.models.feedback import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
 from storage.models.guides import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.models.limits import DailyUsage
@@ -15,6 +16,9 @@ from storage.models.timebank import (
 from storage.models.tickets import (
     ReportDraft, Ticket, TicketCounter, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber,
 )
+from storage.models.neighbourhood import (
+    AnnouncedItem, Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome,
+)
 from storage.models.user_changes import UserChange
 
 __all__ = [
@@ -22,6 +26,7 @@ __all__ = [
     "Base", "Booking", "BookingContact", "BookingPrompt", "BookingQuota", "SlotCounter", "WaitlistEntry",
     "Invite", "OutboxMessage", "RoleGrant", "User",
     "InboxUpdate",
+    "Lease",
     "CommitteeDigest", "Feedback", "FeedbackDraft", "FeedbackPrompt",
     "GuidePrompt", "GuideQuestion", "GuideRun", "GuideStuck",
     "DailyUsage",
@@ -30,4 +35,5 @@ __all__ = [
     "UserChange",
     "LedgerEntry", "LedgerTransaction", "TimeBankAccount", "TimeBankContact", "TimeBankExchange", "TimeBankMessage",
     "TimeBankPost", "TimeBankPrompt", "TimeBankReport", "TimeBankThanks",
+    "AnnouncedItem", "Broadcast", "BroadcastRecipient", "Follow", "JobInterest", "NoticePrompt", "TenantHome",
 ]

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import BigInteger, DateTime, ForeignKey, MetaData, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -37,3 +37,20 @@ class UtcDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+class PerPerson:
+    """Mixin for the tables with (at most) one row per person and kind of thing: keyed by their Telegram user id,
+    gone with them. `sort_order=-1` keeps the key the table's first column, as it was when each table wrote it."""
+
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+                                         sort_order=-1)
+
+
+class Prompt(PerPerson, Base):
+    """A text the bot waits for from one person (one at a time: a new question replaces the last), with what it is
+    for in the columns of each feature's table. In the database, so a restart in between loses nothing."""
+
+    __abstract__ = True
+
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)  # when the question was asked

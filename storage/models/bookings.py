@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, TextClause, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UtcDateTime
+from storage.models.base import Base, PerPerson, Prompt, UtcDateTime
 
 # One live booking per tenant per slot: the idempotency guard that makes a double tap (or two instances racing)
 # fail at the database instead of creating a second booking.
@@ -16,26 +16,36 @@ _LIVE_BOOKING = text("status != 'cancelled'")
 _OPEN_WAITLIST = text("status IN ('waiting', 'offered')")
 
 
-class Booking(Base):
+def _one_per_tenant_slot(name: str, live: TextClause) -> Index:
+    """At most one `live` place per tenant per slot, on both databases (a partial unique index)."""
+    return Index(name, "user_id", "service_id", "slot_start", unique=True, sqlite_where=live, postgresql_where=live)
+
+
+class SlotPlace:
+    """Mixin for a tenant's place on one slot of one service, taken (a booking) or waited for (the waitlist): who,
+    where to write to them, and which slot. `sort_order=-1` keeps these the tables' first columns."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, sort_order=-1)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), sort_order=-1)
+    chat_id: Mapped[int] = mapped_column(BigInteger, sort_order=-1)
+    service_id: Mapped[str] = mapped_column(String(64), sort_order=-1)
+    space_id: Mapped[str] = mapped_column(String(64), sort_order=-1)
+    slot_start: Mapped[datetime] = mapped_column(UtcDateTime, sort_order=-1)
+    slot_end: Mapped[datetime] = mapped_column(UtcDateTime, sort_order=-1)
+
+
+class Booking(SlotPlace, Base):
     __tablename__ = "bookings"
     __table_args__ = (
-        Index("uq_bookings_one_per_tenant_slot", "user_id", "service_id", "slot_start", unique=True,
-              sqlite_where=_LIVE_BOOKING, postgresql_where=_LIVE_BOOKING),
+        _one_per_tenant_slot("uq_bookings_one_per_tenant_slot", _LIVE_BOOKING),
         # Agendas by space and time; statistics count per space (status included: counted from the index alone).
         Index("ix_bookings_space_slot_status", "space_id", "slot_start", "status"),
-        # Statistics count per service of a period without sorting ~100k bookings (storage/stats.py).
+        # Statistics count per service of a period without sorting ~100k bookings (storage/domain/stats.py).
         Index("ix_bookings_space_service_slot", "space_id", "service_id", "slot_start", "status"),
         Index("ix_bookings_user_slot", "user_id", "slot_start"),
         CheckConstraint("status IN ('active', 'cancelled', 'attended', 'no_show')", name="status"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
-    chat_id: Mapped[int] = mapped_column(BigInteger)
-    service_id: Mapped[str] = mapped_column(String(64))
-    space_id: Mapped[str] = mapped_column(String(64))
-    slot_start: Mapped[datetime] = mapped_column(UtcDateTime)
-    slot_end: Mapped[datetime] = mapped_column(UtcDateTime)
     status: Mapped[str] = mapped_column(String(12), default="active")
     name: Mapped[str] = mapped_column(String(128))  # as the tenant gave it to Telegram
     phone: Mapped[str | None] = mapped_column(String(32))  # only when the service asks for one
@@ -71,34 +81,25 @@ class SlotCounter(Base):
     taken: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class BookingQuota(Base):
+class BookingQuota(PerPerson, Base):
     """Active bookings of one tenant for one service, guarded like the seats: `WHERE active < limit`."""
 
     __tablename__ = "booking_quotas"
     __table_args__ = (CheckConstraint("active >= 0", name="active"),)
 
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     service_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     active: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class WaitlistEntry(Base):
+class WaitlistEntry(SlotPlace, Base):
     __tablename__ = "waitlist_entries"
     __table_args__ = (
-        Index("uq_waitlist_one_per_tenant_slot", "user_id", "service_id", "slot_start", unique=True,
-              sqlite_where=_OPEN_WAITLIST, postgresql_where=_OPEN_WAITLIST),
+        _one_per_tenant_slot("uq_waitlist_one_per_tenant_slot", _OPEN_WAITLIST),
         Index("ix_waitlist_slot", "service_id", "slot_start", "status"),
         Index("ix_waitlist_offers", "status", "offer_expires_at"),
         CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired')", name="status"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
-    chat_id: Mapped[int] = mapped_column(BigInteger)
-    service_id: Mapped[str] = mapped_column(String(64))
-    space_id: Mapped[str] = mapped_column(String(64))
-    slot_start: Mapped[datetime] = mapped_column(UtcDateTime)
-    slot_end: Mapped[datetime] = mapped_column(UtcDateTime)
     name: Mapped[str] = mapped_column(String(128))
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(12), default="waiting")
@@ -108,17 +109,16 @@ class WaitlistEntry(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class BookingContact(Base):
+class BookingContact(PerPerson, Base):
     """The phone number a tenant gave for services that need one, offered again next time."""
 
     __tablename__ = "booking_contacts"
 
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     phone: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class BookingPrompt(Base):
+class BookingPrompt(Prompt):
     """A question the bot asked and whose answer will come as a text message: which slot a phone number is for,
     or which booking a member of staff is writing a cancellation reason for. In the database, so a restart or a
     language change in between loses nothing."""
@@ -126,9 +126,7 @@ class BookingPrompt(Base):
     __tablename__ = "booking_prompts"
     __table_args__ = (CheckConstraint("kind IN ('phone', 'reason')", name="kind"),)
 
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(12))
     service_id: Mapped[str | None] = mapped_column(String(64))
     slot_start: Mapped[datetime | None] = mapped_column(UtcDateTime)
     booking_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -90,5 +90,5 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
-    # When the retention rule emptied `params` of a delivered message (storage/privacy.py); the row stays for edits.
+    # When the retention rule emptied `params` of a delivered message (storage/domain/privacy.py); the row stays for edits.
     text_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UtcDateTime
 
-# Conditions of the partial unique indexes (storage/feedback.py names them in its upserts).
+# Conditions of the partial unique indexes (storage/domain/feedback.py names them in its upserts).
 ONE_PER_BOOKING = text("booking_id IS NOT NULL")
 ONE_PER_TARGET = text("kind = 'rating' AND booking_id IS NULL AND user_id IS NOT NULL")
 ONE_PER_DAY = text("day IS NOT NULL")

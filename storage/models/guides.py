@@ -1,8 +1,8 @@
 """Guides to digital services: where each tenant is in a guide, where they got stuck (and the help desk booking
 that carries it), the questions they asked the operators, and the typed answers the bot is waiting for.
 
-Personal data, kept GUIDE_RETENTION (storage/guides.py, 12 months) after the last change and then deleted by a
-job. Every table has a `user_id` column naming the tenant it is about (guide_questions also `answered_by`, the
+Personal data, kept QC_RETAIN_GUIDES_DAYS (12 months) after the last change and then deleted by the nightly purge
+(storage/personal_data/guides.py). Every table has a `user_id` column naming the tenant it is about (guide_questions also `answered_by`, the
 operator), so "My data" / "Forget me" can list and delete them:
 - guide_runs: guide, language, step reached, when started / last moved / finished, the did-it-work answer;
 - guide_stuck: the step of a run where the tenant pressed "I'm stuck", and the help desk booking made for it;
@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UtcDateTime
+from storage.models.base import Base, Prompt, UtcDateTime
 
 _OPEN_RUN = text("finished_at IS NULL")
 
@@ -92,20 +92,17 @@ class GuideQuestion(Base):
     asked_at: Mapped[datetime] = mapped_column(UtcDateTime)
     answer: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    answered_by: Mapped[int | None] = mapped_column(BigInteger)
+    answered_by: Mapped[int | None] = mapped_column(BigInteger)  # the operator who answered
 
 
-class GuidePrompt(Base):
+class GuidePrompt(Prompt):
     """The text the bot waits for: a tenant's question at a step, or an operator's answer to a question."""
 
     __tablename__ = "guide_prompts"
     __table_args__ = (CheckConstraint("kind IN ('question', 'answer')", name="kind"),)
 
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
-                                         autoincrement=False)
     kind: Mapped[str] = mapped_column(String(12))
     guide_id: Mapped[str | None] = mapped_column(String(64))
     step: Mapped[int | None] = mapped_column(Integer)
     space_id: Mapped[str | None] = mapped_column(String(64))
     question_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

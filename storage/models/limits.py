@@ -1,4 +1,4 @@
-"""Per-user daily caps (storage/limits.py): how many tickets, comments, photos and "me too" a person used today."""
+"""Per-user daily caps (storage/domain/limits.py): how many tickets, comments, photos and "me too" a person used today."""
 
 from __future__ import annotations
 
@@ -17,5 +17,5 @@ class DailyUsage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigInteger)
     day: Mapped[str] = mapped_column(String(10))  # ISO date in the configured time zone
-    kind: Mapped[str] = mapped_column(String(16))  # storage/limits.py KINDS
+    kind: Mapped[str] = mapped_column(String(16))  # storage/domain/limits.py KINDS
     used: Mapped[int] = mapped_column(Integer, default=0)

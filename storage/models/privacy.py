@@ -18,5 +18,5 @@ class AuditRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     actor_id: Mapped[int | None] = mapped_column(BigInteger, index=True)  # None: the command line without an id
-    action: Mapped[str] = mapped_column(String(24))  # storage/audit.py ACTIONS
+    action: Mapped[str] = mapped_column(String(24))  # storage/domain/audit.py ACTIONS
     subject: Mapped[str] = mapped_column(String(160))  # a ticket code, an export's file name, "user 123"…

@@ -29,7 +29,7 @@ class ReportDraft(Base):
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     step: Mapped[str] = mapped_column(String(16))
-    # The part being changed from the review screen (storage/tickets.py EDIT_PARTS), then back to the review.
+    # The part being changed from the review screen (storage/domain/tickets.py EDIT_PARTS), then back to the review.
     editing: Mapped[str | None] = mapped_column(String(16))
     done: Mapped[list] = mapped_column(JSON, default=list)  # the steps answered so far
     on_behalf: Mapped[bool] = mapped_column(Boolean, default=False)  # a custodian files for a tenant
@@ -67,7 +67,7 @@ class Ticket(Base):
     __table_args__ = (
         Index("ix_tickets_estate_category_status", "estate_id", "category_id", "status"),
         Index("ix_tickets_status_escalate", "status", "escalate_at"),
-        # Statistics of a period (storage/stats.py): tickets opened in it, with what the figures read (counted from
+        # Statistics of a period (storage/domain/stats.py): tickets opened in it, with what the figures read (counted from
         # the index alone), and fixes rated in it.
         Index("ix_tickets_estate_created", "estate_id", "created_at", "category_id", "ack_hours", "acknowledged_at",
               "resolved_at"),

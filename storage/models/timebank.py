@@ -20,16 +20,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UtcDateTime
+from storage.models.base import Base, Prompt, UtcDateTime
 
-_BANK_ACCOUNT = text("user_id IS NULL")
+_BANK_ACCOUNT = text("status = 'bank'")
 _SETTLEMENT = text("kind = 'exchange'")
 _OPEN_CONTACT = text("status IN ('asked', 'accepted')")
 
 
 class TimeBankAccount(Base):
-    """A member of a space's time bank with their balance, or (user_id NULL) the bank's own account, which pays
-    starting credits and adjustments so that the balances of one bank always add up to zero."""
+    """A member of a space's time bank with their balance, or (status 'bank', user_id NULL) the bank's own account,
+    which pays starting credits and adjustments so that the balances of one bank always add up to zero. A member
+    who asked to be forgotten leaves an account of nobody (status 'forgotten', user_id NULL, no name): its balance
+    stays, so the ledger still adds up to zero."""
 
     __tablename__ = "tb_accounts"
     __table_args__ = (
@@ -38,8 +40,8 @@ class TimeBankAccount(Base):
               sqlite_where=_BANK_ACCOUNT, postgresql_where=_BANK_ACCOUNT),
         Index("ix_tb_accounts_user", "user_id"),
         Index("ix_tb_accounts_space_status", "space_id", "status"),
-        CheckConstraint("status IN ('bank', 'pending', 'active', 'paused', 'removed')", name="status"),
-        CheckConstraint("(user_id IS NULL) = (status = 'bank')", name="bank_has_no_user"),
+        CheckConstraint("status IN ('bank', 'pending', 'active', 'paused', 'removed', 'forgotten')", name="status"),
+        CheckConstraint("(user_id IS NULL) = (status IN ('bank', 'forgotten'))", name="bank_has_no_user"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -227,7 +229,7 @@ class TimeBankReport(Base):
     closed_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class TimeBankPrompt(Base):
+class TimeBankPrompt(Prompt):
     """The text the time bank waits for from this person: a post being written, a message to relay, the reason
     of an adjustment or a reversal. One at a time; in the database so a restart loses nothing."""
 
@@ -236,7 +238,6 @@ class TimeBankPrompt(Base):
         CheckConstraint("kind IN ('post_text', 'post_when', 'photo', 'message', 'adjust', 'reverse')", name="kind"),
     )
 
-    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))
     space_id: Mapped[str] = mapped_column(String(64))
     ref: Mapped[int | None] = mapped_column(Integer)  # contact, account or transaction the text is for
@@ -244,4 +245,3 @@ class TimeBankPrompt(Base):
     post_kind: Mapped[str | None] = mapped_column(String(8))
     category: Mapped[str | None] = mapped_column(String(64))
     draft_text: Mapped[str | None] = mapped_column(String(300))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,5 +1,5 @@
 """Which users' roles changed, so that every instance drops them from its user cache within seconds
-(bot/runtime.py polls the rows after the last id it saw; storage/users.py writes them with every role change)."""
+(bot/runtime.py polls the rows after the last id it saw; storage/domain/users.py writes them with every role change)."""
 
 from __future__ import annotations
 

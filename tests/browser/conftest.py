@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.clock import Clock
-from bot.sandbox.server import Sandbox
+from bot.emulator.sandbox.server import Sandbox
 from tests.conftest import ROOT, SAMPLE_CONTENT
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,9 +55,10 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture
-async def browser_page(chromium: Path, sandbox: Sandbox):  # type: ignore[no-untyped-def]
-    """A page on the sandbox; the test fails if the page's script throws."""
+@asynccontextmanager
+async def watched_page(chromium: Path, **context_options: Any) -> AsyncIterator[Page]:
+    """A page in a fresh Chromium context (`context_options`: viewport, locale...); the test fails if the page's
+    script throws."""
     from playwright.async_api import async_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -60,10 +66,17 @@ async def browser_page(chromium: Path, sandbox: Sandbox):  # type: ignore[no-unt
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 900}, locale="it-IT")
+            page = await (await browser.new_context(**context_options)).new_page()
             page.set_default_timeout(10_000)
             page.on("pageerror", lambda error: script_errors.append(str(error)))
             yield page
         finally:
             await browser.close()
     assert not script_errors, f"the page's script failed: {script_errors}"
+
+
+@pytest.fixture
+async def browser_page(chromium: Path, sandbox: Sandbox) -> AsyncIterator[Page]:
+    """A page on the sandbox; the test fails if the page's script throws."""
+    async with watched_page(chromium, viewport={"width": 1400, "height": 900}, locale="it-IT") as page:
+        yield page

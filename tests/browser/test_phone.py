@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Page, expect
 
-from bot.sandbox.server import Sandbox
-from tests.browser.conftest import ARTIFACTS, CHROMIUM_ARGS
+from bot.emulator.sandbox.server import Sandbox
+from tests.browser.conftest import ARTIFACTS, watched_page
 from tests.browser.test_sandbox import last_bot_message, open_as, start_chat, tap
 
 pytestmark = pytest.mark.browser
@@ -55,22 +55,9 @@ CONTRAST_OF_BUTTONS = """() => {
 @pytest.fixture
 async def phone(chromium, sandbox: Sandbox):  # type: ignore[no-untyped-def]
     """A phone-sized page in New York's time zone, to show that times on the page are still Rome's."""
-    from playwright.async_api import async_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    script_errors: list[str] = []
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                                locale="it-IT", timezone_id="America/New_York")
-            page = await context.new_page()
-            page.set_default_timeout(10_000)
-            page.on("pageerror", lambda error: script_errors.append(str(error)))
-            yield page
-        finally:
-            await browser.close()
-    assert not script_errors, f"the page's script failed: {script_errors}"
+    async with watched_page(chromium, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
+                            locale="it-IT", timezone_id="America/New_York") as page:
+        yield page
 
 
 async def snap(page: Page, name: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from playwright.async_api import Page, expect
 
-from bot.sandbox.server import Sandbox
+from bot.emulator.sandbox.server import Sandbox
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import SAMPLE_CONTENT
 

@@ -7,7 +7,7 @@ import pytest
 
 from bot.emulator import BotApiEmulator
 from tests.conftest import SAMPLE_CONTENT
-from tests.e2e.harness import TOKEN, RunningBot, settings_for, start_bot
+from tests.e2e.harness import TOKEN, RunningBot, serving
 
 
 @pytest.fixture
@@ -31,9 +31,5 @@ def bot_env() -> dict[str, str]:
 
 @pytest.fixture
 async def bot(emulator, sqlite_url, tmp_path, clock, content_dir, bot_env) -> AsyncIterator[RunningBot]:  # type: ignore[no-untyped-def]
-    running = await start_bot(emulator, settings_for(emulator, sqlite_url, tmp_path, content_dir, **bot_env), clock)
-    yield running
-    await running.service.stop()
-    refusals = [r for r in emulator.refusals if not r.injected and r.error_code != 403]
-    shown = [f"{r.method}: {r.description} ({str(r.params.get('text', ''))[:60]!r})" for r in refusals[:3]]
-    assert not refusals, f"the bot sent {len(refusals)} call(s) Telegram refuses, e.g. {shown}"
+    async with serving(emulator, sqlite_url, tmp_path, content_dir, clock, bot_env) as running:
+        yield running

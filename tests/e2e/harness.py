@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +87,11 @@ class Person:
         message, data = self.find_button(label)
         await self.press(message.message_id, data)
 
+    async def tap_through(self, *labels: str) -> None:
+        """Tap these buttons one after another, each on the screen the previous tap brought."""
+        for label in labels:
+            await self.tap(label)
+
     async def press(self, message_id: int, data: str, force: bool = False) -> str:
         before = len(self.emu.callback_answers)
         query_id = self.emu.press_button(self.user_id, message_id, data, force=force)
@@ -143,6 +150,14 @@ class RunningBot:
         await person.tap_action(callbacks.CONSENT)
         return person
 
+    async def newcomer(self, name: str, language: str | None, consent_label: str) -> Person:
+        """A person who sends /start and accepts the privacy notice the way people do: tapping its button, found
+        by its label."""
+        person = self.person(name, language)
+        await person.send("/start")
+        await person.tap(consent_label)
+        return person
+
     async def grant_role(self, person: Person, role: str, scope: str = "") -> None:
         async with self.runtime.db.write() as session:
             await users.grant_role(session, person.user_id, role, scope, self.clock.now(), None)
@@ -189,3 +204,33 @@ async def start_bot(emu: BotApiEmulator, settings, clock: Clock, *, webhook: boo
     await service.start()
     service.application.update_processor.on_done = running.track
     return running
+
+
+@asynccontextmanager
+async def serving(emu: BotApiEmulator, database_url: str, data_dir: Path, content_dir: Path, clock: Clock,
+                  env: dict[str, str]) -> AsyncIterator[RunningBot]:
+    """A bot for one story; once it has stopped, the story fails if the bot made a call Telegram refuses."""
+    running = await start_bot(emu, settings_for(emu, database_url, data_dir, content_dir, **env), clock)
+    yield running
+    await running.service.stop()
+    refusals = [r for r in emu.refusals if not r.injected and r.error_code != 403]
+    shown = [f"{r.method}: {r.description} ({str(r.params.get('text', ''))[:60]!r})" for r in refusals[:3]]
+    assert not refusals, f"the bot sent {len(refusals)} call(s) Telegram refuses, e.g. {shown}"
+
+
+async def crawl(person: Person, start: str, limit: int, follow: Callable[[str, object], list[str]]) -> int:
+    """Press every button reachable from the callback data `start`, breadth first, each once, at most `limit`
+    presses, each on the person's latest screen (forced, as a stale button may be). `follow(data, screen)` checks
+    the screen a press brought and says which of its buttons to press later. Returns the number of presses."""
+    seen: set[str] = set()
+    queue = [start]
+    presses = 0
+    while queue and presses < limit:
+        data = queue.pop(0)
+        if data in seen:
+            continue
+        seen.add(data)
+        await person.press(person.screen.message_id, data, force=True)
+        presses += 1
+        queue.extend(d for d in follow(data, person.screen) if d not in seen)
+    return presses

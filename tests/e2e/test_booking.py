@@ -88,14 +88,19 @@ def stamp(day: int, hour: int, minute: int = 0) -> str:
     return f"202703{day:02d}{hour:02d}{minute:02d}"
 
 
-async def book(person, service_id: str, day: int, hour: int, minute: int = 0) -> None:  # type: ignore[no-untyped-def]
-    """Main menu → Prenota → space → service → day → time → Conferma."""
+async def choose_slot(person, service_id: str, day: int, hour: int, minute: int = 0) -> None:  # type: ignore[no-untyped-def]
+    """Main menu → Prenota → space → service → day → time: up to the confirmation (or the phone question)."""
     await person.send("/menu")
     await person.tap_action(callbacks.BOOK)
     await person.tap_action(callbacks.BOOK_SPACE, "prova")
     await person.tap_action(callbacks.BOOK_DAYS, service_id, 0)
     await person.tap_action(callbacks.BOOK_TIMES, service_id, f"202703{day:02d}")
     await person.tap_action(callbacks.BOOK_SLOT, service_id, stamp(day, hour, minute))
+
+
+async def book(person, service_id: str, day: int, hour: int, minute: int = 0) -> None:  # type: ignore[no-untyped-def]
+    """Main menu → Prenota → space → service → day → time → Conferma."""
+    await choose_slot(person, service_id, day, hour, minute)
     await person.tap_action(callbacks.BOOK_CONFIRM, service_id, stamp(day, hour, minute))
 
 
@@ -243,12 +248,7 @@ async def test_the_operator_reads_the_agenda_marks_a_no_show_and_cancels_with_a_
     omar = await bot.tenant("Omar", "en")
     await book(omar, DESK, 2, 11)
     lucia = await bot.tenant("Lucia")
-    await lucia.send("/menu")
-    await lucia.tap_action(callbacks.BOOK)
-    await lucia.tap_action(callbacks.BOOK_SPACE, "prova")
-    await lucia.tap_action(callbacks.BOOK_DAYS, PHONE_DESK, 0)
-    await lucia.tap_action(callbacks.BOOK_TIMES, PHONE_DESK, "20270303")
-    await lucia.tap_action(callbacks.BOOK_SLOT, PHONE_DESK, stamp(3, 15))
+    await choose_slot(lucia, PHONE_DESK, 3, 15)
     await lucia.send("333 123 4567")
     await lucia.tap_action(callbacks.BOOK_CONFIRM, PHONE_DESK, stamp(3, 15))
     assert "Prenotazione confermata" in lucia.screen.text
@@ -304,12 +304,7 @@ async def test_the_operator_reads_the_agenda_marks_a_no_show_and_cancels_with_a_
 async def test_stale_buttons_explain_and_show_the_current_choices_and_double_taps_book_once(bot):
     marco, sara = await bot.tenant("Marco"), await bot.tenant("Sara")
     for person in (marco, sara):
-        await person.send("/menu")
-        await person.tap_action(callbacks.BOOK)
-        await person.tap_action(callbacks.BOOK_SPACE, "prova")
-        await person.tap_action(callbacks.BOOK_DAYS, SINGLE, 0)
-        await person.tap_action(callbacks.BOOK_TIMES, SINGLE, "20270302")
-        await person.tap_action(callbacks.BOOK_SLOT, SINGLE, stamp(2, 16))
+        await choose_slot(person, SINGLE, 2, 16)
     confirm = callbacks.encode(callbacks.BOOK_CONFIRM, SINGLE, stamp(2, 16))
     await sara.tap_action(callbacks.BOOK_CONFIRM, SINGLE, stamp(2, 16))
     await sara.press(sara.screen.message_id, confirm, force=True)  # a double tap
@@ -345,12 +340,7 @@ async def test_stale_buttons_explain_and_show_the_current_choices_and_double_tap
 
 async def test_li_switches_language_in_the_middle_of_booking_and_loses_nothing(bot):
     li = await bot.tenant("Li", "it")
-    await li.send("/menu")
-    await li.tap_action(callbacks.BOOK)
-    await li.tap_action(callbacks.BOOK_SPACE, "prova")
-    await li.tap_action(callbacks.BOOK_DAYS, PHONE_DESK, 0)
-    await li.tap_action(callbacks.BOOK_TIMES, PHONE_DESK, "20270303")
-    await li.tap_action(callbacks.BOOK_SLOT, PHONE_DESK, stamp(3, 15))
+    await choose_slot(li, PHONE_DESK, 3, 15)
     await li.send("/language")
     await li.tap_action(callbacks.SET_LANGUAGE, "en")
     await li.send("333 123 4567")  # the question was asked in Italian; the answer is still expected

@@ -10,12 +10,13 @@ import signal
 import socket
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.inbox import socket as inbox_socket
-from storage.domain import inbox
+from storage.domain import inbox, users
 from storage.db import Database
 from tests.conftest import SAMPLE_CONTENT
 from tests.e2e.harness import TOKEN, settings_for, start_bot
@@ -30,6 +31,19 @@ REPEAT = "Inviato di nuovo dopo un'interruzione"
 def instance_name_of_this_host() -> str:
     """The name a polling bot on this machine holds its updates under (bot.inbox.instance_name)."""
     return inbox_socket.gethostname()[:80]
+
+
+async def accepted_the_notice(database_url: str, user_ids: list[int]) -> None:
+    """These tenants used the bot before: they accepted the privacy notice, so their words reach the search."""
+    db = Database(database_url)
+    try:
+        now = datetime.now(UTC)
+        async with db.write() as session:
+            for user_id in user_ids:
+                await users.touch_user(session, user_id, "", "it", now)
+                await users.record_consent(session, user_id, now, "Inquilino")
+    finally:
+        await db.dispose()
 
 
 def free_port() -> int:
@@ -55,7 +69,7 @@ class QcbotProcess:
         if mode == "webhook":
             self.env.update({
                 "QC_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
-                "QC_WEBHOOK_SECRET": "crash-test-secret",
+                "QC_WEBHOOK_SECRET": "crash-test-secret-of-thirty-two-characters",
                 "QC_LISTEN": f"127.0.0.1:{port}",
             })
         self.mode = mode
@@ -111,6 +125,7 @@ def answers(emulator, *, repeats: bool = False) -> Counter:  # type: ignore[no-u
 async def test_a_burst_survives_kill_9_every_message_answered_once(emulator, database_url, tmp_path, mode):
     tenants = [emulator.add_user(user_id=800_000 + n, first_name=f"Inquilino {n}", language_code="it").user_id
                for n in range(TENANTS)]
+    await accepted_the_notice(database_url, tenants)
     bot = QcbotProcess(emulator, database_url, tmp_path, mode, free_port())
     await bot.start()
     try:
@@ -155,6 +170,7 @@ async def test_a_backlog_of_a_thousand_drains_in_order_while_a_new_chat_is_answe
     """An outage left 1,000 updates of 200 chats in the inbox: they are handled first, in order per chat, and a
     tenant who writes meanwhile is answered without waiting for them."""
     chats = [emulator.add_user(user_id=900_000 + n, first_name=f"Attesa {n}", language_code="it").user_id for n in range(200)]
+    await accepted_the_notice(database_url, chats)
     payloads = [emulator.send_text(chat, f"w{n}x{i}") for i in range(5) for n, chat in enumerate(chats)]
     emulator.state.update_queue.take_all()  # Telegram had handed them over: they are the inbox's now
     db = Database(database_url)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from storage.domain import outbox
-from tests.e2e.harness import RunningBot, settings_for, start_bot
+from tests.e2e.harness import RunningBot, serving, start_bot
 from tests.e2e.test_outbox_delivery import alert_codes, file_tickets
 from tests.e2e.test_reports import (  # noqa: F401 (bot_env and manager_group are fixtures of these stories too)
     alert_of,
@@ -25,11 +25,8 @@ APOLOGY = "qualcosa è andato storto"
 @pytest.fixture
 async def bot(emulator, database_url, tmp_path, clock, content_dir, bot_env) -> AsyncIterator[RunningBot]:  # type: ignore[no-untyped-def]
     """As tests/e2e/conftest.py's, on SQLite and on PostgreSQL."""
-    running = await start_bot(emulator, settings_for(emulator, database_url, tmp_path, content_dir, **bot_env), clock)
-    yield running
-    await running.service.stop()
-    refusals = [r for r in emulator.refusals if not r.injected and r.error_code != 403]
-    assert not refusals, f"the bot sent {len(refusals)} call(s) Telegram refuses: {refusals[:3]}"
+    async with serving(emulator, database_url, tmp_path, content_dir, clock, bot_env) as running:
+        yield running
 
 
 class Killed(Exception):

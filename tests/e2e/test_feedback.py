@@ -187,22 +187,17 @@ async def test_an_anonymous_complaint_and_rating_leave_nothing_that_links_them_t
     amal = await bot.tenant("Amal")
     complaint, comment = "Il riscaldamento della sala è rotto da settimane", "Pochi posti a sedere"
     await amal.send("/menu")
-    await amal.tap("La tua opinione")
-    await amal.tap("Fai un reclamo")
-    await amal.tap("Officina Zoia")
-    await amal.tap("Rendi anonimo")
+    await amal.tap_through("La tua opinione", "Fai un reclamo", "Officina Zoia", "Rendi anonimo")
     assert "Anonimo" in amal.screen.text
     await amal.send(complaint)
     assert complaint in amal.screen.text
     await amal.tap("Invia")
     assert "anonimo" in amal.screen.text
 
-    await amal.tap("La tua opinione")
-    await amal.tap("Dai un voto")
-    await amal.tap("Portineria sociale Omero")
-    await amal.tap("Lo spazio in generale")
-    await amal.tap("⭐⭐⭐ Così così")
-    await amal.tap("Rendi anonimo")
+    await amal.tap_through(
+        "La tua opinione", "Dai un voto", "Portineria sociale Omero", "Lo spazio in generale", "⭐⭐⭐ Così così",
+        "Rendi anonimo",
+    )
     await amal.send(comment)
     await amal.tap("Invia")
     await bot.deliver()
@@ -233,9 +228,7 @@ async def test_an_anonymous_complaint_and_rating_leave_nothing_that_links_them_t
 async def test_cancel_drops_an_unsent_opinion(bot):
     amal = await bot.tenant("Amal")
     await amal.send("/menu")
-    await amal.tap("La tua opinione")
-    await amal.tap("Manda un suggerimento")
-    await amal.tap("Spazio Monti")
+    await amal.tap_through("La tua opinione", "Manda un suggerimento", "Spazio Monti")
     await amal.send("/cancel")
     assert "ho annullato" in amal.screen.text
     await amal.send("Più corsi di ginnastica")  # now a search, not a suggestion
@@ -325,6 +318,14 @@ async def open_march(person: Person) -> str:
     return "\n".join(person.texts()[-2:])
 
 
+async def editor_in_march(bot: RunningBot) -> Person:
+    """Elena, an editor, looking at the figures of March (seeded)."""
+    await seed_figures(bot)
+    editor = await staff(bot, "Elena", "editor")
+    await open_march(editor)
+    return editor
+
+
 async def test_stats_for_each_role_show_only_their_scope_and_hide_small_groups(bot):
     await seed_figures(bot)
     editor = await staff(bot, "Elena", "editor")
@@ -376,9 +377,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 async def test_the_chart_is_a_real_png_sized_for_a_phone(bot):
-    await seed_figures(bot)
-    editor = await staff(bot, "Elena", "editor")
-    await open_march(editor)
+    editor = await editor_in_march(bot)
     await editor.tap("Grafico")
     photo = await bot.emu.wait_for(lambda: next((m for m in editor.messages() if m.kind == "photo"), None))
     data = bot.emu.state.files[photo.file_id].data
@@ -389,9 +388,7 @@ async def test_the_chart_is_a_real_png_sized_for_a_phone(bot):
 
 
 async def test_an_editor_downloads_a_csv_that_excel_reads(bot):
-    await seed_figures(bot)
-    editor = await staff(bot, "Elena", "editor")
-    await open_march(editor)
+    editor = await editor_in_march(bot)
     await editor.tap("Prenotazioni (CSV)")
     document = await bot.emu.wait_for(lambda: next((m for m in editor.messages() if m.kind == "document"), None))
     stored = bot.emu.state.files[document.file_id]
@@ -425,10 +422,7 @@ async def test_rating_a_service_from_its_screen_twice_keeps_one_vote(bot):
     amal = await bot.tenant("Amal")
     for stars in ("⭐⭐ Male", "⭐⭐⭐⭐ Bene"):
         await amal.send("/menu")
-        await amal.tap("Spazi e servizi")
-        await amal.tap("Portineria sociale Omero")
-        await amal.tap("Sportello digitale")
-        await amal.tap("Dai un voto")
+        await amal.tap_through("Spazi e servizi", "Portineria sociale Omero", "Sportello digitale", "Dai un voto")
         assert "Quante stelle" in amal.screen.text and "Sportello digitale" in amal.screen.text
         await amal.tap(stars)
         await amal.tap("Invia")

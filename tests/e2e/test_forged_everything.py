@@ -5,8 +5,9 @@ no role and by a member of staff of another estate and space.
 An action passes when
 - nothing changes in the database except the presser's own rows: their user row (language, last seen, prompts
   switch), rows whose user_id or chat_id is theirs (their own drafts, prompts, bookings, daily counts, messages to
-  their own chat), slot_counters (a public slot's seats move with the presser's own booking, which is theirs) and
-  the anonymous audit record of the presser forgetting themselves (pressed last);
+  their own chat), slot_counters (a public slot's seats move with the presser's own booking, which is theirs),
+  a free time bank's own account and the starting credit it pays the presser on joining, and the anonymous audit
+  record of the presser forgetting themselves (pressed last);
 - nobody else is notified: no outbox row and no message to any other chat;
 - nothing the presser sees (the button's answer, every message in their chat) holds the victim's data.
 
@@ -25,10 +26,14 @@ from sqlalchemy import select
 
 from bot import callbacks
 from storage.domain import tickets as ticket_domain
+from storage.domain import timebank
 from storage.domain import users
 from storage.domain.feedback import new_id
-from storage.models import Base, Booking, Feedback, Invite, Ticket, WaitlistEntry
+from storage.models import (
+    Base, Booking, Feedback, GuideQuestion, GuideRun, Invite, LedgerEntry, Ticket, TimeBankAccount, WaitlistEntry,
+)
 from storage.models.core import ROLES
+from storage.domain.users import Roles
 from tests.e2e.harness import Person, RunningBot
 
 ROME = ZoneInfo("Europe/Rome")
@@ -36,13 +41,17 @@ START = datetime(2027, 3, 1, 8, 0, tzinfo=ROME)
 SLOT = datetime(2027, 3, 2, 10, 0, tzinfo=ROME)  # Tuesday: omero-digital-desk
 ESTATE, OTHER_ESTATE = "omero-mompiani", "zoia-cagnino"
 SPACE, OTHER_SPACE = "omero", "zoia"
+BANK = "capuana"  # Vittoria's time bank (Oscar keeps Zoia's)
 ADMIN_ID = 9101
 # The victim's data: none of it may reach the pressers.
 NAME, PHONE, FLAT = "Vittoria Segreta", "347 555 0101", "int. 77"
 DESCRIPTION = "Perdita nel bagno di Vittoria, citofonare Segreta"
 COMMENT = "Reclamo riservato di Vittoria"
 NOTE = "Nota per Vittoria: passo martedì"
-SECRETS = (NAME, "Vittoria", "Segreta", PHONE, "555 0101", FLAT, DESCRIPTION, COMMENT, NOTE)
+OFFER = "Aiuto riservato con i moduli di Vittoria"  # her time bank post
+RELAYED = "Messaggio riservato tra vicine"  # relayed in a time bank conversation
+QUESTION = "Domanda riservata sullo SPID di Vittoria"  # asked at a guide's step
+SECRETS = (NAME, "Vittoria", "Segreta", PHONE, "555 0101", FLAT, DESCRIPTION, COMMENT, NOTE, OFFER, RELAYED, QUESTION)
 # Words the vocabulary uses (kinds, reasons, roles, periods, parts, answers, switches) plus nonsense.
 WORDS = sorted({*ticket_domain.REJECT_REASONS, *ticket_domain.ANSWERS, *ticket_domain.AREAS, *ticket_domain.EDIT_PARTS,
                 *ROLES, "attended", "no_show", "rating", "suggestion", "complaint", "on", "off", "week", "days", "month",
@@ -62,10 +71,12 @@ def monday_morning(clock) -> None:  # type: ignore[no-untyped-def]
 
 async def victims_world(bot: RunningBot) -> dict[str, list]:
     """Vittoria's ticket (in her flat, with a note to her), a common-area ticket she filed, a booking with her
-    phone, a waitlist entry, a signed complaint; an unused invite; a custodian's role grant. The pools of forged
-    values per argument kind."""
+    phone, a waitlist entry, a signed complaint; an unused invite; a custodian's role grant; her time bank offer,
+    answered by Nadia, agreed on, with a message between them; a question she asked at a guide's step. The pools of
+    forged values per argument kind."""
     vittoria = await bot.tenant(NAME)
     rosa = await bot.tenant("Rosa")
+    nadia = await bot.tenant("Nadia")
     await bot.grant_role(rosa, "custodian", ESTATE)
     now = bot.clock.now()
     async with bot.runtime.db.write() as session:
@@ -90,15 +101,40 @@ async def victims_world(bot: RunningBot) -> dict[str, list]:
         invite = await users.create_invite(session, "custodian", ESTATE, now, ADMIN_ID)
         await session.flush()
         grant_id = (await users.list_grants(session))[0][0].id
-        ids = [flat.id, common.id, booking.id, waiting.id, grant_id]
+        content = bot.runtime.content
+        # Capuana's bank takes members on the operator's approval, so a presser who joins it is not let in.
+        accounts = [(await timebank.join(session, content, BANK, person.user_id, first_name=person.name,
+                                         estate_id="capuana-lopez", language="it", now=now)).account
+                    for person in (vittoria, nadia)]
+        for account in accounts:
+            await timebank.decide_member(session, content, Roles(operator_of=frozenset({BANK})), BANK, account.id,
+                                         "approve", ADMIN_ID, now)
+        accounts = [account.id for account in accounts]
+        offer = await timebank.create_post(session, content, BANK, vittoria.user_id, kind="offer", category="forms",
+                                           text=OFFER, availability="", now=now)
+        contact = (await timebank.ask(session, content, offer.id, nadia.user_id, now)).contact
+        await timebank.answer(session, contact.id, vittoria.user_id, True, now)
+        await timebank.relay(session, contact.id, nadia.user_id, RELAYED, now)
+        exchange = await timebank.agree(session, content, contact.id, vittoria.user_id, now)
+        run = GuideRun(user_id=vittoria.user_id, guide_id="pagopa", language="it", step=3, furthest_step=3, started_at=now,
+                       updated_at=now)
+        session.add(run)
+        await session.flush()
+        question = GuideQuestion(user_id=vittoria.user_id, chat_id=vittoria.user_id, guide_id="pagopa", step=3,
+                                 space_id=SPACE, language="it", text=QUESTION, asked_at=now)
+        session.add(question)
+        await session.flush()
+        ids = [flat.id, common.id, booking.id, waiting.id, grant_id, *accounts, offer.id, contact.id, exchange.id, run.id,
+               question.id]
         pools = {
             "int": [*dict.fromkeys(ids), 0, 1, 5, 99, -1, 202703],
-            "id": [invite.code, complaint.id, ESTATE, SPACE, "omero-digital-desk", "water-leak", flat.code],
+            "id": [invite.code, complaint.id, ESTATE, SPACE, BANK, "omero-digital-desk", "water-leak", flat.code],
             "word": WORDS,
             "stamp": [f"{SLOT:%Y%m%d%H%M}", f"{SLOT + timedelta(minutes=30):%Y%m%d%H%M}"],
             "date": [f"{SLOT:%Y%m%d}"],
+            "small": [0, 1, 2, 999],
         }
-    return {"pools": pools, "others": [vittoria.user_id, rosa.user_id, ADMIN_ID], "secrets": [*SECRETS, invite.code]}
+    return {"pools": pools, "others": [vittoria.user_id, rosa.user_id, nadia.user_id, ADMIN_ID], "secrets": [*SECRETS, invite.code]}
 
 
 def forged_args(action: callbacks.Action, pools: dict[str, list]) -> list[tuple]:
@@ -121,6 +157,10 @@ async def dump(bot: RunningBot, presser: int) -> dict[str, set]:
     """Every table's rows, without the presser's own (see the module's docstring)."""
     tables: dict[str, set] = {}
     async with bot.runtime.db.read() as session:
+        # A time bank that takes members freely pays the presser a starting credit: a transaction between the bank's
+        # own account and theirs is their doing, like a slot's counter moving with their own booking.
+        accounts = set((await session.scalars(select(TimeBankAccount.id).where(TimeBankAccount.user_id == presser))).all())
+        credited = set((await session.scalars(select(LedgerEntry.transaction_id).where(LedgerEntry.account_id.in_(accounts)))).all())
         for table in Base.metadata.sorted_tables:
             if table.name == "slot_counters":
                 continue
@@ -129,6 +169,9 @@ async def dump(bot: RunningBot, presser: int) -> dict[str, set]:
                 if table.name == "users" and row["id"] == presser:
                     continue
                 if presser in (row.get("user_id"), row.get("chat_id")):
+                    continue
+                if (table.name == "tb_accounts" and row["status"] == "bank" or table.name == "tb_transactions"
+                        and row["id"] in credited or table.name == "tb_entries" and row["transaction_id"] in credited):
                     continue
                 if table.name == "audit_records" and row["action"] == "forget" and row["actor_id"] is None:
                     continue  # "a person forgot themselves": recorded without saying who (the presser, FORGET_CONFIRM)
@@ -156,7 +199,9 @@ async def press_every_action(bot: RunningBot, presser: Person, world: dict) -> l
         await bot.flush_outbox()  # whatever was queued for others is delivered, so it shows below
         after = await dump(bot, presser.user_id)
         changed = {name: (before[name] ^ after[name]) for name in before if before[name] != after[name]}
-        if changed:
+        # Forgetting takes no ids: whatever it changes is the presser's own (their rows lose their id, so the dump
+        # can no longer tell them apart); tests/e2e/test_privacy.py checks what it leaves.
+        if changed and action is not callbacks.FORGET_CONFIRM:
             leaks.append(f"{presser.name} {action.code}: changed {', '.join(sorted(changed))}: "
                          f"{[row[:160] for rows in changed.values() for row in list(rows)[:2]]}")
         told = {chat: len(bot.messages(chat)) - count for chat, count in watched.items() if len(bot.messages(chat)) != count}
@@ -184,7 +229,7 @@ async def test_every_action_forged_by_a_tenant_and_by_staff_of_elsewhere_changes
 
 
 def test_every_argument_kind_of_the_vocabulary_has_forged_values():
-    pools = {kind: ["x"] for kind in ("int", "id", "word", "stamp", "date")}
+    pools = {kind: ["x"] for kind in ("int", "id", "word", "stamp", "date", "small")}
     for action in callbacks.ACTIONS.values():
         forged_args(action, pools)  # fails loudly for a kind without a pool
     assert set(callbacks.ARG_PATTERNS) == set(pools), "a new argument kind needs a pool in victims_world"

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from bot import callbacks
-from tests.e2e.harness import settings_for, start_bot
+from tests.e2e.harness import crawl, settings_for, start_bot
 
 MENU_DATA = callbacks.encode(callbacks.MENU)
 ARABIC = re.compile(r"[\u0600-\u06FF]")
@@ -36,9 +36,7 @@ async def test_giuseppe_starts_reads_the_privacy_notice_and_finds_a_service(bot)
 
 
 async def test_the_map_button_sends_a_venue_then_the_space_again(bot):
-    rosa = bot.person("Rosa", "it")
-    await rosa.send("/start")
-    await rosa.tap("Ho capito")
+    rosa = await bot.newcomer("Rosa", "it", "Ho capito")
     await rosa.tap("Spazi e servizi")
     await rosa.tap(rosa.screen.buttons()[0][0][0])
     await rosa.tap("Mappa")
@@ -57,9 +55,7 @@ async def test_john_is_served_in_english_and_switches_to_arabic(bot):
 
 
 async def test_search_finds_services_in_any_language_and_tolerates_typos(bot):
-    amal = bot.person("Amal", "it")
-    await amal.send("/start")
-    await amal.tap("Ho capito")
+    amal = await bot.newcomer("Amal", "it", "Ho capito")
     for query in ("riparazione", "riparazone", "computer", "doposcuola", "repair"):
         await amal.send(query)
         assert "Ecco cosa ho trovato" in amal.screen.text, query
@@ -69,18 +65,14 @@ async def test_search_finds_services_in_any_language_and_tolerates_typos(bot):
 
 
 async def test_sharing_a_location_lists_the_nearest_spaces_with_distances(bot):
-    li = bot.person("Li", "zh-CN")
-    await li.send("/start")
-    await li.tap("✅")
+    li = await bot.newcomer("Li", "zh-CN", "✅")
     await li.share_location(45.4642, 9.1900)  # Piazza del Duomo
     labels = li.screen.button_texts()
     assert sum(bool(re.search(r"\d[.,]\d", label)) for label in labels) == 5  # the five nearest, with distances
 
 
 async def test_unexpected_messages_get_a_kind_answer_and_the_menu(bot):
-    tenant = bot.person("Maria", "it")
-    await tenant.send("/start")
-    await tenant.tap("Ho capito")
+    tenant = await bot.newcomer("Maria", "it", "Ho capito")
     await tenant.send_sticker()
     assert MENU_DATA in str(tenant.screen.reply_markup)
     await tenant.send_voice(b"OggS fake voice")
@@ -92,9 +84,7 @@ async def test_unexpected_messages_get_a_kind_answer_and_the_menu(bot):
 
 
 async def test_forged_and_stale_buttons_get_a_polite_answer_and_the_current_screen(bot):
-    tenant = bot.person("Ahmed", "it")
-    await tenant.send("/start")
-    await tenant.tap("Ho capito")
+    tenant = await bot.newcomer("Ahmed", "it", "Ho capito")
     screen_id = tenant.screen.message_id
     for data in ("1|s|no-such-space", "0|m", "1|zz|1", "1|sv|ghost", "1|rr|1"):
         query_id = await tenant.press(screen_id, data, force=True)
@@ -122,9 +112,7 @@ async def test_a_crash_in_a_handler_tells_the_user_and_shows_the_menu(bot, monke
         raise RuntimeError("boom")
 
     monkeypatch.setattr(directory, "render_spaces", broken)
-    tenant = bot.person("Sara", "it")
-    await tenant.send("/start")
-    await tenant.tap("Ho capito")
+    tenant = await bot.newcomer("Sara", "it", "Ho capito")
     await tenant.tap("Spazi e servizi")
     assert "qualcosa è andato storto" in tenant.screen.text
     assert MENU_DATA in str(tenant.screen.reply_markup)
@@ -133,28 +121,19 @@ async def test_a_crash_in_a_handler_tells_the_user_and_shows_the_menu(bot, monke
 @pytest.mark.parametrize("language", ["it", "en"])
 async def test_every_screen_from_start_answers_and_leads_back_to_the_menu(bot, language):
     """Press every button reachable from /start (tenant view): each is answered, each screen has a way back."""
-    tenant = bot.person("Crawler", language)
-    await tenant.send("/start")
-    await tenant.tap("✅")
-    seen: set[str] = set()
-    queue = [MENU_DATA]
-    presses = 0
-    while queue and presses < 250:
-        data = queue.pop(0)
-        if data in seen:
-            continue
-        seen.add(data)
-        await tenant.press(tenant.screen.message_id, data, force=True)
-        presses += 1
-        screen = tenant.screen
+    tenant = await bot.newcomer("Crawler", language, "✅")
+
+    def follow(data: str, screen) -> list[str]:  # type: ignore[no-untyped-def]
         texts = screen.button_texts()
         datas = [d for row in (screen.reply_markup or {}).get("inline_keyboard", []) for b in row if (d := b.get("callback_data"))]
         if screen.reply_markup and "keyboard" in screen.reply_markup:
-            continue  # the location request: a reply keyboard with a Cancel button
+            return []  # the location request: a reply keyboard with a Cancel button
         assert datas, f"dead end after {data!r}: {screen.text[:80]!r} {texts}"
         assert MENU_DATA in datas or any(callbacks.decode(d).action in (callbacks.SPACE, callbacks.HELP, callbacks.SPACES, callbacks.STAFF) for d in datas), data
         # Not the language (changes every label) nor forgetting the crawler (tests/e2e/test_privacy.py does that).
-        queue.extend(d for d in datas if d not in seen and callbacks.decode(d).action not in (callbacks.SET_LANGUAGE, callbacks.FORGET_CONFIRM))
+        return [d for d in datas if callbacks.decode(d).action not in (callbacks.SET_LANGUAGE, callbacks.FORGET_CONFIRM)]
+
+    presses = await crawl(tenant, MENU_DATA, 250, follow)
     assert presses > 20
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bot import callbacks
 from handlers import privacy as privacy_handlers
 from storage.domain import audit, bookings, tickets
-from storage.models import AuditRecord, Booking, ReportDraft, SlotCounter, User
+from storage.models import AuditRecord, Booking, InboxUpdate, ReportDraft, SlotCounter, User
 from storage.domain.users import Roles
 from tests.e2e.harness import Person, RunningBot
 from tests.scan import traces_of
@@ -111,6 +111,9 @@ async def test_a_tenant_sees_downloads_and_erases_her_data(bot: RunningBot, lang
     assert words["done"] in amal.screen.text
 
     assert await traces_of(bot.runtime.db, amal.user_id, PHONE) == []
+    async with bot.runtime.db.read() as session:  # the Forget me update itself was marked handled, with no chat id
+        forget_me = await session.get(InboxUpdate, bot.last_update["update_id"])
+        assert (forget_me.chat_id, forget_me.payload) == (0, {}) and forget_me.handled_at is not None
     assert not (bot.runtime.settings.media_dir / "2027" / "03" / "leak.jpg").exists()
     async with bot.runtime.db.read() as session:
         kept = (await session.scalars(select(tickets.Ticket))).one()

@@ -85,6 +85,14 @@ async def report_water_leak(person: Person, *, building: str = "Civico 15 · sca
         await person.tap("Invia la segnalazione")
 
 
+async def rosa_and_amals_leak(bot: RunningBot) -> tuple[Person, Person, str]:
+    """Rosa, custodian of the estate, and Amal, who has just sent a water leak in her flat; the ticket's code."""
+    rosa = await make_custodian(bot, "Rosa")
+    amal = await bot.tenant("Amal")
+    await report_water_leak(amal)
+    return rosa, amal, CODE.search(amal.screen.text).group()
+
+
 async def ticket_by_code(bot: RunningBot, code: str) -> Ticket:
     async with bot.runtime.db.read() as session:
         return await session.scalar(select(Ticket).where(Ticket.code == code))
@@ -125,9 +133,7 @@ async def test_amal_reports_a_leak_with_a_voice_note_and_photos_and_the_custodia
     assert b"second photo" in b"".join(p.read_bytes() for p in stored)
 
     # Next time the estate is remembered.
-    await amal.tap("Menu")
-    await amal.tap("Segnala un problema")
-    await amal.tap("Ascensore")
+    await amal.tap_through("Menu", "Segnala un problema", "Ascensore")
     assert "Di nuovo a Quartiere Omero" in amal.screen.text
 
 
@@ -193,11 +199,7 @@ async def test_cancel_drops_the_draft(bot):
 async def test_the_review_changes_one_part_and_comes_back(bot):
     amal = await bot.tenant("Amal")
     await report_water_leak(amal, send=False)
-    await amal.tap("✏️ Luogo")
-    await amal.tap("Quartiere Omero")
-    await amal.tap("Civico 21 · scala A")
-    await amal.tap("Piano terra")
-    await amal.tap("parti comuni")
+    await amal.tap_through("✏️ Luogo", "Quartiere Omero", "Civico 21 · scala A", "Piano terra", "parti comuni")
     assert "Controlla la segnalazione" in amal.screen.text
     assert "Civico 21" in amal.screen.text and "piano terra" in amal.screen.text and "parti comuni" in amal.screen.text
 
@@ -310,10 +312,7 @@ async def test_custodian_buttons_update_every_alert_and_tell_the_tenants(bot):
 
 
 async def test_not_for_us_asks_a_reason_and_the_tenant_receives_it(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await bot.deliver()
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Non è di nostra competenza")
     assert "Perché" in rosa.screen.text
@@ -325,10 +324,7 @@ async def test_not_for_us_asks_a_reason_and_the_tenant_receives_it(bot):
 
 
 async def test_the_tenant_adds_a_comment_and_a_photo_later(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await amal.tap("Le mie segnalazioni")
     await amal.tap(code)
     assert "Storia" in amal.screen.text and "Nuova" in amal.screen.text
@@ -341,10 +337,7 @@ async def test_the_tenant_adds_a_comment_and_a_photo_later(bot):
 
 
 async def test_a_custodians_own_list_of_open_tickets_with_the_same_buttons(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await bot.deliver()
     await rosa.send("/menu")
     await rosa.tap("Strumenti per lo staff")
@@ -366,10 +359,7 @@ async def test_the_custodian_files_a_report_for_a_tenant_who_phoned(bot):
     await rosa.tap("Pulizia")
     labels = rosa.screen.button_texts()
     assert any("Quartiere Omero" in label for label in labels) and not any("Quarto Cagnino" in label for label in labels)
-    await rosa.tap("Quartiere Omero")
-    await rosa.tap("Civico 13 · scala A")
-    await rosa.tap("Piano terra")
-    await rosa.tap("parti comuni")
+    await rosa.tap_through("Quartiere Omero", "Civico 13 · scala A", "Piano terra", "parti comuni")
     while "Domanda" in rosa.screen.text:
         await rosa.tap("Sì")
     await rosa.send("Androne sporco da una settimana")
@@ -391,12 +381,7 @@ async def test_the_custodian_files_a_report_for_a_tenant_who_phoned(bot):
 async def test_a_ticket_nobody_takes_in_charge_escalates_to_the_manager_then_daily(bot):
     rosa = await make_custodian(bot, "Rosa")
     amal = await bot.tenant("Amal")
-    await amal.tap("Segnala un problema")
-    await amal.tap("Pulizia")
-    await amal.tap("Quartiere Omero")
-    await amal.tap("Non so")
-    await amal.tap("Piano terra")
-    await amal.tap("parti comuni")
+    await amal.tap_through("Segnala un problema", "Pulizia", "Quartiere Omero", "Non so", "Piano terra", "parti comuni")
     while "Domanda" in amal.screen.text:
         await amal.tap("No")
     await amal.send("Scale sporche")
@@ -465,10 +450,7 @@ async def test_resolved_tickets_nobody_reopens_close_after_two_weeks_a_batch_at_
 
 
 async def test_each_custodian_gets_one_digest_a_day_after_the_set_time(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await bot.deliver()
     local = bot.clock.now().astimezone(bot.runtime.settings.timezone)
     bot.clock.set(datetime.combine(local.date() + timedelta(days=1), bot.runtime.settings.digest_time, local.tzinfo) - timedelta(minutes=1))
@@ -490,11 +472,7 @@ async def test_each_custodian_gets_one_digest_a_day_after_the_set_time(bot):
 async def test_invites_valid_expired_and_reused(bot):
     admin = bot.person("Admin", "it", user_id=ADMIN_ID)
     await admin.send("/start")
-    await admin.tap("✅")
-    await admin.tap("Strumenti per lo staff")
-    await admin.tap("Invita una persona")
-    await admin.tap("Custode")
-    await admin.tap("Quartiere Omero")
+    await admin.tap_through("✅", "Strumenti per lo staff", "Invita una persona", "Custode", "Quartiere Omero")
     code = re.search(r"inv_([\w-]+)", admin.screen.text).group(1)
 
     rosa = bot.person("Rosa", "it")
@@ -552,10 +530,7 @@ async def test_forged_custodian_buttons_are_refused_politely_and_change_nothing(
 
 async def test_switching_language_in_the_middle_of_a_report_keeps_the_draft(bot):
     amal = await bot.tenant("Amal")
-    await amal.tap("Segnala un problema")
-    await amal.tap("Perdita d'acqua")
-    await amal.tap("Quartiere Omero")
-    await amal.tap("Civico 15 · scala B")
+    await amal.tap_through("Segnala un problema", "Perdita d'acqua", "Quartiere Omero", "Civico 15 · scala B")
     assert "piano" in amal.screen.text.lower()
     await amal.send("/language")
     await amal.tap("العربية")

@@ -7,6 +7,7 @@ import pytest
 
 from bot import callbacks
 from storage.domain import users
+from tests.e2e.harness import crawl
 
 ADMIN_ID = 7070
 
@@ -26,26 +27,18 @@ async def test_every_staff_screen_answers_and_is_never_a_dead_end(bot):
         await users.grant_role(session, ADMIN_ID, "operator", estate.space_id, bot.clock.now(), None)
     await staff.send("/start")
     await staff.tap("✅")
-    start = callbacks.encode(callbacks.STAFF)
-    seen: set[str] = set()
-    queue = [start]
-    presses = 0
-    while queue and presses < 200:
-        data = queue.pop(0)
-        if data in seen:
-            continue
-        seen.add(data)
-        await staff.press(staff.screen.message_id, data, force=True)
-        presses += 1
-        screen = staff.screen
+
+    def follow(data: str, screen) -> list[str]:  # type: ignore[no-untyped-def]
         markup = screen.reply_markup or {}
         if "keyboard" in markup:
-            continue  # a reply keyboard (location request) with its own Cancel
+            return []  # a reply keyboard (location request) with its own Cancel
         datas = [d for row in markup.get("inline_keyboard", []) for b in row if (d := b.get("callback_data"))]
         urls = [b for row in markup.get("inline_keyboard", []) for b in row if b.get("url")]
         shown = (screen.text or screen.caption or "")[:100]
         assert datas or urls, f"dead end after {data!r}: {screen.kind} {shown!r}"
         # Revoking roles or switching language would change who is crawling; everything else is fair game.
         skip = (callbacks.SET_LANGUAGE, callbacks.ROLE_REVOKE)
-        queue.extend(d for d in datas if d not in seen and callbacks.decode(d).action not in skip)
+        return [d for d in datas if callbacks.decode(d).action not in skip]
+
+    presses = await crawl(staff, callbacks.encode(callbacks.STAFF), 200, follow)
     assert presses > 10

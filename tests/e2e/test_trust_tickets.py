@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from bot import callbacks
 from storage.models import OutboxMessage, ReportDraft, RoleGrant, Ticket, TicketSubscriber
 from tests.e2e.harness import Person, RunningBot
-from tests.e2e.test_reports import ADMIN_ID, CODE, MANAGER_CHAT, OTHER_ESTATE, alert_of, make_custodian, report_water_leak, tap_in
+from tests.e2e.test_reports import ADMIN_ID, CODE, MANAGER_CHAT, OTHER_ESTATE, alert_of, make_custodian, report_water_leak, rosa_and_amals_leak, tap_in
 
 
 @pytest.fixture
@@ -81,17 +81,12 @@ async def test_a_tenant_files_two_reports_a_day_then_gets_a_clear_message_and_no
     assert len(rosa.texts()) == alerts
     bot.clock.advance(timedelta(days=1))
     await amal.send("/menu")
-    await amal.tap("Segnala un problema")
-    await amal.tap("Continua")
-    await amal.tap("Invia la segnalazione")
+    await amal.tap_through("Segnala un problema", "Continua", "Invia la segnalazione")
     assert "Segnalazione inviata" in amal.screen.text
 
 
 async def test_the_same_report_sent_twice_within_an_hour_merges_into_the_first(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await bot.deliver()
     alerts = len(rosa.texts())
     await amal.send("/menu")
@@ -118,10 +113,7 @@ async def test_the_photos_of_a_dropped_draft_leave_the_disk(bot, tmp_path):
 
 
 async def test_a_note_typed_after_the_prompt_expired_is_not_sent_to_anyone(bot):
-    rosa = await make_custodian(bot, "Rosa")
-    amal = await bot.tenant("Amal")
-    await report_water_leak(amal)
-    code = CODE.search(amal.screen.text).group()
+    rosa, amal, code = await rosa_and_amals_leak(bot)
     await bot.deliver()
     await tap_in(rosa, alert_of(bot, rosa.user_id, code), "Aggiungi una nota")
     outbox_before = await count(bot, OutboxMessage)

@@ -1,11 +1,25 @@
 """The benchmarks run end to end on a tiny scale and print their figures (no timing is asserted: figures are for
-people to read, and this machine may be busy)."""
+people to read, and this machine may be busy). They are tests/bench/ in a checkout, with the [bench] extra."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from bot.cli import main
+from bot.cli import BENCH_MISSING, main
+
+
+def test_bench_without_its_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in [name for name in sys.modules if name == "tests.bench" or name.startswith("tests.bench.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "psutil", None)  # as if the [bench] extra were not installed
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "load"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == BENCH_MISSING + "\n"
 
 
 def test_bench_load_prints_figures_for_the_product_and_a_reference_bot(capsys: pytest.CaptureFixture[str]) -> None:
@@ -24,4 +38,12 @@ def test_bench_scale_prints_screen_times_rss_and_reload(capsys: pytest.CaptureFi
     for expected in ("seeded 40 users", "my bookings", "my reports", "agenda", "server p99", "via emulator p99",
                      "bot RSS after", "periodic jobs", "ticket-escalations", "9 spaces × 200 services",
                      "time bank history (busy member)", "timebank-digests"):
+        assert expected in printed, f"{expected!r} missing from:\n{printed}"
+
+
+def test_bench_load_task_mix_prints_latency_per_action(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["bench", "load", "--tenants", "3", "--seconds", "2", "--mode", "webhook", "--mix", "tasks",
+          "--bots", "product"])
+    printed = capsys.readouterr().out
+    for expected in ("the tasks mix", "latency per action", "action", "p95", "CONSENT"):
         assert expected in printed, f"{expected!r} missing from:\n{printed}"

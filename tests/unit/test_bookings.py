@@ -69,6 +69,13 @@ async def book(db, service: Service, start: datetime, user_id: int, now: datetim
         )
 
 
+async def tuesday_booking(db) -> tuple[Service, Booking]:  # type: ignore[no-untyped-def]
+    """Tenant 1's booking of Tuesday 10:00 at a service of its own."""
+    service = make_service()
+    await add_users(db, 1)
+    return service, await book(db, service, at(TUESDAY, 10), 1)
+
+
 async def confirm(db, service: Service, start: datetime, user_id: int, now: datetime = MONDAY) -> bookings.Outcome:  # type: ignore[no-untyped-def]
     return await bookings.confirm(
         db, service=service, space=make_space(), start=start, user_id=user_id, chat_id=user_id, name=f"Tenant {user_id}",
@@ -330,9 +337,7 @@ async def test_staff_cancel_and_marks_and_the_feedback_hook_runs_once(db, monkey
 
 
 async def test_a_slot_dropped_from_the_schedule_keeps_its_booking_until_staff_cancel_it(db):
-    service = make_service()
-    await add_users(db, 1)
-    booking = await book(db, service, at(TUESDAY, 10), 1)
+    service, booking = await tuesday_booking(db)
     changed = replace(service, booking=make_rules(schedule=[WeeklySlotRule(days=(3,), start=time(15), end=time(16), slot_minutes=60, seats=2)]))
     assert not bookings.in_schedule(changed.booking, make_space(), booking.slot_start, ROME)
     async with db.read() as session:
@@ -344,9 +349,7 @@ async def test_a_slot_dropped_from_the_schedule_keeps_its_booking_until_staff_ca
 
 
 async def test_reminder_guard_holds_only_for_an_active_booking_before_its_time(db):
-    service = make_service()
-    await add_users(db, 1)
-    booking = await book(db, service, at(TUESDAY, 10), 1)
+    service, booking = await tuesday_booking(db)
     reminder = bookings.reminder_plan(service.booking, booking.slot_start, MONDAY)[0]
     argument = bookings.reminder_guard(booking, reminder).partition(":")[2]
     async with db.read() as session:

@@ -16,10 +16,10 @@ from storage.content import (
     LocalText,
     Problem,
     base_language,
-    generate_large_content,
     load_content,
     translation_gaps,
 )
+from tests.bench.content import generate_large_content
 
 SAMPLE = Path(__file__).resolve().parents[2] / "content"
 
@@ -221,11 +221,31 @@ def test_problem_string_format() -> None:
     assert str(problem) == 'content/spaces/omero.yaml:14: services[2].booking.schedule[0].start: "25:00" is not a time (write a time like "09:30")'
 
 
-def test_bad_time(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", 'start: "10:00"', 'start: "25:00"')
-    assert str(only_problem(folder)) == (
-        'content/spaces/alpha.yaml:20: services[0].booking.schedule[0].start: "25:00" is not a time (write a time like "09:30")'
-    )
+# One mistake, and the whole line the editor reads for it: file:line: field: what is wrong (what to write instead).
+ONE_MISTAKE_AS_THE_EDITOR_READS_IT = [
+    pytest.param("spaces/alpha.yaml", 'start: "10:00"', 'start: "25:00"',
+                 'content/spaces/alpha.yaml:20: services[0].booking.schedule[0].start: "25:00" is not a time (write a time like "09:30")', id="bad time"),
+    pytest.param("spaces/alpha.yaml", "address: viale Omero 15\n", "",
+                 'content/spaces/alpha.yaml:1: address: "address" is missing (add a line "address: ..."; see content/README.md)', id="missing required field"),
+    pytest.param("spaces/alpha.yaml", "hours:", "closures:\n  - date: 2027-13-01\nhours:",
+                 'content/spaces/alpha.yaml:11: closures[0].date: "2027-13-01" is not a date (write a date like "2025-08-14" (year-month-day))', id="bad date"),
+    pytest.param("spaces/alpha.yaml", "category: repairs", "category: repair",
+                 'content/spaces/alpha.yaml:16: services[0].category: there is no category "repair" '
+                 '(did you mean "repairs"? Allowed: repairs, digital)', id="service with missing category"),
+    pytest.param("spaces/alpha.yaml", "lat: 45.4378", "lat: 41.9028",
+                 "content/spaces/alpha.yaml:6: lat: 41.9028 is outside Milan "
+                 "(Milan's latitude is between 45.35 and 45.6; copy the coordinates from a map)", id="coordinates outside milan"),
+    pytest.param("spaces/alpha.yaml", "slot_minutes: 30", "slot_minutes: 30\n          seats: 0",
+                 "content/spaces/alpha.yaml:23: services[0].booking.schedule[0].seats: 0 is out of range (it must be at least 1)", id="seats below one"),
+    pytest.param("spaces/alpha.yaml", "municipio: 4\n", "municipio: 4\nmunicipio: 5\n",
+                 'content/spaces/alpha.yaml:5: municipio: "municipio" appears twice (first on line 4) (keep only one of them)', id="repeated yaml key"),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "expected"), ONE_MISTAKE_AS_THE_EDITOR_READS_IT)
+def test_one_mistake_as_the_editor_reads_it(folder: Path, file: str, old: str, new: str, expected: str) -> None:
+    edit(folder, file, old, new)
+    assert str(only_problem(folder)) == expected
 
 
 def test_yaml_syntax_error(folder: Path) -> None:
@@ -266,61 +286,45 @@ def test_unknown_key_lists_allowed_keys(folder: Path) -> None:
     assert problem.hint == "allowed: days, start, end, slot_minutes, seats"
 
 
-def test_missing_required_field(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "address: viale Omero 15\n", "")
-    assert str(only_problem(folder)) == 'content/spaces/alpha.yaml:1: address: "address" is missing (add a line "address: ..."; see content/README.md)'
+# One mistake in the space file, the one problem it makes: where it is (line, field), what is wrong and the start of
+# the hint ("" when the hint is not the point).
+ONE_MISTAKE_IN_A_SPACE = [
+    pytest.param('["09:00-12:30"]', '["09:00-12:30", "14:00-12:00"]',
+                 11, "hours.mon[1]", '"14:00-12:00" ends before it starts', "", id="opening hours ending before they start"),
+    pytest.param('["09:00-12:30"]', '["9-12"]', 11, "hours.mon[0]", '"9" in "9-12" is not a time', "",
+                 id="malformed opening hours"),
+    pytest.param('["09:00-12:30"]', '["09:00-12:30", "12:00-14:00"]', 11, "hours.mon", "the opening times on mon overlap", "",
+                 id="overlapping opening hours"),
+    pytest.param('  mon: ["09:00-12:30"]', '  mon: ["09:00-12:30"]\n  lun: ["15:00-16:00"]',
+                 12, "hours.lun", '"lun" is the same day as "mon"', "", id="same weekday twice"),
+    pytest.param('end: "12:00"', 'end: "09:00"', 21, "services[0].booking.schedule[0].end",
+                 '"09:00" is not after the start "10:00"', "", id="slot end before start"),
+    pytest.param("days: [tue]", "days: [tuesdy]", 19, "services[0].booking.schedule[0].days[0]",
+                 '"tuesdy" is not a day of the week', 'did you mean "tuesday"?', id="bad weekday name"),
+    pytest.param("  mon: [", "  mond: [", 11, "hours.mond", '"mond" is not a day of the week', 'did you mean "mon"?',
+                 id="bad weekday key in hours"),
+    pytest.param("{it: Riparazioni, en: Repairs}", "{en: Repairs}", 14, "services[0].title", "the Italian text is missing",
+                 "", id="local text without Italian"),
+    pytest.param("title: {it: Riparazioni, en: Repairs}", "title:\n      it: Riparazioni\n      cn: 修理",
+                 16, "services[0].title.cn", 'unknown language "cn"', 'did you mean "zh"?',
+                 id="local text with unknown language"),
+    pytest.param("{it: Riparazioni, en: Repairs}", "{it: Riparazioni, anche piccole, en: Repairs}", 14, "services[0].title",
+                 'the text is cut at a comma before "anche piccole"', "", id="text cut at a comma"),
+    pytest.param('      schedule:\n        - days: [tue]\n          start: "10:00"\n          end: "12:00"\n          slot_minutes: 30\n',
+                 "      schedule: []\n", 17, "services[0].booking", "a bookable service needs times to book", "",
+                 id="booking with empty schedule"),
+    pytest.param("neighbourhood: Corvetto", "neighbourhood:", 3, "neighbourhood", "is empty", "", id="empty value"),
+]
 
 
-def test_opening_hours_ending_before_they_start(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", '["09:00-12:30"]', '["09:00-12:30", "14:00-12:00"]')
+@pytest.mark.parametrize(("old", "new", "line", "field", "message", "hint_start"), ONE_MISTAKE_IN_A_SPACE)
+def test_one_mistake_in_a_space_file(
+    folder: Path, old: str, new: str, line: int, field: str, message: str, hint_start: str,
+) -> None:
+    edit(folder, "spaces/alpha.yaml", old, new)
     problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (11, "hours.mon[1]", '"14:00-12:00" ends before it starts')
-
-
-def test_malformed_opening_hours(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", '["09:00-12:30"]', '["9-12"]')
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (11, "hours.mon[0]", '"9" in "9-12" is not a time')
-
-
-def test_overlapping_opening_hours(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", '["09:00-12:30"]', '["09:00-12:30", "12:00-14:00"]')
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (11, "hours.mon", "the opening times on mon overlap")
-
-
-def test_same_weekday_twice(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", '  mon: ["09:00-12:30"]', '  mon: ["09:00-12:30"]\n  lun: ["15:00-16:00"]')
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (12, "hours.lun", '"lun" is the same day as "mon"')
-
-
-def test_slot_end_before_start(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", 'end: "12:00"', 'end: "09:00"')
-    problem = only_problem(folder)
-    assert (problem.line, problem.field) == (21, "services[0].booking.schedule[0].end")
-    assert problem.message == '"09:00" is not after the start "10:00"'
-
-
-def test_bad_weekday_name(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "days: [tue]", "days: [tuesdy]")
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (19, "services[0].booking.schedule[0].days[0]", '"tuesdy" is not a day of the week')
-    assert problem.hint.startswith('did you mean "tuesday"?')
-
-
-def test_bad_weekday_key_in_hours(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "  mon: [", "  mond: [")
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (11, "hours.mond", '"mond" is not a day of the week')
-    assert problem.hint.startswith('did you mean "mon"?')
-
-
-def test_bad_date(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "hours:", "closures:\n  - date: 2027-13-01\nhours:")
-    assert str(only_problem(folder)) == (
-        'content/spaces/alpha.yaml:11: closures[0].date: "2027-13-01" is not a date (write a date like "2025-08-14" (year-month-day))'
-    )
+    assert (problem.line, problem.field, problem.message) == (line, field, message)
+    assert problem.hint.startswith(hint_start)
 
 
 def test_closure_ending_before_it_starts(folder: Path) -> None:
@@ -371,14 +375,6 @@ def test_space_id_must_match_file_name(folder: Path) -> None:
     assert str(problems[1]).startswith('content/spaces/alfa.yaml:1: id: the id "alpha" differs from the file name "alfa"')
 
 
-def test_service_with_missing_category(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "category: repairs", "category: repair")
-    assert str(only_problem(folder)) == (
-        'content/spaces/alpha.yaml:16: services[0].category: there is no category "repair" '
-        '(did you mean "repairs"? Allowed: repairs, digital)'
-    )
-
-
 def test_estate_pointing_to_missing_space(folder: Path) -> None:
     edit(folder, "estates.yaml", "space: alpha", "space: omega")
     problem = only_problem(folder)
@@ -391,14 +387,6 @@ def test_faq_pointing_to_missing_space(folder: Path) -> None:
     write(folder, "faq.yaml", FAQ + "    space: nowhere\n")
     problem = only_problem(folder)
     assert (problem.line, problem.field) == (5, "faq[0].space")
-
-
-def test_coordinates_outside_milan(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "lat: 45.4378", "lat: 41.9028")
-    assert str(only_problem(folder)) == (
-        "content/spaces/alpha.yaml:6: lat: 41.9028 is outside Milan "
-        "(Milan's latitude is between 45.35 and 45.6; copy the coordinates from a map)"
-    )
 
 
 def test_swapped_coordinates(folder: Path) -> None:
@@ -414,29 +402,9 @@ def test_comma_decimal_coordinates(folder: Path) -> None:
     assert (problem.message, problem.hint) == ('"9,2259" is not a number', "use a dot for decimals, e.g. 45.4781")
 
 
-def test_local_text_without_italian(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "{it: Riparazioni, en: Repairs}", "{en: Repairs}")
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (14, "services[0].title", "the Italian text is missing")
-
-
-def test_local_text_with_unknown_language(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "title: {it: Riparazioni, en: Repairs}", "title:\n      it: Riparazioni\n      cn: 修理")
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (16, "services[0].title.cn", 'unknown language "cn"')
-    assert problem.hint.startswith('did you mean "zh"?')
-
-
 def test_keywords_accept_search_only_languages(folder: Path) -> None:
     edit(folder, "spaces/alpha.yaml", "    category: repairs", "    category: repairs\n    keywords: {it: [aggiustare], fr: réparer}")
     assert load_content(folder).services["alpha-repairs"].keywords == {"it": ["aggiustare"], "fr": ["réparer"]}
-
-
-def test_text_cut_at_a_comma(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "{it: Riparazioni, en: Repairs}", "{it: Riparazioni, anche piccole, en: Repairs}")
-    problem = only_problem(folder)
-    assert (problem.line, problem.field) == (14, "services[0].title")
-    assert problem.message == 'the text is cut at a comma before "anche piccole"'
 
 
 def test_slot_length_not_dividing_the_period(folder: Path) -> None:
@@ -445,13 +413,6 @@ def test_slot_length_not_dividing_the_period(folder: Path) -> None:
     assert (problem.line, problem.field) == (22, "services[0].booking.schedule[0].slot_minutes")
     assert problem.message == "10:00-12:00 (120 minutes) cannot be split into slots of 45 minutes"
     assert problem.hint == "choose a slot length that divides 120, e.g. 30, or change start or end"
-
-
-def test_seats_below_one(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "slot_minutes: 30", "slot_minutes: 30\n          seats: 0")
-    assert str(only_problem(folder)) == (
-        "content/spaces/alpha.yaml:23: services[0].booking.schedule[0].seats: 0 is out of range (it must be at least 1)"
-    )
 
 
 def test_booking_with_extra_dates_only(folder: Path) -> None:
@@ -467,16 +428,6 @@ def test_booking_with_extra_dates_only(folder: Path) -> None:
     assert (booking.reminders_hours, booking.phone_required) == ((3.0,), True)
 
 
-def test_booking_with_empty_schedule(folder: Path) -> None:
-    edit(
-        folder, "spaces/alpha.yaml",
-        '      schedule:\n        - days: [tue]\n          start: "10:00"\n          end: "12:00"\n          slot_minutes: 30\n',
-        "      schedule: []\n",
-    )
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (17, "services[0].booking", "a bookable service needs times to book")
-
-
 def test_unknown_service_model(folder: Path) -> None:
     edit(folder, "spaces/alpha.yaml", "model: social_portineria", "model: portineria")
     problem = only_problem(folder)
@@ -484,24 +435,11 @@ def test_unknown_service_model(folder: Path) -> None:
     assert problem.hint.startswith('did you mean "social_portineria"?')
 
 
-def test_repeated_yaml_key(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "municipio: 4\n", "municipio: 4\nmunicipio: 5\n")
-    assert str(only_problem(folder)) == (
-        'content/spaces/alpha.yaml:5: municipio: "municipio" appears twice (first on line 4) (keep only one of them)'
-    )
-
-
 def test_bad_id(folder: Path) -> None:
     edit(folder, "spaces/alpha.yaml", "  - id: alpha-repairs", "  - id: Alpha Repairs")
     problem = only_problem(folder)
     assert (problem.line, problem.message) == (13, '"Alpha Repairs" is not a valid id')
     assert 'e.g. "alpha-repairs"' in problem.hint
-
-
-def test_empty_value(folder: Path) -> None:
-    edit(folder, "spaces/alpha.yaml", "neighbourhood: Corvetto", "neighbourhood:")
-    problem = only_problem(folder)
-    assert (problem.line, problem.field, problem.message) == (3, "neighbourhood", "is empty")
 
 
 def test_missing_file(folder: Path) -> None:

@@ -12,11 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from storage.domain import bookings, guides, users
+from bot.config import Retention
+from bot.i18n import translator
+from handlers.privacy import copy_as_text
+from storage.domain import bookings, guides, privacy, users
 from storage.domain.guides import GuideRefused, Refusal, Result, Stuck
-from storage.models import GuideQuestion, GuideRun, GuideStuck
+from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.domain.stats import Period
 from storage.domain.users import Roles
+from tests.scan import traces_of
 
 ROME = ZoneInfo("Europe/Rome")
 MONDAY = datetime(2027, 3, 1, 8, 0, tzinfo=ROME)
@@ -142,19 +146,62 @@ async def test_the_funnel_hides_groups_under_five(db, clock, people, sample_cont
     assert all(figure.started.value == 0 for figure in figures if figure.guide_id != "pagopa")
 
 
-async def test_progress_and_questions_are_forgotten_after_twelve_months(db, clock, people, sample_content):
+async def test_progress_and_questions_are_purged_by_the_privacy_rules_after_twelve_months(db, clock, people, sample_content,
+                                                                                          tmp_path):
     pagopa = sample_content.guides["pagopa"]
+    retention = Retention()
     async with db.write() as session:
+        for user_id in (TENANT, OTHER, OPERATOR):  # people who never accepted the notice would go after a week
+            await users.record_consent(session, user_id, clock.now())
         await guides.start(session, TENANT, pagopa, "it", clock.now())
         await guides.stuck(session, TENANT, pagopa, 1, "it", clock.now(), sample_content, None)
         session.add(GuideQuestion(user_id=TENANT, chat_id=TENANT, guide_id="pagopa", step=1, space_id="omero",
                                   language="it", text="?", asked_at=clock.now()))
-        await guides.start(session, OTHER, pagopa, "it", clock.now() + timedelta(days=200))
+        await guides.set_prompt(session, OPERATOR, "answer", clock.now(), question_id=1)
+    clock.advance(timedelta(days=200))
     async with db.write() as session:
-        assert await guides.forget_expired(session, clock.now() + guides.GUIDE_RETENTION + timedelta(days=1)) == 2
-        left = list((await session.scalars(select(GuideRun.user_id))).all())
-        assert left == [OTHER]
+        await guides.start(session, OTHER, pagopa, "it", clock.now())
+    due = await privacy.due_counts(db, retention, clock.now())
+    assert (due["guide_runs"], due["guide_questions"], due["guide_prompts"]) == (0, 0, 1), "a stale prompt goes with the drafts"
+
+    clock.advance(timedelta(days=166))
+    done = await privacy.purge(db, retention, clock.now(), tmp_path, batch=1)
+    assert (done["guide_runs"], done["guide_questions"]) == (1, 1)
+    async with db.read() as session:
+        assert list((await session.scalars(select(GuideRun.user_id))).all()) == [OTHER]
         assert await session.scalar(select(func.count()).select_from(GuideStuck)) == 0
+        assert await session.scalar(select(func.count()).select_from(GuidePrompt)) == 0
+    assert (await privacy.due_counts(db, Retention(guides_days=100), clock.now()))["guide_runs"] == 1, "configurable"
+
+
+async def test_my_data_shows_runs_and_questions_and_forgetting_leaves_the_answer_without_the_operator(
+        db, clock, people, sample_content, tmp_path):
+    pagopa = sample_content.guides["pagopa"]
+    operator = Roles(operator_of=frozenset({"omero"}))
+    async with db.write() as session:
+        await guides.start(session, TENANT, pagopa, "it", clock.now())
+        await guides.stuck(session, TENANT, pagopa, 2, "it", clock.now(), sample_content, None)
+        question = GuideQuestion(user_id=TENANT, chat_id=TENANT, guide_id="pagopa", step=2, space_id="omero",
+                                 language="it", text="Dove trovo il codice?", asked_at=clock.now())
+        session.add(question)
+        await session.flush()
+        await guides.submit_answer(session, OPERATOR, operator, sample_content, question.id, "Sul bollettino", clock.now())
+    found = await privacy.collect(db, TENANT)
+    assert found["guides"][0]["guide_id"] == "pagopa" and found["guides"][0]["stuck"][0]["step"] == 2
+    assert (found["guide_questions"][0]["text"], found["guide_questions"][0]["answer"]) == ("Dove trovo il codice?", "Sul bollettino")
+    assert "guides" not in await privacy.collect(db, OPERATOR)
+    readable = copy_as_text(translator("it"), sample_content, TENANT, found, clock.now()).decode("utf-8")
+    title = pagopa.title.get("it")
+    assert f"🧭 Guide che hai seguito\n{'=' * 40}\n  Guida: {title}\n  Passo: 2" in readable
+    assert "  Passi in cui eri bloccato:\n    Passo: 2" in readable
+    assert "💬 Domande agli operatori delle guide" in readable and "  Risposta: Sul bollettino" in readable
+
+    await privacy.forget(db, OPERATOR, clock.now(), tmp_path)
+    async with db.read() as session:
+        kept = (await session.scalars(select(GuideQuestion))).one()
+        assert (kept.answer, kept.answered_by) == ("Sul bollettino", None)
+    await privacy.forget(db, TENANT, clock.now(), tmp_path)
+    assert await traces_of(db, TENANT, OPERATOR) == []
 
 
 async def test_the_guides_csv_has_one_row_per_run_and_ids_only_when_asked(db, clock, people, sample_content):

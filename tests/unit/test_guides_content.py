@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.cli import main
 from storage.content import ContentError, load_content, translation_gaps
-from storage.guides_content import MAX_PICTURE_BYTES
+from storage.content.guides import MAX_PICTURE_BYTES
 from tests.conftest import SAMPLE_CONTENT
 
 GUIDE = """id: {id}

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from storage.domain import inbox
+from storage.domain import inbox, privacy
 from storage.models import InboxUpdate
+from tests.scan import traces_of
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
 ME, OTHER = "host-a", "host-b:8080"
@@ -58,6 +59,21 @@ async def test_handled_updates_are_purged_after_a_day_and_pending_ones_never(db)
     async with db.read() as session:
         left = (await session.scalars(select(InboxUpdate.update_id).order_by(InboxUpdate.update_id))).all()
     assert left == [6, 7]
+
+
+async def test_forgetting_a_person_leaves_no_row_with_their_id_once_their_updates_are_marked(db, tmp_path):
+    """The Forget me update is still being handled while the person is forgotten: it loses the chat id and is
+    still marked handled (then empty); the person's handled rows go at once; other chats are untouched."""
+    await inbox.store(db, [text_update(20, 42, "prima"), pressed(21, 42), text_update(22, 7)], NOW, ME)
+    await inbox.mark_handled(db, 20, NOW)
+    await privacy.forget(db, 42, NOW, tmp_path)  # while update 21 is being handled
+    await inbox.mark_handled(db, 21, NOW)
+    async with db.read() as session:
+        rows = {row.update_id: row for row in (await session.scalars(select(InboxUpdate))).all()}
+    assert sorted(rows) == [21, 22]
+    assert (rows[21].chat_id, rows[21].payload) == (0, {}) and rows[21].handled_at is not None
+    assert rows[22].chat_id == 7 and rows[22].handled_at is None
+    assert await traces_of(db, 42) == []
 
 
 async def test_leftovers_are_taken_by_their_own_instance_at_once_and_by_another_after_the_lease(db):

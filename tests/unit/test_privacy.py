@@ -20,13 +20,14 @@ from storage.models import (
 from storage.domain.tickets import Action, Actor
 from storage.domain.users import Roles
 from tests.scan import traces_of
+from tests.unit.report_drafts import fill_draft
 
 ESTATE = "omero-mompiani"
 AMAL, NEIGHBOUR, CUSTODIAN = 770011223, 770044556, 770077889
 PHONE = "+39 333 7654321"
 SERVICE, SPACE = "omero-digital-desk", "omero"
-# Columns that hold a Telegram message id, not a person's.
-NOT_A_PERSON = {("outbox", "message_id")}
+# Columns that hold a Telegram message or update id, not a person's.
+NOT_A_PERSON = {("outbox", "message_id"), ("inbox", "update_id")}
 
 
 def _looks_like_a_person(table: str, column) -> bool:  # type: ignore[no-untyped-def]
@@ -67,20 +68,6 @@ async def _person(db, clock, user_id: int, name: str) -> None:  # type: ignore[n
         await users.record_consent(session, user_id, clock.now(), name)
 
 
-def _draft(draft: ReportDraft, content, now, description: str, area: str = "flat") -> None:  # type: ignore[no-untyped-def]
-    tickets.choose_category(draft, content, "water-leak", now)
-    tickets.choose_estate(draft, content, ESTATE, now)
-    if draft.step == "building":
-        tickets.choose_building(draft, content, 0, now)
-    tickets.choose_floor(draft, content, 3, now)
-    tickets.choose_area(draft, content, area, now)
-    if area == "flat":
-        tickets.set_flat(draft, content, "int. 12", now)
-    while draft.step == "questions":
-        tickets.answer_question(draft, content, tickets.pending_questions(draft, content)[0], "yes", now)
-    tickets.set_description(draft, content, description, now)
-
-
 def _media(media_dir: Path, name: str) -> dict:
     path = media_dir / "2027" / "03" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,11 +84,11 @@ async def _amal_everywhere(db, clock, content, media_dir: Path) -> dict:  # type
     custodian = Actor(CUSTODIAN, Roles(custodian_of=frozenset({ESTATE})))
     async with db.write() as session:
         draft = await tickets.start_draft(session, NEIGHBOUR, now)
-        _draft(draft, content, now, "Perdita in cantina", area="common")  # "me too" is only for common areas
+        fill_draft(draft, content, now, description="Perdita in cantina", area="common")  # "me too" is only for common areas
         tickets.photos_done(draft, content, now)
         neighbours = await tickets.open_ticket(session, draft, content, Roles(), now)
         draft = await tickets.start_draft(session, AMAL, now)
-        _draft(draft, content, now, f"Acqua dal soffitto, chiamatemi al {PHONE}")
+        fill_draft(draft, content, now, description=f"Acqua dal soffitto, chiamatemi al {PHONE}")
         tickets.add_photo(draft, content, _media(media_dir, "amal-1.jpg"), now)
         tickets.photos_done(draft, content, now)
         amals = await tickets.open_ticket(session, draft, content, Roles(), now)
@@ -268,9 +255,11 @@ def test_the_notice_names_the_controller_and_quotes_the_configured_retention(sam
     from bot.i18n import translator
     from handlers.privacy import render_notice
 
-    screen = render_notice(translator("it"), sample_content.contacts, Retention(drafts_days=3, tickets_days=400), consented=False)
+    screen = render_notice(translator("it"), sample_content.contacts, Retention(drafts_days=3, tickets_days=400, guides_days=90),
+                           consented=False)
     assert sample_content.contacts.privacy.controller in screen.text and sample_content.contacts.privacy.dpo_email in screen.text
     assert "Bozze: 3 giorni" in screen.text and "400 giorni dopo la chiusura" in screen.text and "Garante" in screen.text
+    assert "Guide seguite e domande agli operatori: 90 giorni" in screen.text
     arabic = render_notice(translator("ar"), sample_content.contacts, Retention(), consented=True)
     assert "Garante" in arabic.text and "الخصوصية" in arabic.text
 

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.sandbox.cli import add_sandbox_command
-from bot.sandbox.server import ADMIN_PERSONA, PERSONAS, Sandbox, SandboxError
+from bot.emulator.sandbox.cli import add_sandbox_command
+from bot.emulator.sandbox.server import ADMIN_PERSONA, PERSONAS, Sandbox, SandboxError
 from storage.domain import users
 from storage.models import Invite
 from tests.conftest import SAMPLE_CONTENT

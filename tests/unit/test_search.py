@@ -90,7 +90,10 @@ def test_the_index_follows_content_changes(tmp_path: Path) -> None:
 def test_every_service_and_faq_has_keywords_in_every_language(content: Content) -> None:
     from bot.i18n import LANGUAGES
 
-    missing = [f"{kind} {item.id}: {language}" for kind, items in (("service", content.services.values()), ("faq", content.faqs))
+    # The programme's items with seats are services for the booking engine only (storage/content/events.py): what's
+    # on is found through its own screens, so editors write no keywords for them.
+    listed = [service for space_id in content.spaces for service in content.services_of(space_id)]
+    missing = [f"{kind} {item.id}: {language}" for kind, items in (("service", listed), ("faq", content.faqs))
                for item in items for language in LANGUAGES if not item.keywords.get(language)]
     assert not missing, missing
 

@@ -19,7 +19,7 @@ from telegram.ext import ApplicationBuilder, ContextTypes, MessageHandler, filte
 from telegram.request import HTTPXRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
-from bot.bench_bare import build_bare_app
+from tests.bench.bare import build_bare_app
 from bot.telegram_http import AiohttpRequest
 
 TOKEN = "123456:TEST-token"

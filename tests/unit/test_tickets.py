@@ -17,6 +17,7 @@ from storage.domain import ticket_lists, users
 from storage.models import ReportDraft, Ticket, TicketSubscriber, User
 from storage.domain.tickets import Action, Actor, TicketError
 from storage.domain.users import Roles
+from tests.unit.report_drafts import fill_draft
 
 ESTATE = "omero-mompiani"
 OTHER_ESTATE = "zoia-cagnino"
@@ -42,17 +43,7 @@ async def _people(db, clock) -> None:  # type: ignore[no-untyped-def]
 
 def _complete_draft(draft: ReportDraft, content, now, *, category="water-leak", estate=ESTATE, description="Acqua dal soffitto",  # type: ignore[no-untyped-def]
                     area="flat") -> None:
-    tickets.choose_category(draft, content, category, now)
-    tickets.choose_estate(draft, content, estate, now)
-    if draft.step == "building":
-        tickets.choose_building(draft, content, 0, now)
-    tickets.choose_floor(draft, content, 3, now)
-    tickets.choose_area(draft, content, area, now)
-    if area == "flat":
-        tickets.set_flat(draft, content, "int. 12", now)
-    while draft.step == "questions":
-        tickets.answer_question(draft, content, tickets.pending_questions(draft, content)[0], "yes", now)
-    tickets.set_description(draft, content, description, now)
+    fill_draft(draft, content, now, category=category, estate=estate, description=description, area=area)
     tickets.photos_done(draft, content, now)
 
 
@@ -68,6 +59,12 @@ async def _offered_draft(session, clock, content, user_id: int) -> list[int]:  #
     draft = await tickets.start_draft(session, user_id, clock.now())
     _complete_draft(draft, content, clock.now(), area="common")
     return [ticket.id for ticket in await tickets.find_duplicates(session, draft, clock.now())]
+
+
+async def _neighbour_joins(session, clock, content, ticket_id: int) -> None:  # type: ignore[no-untyped-def]
+    """The neighbour, offered the ticket while writing the same problem, says "me too" and follows it."""
+    await _offered_draft(session, clock, content, NEIGHBOUR)
+    await tickets.me_too(session, ticket_id, ACTORS["neighbour"], clock.now())
 
 
 async def _act(db, clock, ticket_id: int, action: Action, actor: str):  # type: ignore[no-untyped-def]
@@ -314,8 +311,7 @@ async def test_a_subscriber_is_told_of_changes_of_state_without_the_custodians_w
     await _people(db, clock)
     ticket = await _open(db, clock, sample_content, area="common")
     async with db.write() as session:
-        await _offered_draft(session, clock, sample_content, NEIGHBOUR)
-        await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
+        await _neighbour_joins(session, clock, sample_content, ticket.id)
         change = await tickets.reject(session, ticket.id, ACTORS["custodian"], "other", clock.now(),
                                       "Amal, il tubo è tuo: chiama l'idraulico al 02 555")
     tr = translator("it", "Europe/Rome")
@@ -412,8 +408,7 @@ async def test_comments_and_photos_come_from_the_reporter_only(db, clock, sample
     await _people(db, clock)
     ticket = await _open(db, clock, sample_content, area="common")
     async with db.write() as session:
-        await _offered_draft(session, clock, sample_content, NEIGHBOUR)
-        await tickets.me_too(session, ticket.id, ACTORS["neighbour"], clock.now())
+        await _neighbour_joins(session, clock, sample_content, ticket.id)
     with pytest.raises(TicketError):  # a subscriber follows the problem; they do not write to the custodians
         async with db.write() as session:
             await tickets.add_comment(session, ticket.id, ACTORS["neighbour"], clock.now(), text="anche da me")

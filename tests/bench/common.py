@@ -1,7 +1,7 @@
 """What the benchmarks share: the bot under test in its own process, its CPU time and peak memory, latency
 percentiles, tables and progress lines.
 
-The bot (the product or a bare reference bot) runs as `python -m bot.bench.common '<json spec>'`, so its CPU
+The bot (the product or a bare reference bot) runs as `python -m tests.bench.common '<json spec>'`, so its CPU
 seconds and RSS are its own and not those of the emulator and the simulated tenants in the parent process.
 """
 
@@ -185,6 +185,9 @@ def product_env(api_url: str, file_url: str, database_url: str, data_dir: Path, 
         "QC_DATABASE_URL": database_url,
         "QC_DATA_DIR": str(data_dir),
         "QC_CONTENT_DIR": str(content_dir),
+        # Simulated tenants act at machine speed: the per-person burst limit (20 messages in 10 s) would silence
+        # those sending photos and words in the task mix.
+        "QC_BURST_UPDATES": "100000",
     }
     if mode == "webhook":
         env.update({
@@ -210,7 +213,7 @@ class BotProcess:
         self._log = self.log_path.open("wb")
         self.started_at = time.perf_counter()
         self._popen = subprocess.Popen(
-            [sys.executable, "-m", "bot.bench.common", payload], cwd=PROJECT_ROOT, stdout=self._log, stderr=self._log,
+            [sys.executable, "-m", "tests.bench.common", payload], cwd=PROJECT_ROOT, stdout=self._log, stderr=self._log,
         )
         self.process = psutil.Process(self._popen.pid)
 
@@ -272,7 +275,7 @@ async def _serve_bare(spec: BotSpec, stop: asyncio.Event) -> None:
     from aiohttp import web
     from telegram import Update
 
-    from bot.bench_bare import build_bare_app
+    from tests.bench.bare import build_bare_app
 
     application = build_bare_app(spec.api_url, spec.file_url, BENCH_TOKEN, spec.kind.removeprefix("bare-"))  # type: ignore[arg-type]
     await application.initialize()
@@ -315,13 +318,19 @@ async def _child_main(spec: BotSpec) -> None:
         await _serve_product(spec, stop)
     elif spec.kind in ("bare-httpx", "bare-aiohttp"):
         await _serve_bare(spec, stop)
+    elif spec.kind == "bare-aiogram":
+        from tests.bench.aiogram_bot import serve_aiogram
+
+        await serve_aiogram(spec.api_url, spec.file_url, BENCH_TOKEN, spec.mode, spec.webhook_url, WEBHOOK_PATH,
+                            WEBHOOK_SECRET, spec.listen_port, stop)
     else:
-        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx or bare-aiohttp")
+        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx, bare-aiohttp "
+                         "or bare-aiogram")
 
 
 def _child(argv: list[str]) -> None:
     if len(argv) != 1:
-        raise SystemExit("usage: python -m bot.bench.common '<json BotSpec>' (started by the benchmarks)")
+        raise SystemExit("usage: python -m tests.bench.common '<json BotSpec>' (started by the benchmarks)")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     spec = BotSpec(**json.loads(argv[0]))
     if not spec.profile_path:

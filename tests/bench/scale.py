@@ -9,7 +9,7 @@ database is created there and dropped afterwards):
    a time bank member's balance and history;
 3. start the bot in its own process over that database, time the same screens through the emulator, crawl every
    screen a tenant and an admin can reach, and read the bot's RSS afterwards.
-Finally, content reload time for 9 spaces × 200 services (storage.content.generate_large_content).
+Finally, content reload time for 9 spaces × 200 services (tests/bench/content.py).
 """
 
 from __future__ import annotations
@@ -449,8 +449,8 @@ async def through_emulator(url: str, content_dir: Path, data_dir: Path, seeded: 
                            crawl: int) -> tuple[dict[str, list[float]], int, int, int]:
     """Returns (timings by screen, presses in the crawl, distinct actions reached, bot RSS after the crawl)."""
     from bot import callbacks
-    from bot.bench.common import BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, product_env
-    from bot.bench.load import Chat
+    from tests.bench.common import BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, product_env
+    from tests.bench.load import Chat
     from bot.emulator import BotApiEmulator
 
     emu = BotApiEmulator(token=BENCH_TOKEN, bot_username=BENCH_BOT_USERNAME, history_limit=50)
@@ -531,7 +531,7 @@ async def through_emulator(url: str, content_dir: Path, data_dir: Path, seeded: 
 
 
 async def _bench_backend(name: str, url: str, folder: Path, args: argparse.Namespace) -> None:
-    from bot.bench.common import mib, ms, percentile, print_table
+    from tests.bench.common import mib, ms, percentile, print_table
     from bot.clock import Clock
     from bot.config import PROJECT_ROOT, load_settings
     from bot.runtime import Runtime
@@ -581,7 +581,8 @@ async def _bench_backend(name: str, url: str, folder: Path, args: argparse.Names
 
 async def _content_reload(folder: Path) -> tuple[float, float, int]:
     """A cold load of 9 spaces × 200 services, and a reload after one space file was saved again."""
-    from storage.content import ContentStore, generate_large_content
+    from storage.content import ContentStore
+    from tests.bench.content import generate_large_content
 
     directory = folder / "large-content"
     generate_large_content(directory, spaces=9, services_per_space=200)
@@ -600,7 +601,7 @@ async def _content_reload(folder: Path) -> tuple[float, float, int]:
 
 
 async def _main(args: argparse.Namespace) -> None:
-    from bot.bench.common import machine_line, ms, postgres_server_url, throwaway_postgres_database
+    from tests.bench.common import machine_line, ms, postgres_server_url, throwaway_postgres_database
 
     print(f"qcbot bench scale: {args.users:,} users, {args.bookings:,} bookings, {args.tickets:,} tickets; "
           f"{machine_line()}", flush=True)

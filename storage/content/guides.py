@@ -1,6 +1,6 @@
 """Guides to digital services in the editors' content: one YAML file per guide under content/guides/, pictures
 beside them in content/guides/pictures/. The schema, the checks (with file:line for editors) and the objects the
-bot uses live here together; storage/content.py calls in while it loads a folder.
+bot uses live here together; storage/content/loader.py calls in while it loads a folder.
 
 A guide has a title, who it is for, what you need, an estimated time and steps; a step has a short text, an
 optional picture (PNG or JPEG, checked for size and format), an optional https link and "what can go wrong" tips.
@@ -18,20 +18,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
-from storage.content import (
-    LocalText,
-    Location,
-    _Identifier,
-    _invalid,
-    _Keywords,
-    _Loading,
-    _Parsed,
-    _Schema,
-    _YAML_SUFFIXES,
-)
+from storage.content.errors import Location, _invalid
+from storage.content.model import _YAML_SUFFIXES, LocalText
+from storage.content.schema import _Identifier, _Keywords, _Schema
 
 if TYPE_CHECKING:
-    from storage.content import Content
+    from storage.content.loader import _Loading, _Parsed
+    from storage.content.model import Content
 
 GUIDES_FOLDER = "guides"
 PICTURES_FOLDER = "guides/pictures"
@@ -121,7 +114,7 @@ class _GuideSchema(_Schema):
 
 
 # --------------------------------------------------------------------------------------------
-# Loading and checks (called by storage/content.py)
+# Loading and checks (called by storage/content/loader.py)
 
 
 def guide_files(loading: _Loading) -> list[_Parsed]:

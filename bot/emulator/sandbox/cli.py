@@ -86,7 +86,7 @@ def cmd_sandbox(args: argparse.Namespace) -> None:
 
 
 async def _serve(args: argparse.Namespace, data_dir: Path) -> None:
-    from bot.sandbox.server import (  # the whole bot: imported only when it runs
+    from bot.emulator.sandbox.server import (  # the whole bot: imported only when it runs
         Sandbox,
         SandboxError,
     )

@@ -27,13 +27,15 @@ from typing import Any
 describe = "load: replies/s, latency, CPU and memory of the bot vs bare PTB bots, polling and webhook"
 
 # product-no-inbox: the product storing no update, beside which the product's figures are the inbox's cost.
-BOTS = ("product", "product-no-inbox", "bare-httpx", "bare-aiohttp")
+BOTS = ("product", "product-no-inbox", "bare-httpx", "bare-aiohttp", "bare-aiogram")
 PRODUCTS = ("product", "product-no-inbox")
 MODES = ("polling", "webhook")
+MIXES = ("walk", "tasks")
 REPLY_TIMEOUT = 15.0  # a tenant who waits longer gives up on that step and says /menu
 START_TIMEOUT = 60.0
 SEARCH_WORDS = ("computer", "riparazioni", "pacchi", "SPID", "lavoro", "compiti", "caf", "bollette", "italiano")
-LANGUAGES = ("it", "en", "ar", "es", "zh", "uk", "ro")
+# The languages simulated tenants' phones are set to: a sample of the shipped ones.
+TENANT_LANGUAGES = ("it", "en", "ar", "es", "zh", "uk", "ro")
 TENANT_IDS_FROM = 700_000
 
 
@@ -41,10 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenants", type=int, default=100, help="simulated tenants acting at once (default 100)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per bot and mode (default 20)")
     parser.add_argument("--mode", choices=[*MODES, "both"], default="both", help="how updates reach the bots")
-    parser.add_argument("--bots", default=",".join(BOTS), help=f"which bots, comma separated (default {','.join(BOTS)})")
+    parser.add_argument("--bots", default=None, help=f"which bots, comma separated (default {','.join(BOTS)}; "
+                                                     "bare-aiogram only with the bench extra installed)")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite",
                         help="the product's database: a fresh SQLite file (default) or a throwaway PostgreSQL database "
                              "on the server named by QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL")
+    parser.add_argument("--mix", choices=MIXES, default="walk",
+                        help="what the product's tenants do: walk the menus (mostly reading screens; default) or "
+                             "complete tasks (book and cancel, rate, feedback, reports with a photo, the notice, "
+                             "the language: mostly writes); latency is printed per action")
     parser.add_argument("--profile", metavar="FILE", help="run the product under pyinstrument and write its profile here")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every bot and mode this many times, in turn, and print the median of the ratios "
@@ -52,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.bots is None:
+        import importlib.util
+
+        args.bots = ",".join(bot for bot in BOTS if bot != "bare-aiogram" or importlib.util.find_spec("aiogram"))
     bots = [name.strip() for name in args.bots.split(",") if name.strip()]
     unknown = [name for name in bots if name not in BOTS]
     if unknown or not bots:
@@ -59,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
     if args.tenants < 1 or args.seconds <= 0 or args.rounds < 1:
         raise SystemExit("qcbot bench load: --tenants and --rounds must be at least 1 and --seconds more than 0")
     if args.database == "postgres" and any(bot in PRODUCTS for bot in bots):
-        from bot.bench.common import postgres_server_url
+        from tests.bench.common import postgres_server_url
 
         if postgres_server_url() is None:
             raise SystemExit("qcbot bench load: --database postgres needs a server: set QC_BENCH_POSTGRES_URL="
@@ -84,6 +95,7 @@ class Figures:
     timeouts: int = 0
     refusals: int = 0
     by_step: dict[str, list[float]] = field(default_factory=dict)  # latencies per kind of action
+    timeouts_by_step: dict[str, int] = field(default_factory=dict)
 
     @property
     def replies_per_second(self) -> float:
@@ -172,6 +184,63 @@ class ProductTenant:
         return self.names[action], await self.chat.press(message_id, self.rng.choice(matching))
 
 
+# The task mix: a tenant presses any button of the screen they are on, the buttons that change something (book,
+# cancel, rate, feedback, report, accept the notice, language) more often, as people completing tasks do; they write
+# when a screen asks for words and send a photo when a report asks for one.
+TASK_WEIGHT = 4
+TASK_PREFIXES = ("BOOK", "BOOKING", "WAITLIST", "MY_BOOKINGS", "FEEDBACK", "REPORT", "CONSENT", "SET_LANGUAGE",
+                 "LANGUAGES", "MY_REPORTS")
+TASK_TEXTS = ("la luce delle scale non funziona da ieri sera", "tutto bene, grazie", "il portone non si chiude",
+              "3331234567", "molto utile")
+
+
+def _tiny_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 140, 160)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+class TaskTenant(ProductTenant):
+    """Completes tasks rather than walking: each action is a button of the current screen (writes weighted up), a
+    text every so often (descriptions, comments, phone numbers), a photo where a report asks for one."""
+
+    photo = b""
+
+    async def open_chat(self) -> float | None:
+        return await self.chat.send("/start")  # the notice is accepted as one of the tasks
+
+    async def act(self) -> tuple[str, float | None]:
+        message_id, data = self.chat.buttons()
+        message = self.chat.emu.last_bot_message(self.chat.user_id)
+        chosen = {button.get("callback_data") for row in (message.inline_keyboard if message else [])
+                  for button in row if button.get("text", "").startswith("✅ ") and len(row) > 1}
+        data = [item for item in data if item not in chosen]  # the language already chosen changes nothing
+        decoded = [(item, self.callbacks.decode(item)) for item in data]
+        choices = [(item, self.names.get(found.action, "?")) for item, found in decoded if found is not None]
+        asks_photo = any(name == "REPORT_PHOTOS_DONE" for _item, name in choices)
+        if asks_photo and self.rng.random() < 0.5:
+            if not TaskTenant.photo:
+                TaskTenant.photo = _tiny_jpeg()
+            return "photo", await self.chat.reply_to(
+                lambda: self.chat.emu.send_photo(self.chat.user_id, TaskTenant.photo))
+        if not choices:
+            return "/menu", await self.chat.send("/menu")
+        in_draft = any(name in ("REPORT_DISCARD", "FEEDBACK_DISCARD") for _item, name in choices)
+        if in_draft and self.rng.random() < 0.3:  # a draft waits for words: a description, a comment
+            return "text", await self.chat.send(self.rng.choice(TASK_TEXTS))
+        by_action: dict[str, list[str]] = {}
+        for item, name in choices:
+            by_action.setdefault(name, []).append(item)
+        names = list(by_action)  # an action first, then one of its buttons: nine languages are one choice
+        weights = [TASK_WEIGHT if name.startswith(TASK_PREFIXES) or name.endswith("RATE") else 1 for name in names]
+        name = self.rng.choices(names, weights)[0]
+        return name, await self.chat.press(message_id, self.rng.choice(by_action[name]))
+
+
 class BareTenant:
     """Writes to the bare bot, then presses its buttons; writes again every tenth action."""
 
@@ -194,9 +263,9 @@ class BareTenant:
 
 
 async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: Path, profile: str = "",
-                    database_url: str = "") -> Figures:
+                    database_url: str = "", mix: str = "walk") -> Figures:
     """database_url: the product's database; empty for a fresh SQLite file in the run's folder."""
-    from bot.bench.common import (
+    from tests.bench.common import (
         BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, Progress, free_port, ms, product_env,
     )
     from bot.config import PROJECT_ROOT
@@ -213,12 +282,12 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
                       PROJECT_ROOT / "content", mode, port) if bot in PRODUCTS else {}
     spec = BotSpec(bot, mode, emu.base_url, emu.base_file_url, env, port, profile if bot == "product" else "")
     process = BotProcess(spec, run_dir / "bot.log")
-    make_tenant = ProductTenant if bot in PRODUCTS else BareTenant
+    make_tenant = (TaskTenant if mix == "tasks" else ProductTenant) if bot in PRODUCTS else BareTenant
     rng = random.Random(7)
     people = []
     for number in range(tenants):
         user_id = TENANT_IDS_FROM + number
-        emu.add_user(user_id, f"Tenant {number}", language_code=rng.choice(LANGUAGES))
+        emu.add_user(user_id, f"Tenant {number}", language_code=rng.choice(TENANT_LANGUAGES))
         people.append(make_tenant(Chat(emu, user_id), random.Random(number)))
     try:
         process.start()
@@ -236,6 +305,7 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
                 step, latency = await person.act()
                 if latency is None:
                     figures.timeouts += 1
+                    figures.timeouts_by_step[step] = figures.timeouts_by_step.get(step, 0) + 1
                 elif time.perf_counter() <= deadline:
                     latencies.append(latency)
                     figures.by_step.setdefault(step, []).append(latency)
@@ -292,12 +362,12 @@ async def _content_reload() -> tuple[float, float]:
 
 
 async def _main(args: argparse.Namespace, bots: list[str]) -> None:
-    from bot.bench.common import (
+    from tests.bench.common import (
         choices, machine_line, mib, ms, percentile, postgres_server_url, print_table, throwaway_postgres_database,
     )
 
     modes = choices(args.mode, MODES)
-    print(f"qcbot bench load: {args.tenants} tenants, {args.seconds:g} s per bot and mode, the product on "
+    print(f"qcbot bench load: {args.tenants} tenants, the {args.mix} mix, {args.seconds:g} s per bot and mode, the product on "
           f"{'PostgreSQL' if args.database == 'postgres' else 'SQLite'}; {machine_line()}", flush=True)
     results: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="qc-bench-load-") as temporary:
@@ -310,9 +380,11 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
                     folder.mkdir(exist_ok=True)
                     if bot in PRODUCTS and args.database == "postgres":
                         async with throwaway_postgres_database(postgres_server_url() or "") as database_url:
-                            figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile, database_url)
+                            figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile, database_url,
+                                                        args.mix)
                     else:
-                        figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile)
+                        figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile,
+                                                  mix=args.mix)
                     figures.round = round_number
                     results.append(figures)
     cold, reload = await _content_reload()
@@ -342,6 +414,21 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
             slowest = sorted(by_step.items(), key=lambda item: -percentile(item[1], 0.99))
             print(f"  product/{mode}, slowest steps by p99: " + "; ".join(
                 f"{step} {ms(percentile(values, 0.5))}/{ms(percentile(values, 0.99))}" for step, values in slowest[:6]))
+    for mode in modes:
+        by_action: dict[str, list[float]] = {}
+        timed_out: dict[str, int] = {}
+        for f in results:
+            if f.bot == "product" and f.mode == mode:
+                for step, values in f.by_step.items():
+                    by_action.setdefault(step, []).extend(values)
+                for step, count in f.timeouts_by_step.items():
+                    timed_out[step] = timed_out.get(step, 0) + count
+        if by_action and args.mix == "tasks":
+            print(f"\nproduct / {mode}, latency per action ({args.mix} mix, all rounds):")
+            print_table(["action", "count", "p50", "p95", "no reply"],
+                        [[step, str(len(values)), ms(percentile(values, 0.5)), ms(percentile(values, 0.95)),
+                          str(timed_out.get(step, 0))]
+                         for step, values in sorted(by_action.items(), key=lambda item: -percentile(item[1], 0.95))])
     refused = [f for f in results if f.refusals]
     for f in refused:
         print(f"  warning: the emulator refused {f.refusals} call(s) of {f.bot}/{f.mode}")
@@ -349,7 +436,7 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
 
 
 def _p(figures: Figures, fraction: float) -> float:
-    from bot.bench.common import percentile
+    from tests.bench.common import percentile
 
     return percentile(figures.latencies, fraction)
 

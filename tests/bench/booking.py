@@ -220,7 +220,7 @@ async def _bench_backend(name: str, url: str, folder: Path, content_dir: Path, a
 
 
 async def _main(args: argparse.Namespace) -> None:
-    from bot.bench.common import postgres_server_url, throwaway_postgres_database
+    from tests.bench.common import postgres_server_url, throwaway_postgres_database
 
     with tempfile.TemporaryDirectory(prefix="qc-bench-booking-") as temporary:
         folder = Path(temporary)

@@ -1,0 +1,209 @@
+"""Drains broadcasts (storage/domain/broadcast.py) at Telegram's pace, beside the outbox sender.
+
+- Global pace: sends start 1/rate seconds apart (28/s by default: under the ~30/s Telegram allows a bot, with room
+  for the alerts and reminders the outbox sends meanwhile); a second never holds more than `rate` starts.
+- Per chat: at most one message a second (a tenant in two broadcasts at once gets them a second apart).
+- 429: retry_after pauses the whole broadcast sender, not just the one message; the row goes back unchanged.
+- 403: the tenant is marked unreachable (users.blocked_at) and no broadcast writes to them again until they do.
+- 5xx and time-outs: the row is retried with backoff, up to MAX_ATTEMPTS.
+- Interactive traffic first: replies to a pressed button do not go through here at all, alerts and reminders are
+  the outbox's (its own table and loop), so neither ever waits behind broadcast rows.
+
+A row is marked right after Telegram answers; rows are leased, so a restart continues with the rows nobody was
+holding, and the one message in flight at a crash is the only possible repeat (as in the outbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from telegram import Bot
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from bot.clock import Clock
+from bot.outbox_sender import backoff, retry_seconds
+from storage.domain import broadcast
+from storage.db import Database
+from storage.models import Broadcast
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE = 28.0
+PER_CHAT_SECONDS = 1.0
+MAX_ATTEMPTS = 12
+IDLE_POLL_SECONDS = 1.0
+# Concurrent calls: two, so one slow answer does not stop the pace, and few enough that calls delayed on the way
+# cannot bunch into one second at Telegram's end (4 in flight let 32 arrive in one second on a loaded machine).
+IN_FLIGHT = 2
+
+# (broadcast, recipient) -> (Bot API method, parameters), or None to drop the row (e.g. the item is gone).
+Render = Callable[[Broadcast, broadcast.Claimed], Awaitable[tuple[str, dict] | None]]
+
+
+class BroadcastSender:
+    def __init__(self, db: Database, bot: Bot, clock: Clock, render: Render, tz: ZoneInfo, *, rate: float = DEFAULT_RATE,
+                 per_chat_seconds: float = PER_CHAT_SECONDS, time_scale: float = 1.0) -> None:
+        self.db = db
+        self.bot = bot
+        self.clock = clock
+        self.render = render
+        self.tz = tz
+        # time_scale > 1 runs faster than Telegram allows, for short benchmark runs only (qcbot bench broadcast).
+        self.interval = 1.0 / (rate * time_scale)
+        self.per_chat_seconds = per_chat_seconds / time_scale
+        self.time_scale = time_scale
+        self._paused_until = 0.0  # monotonic
+        self._next_start = 0.0
+        # The last `rate` starts: no second ever holds more, whatever the timers did. With at most IN_FLIGHT calls
+        # out, Telegram then receives at most rate + IN_FLIGHT in any second (30 at the default 28).
+        self._recent_starts: deque[float] = deque(maxlen=max(1, int(rate)))
+        self._last_in_chat: dict[int, float] = {}
+        self._broadcasts: dict[int, Broadcast] = {}
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._in_flight: set[asyncio.Task] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self.sent = 0  # counters for the benchmark and logs
+        self.pauses = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="broadcast-sender")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                worked = await self.step()
+            except Exception:  # the database may be briefly unavailable; never let the loop die
+                log.exception("broadcast step failed")
+                worked = False
+            if worked or self._stopping:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def step(self) -> bool:
+        """Fan out a batch where needed and send what is due; False when there was nothing to do."""
+        pause = self._paused_until - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        now = self.clock.now()
+        active = await broadcast.active_broadcasts(self.db, now, self.tz)
+        self._broadcasts = {item.id: item for item in active}
+        if not active:
+            return False
+        for item in active:
+            if not item.fanout_done:
+                await broadcast.fan_out_batch(self.db, item.id, now)
+        # About a second's worth at a time: leases stay short and a stop or a 429 gives back little.
+        rows = await broadcast.claim(self.db, [item.id for item in active], now, limit=max(1, int(1 / self.interval)))
+        if not rows:
+            finished = await broadcast.close_finished(self.db, now)
+            return bool(finished) or any(not item.fanout_done for item in active)
+        for index, row in enumerate(rows):
+            await self._pace()
+            if self._stopping or self._paused_until > time.monotonic():  # a 429 came back while we waited
+                await broadcast.release(self.db, [later.id for later in rows[index:]], self.clock.now())
+                break
+            if not self._chat_ready(row.user_id):
+                await broadcast.release(self.db, [row.id], self.clock.now() + timedelta(seconds=self.per_chat_seconds))
+                continue
+            await self._slots.acquire()
+            task = asyncio.create_task(self._deliver(row))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+        return True
+
+    async def _pace(self) -> None:
+        # Not through a pause: after the wait, the caller sees the pause and gives the rest of the batch back, so
+        # no row stays leased through a long retry_after.
+        now = time.monotonic()
+        start = max(now, self._next_start)
+        window = 1.0 / self.time_scale
+        if len(self._recent_starts) == self._recent_starts.maxlen:
+            # Never more than `rate` starts in any one second.
+            start = max(start, self._recent_starts[0] + window)
+        # Always yield, also when behind schedule: the sends already handed out run (and may report a 429) first.
+        await asyncio.sleep(max(0.0, start - now))
+        self._recent_starts.append(max(start, time.monotonic()))
+        # From the planned start, not the moment the sleep ended: a timer's lateness must not add up over
+        # thousands of messages (it cost ~2 % of the pace).
+        self._next_start = start + self.interval
+
+    def _chat_ready(self, chat_id: int) -> bool:
+        now = time.monotonic()
+        last = self._last_in_chat.get(chat_id)
+        if last is not None and now - last < self.per_chat_seconds:
+            return False
+        self._last_in_chat[chat_id] = now
+        if len(self._last_in_chat) > 1000:  # keep only the last second's chats: memory stays flat
+            self._last_in_chat = {chat: at for chat, at in self._last_in_chat.items() if now - at < self.per_chat_seconds}
+        return True
+
+    async def _deliver(self, row: broadcast.Claimed) -> None:
+        try:
+            await self._deliver_row(row)
+        except Exception:
+            log.exception("broadcast row %s failed", row.id)
+        finally:
+            self._slots.release()
+
+    async def _deliver_row(self, row: broadcast.Claimed) -> None:
+        item = self._broadcasts.get(row.broadcast_id)
+        now = self.clock.now()
+        call = await self.render(item, row) if item is not None else None
+        if call is None:
+            await broadcast.mark(self.db, row.id, "dropped", now, "nothing to send")
+            return
+        method, params = call
+        if self._paused_until > time.monotonic():  # a 429 came back after this row was handed out: not now
+            await broadcast.release(self.db, [row.id], self.clock.now())
+            return
+        try:
+            result = await self.bot.do_api_request(method, api_kwargs={**params, "chat_id": row.user_id})
+        except RetryAfter as exc:
+            wait = retry_seconds(exc) / self.time_scale
+            self._paused_until = max(self._paused_until, time.monotonic() + wait)
+            self.pauses += 1
+            log.info("429 on a broadcast: every broadcast waits %.1f s", wait)
+            await broadcast.release(self.db, [row.id], self.clock.now())
+            return
+        except Forbidden as exc:
+            await broadcast.mark_unreachable(self.db, row.id, row.user_id, now, str(exc))
+            return
+        except BadRequest as exc:
+            log.warning("broadcast row %s refused: %s", row.id, exc)
+            await broadcast.mark(self.db, row.id, "failed", now, str(exc))
+            return
+        except (TimedOut, NetworkError) as exc:
+            if row.attempts >= MAX_ATTEMPTS:
+                await broadcast.mark(self.db, row.id, "failed", now, str(exc))
+            else:
+                delay = backoff(row.attempts).total_seconds() / self.time_scale
+                await broadcast.release(self.db, [row.id], now + timedelta(seconds=delay), str(exc), count_attempt=True)
+            return
+        del result  # the message id is not needed: broadcasts are never edited
+        self.sent += 1
+        await broadcast.mark(self.db, row.id, "sent", self.clock.now())

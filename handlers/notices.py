@@ -1,0 +1,595 @@
+"""Notices written in Telegram by the people on site, and how every broadcast reads to its recipient.
+
+A notice: ✍️ (staff tools or /avviso) → the text (or a photo with a caption) → the audience the author may address
+(storage.domain.broadcast.check_audience) → preview with urgency, expiry and translations → confirm → progress with
+"stop". A committee member's notice waits for an editor, who approves or rejects it from the message they get.
+
+`render_for` turns a broadcast row into the message its recipient reads, in their language, at delivery time:
+a notice (with a one-line note when it is written in another language and has no translation in theirs), a new
+item of the programme, the Monday digest. Each has its one-tap "stop these" button where it came from a follow.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import timedelta
+
+from telegram import Update
+
+from bot import callbacks
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
+from bot.runtime import FrontDeskContext, Runtime, Visitor
+from bot.ui import Button, Screen, button, clip, menu_row, show
+from handlers.common import chat_translator, message_params, space_name, translator_for
+from handlers.whats_on import KIND_LABELS, near_space_ids, occurrence_line, place_label, places
+from storage.domain import broadcast, neighbourhood, outbox, users
+from storage.domain.broadcast import Progress, Refusal, Refused
+from storage.content import Content
+from storage.content.events import occurrences_between
+from storage.models import Broadcast, NoticePrompt, TenantHome
+
+EXPIRY_CHOICES = (0, 24, 72)  # hours
+REFUSALS = {
+    Refusal.NOT_FOUND: N_("Questo avviso non c'è più."),
+    Refusal.NOT_ALLOWED: N_("Non puoi mandare avvisi a queste persone: scegli tra i destinatari proposti."),
+    Refusal.NO_AUDIENCE: N_("Scegli a chi mandare l'avviso."),
+    Refusal.EMPTY_TEXT: N_("L'avviso è vuoto: scrivi il testo."),
+    Refusal.TOO_LONG: N_("Il testo è troppo lungo: accorcialo (con una foto al massimo 900 caratteri, senza 3500)."),
+    Refusal.PHOTO_TOO_BIG: N_("La foto è troppo grande (massimo 5 MB): mandane una più leggera."),
+    Refusal.NOT_DRAFT: N_("Questo avviso è già stato mandato o fermato."),
+}
+
+
+def _rt_tz(rt: Runtime):  # type: ignore[no-untyped-def]
+    return rt.settings.timezone
+
+
+# --- what recipients read
+
+
+def audience_label(tr: Translator, content: Content, notice: Broadcast) -> str:
+    ref = notice.audience_ref
+    if notice.audience == "everyone":
+        return tr._("tutti gli inquilini")
+    if notice.audience == "space":
+        return tr._("chi segue {space}", space=space_name(tr, content, ref))
+    estate = content.estates.get(ref.split("/")[0])
+    name = estate.name if estate is not None else ref
+    if notice.audience == "building" and estate is not None:
+        parts = ref.split("/")
+        return tr._("{estate}: {place}", estate=name, place=place_label(tr, estate, parts[1], parts[2] if len(parts) > 2 else ""))
+    return name
+
+
+def notice_text(tr: Translator, notice: Broadcast) -> str:
+    """The notice in the reader's language: the author's translation, or the original with a one-line note."""
+    header = tr._("🚨 <b>Avviso urgente</b>") if notice.urgent else tr._("📢 <b>Avviso</b>")
+    translated = (notice.translations or {}).get(tr.language)
+    if translated:
+        return f"{header}\n\n{html.escape(translated)}"
+    body = f"{header}\n\n{html.escape(notice.text)}"
+    if tr.language != notice.language:
+        body += "\n\n<i>" + tr._("(Avviso scritto in {language}: non c'è una traduzione nella tua lingua.)",
+                                 language=LANGUAGE_NAMES.get(notice.language, notice.language)) + "</i>"
+    return body
+
+
+def _unfollow_row(tr: Translator, content: Content, kind: str, ref: str) -> list[Button]:
+    label = {"space": lambda: space_name(tr, content, ref), "kind": lambda: tr._(KIND_LABELS.get(ref, ref)),
+             "digest": lambda: tr._("Riepilogo del lunedì mattina")}[kind]()
+    return [button(tr._("🔕 Basta messaggi per «{what}»", what=clip(label, 30)), callbacks.UNFOLLOW, kind, ref)]
+
+
+def render_item_announcement(tr: Translator, content: Content, item_id: str) -> Screen | None:
+    item = content.programme.items.get(item_id)
+    if item is None:
+        return None
+    lines = [tr._("✨ <b>Novità a {space}</b>", space=space_name(tr, content, item.space_id)), "",
+             f"<b>{tr.isolate(item.title.get(tr.language))}</b>", clip(item.description.get(tr.language), 600)]
+    rows = [[button(tr._("👀 Guarda"), callbacks.WHATS_ON_ITEM, item.id)],
+            _unfollow_row(tr, content, "space", item.space_id), _unfollow_row(tr, content, "kind", item.kind)]
+    return Screen("\n".join(lines), rows)
+
+
+def render_digest(tr: Translator, content: Content, monday_local, near: set[str]) -> Screen | None:  # type: ignore[no-untyped-def]
+    pairs = occurrences_between(content.programme, monday_local, monday_local + timedelta(days=7), near or None)
+    if not pairs:
+        return None
+    lines = [tr._("🗓 <b>Questa settimana vicino a te</b>"), ""] + [occurrence_line(tr, content, *pair) for pair in pairs[:15]]
+    rows = [[button(tr._("🗓 Cosa c'è"), callbacks.WHATS_ON)], _unfollow_row(tr, content, "digest", "-")]
+    return Screen("\n".join(lines), rows)
+
+
+def renderer(rt: Runtime):  # type: ignore[no-untyped-def]
+    """The BroadcastSender's render: (broadcast, recipient row) -> the Bot API call, in the recipient's language."""
+    from datetime import datetime, time
+
+    async def render(item: Broadcast, row: broadcast.Claimed) -> tuple[str, dict] | None:
+        tr = translator_for(rt, row.language)
+        content = rt.content
+        if item.kind == "notice":
+            text = notice_text(tr, item)
+            rows = [_unfollow_row(tr, content, "space", item.audience_ref)] if item.audience == "space" else []
+            if item.photo_file_id:
+                screen = Screen(text, rows)
+                params = {"photo": item.photo_file_id, "caption": text, "parse_mode": "HTML"}
+                if screen.keyboard is not None:
+                    params["reply_markup"] = screen.keyboard.to_dict()
+                return "sendPhoto", params
+            return "sendMessage", message_params(Screen(text, rows))
+        if item.kind == "item":
+            screen = render_item_announcement(tr, content, item.text)
+            return ("sendMessage", message_params(screen)) if screen is not None else None
+        if item.kind == "digest":
+            async with rt.db.read() as session:
+                home = await session.get(TenantHome, row.user_id)
+            monday = datetime.combine(datetime.fromisoformat(item.text).date(), time(0, 0))
+            screen = render_digest(tr, content, monday, near_space_ids(content, home.estate_id if home else None))
+            return ("sendMessage", message_params(screen)) if screen is not None else None
+        return None
+
+    return render
+
+
+# --- the author's screens
+
+
+def allowed_estates(v: Visitor, content: Content) -> list[str]:
+    if v.roles.can_edit_content:
+        return list(content.estates)
+    return [estate_id for estate_id in content.estates if estate_id in v.roles.custodian_of or estate_id in v.roles.committee_of]
+
+
+def render_audiences(v: Visitor, content: Content, notice: Broadcast) -> Screen:
+    tr = v.tr
+    rows: list[list[Button]] = []
+    if v.roles.can_edit_content:
+        rows.append([button(tr._("👥 Tutti gli inquilini"), callbacks.NOTICE_EVERYONE, notice.id)])
+    for estate_id in allowed_estates(v, content):
+        rows.append([button(tr._("🏘 {estate}", estate=content.estates[estate_id].name), callbacks.NOTICE_ESTATE, notice.id, estate_id)])
+    spaces = list(content.spaces) if v.roles.can_edit_content else sorted(v.roles.operator_of & set(content.spaces))
+    for space_id in spaces:
+        rows.append([button(tr._("🔔 Chi segue {space}", space=space_name(tr, content, space_id)), callbacks.NOTICE_SPACE, notice.id, space_id)])
+    rows.append(menu_row(tr))
+    return Screen(tr._("<b>A chi lo mandiamo?</b>"), rows)
+
+
+def render_places(v: Visitor, content: Content, notice: Broadcast) -> Screen:
+    """After choosing an estate (already the audience): keep the whole estate, or narrow it to a building or staircase."""
+    tr = v.tr
+    estate = content.estates[notice.audience_ref.split("/")[0]]
+    rows = [[button(tr._("🏘 Tutto il complesso"), callbacks.NOTICE_PREVIEW, notice.id)]]
+    rows += [[button(place_label(tr, estate, building, staircase), callbacks.NOTICE_BUILDING, notice.id, index)]
+             for index, (building, staircase) in enumerate(places(estate))]
+    return Screen(tr._("<b>{estate}</b>: tutto il complesso o un palazzo / una scala?", estate=estate.name), rows)
+
+
+def render_preview(v: Visitor, content: Content, notice: Broadcast, reach: int, note: str = "") -> Screen:
+    tr = v.tr
+    lines = [note, ""] if note else []
+    lines += [tr._("<b>Anteprima.</b> Così lo leggeranno:"), "", notice_text(tr, notice), "", "———"]
+    lines.append(tr._("A chi: {audience}", audience=audience_label(tr, content, notice)) if notice.audience else tr._("A chi: (da scegliere)"))
+    if notice.audience:
+        lines.append(tr.n_("Lo riceverà {n} persona.", "Lo riceveranno {n} persone.", reach))
+    lines.append(tr._("Urgente: sì, arriva anche di notte.") if notice.urgent else tr._("Non urgente: tra le 21 e le 8 aspetta il mattino."))
+    if notice.expires_at is not None:
+        lines.append(tr._("Non arriva più dopo: {moment}", moment=tr.datetime(notice.expires_at)))
+    if notice.translations:
+        lines.append(tr._("Traduzioni: {languages}", languages=", ".join(LANGUAGE_NAMES[code] for code in sorted(notice.translations))))
+    rows = [
+        [button(tr._("👥 Destinatari"), callbacks.NOTICE_AUDIENCES, notice.id),
+         button(tr._("🚨 Urgente: sì") if notice.urgent else tr._("Urgente: no"), callbacks.NOTICE_URGENT, notice.id)],
+        [button(("✅ " if (_expiry_hours(notice) or 0) == hours else "")
+                + (tr._("Scade: mai") if hours == 0 else tr.n_("Scade tra {n} ora", "Scade tra {n} ore", hours)),
+                callbacks.NOTICE_EXPIRY, notice.id, hours) for hours in EXPIRY_CHOICES],
+        [button(LANGUAGE_NAMES[code], callbacks.NOTICE_TRANSLATE, notice.id, code)
+         for code in LANGUAGES if code != notice.language][:5],
+        [button(LANGUAGE_NAMES[code], callbacks.NOTICE_TRANSLATE, notice.id, code)
+         for code in LANGUAGES if code != notice.language][5:],
+    ]
+    if notice.audience:
+        label = tr._("📤 Manda all'editor per l'approvazione") if notice.author_role == "committee" else tr._("📤 Conferma e manda")
+        rows.append([button(label, callbacks.NOTICE_CONFIRM, notice.id)])
+    rows.append(menu_row(tr))
+    return Screen("\n".join(lines), rows)
+
+
+def _expiry_hours(notice: Broadcast) -> int | None:
+    if notice.expires_at is None:
+        return None
+    return round((notice.expires_at - notice.created_at).total_seconds() / 3600)
+
+
+def render_progress(v: Visitor, content: Content, notice: Broadcast, progress: Progress) -> Screen:
+    tr = v.tr
+    status = {
+        "queued": tr._("In coda: parte alle {time}.", time=tr.time(notice.not_before)) if notice.not_before else tr._("In coda."),
+        "sending": tr._("In invio."), "done": tr._("Finito."), "stopped": tr._("Fermato."),
+        "moderation": tr._("In attesa che un editor lo approvi."), "rejected": tr._("Non approvato da un editor."),
+    }.get(notice.status, "")
+    lines = [tr._("📢 <b>Avviso a {audience}</b>", audience=audience_label(tr, content, notice)), status, "",
+             tr.n_("✅ Consegnato: {n}", "✅ Consegnati: {n}", progress.sent),
+             tr.n_("🚫 Non raggiungibile: {n}", "🚫 Non raggiungibili: {n}", progress.unreachable),
+             tr.n_("⏳ Da mandare: {n}", "⏳ Da mandare: {n}", progress.left)]
+    if progress.left and notice.status in ("queued", "sending"):
+        minutes = max(1, round(progress.seconds_to_finish(28.0) / 60))
+        lines.append(tr.n_("Finisce tra circa {n} minuto.", "Finisce tra circa {n} minuti.", minutes))
+    rows = [[button(tr._("🔄 Aggiorna"), callbacks.NOTICE_PROGRESS, notice.id)]]
+    if notice.status in ("queued", "sending", "moderation"):
+        rows.append([button(tr._("⛔ Ferma l'invio"), callbacks.NOTICE_STOP, notice.id)])
+    rows.append(menu_row(tr))
+    return Screen("\n".join(lines), rows)
+
+
+# --- handlers
+
+
+def _refused(tr: Translator, refusal: Refused) -> str:
+    return tr._(REFUSALS[refusal.reason])
+
+
+async def _answer(update: Update, text: str | None = None) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer(text)
+
+
+async def notice_new(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    await _answer(update)
+    if not broadcast.authoring_roles(v.roles):
+        await show(update, Screen(v.tr._("Gli avvisi li scrivono custodi, operatori, comitati ed editor."), [menu_row(v.tr)]))
+        return
+    async with rt.db.write() as session:
+        await broadcast.new_notice(session, v.user_id, v.language, rt.clock.now())
+    await show(update, Screen(v.tr._("✍️ <b>Nuovo avviso.</b> Scrivi il testo (o manda una foto con la didascalia). Poi scegli a chi mandarlo."), [menu_row(v.tr)]))
+
+
+async def _preview(update: Update, rt: Runtime, v: Visitor, notice: Broadcast, note: str = "") -> None:
+    async with rt.db.read() as session:
+        reach = await broadcast.audience_size(session, notice) if notice.audience else 0
+    await show(update, render_preview(v, rt.content, notice, reach, note))
+
+
+async def _draft(update: Update, rt: Runtime, v: Visitor, notice_id: int, *, answered: bool = False) -> Broadcast | None:
+    """The author's draft, or None once they have been told it is gone (answering the button unless `answered`)."""
+    try:
+        async with rt.db.read() as session:
+            return await broadcast.draft_of(session, notice_id, v.user_id)
+    except Refused as refusal:
+        if not answered:
+            await _answer(update, _refused(v.tr, refusal))
+        await show(update, Screen(_refused(v.tr, refusal), [menu_row(v.tr)]))
+        return None
+
+
+async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
+    """TEXT consumer: the notice's text, or a translation of it."""
+    return await _prompt_message(update, context, update.effective_message.text or "", None, None)
+
+
+async def prompt_media(update: Update, context: FrontDeskContext) -> bool:
+    """MEDIA consumer: a photo with its caption as the notice."""
+    message = update.effective_message
+    if not message.photo:
+        return False
+    largest = message.photo[-1]
+    return await _prompt_message(update, context, message.caption or "", largest.file_id, largest.file_size)
+
+
+async def _prompt_message(update: Update, context: FrontDeskContext, text: str, photo: str | None, size: int | None) -> bool:
+    rt = context.rt
+    user_id = update.effective_user.id
+    async with rt.db.read() as session:
+        prompt = await session.get(NoticePrompt, user_id)
+    if prompt is None:
+        return False
+    v = await context.open()
+    try:
+        async with rt.db.write() as session:
+            notice = await broadcast.draft_of(session, prompt.broadcast_id, v.user_id)
+            if prompt.expecting.startswith("translation:"):
+                language = prompt.expecting.split(":", 1)[1]
+                notice.translations = {**(notice.translations or {}), language: broadcast.check_text(text, with_photo=notice.photo_file_id is not None)}
+            else:
+                broadcast.check_photo(size)
+                notice.text = broadcast.check_text(text, with_photo=photo is not None)
+                notice.photo_file_id = photo
+            await session.delete(prompt)
+            await session.flush()
+            await session.refresh(notice)
+    except Refused as refusal:
+        await show(update, Screen(_refused(v.tr, refusal), [menu_row(v.tr)]))
+        return True
+    if not notice.audience:
+        await show(update, render_audiences(v, rt.content, notice))
+    else:
+        await _preview(update, rt, v, notice)
+    return True
+
+
+async def drop_prompt(rt: Runtime, user_id: int) -> bool:
+    """/cancel: drop the notice being written."""
+    async with rt.db.write() as session:
+        prompt = await session.get(NoticePrompt, user_id)
+        if prompt is None:
+            return False
+        notice = await session.get(Broadcast, prompt.broadcast_id)
+        await session.delete(prompt)
+        if notice is not None and notice.status == "draft":
+            await session.delete(notice)
+    return True
+
+
+async def notice_audiences(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    notice = await _draft(update, rt, v, context.data.int(0))
+    if notice is None:
+        return
+    await _answer(update)
+    await show(update, render_audiences(v, rt.content, notice))
+
+
+async def notice_audience(update: Update, context: FrontDeskContext) -> None:
+    """Everyone, a space's followers, or an estate (then the building or staircase, if the author wants)."""
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
+    kind = {callbacks.NOTICE_EVERYONE: "everyone", callbacks.NOTICE_SPACE: "space", callbacks.NOTICE_ESTATE: "estate"}[decoded.action]
+    ref = decoded.args[1] if len(decoded.args) > 1 else ""
+    notice = await _set_audience(update, rt, v, decoded.int(0), kind, ref)
+    if notice is None:
+        return
+    await _answer(update)
+    if kind == "estate":
+        await show(update, render_places(v, rt.content, notice))
+    else:
+        await _preview(update, rt, v, notice)
+
+
+async def notice_building(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
+    notice = await _draft(update, rt, v, decoded.int(0))
+    if notice is None:
+        return
+    estate = rt.content.estates.get(notice.audience_ref.split("/")[0]) if notice.audience in ("estate", "building") else None
+    choices = places(estate) if estate is not None else []
+    index = decoded.int(1)
+    if estate is None or not 0 <= index < len(choices):
+        ref = "?"  # refused below: not a place of this estate
+    else:
+        building, staircase = choices[index]
+        ref = "/".join(part for part in (estate.id, building, staircase) if part)
+    notice = await _set_audience(update, rt, v, notice.id, "building", ref)
+    if notice is not None:
+        await _answer(update)
+        await _preview(update, rt, v, notice)
+
+
+async def _set_audience(update: Update, rt: Runtime, v: Visitor, notice_id: int, kind: str, ref: str) -> Broadcast | None:
+    """The audience, if the author may address it (checked again at confirm); None once a refusal is shown."""
+    try:
+        async with rt.db.write() as session:
+            notice = await broadcast.draft_of(session, notice_id, v.user_id)
+            notice.author_role = broadcast.check_audience(v.roles, kind, ref, rt.content)
+            notice.audience, notice.audience_ref = kind, ref
+            await session.flush()
+            await session.refresh(notice)
+            return notice
+    except Refused as refusal:
+        await _answer(update, _refused(v.tr, refusal))
+        notice = await _draft(update, rt, v, notice_id, answered=True)
+        if notice is not None:
+            await show(update, render_audiences(v, rt.content, notice))
+        return None
+
+
+async def notice_urgent(update: Update, context: FrontDeskContext) -> None:
+    await _change(update, context, lambda notice, _arg, now: setattr(notice, "urgent", not notice.urgent))
+
+
+async def notice_expiry(update: Update, context: FrontDeskContext) -> None:
+    def set_expiry(notice: Broadcast, hours: int, now) -> None:  # type: ignore[no-untyped-def]
+        if hours in EXPIRY_CHOICES:
+            notice.created_at = now  # expiry is counted from now; the preview shows the moment
+            notice.expires_at = now + timedelta(hours=hours) if hours else None
+
+    await _change(update, context, set_expiry)
+
+
+async def _change(update: Update, context: FrontDeskContext, change) -> None:  # type: ignore[no-untyped-def]
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
+    try:
+        async with rt.db.write() as session:
+            notice = await broadcast.draft_of(session, decoded.int(0), v.user_id)
+            change(notice, decoded.int(1) if len(decoded.args) > 1 else None, rt.clock.now())
+            await session.flush()
+            await session.refresh(notice)
+    except Refused as refusal:
+        await _answer(update, _refused(v.tr, refusal))
+        await show(update, Screen(_refused(v.tr, refusal), [menu_row(v.tr)]))
+        return
+    await _answer(update)
+    await _preview(update, rt, v, notice)
+
+
+async def notice_translate(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
+    language = decoded.args[1]
+    notice = await _draft(update, rt, v, decoded.int(0))
+    if notice is None:
+        return
+    await _answer(update)
+    if language not in LANGUAGES or language == notice.language:
+        await _preview(update, rt, v, notice)
+        return
+    async with rt.db.write() as session:
+        await broadcast.set_prompt(session, v.user_id, notice.id, f"translation:{language}", rt.clock.now())
+    await show(update, Screen(v.tr._("Scrivi la traduzione in {language} (la vedrà chi usa il bot in questa lingua).",
+                                     language=LANGUAGE_NAMES[language]), [[button(v.tr._("⬅️ Indietro"), callbacks.NOTICE_PREVIEW, notice.id)]]))
+
+
+async def notice_preview(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    notice = await _draft(update, rt, v, context.data.int(0))
+    if notice is None:
+        return
+    await _answer(update)
+    await _preview(update, rt, v, notice)
+
+
+async def notice_confirm(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    notice_id = context.data.int(0)
+    now = rt.clock.now()
+    try:
+        async with rt.db.write() as session:
+            notice = await broadcast.confirm(session, notice_id, v.user_id, v.roles, rt.content, now, _rt_tz(rt))
+            if notice.status == "moderation":
+                await _ask_editors(session, rt, notice, v.first_name, now)
+    except Refused as refusal:
+        await _answer(update, _refused(v.tr, refusal))
+        notice = await _draft(update, rt, v, notice_id, answered=True)
+        if notice is not None:
+            await _preview(update, rt, v, notice, _refused(v.tr, refusal))
+        return
+    rt.wake_outbox()
+    wake_broadcasts(rt)
+    await _answer(update, v.tr._("Inviato all'editor.") if notice.status == "moderation" else v.tr._("Partito!"))
+    await _progress(update, rt, v, notice.id)
+
+
+async def _ask_editors(session, rt: Runtime, notice: Broadcast, author: str, now) -> None:  # type: ignore[no-untyped-def]
+    editors = {user.id for user in await users.users_with_role(session, "editor", "") if user.blocked_at is None}
+    for chat_id in sorted(editors | set(rt.settings.admin_ids)):
+        tr = await chat_translator(session, rt, chat_id)
+        text = "\n".join((tr._("🗳 <b>Un avviso del comitato aspetta la tua approvazione.</b>"),
+                          tr._("Da: {name}. A: {audience}.", name=author, audience=audience_label(tr, rt.content, notice)), "",
+                          notice_text(tr, notice)))
+        rows = [[button(tr._("✅ Approva e manda"), callbacks.NOTICE_APPROVE, notice.id), button(tr._("❌ Rifiuta"), callbacks.NOTICE_REJECT, notice.id)]]
+        await outbox.enqueue(session, chat_id=chat_id, method="sendMessage", params=message_params(Screen(text, rows)),
+                             dedupe_key=f"notice-moderation:{notice.id}:{chat_id}", now=now, kind="notice_moderation", ref=str(notice.id))
+
+
+async def _progress(update: Update, rt: Runtime, v: Visitor, notice_id: int) -> None:
+    async with rt.db.read() as session:
+        notice = await session.get(Broadcast, notice_id)
+        allowed = notice is not None and notice.kind == "notice" and (notice.author_id == v.user_id or v.roles.can_edit_content)
+        progress = await broadcast.progress(session, notice_id) if allowed else None
+    if not allowed or progress is None:
+        await show(update, Screen(v.tr._(REFUSALS[Refusal.NOT_FOUND]), [menu_row(v.tr)]))
+        return
+    await show(update, render_progress(v, rt.content, notice, progress))
+
+
+async def notice_progress(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    await _answer(update)
+    await _progress(update, rt, v, context.data.int(0))
+
+
+async def notice_stop(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    notice_id = context.data.int(0)
+    try:
+        async with rt.db.write() as session:
+            await broadcast.stop(session, notice_id, v.user_id, v.roles, rt.clock.now())
+    except Refused as refusal:
+        await _answer(update, _refused(v.tr, refusal))
+        await _progress(update, rt, v, notice_id)
+        return
+    await _answer(update, v.tr._("Invio fermato."))
+    await _progress(update, rt, v, notice_id)
+
+
+async def notice_moderate(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    v = await context.open()
+    decoded = context.data
+    approve = decoded.action is callbacks.NOTICE_APPROVE
+    now = rt.clock.now()
+    try:
+        async with rt.db.write() as session:
+            notice = await broadcast.moderate(session, decoded.int(0), v.roles, v.user_id, approve, now, _rt_tz(rt))
+            if notice.author_id is not None:
+                tr = await chat_translator(session, rt, notice.author_id)
+                text = tr._("✅ Il tuo avviso è stato approvato ed è in invio.") if approve else tr._("❌ Il tuo avviso non è stato approvato da un editor.")
+                rows = [[button(tr._("🔄 Come procede"), callbacks.NOTICE_PROGRESS, notice.id)]] if approve else []
+                await outbox.enqueue(session, chat_id=notice.author_id, method="sendMessage", params=message_params(Screen(text, rows)),
+                                     dedupe_key=f"notice-moderated:{notice.id}", now=now)
+    except Refused as refusal:
+        await _answer(update, _refused(v.tr, refusal))
+        return
+    rt.wake_outbox()
+    wake_broadcasts(rt)
+    await _answer(update, v.tr._("Approvato: è in invio.") if approve else v.tr._("Rifiutato."))
+    await _progress(update, rt, v, notice.id)
+
+
+# --- the bot's own broadcasts (periodic jobs) and waking the sender
+
+
+def wake_broadcasts(rt: Runtime) -> None:
+    if rt.broadcasts is not None:
+        rt.broadcasts.wake()
+
+
+async def announce_new_items(rt: Runtime) -> None:
+    """Periodic job: items added to the programme reach their followers once. On the very first run the whole
+    programme counts as known (nobody follows anything yet, and nothing in it is news)."""
+    now = rt.clock.now()
+    async with rt.db.write() as session:
+        if not await neighbourhood.anything_announced(session):
+            await neighbourhood.mark_all_announced(session, rt.content.programme, now)
+            return
+        created = await neighbourhood.announce_new_items(session, rt.content.programme, now, _rt_tz(rt))
+    if created:
+        wake_broadcasts(rt)
+
+
+async def weekly_digest(rt: Runtime) -> None:
+    """Periodic job: on Monday morning, one digest for the tenants who asked for it."""
+    now = rt.clock.now()
+    monday = neighbourhood.digest_due(now, _rt_tz(rt))
+    if monday is None:
+        return
+    async with rt.db.write() as session:
+        created = await neighbourhood.queue_digest(session, monday, now, _rt_tz(rt))
+    if created:
+        wake_broadcasts(rt)
+
+
+async def retention(rt: Runtime) -> None:
+    """Periodic job: recipients of finished broadcasts after 90 days, job interests 180 days after closing."""
+    now = rt.clock.now()
+    async with rt.db.write() as session:
+        await broadcast.prune(session, now)
+        await neighbourhood.prune_job_interests(session, rt.content.programme, now.astimezone(_rt_tz(rt)).date())
+
+
+async def reach_section(rt: Runtime, tr: Translator, period) -> str:  # type: ignore[no-untyped-def]
+    """/stats: each notice of the period with its reach (delivered, not reachable)."""
+    start, end = period.bounds(_rt_tz(rt))
+    async with rt.db.read() as session:
+        found = await broadcast.reach(session, start, end)
+    lines = [tr._("<b>📢 Avvisi</b>")]
+    for notice in found[:15]:
+        reach = (tr._("consegnati {delivered} su {recipients}, non raggiungibili {unreachable}", delivered=tr.number(notice.delivered),
+                      recipients=tr.number(notice.recipients), unreachable=tr.number(notice.unreachable))
+                 if notice.recipients is not None else tr._("in corso"))
+        lines.append(tr._("• {day}, {audience}: {reach}", day=tr.short_date(notice.confirmed_at),
+                          audience=audience_label(tr, rt.content, notice), reach=reach))
+    if not found:
+        lines.append(tr._("Nessun avviso in questo periodo."))
+    return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""Guides to digital services (storage/domain/guides.py): where the person is in each guide, the steps where they were
+stuck, the questions they asked the operators (with the answers), and the typed text the bot is waiting for.
+
+Runs (with their stuck steps) and questions are deleted QC_RETAIN_GUIDES_DAYS after their last change; a prompt
+the bot waits for is ignored after 30 minutes (storage.domain.guides.PROMPT_LIFETIME) and deleted with the drafts.
+Forgetting deletes all of the person's rows; questions they answered as staff keep the answer, without their id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
+from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+
+
+async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    runs = await rows(session, GuideRun, GuideRun.user_id == user_id, order=GuideRun.started_at)
+    stuck = await rows(session, GuideStuck, GuideStuck.user_id == user_id, order=GuideStuck.created_at)
+    asked = await rows(session, GuideQuestion, GuideQuestion.user_id == user_id, order=GuideQuestion.asked_at)
+    stuck_by_run: dict[int, list[dict]] = {}
+    for item in stuck:
+        stuck_by_run.setdefault(item.run_id, []).append(record(item, "step", "created_at", "service_id"))
+    return {
+        "guides": [
+            {**record(run, "guide_id", "step", "started_at", "updated_at", "finished_at", "worked"),
+             **({"stuck": stuck_by_run[run.id]} if run.id in stuck_by_run else {})}
+            for run in runs
+        ],
+        "guide_questions": [record(question, "guide_id", "step", "space_id", "text", "asked_at", "answer", "answered_at")
+                            for question in asked],
+    }
+
+
+async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
+    user_id = forgetting.user_id
+    await session.execute(delete(GuideStuck).where(GuideStuck.user_id == user_id))
+    forgetting.count("guides", (await session.execute(delete(GuideRun).where(GuideRun.user_id == user_id))).rowcount)
+    forgetting.count("guide questions", (await session.execute(
+        delete(GuideQuestion).where(GuideQuestion.user_id == user_id))).rowcount)
+    # The answers they gave as staff stay with the tenants who asked, without the operator's id.
+    await session.execute(update(GuideQuestion).where(GuideQuestion.answered_by == user_id).values(answered_by=None))
+    await session.execute(delete(GuidePrompt).where(GuidePrompt.user_id == user_id))
+
+
+# --- retention: runs and questions after QC_RETAIN_GUIDES_DAYS since their last change; prompts with the drafts
+
+
+async def _count_runs(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, GuideRun, GuideRun.updated_at < cutoff)
+
+
+async def _purge_runs(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    ids = list((await session.scalars(select(GuideRun.id).where(GuideRun.updated_at < cutoff).limit(limit))).all())
+    if not ids:
+        return PurgeBatch(0)
+    await session.execute(delete(GuideStuck).where(GuideStuck.run_id.in_(ids)))
+    return PurgeBatch((await session.execute(delete(GuideRun).where(GuideRun.id.in_(ids)))).rowcount)
+
+
+def _old_question(cutoff: datetime):  # type: ignore[no-untyped-def]
+    return func.coalesce(GuideQuestion.answered_at, GuideQuestion.asked_at) < cutoff
+
+
+async def _count_questions(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, GuideQuestion, _old_question(cutoff))
+
+
+async def _purge_questions(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    return PurgeBatch(await delete_batch(session, GuideQuestion, GuideQuestion.id, limit, _old_question(cutoff)))
+
+
+async def _count_prompts(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, GuidePrompt, GuidePrompt.created_at < cutoff)
+
+
+async def _purge_prompts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    return PurgeBatch(await delete_batch(session, GuidePrompt, GuidePrompt.user_id, limit, GuidePrompt.created_at < cutoff))
+
+
+register(PersonalDataSource(
+    name="guides",
+    person_columns={"guide_runs": ("user_id",), "guide_stuck": ("user_id",),
+                    "guide_questions": ("user_id", "chat_id", "answered_by"), "guide_prompts": ("user_id",)},
+    personal_fields={"guide_questions": ("text", "answer")},
+    export=_export,
+    forget=_forget,
+    retention=(
+        RetentionRule("guide_runs", "guides_days", _count_runs, _purge_runs),
+        RetentionRule("guide_questions", "guides_days", _count_questions, _purge_questions),
+        # A prompt is ignored after 30 minutes already (storage.domain.guides.PROMPT_LIFETIME); it holds no words.
+        RetentionRule("guide_prompts", "drafts_days", _count_prompts, _purge_prompts),
+    ),
+))

@@ -1,0 +1,61 @@
+"""Neighbourhood life: where the tenant lives, what they follow, their interest in job offers, the notices they
+wrote and the broadcasts addressed to them.
+
+A notice already sent belongs to the estate that read it: forgetting its author keeps it without who wrote it;
+one still being written, moderated or queued goes. How long these rows are kept is in docs/architecture.md
+("Neighbourhood life"), applied by the broadcast's own daily pruning.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome
+from storage.personal_data._helpers import record, rows
+from storage.domain.privacy import Forgetting, PersonalDataSource, register
+
+UNSENT = ("draft", "moderation", "queued")
+
+
+async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    home = await session.get(TenantHome, user_id)
+    follows = await rows(session, Follow, Follow.user_id == user_id, order=Follow.created_at)
+    interests = await rows(session, JobInterest, JobInterest.user_id == user_id, order=JobInterest.created_at)
+    written = await rows(session, Broadcast, Broadcast.author_id == user_id, order=Broadcast.id)
+    received = await rows(session, BroadcastRecipient, BroadcastRecipient.user_id == user_id, order=BroadcastRecipient.id)
+    return {
+        "home": [record(home, "estate_id", "building", "staircase", "updated_at")] if home is not None else [],
+        "follows": [record(follow, "topic", "created_at") for follow in follows],
+        "job_interests": [record(interest, "job_id", "name", "phone", "created_at") for interest in interests],
+        "notices_written": [record(notice, "audience", "audience_ref", "text", "status", "created_at", "confirmed_at")
+                            for notice in written],
+        "notices_received": [record(row, "broadcast_id", "status", "sent_at") for row in received],
+    }
+
+
+async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
+    user_id = forgetting.user_id
+    for model, label in ((TenantHome, "home"), (Follow, "follows"), (JobInterest, "job interests"),
+                         (NoticePrompt, None), (BroadcastRecipient, "notices received")):
+        result = await session.execute(delete(model).where(model.user_id == user_id))
+        if label:
+            forgetting.count(label, result.rowcount)
+    unsent = await session.execute(delete(Broadcast).where(Broadcast.author_id == user_id, Broadcast.status.in_(UNSENT)))
+    forgetting.count("notices not sent", unsent.rowcount)
+    await session.execute(update(Broadcast).where(Broadcast.author_id == user_id).values(author_id=None))
+    await session.execute(update(Broadcast).where(Broadcast.moderated_by == user_id).values(moderated_by=None))
+    await session.execute(update(Broadcast).where(Broadcast.stopped_by == user_id).values(stopped_by=None))
+
+
+register(PersonalDataSource(
+    name="neighbourhood",
+    person_columns={
+        "tenant_homes": ("user_id",), "follows": ("user_id",), "job_interests": ("user_id",),
+        "notice_prompts": ("user_id",), "broadcast_recipients": ("user_id",),
+        "broadcasts": ("author_id", "moderated_by", "stopped_by"),
+    },
+    personal_fields={"tenant_homes": ("estate_id", "building", "staircase"), "job_interests": ("name", "phone")},
+    export=_export,
+    forget=_forget,
+))

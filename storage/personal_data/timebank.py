@@ -1,0 +1,93 @@
+"""The time bank: memberships, posts, conversations and the messages relayed in them, exchanges, thanks, reports
+and the texts the bank waits for.
+
+Forgetting a member keeps the ledger whole: their account stays as an account of nobody (status 'forgotten', no
+id, no name, estate or languages) with its balance, so every bank still adds up to zero and the neighbours they
+helped keep their hours and history lines. Everything that links them to a neighbour goes: their posts, every
+conversation they took part in (with its messages, exchange record, thanks and reports), reports about them.
+How long the time bank keeps what it keeps is storage/timebank.RETENTION, applied by its own hourly job.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage, TimeBankPost,
+    TimeBankPrompt, TimeBankReport, TimeBankThanks,
+)
+from storage.personal_data._helpers import record, rows
+from storage.domain.privacy import Forgetting, PersonalDataSource, register
+
+
+async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    accounts = await rows(session, TimeBankAccount, TimeBankAccount.user_id == user_id, order=TimeBankAccount.id)
+    posts = await rows(session, TimeBankPost, TimeBankPost.user_id == user_id, order=TimeBankPost.id)
+    sent = await rows(session, TimeBankMessage, TimeBankMessage.sender_id == user_id, order=TimeBankMessage.id)
+    exchanges = await rows(session, TimeBankExchange,
+                           or_(TimeBankExchange.giver_id == user_id, TimeBankExchange.receiver_id == user_id),
+                           order=TimeBankExchange.id)
+    return {
+        "time_bank_memberships": [
+            {**record(account, "space_id", "status", "first_name", "estate_id", "languages", "digest", "created_at",
+                      "rules_accepted_at"), "hours": account.balance / 4}
+            for account in accounts
+        ],
+        "time_bank_posts": [record(post, "space_id", "kind", "category", "text", "availability", "status", "created_at",
+                                   "expires_at") for post in posts],
+        "time_bank_messages": [record(message, "text", "created_at") for message in sent],
+        "time_bank_exchanges": [
+            {"role": "giver" if exchange.giver_id == user_id else "receiver",
+             **record(exchange, "space_id", "category", "status", "created_at", "done_at"),
+             "hours": (exchange.quarters or 0) / 4}
+            for exchange in exchanges
+        ],
+    }
+
+
+async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
+    user_id = forgetting.user_id
+    theirs = or_(TimeBankContact.asker_id == user_id, TimeBankContact.poster_id == user_id,
+                 TimeBankContact.post_id.in_(select(TimeBankPost.id).where(TimeBankPost.user_id == user_id)))
+    contacts = select(TimeBankContact.id).where(theirs)
+    exchanges = select(TimeBankExchange.id).where(TimeBankExchange.contact_id.in_(contacts))
+    # Children first: SQLite and PostgreSQL would cascade, but saying it keeps the counts and the order plain.
+    await session.execute(delete(TimeBankThanks).where(
+        or_(TimeBankThanks.exchange_id.in_(exchanges), TimeBankThanks.user_id == user_id)))
+    await session.execute(delete(TimeBankReport).where(or_(
+        TimeBankReport.contact_id.in_(contacts), TimeBankReport.reporter_id == user_id,
+        TimeBankReport.reported_id == user_id)))
+    forgetting.count("time bank exchanges", (await session.execute(
+        delete(TimeBankExchange).where(TimeBankExchange.contact_id.in_(contacts)))).rowcount)
+    await session.execute(delete(TimeBankMessage).where(TimeBankMessage.contact_id.in_(contacts)))
+    forgetting.count("time bank conversations", (await session.execute(delete(TimeBankContact).where(theirs))).rowcount)
+    forgetting.count("time bank posts", (await session.execute(
+        delete(TimeBankPost).where(TimeBankPost.user_id == user_id))).rowcount)
+    await session.execute(delete(TimeBankPrompt).where(TimeBankPrompt.user_id == user_id))
+    forgetting.count("time bank memberships", (await session.execute(
+        update(TimeBankAccount).where(TimeBankAccount.user_id == user_id)
+        .values(user_id=None, status="forgotten", first_name="", estate_id=None, languages="", digest=False))).rowcount)
+    # What they did as an operator stays, without who.
+    await session.execute(update(TimeBankAccount).where(TimeBankAccount.decided_by == user_id).values(decided_by=None))
+    await session.execute(update(LedgerTransaction).where(LedgerTransaction.created_by == user_id).values(created_by=None))
+    await session.execute(update(TimeBankPost).where(TimeBankPost.decided_by == user_id).values(decided_by=None))
+    await session.execute(update(TimeBankContact).where(TimeBankContact.ended_by == user_id).values(ended_by=None))
+    await session.execute(update(TimeBankReport).where(TimeBankReport.closed_by == user_id).values(closed_by=None))
+
+
+register(PersonalDataSource(
+    name="time_bank",
+    person_columns={
+        "tb_accounts": ("user_id", "decided_by"), "tb_transactions": ("created_by",),
+        "tb_posts": ("user_id", "decided_by"), "tb_contacts": ("asker_id", "poster_id", "ended_by"),
+        "tb_messages": ("sender_id",), "tb_exchanges": ("giver_id", "receiver_id"), "tb_thanks": ("user_id",),
+        "tb_reports": ("reporter_id", "reported_id", "closed_by"), "tb_prompts": ("user_id",),
+    },
+    personal_fields={
+        "tb_accounts": ("first_name", "estate_id", "languages"), "tb_posts": ("text", "availability", "photo_file_id"),
+        "tb_messages": ("text",), "tb_prompts": ("draft_text",),
+    },
+    export=_export,
+    forget=_forget,
+))
