@@ -21,6 +21,7 @@ from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, button, clip, menu_row, show
 from handlers.common import chat_translator, message_params, space_name, translator_for
+from handlers.refusals import refuse
 from handlers.whats_on import KIND_LABELS, near_space_ids, occurrence_line, place_label, places
 from storage.domain import broadcast, neighbourhood, outbox, users
 from storage.domain.broadcast import Progress, Refusal, Refused
@@ -257,9 +258,11 @@ async def _draft(update: Update, rt: Runtime, v: Visitor, notice_id: int, *, ans
         async with rt.db.read() as session:
             return await broadcast.draft_of(session, notice_id, v.user_id)
     except Refused as refusal:
-        if not answered:
-            await _answer(update, _refused(v.tr, refusal))
-        await show(update, Screen(_refused(v.tr, refusal), [menu_row(v.tr)]))
+        gone = Screen(_refused(v.tr, refusal), [menu_row(v.tr)])
+        if answered:
+            await show(update, gone)
+        else:
+            await refuse(update, v, gone.text, screen=gone)
         return None
 
 
@@ -299,7 +302,7 @@ async def _prompt_message(update: Update, context: FrontDeskContext, text: str, 
             await session.flush()
             await session.refresh(notice)
     except Refused as refusal:
-        await show(update, Screen(_refused(v.tr, refusal), [menu_row(v.tr)]))
+        await refuse(update, v, _refused(v.tr, refusal))
         return True
     if not notice.audience:
         await show(update, render_audiences(v, rt.content, notice))
@@ -411,8 +414,7 @@ async def _change(update: Update, context: FrontDeskContext, change) -> None:  #
             await session.flush()
             await session.refresh(notice)
     except Refused as refusal:
-        await _answer(update, _refused(v.tr, refusal))
-        await show(update, Screen(_refused(v.tr, refusal), [menu_row(v.tr)]))
+        await refuse(update, v, _refused(v.tr, refusal), screen=Screen(_refused(v.tr, refusal), [menu_row(v.tr)]))
         return
     await _answer(update)
     await _preview(update, rt, v, notice)
@@ -506,7 +508,7 @@ async def notice_stop(update: Update, context: FrontDeskContext) -> None:
         async with rt.db.write() as session:
             await broadcast.stop(session, notice_id, v.user_id, v.roles, rt.clock.now())
     except Refused as refusal:
-        await _answer(update, _refused(v.tr, refusal))
+        await refuse(update, v, _refused(v.tr, refusal))
         await _progress(update, rt, v, notice_id)
         return
     await _answer(update, v.tr._("Invio fermato."))
@@ -529,7 +531,7 @@ async def notice_moderate(update: Update, context: FrontDeskContext) -> None:
                 await outbox.enqueue(session, chat_id=notice.author_id, method="sendMessage", params=message_params(Screen(text, rows)),
                                      dedupe_key=f"notice-moderated:{notice.id}", now=now)
     except Refused as refusal:
-        await _answer(update, _refused(v.tr, refusal))
+        await refuse(update, v, _refused(v.tr, refusal))
         return
     rt.wake_outbox()
     wake_broadcasts(rt)
