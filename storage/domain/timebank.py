@@ -149,7 +149,7 @@ async def bank_account(session: AsyncSession, space_id: str, now: datetime) -> T
         dialect_insert(session)(TimeBankAccount)
         .values(space_id=space_id, user_id=None, status="bank", balance=0, first_name="", languages="", digest=False,
                 created_at=now)
-        .on_conflict_do_nothing(index_elements=["space_id"], index_where=TimeBankAccount.status == "bank")
+        .on_conflict_do_nothing(index_elements=["space_id"], index_where=text("status = 'bank'"))
     )
     return (await session.scalars(
         select(TimeBankAccount).where(TimeBankAccount.space_id == space_id, TimeBankAccount.status == "bank")
