@@ -164,16 +164,14 @@ async def dump(bot: RunningBot, presser: int) -> dict[str, set]:
         for table in Base.metadata.sorted_tables:
             if table.name == "slot_counters":
                 continue
-            if table.name == "leases":
-                continue  # renewed by the bot's own process every few seconds (bot/leases.py): nobody's data
             rows = set()
             for row in (await session.execute(select(table))).mappings():
                 if table.name == "users" and row["id"] == presser:
                     continue
                 if presser in (row.get("user_id"), row.get("chat_id"), row.get("author_id")):
                     continue  # their own rows, and the notice they start writing
-                if table.name == "announced_items":
-                    continue  # what's on items the announcing job has told followers of, on its own schedule
+                if table.name in ("announced_items", "leases"):
+                    continue  # the bot's own bookkeeping on its own schedule: items announced, leases renewed
                 if (table.name == "tb_accounts" and row["status"] == "bank" or table.name == "tb_transactions"
                         and row["id"] in credited or table.name == "tb_entries" and row["transaction_id"] in credited):
                     continue
