@@ -51,6 +51,17 @@ async def refuse(update: Update, v: Visitor, reason: Reason, screen: Screen | No
     await refusals.refuse(update, v, refusal(v.tr, reason), screen=screen)
 
 
+async def show_or_refuse(update: Update, v: Visitor, building: Awaitable[Screen]) -> None:
+    """Answer a pressed button with the screen being built, or politely if the domain refused it."""
+    try:
+        screen = await building
+    except Refused as refused:
+        await refuse(update, v, refused.reason)
+        return
+    await update.callback_query.answer()
+    await show(update, screen)
+
+
 async def accounts_by_user(session: AsyncSession, space_id: str, user_ids: set[int]) -> dict[int, TimeBankAccount]:
     if not user_ids:
         return {}
@@ -387,13 +398,7 @@ async def answer(update: Update, context: FrontDeskContext) -> None:
 
 async def conversation(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        screen = await _conversation_screen(rt, v, context.data.int(0))
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_or_refuse(update, v, _conversation_screen(rt, v, context.data.int(0)))
 
 
 async def write(update: Update, context: FrontDeskContext) -> None:
@@ -513,13 +518,7 @@ async def _exchange_screen(rt: Runtime, v: Visitor, exchange_id: int) -> Screen:
 
 async def exchange_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        screen = await _exchange_screen(rt, v, context.data.int(0))
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_or_refuse(update, v, _exchange_screen(rt, v, context.data.int(0)))
 
 
 async def hours_pick(update: Update, context: FrontDeskContext) -> None:

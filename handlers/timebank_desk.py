@@ -18,7 +18,7 @@ from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers.outgoing.timebank import tell
-from handlers.timebank import DESK_PROMPTS, accounts_by_user, bank_space, refuse
+from handlers.timebank import DESK_PROMPTS, accounts_by_user, bank_space, refuse, show_or_refuse
 from handlers.timebank_screens import (
     MEMBER_STATUSES, STATUS_NAMES, category_label, chosen, estate_label, hours, ledger_line, post_line, who,
 )
@@ -152,13 +152,7 @@ async def _keeper_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
 
 async def keeper(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        screen = await _keeper_screen(rt, v, context.data.args[0])
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_or_refuse(update, v, _keeper_screen(rt, v, context.data.args[0]))
 
 
 async def members_list(update: Update, context: FrontDeskContext) -> None:
