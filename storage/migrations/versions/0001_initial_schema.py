@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-06 11:07:32+00:00
+Create Date: 2026-12-06 11:11:01+00:00
 
 Written by `python -m storage.migrations.regenerate` from the models: do not edit by hand. Each entry of tables() is
 one table (its columns, then its keys, checks and indexes under their final names), created in this order, which
