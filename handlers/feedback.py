@@ -17,7 +17,7 @@ from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers import refusals
 from handlers.outgoing.bookings import service_title
-from handlers.common import language_of, message_params, space_name, translator_for
+from handlers.common import language_of, message_params, space_name, translator_for, waiting_for
 from handlers.outgoing.tickets import category_name
 from storage.domain import feedback, outbox, shortcuts
 from storage.content import Content, Service
@@ -244,7 +244,7 @@ async def feedback_space(update: Update, context: FrontDeskContext) -> None:
 
 
 async def feedback_target(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
+    rt = context.rt
     decoded = context.data
     if decoded.action is callbacks.FEEDBACK_RATE_SPACE:
         target = Target(decoded.args[0])
@@ -328,15 +328,13 @@ async def booking_comment(update: Update, context: FrontDeskContext) -> None:
 
 async def comment_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT consumer: the comment, suggestion or complaint a draft is waiting for."""
-    rt = context.rt
-    user_id, now = update.effective_user.id, rt.clock.now()
-    async with rt.db.read() as session:
-        waiting = await feedback.get_draft(session, user_id, now)
+    waiting = await waiting_for(update, context, feedback.get_draft)
     if waiting is None or waiting.step == "stars":
         return False
-    v = await context.open()
+    rt, v = context.rt, await context.open()
+    now = rt.clock.now()
     async with rt.db.write() as session:
-        draft = await feedback.get_draft(session, user_id, now)
+        draft = await feedback.get_draft(session, v.user_id, now)
         if draft is None:
             return False
         try:

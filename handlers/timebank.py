@@ -21,7 +21,7 @@ from bot.i18n import LANGUAGES, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, Button, Screen, back_row, button, clip, menu_row, show
 from handlers import directory, refusals
-from handlers.common import paging
+from handlers.common import paging, waiting_for
 from handlers.outgoing.timebank import tell, tell_keepers
 from handlers.timebank_screens import (
     HISTORY_LINES, KINDS, KIND_NAMES, POSTS_PER_PAGE, category_label, chosen, estates_of, hours, post_line, refusal,
@@ -214,14 +214,17 @@ async def _post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen | None:
     return render_post(v.tr, rt.content, post, poster, v.user_id, keeper, rt.clock.now())
 
 
+async def _open_post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen:
+    """The post's screen, refused as closed when the visitor may not see it."""
+    screen = await _post_screen(rt, v, post_id)
+    if screen is None:
+        raise Refused(Reason.POST_CLOSED)
+    return screen
+
+
 async def post_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    screen = await _post_screen(rt, v, context.data.int(0))
-    if screen is None:
-        await refuse(update, v, Reason.POST_CLOSED)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_or_refuse(update, v, _open_post_screen(rt, v, context.data.int(0)))
 
 
 async def post_photo_show(update: Update, context: FrontDeskContext) -> None:
@@ -627,13 +630,11 @@ async def digest(update: Update, context: FrontDeskContext) -> None:
 
 async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: a post's text or availability, a message to relay, an adjustment's or reversal's reason."""
-    rt = context.rt
-    user_id, now = update.effective_user.id, rt.clock.now()
-    async with rt.db.read() as session:
-        prompt = await tb.prompt_of(session, user_id, now)
+    prompt = await waiting_for(update, context, tb.prompt_of)
     if prompt is None or prompt.kind == "photo":
         return False
-    v = await context.open()
+    rt, v = context.rt, await context.open()
+    user_id, now = v.user_id, rt.clock.now()
     text = (update.effective_message.text or "").strip()
     try:
         if prompt.kind == "post_text":
@@ -674,14 +675,12 @@ async def _relay(rt: Runtime, v: Visitor, contact_id: int, text: str) -> Screen:
 
 async def prompt_photo(update: Update, context: FrontDeskContext) -> bool:
     """MEDIA_CONSUMERS: the photo of a post (kept as Telegram's file id)."""
-    rt = context.rt
-    user_id, now = update.effective_user.id, rt.clock.now()
     message = update.effective_message
-    async with rt.db.read() as session:
-        prompt = await tb.prompt_of(session, user_id, now)
+    prompt = await waiting_for(update, context, tb.prompt_of)
     if prompt is None or prompt.kind != "photo" or not message.photo:
         return False
-    v = await context.open()
+    rt, v = context.rt, await context.open()
+    user_id = v.user_id
     try:
         async with rt.db.write() as session:
             await tb.drop_prompt(session, user_id)

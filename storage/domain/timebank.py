@@ -362,7 +362,7 @@ async def create_post(
 ) -> TimeBankPost:
     """An offer or a request. Safety-flagged categories wait for the operator; a balance below the lowest allowed
     blocks requests (never offers)."""
-    account = await _may_post(session, content, space_id, user_id, kind, category)
+    bank, account = await _may_post(session, content, space_id, user_id, kind, category)
     post = TimeBankPost(
         space_id=space_id, user_id=user_id, kind=kind, category=category, text=clean_text(text, MAX_POST_TEXT),
         availability=(availability or "").strip()[:MAX_AVAILABILITY], languages=account.languages,
@@ -380,9 +380,9 @@ async def check_can_post(session: AsyncSession, content: Content, space_id: str,
 
 
 async def _may_post(session: AsyncSession, content: Content, space_id: str, user_id: int, kind: str,
-                    category: str) -> TimeBankAccount:
-    """The poster's account, if this post may be written: a known kind and category, and a balance that allows a
-    request."""
+                    category: str) -> tuple[TimeBank, TimeBankAccount]:
+    """The bank and the poster's account, if this post may be written: a known kind and category, and a balance
+    that allows a request."""
     _, bank = bank_of(content, space_id)
     if kind not in ("offer", "request"):
         raise Refused(Reason.NOT_FOUND)
@@ -391,7 +391,7 @@ async def _may_post(session: AsyncSession, content: Content, space_id: str, user
     account = await _member(session, space_id, user_id)
     if kind == "request" and account.balance < bank.lowest_quarters:
         raise Refused(Reason.BALANCE_TOO_LOW)
-    return account
+    return bank, account
 
 
 def is_live(post: TimeBankPost, now: datetime) -> bool:

@@ -220,7 +220,7 @@ async def test_quiet_hours_hold_a_notice_until_morning_unless_urgent(bot, clock)
     await set_home(bot, amal, "omero-mompiani", "15", "B")
     marco = await bot.tenant("Marco")
     await bot.grant_role(marco, "custodian", "omero-mompiani")
-    notice_id = await send_to_estate(marco, "Pulizia straordinaria delle cantine sabato.", "omero-mompiani")
+    await send_to_estate(marco, "Pulizia straordinaria delle cantine sabato.", "omero-mompiani")
     assert "08:00" in marco.screen.text or "8:00" in marco.screen.text
     await drain_broadcasts(bot)
     assert not any("cantine" in text for text in amal.texts()), "not at 22:00"
