@@ -27,6 +27,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.clock import Clock
+from bot.wakeable_loop import WakeableLoop
 from bot.outbox_sender import backoff, retry_seconds
 from storage.domain import broadcast
 from storage.db import Database
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 DEFAULT_RATE = 28.0
 PER_CHAT_SECONDS = 1.0
 MAX_ATTEMPTS = 12
-IDLE_POLL_SECONDS = 1.0
 # Concurrent calls: two, so one slow answer does not stop the pace, and few enough that calls delayed on the way
 # cannot bunch into one second at Telegram's end (4 in flight let 32 arrive in one second on a loaded machine).
 IN_FLIGHT = 2
@@ -46,9 +46,12 @@ IN_FLIGHT = 2
 Render = Callable[[Broadcast, broadcast.Claimed], Awaitable[tuple[str, dict] | None]]
 
 
-class BroadcastSender:
+class BroadcastSender(WakeableLoop):
+    name = "broadcast-sender"
+
     def __init__(self, db: Database, bot: Bot, clock: Clock, render: Render, tz: ZoneInfo, *, rate: float = DEFAULT_RATE,
                  per_chat_seconds: float = PER_CHAT_SECONDS, time_scale: float = 1.0) -> None:
+        super().__init__()
         self.db = db
         self.bot = bot
         self.clock = clock
@@ -67,42 +70,16 @@ class BroadcastSender:
         self._broadcasts: dict[int, Broadcast] = {}
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._in_flight: set[asyncio.Task] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._stopping = False
         self.sent = 0  # counters for the benchmark and logs
         self.pauses = 0
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="broadcast-sender")
-
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await super().stop()
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                worked = await self.step()
-            except Exception:  # the database may be briefly unavailable; never let the loop die
-                log.exception("broadcast step failed")
-                worked = False
-            if worked or self._stopping:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+    async def work_round(self) -> bool:
+        return await self.step()
 
     async def step(self) -> bool:
         """Fan out a batch where needed and send what is due; False when there was nothing to do."""

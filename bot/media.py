@@ -18,11 +18,13 @@ EXTENSIONS = {"photo": "jpg", "voice": "oga"}
 MIME_TYPES = {"photo": "image/jpeg", "voice": "audio/ogg"}
 
 
+@dataclass
 class MediaTooLarge(Exception):
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"file of {size} bytes is over the limit of {limit} bytes (QC_MEDIA_MAX_MB)")
-        self.size = size
-        self.limit = limit
+    size: int
+    limit: int
+
+    def __str__(self) -> str:
+        return f"file of {self.size} bytes is over the limit of {self.limit} bytes (QC_MEDIA_MAX_MB)"
 
 
 @dataclass(frozen=True)

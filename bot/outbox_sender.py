@@ -20,6 +20,7 @@ from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.clock import Clock
+from bot.wakeable_loop import WakeableLoop
 from bot.i18n import SOURCE_LANGUAGE, pick_language, translator
 from storage.domain import outbox
 from storage.db import Database
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.", category=PTBUserWarning)
 MAX_ATTEMPTS = 25
 MAX_TEXT, MAX_CAPTION = 4096, 1024  # Telegram's limits (bot.ui has them too; bot.ui imports PTB's screen objects)
-IDLE_POLL_SECONDS = 1.0
 
 OnBlocked = Callable[[OutboxMessage], Awaitable[None]]
 
@@ -48,51 +48,22 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** min(attempts, 10), 600))
 
 
-class OutboxSender:
+class OutboxSender(WakeableLoop):
+    name = "outbox-sender"
+    round_after_stop = True  # stop() finishes what is in hand: a final flush of due rows
+
     def __init__(self, db: Database, bot: Bot, clock: Clock, on_blocked: OnBlocked | None = None) -> None:
+        super().__init__()
         self.db = db
         self.bot = bot
         self.clock = clock
         self.on_blocked = on_blocked
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._stopping = False
         # One flush at a time in this process, so a caller's flush() returns only after rows the background
         # loop had already taken are delivered too (tests rely on it; other instances are kept apart by leases).
         self._flushing = asyncio.Lock()
 
-    def wake(self) -> None:
-        """Called after a transaction that enqueued rows, so they go out now rather than at the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="outbox-sender")
-
-    async def stop(self) -> None:
-        """Finish what is in hand (a final flush of due rows), then stop."""
-        self._stopping = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                delivered = await self.flush()
-            except Exception:  # the database may be briefly unavailable; never let the loop die
-                log.exception("outbox flush failed")
-                delivered = 0
-            if self._stopping:
-                return
-            if delivered:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+    async def work_round(self) -> bool:
+        return await self.flush() > 0
 
     async def flush(self) -> int:
         """Deliver every row due now; returns how many rows were handled."""

@@ -4,11 +4,15 @@ message the outbox sends later, how a page number is kept within the pages there
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
 
 from bot.i18n import SOURCE_LANGUAGE, Translator, pick_language, translator
-from bot.runtime import Runtime
+from bot.runtime import FrontDeskContext, Runtime
 from bot.ui import Screen
 from storage.content import Content
 from storage.models import User
@@ -52,3 +56,15 @@ def paging(page: int, total: int, per_page: int) -> tuple[int, int]:
 def space_name(tr: Translator, content: Content, space_id: str) -> str:
     space = content.spaces.get(space_id)
     return space.name.get(tr.language) if space is not None else space_id
+
+
+Waiting = TypeVar("Waiting")
+
+
+async def waiting_for(update: Update, context: FrontDeskContext,
+                      read: Callable[[AsyncSession, int, datetime], Awaitable[Waiting | None]]) -> Waiting | None:
+    """What a feature waits for the writer to type or send (a draft, a prompt: `read(session, user_id, now)`), read
+    on a reader's connection: a text consumer that finds nothing lets the next one look."""
+    rt = context.rt
+    async with rt.db.read() as session:
+        return await read(session, update.effective_user.id, rt.clock.now())

@@ -4,6 +4,9 @@ questions asked after an attended booking or a fix, and turning those questions 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
@@ -14,7 +17,7 @@ from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers import refusals
 from handlers.outgoing.bookings import service_title
-from handlers.common import language_of, message_params, space_name, translator_for
+from handlers.common import language_of, message_params, space_name, translator_for, waiting_for
 from handlers.outgoing.tickets import category_name
 from storage.domain import feedback, outbox, shortcuts
 from storage.content import Content, Service
@@ -191,6 +194,10 @@ async def _refuse(update: Update, rt: Runtime, v: Visitor, error: FeedbackError)
                           screen=render_home(v, await _prompts_enabled(rt, v.user_id)))
 
 
+async def _answer_error(update: Update, context: FrontDeskContext, error: FeedbackError) -> None:
+    await _refuse(update, context.rt, await context.open(), error)
+
+
 async def feedback_home(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     async with rt.db.read() as session:
@@ -209,15 +216,20 @@ async def feedback_spaces(update: Update, context: FrontDeskContext) -> None:
     await show(update, render_spaces(v, rt.content, kind))
 
 
-async def _start(update: Update, rt: Runtime, v: Visitor, kind: str, target: Target) -> None:
-    try:
-        async with rt.db.write() as session:
-            draft = await feedback.start_draft(session, v.user_id, kind, target, rt.content, rt.clock.now())
-    except FeedbackError as error:
-        await _refuse(update, rt, v, error)
-        return
+@refusals.answered(FeedbackError, _answer_error)
+async def _show_draft(update: Update, context: FrontDeskContext,
+                      write: Callable[[AsyncSession, int, datetime], Awaitable[FeedbackDraft]]) -> None:
+    """Write the tenant's draft (`write(session, user_id, now)` returns it) and show it; a refusal leads home."""
+    rt, v = context.rt, await context.open()
+    async with rt.db.write() as session:
+        draft = await write(session, v.user_id, rt.clock.now())
     await update.callback_query.answer()
     await show(update, render_draft(v, rt.content, draft))
+
+
+async def _start(update: Update, context: FrontDeskContext, kind: str, target: Target) -> None:
+    await _show_draft(update, context, lambda session, user_id, now: feedback.start_draft(
+        session, user_id, kind, target, context.rt.content, now))
 
 
 async def feedback_space(update: Update, context: FrontDeskContext) -> None:
@@ -228,34 +240,31 @@ async def feedback_space(update: Update, context: FrontDeskContext) -> None:
         await update.callback_query.answer()
         await show(update, render_targets(v, rt.content, space_id))
         return
-    await _start(update, rt, v, kind, Target(space_id))
+    await _start(update, context, kind, Target(space_id))
 
 
 async def feedback_target(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
+    rt = context.rt
     decoded = context.data
     if decoded.action is callbacks.FEEDBACK_RATE_SPACE:
         target = Target(decoded.args[0])
     else:
         service = rt.content.services.get(decoded.args[0])
         target = Target(service.space_id, service.id) if service is not None else Target("", decoded.args[0])
-    await _start(update, rt, v, "rating", target)
+    await _start(update, context, "rating", target)
 
 
 async def _change_draft(update: Update, context: FrontDeskContext, change) -> None:  # type: ignore[no-untyped-def]
     """Apply `change(draft, now)` to the tenant's draft and show it again; an expired draft leads home."""
-    rt, v = context.rt, await context.open()
-    try:
-        async with rt.db.write() as session:
-            draft = await feedback.get_draft(session, v.user_id, rt.clock.now())
-            if draft is None:
-                raise FeedbackError("not_found", f"user {v.user_id} has no feedback draft")
-            change(draft, rt.clock.now())
-    except FeedbackError as error:
-        await _refuse(update, rt, v, error)
-        return
-    await update.callback_query.answer()
-    await show(update, render_draft(v, rt.content, draft))
+
+    async def changed(session: AsyncSession, user_id: int, now: datetime) -> FeedbackDraft:
+        draft = await feedback.get_draft(session, user_id, now)
+        if draft is None:
+            raise FeedbackError("not_found", f"user {user_id} has no feedback draft")
+        change(draft, now)
+        return draft
+
+    await _show_draft(update, context, changed)
 
 
 async def feedback_stars(update: Update, context: FrontDeskContext) -> None:
@@ -267,18 +276,15 @@ async def feedback_anonymous(update: Update, context: FrontDeskContext) -> None:
     await _change_draft(update, context, feedback.toggle_anonymous)
 
 
+@refusals.answered(FeedbackError, _answer_error)
 async def feedback_send(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        async with rt.db.write() as session:
-            draft = await feedback.get_draft(session, v.user_id, rt.clock.now())
-            if draft is None:
-                raise FeedbackError("not_found", f"user {v.user_id} has no feedback draft")
-            kind, anonymous = draft.kind, draft.anonymous
-            await feedback.send_draft(session, draft, rt.clock.now(), rt.settings.timezone)
-    except FeedbackError as error:
-        await _refuse(update, rt, v, error)
-        return
+    async with rt.db.write() as session:
+        draft = await feedback.get_draft(session, v.user_id, rt.clock.now())
+        if draft is None:
+            raise FeedbackError("not_found", f"user {v.user_id} has no feedback draft")
+        kind, anonymous = draft.kind, draft.anonymous
+        await feedback.send_draft(session, draft, rt.clock.now(), rt.settings.timezone)
     await update.callback_query.answer(v.tr._("Grazie!"))
     await show(update, render_sent(v, kind, anonymous))
 
@@ -303,45 +309,32 @@ async def feedback_prompts(update: Update, context: FrontDeskContext) -> None:
     await show(update, render_home(v, enabled))
 
 
+@refusals.answered(FeedbackError, _answer_error)
 async def booking_stars(update: Update, context: FrontDeskContext) -> None:
     """A star button of the question after an attended booking (or of the thanks, to change one's mind)."""
     rt, v = context.rt, await context.open()
     decoded = context.data
     booking_id, stars = decoded.int(0), decoded.int(1)
-    try:
-        async with rt.db.write() as session:
-            await feedback.rate_booking(session, booking_id, v.user_id, stars, rt.clock.now(), rt.settings.timezone)
-    except FeedbackError as error:
-        await _refuse(update, rt, v, error)
-        return
+    async with rt.db.write() as session:
+        await feedback.rate_booking(session, booking_id, v.user_id, stars, rt.clock.now(), rt.settings.timezone)
     await update.callback_query.answer(v.tr._("Grazie per il voto!"))
     await show(update, render_booking_rated(v, booking_id, stars))
 
 
 async def booking_comment(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
     booking_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            draft = await feedback.start_comment(session, v.user_id, booking_id, rt.clock.now())
-    except FeedbackError as error:
-        await _refuse(update, rt, v, error)
-        return
-    await update.callback_query.answer()
-    await show(update, render_draft(v, rt.content, draft))
+    await _show_draft(update, context, lambda session, user_id, now: feedback.start_comment(session, user_id, booking_id, now))
 
 
 async def comment_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT consumer: the comment, suggestion or complaint a draft is waiting for."""
-    rt = context.rt
-    user_id, now = update.effective_user.id, rt.clock.now()
-    async with rt.db.read() as session:
-        waiting = await feedback.get_draft(session, user_id, now)
+    waiting = await waiting_for(update, context, feedback.get_draft)
     if waiting is None or waiting.step == "stars":
         return False
-    v = await context.open()
+    rt, v = context.rt, await context.open()
+    now = rt.clock.now()
     async with rt.db.write() as session:
-        draft = await feedback.get_draft(session, user_id, now)
+        draft = await feedback.get_draft(session, v.user_id, now)
         if draft is None:
             return False
         try:

@@ -11,7 +11,9 @@ the outbox, wrapped in the tenant's language, and every copy of the alert is edi
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -321,40 +323,43 @@ async def guides_list(update: Update, context: FrontDeskContext) -> None:
     await show(update, await _guides_screen(rt, v))
 
 
-async def _guide_or_gone(update: Update, context: FrontDeskContext, rt: Runtime, v: Visitor) -> tuple[Guide, tuple[str, ...]] | None:
-    """The guide a button names (and the button's other arguments), or None after showing the guides' list."""
-    decoded = context.data
-    guide = rt.content.guides.get(decoded.args[0])
-    if guide is None:
-        await update.callback_query.answer(v.tr._("Questa guida non c'è più. Ecco le guide di oggi."))
-        await show(update, await _guides_screen(rt, v))
-        return None
-    return guide, decoded.args[1:]
+GuideHandler = Callable[[Update, FrontDeskContext, Guide, tuple[str, ...]], Awaitable[None]]
+
+
+def about_a_guide(handler: GuideHandler) -> Callable[[Update, FrontDeskContext], Awaitable[None]]:
+    """For the buttons about one guide (its id first): the handler gets the guide and the button's other arguments;
+    a guide an editor removed meanwhile gets a polite answer and the guides' list."""
+
+    @functools.wraps(handler)
+    async def opened(update: Update, context: FrontDeskContext) -> None:
+        rt, v, decoded = context.rt, await context.open(), context.data
+        guide = rt.content.guides.get(decoded.args[0])
+        if guide is None:
+            await update.callback_query.answer(v.tr._("Questa guida non c'è più. Ecco le guide di oggi."))
+            await show(update, await _guides_screen(rt, v))
+            return
+        await handler(update, context, guide, decoded.args[1:])
+
+    return opened
 
 
 def _step_arg(args: tuple[str, ...]) -> int:
     return int(args[0]) if args else 1
 
 
-async def guide_intro(update: Update, context: FrontDeskContext) -> None:
+@about_a_guide
+async def guide_intro(update: Update, context: FrontDeskContext, guide: Guide, args: tuple[str, ...]) -> None:
     rt, v = context.rt, await context.open()
-    found = await _guide_or_gone(update, context, rt, v)
-    if found is None:
-        return
-    guide = found[0]
     async with rt.db.read() as session:
         run = await guides.open_run(session, v.user_id, guide.id)
     await update.callback_query.answer()
     await show(update, render_intro(v, rt.content, guide, run))
 
 
-async def guide_move(update: Update, context: FrontDeskContext) -> None:
+@about_a_guide
+async def guide_move(update: Update, context: FrontDeskContext, guide: Guide, args: tuple[str, ...]) -> None:
     """Start, continue, show a step, done/next, back: one domain call each, then the outcome's screen."""
     rt, v = context.rt, await context.open()
-    found = await _guide_or_gone(update, context, rt, v)
-    if found is None:
-        return
-    guide, args = found
     action = context.data.action
     now = rt.clock.now()
     async with rt.db.write() as session:
@@ -371,20 +376,26 @@ async def guide_move(update: Update, context: FrontDeskContext) -> None:
     await _render_outcome(update, context, rt, v, guide, outcome)
 
 
-async def guide_stuck(update: Update, context: FrontDeskContext) -> None:
+async def _help_asked(update: Update, context: FrontDeskContext, guide: Guide, args: tuple[str, ...],
+                      asking: Callable[..., Awaitable[Stuck | StepOutcome]]) -> Stuck | None:
+    """"I'm stuck" and "help at a desk" (guides.stuck, guides.want_desk): the domain's answer for the button to
+    show, or None when the step had changed and the current step is shown instead."""
     rt, v = context.rt, await context.open()
-    found = await _guide_or_gone(update, context, rt, v)
-    if found is None:
-        return
-    guide, args = found
     async with rt.db.write() as session:
-        result = await guides.stuck(session, v.user_id, guide, _step_arg(args), v.language, rt.clock.now(), rt.content,
-                                    v.last_estate_id)
+        result = await asking(session, v.user_id, guide, _step_arg(args), v.language, rt.clock.now(), rt.content,
+                              v.last_estate_id)
     if isinstance(result, StepOutcome):
         await _render_outcome(update, context, rt, v, guide, result)
-        return
+        return None
     await update.callback_query.answer()
-    await show(update, render_stuck(v, rt.content, guide, result))
+    return result
+
+
+@about_a_guide
+async def guide_stuck(update: Update, context: FrontDeskContext, guide: Guide, args: tuple[str, ...]) -> None:
+    stuck = await _help_asked(update, context, guide, args, guides.stuck)
+    if stuck is not None:
+        await show(update, render_stuck(await context.open(), context.rt.content, guide, stuck))
 
 
 async def _desk_days(update: Update, rt: Runtime, v: Visitor, service: Service, guide: Guide, step: int) -> None:
@@ -397,19 +408,12 @@ async def _desk_days(update: Update, rt: Runtime, v: Visitor, service: Service, 
     await show(update, screen)
 
 
-async def guide_desk(update: Update, context: FrontDeskContext) -> None:
+@about_a_guide
+async def guide_desk(update: Update, context: FrontDeskContext, guide: Guide, args: tuple[str, ...]) -> None:
     rt, v = context.rt, await context.open()
-    found = await _guide_or_gone(update, context, rt, v)
-    if found is None:
+    result = await _help_asked(update, context, guide, args, guides.want_desk)
+    if result is None:
         return
-    guide, args = found
-    async with rt.db.write() as session:
-        result = await guides.want_desk(session, v.user_id, guide, _step_arg(args), v.language, rt.clock.now(), rt.content,
-                                        v.last_estate_id)
-    if isinstance(result, StepOutcome):
-        await _render_outcome(update, context, rt, v, guide, result)
-        return
-    await update.callback_query.answer()
     if len(result.desks) == 1:
         await _desk_days(update, rt, v, result.desks[0], guide, result.step)
     else:
@@ -432,12 +436,9 @@ async def guide_desk_service(update: Update, context: FrontDeskContext) -> None:
     await _desk_days(update, rt, v, service[0], guide, chosen.step)
 
 
-async def guide_ask(update: Update, context: FrontDeskContext) -> None:
+@about_a_guide
+async def guide_ask(update: Update, context: FrontDeskContext, guide: Guide, args: tuple[str, ...]) -> None:
     rt, v = context.rt, await context.open()
-    found = await _guide_or_gone(update, context, rt, v)
-    if found is None:
-        return
-    guide, args = found
     step = _step_arg(args)
     if not 1 <= step <= len(guide.steps):
         async with rt.db.write() as session:

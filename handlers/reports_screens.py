@@ -3,6 +3,7 @@ and a report's public page (a visitor in, a Screen out). The conversation itself
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from bot import callbacks
@@ -13,7 +14,7 @@ from handlers import custodian
 from handlers.common import paging
 from handlers.outgoing import tickets as outgoing_tickets
 from handlers.outgoing.tickets import (
-    STATUS_LABELS, category_name, describe_place, describe_public_place, resolution_rows, star_row, ticket_button,
+    STATUS_LABELS, category_name, describe_place, describe_public_place, resolution_rows, star_row, ticket_page,
 )
 from storage.domain import geo, tickets
 from storage.content import Content, Estate
@@ -233,32 +234,23 @@ def render_review(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
 def render_step(v: Visitor, content: Content, draft: ReportDraft, notice: str | None = None,
                 last_place: Ticket | None = None) -> Screen:
     """The screen of the draft's current step, with a short notice on top (a category's advice, a confirmation)."""
-    step = tickets.resume_step(draft, content)
     tr = v.tr
-    if step == "tenant_name":
-        screen = Screen(tr._("📝 <b>Segnalazione per conto di un inquilino.</b> Scrivi il nome e il cognome dell'inquilino."), draft_rows(v))
-    elif step == "tenant_contact":
-        screen = Screen(tr._("☎️ Scrivi il telefono dell'inquilino o il suo interno, per poterlo ricontattare."), draft_rows(v))
-    elif step == "category":
-        screen = render_categories(v, content, draft, has_reports=False)
-    elif step == "estate":
-        screen = render_estate_question(v, content, draft, last_place=last_place)
-    elif step == "building":
-        screen = render_building(v, content, draft)
-    elif step == "floor":
-        screen = render_floor(v)
-    elif step == "area":
-        screen = render_area(v, draft)
-    elif step == "flat":
-        screen = render_flat(v)
-    elif step == "questions":
-        screen = render_question(v, content, draft)
-    elif step == "description":
-        screen = render_description(v)
-    elif step == "photos":
-        screen = render_photos(v, draft)
-    else:
-        screen = render_review(v, content, draft)
+    screens: dict[str, Callable[[], Screen]] = {  # each step's screen, built only for the step the draft is at
+        "tenant_name": lambda: Screen(
+            tr._("📝 <b>Segnalazione per conto di un inquilino.</b> Scrivi il nome e il cognome dell'inquilino."), draft_rows(v)),
+        "tenant_contact": lambda: Screen(
+            tr._("☎️ Scrivi il telefono dell'inquilino o il suo interno, per poterlo ricontattare."), draft_rows(v)),
+        "category": lambda: render_categories(v, content, draft, has_reports=False),
+        "estate": lambda: render_estate_question(v, content, draft, last_place=last_place),
+        "building": lambda: render_building(v, content, draft),
+        "floor": lambda: render_floor(v),
+        "area": lambda: render_area(v, draft),
+        "flat": lambda: render_flat(v),
+        "questions": lambda: render_question(v, content, draft),
+        "description": lambda: render_description(v),
+        "photos": lambda: render_photos(v, draft),
+    }
+    screen = screens.get(tickets.resume_step(draft, content), lambda: render_review(v, content, draft))()
     if notice:
         screen.text = notice + "\n\n" + screen.text
     return screen
@@ -303,11 +295,8 @@ def render_sent(v: Visitor, content: Content, ticket: Ticket) -> Screen:
 
 def render_my_reports(v: Visitor, content: Content, items: list[Ticket], total: int, page: int) -> Screen:
     tr = v.tr
-    page, pages = paging(page, total, REPORTS_PER_PAGE)
-    rows = [[ticket_button(tr, content, ticket, callbacks.REPORT_VIEW, 24)] for ticket in items]
-    pager = pager_row(tr, callbacks.MY_REPORTS, page, pages)
-    if pager:
-        rows.append(pager)
+    rows, _, _ = ticket_page(tr, content, items, total, page, REPORTS_PER_PAGE, view=callbacks.REPORT_VIEW,
+                             turn=callbacks.MY_REPORTS, category_width=24)
     rows.append([button(tr._("➕ Nuova segnalazione"), callbacks.REPORT_NEW)])
     rows.append(menu_row(tr))
     text = tr._("<b>Le tue segnalazioni</b>, dalla più recente. Tocca per vedere come va.") if total else tr._("Non hai ancora fatto segnalazioni.")

@@ -21,7 +21,7 @@ from bot.i18n import LANGUAGES, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, Button, Screen, back_row, button, clip, menu_row, show
 from handlers import directory, refusals
-from handlers.common import paging
+from handlers.common import paging, waiting_for
 from handlers.outgoing.timebank import tell, tell_keepers
 from handlers.timebank_screens import (
     HISTORY_LINES, KINDS, KIND_NAMES, POSTS_PER_PAGE, category_label, chosen, estates_of, hours, post_line, refusal,
@@ -51,6 +51,29 @@ async def refuse(update: Update, v: Visitor, reason: Reason, screen: Screen | No
     await refusals.refuse(update, v, refusal(v.tr, reason), screen=screen)
 
 
+async def _answer_refusal(update: Update, context: FrontDeskContext, refused: Refused) -> None:
+    await refuse(update, await context.open(), refused.reason)
+
+
+async def _answer_refusal_at_home(update: Update, context: FrontDeskContext, refused: Refused) -> None:
+    v = await context.open()
+    await refuse(update, v, refused.reason, await home_screen(context.rt, v, context.data.args[0]))
+
+
+def refusals_answered(*, home: bool = False) -> Callable[[refusals.Handler], refusals.Handler]:
+    """A button's refusal is one polite sentence and changes nothing; with `home`, the bank's screen (the button's
+    first argument is the space) is shown again beside it."""
+    return refusals.answered(Refused, _answer_refusal_at_home if home else _answer_refusal)
+
+
+async def done(update: Update, rt: Runtime, screen: Screen, note: str | None = None) -> None:
+    """A change has committed: what it queued for others leaves now, the button is answered (with a short note),
+    the screen shown."""
+    rt.wake_outbox()
+    await update.callback_query.answer(note)
+    await show(update, screen)
+
+
 async def show_or_refuse(update: Update, v: Visitor, building: Awaitable[Screen]) -> None:
     """Answer a pressed button with the screen being built, or politely if the domain refused it."""
     try:
@@ -75,6 +98,13 @@ def bank_space(rt: Runtime, space_id: str) -> tuple[Space, TimeBank] | None:
         return tb.bank_of(rt.content, space_id)
     except Refused:
         return None
+
+
+def bank_for_kind(rt: Runtime, space_id: str, kind: str | None) -> tuple[Space, TimeBank]:
+    """The space and its bank for a button about offers or requests; a forged kind is refused as a missing bank."""
+    if kind not in KIND_NAMES:
+        raise Refused(Reason.NO_BANK)
+    return tb.bank_of(rt.content, space_id)
 
 
 async def home_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
@@ -122,68 +152,52 @@ async def home(update: Update, context: FrontDeskContext) -> None:
     await show(update, await home_screen(rt, v, context.data.args[0]))
 
 
+@refusals_answered(home=True)
 async def join(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     decoded = context.data
     space_id = decoded.args[0]
     estate = chosen(estates_of(rt.content, space_id), decoded.int(1))
     estate_id = estate.id if estate is not None else None
-    try:
-        async with rt.db.write() as session:
-            joined = await tb.join(session, rt.content, space_id, v.user_id, first_name=v.first_name, estate_id=estate_id,
-                                   language=v.language, now=rt.clock.now())
-            if not joined.active:
-                await tell_keepers(session, rt, space_id, lambda tr: Screen(
-                    tr._("🤝 Nuova iscrizione alla banca del tempo: {who}. Approvi?", who=who(tr, rt.content, joined.account)),
-                    [[button(tr._("✅ Approva l'iscrizione"), callbacks.TB_MEMBER_DO, joined.account.id, "approve")],
-                     [button(tr._("👤 Vedi"), callbacks.TB_MEMBER, joined.account.id)]]), f"join:{joined.account.id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Iscrizione fatta.") if joined.active else v.tr._("Iscrizione inviata."))
-    await show(update, await home_screen(rt, v, space_id))
+    async with rt.db.write() as session:
+        joined = await tb.join(session, rt.content, space_id, v.user_id, first_name=v.first_name, estate_id=estate_id,
+                               language=v.language, now=rt.clock.now())
+        if not joined.active:
+            await tell_keepers(session, rt, space_id, lambda tr: Screen(
+                tr._("🤝 Nuova iscrizione alla banca del tempo: {who}. Approvi?", who=who(tr, rt.content, joined.account)),
+                [[button(tr._("✅ Approva l'iscrizione"), callbacks.TB_MEMBER_DO, joined.account.id, "approve")],
+                 [button(tr._("👤 Vedi"), callbacks.TB_MEMBER, joined.account.id)]]), f"join:{joined.account.id}")
+    await done(update, rt, await home_screen(rt, v, space_id),
+               v.tr._("Iscrizione fatta.") if joined.active else v.tr._("Iscrizione inviata."))
 
 
+@refusals_answered(home=True)
 async def categories(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     space_id, kind = context.data.args
-    found = bank_space(rt, space_id)
-    if found is None or kind not in KIND_NAMES:
-        await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
-        return
-    try:
-        async with rt.db.read() as session:
-            await tb.active_member(session, space_id, v.user_id)
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
+    space, bank = bank_for_kind(rt, space_id, kind)
+    async with rt.db.read() as session:
+        await tb.active_member(session, space_id, v.user_id)
     await update.callback_query.answer()
-    await show(update, render_categories(v.tr, rt.content, found[0], found[1], kind))
+    await show(update, render_categories(v.tr, rt.content, space, bank, kind))
 
 
+@refusals_answered(home=True)
 async def browse(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     decoded = context.data
     space_id, kind, page = decoded.args[0], chosen(KINDS, decoded.int(1) + 1), decoded.int(4)
-    found = bank_space(rt, space_id)
-    category = chosen(found[1].categories, decoded.int(2)) if found is not None else None
+    space, bank = bank_for_kind(rt, space_id, kind)
+    category = chosen(bank.categories, decoded.int(2))
     language = chosen(LANGUAGES, decoded.int(3))
-    if found is None or kind is None:
-        await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
-        return
-    try:
-        async with rt.db.read() as session:
-            account = await tb.active_member(session, space_id, v.user_id)
-            page = max(page, 0)
-            posts, total = await tb.browse(
-                session, space_id, kind, rt.clock.now(), category=category, language=language, near_estate=account.estate_id,
-                offset=page * POSTS_PER_PAGE, limit=POSTS_PER_PAGE)
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
+    async with rt.db.read() as session:
+        account = await tb.active_member(session, space_id, v.user_id)
+        page = max(page, 0)
+        posts, total = await tb.browse(
+            session, space_id, kind, rt.clock.now(), category=category, language=language, near_estate=account.estate_id,
+            offset=page * POSTS_PER_PAGE, limit=POSTS_PER_PAGE)
     await update.callback_query.answer()
-    await show(update, render_browse(v.tr, rt.content, found[0], kind, category, language, page, posts, total))
+    await show(update, render_browse(v.tr, rt.content, space, kind, category, language, page, posts, total))
 
 
 async def _post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen | None:
@@ -200,14 +214,17 @@ async def _post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen | None:
     return render_post(v.tr, rt.content, post, poster, v.user_id, keeper, rt.clock.now())
 
 
+async def _open_post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen:
+    """The post's screen, refused as closed when the visitor may not see it."""
+    screen = await _post_screen(rt, v, post_id)
+    if screen is None:
+        raise Refused(Reason.POST_CLOSED)
+    return screen
+
+
 async def post_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    screen = await _post_screen(rt, v, context.data.int(0))
-    if screen is None:
-        await refuse(update, v, Reason.POST_CLOSED)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_or_refuse(update, v, _open_post_screen(rt, v, context.data.int(0)))
 
 
 async def post_photo_show(update: Update, context: FrontDeskContext) -> None:
@@ -224,64 +241,52 @@ async def post_photo_show(update: Update, context: FrontDeskContext) -> None:
     await context.bot.send_message(v.chat_id, screen.text, reply_markup=screen.keyboard)
 
 
+@refusals_answered()
 async def post_change(update: Update, context: FrontDeskContext) -> None:
     """Renew, close, or ask for a photo of one's own post."""
     rt, v = context.rt, await context.open()
     decoded = context.data
     post_id, now = decoded.int(0), rt.clock.now()
-    try:
-        async with rt.db.write() as session:
-            if decoded.action is callbacks.TB_POST_RENEW:
-                post = await tb.renew_post(session, rt.content, post_id, v.user_id, now)
-                note = v.tr._("Rinnovato fino al {date}.", date=v.tr.date(post.expires_at, format="yMMMd"))
-            elif decoded.action is callbacks.TB_POST_CLOSE:
-                await tb.close_post(session, post_id, v.user_id)
-                note = v.tr._("Annuncio chiuso.")
-            else:
-                post = await session.get(TimeBankPost, post_id)
-                if post is None or post.user_id != v.user_id or post.status not in ("open", "pending"):
-                    raise Refused(Reason.NOT_ALLOWED)
-                await tb.set_prompt(session, v.user_id, "photo", post.space_id, now, ref=post_id)
-                await update.callback_query.answer()
-                await show(update, Screen(v.tr._("Mandami la foto qui sotto (una sola)."), [back_row(v.tr, callbacks.TB_POST, post_id)]))
-                return
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.write() as session:
+        if decoded.action is callbacks.TB_POST_RENEW:
+            post = await tb.renew_post(session, rt.content, post_id, v.user_id, now)
+            note = v.tr._("Rinnovato fino al {date}.", date=v.tr.date(post.expires_at, format="yMMMd"))
+        elif decoded.action is callbacks.TB_POST_CLOSE:
+            await tb.close_post(session, post_id, v.user_id)
+            note = v.tr._("Annuncio chiuso.")
+        else:
+            post = await session.get(TimeBankPost, post_id)
+            if post is None or post.user_id != v.user_id or post.status not in ("open", "pending"):
+                raise Refused(Reason.NOT_ALLOWED)
+            await tb.set_prompt(session, v.user_id, "photo", post.space_id, now, ref=post_id)
+            await update.callback_query.answer()
+            await show(update, Screen(v.tr._("Mandami la foto qui sotto (una sola)."), [back_row(v.tr, callbacks.TB_POST, post_id)]))
+            return
     await update.callback_query.answer(note)
     await show(update, await _post_screen(rt, v, post_id) or await home_screen(rt, v, ""))
 
 
+@refusals_answered(home=True)
 async def new_post(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     space_id, kind = context.data.args
-    found = bank_space(rt, space_id)
-    if found is None or kind not in KIND_NAMES:
-        await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
-        return
-    try:
-        async with rt.db.read() as session:
-            await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, found[1].categories[0])
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
+    space, bank = bank_for_kind(rt, space_id, kind)
+    async with rt.db.read() as session:
+        await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, bank.categories[0])
     await update.callback_query.answer()
-    await show(update, render_new_categories(v.tr, rt.content, found[0], found[1], kind))
+    await show(update, render_new_categories(v.tr, rt.content, space, bank, kind))
 
 
+@refusals_answered(home=True)
 async def new_post_category(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     decoded = context.data
     space_id, kind = decoded.args[0], chosen(KINDS, decoded.int(1) + 1) or ""
-    try:
-        space, bank = tb.bank_of(rt.content, space_id)
-        category = chosen(bank.categories, decoded.int(2)) or ""
-        async with rt.db.write() as session:
-            await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, category)
-            await tb.set_prompt(session, v.user_id, "post_text", space_id, rt.clock.now(), post_kind=kind, category=category)
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
+    space, bank = tb.bank_of(rt.content, space_id)
+    category = chosen(bank.categories, decoded.int(2)) or ""
+    async with rt.db.write() as session:
+        await tb.check_can_post(session, rt.content, space_id, v.user_id, kind, category)
+        await tb.set_prompt(session, v.user_id, "post_text", space_id, rt.clock.now(), post_kind=kind, category=category)
     await update.callback_query.answer()
     await show(update, render_write_post(v.tr, rt.content, space, bank, kind, category))
 
@@ -317,13 +322,11 @@ async def skip_when(update: Update, context: FrontDeskContext) -> None:
     await show(update, screen)
 
 
+@refusals_answered(home=True)
 async def mine(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     space_id = context.data.args[0]
-    found = bank_space(rt, space_id)
-    if found is None:
-        await refuse(update, v, Reason.NO_BANK, await home_screen(rt, v, space_id))
-        return
+    space, _ = tb.bank_of(rt.content, space_id)
     async with rt.db.read() as session:
         posts = await tb.my_posts(session, space_id, v.user_id)
         contacts = await tb.conversations(session, space_id, v.user_id)
@@ -331,33 +334,28 @@ async def mine(update: Update, context: FrontDeskContext) -> None:
         others = {tb.other_party(item, v.user_id) for item in (*contacts, *exchanges)}
         names = await accounts_by_user(session, space_id, others)
     await update.callback_query.answer()
-    await show(update, render_mine(v.tr, rt.content, found[0], posts, contacts, exchanges, names, v.user_id))
+    await show(update, render_mine(v.tr, rt.content, space, posts, contacts, exchanges, names, v.user_id))
 
 
+@refusals_answered()
 async def ask(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     post_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            asked = await tb.ask(session, rt.content, post_id, v.user_id, rt.clock.now())
-            poster = await tb.account_of(session, asked.post.space_id, asked.post.user_id)
+    async with rt.db.write() as session:
+        asked = await tb.ask(session, rt.content, post_id, v.user_id, rt.clock.now())
+        poster = await tb.account_of(session, asked.post.space_id, asked.post.user_id)
 
-            def build(tr: Translator) -> Screen:
-                text = (tr._("🙋 {who} è interessato/a alla tua offerta: «{text}».", who=who(tr, rt.content, asked.asker), text=clip(asked.post.text, 80))
-                        if asked.post.kind == "offer" else
-                        tr._("🙋 {who} può aiutarti: «{text}».", who=who(tr, rt.content, asked.asker), text=clip(asked.post.text, 80)))
-                text += "\n" + tr._("Se accetti, vi scrivete attraverso il bot, senza numeri di telefono.")
-                return Screen(text, [[button(tr._("✅ Accetto"), callbacks.TB_ANSWER, asked.contact.id, "yes"),
-                                      button(tr._("No, grazie"), callbacks.TB_ANSWER, asked.contact.id, "no")]])
+        def build(tr: Translator) -> Screen:
+            text = (tr._("🙋 {who} è interessato/a alla tua offerta: «{text}».", who=who(tr, rt.content, asked.asker), text=clip(asked.post.text, 80))
+                    if asked.post.kind == "offer" else
+                    tr._("🙋 {who} può aiutarti: «{text}».", who=who(tr, rt.content, asked.asker), text=clip(asked.post.text, 80)))
+            text += "\n" + tr._("Se accetti, vi scrivete attraverso il bot, senza numeri di telefono.")
+            return Screen(text, [[button(tr._("✅ Accetto"), callbacks.TB_ANSWER, asked.contact.id, "yes"),
+                                  button(tr._("No, grazie"), callbacks.TB_ANSWER, asked.contact.id, "no")]])
 
-            await tell(session, rt, asked.post.user_id, build, f"ask:{asked.contact.id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer()
-    await show(update, Screen(v.tr._("✅ Ho scritto a {name}. Ti avviso quando risponde.", name=poster.first_name if poster else "—"),
-                              [[button(v.tr._("📋 I miei annunci e scambi"), callbacks.TB_MINE, asked.post.space_id)], menu_row(v.tr)]))
+        await tell(session, rt, asked.post.user_id, build, f"ask:{asked.contact.id}")
+    await done(update, rt, Screen(v.tr._("✅ Ho scritto a {name}. Ti avviso quando risponde.", name=poster.first_name if poster else "—"),
+                                  [[button(v.tr._("📋 I miei annunci e scambi"), callbacks.TB_MINE, asked.post.space_id)], menu_row(v.tr)]))
 
 
 async def _conversation_screen(rt: Runtime, v: Visitor, contact_id: int) -> Screen:
@@ -369,25 +367,22 @@ async def _conversation_screen(rt: Runtime, v: Visitor, contact_id: int) -> Scre
     return render_conversation(v.tr, rt.content, contact, post, other, exchange)
 
 
+@refusals_answered()
 async def answer(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     contact_id, choice = context.data.int(0), context.data.args[1]
-    try:
-        async with rt.db.write() as session:
-            contact = await tb.answer(session, contact_id, v.user_id, choice == "yes", rt.clock.now())
-            me = await tb.account_of(session, contact.space_id, v.user_id)
+    async with rt.db.write() as session:
+        contact = await tb.answer(session, contact_id, v.user_id, choice == "yes", rt.clock.now())
+        me = await tb.account_of(session, contact.space_id, v.user_id)
 
-            def build(tr: Translator) -> Screen:
-                if contact.status == "accepted":
-                    return Screen(tr._("✅ {who} ha accettato. Potete scrivervi attraverso il bot.", who=who(tr, rt.content, me)),
-                                  [[button(tr._("💬 Apri la conversazione"), callbacks.TB_CONVERSATION, contact.id)]])
-                return Screen(tr._("{name} per ora non può. Guarda gli altri annunci!", name=me.first_name if me else "—"),
-                              [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)]])
+        def build(tr: Translator) -> Screen:
+            if contact.status == "accepted":
+                return Screen(tr._("✅ {who} ha accettato. Potete scrivervi attraverso il bot.", who=who(tr, rt.content, me)),
+                              [[button(tr._("💬 Apri la conversazione"), callbacks.TB_CONVERSATION, contact.id)]])
+            return Screen(tr._("{name} per ora non può. Guarda gli altri annunci!", name=me.first_name if me else "—"),
+                          [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)]])
 
-            await tell(session, rt, contact.asker_id, build, f"answer:{contact.id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+        await tell(session, rt, contact.asker_id, build, f"answer:{contact.id}")
     rt.wake_outbox()
     await update.callback_query.answer()
     if contact.status == "accepted":
@@ -401,21 +396,19 @@ async def conversation(update: Update, context: FrontDeskContext) -> None:
     await show_or_refuse(update, v, _conversation_screen(rt, v, context.data.int(0)))
 
 
+@refusals_answered()
 async def write(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     contact_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            contact = await tb.open_conversation(session, contact_id, v.user_id)
-            await tb.set_prompt(session, v.user_id, "message", contact.space_id, rt.clock.now(), ref=contact_id)
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.write() as session:
+        contact = await tb.open_conversation(session, contact_id, v.user_id)
+        await tb.set_prompt(session, v.user_id, "message", contact.space_id, rt.clock.now(), ref=contact_id)
     await update.callback_query.answer()
     await show(update, Screen(v.tr._("✍️ Scrivi il messaggio qui sotto: lo passo io. Il tuo numero resta nascosto."),
                               [back_row(v.tr, callbacks.TB_CONVERSATION, contact_id)]))
 
 
+@refusals_answered()
 async def share_username(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     contact_id = context.data.int(0)
@@ -423,88 +416,66 @@ async def share_username(update: Update, context: FrontDeskContext) -> None:
     if not username:
         await update.callback_query.answer(v.tr._("Non hai uno username Telegram: puoi sceglierlo nelle impostazioni di Telegram."), show_alert=True)
         return
-    try:
-        async with rt.db.write() as session:
-            contact = await tb.open_conversation(session, contact_id, v.user_id)
-            me = await tb.account_of(session, contact.space_id, v.user_id)
-            await tell(session, rt, tb.other_party(contact, v.user_id), lambda tr: Screen(
-                tr._("👤 {name} ti ha dato il suo username Telegram: @{username}", name=me.first_name, username=username),
-                [[button(tr._("💬 Apri la conversazione"), callbacks.TB_CONVERSATION, contact_id)]]), f"username:{contact_id}:{v.user_id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.write() as session:
+        contact = await tb.open_conversation(session, contact_id, v.user_id)
+        me = await tb.account_of(session, contact.space_id, v.user_id)
+        await tell(session, rt, tb.other_party(contact, v.user_id), lambda tr: Screen(
+            tr._("👤 {name} ti ha dato il suo username Telegram: @{username}", name=me.first_name, username=username),
+            [[button(tr._("💬 Apri la conversazione"), callbacks.TB_CONVERSATION, contact_id)]]), f"username:{contact_id}:{v.user_id}")
     rt.wake_outbox()
     await update.callback_query.answer(v.tr._("Fatto: ho mandato il tuo username."))
 
 
+@refusals_answered()
 async def end(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     contact_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            contact = await tb.end_conversation(session, contact_id, v.user_id, rt.clock.now())
-            await tb.drop_prompt(session, v.user_id)
-            me = await tb.account_of(session, contact.space_id, v.user_id)
-            await tell(session, rt, tb.other_party(contact, v.user_id), lambda tr: Screen(
-                tr._("{name} ha chiuso la conversazione. Grazie!", name=me.first_name if me else "—"),
-                [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)]]), f"end:{contact_id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer()
-    await show(update, Screen(v.tr._("Conversazione chiusa."), [[button(v.tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)], menu_row(v.tr)]))
+    async with rt.db.write() as session:
+        contact = await tb.end_conversation(session, contact_id, v.user_id, rt.clock.now())
+        await tb.drop_prompt(session, v.user_id)
+        me = await tb.account_of(session, contact.space_id, v.user_id)
+        await tell(session, rt, tb.other_party(contact, v.user_id), lambda tr: Screen(
+            tr._("{name} ha chiuso la conversazione. Grazie!", name=me.first_name if me else "—"),
+            [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)]]), f"end:{contact_id}")
+    await done(update, rt, Screen(v.tr._("Conversazione chiusa."), [[button(v.tr._("🤝 Banca del tempo"), callbacks.TB_HOME, contact.space_id)], menu_row(v.tr)]))
 
 
+@refusals_answered()
 async def abuse_ask(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     contact_id = context.data.int(0)
-    try:
-        async with rt.db.read() as session:
-            await tb.contact_for(session, contact_id, v.user_id)
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.read() as session:
+        await tb.contact_for(session, contact_id, v.user_id)
     await update.callback_query.answer()
     await show(update, Screen(v.tr._("Vuoi segnalare un abuso? La conversazione si chiude subito e l'operatore dello spazio legge gli ultimi messaggi."),
                               [[button(v.tr._("⚠️ Sì, segnala"), callbacks.TB_ABUSE, contact_id)],
                                back_row(v.tr, callbacks.TB_CONVERSATION, contact_id)]))
 
 
+@refusals_answered()
 async def abuse(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     contact_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            report = await tb.report_abuse(session, contact_id, v.user_id, rt.clock.now())
-            await tb.drop_prompt(session, v.user_id)
-            await tell_keepers(session, rt, report.space_id, lambda tr: Screen(
-                tr._("⚠️ Segnalazione di abuso nella banca del tempo."),
-                [[button(tr._("Apri la segnalazione"), callbacks.TB_REPORT, report.id)]]), f"report:{report.id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer()
-    await show(update, Screen(v.tr._("Grazie: ho chiuso la conversazione e avvisato l'operatore dello spazio."), [menu_row(v.tr)]))
+    async with rt.db.write() as session:
+        report = await tb.report_abuse(session, contact_id, v.user_id, rt.clock.now())
+        await tb.drop_prompt(session, v.user_id)
+        await tell_keepers(session, rt, report.space_id, lambda tr: Screen(
+            tr._("⚠️ Segnalazione di abuso nella banca del tempo."),
+            [[button(tr._("Apri la segnalazione"), callbacks.TB_REPORT, report.id)]]), f"report:{report.id}")
+    await done(update, rt, Screen(v.tr._("Grazie: ho chiuso la conversazione e avvisato l'operatore dello spazio."), [menu_row(v.tr)]))
 
 
+@refusals_answered()
 async def agree(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     contact_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            exchange = await tb.agree(session, rt.content, contact_id, v.user_id, rt.clock.now())
-            other = tb.other_party(exchange, v.user_id)
-            await tell(session, rt, other, lambda tr: Screen(
-                tr._("🤝 Scambio registrato. Quando avete finito, chi ha ricevuto l'aiuto conferma le ore."),
-                [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange.id)]]), f"agree:{exchange.id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer()
-    await show(update, await _exchange_screen(rt, v, exchange.id))
+    async with rt.db.write() as session:
+        exchange = await tb.agree(session, rt.content, contact_id, v.user_id, rt.clock.now())
+        other = tb.other_party(exchange, v.user_id)
+        await tell(session, rt, other, lambda tr: Screen(
+            tr._("🤝 Scambio registrato. Quando avete finito, chi ha ricevuto l'aiuto conferma le ore."),
+            [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange.id)]]), f"agree:{exchange.id}")
+    await done(update, rt, await _exchange_screen(rt, v, exchange.id))
 
 
 async def _exchange_screen(rt: Runtime, v: Visitor, exchange_id: int) -> Screen:
@@ -521,173 +492,133 @@ async def exchange_view(update: Update, context: FrontDeskContext) -> None:
     await show_or_refuse(update, v, _exchange_screen(rt, v, context.data.int(0)))
 
 
+@refusals_answered()
 async def hours_pick(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     exchange_id = context.data.int(0)
-    try:
-        async with rt.db.read() as session:
-            exchange = await tb.exchange_for(session, exchange_id, v.user_id)
-            if exchange.receiver_id != v.user_id:
-                raise Refused(Reason.NOT_ALLOWED)
-            if exchange.status != "agreed":
-                raise Refused(Reason.ALREADY_DONE)
-        _, bank = tb.bank_of(rt.content, exchange.space_id)
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.read() as session:
+        exchange = await tb.exchange_for(session, exchange_id, v.user_id)
+        if exchange.receiver_id != v.user_id:
+            raise Refused(Reason.NOT_ALLOWED)
+        if exchange.status != "agreed":
+            raise Refused(Reason.ALREADY_DONE)
+    _, bank = tb.bank_of(rt.content, exchange.space_id)
     await update.callback_query.answer()
     await show(update, render_hours(v.tr, exchange, bank))
 
 
+@refusals_answered()
 async def confirm(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     exchange_id, quarters = context.data.int(0), context.data.int(1)
-    try:
-        async with rt.db.write() as session:
-            settled = await tb.confirm(session, rt.content, exchange_id, v.user_id, quarters, rt.clock.now())
-            me = await tb.account_of(session, settled.exchange.space_id, v.user_id)
+    async with rt.db.write() as session:
+        settled = await tb.confirm(session, rt.content, exchange_id, v.user_id, quarters, rt.clock.now())
+        me = await tb.account_of(session, settled.exchange.space_id, v.user_id)
 
-            def build(tr: Translator) -> Screen:
-                text = tr._("✅ {name} ha confermato {hours} per il tuo aiuto. Grazie! Il tuo saldo: {balance}",
-                            name=me.first_name, hours=hours(tr, quarters), balance=hours(tr, settled.giver_balance))
-                return Screen(text, [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange_id)]])
+        def build(tr: Translator) -> Screen:
+            text = tr._("✅ {name} ha confermato {hours} per il tuo aiuto. Grazie! Il tuo saldo: {balance}",
+                        name=me.first_name, hours=hours(tr, quarters), balance=hours(tr, settled.giver_balance))
+            return Screen(text, [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange_id)]])
 
-            await tell(session, rt, settled.exchange.giver_id, build, f"done:{exchange_id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Il tuo saldo: {balance}", balance=hours(v.tr, settled.receiver_balance)))
-    await show(update, await _exchange_screen(rt, v, exchange_id))
+        await tell(session, rt, settled.exchange.giver_id, build, f"done:{exchange_id}")
+    await done(update, rt, await _exchange_screen(rt, v, exchange_id),
+               v.tr._("Il tuo saldo: {balance}", balance=hours(v.tr, settled.receiver_balance)))
 
 
+@refusals_answered()
 async def exchange_cancel(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     exchange_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            exchange = await tb.cancel_exchange(session, exchange_id, v.user_id)
-            await tell(session, rt, tb.other_party(exchange, v.user_id), lambda tr: Screen(
-                tr._("✖️ Lo scambio è stato annullato."), [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange_id)]]),
-                f"cancel:{exchange_id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer()
-    await show(update, await _exchange_screen(rt, v, exchange_id))
+    async with rt.db.write() as session:
+        exchange = await tb.cancel_exchange(session, exchange_id, v.user_id)
+        await tell(session, rt, tb.other_party(exchange, v.user_id), lambda tr: Screen(
+            tr._("✖️ Lo scambio è stato annullato."), [[button(tr._("🤝 Vedi lo scambio"), callbacks.TB_EXCHANGE, exchange_id)]]),
+            f"cancel:{exchange_id}")
+    await done(update, rt, await _exchange_screen(rt, v, exchange_id))
 
 
+@refusals_answered()
 async def thank(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     exchange_id, stars = context.data.int(0), context.data.int(1)
-    try:
-        async with rt.db.write() as session:
-            await tb.thank(session, exchange_id, v.user_id, stars, rt.clock.now())
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.write() as session:
+        await tb.thank(session, exchange_id, v.user_id, stars, rt.clock.now())
     await update.callback_query.answer(v.tr._("Grazie!"))
     await show(update, await _exchange_screen(rt, v, exchange_id))
 
 
+@refusals_answered()
 async def dispute(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     exchange_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            report = await tb.dispute(session, exchange_id, v.user_id, rt.clock.now())
-            await tell_keepers(session, rt, report.space_id, lambda tr: Screen(
-                tr._("⚖️ Uno scambio della banca del tempo è contestato."),
-                [[button(tr._("Apri la segnalazione"), callbacks.TB_REPORT, report.id)]]), f"report:{report.id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Ho avvisato l'operatore dello spazio."))
-    await show(update, await _exchange_screen(rt, v, exchange_id))
+    async with rt.db.write() as session:
+        report = await tb.dispute(session, exchange_id, v.user_id, rt.clock.now())
+        await tell_keepers(session, rt, report.space_id, lambda tr: Screen(
+            tr._("⚖️ Uno scambio della banca del tempo è contestato."),
+            [[button(tr._("Apri la segnalazione"), callbacks.TB_REPORT, report.id)]]), f"report:{report.id}")
+    await done(update, rt, await _exchange_screen(rt, v, exchange_id), v.tr._("Ho avvisato l'operatore dello spazio."))
 
 
 async def ledger_screen(rt: Runtime, v: Visitor, space_id: str, before: int) -> Screen:
     """Balance and history, ten entries a page (keyset paging on the entry id)."""
-    found = bank_space(rt, space_id)
-    if found is None:
-        raise Refused(Reason.NO_BANK)
+    space, _ = tb.bank_of(rt.content, space_id)
     async with rt.db.read() as session:
         account = await tb.account_of(session, space_id, v.user_id)
         if account is None:
             raise Refused(Reason.NOT_MEMBER)
         lines = await timebank_books.history(session, account.id, before_entry=before or None, limit=HISTORY_LINES + 1)
     today = v.tr.local(rt.clock.now()).date()
-    return render_ledger(v.tr, rt.content, found[0], account, lines[:HISTORY_LINES], len(lines) > HISTORY_LINES, today)
+    return render_ledger(v.tr, rt.content, space, account, lines[:HISTORY_LINES], len(lines) > HISTORY_LINES, today)
 
 
+@refusals_answered(home=True)
 async def ledger(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    decoded = context.data
-    space_id = decoded.args[0]
-    try:
-        screen = await ledger_screen(rt, v, space_id, decoded.int(1))
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
+    screen = await ledger_screen(rt, v, context.data.args[0], context.data.int(1))
     await update.callback_query.answer()
     await show(update, screen)
 
 
+@refusals_answered(home=True)
 async def statement(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     decoded = context.data
     space_id, code = decoded.args[0], decoded.int(1)
-    found = bank_space(rt, space_id)
+    space, _ = tb.bank_of(rt.content, space_id)
     period = period_of_month_code(code)
-    try:
-        if found is None:
-            raise Refused(Reason.NO_BANK)
-        if period is None:
-            raise Refused(Reason.NOT_FOUND)
-        start, end = period.bounds(rt.settings.timezone)
-        async with rt.db.read() as session:
-            account = await tb.account_of(session, space_id, v.user_id)
-            if account is None:
-                raise Refused(Reason.NOT_MEMBER)
-            month = await timebank_books.statement(session, account.id, start, end, period.start)
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
+    if period is None:
+        raise Refused(Reason.NOT_FOUND)
+    start, end = period.bounds(rt.settings.timezone)
+    async with rt.db.read() as session:
+        account = await tb.account_of(session, space_id, v.user_id)
+        if account is None:
+            raise Refused(Reason.NOT_MEMBER)
+        month = await timebank_books.statement(session, account.id, start, end, period.start)
     await update.callback_query.answer()
-    await show(update, render_statement(v.tr, rt.content, found[0], month, v.tr.local(account.created_at).date()))
+    await show(update, render_statement(v.tr, rt.content, space, month, v.tr.local(account.created_at).date()))
 
 
+@refusals_answered(home=True)
 async def languages(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     decoded = context.data
     space_id, language = decoded.args[0], chosen(LANGUAGES, decoded.int(1))
-    found = bank_space(rt, space_id)
-    try:
-        if found is None:
-            raise Refused(Reason.NO_BANK)
-        async with rt.db.write() as session:
-            if language is None:
-                account = await tb.active_member(session, space_id, v.user_id)
-            else:
-                account = await tb.toggle_language(session, space_id, v.user_id, language)
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
+    space, _ = tb.bank_of(rt.content, space_id)
+    async with rt.db.write() as session:
+        if language is None:
+            account = await tb.active_member(session, space_id, v.user_id)
+        else:
+            account = await tb.toggle_language(session, space_id, v.user_id, language)
     await update.callback_query.answer()
-    await show(update, render_languages(v.tr, found[0], account))
+    await show(update, render_languages(v.tr, space, account))
 
 
+@refusals_answered(home=True)
 async def digest(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     space_id, choice = context.data.args
-    try:
-        async with rt.db.write() as session:
-            await tb.set_digest(session, space_id, v.user_id, choice == "on")
-    except Refused as refused:
-        await refuse(update, v, refused.reason, await home_screen(rt, v, space_id))
-        return
+    async with rt.db.write() as session:
+        await tb.set_digest(session, space_id, v.user_id, choice == "on")
     await update.callback_query.answer(v.tr._("Ti mando ogni settimana le nuove offerte vicino a te.") if choice == "on"
                                        else v.tr._("Niente più riepilogo settimanale."))
     await show(update, await home_screen(rt, v, space_id))
@@ -699,13 +630,11 @@ async def digest(update: Update, context: FrontDeskContext) -> None:
 
 async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: a post's text or availability, a message to relay, an adjustment's or reversal's reason."""
-    rt = context.rt
-    user_id, now = update.effective_user.id, rt.clock.now()
-    async with rt.db.read() as session:
-        prompt = await tb.prompt_of(session, user_id, now)
+    prompt = await waiting_for(update, context, tb.prompt_of)
     if prompt is None or prompt.kind == "photo":
         return False
-    v = await context.open()
+    rt, v = context.rt, await context.open()
+    user_id, now = v.user_id, rt.clock.now()
     text = (update.effective_message.text or "").strip()
     try:
         if prompt.kind == "post_text":
@@ -746,14 +675,12 @@ async def _relay(rt: Runtime, v: Visitor, contact_id: int, text: str) -> Screen:
 
 async def prompt_photo(update: Update, context: FrontDeskContext) -> bool:
     """MEDIA_CONSUMERS: the photo of a post (kept as Telegram's file id)."""
-    rt = context.rt
-    user_id, now = update.effective_user.id, rt.clock.now()
     message = update.effective_message
-    async with rt.db.read() as session:
-        prompt = await tb.prompt_of(session, user_id, now)
+    prompt = await waiting_for(update, context, tb.prompt_of)
     if prompt is None or prompt.kind != "photo" or not message.photo:
         return False
-    v = await context.open()
+    rt, v = context.rt, await context.open()
+    user_id = v.user_id
     try:
         async with rt.db.write() as session:
             await tb.drop_prompt(session, user_id)

@@ -11,6 +11,7 @@ import io
 from datetime import date, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import callbacks
@@ -18,7 +19,7 @@ from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers.outgoing.timebank import tell
-from handlers.timebank import DESK_PROMPTS, accounts_by_user, bank_space, refuse, show_or_refuse
+from handlers.timebank import DESK_PROMPTS, accounts_by_user, bank_space, done, refusals_answered, refuse, show_or_refuse
 from handlers.timebank_screens import (
     MEMBER_STATUSES, STATUS_NAMES, category_label, chosen, estate_label, hours, ledger_line, post_line, who,
 )
@@ -170,26 +171,26 @@ async def members_list(update: Update, context: FrontDeskContext) -> None:
                                       len(accounts) > MEMBERS_PER_PAGE))
 
 
+async def _member_for_keeper(session: AsyncSession, v: Visitor, account_id: int) -> TimeBankAccount:
+    """A member's account, for an operator of its bank only."""
+    account = await session.get(TimeBankAccount, account_id)
+    if account is None or account.user_id is None:
+        raise Refused(Reason.NOT_FOUND)
+    if not tb.is_keeper(v.roles, account.space_id):
+        raise Refused(Reason.NOT_ALLOWED)
+    return account
+
+
 async def _member_screen(rt: Runtime, v: Visitor, account_id: int) -> Screen:
     async with rt.db.read() as session:
-        account = await session.get(TimeBankAccount, account_id)
-        if account is None or account.user_id is None:
-            raise Refused(Reason.NOT_FOUND)
-        if not tb.is_keeper(v.roles, account.space_id):
-            raise Refused(Reason.NOT_ALLOWED)
+        account = await _member_for_keeper(session, v, account_id)
         lines = await timebank_books.history(session, account.id, limit=5)
     return render_member(v.tr, rt.content, account, lines)
 
 
 async def member_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        screen = await _member_screen(rt, v, context.data.int(0))
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_or_refuse(update, v, _member_screen(rt, v, context.data.int(0)))
 
 
 MEMBER_NOTICES = {
@@ -200,42 +201,30 @@ MEMBER_NOTICES = {
 }
 
 
+@refusals_answered()
 async def member_do(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     account_id, action = context.data.int(0), context.data.args[1]
-    try:
-        async with rt.db.read() as session:
-            found = await session.get(TimeBankAccount, account_id)
-        if found is None or action not in MEMBER_NOTICES:
-            raise Refused(Reason.NOT_FOUND)
-        async with rt.db.write() as session:
-            account = await tb.decide_member(session, rt.content, v.roles, found.space_id, account_id, action, v.user_id, rt.clock.now())
-            space = rt.content.spaces[account.space_id]
-            await tell(session, rt, account.user_id, lambda tr: Screen(
-                tr._(MEMBER_NOTICES[action], space=space.name.get(tr.language), balance=hours(tr, account.balance)),
-                [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, account.space_id)]]), f"member:{account_id}:{action}:{rt.clock.now().timestamp()}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Fatto."))
-    await show(update, await _member_screen(rt, v, account_id))
+    async with rt.db.read() as session:
+        found = await session.get(TimeBankAccount, account_id)
+    if found is None or action not in MEMBER_NOTICES:
+        raise Refused(Reason.NOT_FOUND)
+    async with rt.db.write() as session:
+        account = await tb.decide_member(session, rt.content, v.roles, found.space_id, account_id, action, v.user_id, rt.clock.now())
+        space = rt.content.spaces[account.space_id]
+        await tell(session, rt, account.user_id, lambda tr: Screen(
+            tr._(MEMBER_NOTICES[action], space=space.name.get(tr.language), balance=hours(tr, account.balance)),
+            [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, account.space_id)]]), f"member:{account_id}:{action}:{rt.clock.now().timestamp()}")
+    await done(update, rt, await _member_screen(rt, v, account_id), v.tr._("Fatto."))
 
 
+@refusals_answered()
 async def adjust_ask(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     account_id, quarters = context.data.int(0), context.data.int(1)
-    try:
-        async with rt.db.write() as session:
-            account = await session.get(TimeBankAccount, account_id)
-            if account is None or account.user_id is None:
-                raise Refused(Reason.NOT_FOUND)
-            if not tb.is_keeper(v.roles, account.space_id):
-                raise Refused(Reason.NOT_ALLOWED)
-            await tb.set_prompt(session, v.user_id, "adjust", account.space_id, rt.clock.now(), ref=account_id, amount=quarters)
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.write() as session:
+        account = await _member_for_keeper(session, v, account_id)
+        await tb.set_prompt(session, v.user_id, "adjust", account.space_id, rt.clock.now(), ref=account_id, amount=quarters)
     await update.callback_query.answer()
     await show(update, Screen(v.tr._("Correzione di {hours} per {name}: scrivi il motivo qui sotto (resta nel registro).",
                                      hours=hours(v.tr, quarters, signed=True), name=account.first_name),
@@ -258,20 +247,17 @@ async def _adjust(rt: Runtime, v: Visitor, account_id: int, quarters: int, reaso
                   [[button(v.tr._("👤 Vedi"), callbacks.TB_MEMBER, account_id)]])
 
 
+@refusals_answered()
 async def reverse_ask(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     transaction_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            movement = await session.get(LedgerTransaction, transaction_id)
-            if movement is None or movement.kind not in ("exchange", "adjustment"):
-                raise Refused(Reason.NOT_FOUND)
-            if not tb.is_keeper(v.roles, movement.space_id):
-                raise Refused(Reason.NOT_ALLOWED)
-            await tb.set_prompt(session, v.user_id, "reverse", movement.space_id, rt.clock.now(), ref=transaction_id)
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.write() as session:
+        movement = await session.get(LedgerTransaction, transaction_id)
+        if movement is None or movement.kind not in ("exchange", "adjustment"):
+            raise Refused(Reason.NOT_FOUND)
+        if not tb.is_keeper(v.roles, movement.space_id):
+            raise Refused(Reason.NOT_ALLOWED)
+        await tb.set_prompt(session, v.user_id, "reverse", movement.space_id, rt.clock.now(), ref=transaction_id)
     await update.callback_query.answer()
     await show(update, Screen(v.tr._("Annulli questo movimento con un movimento opposto. Scrivi il motivo qui sotto (resta nel registro)."),
                               [menu_row(v.tr)]))
@@ -292,48 +278,37 @@ async def _reverse(rt: Runtime, v: Visitor, transaction_id: int, reason: str) ->
     return Screen(v.tr._("✅ Movimento annullato."), [[button(v.tr._("🧰 Gestisci la banca del tempo"), callbacks.TB_KEEPER, movement.space_id)]])
 
 
+@refusals_answered()
 async def post_decide(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     post_id, choice = context.data.int(0), context.data.args[1]
-    try:
-        async with rt.db.write() as session:
-            post = await tb.decide_post(session, rt.content, v.roles, post_id, choice == "yes", v.user_id)
-            await tell(session, rt, post.user_id, lambda tr: Screen(
-                tr._("✅ Il tuo annuncio è pubblicato: «{text}».", text=clip(post.text, 80)) if post.status == "open"
-                else tr._("L'operatore non ha pubblicato il tuo annuncio «{text}». Per sapere perché, parla con lo spazio.", text=clip(post.text, 80)),
-                [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, post.space_id)]]), f"decide:{post.id}")
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
-    rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Fatto."))
-    await show(update, await _keeper_screen(rt, v, post.space_id))
+    async with rt.db.write() as session:
+        post = await tb.decide_post(session, rt.content, v.roles, post_id, choice == "yes", v.user_id)
+        await tell(session, rt, post.user_id, lambda tr: Screen(
+            tr._("✅ Il tuo annuncio è pubblicato: «{text}».", text=clip(post.text, 80)) if post.status == "open"
+            else tr._("L'operatore non ha pubblicato il tuo annuncio «{text}». Per sapere perché, parla con lo spazio.", text=clip(post.text, 80)),
+            [[button(tr._("🤝 Banca del tempo"), callbacks.TB_HOME, post.space_id)]]), f"decide:{post.id}")
+    await done(update, rt, await _keeper_screen(rt, v, post.space_id), v.tr._("Fatto."))
 
 
+@refusals_answered()
 async def report_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        async with rt.db.read() as session:
-            report = await timebank_books.report_for_keeper(session, v.roles, context.data.int(0))
-            accounts = await accounts_by_user(session, report.space_id, {report.reporter_id, report.reported_id})
-            messages = await timebank_books.conversation_messages(session, report.contact_id)
-            exchange = await session.get(TimeBankExchange, report.exchange_id) if report.exchange_id else None
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.read() as session:
+        report = await timebank_books.report_for_keeper(session, v.roles, context.data.int(0))
+        accounts = await accounts_by_user(session, report.space_id, {report.reporter_id, report.reported_id})
+        messages = await timebank_books.conversation_messages(session, report.contact_id)
+        exchange = await session.get(TimeBankExchange, report.exchange_id) if report.exchange_id else None
     await update.callback_query.answer()
     await show(update, render_report(v.tr, rt.content, report, accounts.get(report.reporter_id),
                                      accounts.get(report.reported_id), messages, exchange))
 
 
+@refusals_answered()
 async def report_close(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        async with rt.db.write() as session:
-            report = await timebank_books.close_report(session, v.roles, context.data.int(0), v.user_id, rt.clock.now())
-    except Refused as refused:
-        await refuse(update, v, refused.reason)
-        return
+    async with rt.db.write() as session:
+        report = await timebank_books.close_report(session, v.roles, context.data.int(0), v.user_id, rt.clock.now())
     await update.callback_query.answer(v.tr._("Fatto."))
     await show(update, await _keeper_screen(rt, v, report.space_id))
 

@@ -8,6 +8,8 @@ is the tenant's), because data can be forged.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 from icalendar import Calendar, Event, vRecur
@@ -369,23 +371,40 @@ async def _course_bookings(session, user_id: int, item_id: str) -> list[Booking]
     return list(rows.all())
 
 
-async def item_view(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    item = await _item_or_gone(update, rt, v, context.data.args[0])
-    if item is None:
-        return
-    await _answer(update)
-    await show(update, await _item_screen(rt, v, item))
+def about_an_item(handler: Callable[[Update, FrontDeskContext, Item], Awaitable[None]],
+                  ) -> Callable[[Update, FrontDeskContext], Awaitable[None]]:
+    """For the buttons about one item of the programme (its id first): the handler gets the item, or the person is
+    told it is no longer on and sees the week."""
 
-
-async def calendar(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    item = await _item_or_gone(update, rt, v, context.data.args[0])
-    if item is None or item.kind == "jobs":
+    @functools.wraps(handler)
+    async def opened(update: Update, context: FrontDeskContext) -> None:
+        item = await _item_or_gone(update, context.rt, await context.open(), context.data.args[0])
         if item is not None:
-            await _answer(update)
+            await handler(update, context, item)
+
+    return opened
+
+
+async def _show_item(update: Update, rt: Runtime, v: Visitor, item: Item, note: str | None = None, *,
+                     note_above: bool = False) -> None:
+    """Answer the button (with a short note) and show the item, the note written above it too with `note_above`."""
+    await _answer(update, note)
+    screen = await _item_screen(rt, v, item)
+    if note_above:
+        screen.text = f"{note}\n\n{screen.text}"
+    await show(update, screen)
+
+
+@about_an_item
+async def item_view(update: Update, context: FrontDeskContext, item: Item) -> None:
+    await _show_item(update, context.rt, await context.open(), item)
+
+
+@about_an_item
+async def calendar(update: Update, context: FrontDeskContext, item: Item) -> None:
+    rt, v = context.rt, await context.open()
+    if item.kind == "jobs":
+        await _answer(update)
         return
     await _answer(update, v.tr._("Ecco il file per il tuo calendario."))
     data = calendar_file(item, rt.content, rt.settings.timezone.key, v.language, _local(rt))
@@ -396,17 +415,13 @@ async def calendar(update: Update, context: FrontDeskContext) -> None:
                                     reply_markup=Screen("", rows).keyboard)
 
 
-async def course_join(update: Update, context: FrontDeskContext) -> None:
+@about_an_item
+async def course_join(update: Update, context: FrontDeskContext, item: Item) -> None:
     """One sign-up, a seat in every session: all the bookings in one transaction, or none."""
-    rt = context.rt
-    v = await context.open()
-    item = await _item_or_gone(update, rt, v, context.data.args[0])
-    if item is None:
-        return
+    rt, v = context.rt, await context.open()
     service = rt.content.services.get(item.id)
     if item.kind != "courses" or service is None or service.booking is None:
-        await _answer(update)
-        await show(update, await _item_screen(rt, v, item))
+        await _show_item(update, rt, v, item)
         return
     space = rt.content.spaces[item.space_id]
     now = rt.clock.now()
@@ -427,19 +442,12 @@ async def course_join(update: Update, context: FrontDeskContext) -> None:
             bookings.Reason.ALREADY_BOOKED: v.tr._("Eri già iscritto/a."),
         }.get(refusal.reason, v.tr._("Non è stato possibile iscriverti: il corso è cambiato."))
     rt.wake_outbox()
-    await _answer(update, note)
-    screen = await _item_screen(rt, v, item)
-    screen.text = f"{note}\n\n{screen.text}"
-    await show(update, screen)
+    await _show_item(update, rt, v, item, note, note_above=True)
 
 
-async def course_leave(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    item_id = context.data.args[0]
-    item = await _item_or_gone(update, rt, v, item_id)
-    if item is None:
-        return
+@about_an_item
+async def course_leave(update: Update, context: FrontDeskContext, item: Item) -> None:
+    rt, v = context.rt, await context.open()
     now = rt.clock.now()
     rules = rt.content.services[item.id].booking if item.id in rt.content.services else None
     cancelled = 0
@@ -456,38 +464,27 @@ async def course_leave(update: Update, context: FrontDeskContext) -> None:
                 await enqueue_offer(session, rt, cancellation.offer, now)
     rt.wake_outbox()
     note = v.tr._("Iscrizione annullata.") if cancelled else v.tr._("Non c'era un'iscrizione da annullare.")
-    await _answer(update, note)
-    screen = await _item_screen(rt, v, item)
-    screen.text = f"{note}\n\n{screen.text}"
-    await show(update, screen)
+    await _show_item(update, rt, v, item, note, note_above=True)
 
 
-async def job_interest(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    item = await _item_or_gone(update, rt, v, context.data.args[0])
-    if item is None:
+@about_an_item
+async def job_interest(update: Update, context: FrontDeskContext, item: Item) -> None:
+    rt, v = context.rt, await context.open()
+    if item.kind != "jobs":
+        await _show_item(update, rt, v, item)
         return
     await _answer(update)
-    if item.kind != "jobs":
-        await show(update, await _item_screen(rt, v, item))
-        return
     async with rt.db.read() as session:
         phone = await bookings.saved_phone(session, v.user_id)
     await show(update, render_interest_ask(v, rt.content, item, phone))
 
 
-async def job_interest_send(update: Update, context: FrontDeskContext) -> None:
+@about_an_item
+async def job_interest_send(update: Update, context: FrontDeskContext, item: Item) -> None:
     """With the tenant's consent (this tap), the space's operators get their name and the phone they chose."""
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    item = await _item_or_gone(update, rt, v, decoded.args[0])
-    if item is None:
-        return
+    rt, v, decoded = context.rt, await context.open(), context.data
     if item.kind != "jobs" or decoded.args[1] not in ("name", "phone"):
-        await _answer(update)
-        await show(update, await _item_screen(rt, v, item))
+        await _show_item(update, rt, v, item)
         return
     now = rt.clock.now()
     async with rt.db.write() as session:
@@ -503,8 +500,7 @@ async def job_interest_send(update: Update, context: FrontDeskContext) -> None:
                 await outbox.enqueue(session, chat_id=chat_id, method="sendMessage", params=message_params(Screen("\n".join(lines))),
                                      dedupe_key=f"job-interest:{item.id}:{v.user_id}:{chat_id}", now=now, kind="job_interest", ref=item.id)
     rt.wake_outbox()
-    await _answer(update, v.tr._("Fatto: lo spazio ti contatterà.") if fresh else None)
-    await show(update, await _item_screen(rt, v, item))
+    await _show_item(update, rt, v, item, v.tr._("Fatto: lo spazio ti contatterà.") if fresh else None)
 
 
 async def follows(update: Update, context: FrontDeskContext) -> None:

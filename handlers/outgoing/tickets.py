@@ -128,8 +128,8 @@ def floor_label(tr: Translator, floor: int) -> str:
     return tr._("piano {floor}", floor=floor)
 
 
-def describe_place(tr: Translator, content: Content, item: Ticket | ReportDraft) -> str:
-    """Estate · building, staircase · floor · flat or common areas, as far as the report says."""
+def _estate_and_building(tr: Translator, content: Content, item: Ticket | ReportDraft) -> list[str]:
+    """Estate · building, staircase: the part of a place everyone may read."""
     parts = [tr.isolate(estate_name(content, item.estate_id))] if item.estate_id else []
     estate = content.estates.get(item.estate_id or "")
     if item.building_id:
@@ -138,6 +138,12 @@ def describe_place(tr: Translator, content: Content, item: Ticket | ReportDraft)
         if item.staircase:
             label += " " + tr._("scala {staircase}", staircase=item.staircase)
         parts.append(label)
+    return parts
+
+
+def describe_place(tr: Translator, content: Content, item: Ticket | ReportDraft) -> str:
+    """Estate · building, staircase · floor · flat or common areas, as far as the report says."""
+    parts = _estate_and_building(tr, content, item)
     if item.floor is not None:
         parts.append(floor_label(tr, item.floor))
     if item.area == "common":
@@ -149,14 +155,7 @@ def describe_place(tr: Translator, content: Content, item: Ticket | ReportDraft)
 
 def describe_public_place(tr: Translator, content: Content, ticket: Ticket) -> str:
     """Estate · building, staircase · common areas: where a problem is, without the floor or the flat."""
-    parts = [tr.isolate(estate_name(content, ticket.estate_id))]
-    estate = content.estates.get(ticket.estate_id or "")
-    if ticket.building_id:
-        building = next((b for b in estate.buildings if b.id == ticket.building_id), None) if estate else None
-        label = tr.isolate(building.name if building else ticket.building_id)
-        if ticket.staircase:
-            label += " " + tr._("scala {staircase}", staircase=ticket.staircase)
-        parts.append(label)
+    parts = _estate_and_building(tr, content, ticket)
     if ticket.area == "common":
         parts.append(tr._("parti comuni"))
     return " · ".join(parts)
@@ -265,13 +264,20 @@ def ticket_button(tr: Translator, content: Content, ticket: Ticket, action: call
     return button(f"{tr.bidi(ticket.code)} · {tr.bidi(category)} · {tr._(STATUS_LABELS[ticket.status])}", action, ticket.id)
 
 
+def ticket_page(tr: Translator, content: Content, items: list[Ticket], total: int, page: int, per_page: int, *,
+                view: callbacks.Action, turn: callbacks.Action, category_width: int) -> tuple[list[list[Button]], int, int]:
+    """One page of a list of tickets: a button each (`view` opens one) and the pager (`turn`) when there are more
+    pages; with the page shown and the number of pages."""
+    page, pages = paging(page, total, per_page)
+    rows = [[ticket_button(tr, content, ticket, view, category_width)] for ticket in items]
+    pager = pager_row(tr, turn, page, pages)
+    return (rows + [pager] if pager else rows), page, pages
+
+
 def render_open_list(v: Visitor, content: Content, items: list[Ticket], total: int, page: int) -> Screen:
     tr = v.tr
-    page, pages = paging(page, total, TICKETS_PER_PAGE)
-    rows = [[ticket_button(tr, content, ticket, callbacks.TICKET_STAFF_VIEW, 22)] for ticket in items]
-    pager = pager_row(tr, callbacks.TICKETS_OPEN, page, pages)
-    if pager:
-        rows.append(pager)
+    rows, page, pages = ticket_page(tr, content, items, total, page, TICKETS_PER_PAGE, view=callbacks.TICKET_STAFF_VIEW,
+                                    turn=callbacks.TICKETS_OPEN, category_width=22)
     rows.append(back_row(tr, callbacks.STAFF))
     if not total:
         return Screen(tr._("Nessuna segnalazione aperta nei tuoi caseggiati. 👍"), rows)

@@ -18,7 +18,7 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from storage.content.errors import _invalid
 from storage.content.model import WHATS_ON_FOLDER, BookingRules, ExtraDate, LocalText, Service, _LanguageCode
-from storage.content.schema import _Date, _Identifier, _one_or_many, _Schema, _Weekday, parse_clock_time
+from storage.content.schema import _Date, _Offer, _one_or_many, _Schema, _Weekday, parse_clock_time
 
 if TYPE_CHECKING:
     from storage.content.loader import _Loading, _Parsed
@@ -122,12 +122,7 @@ def to_service(item: Item) -> Service | None:
 # Schema
 
 
-class _Common(_Schema):
-    id: _Identifier
-    title: LocalText
-    description: LocalText
-    audience: LocalText | None = None
-    cost: LocalText | None = None
+class _Common(_Offer):
     languages: Annotated[list[_LanguageCode], BeforeValidator(_one_or_many)] = ["it"]
     capacity: int | None = None
 
@@ -171,15 +166,10 @@ class _CourseSchema(_Common):
     sessions: Annotated[list[_SessionSchema], Field(min_length=1)]
 
 
-class _JobSchema(_Schema):
-    id: _Identifier
-    title: LocalText
-    description: LocalText
+class _JobSchema(_Offer):
     role: LocalText | None = None
     hours: LocalText | None = None
     requirements: LocalText | None = None
-    audience: LocalText | None = None
-    cost: LocalText | None = None
     languages: Annotated[list[_LanguageCode], BeforeValidator(_one_or_many)] = ["it"]
     closes: _Date
     offered_by: str

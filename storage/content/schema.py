@@ -348,13 +348,19 @@ class _BookingSchema(_Schema):
         return self
 
 
-class _ServiceSchema(_Schema):
+class _Offer(_Schema):
+    """What every offer says, a space's service as well as an activity, a course or a job in what's on: its id, title
+    and description, and for whom and at what cost when that needs saying."""
+
     id: _Identifier
     title: LocalText
     description: LocalText
-    category: str
     audience: LocalText | None = None
     cost: LocalText | None = None
+
+
+class _ServiceSchema(_Offer):
+    category: str
     when: LocalText | None = None
     keywords: _Keywords = {}
     booking: _BookingSchema | None = None

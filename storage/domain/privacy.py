@@ -76,12 +76,17 @@ Exporter = Callable[[AsyncSession, int], Awaitable[dict[str, list[dict]]]]
 Forgetter = Callable[[AsyncSession, Forgetting], Awaitable[None]]
 
 
+async def nothing_to_export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
+    """The export of a source whose rows last seconds or hours and say nothing a copy should show."""
+    return {}
+
+
 @dataclass(frozen=True)
 class PersonalDataSource:
     name: str
     person_columns: Mapping[str, tuple[str, ...]]
-    export: Exporter
     forget: Forgetter
+    export: Exporter = nothing_to_export
     personal_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     retention: tuple[RetentionRule, ...] = ()
     forget_order: int = 50  # lower first; the user row itself goes last

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import case, delete, func, or_, select, text, update
+from sqlalchemy import Executable, case, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -362,14 +362,7 @@ async def create_post(
 ) -> TimeBankPost:
     """An offer or a request. Safety-flagged categories wait for the operator; a balance below the lowest allowed
     blocks requests (never offers)."""
-    _, bank = bank_of(content, space_id)
-    if kind not in ("offer", "request"):
-        raise Refused(Reason.NOT_FOUND)
-    if category not in bank.categories:
-        raise Refused(Reason.BAD_CATEGORY)
-    account = await _member(session, space_id, user_id)
-    if kind == "request" and account.balance < bank.lowest_quarters:
-        raise Refused(Reason.BALANCE_TOO_LOW)
+    bank, account = await _may_post(session, content, space_id, user_id, kind, category)
     post = TimeBankPost(
         space_id=space_id, user_id=user_id, kind=kind, category=category, text=clean_text(text, MAX_POST_TEXT),
         availability=(availability or "").strip()[:MAX_AVAILABILITY], languages=account.languages,
@@ -383,6 +376,13 @@ async def create_post(
 
 async def check_can_post(session: AsyncSession, content: Content, space_id: str, user_id: int, kind: str, category: str) -> None:
     """Before the text is asked for: the same rules create_post applies, so nobody writes a post in vain."""
+    await _may_post(session, content, space_id, user_id, kind, category)
+
+
+async def _may_post(session: AsyncSession, content: Content, space_id: str, user_id: int, kind: str,
+                    category: str) -> tuple[TimeBank, TimeBankAccount]:
+    """The bank and the poster's account, if this post may be written: a known kind and category, and a balance
+    that allows a request."""
     _, bank = bank_of(content, space_id)
     if kind not in ("offer", "request"):
         raise Refused(Reason.NOT_FOUND)
@@ -391,6 +391,7 @@ async def check_can_post(session: AsyncSession, content: Content, space_id: str,
     account = await _member(session, space_id, user_id)
     if kind == "request" and account.balance < bank.lowest_quarters:
         raise Refused(Reason.BALANCE_TOO_LOW)
+    return bank, account
 
 
 def is_live(post: TimeBankPost, now: datetime) -> bool:
@@ -418,11 +419,8 @@ async def renew_post(session: AsyncSession, content: Content, post_id: int, user
 
 async def close_post(session: AsyncSession, post_id: int, user_id: int) -> TimeBankPost:
     post = await _own_post(session, post_id, user_id)
-    changed = await session.execute(update(TimeBankPost).where(
+    await _changed_once(session, post, update(TimeBankPost).where(
         TimeBankPost.id == post_id, TimeBankPost.status.in_(("open", "pending"))).values(status="closed"))
-    if changed.rowcount != 1:
-        raise Refused(Reason.ALREADY_DONE)
-    await session.refresh(post)
     return post
 
 
@@ -442,11 +440,8 @@ async def decide_post(
         raise Refused(Reason.NOT_FOUND)
     bank_of(content, post.space_id)
     _require_keeper(roles, post.space_id)
-    changed = await session.execute(update(TimeBankPost).where(TimeBankPost.id == post_id, TimeBankPost.status == "pending")
-                                    .values(status="open" if approve else "rejected", decided_by=by))
-    if changed.rowcount != 1:
-        raise Refused(Reason.ALREADY_DONE)
-    await session.refresh(post)
+    await _changed_once(session, post, update(TimeBankPost).where(TimeBankPost.id == post_id, TimeBankPost.status == "pending")
+                        .values(status="open" if approve else "rejected", decided_by=by))
     return post
 
 
@@ -546,11 +541,24 @@ async def ask(session: AsyncSession, content: Content, post_id: int, user_id: in
 async def contact_for(session: AsyncSession, contact_id: int, user_id: int) -> TimeBankContact:
     """A conversation the person is part of (Refused otherwise: forged or foreign buttons)."""
     contact = await session.get(TimeBankContact, contact_id)
-    if contact is None:
-        raise Refused(Reason.NOT_FOUND)
-    if user_id not in (contact.asker_id, contact.poster_id):
-        raise Refused(Reason.NOT_PARTY)
+    _check_party(contact, user_id, contact and (contact.asker_id, contact.poster_id))
     return contact
+
+
+async def _changed_once(session: AsyncSession, row: object, statement: Executable) -> None:
+    """A conditional UPDATE of this one row (status guards in its WHERE): when it changes nothing, someone was first
+    (ALREADY_DONE); otherwise the row is read again."""
+    if (await session.execute(statement)).rowcount != 1:
+        raise Refused(Reason.ALREADY_DONE)
+    await session.refresh(row)
+
+
+def _check_party(row: object | None, user_id: int, parties: tuple[int, int] | None) -> None:
+    """A conversation or an exchange exists and the person is one of its two parties."""
+    if row is None:
+        raise Refused(Reason.NOT_FOUND)
+    if parties is None or user_id not in parties:
+        raise Refused(Reason.NOT_PARTY)
 
 
 def other_party(contact: TimeBankContact | TimeBankExchange, user_id: int) -> int:
@@ -565,12 +573,10 @@ async def answer(session: AsyncSession, contact_id: int, user_id: int, accept: b
     if contact.poster_id != user_id:
         raise Refused(Reason.NOT_ALLOWED)
     await _member(session, contact.space_id, user_id)
-    changed = await session.execute(update(TimeBankContact).where(TimeBankContact.id == contact_id, TimeBankContact.status == "asked")
-                                    .values(status="accepted" if accept else "declined", accepted_at=now if accept else None,
-                                            ended_at=None if accept else now, ended_by=None if accept else user_id))
-    if changed.rowcount != 1:
-        raise Refused(Reason.ALREADY_DONE)
-    await session.refresh(contact)
+    await _changed_once(session, contact, update(TimeBankContact).where(
+        TimeBankContact.id == contact_id, TimeBankContact.status == "asked").values(
+        status="accepted" if accept else "declined", accepted_at=now if accept else None,
+        ended_at=None if accept else now, ended_by=None if accept else user_id))
     return contact
 
 
@@ -602,12 +608,9 @@ async def relay(session: AsyncSession, contact_id: int, user_id: int, text: str,
 
 async def end_conversation(session: AsyncSession, contact_id: int, user_id: int, now: datetime) -> TimeBankContact:
     contact = await contact_for(session, contact_id, user_id)
-    changed = await session.execute(update(TimeBankContact).where(
+    await _changed_once(session, contact, update(TimeBankContact).where(
         TimeBankContact.id == contact_id, TimeBankContact.status.in_(("asked", "accepted")))
         .values(status="ended", ended_at=now, ended_by=user_id))
-    if changed.rowcount != 1:
-        raise Refused(Reason.ALREADY_DONE)
-    await session.refresh(contact)
     return contact
 
 
@@ -657,10 +660,7 @@ async def agree(session: AsyncSession, content: Content, contact_id: int, user_i
 
 async def exchange_for(session: AsyncSession, exchange_id: int, user_id: int) -> TimeBankExchange:
     exchange = await session.get(TimeBankExchange, exchange_id)
-    if exchange is None:
-        raise Refused(Reason.NOT_FOUND)
-    if user_id not in (exchange.giver_id, exchange.receiver_id):
-        raise Refused(Reason.NOT_PARTY)
+    _check_party(exchange, user_id, exchange and (exchange.giver_id, exchange.receiver_id))
     return exchange
 
 
@@ -708,11 +708,8 @@ async def confirm(
 
 async def cancel_exchange(session: AsyncSession, exchange_id: int, user_id: int) -> TimeBankExchange:
     exchange = await exchange_for(session, exchange_id, user_id)
-    changed = await session.execute(update(TimeBankExchange).where(
+    await _changed_once(session, exchange, update(TimeBankExchange).where(
         TimeBankExchange.id == exchange_id, TimeBankExchange.status == "agreed").values(status="cancelled"))
-    if changed.rowcount != 1:
-        raise Refused(Reason.ALREADY_DONE)
-    await session.refresh(exchange)
     return exchange
 
 

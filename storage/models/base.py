@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, MetaData, TypeDecorator
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -54,3 +54,8 @@ class Prompt(PerPerson, Base):
     __abstract__ = True
 
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)  # when the question was asked
+
+
+def one_of(column: str, *values: str) -> CheckConstraint:
+    """The column holds one of these words (a status, a kind): the database refuses any other, whatever the code."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(value) for value in values)})", name=column)

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, TextClause, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, PerPerson, Prompt, UtcDateTime
+from storage.models.base import Base, PerPerson, Prompt, UtcDateTime, one_of
 
 # One live booking per tenant per slot: the idempotency guard that makes a double tap (or two instances racing)
 # fail at the database instead of creating a second booking.
@@ -43,7 +43,7 @@ class Booking(SlotPlace, Base):
         # Statistics count per service of a period without sorting ~100k bookings (storage/domain/stats.py).
         Index("ix_bookings_space_service_slot", "space_id", "service_id", "slot_start", "status"),
         Index("ix_bookings_user_slot", "user_id", "slot_start"),
-        CheckConstraint("status IN ('active', 'cancelled', 'attended', 'no_show')", name="status"),
+        one_of("status", "active", "cancelled", "attended", "no_show"),
     )
 
     status: Mapped[str] = mapped_column(String(12), default="active")
@@ -97,7 +97,7 @@ class WaitlistEntry(SlotPlace, Base):
         _one_per_tenant_slot("uq_waitlist_one_per_tenant_slot", _OPEN_WAITLIST),
         Index("ix_waitlist_slot", "service_id", "slot_start", "status"),
         Index("ix_waitlist_offers", "status", "offer_expires_at"),
-        CheckConstraint("status IN ('waiting', 'offered', 'booked', 'left', 'expired')", name="status"),
+        one_of("status", "waiting", "offered", "booked", "left", "expired"),
     )
 
     name: Mapped[str] = mapped_column(String(128))
@@ -124,7 +124,7 @@ class BookingPrompt(Prompt):
     language change in between loses nothing."""
 
     __tablename__ = "booking_prompts"
-    __table_args__ = (CheckConstraint("kind IN ('phone', 'reason')", name="kind"),)
+    __table_args__ = (one_of("kind", "phone", "reason"),)
 
     kind: Mapped[str] = mapped_column(String(12))
     service_id: Mapped[str | None] = mapped_column(String(64))

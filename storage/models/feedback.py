@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UtcDateTime
+from storage.models.base import Base, UtcDateTime, one_of
 
 # Conditions of the partial unique indexes (storage/domain/feedback.py names them in its upserts).
 ONE_PER_BOOKING = text("booking_id IS NOT NULL")
@@ -30,7 +30,7 @@ class Feedback(Base):
         Index("uq_feedback_per_target", "user_id", "space_id", "service_id", unique=True,
               sqlite_where=ONE_PER_TARGET, postgresql_where=ONE_PER_TARGET),
         Index("ix_feedback_space_day", "space_id", "day"),
-        CheckConstraint("kind IN ('rating', 'suggestion', 'complaint')", name="kind"),
+        one_of("kind", "rating", "suggestion", "complaint"),
         CheckConstraint("stars IS NULL OR (stars >= 1 AND stars <= 5)", name="stars"),
     )
 
@@ -51,7 +51,7 @@ class FeedbackDraft(Base):
     already saved (after a booking)."""
 
     __tablename__ = "feedback_drafts"
-    __table_args__ = (CheckConstraint("step IN ('stars', 'text', 'review')", name="step"),)
+    __table_args__ = (one_of("step", "stars", "text", "review"),)
 
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(12))
@@ -77,8 +77,8 @@ class FeedbackPrompt(Base):
         Index("uq_feedback_prompts_user_day", "user_id", "day", unique=True,
               sqlite_where=ONE_PER_DAY, postgresql_where=ONE_PER_DAY),
         Index("ix_feedback_prompts_due", "status", "due_at"),
-        CheckConstraint("kind IN ('booking', 'fix', 'fix_question')", name="kind"),
-        CheckConstraint("status IN ('pending', 'asked', 'skipped')", name="status"),
+        one_of("kind", "booking", "fix", "fix_question"),
+        one_of("status", "pending", "asked", "skipped"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

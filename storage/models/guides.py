@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, Prompt, UtcDateTime
+from storage.models.base import Base, Prompt, UtcDateTime, one_of
 
 _OPEN_RUN = text("finished_at IS NULL")
 
@@ -99,7 +99,7 @@ class GuidePrompt(Prompt):
     """The text the bot waits for: a tenant's question at a step, or an operator's answer to a question."""
 
     __tablename__ = "guide_prompts"
-    __table_args__ = (CheckConstraint("kind IN ('question', 'answer')", name="kind"),)
+    __table_args__ = (one_of("kind", "question", "answer"),)
 
     kind: Mapped[str] = mapped_column(String(12))
     guide_id: Mapped[str | None] = mapped_column(String(64))

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, UtcDateTime
+from storage.models.base import Base, UtcDateTime, one_of
 
 
 class TenantHome(Base):
@@ -73,8 +73,8 @@ class Broadcast(Base):
     __tablename__ = "broadcasts"
     __table_args__ = (
         Index("ix_broadcasts_status", "status", "not_before"),
-        CheckConstraint("status IN ('draft', 'moderation', 'queued', 'sending', 'done', 'stopped', 'rejected')", name="status"),
-        CheckConstraint("kind IN ('notice', 'item', 'digest')", name="kind"),
+        one_of("status", *BROADCAST_STATUSES),
+        one_of("kind", "notice", "item", "digest"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -113,7 +113,7 @@ class BroadcastRecipient(Base):
     __table_args__ = (
         Index("uq_broadcast_recipients_one", "broadcast_id", "user_id", unique=True),
         Index("ix_broadcast_recipients_due", "status", "broadcast_id", "not_before"),
-        CheckConstraint("status IN ('pending', 'sent', 'unreachable', 'failed', 'dropped')", name="status"),
+        one_of("status", "pending", "sent", "unreachable", "failed", "dropped"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

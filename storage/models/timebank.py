@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base, Prompt, UtcDateTime
+from storage.models.base import Base, Prompt, UtcDateTime, one_of
 
 _BANK_ACCOUNT = text("status = 'bank'")
 _SETTLEMENT = text("kind = 'exchange'")
@@ -40,7 +40,7 @@ class TimeBankAccount(Base):
               sqlite_where=_BANK_ACCOUNT, postgresql_where=_BANK_ACCOUNT),
         Index("ix_tb_accounts_user", "user_id"),
         Index("ix_tb_accounts_space_status", "space_id", "status"),
-        CheckConstraint("status IN ('bank', 'pending', 'active', 'paused', 'removed', 'forgotten')", name="status"),
+        one_of("status", "bank", "pending", "active", "paused", "removed", "forgotten"),
         CheckConstraint("(user_id IS NULL) = (status IN ('bank', 'forgotten'))", name="bank_has_no_user"),
     )
 
@@ -71,7 +71,7 @@ class LedgerTransaction(Base):
         Index("uq_tb_transactions_one_settlement", "exchange_id", unique=True,
               sqlite_where=_SETTLEMENT, postgresql_where=_SETTLEMENT),
         Index("ix_tb_transactions_space_created", "space_id", "created_at"),
-        CheckConstraint("kind IN ('opening', 'exchange', 'adjustment', 'reversal')", name="kind"),
+        one_of("kind", "opening", "exchange", "adjustment", "reversal"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -105,8 +105,8 @@ class TimeBankPost(Base):
     __table_args__ = (
         Index("ix_tb_posts_browse", "space_id", "kind", "status", "category", "created_at"),
         Index("ix_tb_posts_user", "user_id"),
-        CheckConstraint("kind IN ('offer', 'request')", name="kind"),
-        CheckConstraint("status IN ('pending', 'open', 'closed', 'rejected')", name="status"),
+        one_of("kind", "offer", "request"),
+        one_of("status", "pending", "open", "closed", "rejected"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -135,7 +135,7 @@ class TimeBankContact(Base):
               sqlite_where=_OPEN_CONTACT, postgresql_where=_OPEN_CONTACT),
         Index("ix_tb_contacts_asker", "asker_id"),
         Index("ix_tb_contacts_poster", "poster_id"),
-        CheckConstraint("status IN ('asked', 'accepted', 'declined', 'ended', 'reported')", name="status"),
+        one_of("status", "asked", "accepted", "declined", "ended", "reported"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -170,7 +170,7 @@ class TimeBankExchange(Base):
         Index("ix_tb_exchanges_giver", "giver_id"),
         Index("ix_tb_exchanges_receiver", "receiver_id"),
         Index("ix_tb_exchanges_space_done", "space_id", "done_at"),
-        CheckConstraint("status IN ('agreed', 'done', 'cancelled', 'reversed')", name="status"),
+        one_of("status", "agreed", "done", "cancelled", "reversed"),
         CheckConstraint("quarters IS NULL OR quarters > 0", name="quarters"),
         CheckConstraint("giver_id != receiver_id", name="two_people"),
     )
@@ -212,8 +212,8 @@ class TimeBankReport(Base):
     __tablename__ = "tb_reports"
     __table_args__ = (
         Index("ix_tb_reports_space_status", "space_id", "status"),
-        CheckConstraint("kind IN ('abuse', 'dispute')", name="kind"),
-        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        one_of("kind", "abuse", "dispute"),
+        one_of("status", "open", "closed"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -235,7 +235,7 @@ class TimeBankPrompt(Prompt):
 
     __tablename__ = "tb_prompts"
     __table_args__ = (
-        CheckConstraint("kind IN ('post_text', 'post_when', 'photo', 'message', 'adjust', 'reverse')", name="kind"),
+        one_of("kind", "post_text", "post_when", "photo", "message", "adjust", "reverse"),
     )
 
     kind: Mapped[str] = mapped_column(String(10))

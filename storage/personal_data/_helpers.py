@@ -1,12 +1,18 @@
-"""What every source needs: a row as a JSON-friendly record, and batched deletes by primary key."""
+"""What every source needs: a row as a JSON-friendly record, batched deletes by primary key, the retention rule that
+deletes rows once they are old enough, and the two things forgetting does to most tables (delete the person's rows;
+keep the row but not who)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from storage.domain.privacy import Forgetting, PurgeBatch, RetentionRule
 
 
 def plain(value: Any) -> Any:
@@ -39,3 +45,37 @@ async def delete_batch(session: AsyncSession, model: type, key: Any, limit: int,
         return 0
     result = await session.execute(delete(model).where(key.in_(ids)))
     return result.rowcount
+
+
+def rows_deleted_when(name: str, days_setting: str, key: InstrumentedAttribute,
+                      due: Callable[[datetime], ColumnElement[bool]]) -> RetentionRule:
+    """The retention rule of most tables: the rows of `key`'s table for which `due(cutoff)` holds are deleted, in
+    batches by that key, once `Retention.<days_setting>` days have passed."""
+    model = key.class_
+
+    async def count_due(session: AsyncSession, cutoff: datetime) -> int:
+        return await count(session, model, due(cutoff))
+
+    async def purge_due(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+        return PurgeBatch(await delete_batch(session, model, key, limit, due(cutoff)))
+
+    return RetentionRule(name, days_setting, count_due, purge_due)
+
+
+async def delete_theirs(session: AsyncSession, forgetting: Forgetting, column: InstrumentedAttribute,
+                        label: str | None = None) -> None:
+    """Delete the rows whose `column` is the person being forgotten; counted under `label` when it has one."""
+    result = await session.execute(delete(column.class_).where(column == forgetting.user_id))
+    if label:
+        forgetting.count(label, result.rowcount)
+
+
+async def unlink(session: AsyncSession, user_id: int, *columns: InstrumentedAttribute) -> None:
+    """What the person did for others stays (a cancelled booking, an answered question), without their id."""
+    for column in columns:
+        await session.execute(update(column.class_).where(column == user_id).values({column.key: None}))
+
+
+def rows_older_than(name: str, days_setting: str, key: InstrumentedAttribute, moment: InstrumentedAttribute) -> RetentionRule:
+    """`rows_deleted_when` for the plain case: rows whose `moment` (a date and time column) is before the cutoff."""
+    return rows_deleted_when(name, days_setting, key, lambda cutoff: moment < cutoff)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, OutboxMessage, RoleGrant, User, UserChange
-from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.personal_data._helpers import (
+    count, delete_theirs, record, rows, rows_deleted_when, rows_older_than, unlink,
+)
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 # --- the user row: last of all, once every other source has let go of the person
@@ -23,23 +25,14 @@ async def _export_profile(session: AsyncSession, user_id: int) -> dict[str, list
 
 
 async def _forget_profile(session: AsyncSession, forgetting: Forgetting) -> None:
-    result = await session.execute(delete(User).where(User.id == forgetting.user_id))
-    forgetting.count("profile", result.rowcount)
+    await delete_theirs(session, forgetting, User.id, "profile")
 
 
 def _never_accepted(cutoff: datetime):  # type: ignore[no-untyped-def]
     """People who opened the bot but never accepted the notice (only their id and language are kept), and hold
     no role, not seen since the cutoff."""
-    return (User.consent_at.is_(None), User.last_seen_at < cutoff,
-            ~User.id.in_(select(RoleGrant.user_id)), ~User.id.in_(select(OutboxMessage.chat_id)))
-
-
-async def _count_never_accepted(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, User, *_never_accepted(cutoff))
-
-
-async def _purge_never_accepted(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, User, User.id, limit, *_never_accepted(cutoff)))
+    return and_(User.consent_at.is_(None), User.last_seen_at < cutoff,
+                ~User.id.in_(select(RoleGrant.user_id)), ~User.id.in_(select(OutboxMessage.chat_id)))
 
 
 register(PersonalDataSource(
@@ -48,7 +41,7 @@ register(PersonalDataSource(
     personal_fields={"users": ("first_name", "language", "telegram_language", "last_estate_id")},
     export=_export_profile,
     forget=_forget_profile,
-    retention=(RetentionRule("never_accepted_users", "drafts_days", _count_never_accepted, _purge_never_accepted),),
+    retention=(rows_deleted_when("never_accepted_users", "drafts_days", User.id, _never_accepted),),
     forget_order=100,
 ))
 
@@ -67,19 +60,9 @@ async def _export_roles(session: AsyncSession, user_id: int) -> dict[str, list[d
 
 async def _forget_roles(session: AsyncSession, forgetting: Forgetting) -> None:
     user_id = forgetting.user_id
-    forgetting.count("roles", (await session.execute(delete(RoleGrant).where(RoleGrant.user_id == user_id))).rowcount)
+    await delete_theirs(session, forgetting, RoleGrant.user_id, "roles")
     # What they did as staff stays, without their id.
-    await session.execute(update(RoleGrant).where(RoleGrant.granted_by == user_id).values(granted_by=None))
-    await session.execute(update(Invite).where(Invite.created_by == user_id).values(created_by=None))
-    await session.execute(update(Invite).where(Invite.used_by == user_id).values(used_by=None))
-
-
-async def _count_old_invites(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, Invite, Invite.expires_at < cutoff)
-
-
-async def _purge_old_invites(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, Invite, Invite.code, limit, Invite.expires_at < cutoff))
+    await unlink(session, user_id, RoleGrant.granted_by, Invite.created_by, Invite.used_by)
 
 
 register(PersonalDataSource(
@@ -87,7 +70,7 @@ register(PersonalDataSource(
     person_columns={"role_grants": ("user_id", "granted_by"), "invites": ("created_by", "used_by")},
     export=_export_roles,
     forget=_forget_roles,
-    retention=(RetentionRule("invites", "audit_days", _count_old_invites, _purge_old_invites),),
+    retention=(rows_older_than("invites", "audit_days", Invite.code, Invite.expires_at),),
 ))
 
 
@@ -101,8 +84,7 @@ async def _export_outbox(session: AsyncSession, user_id: int) -> dict[str, list[
 
 
 async def _forget_outbox(session: AsyncSession, forgetting: Forgetting) -> None:
-    result = await session.execute(delete(OutboxMessage).where(OutboxMessage.chat_id == forgetting.user_id))
-    forgetting.count("messages", result.rowcount)
+    await delete_theirs(session, forgetting, OutboxMessage.chat_id, "messages")
 
 
 def _delivered_before(cutoff: datetime):  # type: ignore[no-untyped-def]
@@ -137,21 +119,17 @@ register(PersonalDataSource(
 ))
 
 
-# --- role-change notes: only an id, kept an hour so other instances drop the person from their cache
-
-
-async def _export_role_changes(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    return {}  # nothing to show: a note that the roles changed, gone within the hour
+# --- role-change notes: only an id, kept an hour so other instances drop the person from their cache; nothing to
+# show in a copy
 
 
 async def _forget_role_changes(session: AsyncSession, forgetting: Forgetting) -> None:
     # The user row and their grants go in the same transaction, so no instance can find roles to cache afterwards.
-    await session.execute(delete(UserChange).where(UserChange.user_id == forgetting.user_id))
+    await delete_theirs(session, forgetting, UserChange.user_id)
 
 
 register(PersonalDataSource(
     name="role_changes",
     person_columns={"user_changes": ("user_id",)},
-    export=_export_role_changes,
     forget=_forget_role_changes,
 ))

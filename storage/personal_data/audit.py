@@ -3,13 +3,11 @@ of who read whose data (GDPR art. 5(2) and 17(3)(e)), which forgetting must not 
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditRecord
-from storage.personal_data._helpers import count, delete_batch, record, rows
-from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.personal_data._helpers import count, record, rows, rows_older_than
+from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
@@ -22,18 +20,10 @@ async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
     forgetting.count("audit records kept until their retention ends", kept)
 
 
-async def _count_old(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, AuditRecord, AuditRecord.at < cutoff)
-
-
-async def _purge_old(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, AuditRecord, AuditRecord.id, limit, AuditRecord.at < cutoff))
-
-
 register(PersonalDataSource(
     name="audit",
     person_columns={"audit_records": ("actor_id",)},
     export=_export,
     forget=_forget,
-    retention=(RetentionRule("audit", "audit_days", _count_old, _purge_old),),
+    retention=(rows_older_than("audit", "audit_days", AuditRecord.id, AuditRecord.at),),
 ))

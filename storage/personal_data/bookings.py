@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain.bookings import _release_seat
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, WaitlistEntry
-from storage.personal_data._helpers import count, delete_batch, record, rows
-from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.personal_data._helpers import delete_theirs, record, rows, rows_older_than, unlink
+from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
@@ -37,46 +34,12 @@ async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
     for entry in await rows(session, WaitlistEntry, WaitlistEntry.user_id == user_id, WaitlistEntry.status == "offered",
                             WaitlistEntry.slot_start > now):
         await _release_seat(session, entry.service_id, entry.slot_start)
-    for model, label in ((Booking, "bookings"), (WaitlistEntry, "waitlist"), (BookingContact, "phone numbers"),
-                         (BookingQuota, None), (BookingPrompt, "drafts")):
-        result = await session.execute(delete(model).where(model.user_id == user_id))
-        if label:
-            forgetting.count(label, result.rowcount)
+    for column, label in ((Booking.user_id, "bookings"), (WaitlistEntry.user_id, "waitlist"),
+                          (BookingContact.user_id, "phone numbers"), (BookingQuota.user_id, None),
+                          (BookingPrompt.user_id, "drafts")):
+        await delete_theirs(session, forgetting, column, label)
     # Bookings of others they cancelled or marked as staff keep the fact, not who.
-    await session.execute(update(Booking).where(Booking.cancelled_by == user_id).values(cancelled_by=None))
-    await session.execute(update(Booking).where(Booking.marked_by == user_id).values(marked_by=None))
-
-
-async def _count_bookings(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, Booking, Booking.slot_end < cutoff)
-
-
-async def _purge_bookings(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, Booking, Booking.id, limit, Booking.slot_end < cutoff))
-
-
-async def _count_waitlist(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, WaitlistEntry, WaitlistEntry.slot_end < cutoff)
-
-
-async def _purge_waitlist(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, WaitlistEntry, WaitlistEntry.id, limit, WaitlistEntry.slot_end < cutoff))
-
-
-async def _count_phones(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, BookingContact, BookingContact.updated_at < cutoff)
-
-
-async def _purge_phones(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, BookingContact, BookingContact.user_id, limit, BookingContact.updated_at < cutoff))
-
-
-async def _count_prompts(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, BookingPrompt, BookingPrompt.created_at < cutoff)
-
-
-async def _purge_prompts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, BookingPrompt, BookingPrompt.user_id, limit, BookingPrompt.created_at < cutoff))
+    await unlink(session, user_id, Booking.cancelled_by, Booking.marked_by)
 
 
 register(PersonalDataSource(
@@ -90,9 +53,9 @@ register(PersonalDataSource(
     export=_export,
     forget=_forget,
     retention=(
-        RetentionRule("bookings", "bookings_days", _count_bookings, _purge_bookings),
-        RetentionRule("waitlist", "bookings_days", _count_waitlist, _purge_waitlist),
-        RetentionRule("booking_phones", "bookings_days", _count_phones, _purge_phones),
-        RetentionRule("booking_prompts", "drafts_days", _count_prompts, _purge_prompts),
+        rows_older_than("bookings", "bookings_days", Booking.id, Booking.slot_end),
+        rows_older_than("waitlist", "bookings_days", WaitlistEntry.id, WaitlistEntry.slot_end),
+        rows_older_than("booking_phones", "bookings_days", BookingContact.user_id, BookingContact.updated_at),
+        rows_older_than("booking_prompts", "drafts_days", BookingPrompt.user_id, BookingPrompt.created_at),
     ),
 ))

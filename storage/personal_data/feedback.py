@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
-from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.personal_data._helpers import count, delete_theirs, record, rows, rows_older_than
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
@@ -36,17 +36,9 @@ async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
         update(Feedback).where(Feedback.user_id == user_id).values(user_id=None, booking_id=None, comment=None)
     )
     forgetting.count("opinions", removed.rowcount + unlinked.rowcount)
-    forgetting.count("drafts", (await session.execute(delete(FeedbackDraft).where(FeedbackDraft.user_id == user_id))).rowcount)
-    await session.execute(delete(FeedbackPrompt).where(FeedbackPrompt.user_id == user_id))
-    await session.execute(delete(CommitteeDigest).where(CommitteeDigest.user_id == user_id))
-
-
-async def _count_drafts(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, FeedbackDraft, FeedbackDraft.updated_at < cutoff)
-
-
-async def _purge_drafts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, FeedbackDraft, FeedbackDraft.user_id, limit, FeedbackDraft.updated_at < cutoff))
+    await delete_theirs(session, forgetting, FeedbackDraft.user_id, "drafts")
+    await delete_theirs(session, forgetting, FeedbackPrompt.user_id)
+    await delete_theirs(session, forgetting, CommitteeDigest.user_id)
 
 
 def _old_signed(cutoff: datetime):  # type: ignore[no-untyped-def]
@@ -64,22 +56,6 @@ async def _purge_signed(session: AsyncSession, cutoff: datetime, now: datetime, 
     return PurgeBatch(len(ids))
 
 
-async def _count_prompts(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, FeedbackPrompt, FeedbackPrompt.due_at < cutoff)
-
-
-async def _purge_prompts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, FeedbackPrompt, FeedbackPrompt.id, limit, FeedbackPrompt.due_at < cutoff))
-
-
-async def _count_digests(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, CommitteeDigest, CommitteeDigest.created_at < cutoff)
-
-
-async def _purge_digests(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, CommitteeDigest, CommitteeDigest.id, limit, CommitteeDigest.created_at < cutoff))
-
-
 register(PersonalDataSource(
     name="feedback",
     person_columns={"feedback": ("user_id",), "feedback_drafts": ("user_id",), "feedback_prompts": ("user_id",),
@@ -88,9 +64,9 @@ register(PersonalDataSource(
     export=_export,
     forget=_forget,
     retention=(
-        RetentionRule("feedback_drafts", "drafts_days", _count_drafts, _purge_drafts),
+        rows_older_than("feedback_drafts", "drafts_days", FeedbackDraft.user_id, FeedbackDraft.updated_at),
         RetentionRule("opinions_unlinked", "bookings_days", _count_signed, _purge_signed),
-        RetentionRule("feedback_prompts", "bookings_days", _count_prompts, _purge_prompts),
-        RetentionRule("committee_digests", "bookings_days", _count_digests, _purge_digests),
+        rows_older_than("feedback_prompts", "bookings_days", FeedbackPrompt.id, FeedbackPrompt.due_at),
+        rows_older_than("committee_digests", "bookings_days", CommitteeDigest.id, CommitteeDigest.created_at),
     ),
 ))

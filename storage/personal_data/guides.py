@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
-from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.personal_data._helpers import (
+    count, delete_theirs, record, rows, rows_deleted_when, rows_older_than, unlink,
+)
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
@@ -38,13 +40,12 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
     user_id = forgetting.user_id
-    await session.execute(delete(GuideStuck).where(GuideStuck.user_id == user_id))
-    forgetting.count("guides", (await session.execute(delete(GuideRun).where(GuideRun.user_id == user_id))).rowcount)
-    forgetting.count("guide questions", (await session.execute(
-        delete(GuideQuestion).where(GuideQuestion.user_id == user_id))).rowcount)
+    await delete_theirs(session, forgetting, GuideStuck.user_id)
+    await delete_theirs(session, forgetting, GuideRun.user_id, "guides")
+    await delete_theirs(session, forgetting, GuideQuestion.user_id, "guide questions")
     # The answers they gave as staff stay with the tenants who asked, without the operator's id.
-    await session.execute(update(GuideQuestion).where(GuideQuestion.answered_by == user_id).values(answered_by=None))
-    await session.execute(delete(GuidePrompt).where(GuidePrompt.user_id == user_id))
+    await unlink(session, user_id, GuideQuestion.answered_by)
+    await delete_theirs(session, forgetting, GuidePrompt.user_id)
 
 
 # --- retention: runs and questions after QC_RETAIN_GUIDES_DAYS since their last change; prompts with the drafts
@@ -66,22 +67,6 @@ def _old_question(cutoff: datetime):  # type: ignore[no-untyped-def]
     return func.coalesce(GuideQuestion.answered_at, GuideQuestion.asked_at) < cutoff
 
 
-async def _count_questions(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, GuideQuestion, _old_question(cutoff))
-
-
-async def _purge_questions(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, GuideQuestion, GuideQuestion.id, limit, _old_question(cutoff)))
-
-
-async def _count_prompts(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, GuidePrompt, GuidePrompt.created_at < cutoff)
-
-
-async def _purge_prompts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, GuidePrompt, GuidePrompt.user_id, limit, GuidePrompt.created_at < cutoff))
-
-
 register(PersonalDataSource(
     name="guides",
     person_columns={"guide_runs": ("user_id",), "guide_stuck": ("user_id",),
@@ -91,8 +76,8 @@ register(PersonalDataSource(
     forget=_forget,
     retention=(
         RetentionRule("guide_runs", "guides_days", _count_runs, _purge_runs),
-        RetentionRule("guide_questions", "guides_days", _count_questions, _purge_questions),
+        rows_deleted_when("guide_questions", "guides_days", GuideQuestion.id, _old_question),
         # A prompt is ignored after 30 minutes already (storage.domain.guides.PROMPT_LIFETIME); it holds no words.
-        RetentionRule("guide_prompts", "drafts_days", _count_prompts, _purge_prompts),
+        rows_older_than("guide_prompts", "drafts_days", GuidePrompt.user_id, GuidePrompt.created_at),
     ),
 ))

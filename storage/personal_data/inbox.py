@@ -18,10 +18,6 @@ from storage.models import InboxUpdate
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    return {}
-
-
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
     mine = InboxUpdate.chat_id == forgetting.user_id
     await session.execute(delete(InboxUpdate).where(mine, InboxUpdate.handled_at.is_not(None)))
@@ -33,6 +29,5 @@ register(PersonalDataSource(
     name="inbox",
     person_columns={"inbox": ("chat_id",)},
     personal_fields={"inbox": ("payload",)},
-    export=_export,
     forget=_forget,
 ))

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DailyUsage
-from storage.personal_data._helpers import count, delete_batch, record, rows
-from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.personal_data._helpers import delete_theirs, record, rows, rows_deleted_when
+from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
@@ -20,19 +19,11 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    await session.execute(delete(DailyUsage).where(DailyUsage.user_id == forgetting.user_id))
+    await delete_theirs(session, forgetting, DailyUsage.user_id)
 
 
 def _before(cutoff: datetime):  # type: ignore[no-untyped-def]
     return DailyUsage.day < cutoff.date().isoformat()  # ISO dates compare as text
-
-
-async def _count_old(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, DailyUsage, _before(cutoff))
-
-
-async def _purge_old(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, DailyUsage, DailyUsage.id, limit, _before(cutoff)))
 
 
 register(PersonalDataSource(
@@ -40,5 +31,5 @@ register(PersonalDataSource(
     person_columns={"daily_usage": ("user_id",)},
     export=_export,
     forget=_forget,
-    retention=(RetentionRule("daily_counts", "drafts_days", _count_old, _purge_old),),
+    retention=(rows_deleted_when("daily_counts", "drafts_days", DailyUsage.id, _before),),
 ))

@@ -8,11 +8,11 @@ one still being written, moderated or queued goes. How long these rows are kept 
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome
-from storage.personal_data._helpers import record, rows
+from storage.personal_data._helpers import delete_theirs, record, rows, unlink
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 UNSENT = ("draft", "moderation", "queued")
@@ -36,16 +36,12 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
     user_id = forgetting.user_id
-    for model, label in ((TenantHome, "home"), (Follow, "follows"), (JobInterest, "job interests"),
-                         (NoticePrompt, None), (BroadcastRecipient, "notices received")):
-        result = await session.execute(delete(model).where(model.user_id == user_id))
-        if label:
-            forgetting.count(label, result.rowcount)
+    for column, label in ((TenantHome.user_id, "home"), (Follow.user_id, "follows"), (JobInterest.user_id, "job interests"),
+                          (NoticePrompt.user_id, None), (BroadcastRecipient.user_id, "notices received")):
+        await delete_theirs(session, forgetting, column, label)
     unsent = await session.execute(delete(Broadcast).where(Broadcast.author_id == user_id, Broadcast.status.in_(UNSENT)))
     forgetting.count("notices not sent", unsent.rowcount)
-    await session.execute(update(Broadcast).where(Broadcast.author_id == user_id).values(author_id=None))
-    await session.execute(update(Broadcast).where(Broadcast.moderated_by == user_id).values(moderated_by=None))
-    await session.execute(update(Broadcast).where(Broadcast.stopped_by == user_id).values(stopped_by=None))
+    await unlink(session, user_id, Broadcast.author_id, Broadcast.moderated_by, Broadcast.stopped_by)
 
 
 register(PersonalDataSource(

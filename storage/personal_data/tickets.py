@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber
-from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.personal_data._helpers import count, delete_theirs, record, rows, rows_older_than, unlink
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 from storage.domain.tickets import FINAL_STATUSES
 
@@ -120,16 +120,16 @@ async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
     await session.execute(update(TicketEvent).where(TicketEvent.actor_id == user_id, TicketEvent.kind.in_(TENANT_TEXT_EVENTS))
                           .values(text=None))
     await session.execute(update(TicketEvent).where(TicketEvent.actor_id == user_id).values(actor_id=None))
-    forgetting.count("me too", (await session.execute(delete(TicketSubscriber).where(TicketSubscriber.user_id == user_id))).rowcount)
+    await delete_theirs(session, forgetting, TicketSubscriber.user_id, "me too")
     # As staff: tickets filed for someone keep the fact, not the filer.
-    await session.execute(update(Ticket).where(Ticket.filed_by == user_id).values(filed_by=None))
+    await unlink(session, user_id, Ticket.filed_by)
     draft = await session.get(ReportDraft, user_id)
     if draft is not None:
         forgetting.media_paths.extend(_draft_media(draft))
         await session.delete(draft)
         forgetting.count("drafts", 1)
-    await session.execute(delete(TicketPrompt).where(TicketPrompt.user_id == user_id))
-    await session.execute(delete(TicketDigest).where(TicketDigest.user_id == user_id))
+    await delete_theirs(session, forgetting, TicketPrompt.user_id)
+    await delete_theirs(session, forgetting, TicketDigest.user_id)
 
 
 # --- retention
@@ -170,22 +170,6 @@ async def _purge_drafts(session: AsyncSession, cutoff: datetime, now: datetime, 
     return PurgeBatch(len(drafts), tuple(paths))
 
 
-async def _count_prompts(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, TicketPrompt, TicketPrompt.created_at < cutoff)
-
-
-async def _purge_prompts(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, TicketPrompt, TicketPrompt.user_id, limit, TicketPrompt.created_at < cutoff))
-
-
-async def _count_digests(session: AsyncSession, cutoff: datetime) -> int:
-    return await count(session, TicketDigest, TicketDigest.created_at < cutoff)
-
-
-async def _purge_digests(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
-    return PurgeBatch(await delete_batch(session, TicketDigest, TicketDigest.id, limit, TicketDigest.created_at < cutoff))
-
-
 register(PersonalDataSource(
     name="tickets",
     person_columns={
@@ -203,9 +187,9 @@ register(PersonalDataSource(
     forget=_forget,
     retention=(
         RetentionRule("report_drafts", "drafts_days", _count_drafts, _purge_drafts),
-        RetentionRule("ticket_prompts", "drafts_days", _count_prompts, _purge_prompts),
+        rows_older_than("ticket_prompts", "drafts_days", TicketPrompt.user_id, TicketPrompt.created_at),
         RetentionRule("closed_tickets", "tickets_days", _count_closed, _purge_closed),
-        RetentionRule("ticket_digests", "tickets_days", _count_digests, _purge_digests),
+        rows_older_than("ticket_digests", "tickets_days", TicketDigest.id, TicketDigest.created_at),
     ),
     forget_order=20,
 ))

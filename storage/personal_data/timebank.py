@@ -17,7 +17,7 @@ from storage.models import (
     LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage, TimeBankPost,
     TimeBankPrompt, TimeBankReport, TimeBankThanks,
 )
-from storage.personal_data._helpers import record, rows
+from storage.personal_data._helpers import delete_theirs, record, rows, unlink
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
@@ -62,18 +62,14 @@ async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
         delete(TimeBankExchange).where(TimeBankExchange.contact_id.in_(contacts)))).rowcount)
     await session.execute(delete(TimeBankMessage).where(TimeBankMessage.contact_id.in_(contacts)))
     forgetting.count("time bank conversations", (await session.execute(delete(TimeBankContact).where(theirs))).rowcount)
-    forgetting.count("time bank posts", (await session.execute(
-        delete(TimeBankPost).where(TimeBankPost.user_id == user_id))).rowcount)
-    await session.execute(delete(TimeBankPrompt).where(TimeBankPrompt.user_id == user_id))
+    await delete_theirs(session, forgetting, TimeBankPost.user_id, "time bank posts")
+    await delete_theirs(session, forgetting, TimeBankPrompt.user_id)
     forgetting.count("time bank memberships", (await session.execute(
         update(TimeBankAccount).where(TimeBankAccount.user_id == user_id)
         .values(user_id=None, status="forgotten", first_name="", estate_id=None, languages="", digest=False))).rowcount)
     # What they did as an operator stays, without who.
-    await session.execute(update(TimeBankAccount).where(TimeBankAccount.decided_by == user_id).values(decided_by=None))
-    await session.execute(update(LedgerTransaction).where(LedgerTransaction.created_by == user_id).values(created_by=None))
-    await session.execute(update(TimeBankPost).where(TimeBankPost.decided_by == user_id).values(decided_by=None))
-    await session.execute(update(TimeBankContact).where(TimeBankContact.ended_by == user_id).values(ended_by=None))
-    await session.execute(update(TimeBankReport).where(TimeBankReport.closed_by == user_id).values(closed_by=None))
+    await unlink(session, user_id, TimeBankAccount.decided_by, LedgerTransaction.created_by, TimeBankPost.decided_by,
+                 TimeBankContact.ended_by, TimeBankReport.closed_by)
 
 
 register(PersonalDataSource(

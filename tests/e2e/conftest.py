@@ -7,7 +7,7 @@ import pytest
 
 from bot.emulator import BotApiEmulator
 from tests.conftest import SAMPLE_CONTENT
-from tests.e2e.harness import TOKEN, RunningBot, serving
+from tests.e2e.harness import TOKEN, RunningBot, copy_of_sample_content, serving
 
 
 @pytest.fixture
@@ -19,7 +19,10 @@ async def emulator() -> AsyncIterator[BotApiEmulator]:
 
 
 @pytest.fixture
-def content_dir() -> Path:
+def content_dir(request, tmp_path) -> Path:  # type: ignore[no-untyped-def]
+    """The sample content; a copy for the tests marked `edits_content` (an editor changing a file while the bot runs)."""
+    if request.node.get_closest_marker("edits_content"):
+        return copy_of_sample_content(tmp_path)
     return SAMPLE_CONTENT
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,9 +26,17 @@ from bot.emulator import BotApiEmulator
 from bot.runners import BotService
 from storage.domain import users
 from storage.models import OutboxMessage
+from tests.conftest import SAMPLE_CONTENT
 
 TOKEN = "123456:TEST-token-for-the-emulator"
 _user_ids = itertools.count(5001)
+
+
+def copy_of_sample_content(tmp_path: Path) -> Path:
+    """The sample content copied for a test that edits it (what an editor does while the bot runs)."""
+    folder = tmp_path / "content"
+    shutil.copytree(SAMPLE_CONTENT, folder)
+    return folder
 
 
 def settings_for(emu: BotApiEmulator, database_url: str, data_dir: Path, content_dir: Path, **env: str):  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ interview on Wednesdays 15-16 that needs a phone number, and a single seat on Tu
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -19,8 +18,7 @@ from sqlalchemy import select
 from bot import callbacks
 from handlers.outgoing import bookings as outgoing_bookings
 from storage.models import Booking
-from tests.conftest import SAMPLE_CONTENT
-from tests.e2e.harness import start_bot
+from tests.e2e.harness import copy_of_sample_content, start_bot
 
 ROME = ZoneInfo("Europe/Rome")
 START = datetime(2027, 3, 1, 8, 0, tzinfo=ROME)
@@ -73,8 +71,7 @@ services:
 
 @pytest.fixture
 def content_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "content"
-    shutil.copytree(SAMPLE_CONTENT, folder)
+    folder = copy_of_sample_content(tmp_path)
     (folder / "spaces" / "prova.yaml").write_text(TEST_SPACE, encoding="utf-8")
     return folder
 

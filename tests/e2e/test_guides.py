@@ -8,9 +8,7 @@ The clock starts on Monday 1 March 2027 at 08:00 in Milan; Omero's digital help 
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,19 +16,13 @@ from sqlalchemy import select
 
 from bot import callbacks
 from storage.models import Booking, GuideRun, GuideStuck
-from tests.conftest import SAMPLE_CONTENT
 from tests.e2e.harness import start_bot
+
+pytestmark = pytest.mark.edits_content  # a test changes a content file while the bot runs
 
 ROME = ZoneInfo("Europe/Rome")
 START = datetime(2027, 3, 1, 8, 0, tzinfo=ROME)
 DESK = "omero-digital-desk"
-
-
-@pytest.fixture
-def content_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "content"
-    shutil.copytree(SAMPLE_CONTENT, folder)
-    return folder
 
 
 @pytest.fixture(autouse=True)

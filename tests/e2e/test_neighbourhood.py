@@ -6,9 +6,7 @@ nothing."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +16,8 @@ from sqlalchemy import func, select
 from bot import callbacks
 from storage.domain import broadcast, neighbourhood
 from storage.models import Booking, Broadcast, Follow
-from tests.conftest import SAMPLE_CONTENT
+
+pytestmark = pytest.mark.edits_content  # a test changes a content file while the bot runs
 
 ROME = ZoneInfo("Europe/Rome")
 MONDAY_MORNING = datetime(2026, 12, 7, 9, 0, tzinfo=ROME)  # the sample programme's first week
@@ -28,13 +27,6 @@ NEW_JOB = """- id: zoia-magazziniere
   closes: 2027-02-28
   offered_by: Emporio Solidale Zoia
 """
-
-
-@pytest.fixture
-def content_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "content"
-    shutil.copytree(SAMPLE_CONTENT, folder)
-    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -122,6 +114,15 @@ async def compose(person, text: str) -> int:  # type: ignore[no-untyped-def]
     await person.send(text)
     async with person.bot.runtime.db.read() as session:
         return await session.scalar(select(func.max(Broadcast.id)).where(Broadcast.author_id == person.user_id))
+
+
+async def send_to_estate(person, text: str, estate_id: str) -> int:  # type: ignore[no-untyped-def]
+    """Write a notice and send it to a whole estate: estate, preview, confirm."""
+    notice_id = await compose(person, text)
+    await person.tap_action(callbacks.NOTICE_ESTATE, notice_id, estate_id)
+    await person.tap_action(callbacks.NOTICE_PREVIEW, notice_id)
+    await person.tap_action(callbacks.NOTICE_CONFIRM, notice_id)
+    return notice_id
 
 
 async def test_a_custodian_sends_an_urgent_notice_to_one_staircase_and_only_they_get_it_with_the_language_note(bot):
@@ -219,10 +220,7 @@ async def test_quiet_hours_hold_a_notice_until_morning_unless_urgent(bot, clock)
     await set_home(bot, amal, "omero-mompiani", "15", "B")
     marco = await bot.tenant("Marco")
     await bot.grant_role(marco, "custodian", "omero-mompiani")
-    notice_id = await compose(marco, "Pulizia straordinaria delle cantine sabato.")
-    await marco.tap_action(callbacks.NOTICE_ESTATE, notice_id, "omero-mompiani")
-    await marco.tap_action(callbacks.NOTICE_PREVIEW, notice_id)
-    await marco.tap_action(callbacks.NOTICE_CONFIRM, notice_id)
+    await send_to_estate(marco, "Pulizia straordinaria delle cantine sabato.", "omero-mompiani")
     assert "08:00" in marco.screen.text or "8:00" in marco.screen.text
     await drain_broadcasts(bot)
     assert not any("cantine" in text for text in amal.texts()), "not at 22:00"
@@ -280,10 +278,7 @@ async def test_forged_buttons_are_answered_and_change_nothing(bot):
     tenant = await bot.tenant("Furbo")
     anna = await bot.tenant("Anna")
     await bot.grant_role(anna, "committee", "omero-salomone")
-    notice_id = await compose(anna, "Riunione")
-    await anna.tap_action(callbacks.NOTICE_ESTATE, notice_id, "omero-salomone")
-    await anna.tap_action(callbacks.NOTICE_PREVIEW, notice_id)
-    await anna.tap_action(callbacks.NOTICE_CONFIRM, notice_id)
+    notice_id = await send_to_estate(anna, "Riunione", "omero-salomone")
     message_id = tenant.screen.message_id
     for action, args in [
         (callbacks.NOTICE_APPROVE, (notice_id,)),  # not an editor

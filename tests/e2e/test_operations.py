@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE_CONTENT
-from tests.e2e.harness import TOKEN
+from tests.e2e.harness import TOKEN, copy_of_sample_content
 
 ADMIN_ID = 4242
 
@@ -46,9 +45,7 @@ async def test_qcbot_run_serves_then_stops_gracefully_on_sigterm(emulator, tmp_p
 @pytest.fixture
 def content_dir(tmp_path) -> Path:
     """A copy of the sample content the test can break."""
-    folder = tmp_path / "content"
-    shutil.copytree(SAMPLE_CONTENT, folder)
-    return folder
+    return copy_of_sample_content(tmp_path)
 
 
 @pytest.fixture
