@@ -18,10 +18,12 @@ from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, menu_row, show
 from handlers.common import paging, space_name
 from handlers.outgoing.bookings import (
-    book_again_rows, bookable, enqueue_offer, enqueue_reminders, offer_rows, rules_of, seats_label, service_title,
+    book_again_rows, bookable, enqueue_offer, enqueue_reminders, offer_rows, reminder_params, rules_of, seats_label,
+    service_title,
     space_phone, summary_lines, timezone_of,
 )
-from storage.domain import bookings, outbox, shortcuts
+from storage.domain import booking_intents, bookings, shortcuts
+from storage.domain.booking_intents import AskPhone, AtLimit, Booked, Full, JustFilled, SlotGone, SlotRequest, SlotView, ToConfirm
 from storage.domain.bookings import FreeSlot, Reason, Refused
 from storage.content import Content, Service, Space
 from storage.models import Booking, WaitlistEntry
@@ -321,11 +323,15 @@ async def book_space(update: Update, context: FrontDeskContext) -> None:
     await show(update, render_book_services(v, rt.content, space))
 
 
+def _render_days(rt: Runtime, v: Visitor, service: Service, space: Space, free: list[FreeSlot], page: int = 0) -> Screen:
+    first_free = next((item for item in free if item.left > 0), None)
+    return render_days(v, service, space, bookings.seats_by_day(free, timezone_of(rt)), page, first_free)
+
+
 async def _days_screen(rt: Runtime, v: Visitor, service: Service, space: Space, page: int = 0) -> Screen:
     async with rt.db.read() as session:
         free = await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt))
-    first_free = next((item for item in free if item.left > 0), None)
-    return render_days(v, service, space, bookings.seats_by_day(free, timezone_of(rt)), page, first_free)
+    return _render_days(rt, v, service, space, free, page)
 
 
 async def _times_screen(rt: Runtime, v: Visitor, service: Service, space: Space, day: date) -> Screen:
@@ -374,16 +380,34 @@ async def book_times(update: Update, context: FrontDeskContext) -> None:
     await show(update, screen)
 
 
-async def _slot_state(
-    rt: Runtime, v: Visitor, service: Service, space: Space, start: datetime
-) -> tuple[list[FreeSlot], Booking | None, str | None]:
-    """The slots of that day as they are now, the tenant's booking of this one if any, the phone number on file."""
-    async with rt.db.read() as session:
-        phone = await bookings.saved_phone(session, v.user_id)
-        existing = await bookings.live_booking(session, v.user_id, service.id, start)
-        day = start.astimezone(timezone_of(rt)).date()
-        free = await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt), on=day)
-    return free, existing, phone
+def _request(v: Visitor, service: Service, space: Space, start: datetime) -> SlotRequest:
+    return SlotRequest(service, space, start, v.user_id, v.chat_id, v.first_name, v.language)
+
+
+async def _show_slot(update: Update, context: FrontDeskContext, v: Visitor, service: Service, space: Space,
+                     outcome: SlotView) -> None:
+    """Render what the domain decided about a chosen time (booking_intents); the note goes on the button, or
+    above the screen after a typed message."""
+    rt = context.rt
+    note = None
+    match outcome:
+        case Booked(booking):
+            screen = render_booked(v, rt.content, booking)
+        case SlotGone(day, free, all_days):
+            note = v.tr._("Quest'orario non si può più prenotare. Scegli un altro orario.")
+            screen = render_times(v, service, space, day, free) if free else _render_days(rt, v, service, space, all_days)
+        case JustFilled(day, free):
+            note = v.tr._("Quest'orario si è appena riempito.")
+            screen = render_times(v, service, space, day, free)
+        case AskPhone(start):
+            screen = render_phone_question(v, service, start)
+        case ToConfirm(item, phone):
+            screen = render_confirm(v, rt.content, service, space, item, phone)
+    if update.callback_query is not None:
+        await update.callback_query.answer(note)
+    elif note:
+        screen.text = f"{note}\n\n{screen.text}"
+    await show(update, screen)
 
 
 async def _offer_slot(update: Update, context: FrontDeskContext, v: Visitor, service: Service, space: Space,
@@ -391,32 +415,14 @@ async def _offer_slot(update: Update, context: FrontDeskContext, v: Visitor, ser
     """The screen after a time is chosen: the summary to confirm, the phone question, or why not any more and
     the current choices."""
     rt = context.rt
-    note = None
     if start is None:
-        screen = await _days_screen(rt, v, service, space)
-    else:
-        free, existing, phone = await _slot_state(rt, v, service, space, start)
-        item = next((candidate for candidate in free if candidate.slot.start == start), None)
-        day = start.astimezone(timezone_of(rt)).date()
-        if existing is not None:
-            screen = render_booked(v, rt.content, existing)
-        elif item is None:
-            note = v.tr._("Quest'orario non si può più prenotare. Scegli un altro orario.")
-            screen = render_times(v, service, space, day, free) if free else await _days_screen(rt, v, service, space)
-        elif item.left == 0:
-            note = v.tr._("Quest'orario si è appena riempito.")
-            screen = render_times(v, service, space, day, free)
-        elif service.booking.phone_required and (phone is None or ask_phone):
-            async with rt.db.write() as session:
-                await bookings.set_prompt(session, v.user_id, "phone", rt.clock.now(), service_id=service.id, slot_start=start)
-            screen = render_phone_question(v, service, start)
-        else:
-            screen = render_confirm(v, rt.content, service, space, item, phone if service.booking.phone_required else None)
-    if update.callback_query is not None:
-        await update.callback_query.answer(note)
-    elif note:
-        screen.text = f"{note}\n\n{screen.text}"
-    await show(update, screen)
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+        await show(update, await _days_screen(rt, v, service, space))
+        return
+    outcome = await booking_intents.offer_slot(rt.db, _request(v, service, space, start), now=rt.clock.now(),
+                                               tz=timezone_of(rt), ask_phone=ask_phone)
+    await _show_slot(update, context, v, service, space, outcome)
 
 
 async def book_slot(update: Update, context: FrontDeskContext) -> None:
@@ -431,43 +437,35 @@ async def book_slot(update: Update, context: FrontDeskContext) -> None:
 
 
 async def book_confirm(update: Update, context: FrontDeskContext) -> None:
+    """One domain call decides (booking_intents.confirm_booking); this only renders its outcome."""
     rt = context.rt
     v = await context.open()
     query = update.callback_query
-    decoded = context.data
-    found = await _bookable_or_gone(update, context, v, decoded.args[0])
+    found = await _bookable_or_gone(update, context, v, context.data.args[0])
     if found is None:
         return
-    start = bookings.start_of(decoded.args[1], timezone_of(rt))
     service, space = found
+    start = bookings.start_of(context.data.args[1], timezone_of(rt))
     if start is None:
         await _offer_slot(update, context, v, service, space, None)
         return
-    phone = None
-    if service.booking.phone_required:
-        async with rt.db.read() as session:
-            phone = await bookings.saved_phone(session, v.user_id)
-        if phone is None:
-            await _offer_slot(update, context, v, service, space, start)
-            return
-    outcome = await bookings.confirm(
-        rt.db, service=service, space=space, start=start, user_id=v.user_id, chat_id=v.chat_id, name=v.first_name,
-        phone=phone, language=v.language, now=rt.clock.now(), tz=timezone_of(rt),
-        on_booked=lambda session, booking: enqueue_reminders(session, v.tr, rt.content, booking, rt.clock.now()),
+    outcome = await booking_intents.confirm_booking(
+        rt.db, _request(v, service, space, start), now=rt.clock.now(), tz=timezone_of(rt),
+        reminder_params=lambda booking: reminder_params(v.tr, rt.content, booking),
     )
-    if outcome.booking is not None:
-        rt.wake_outbox()
-        fresh = outcome.refused is None
-        await query.answer(v.tr._("Prenotato!") if fresh else v.tr._("Questa prenotazione è già fatta."))
-        await show(update, render_booked(v, rt.content, outcome.booking))
-    elif outcome.refused is Reason.FULL:
-        await query.answer(v.tr._("Posto appena preso."))
-        await show(update, render_just_taken(v, service, start, outcome.alternatives))
-    elif outcome.refused is Reason.LIMIT:
-        await query.answer()
-        await show(update, render_limit(v, service))
-    else:
-        await _offer_slot(update, context, v, service, space, start)
+    match outcome:
+        case Booked(booking, fresh):
+            rt.wake_outbox()
+            await query.answer(v.tr._("Prenotato!") if fresh else v.tr._("Questa prenotazione è già fatta."))
+            await show(update, render_booked(v, rt.content, booking))
+        case Full(alternatives):
+            await query.answer(v.tr._("Posto appena preso."))
+            await show(update, render_just_taken(v, service, start, alternatives))
+        case AtLimit():
+            await query.answer()
+            await show(update, render_limit(v, service))
+        case _:
+            await _show_slot(update, context, v, service, space, outcome)
 
 
 async def phone_text(update: Update, context: FrontDeskContext) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import hours, outbox, refusals
 from storage.content import BookingRules, Content, Service, Space
-from storage.db import Database, dialect_insert
+from storage.db import dialect_insert
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.domain.users import Roles
 
@@ -80,15 +80,6 @@ class Slot:
 class FreeSlot:
     slot: Slot
     left: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a confirmation tap produced."""
-
-    booking: Booking | None  # the new booking, or the one the tenant already had (refused ALREADY_BOOKED)
-    refused: Reason | None = None
-    alternatives: list[FreeSlot] = field(default_factory=list)  # the next free slots, when this one was full
 
 
 @dataclass(frozen=True)
@@ -383,32 +374,6 @@ async def book(
     for hook in BOOKED_HOOKS:
         await hook(session, booking, now)
     return booking
-
-
-async def confirm(
-    db: Database, *, service: Service, space: Space, start: datetime, user_id: int, chat_id: int, name: str,
-    phone: str | None, language: str, now: datetime, tz: ZoneInfo,
-    on_booked: Callable[[AsyncSession, Booking], Awaitable[None]] | None = None,
-) -> Outcome:
-    """A tenant's confirmation tap, in its own transaction; `on_booked` runs inside it (to enqueue reminders).
-    A refusal rolls everything back, then the outcome carries what the tenant is shown instead."""
-    try:
-        async with db.write() as session:
-            booking = await book(
-                session, service=service, space=space, start=start, user_id=user_id, chat_id=chat_id, name=name,
-                phone=phone, language=language, now=now, tz=tz,
-            )
-            if on_booked is not None:
-                await on_booked(session, booking)
-        return Outcome(booking)
-    except Refused as refusal:
-        reason = refusal.reason
-    async with db.read() as session:
-        if reason is Reason.ALREADY_BOOKED:
-            return Outcome(await live_booking(session, user_id, service.id, start), reason)
-        if reason is Reason.FULL:
-            return Outcome(None, reason, await next_free(session, service, space, now, tz))
-    return Outcome(None, reason)
 
 
 async def _insert_booking(
