@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.domain import hours, outbox, refusals
+from storage.domain import hours, refusals
 from storage.content import BookingRules, Content, Service, Space
 from storage.db import dialect_insert
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
