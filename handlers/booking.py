@@ -16,7 +16,7 @@ from telegram import Update
 from bot import callbacks
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, menu_row, show
-from handlers.common import paging, space_name
+from handlers.common import paging, reply, space_name
 from handlers.outgoing.bookings import (
     book_again_rows, bookable, enqueue_offer, enqueue_reminders, offer_rows, reminder_params, rules_of, seats_label,
     service_title,
@@ -284,18 +284,9 @@ def render_waitlist_entry(v: Visitor, content: Content, entry: WaitlistEntry, pl
 # --- handlers: decode, call the domain, render
 
 
-async def _reply(update: Update, screen: Screen, note: str | None = None) -> None:
-    """Answer the button (with the note, if any) and show the screen; after a typed message the note goes above it."""
-    if update.callback_query is not None:
-        await update.callback_query.answer(note)
-    elif note:
-        screen.text = f"{note}\n\n{screen.text}"
-    await show(update, screen)
-
-
 async def _gone(update: Update, context: FrontDeskContext, v: Visitor) -> None:
     """The service behind the button or the prompt is no longer bookable (removed or changed by the editors)."""
-    await _reply(update, render_book_spaces(v, context.rt.content), v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare."))
+    await reply(update, render_book_spaces(v, context.rt.content), v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare."))
 
 
 async def _tapped_service(update: Update, context: FrontDeskContext) -> tuple[Visitor, Service, Space] | None:
@@ -313,7 +304,7 @@ async def book_entry(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     async with rt.db.read() as session:
         recent = await shortcuts.recent_services(session, v.user_id, rt.content)
-    await _reply(update, render_book_spaces(v, rt.content, recent))
+    await reply(update, render_book_spaces(v, rt.content, recent))
 
 
 async def book_space(update: Update, context: FrontDeskContext) -> None:
@@ -322,7 +313,7 @@ async def book_space(update: Update, context: FrontDeskContext) -> None:
     if space is None:
         await _gone(update, context, v)
     else:
-        await _reply(update, render_book_services(v, context.rt.content, space))
+        await reply(update, render_book_services(v, context.rt.content, space))
 
 
 async def _free_slots(rt: Runtime, service: Service, space: Space, day: date | None = None) -> list[FreeSlot]:
@@ -343,7 +334,7 @@ async def _days_screen(rt: Runtime, v: Visitor, service: Service, space: Space, 
 async def book_days(update: Update, context: FrontDeskContext) -> None:
     tapped = await _tapped_service(update, context)
     if tapped is not None:
-        await _reply(update, await _days_screen(context.rt, *tapped, context.data.int(1)))
+        await reply(update, await _days_screen(context.rt, *tapped, context.data.int(1)))
 
 
 async def waitlist_days(update: Update, context: FrontDeskContext) -> None:
@@ -351,7 +342,7 @@ async def waitlist_days(update: Update, context: FrontDeskContext) -> None:
     if tapped is not None:
         v, service, space = tapped
         free = await _free_slots(context.rt, service, space)
-        await _reply(update, render_full_days(v, service, bookings.seats_by_day(free, timezone_of(context.rt))))
+        await reply(update, render_full_days(v, service, bookings.seats_by_day(free, timezone_of(context.rt))))
 
 
 async def book_times(update: Update, context: FrontDeskContext) -> None:
@@ -361,9 +352,9 @@ async def book_times(update: Update, context: FrontDeskContext) -> None:
     v, service, space = tapped
     day = bookings.day_of(context.data.args[1])
     if day is None:
-        await _reply(update, await _days_screen(context.rt, v, service, space))
+        await reply(update, await _days_screen(context.rt, v, service, space))
     else:
-        await _reply(update, render_times(v, service, space, day, await _free_slots(context.rt, service, space, day)))
+        await reply(update, render_times(v, service, space, day, await _free_slots(context.rt, service, space, day)))
 
 
 def _request(v: Visitor, service: Service, space: Space, start: datetime) -> SlotRequest:
@@ -389,7 +380,7 @@ async def _show_slot(update: Update, context: FrontDeskContext, v: Visitor, serv
             screen = render_phone_question(v, service, start)
         case ToConfirm(item, phone):
             screen = render_confirm(v, rt.content, service, space, item, phone)
-    await _reply(update, screen, note)
+    await reply(update, screen, note)
 
 
 async def _offer_slot(update: Update, context: FrontDeskContext, v: Visitor, service: Service, space: Space,
@@ -398,7 +389,7 @@ async def _offer_slot(update: Update, context: FrontDeskContext, v: Visitor, ser
     the current choices."""
     rt = context.rt
     if start is None:
-        await _reply(update, await _days_screen(rt, v, service, space))
+        await reply(update, await _days_screen(rt, v, service, space))
         return
     outcome = await booking_intents.offer_slot(rt.db, _request(v, service, space, start), now=rt.clock.now(),
                                                tz=timezone_of(rt), ask_phone=ask_phone)
@@ -434,11 +425,11 @@ async def book_confirm(update: Update, context: FrontDeskContext) -> None:
         case Booked(booking, fresh):
             rt.wake_outbox()
             note = v.tr._("Prenotato!") if fresh else v.tr._("Questa prenotazione è già fatta.")
-            await _reply(update, render_booked(v, rt.content, booking), note)
+            await reply(update, render_booked(v, rt.content, booking), note)
         case Full(alternatives):
-            await _reply(update, render_just_taken(v, service, start, alternatives), v.tr._("Posto appena preso."))
+            await reply(update, render_just_taken(v, service, start, alternatives), v.tr._("Posto appena preso."))
         case AtLimit():
-            await _reply(update, render_limit(v, service))
+            await reply(update, render_limit(v, service))
         case _:
             await _show_slot(update, context, v, service, space, outcome)
 
@@ -483,7 +474,7 @@ async def forget_prompt(rt: Runtime, user_id: int) -> bool:
 
 
 async def my_bookings(update: Update, context: FrontDeskContext) -> None:
-    await _reply(update, await _my_bookings_screen(context.rt, await context.open()))
+    await reply(update, await _my_bookings_screen(context.rt, await context.open()))
 
 
 async def _my_bookings_screen(rt: Runtime, v: Visitor) -> Screen:
@@ -501,7 +492,7 @@ async def _own_booking(rt: Runtime, v: Visitor, booking_id: int) -> Booking | No
 
 
 async def _booking_gone(update: Update, rt: Runtime, v: Visitor, note: str) -> None:
-    await _reply(update, await _my_bookings_screen(rt, v), note)
+    await reply(update, await _my_bookings_screen(rt, v), note)
 
 
 async def booking_view(update: Update, context: FrontDeskContext) -> None:
@@ -515,7 +506,7 @@ async def booking_view(update: Update, context: FrontDeskContext) -> None:
     asks_to_cancel = decoded.action is callbacks.BOOKING_CANCEL_ASK and bookings.can_cancel_by_self(
         rules_of(rt.content, booking.service_id), booking.slot_start, rt.clock.now()
     )
-    await _reply(update, render_cancel_ask(v, rt.content, booking) if asks_to_cancel
+    await reply(update, render_cancel_ask(v, rt.content, booking) if asks_to_cancel
                  else render_booking(v, rt.content, booking, rt.clock.now()))
 
 
@@ -534,14 +525,14 @@ async def booking_cancel(update: Update, context: FrontDeskContext) -> None:
                 await enqueue_offer(session, rt, cancellation.offer, now)
     except Refused as refusal:
         if refusal.reason is Reason.DEADLINE:
-            await _reply(update, render_booking(v, rt.content, booking, now), v.tr._("È troppo tardi per annullare da qui."))
+            await reply(update, render_booking(v, rt.content, booking, now), v.tr._("È troppo tardi per annullare da qui."))
         elif refusal.reason is Reason.STARTED:
             await _booking_gone(update, rt, v, v.tr._("L'appuntamento è già iniziato."))
         else:
             await _booking_gone(update, rt, v, v.tr._("Questa prenotazione era già annullata."))
         return
     rt.wake_outbox()
-    await _reply(update, render_cancelled(v, rt.content, cancellation.booking), v.tr._("Prenotazione annullata."))
+    await reply(update, render_cancelled(v, rt.content, cancellation.booking), v.tr._("Prenotazione annullata."))
 
 
 async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
@@ -567,11 +558,11 @@ async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
             place = await bookings.place_in_line(session, entry)
     except Refused as refusal:
         if refusal.reason is Reason.ON_WAITLIST:
-            await _reply(update, await _my_bookings_screen(rt, v), v.tr._("Sei già in lista d'attesa per quest'orario."))
+            await reply(update, await _my_bookings_screen(rt, v), v.tr._("Sei già in lista d'attesa per quest'orario."))
         else:  # a seat is free again, it is already theirs, or the slot is gone: show the slot as it is now
             await _offer_slot(update, context, v, service, space, start)
         return
-    await _reply(update, render_waitlist_entry(v, rt.content, entry, place), v.tr._("Sei in lista d'attesa."))
+    await reply(update, render_waitlist_entry(v, rt.content, entry, place), v.tr._("Sei in lista d'attesa."))
 
 
 async def waitlist_entry_view(update: Update, context: FrontDeskContext) -> None:
@@ -583,7 +574,7 @@ async def waitlist_entry_view(update: Update, context: FrontDeskContext) -> None
     if entry is None or entry.status not in ("waiting", "offered"):
         await _booking_gone(update, rt, v, v.tr._("Non sei più in questa lista d'attesa."))
         return
-    await _reply(update, render_waitlist_entry(v, rt.content, entry, place))
+    await reply(update, render_waitlist_entry(v, rt.content, entry, place))
 
 
 async def waitlist_leave(update: Update, context: FrontDeskContext) -> None:
@@ -599,7 +590,7 @@ async def waitlist_leave(update: Update, context: FrontDeskContext) -> None:
         await _booking_gone(update, rt, v, v.tr._("Non sei più in questa lista d'attesa."))
         return
     rt.wake_outbox()
-    await _reply(update, await _my_bookings_screen(rt, v), v.tr._("Sei uscito/a dalla lista d'attesa."))
+    await reply(update, await _my_bookings_screen(rt, v), v.tr._("Sei uscito/a dalla lista d'attesa."))
 
 
 async def waitlist_accept(update: Update, context: FrontDeskContext) -> None:
@@ -620,14 +611,14 @@ async def waitlist_accept(update: Update, context: FrontDeskContext) -> None:
             await enqueue_reminders(session, v.tr, rt.content, booking, now)
     except Refused as refusal:
         if refusal.reason is Reason.LIMIT and service is not None:
-            await _reply(update, render_limit(v, service))
+            await reply(update, render_limit(v, service))
         elif refusal.reason is Reason.ALREADY_BOOKED and refusal.booking is not None:
-            await _reply(update, render_booked(v, rt.content, refusal.booking))
+            await reply(update, render_booked(v, rt.content, refusal.booking))
         else:
             await _booking_gone(update, rt, v, v.tr._("Mi dispiace, il tempo per confermare è scaduto."))
         return
     rt.wake_outbox()
-    await _reply(update, render_booked(v, rt.content, booking), v.tr._("Prenotato!"))
+    await reply(update, render_booked(v, rt.content, booking), v.tr._("Prenotato!"))
 
 
 def book_button(v: Visitor, service: Service) -> list[Button]:

@@ -18,7 +18,7 @@ from handlers.common import paging
 from handlers.limits import limit_notice
 from handlers.outgoing.tickets import (
     DONE_ANSWERS, REFUSALS, STATUS_ACTIONS, TICKETS_PER_PAGE, TicketAnnouncer, actor_of, refuse_ticket_action,
-    render_open_list, render_reject_reasons, render_staff_ticket, reporter_of,
+    render_open_list, render_reject_reasons, render_staff_ticket, reporter_of, show_ticket_screen,
 )
 from storage.domain import audit, limits, outbox, ticket_intents, tickets
 from storage.domain import ticket_lists
@@ -148,13 +148,7 @@ async def open_list(update: Update, context: FrontDeskContext) -> None:
 
 async def staff_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        screen = await _staff_view(rt, v, context.data.int(0))
-    except TicketError as error:
-        await refuse_ticket_action(update, v, error)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_ticket_screen(update, v, _staff_view(rt, v, context.data.int(0)))
 
 
 async def _finish_prompt(update: Update, context: FrontDeskContext, v: Visitor, purpose: str, ticket_id: int,
@@ -196,23 +190,19 @@ async def _live_prompt(rt: Runtime, user_id: int) -> TicketPrompt | None:
 
 async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: the note, reason or comment the bot asked for (not one asked for long ago)."""
-    rt = context.rt
-    prompt = await _live_prompt(rt, update.effective_user.id)
-    if prompt is None:
-        return False
-    v = await context.open()
-    await _finish_prompt(update, context, v, prompt.purpose, prompt.ticket_id, text=update.effective_message.text)
-    return True
+    prompt = await _live_prompt(context.rt, update.effective_user.id)
+    if prompt is not None:
+        v = await context.open()
+        await _finish_prompt(update, context, v, prompt.purpose, prompt.ticket_id, text=update.effective_message.text)
+    return prompt is not None
 
 
 async def prompt_media(update: Update, context: FrontDeskContext) -> bool:
     """MEDIA_CONSUMERS: a photo added to a ticket the tenant follows."""
-    rt = context.rt
-    prompt = await _live_prompt(rt, update.effective_user.id)
+    prompt = await _live_prompt(context.rt, update.effective_user.id)
     if prompt is None:
         return False
-    v = await context.open()
-    message = update.effective_message
+    rt, v, message = context.rt, await context.open(), update.effective_message
     incoming = incoming_media(message)
     if prompt.purpose != "comment" or incoming is None or incoming.kind != "photo":
         await show(update, Screen(v.tr._("Scrivi un messaggio di testo, per favore (oppure {command}).", command="/cancel"), [menu_row(v.tr)]))

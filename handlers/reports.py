@@ -18,10 +18,10 @@ from telegram import ReplyKeyboardRemove, Update
 from bot import callbacks
 from bot.media import MediaTooLarge, delete_stored, incoming_media, limit_megabytes, save_from_telegram
 from bot.runtime import FrontDeskContext, Runtime, Visitor
-from bot.ui import Screen, button, location_keyboard, menu_row, show
-from handlers.common import paging
+from bot.ui import Screen, button, menu_row, show
+from handlers.common import ask_for_location, paging, reply
 from handlers.limits import limit_notice
-from handlers.outgoing.tickets import TicketAnnouncer, actor_of, refuse_ticket_action
+from handlers.outgoing.tickets import TicketAnnouncer, actor_of, refuse_ticket_action, show_ticket_screen
 from handlers.reports_screens import (
     MEDIA_STEPS, NO_FLOOR, REPORTS_PER_PAGE, STEP_REFUSED, TEXT_STEPS, allowed_estates, render_categories,
     render_duplicates, render_emergency, render_estate_question, render_my_reports, render_nearest_estates,
@@ -53,27 +53,27 @@ async def _categories_screen(rt: Runtime, v: Visitor) -> Screen:
     return render_categories(v, rt.content, None, has_reports)
 
 
-async def _consented(update: Update, v: Visitor) -> bool:
-    """Nobody files a report before accepting the privacy notice: they get the notice first."""
-    if v.consented:
-        return True
-    log.info("user %s: report refused before the privacy notice was accepted", v.user_id)
-    await update.callback_query.answer(v.tr._("Prima leggi e accetta l'informativa sulla privacy."))
-    await show(update, render_welcome(v))
-    return False
+async def _consenting(update: Update, context: FrontDeskContext, *, answer: bool = True) -> Visitor | None:
+    """The visitor, once they have accepted the privacy notice; nobody files a report before: None after the
+    notice is shown to them. `answer`: the button is answered here (else the caller answers it, with its note)."""
+    v = await context.open()
+    if not v.consented:
+        log.info("user %s: report refused before the privacy notice was accepted", v.user_id)
+        await reply(update, render_welcome(v), v.tr._("Prima leggi e accetta l'informativa sulla privacy."))
+        return None
+    if answer:
+        await update.callback_query.answer()
+    return v
 
 
 async def report_entry(update: Update, context: FrontDeskContext) -> None:
     """The main menu's "Report a problem": continue the draft, or choose a category."""
-    rt, v = context.rt, await context.open()
-    if not await _consented(update, v):
+    rt, v = context.rt, await _consenting(update, context)
+    if v is None:
         return
-    await update.callback_query.answer()
-    async with rt.db.read() as session:
-        draft = await tickets.get_draft(session, v.user_id)
-        has_reports = await ticket_lists.count_tickets_of(session, v.user_id) > 0
+    draft = await _current_draft(rt, v.user_id)
     if draft is None:
-        await show(update, render_categories(v, rt.content, None, has_reports))
+        await show(update, await _categories_screen(rt, v))
         return
     category = rt.content.problems.get(draft.category_id or "")
     if category is not None:
@@ -84,32 +84,40 @@ async def report_entry(update: Update, context: FrontDeskContext) -> None:
         [button(v.tr._("▶️ Continua"), callbacks.REPORT_CONTINUE)],
         [button(v.tr._("🔄 Ricomincia da capo"), callbacks.REPORT_NEW)],
     ]
-    if has_reports:
-        rows.append([button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
+    async with rt.db.read() as session:
+        if await ticket_lists.count_tickets_of(session, v.user_id) > 0:
+            rows.append([button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
     rows.append(menu_row(v.tr))
     await show(update, Screen(text, rows))
 
 
 async def report_new(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    if not await _consented(update, v):
+    rt, v = context.rt, await _consenting(update, context)
+    if v is None:
         return
-    await update.callback_query.answer()
     async with rt.db.write() as session:
         dropped = await tickets.discard_draft(session, v.user_id)
-        has_reports = await ticket_lists.count_tickets_of(session, v.user_id) > 0
     await delete_stored(rt.settings, dropped)
-    await show(update, render_categories(v, rt.content, None, has_reports))
+    await show(update, await _categories_screen(rt, v))
 
 
-async def report_continue(update: Update, context: FrontDeskContext) -> None:
+async def _draft_or_categories(update: Update, context: FrontDeskContext) -> tuple[Visitor, ReportDraft] | None:
+    """The visitor and their draft, the button answered; without a draft (sent or dropped meanwhile) they see the
+    categories instead."""
     rt, v = context.rt, await context.open()
     await update.callback_query.answer()
     draft = await _current_draft(rt, v.user_id)
     if draft is None:
         await show(update, await _categories_screen(rt, v))
-        return
-    await show(update, render_step(v, rt.content, draft, last_place=await _last_place(rt, v, draft)))
+        return None
+    return v, draft
+
+
+async def report_continue(update: Update, context: FrontDeskContext) -> None:
+    found = await _draft_or_categories(update, context)
+    if found is not None:
+        v, draft = found
+        await show(update, render_step(v, context.rt.content, draft, last_place=await _last_place(context.rt, v, draft)))
 
 
 async def report_discard(update: Update, context: FrontDeskContext) -> None:
@@ -197,18 +205,16 @@ async def choose_same_place(update: Update, context: FrontDeskContext) -> None:
 
 
 async def choose_category(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    if not await _consented(update, v):
+    rt, v = context.rt, await _consenting(update, context, answer=False)
+    if v is None:
         return
     decoded = context.data
     category = rt.content.problems.get(decoded.args[0])
     if category is None:
-        await update.callback_query.answer(v.tr._("Questa voce non c'è più. Ecco l'elenco aggiornato."))
-        await show(update, await _categories_screen(rt, v))
+        await reply(update, await _categories_screen(rt, v), v.tr._("Questa voce non c'è più. Ecco l'elenco aggiornato."))
         return
     if category.urgency == "emergency" and decoded.action is callbacks.REPORT_CATEGORY:
-        await update.callback_query.answer()
-        await show(update, render_emergency(v, rt.content, category.id))
+        await reply(update, render_emergency(v, rt.content, category.id))
         return
     notice = "ℹ️ " + v.tr.isolate(category.note.get(v.language)) if category.note is not None and category.urgency != "emergency" else None
     await _change_draft(
@@ -231,22 +237,16 @@ async def choose_estate(update: Update, context: FrontDeskContext) -> None:
 
 
 async def estate_list(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    await update.callback_query.answer()
-    draft = await _current_draft(rt, v.user_id)
-    if draft is None:
-        await show(update, await _categories_screen(rt, v))
-        return
-    page = context.data.int(0)
-    await show(update, render_estate_question(v, rt.content, draft, page, offer_last=False))
+    found = await _draft_or_categories(update, context)
+    if found is not None:
+        v, draft = found
+        await show(update, render_estate_question(v, context.rt.content, draft, context.data.int(0), offer_last=False))
 
 
 async def ask_location(update: Update, context: FrontDeskContext) -> None:
     """Telegram asks for a location only from a reply-keyboard button."""
     v = await context.open()
-    await update.callback_query.answer()
-    keyboard = location_keyboard(v.tr)
-    await context.bot.send_message(v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro i caseggiati più vicini."), reply_markup=keyboard)
+    await ask_for_location(update, v.tr, v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro i caseggiati più vicini."))
 
 
 async def choose_building(update: Update, context: FrontDeskContext) -> None:
@@ -296,8 +296,8 @@ async def edit_part(update: Update, context: FrontDeskContext) -> None:
 async def send_report(update: Update, context: FrontDeskContext) -> None:
     """Before sending, suggest open tickets that look the same; then open the ticket and alert the custodians.
     One domain call decides (ticket_intents.submit_report); this renders its outcome."""
-    rt, v = context.rt, await context.open()
-    if not await _consented(update, v):
+    rt, v = context.rt, await _consenting(update, context, answer=False)
+    if v is None:
         return
     outcome = await ticket_intents.submit_report(
         rt.db, actor_of(v), rt.content, limits.caps_of(rt.settings), rt.clock.now(), TicketAnnouncer(rt),
@@ -376,13 +376,7 @@ async def _report_screen(rt: Runtime, v: Visitor, ticket_id: int) -> Screen:
 
 async def view_report(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        screen = await _report_screen(rt, v, context.data.int(0))
-    except TicketError as error:
-        await refuse_ticket_action(update, v, error)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_ticket_screen(update, v, _report_screen(rt, v, context.data.int(0)))
 
 
 async def add_comment(update: Update, context: FrontDeskContext) -> None:
@@ -414,16 +408,14 @@ async def confirm_or_reopen(update: Update, context: FrontDeskContext) -> None:
 
 async def rate(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    decoded = context.data
-    ticket_id, stars = decoded.int(0), decoded.int(1)
+    ticket_id = context.data.int(0)
     try:
-        async with rt.db.write() as session:
-            await feedback.rate_fix(session, ticket_id, actor_of(v), stars, rt.clock.now())  # a changed mind updates
+        async with rt.db.write() as session:  # a changed mind updates the stars
+            await feedback.rate_fix(session, ticket_id, actor_of(v), context.data.int(1), rt.clock.now())
     except TicketError as error:
         await refuse_ticket_action(update, v, error)
-        return
-    await update.callback_query.answer(v.tr._("Grazie per il voto!"))
-    await show(update, await _report_screen(rt, v, ticket_id))
+    else:
+        await reply(update, await _report_screen(rt, v, ticket_id), v.tr._("Grazie per il voto!"))
 
 
 # --------------------------------------------------------------------------------------------

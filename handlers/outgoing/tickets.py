@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from bot.outbox_sender import OnBlocked
 from bot.runtime import Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, pager_row
 from handlers import refusals
-from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
+from handlers.common import chat_translator, language_of, message_params, paging, reply, screen_params, translator_for
 from storage.domain import outbox, tickets, users
 from storage.domain import ticket_lists
 from storage.content import Content
@@ -436,6 +437,17 @@ async def refuse_ticket_action(update: Update, v: Visitor, error: TicketError) -
     short, polite answer on the button; nothing changed."""
     log.info("user %s: ticket action refused (%s): %s", v.user_id, error.reason, error)
     await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]), alert=error.reason == "not_allowed")
+
+
+async def show_ticket_screen(update: Update, v: Visitor, screen: Awaitable[Screen]) -> None:
+    """A ticket's screen for the presser (the reporter's or the staff's view), or the refusal when the domain says
+    this person may not see it."""
+    try:
+        built = await screen
+    except TicketError as error:
+        await refuse_ticket_action(update, v, error)
+    else:
+        await reply(update, built)
 
 
 @dataclass(frozen=True)
