@@ -177,6 +177,18 @@ async def _draft(update: Update, rt: Runtime, v: Visitor, notice_id: int, *, ans
         return None
 
 
+async def _tapped_draft(update: Update, context: FrontDeskContext, *, answer: bool = True) -> tuple[Visitor, Broadcast] | None:
+    """The visitor and their draft the button names (its first argument), the button answered unless `answer` is
+    False; None once they have been told it is gone."""
+    v = await context.open()
+    notice = await _draft(update, context.rt, v, context.data.int(0))
+    if notice is None:
+        return None
+    if answer:
+        await _answer(update)
+    return v, notice
+
+
 async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT consumer: the notice's text, or a translation of it."""
     return await _prompt_message(update, context, update.effective_message.text or "", None, None)
@@ -236,13 +248,10 @@ async def drop_prompt(rt: Runtime, user_id: int) -> bool:
 
 
 async def notice_audiences(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    notice = await _draft(update, rt, v, context.data.int(0))
-    if notice is None:
-        return
-    await _answer(update)
-    await show(update, render_audiences(v, rt.content, notice))
+    tapped = await _tapped_draft(update, context)
+    if tapped is not None:
+        v, notice = tapped
+        await show(update, render_audiences(v, context.rt.content, notice))
 
 
 async def notice_audience(update: Update, context: FrontDeskContext) -> None:
@@ -263,12 +272,11 @@ async def notice_audience(update: Update, context: FrontDeskContext) -> None:
 
 
 async def notice_building(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    notice = await _draft(update, rt, v, decoded.int(0))
-    if notice is None:
+    rt, decoded = context.rt, context.data
+    tapped = await _tapped_draft(update, context, answer=False)
+    if tapped is None:
         return
+    v, notice = tapped
     estate = rt.content.estates.get(notice.audience_ref.split("/")[0]) if notice.audience in ("estate", "building") else None
     choices = places(estate) if estate is not None else []
     index = decoded.int(1)
@@ -332,14 +340,11 @@ async def _change(update: Update, context: FrontDeskContext, change) -> None:  #
 
 
 async def notice_translate(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    language = decoded.args[1]
-    notice = await _draft(update, rt, v, decoded.int(0))
-    if notice is None:
+    rt, language = context.rt, context.data.args[1]
+    tapped = await _tapped_draft(update, context)
+    if tapped is None:
         return
-    await _answer(update)
+    v, notice = tapped
     if language not in LANGUAGES or language == notice.language:
         await _preview(update, rt, v, notice)
         return
@@ -350,13 +355,9 @@ async def notice_translate(update: Update, context: FrontDeskContext) -> None:
 
 
 async def notice_preview(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    notice = await _draft(update, rt, v, context.data.int(0))
-    if notice is None:
-        return
-    await _answer(update)
-    await _preview(update, rt, v, notice)
+    tapped = await _tapped_draft(update, context)
+    if tapped is not None:
+        await _preview(update, context.rt, *tapped)
 
 
 async def notice_confirm(update: Update, context: FrontDeskContext) -> None:

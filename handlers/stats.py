@@ -249,9 +249,9 @@ async def stats_months(update: Update, context: FrontDeskContext) -> None:
     await show(update, render_months(v, _today(rt)) if scope is not None else render_not_allowed(v))
 
 
-async def _scope_and_period(update: Update, rt: Runtime, v: Visitor, decoded: callbacks.Decoded,
-                            ) -> tuple[Scope, Period, str, int] | None:
-    """The reader's scope and the period the button names, or None after telling them why not."""
+async def _scope_and_period(update: Update, context: FrontDeskContext) -> tuple[Visitor, Scope, Period, str, int] | None:
+    """The reader, their scope and the period the button names, or None after telling them why not."""
+    rt, v, decoded = context.rt, await context.open(), context.data
     kind, code = decoded.args[-2], decoded.int(len(decoded.args) - 1)
     scope = stats.scope_for(v.roles, rt.content)
     period = period_for(kind, code, _today(rt))
@@ -264,7 +264,7 @@ async def _scope_and_period(update: Update, rt: Runtime, v: Visitor, decoded: ca
         await _answer(update)
         await show(update, render_periods(v))
         return None
-    return scope, period, kind, code
+    return v, scope, period, kind, code
 
 
 async def _notices_reach(rt: Runtime, tr: Translator, period) -> str:  # type: ignore[no-untyped-def]
@@ -285,11 +285,10 @@ async def _notices_reach(rt: Runtime, tr: Translator, period) -> str:  # type: i
 
 
 async def stats_show(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    chosen = await _scope_and_period(update, rt, v, context.data)
+    chosen = await _scope_and_period(update, context)
     if chosen is None:
         return
-    scope, period, kind, code = chosen
+    rt, (v, scope, period, kind, code) = context.rt, chosen
     await update.callback_query.answer()
     summary = await rt.summaries.summary(rt.db, scope, period, rt.content, rt.settings.timezone, rt.clock.now())
     sections = summary_sections(v.tr, rt.content, summary, shows_free_text(v.roles))
@@ -307,11 +306,10 @@ async def stats_show(update: Update, context: FrontDeskContext) -> None:
 
 
 async def stats_chart(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    chosen = await _scope_and_period(update, rt, v, context.data)
+    chosen = await _scope_and_period(update, context)
     if chosen is None:
         return
-    scope, period, kind, code = chosen
+    rt, (v, scope, period, kind, code) = context.rt, chosen
     await update.callback_query.answer(v.tr._("Preparo il grafico…"))
     async with rt.db.read(long=True) as session:
         weeks = await stats.weekly_trend(session, scope, period.end, rt.settings.timezone)
@@ -341,10 +339,10 @@ async def stats_export(update: Update, context: FrontDeskContext) -> None:
         log.warning("user %s asked for an export they may not have", v.user_id)
         await update.callback_query.answer(v.tr._("Le esportazioni sono per la redazione e gli amministratori."), show_alert=True)
         return
-    chosen = await _scope_and_period(update, rt, v, context.data)
+    chosen = await _scope_and_period(update, context)
     if chosen is None:
         return
-    _scope, period, kind, code = chosen
+    _v, _scope, period, kind, code = chosen
     await update.callback_query.answer(v.tr._("Preparo il file…"))
     request = ExportRequest(what, period)
     data, rows = await csv_bytes(rt.db, request, rt.content, rt.settings.timezone)
