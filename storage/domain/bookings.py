@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
@@ -27,6 +28,8 @@ from storage.content import BookingRules, Content, Service, Space
 from storage.db import dialect_insert
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.domain.users import Roles
+
+Row = TypeVar("Row", Booking, WaitlistEntry)
 
 # How long the first tenant in line has to confirm a seat that freed up before it passes to the next one.
 OFFER_HOLD = timedelta(hours=2)
@@ -385,13 +388,19 @@ async def _insert_booking(
         slot_end=slot_end, status="active", name=name[:128], phone=phone, language=language, holds_quota=True,
         created_at=now,
     )
-    session.add(booking)
+    # Another tap of the same person may have won the race for this slot (uq_bookings_one_per_tenant_slot).
+    return await _add_once(session, booking, Reason.ALREADY_BOOKED)
+
+
+async def _add_once(session: AsyncSession, row: Row, taken: Reason) -> Row:
+    """Add the row; a unique key another transaction already holds (the same person's concurrent tap) is refused
+    with `taken`."""
+    session.add(row)
     try:
         await session.flush()
     except IntegrityError:
-        # Another tap of the same person won the race for this slot (uq_bookings_one_per_tenant_slot).
-        raise Refused(Reason.ALREADY_BOOKED) from None
-    return booking
+        raise Refused(taken) from None
+    return row
 
 
 async def upcoming(session: AsyncSession, user_id: int, now: datetime) -> list[Booking]:
@@ -516,12 +525,7 @@ async def join_waitlist(
         user_id=user_id, chat_id=chat_id, service_id=service.id, space_id=space.id, slot_start=slot.start,
         slot_end=slot.end, name=name[:128], language=language, status="waiting", created_at=now,
     )
-    session.add(entry)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Refused(Reason.ON_WAITLIST) from None
-    return entry
+    return await _add_once(session, entry, Reason.ON_WAITLIST)
 
 
 async def _open_entry(session: AsyncSession, user_id: int, service_id: str, slot_start: datetime) -> WaitlistEntry | None:
