@@ -22,9 +22,9 @@ from handlers.outgoing.tickets import (
 )
 from storage.domain import audit, limits, outbox, ticket_intents, tickets
 from storage.domain import ticket_lists
-from storage.models import TicketPrompt
-from storage.domain.ticket_intents import ActionRefused, AskText, Done, OverCap
-from storage.domain.tickets import ALERT_KIND, Action, TicketError
+from storage.models import Ticket, TicketPrompt
+from storage.domain.limits import LimitReached
+from storage.domain.tickets import ALERT_KIND, Action, Change, TicketError
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,9 @@ async def ticket_status(update: Update, context: FrontDeskContext) -> None:
     decoded = context.data
     action, ticket_id = STATUS_ACTIONS[decoded.action], decoded.int(0)
     outcome = await ticket_intents.change_status(rt.db, ticket_id, action, actor_of(v), rt.clock.now(), TicketAnnouncer(rt))
-    if isinstance(outcome, ActionRefused):
-        await refuse_ticket_action(update, v, outcome.error)
-        if outcome.error.reason == "wrong_state" and not await _is_alert_message(rt, update, ticket_id):
+    if isinstance(outcome, TicketError):
+        await refuse_ticket_action(update, v, outcome)
+        if outcome.reason == "wrong_state" and not await _is_alert_message(rt, update, ticket_id):
             # A copy the outbox no longer follows (e.g. an alert sent again after an interruption) still shows an
             # old state: it is redrawn with where the ticket stands now.
             await show(update, await _staff_view(rt, v, ticket_id))
@@ -113,11 +113,11 @@ async def ticket_reject_reason(update: Update, context: FrontDeskContext) -> Non
     ticket_id, reason = decoded.int(0), decoded.args[1]
     outcome = await ticket_intents.reject(rt.db, ticket_id, actor_of(v), reason, rt.clock.now(), TicketAnnouncer(rt))
     match outcome:
-        case ActionRefused(error):
+        case TicketError() as error:
             await refuse_ticket_action(update, v, error)
-        case AskText(ticket):
+        case Ticket() as ticket:
             await _ask_for_text(update, context, v, v.tr._("Scrivi in un messaggio il motivo per {code}: lo riceverà l'inquilino.", code=ticket.code))
-        case Done():
+        case Change():
             await _after_action(update, rt, v, ticket_id, v.tr._("Fatto: l'inquilino riceverà il motivo."))
 
 
@@ -125,9 +125,9 @@ async def ticket_note(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     outcome = await ticket_intents.expect_text(rt.db, context.data.int(0), Action.NOTE, actor_of(v), rt.clock.now())
     match outcome:
-        case ActionRefused(error):
+        case TicketError() as error:
             await refuse_ticket_action(update, v, error)
-        case AskText(ticket):
+        case Ticket() as ticket:
             await _ask_for_text(update, context, v, v.tr._("Scrivi la nota per {code} in un messaggio. La vedranno gli altri custodi e l'inquilino.", code=ticket.code))
 
 
@@ -157,16 +157,16 @@ async def _finish_prompt(update: Update, context: FrontDeskContext, v: Visitor, 
     outcome = await ticket_intents.finish_text(rt.db, purpose, ticket_id, actor_of(v), limits.caps_of(rt.settings),
                                                rt.clock.now(), TicketAnnouncer(rt), text=text, media=media)
     match outcome:
-        case OverCap(limit):
+        case LimitReached() as limit:
             await delete_stored(rt.settings, [media["path"]] if media else None)
             await show(update, Screen(limit_notice(v.tr, limit), [menu_row(v.tr)]))
             return
-        case ActionRefused(error):
+        case TicketError() as error:
             log.info("user %s: %s refused (%s)", v.user_id, purpose, error)
             await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]))
             return
     rt.wake_outbox()
-    code = outcome.change.ticket.code
+    code = outcome.ticket.code
     if purpose == "comment":
         text_done = v.tr._("Grazie! Ho inviato il tuo messaggio al custode ({code}).", code=code)
         target = callbacks.REPORT_VIEW

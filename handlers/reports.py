@@ -32,7 +32,8 @@ from storage.domain import feedback, limits, shortcuts, ticket_intents, tickets
 from storage.domain import ticket_lists
 from storage.content import Content
 from storage.models import ReportDraft, Ticket
-from storage.domain.ticket_intents import ActionRefused, Done, DraftRefused, LooksLike, Merged, Opened, OverCap
+from storage.domain.limits import LimitReached
+from storage.domain.ticket_intents import DraftRefused, Joined, Merged
 from storage.domain.tickets import Action, TicketError
 
 log = logging.getLogger(__name__)
@@ -304,7 +305,7 @@ async def send_report(update: Update, context: FrontDeskContext) -> None:
         skip_duplicates=context.data.action is callbacks.REPORT_SEND_ANYWAY,
     )
     match outcome:
-        case OverCap(limit):
+        case LimitReached() as limit:
             contacts = rt.content.contacts
             await update.callback_query.answer()
             notice = limit_notice(v.tr, limit, contacts.emergency_number, contacts.emergency_phone)
@@ -318,10 +319,10 @@ async def send_report(update: Update, context: FrontDeskContext) -> None:
             await delete_stored(rt.settings, dropped)
             text = v.tr._("Avevi già inviato questa segnalazione: è la <b>{code}</b>. Non ne ho aperta un'altra.", code=merged.code)
             await show(update, _to_my_reports(v, text))
-        case LooksLike(duplicates):
+        case list() as duplicates:
             await update.callback_query.answer()
             await show(update, render_duplicates(v, rt.content, duplicates))
-        case Opened(ticket):
+        case Ticket() as ticket:
             await update.callback_query.answer()
             rt.forget_user(v.user_id)  # the estate is remembered for next time
             rt.wake_outbox()
@@ -338,11 +339,11 @@ async def me_too(update: Update, context: FrontDeskContext) -> None:
         rt.db, context.data.int(0), actor_of(v), limits.caps_of(rt.settings), rt.clock.now(), TicketAnnouncer(rt)
     )
     match outcome:
-        case ActionRefused(error):
+        case TicketError() as error:
             await refuse_ticket_action(update, v, error)
-        case OverCap(limit):
+        case LimitReached() as limit:
             await update.callback_query.answer(limit_notice(v.tr, limit), show_alert=True)
-        case Done(change, dropped):
+        case Joined(change, dropped):
             await delete_stored(rt.settings, dropped)
             rt.wake_outbox()
             await update.callback_query.answer()
@@ -383,11 +384,11 @@ async def add_comment(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     ticket_id = context.data.int(0)
     outcome = await ticket_intents.expect_text(rt.db, ticket_id, Action.COMMENT, actor_of(v), rt.clock.now())
-    if isinstance(outcome, ActionRefused):
-        await refuse_ticket_action(update, v, outcome.error)
+    if isinstance(outcome, TicketError):
+        await refuse_ticket_action(update, v, outcome)
         return
     await update.callback_query.answer()
-    text = v.tr._("💬 Scrivi il tuo messaggio per il custode su {code}, oppure manda una foto.", code=outcome.ticket.code)
+    text = v.tr._("💬 Scrivi il tuo messaggio per il custode su {code}, oppure manda una foto.", code=outcome.code)
     await show(update, Screen(text, [[button(v.tr._("⬅️ Annulla"), callbacks.REPORT_VIEW, ticket_id)]]))
 
 
@@ -397,8 +398,8 @@ async def confirm_or_reopen(update: Update, context: FrontDeskContext) -> None:
     action = Action.CONFIRM if decoded.action is callbacks.REPORT_CONFIRM else Action.REOPEN
     ticket_id = decoded.int(0)
     outcome = await ticket_intents.change_status(rt.db, ticket_id, action, actor_of(v), rt.clock.now(), TicketAnnouncer(rt))
-    if isinstance(outcome, ActionRefused):
-        await refuse_ticket_action(update, v, outcome.error)
+    if isinstance(outcome, TicketError):
+        await refuse_ticket_action(update, v, outcome)
         return
     rt.wake_outbox()
     answer = v.tr._("Grazie! La segnalazione è chiusa.") if action is Action.CONFIRM else v.tr._("Riaperta: il custode è stato avvisato.")

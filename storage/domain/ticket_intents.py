@@ -31,27 +31,17 @@ class Announcer(Protocol):
     async def change(self, session: AsyncSession, change: Change, actor_id: int, media: TicketMedia | None = None) -> None: ...
 
 
-# --- outcomes
-
-
-@dataclass(frozen=True)
-class Opened:
-    ticket: Ticket
+# --- outcomes: the domain's own values where they say it all (the ticket opened, the change made, the
+# TicketError or LimitReached that refused it, the look-alikes), and these where they do not
 
 
 @dataclass(frozen=True)
 class Merged:
-    """The same report sent again within the hour: the first one stands, nobody is alerted again."""
+    """The same report sent again within the hour: the first one stands, nobody is alerted again. The draft's
+    stored files are the caller's to delete."""
 
     ticket: Ticket
-    dropped_files: list[str] | None  # the draft's stored files, for the caller to delete
-
-
-@dataclass(frozen=True)
-class LooksLike:
-    """Open tickets that look the same: the tenant may join one (me too) or send anyway."""
-
-    tickets: list[Ticket]
+    dropped_files: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -63,33 +53,18 @@ class DraftRefused:
 
 
 @dataclass(frozen=True)
-class OverCap:
-    """A daily cap of this person is reached (storage/domain/limits.py); nothing changed."""
+class Joined:
+    """A "me too": the change on the ticket joined, and the files of the draft given up for it."""
 
-    limit: LimitReached
-
-
-@dataclass(frozen=True)
-class Done:
     change: Change
-    dropped_files: list[str] | None = None  # a tenant's draft given up for a "me too"
+    dropped_files: list[str] | None
 
 
-@dataclass(frozen=True)
-class AskText:
-    """The actor's next message is the text (a note, a reason, a comment) for this ticket."""
-
-    ticket: Ticket
-
-
-@dataclass(frozen=True)
-class ActionRefused:
-    error: TicketError
-
-
-Submission = Opened | Merged | LooksLike | DraftRefused | OverCap
-Acted = Done | ActionRefused
-TextDone = Done | ActionRefused | OverCap
+# Ticket: opened; list[Ticket]: open look-alikes, to join (me too) or send anyway.
+Submission = Ticket | Merged | list[Ticket] | DraftRefused | LimitReached
+# Ticket: the actor's next message is the text (a note, a reason, a comment) for this ticket.
+Acted = Change | TicketError
+Asked = Ticket | TicketError
 
 
 # --- a report sent
@@ -112,21 +87,23 @@ async def submit_report(
             if not (skip_duplicates or draft.on_behalf):
                 duplicates = await tickets.find_duplicates(session, draft, now)
                 if duplicates:
-                    return LooksLike(duplicates)
+                    return duplicates
             if not draft.on_behalf:  # a custodian filing for tenants who phoned is at work, not flooding
                 await limits.take(session, caps, actor.user_id, "ticket", now)
             ticket = await tickets.open_ticket(session, draft, content, actor.roles, now)
             await announcer.new_ticket(session, ticket)
-            return Opened(ticket)
+            return ticket
     except LimitReached as limit:
-        return OverCap(limit)
+        return limit
     except TicketError as error:
         refused = error
     async with db.read() as session:  # the failed transaction expired the draft it had read
         return DraftRefused(refused, await tickets.get_draft(session, actor.user_id))
 
 
-async def me_too(db: Database, ticket_id: int, actor: Actor, caps: DailyCaps, now: datetime, announcer: Announcer) -> TextDone:
+async def me_too(
+    db: Database, ticket_id: int, actor: Actor, caps: DailyCaps, now: datetime, announcer: Announcer
+) -> Joined | TicketError | LimitReached:
     """A tenant joins an open ticket offered for their draft, which is given up."""
     try:
         async with db.write() as session:
@@ -134,11 +111,9 @@ async def me_too(db: Database, ticket_id: int, actor: Actor, caps: DailyCaps, no
             await limits.take(session, caps, actor.user_id, "me_too", now)
             dropped = await tickets.discard_draft(session, actor.user_id)
             await announcer.change(session, change, actor.user_id)
-            return Done(change, dropped)
-    except TicketError as error:
-        return ActionRefused(error)
-    except LimitReached as limit:
-        return OverCap(limit)
+            return Joined(change, dropped)
+    except (TicketError, LimitReached) as refusal:
+        return refusal
 
 
 # --- actions on a ticket
@@ -150,37 +125,37 @@ async def change_status(db: Database, ticket_id: int, action: Action, actor: Act
         async with db.write() as session:
             change = await tickets.change_status(session, ticket_id, action, actor, now)
             await announcer.change(session, change, actor.user_id)
-            return Done(change)
+            return change
     except TicketError as error:
-        return ActionRefused(error)
+        return error
 
 
-async def reject(db: Database, ticket_id: int, actor: Actor, reason: str, now: datetime, announcer: Announcer) -> Acted | AskText:
+async def reject(db: Database, ticket_id: int, actor: Actor, reason: str, now: datetime, announcer: Announcer) -> Acted | Ticket:
     """"Not for us" with one of the reasons; "other" asks for the custodian's words first."""
     try:
         async with db.write() as session:
             if reason == "other":
-                return AskText(await tickets.expect_text(session, ticket_id, Action.REJECT, actor, now))
+                return await tickets.expect_text(session, ticket_id, Action.REJECT, actor, now)
             change = await tickets.reject(session, ticket_id, actor, reason, now)
             await announcer.change(session, change, actor.user_id)
-            return Done(change)
+            return change
     except TicketError as error:
-        return ActionRefused(error)
+        return error
 
 
-async def expect_text(db: Database, ticket_id: int, action: Action, actor: Actor, now: datetime) -> AskText | ActionRefused:
+async def expect_text(db: Database, ticket_id: int, action: Action, actor: Actor, now: datetime) -> Asked:
     """A note (custodians) or a comment (the reporter, a subscriber) is typed next."""
     try:
         async with db.write() as session:
-            return AskText(await tickets.expect_text(session, ticket_id, action, actor, now))
+            return await tickets.expect_text(session, ticket_id, action, actor, now)
     except TicketError as error:
-        return ActionRefused(error)
+        return error
 
 
 async def finish_text(
     db: Database, purpose: str, ticket_id: int, actor: Actor, caps: DailyCaps, now: datetime, announcer: Announcer, *,
     text: str | None = None, media: dict | None = None,
-) -> TextDone:
+) -> Change | TicketError | LimitReached:
     """The text (or photo) a prompt waited for: a note, the reason of a rejection, a tenant's comment (under the
     daily caps). The prompt is dropped with it, and also when the action is refused."""
     try:
@@ -195,10 +170,10 @@ async def finish_text(
                 await limits.take(session, caps, actor.user_id, "photo" if media else "comment", now)
             await tickets.drop_prompt(session, actor.user_id)
             await announcer.change(session, change, actor.user_id, saved_media)
-            return Done(change)
+            return change
     except LimitReached as limit:
-        return OverCap(limit)
+        return limit
     except TicketError as error:
         async with db.write() as session:
             await tickets.drop_prompt(session, actor.user_id)
-        return ActionRefused(error)
+        return error
