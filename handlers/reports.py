@@ -376,8 +376,8 @@ async def _report_screen(rt: Runtime, v: Visitor, ticket_id: int) -> Screen:
 
 
 async def view_report(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    await show_ticket_screen(update, v, _report_screen(rt, v, context.data.int(0)))
+    v = await context.open()
+    await show_ticket_screen(update, v, _report_screen(context.rt, v, context.data.int(0)))
 
 
 async def add_comment(update: Update, context: FrontDeskContext) -> None:
