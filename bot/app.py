@@ -50,6 +50,7 @@ from handlers import guides, limits, privacy, timebank, timebank_desk
 from handlers import notices, whats_on
 from handlers.outgoing import bookings as outgoing_bookings
 from handlers.outgoing import tickets as outgoing_tickets
+from handlers.outgoing import notices as outgoing_notices
 from handlers.outgoing import timebank as outgoing_timebank
 from bot.broadcast_sender import BroadcastSender
 from storage.domain import bookings as booking_rules
@@ -150,8 +151,8 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     PeriodicJob("timebank-digests", 600.0, outgoing_timebank.send_digests),
     PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data),
     # Neighbourhood life: new items of the programme to their followers (once), the Monday digest, retention.
-    PeriodicJob("whats-on-announce", 60.0, notices.announce_new_items, first_after=1.0),
-    PeriodicJob("whats-on-digest", 600.0, notices.weekly_digest),
+    PeriodicJob("whats-on-announce", 60.0, outgoing_notices.announce_new_items, first_after=1.0),
+    PeriodicJob("whats-on-digest", 600.0, outgoing_notices.weekly_digest),
     PeriodicJob("neighbourhood-retention", 86400.0, notices.retention, first_after=600.0),
 ]
 
@@ -660,7 +661,7 @@ async def on_startup(application: Application) -> None:
         await application.bot.set_my_commands(start.commands_for(language), language_code=None if language == "it" else language)
     rt.outbox = OutboxSender(rt.db, application.bot, rt.clock, on_blocked=outgoing_tickets.blocked_handler(rt))
     rt.outbox.start()
-    rt.broadcasts = BroadcastSender(rt.db, application.bot, rt.clock, notices.renderer(rt), rt.settings.timezone,
+    rt.broadcasts = BroadcastSender(rt.db, application.bot, rt.clock, outgoing_notices.renderer(rt), rt.settings.timezone,
                                     rate=rt.settings.broadcast_rate)
     rt.broadcasts.start()
     jobs.schedule_all(application, PERIODIC_JOBS)

@@ -209,13 +209,22 @@ async def _not_yours(update: Update, rt: Runtime, v: Visitor) -> None:
     await show(update, await _agenda_screen(rt, v, 0, 0))
 
 
-async def agenda_booking(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
+async def _tapped_booking(update: Update, context: FrontDeskContext, valid_choice: bool = True) -> tuple[Visitor, Booking] | None:
+    """The visitor and the booking the button names (its first argument), if it is in a space they look after and
+    the button's choice is one offered (`valid_choice`); None once they have been told it is not theirs."""
     v = await context.open()
-    booking = await _managed_booking(rt, v, context.data.int(0))
-    if booking is None:
-        await _not_yours(update, rt, v)
+    booking = await _managed_booking(context.rt, v, context.data.int(0))
+    if booking is None or not valid_choice:
+        await _not_yours(update, context.rt, v)
+        return None
+    return v, booking
+
+
+async def agenda_booking(update: Update, context: FrontDeskContext) -> None:
+    rt, tapped = context.rt, await _tapped_booking(update, context)
+    if tapped is None:
         return
+    v, booking = tapped
     await audit.record_now(rt.db, v.user_id, "booking_view", booking.code, rt.clock.now())  # name and phone shown
     async with rt.db.read() as session:
         note = (await guides.notes_for_bookings(session, [booking.id])).get(booking.id)
@@ -224,13 +233,11 @@ async def agenda_booking(update: Update, context: FrontDeskContext) -> None:
 
 
 async def agenda_mark(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    booking = await _managed_booking(rt, v, decoded.int(0))
-    if booking is None or decoded.args[1] not in MARKS:
-        await _not_yours(update, rt, v)
+    rt, decoded = context.rt, context.data
+    tapped = await _tapped_booking(update, context, decoded.args[1] in MARKS)
+    if tapped is None:
         return
+    v, booking = tapped
     now = rt.clock.now()
     try:
         async with rt.db.write() as session:
@@ -247,12 +254,10 @@ async def agenda_mark(update: Update, context: FrontDeskContext) -> None:
 
 
 async def agenda_cancel(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    booking = await _managed_booking(rt, v, context.data.int(0))
-    if booking is None:
-        await _not_yours(update, rt, v)
+    rt, tapped = context.rt, await _tapped_booking(update, context)
+    if tapped is None:
         return
+    v, booking = tapped
     await update.callback_query.answer()
     if booking.status != "active":
         await show(update, render_agenda_booking(v, rt.content, booking, rt.clock.now()))
@@ -261,14 +266,11 @@ async def agenda_cancel(update: Update, context: FrontDeskContext) -> None:
 
 
 async def agenda_cancel_reason(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    booking = await _managed_booking(rt, v, decoded.int(0))
-    key = decoded.args[1]
-    if booking is None or (key not in CANCEL_REASONS and key != OTHER_REASON):
-        await _not_yours(update, rt, v)
+    rt, key = context.rt, context.data.args[1]
+    tapped = await _tapped_booking(update, context, key in CANCEL_REASONS or key == OTHER_REASON)
+    if tapped is None:
         return
+    v, booking = tapped
     if key == OTHER_REASON:
         async with rt.db.write() as session:
             await bookings.set_prompt(session, v.user_id, "reason", rt.clock.now(), booking_id=booking.id)

@@ -16,12 +16,14 @@ from telegram import Update
 from bot import callbacks
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, menu_row, show
-from handlers.common import paging, space_name
+from handlers.common import paging, reply, space_name
 from handlers.outgoing.bookings import (
-    book_again_rows, bookable, enqueue_offer, enqueue_reminders, offer_rows, rules_of, seats_label, service_title,
+    book_again_rows, bookable, enqueue_offer, enqueue_reminders, offer_rows, reminder_params, rules_of, seats_label,
+    service_title,
     space_phone, summary_lines, timezone_of,
 )
-from storage.domain import bookings, outbox, shortcuts
+from storage.domain import booking_intents, bookings, shortcuts
+from storage.domain.booking_intents import AskPhone, AtLimit, Booked, Full, JustFilled, SlotGone, SlotRequest, SlotView, ToConfirm
 from storage.domain.bookings import FreeSlot, Reason, Refused
 from storage.content import Content, Service, Space
 from storage.models import Booking, WaitlistEntry
@@ -284,106 +286,101 @@ def render_waitlist_entry(v: Visitor, content: Content, entry: WaitlistEntry, pl
 
 async def _gone(update: Update, context: FrontDeskContext, v: Visitor) -> None:
     """The service behind the button or the prompt is no longer bookable (removed or changed by the editors)."""
-    note = v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare.")
-    screen = render_book_spaces(v, context.rt.content)
-    if update.callback_query is not None:
-        await update.callback_query.answer(note)
-    else:
-        screen.text = f"{note}\n\n{screen.text}"
-    await show(update, screen)
+    await reply(update, render_book_spaces(v, context.rt.content), v.tr._("Questo servizio non si prenota più. Ecco dove puoi prenotare."))
 
 
-async def _bookable_or_gone(update: Update, context: FrontDeskContext, v: Visitor,
-                            service_id: str) -> tuple[Service, Space] | None:
-    """The service behind the button and its space, or None once the tenant has been told it is not bookable."""
-    found = bookable(context.rt.content, service_id)
+async def _tapped_service(update: Update, context: FrontDeskContext) -> tuple[Visitor, Service, Space] | None:
+    """The visitor and the bookable service the button names (its first argument) with its space, or None once
+    the tenant has been told it is not bookable any more."""
+    v = await context.open()
+    found = bookable(context.rt.content, context.data.args[0])
     if found is None:
         await _gone(update, context, v)
-    return found
+        return None
+    return v, *found
 
 
 async def book_entry(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     async with rt.db.read() as session:
         recent = await shortcuts.recent_services(session, v.user_id, rt.content)
-    await update.callback_query.answer()
-    await show(update, render_book_spaces(v, rt.content, recent))
+    await reply(update, render_book_spaces(v, rt.content, recent))
 
 
 async def book_space(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
     v = await context.open()
-    space = rt.content.spaces.get(context.data.args[0])
+    space = context.rt.content.spaces.get(context.data.args[0])
     if space is None:
         await _gone(update, context, v)
-        return
-    await update.callback_query.answer()
-    await show(update, render_book_services(v, rt.content, space))
+    else:
+        await reply(update, render_book_services(v, context.rt.content, space))
 
 
-async def _days_screen(rt: Runtime, v: Visitor, service: Service, space: Space, page: int = 0) -> Screen:
+async def _free_slots(rt: Runtime, service: Service, space: Space, day: date | None = None) -> list[FreeSlot]:
+    """The bookable times as they are now: of one day, or of every day."""
     async with rt.db.read() as session:
-        free = await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt))
+        return await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt), on=day)
+
+
+def _render_days(rt: Runtime, v: Visitor, service: Service, space: Space, free: list[FreeSlot], page: int = 0) -> Screen:
     first_free = next((item for item in free if item.left > 0), None)
     return render_days(v, service, space, bookings.seats_by_day(free, timezone_of(rt)), page, first_free)
 
 
-async def _times_screen(rt: Runtime, v: Visitor, service: Service, space: Space, day: date) -> Screen:
-    async with rt.db.read() as session:
-        free = await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt), on=day)
-    return render_times(v, service, space, day, free)
+async def _days_screen(rt: Runtime, v: Visitor, service: Service, space: Space, page: int = 0) -> Screen:
+    return _render_days(rt, v, service, space, await _free_slots(rt, service, space), page)
 
 
 async def book_days(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    found = await _bookable_or_gone(update, context, v, decoded.args[0])
-    if found is None:
-        return
-    await update.callback_query.answer()
-    await show(update, await _days_screen(rt, v, *found, decoded.int(1)))
+    tapped = await _tapped_service(update, context)
+    if tapped is not None:
+        await reply(update, await _days_screen(context.rt, *tapped, context.data.int(1)))
 
 
 async def waitlist_days(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    found = await _bookable_or_gone(update, context, v, context.data.args[0])
-    if found is None:
-        return
-    async with rt.db.read() as session:
-        free = await bookings.free_slots(session, *found, rt.clock.now(), timezone_of(rt))
-    await update.callback_query.answer()
-    await show(update, render_full_days(v, found[0], bookings.seats_by_day(free, timezone_of(rt))))
+    tapped = await _tapped_service(update, context)
+    if tapped is not None:
+        v, service, space = tapped
+        free = await _free_slots(context.rt, service, space)
+        await reply(update, render_full_days(v, service, bookings.seats_by_day(free, timezone_of(context.rt))))
 
 
 async def book_times(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    found = await _bookable_or_gone(update, context, v, decoded.args[0])
-    if found is None:
+    tapped = await _tapped_service(update, context)
+    if tapped is None:
         return
-    day = bookings.day_of(decoded.args[1])
+    v, service, space = tapped
+    day = bookings.day_of(context.data.args[1])
     if day is None:
-        await update.callback_query.answer()
-        await show(update, await _days_screen(rt, v, *found))
-        return
-    screen = await _times_screen(rt, v, *found, day)
-    await update.callback_query.answer()
-    await show(update, screen)
+        await reply(update, await _days_screen(context.rt, v, service, space))
+    else:
+        await reply(update, render_times(v, service, space, day, await _free_slots(context.rt, service, space, day)))
 
 
-async def _slot_state(
-    rt: Runtime, v: Visitor, service: Service, space: Space, start: datetime
-) -> tuple[list[FreeSlot], Booking | None, str | None]:
-    """The slots of that day as they are now, the tenant's booking of this one if any, the phone number on file."""
-    async with rt.db.read() as session:
-        phone = await bookings.saved_phone(session, v.user_id)
-        existing = await bookings.live_booking(session, v.user_id, service.id, start)
-        day = start.astimezone(timezone_of(rt)).date()
-        free = await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt), on=day)
-    return free, existing, phone
+def _request(v: Visitor, service: Service, space: Space, start: datetime) -> SlotRequest:
+    return SlotRequest(service, space, start, v.user_id, v.chat_id, v.first_name, v.language)
+
+
+async def _show_slot(update: Update, context: FrontDeskContext, v: Visitor, service: Service, space: Space,
+                     outcome: SlotView) -> None:
+    """Render what the domain decided about a chosen time (booking_intents); the note goes on the button, or
+    above the screen after a typed message."""
+    rt = context.rt
+    note = None
+    match outcome:
+        case Booked(booking):
+            screen = render_booked(v, rt.content, booking)
+        case SlotGone(day, free, all_days):
+            note = v.tr._("Quest'orario non si può più prenotare. Scegli un altro orario.")
+            screen = render_times(v, service, space, day, free) if free else _render_days(rt, v, service, space, all_days)
+        case JustFilled(day, free):
+            note = v.tr._("Quest'orario si è appena riempito.")
+            screen = render_times(v, service, space, day, free)
+        case AskPhone(start):
+            screen = render_phone_question(v, service, start)
+        case ToConfirm(item, phone):
+            screen = render_confirm(v, rt.content, service, space, item, phone)
+    await reply(update, screen, note)
 
 
 async def _offer_slot(update: Update, context: FrontDeskContext, v: Visitor, service: Service, space: Space,
@@ -391,83 +388,50 @@ async def _offer_slot(update: Update, context: FrontDeskContext, v: Visitor, ser
     """The screen after a time is chosen: the summary to confirm, the phone question, or why not any more and
     the current choices."""
     rt = context.rt
-    note = None
     if start is None:
-        screen = await _days_screen(rt, v, service, space)
-    else:
-        free, existing, phone = await _slot_state(rt, v, service, space, start)
-        item = next((candidate for candidate in free if candidate.slot.start == start), None)
-        day = start.astimezone(timezone_of(rt)).date()
-        if existing is not None:
-            screen = render_booked(v, rt.content, existing)
-        elif item is None:
-            note = v.tr._("Quest'orario non si può più prenotare. Scegli un altro orario.")
-            screen = render_times(v, service, space, day, free) if free else await _days_screen(rt, v, service, space)
-        elif item.left == 0:
-            note = v.tr._("Quest'orario si è appena riempito.")
-            screen = render_times(v, service, space, day, free)
-        elif service.booking.phone_required and (phone is None or ask_phone):
-            async with rt.db.write() as session:
-                await bookings.set_prompt(session, v.user_id, "phone", rt.clock.now(), service_id=service.id, slot_start=start)
-            screen = render_phone_question(v, service, start)
-        else:
-            screen = render_confirm(v, rt.content, service, space, item, phone if service.booking.phone_required else None)
-    if update.callback_query is not None:
-        await update.callback_query.answer(note)
-    elif note:
-        screen.text = f"{note}\n\n{screen.text}"
-    await show(update, screen)
+        await reply(update, await _days_screen(rt, v, service, space))
+        return
+    outcome = await booking_intents.offer_slot(rt.db, _request(v, service, space, start), now=rt.clock.now(),
+                                               tz=timezone_of(rt), ask_phone=ask_phone)
+    await _show_slot(update, context, v, service, space, outcome)
+
+
+async def _tapped_time(update: Update, context: FrontDeskContext) -> tuple[Visitor, Service, Space, datetime | None] | None:
+    """As `_tapped_service`, with the time the button names (its second argument; None when it is not a time)."""
+    tapped = await _tapped_service(update, context)
+    return None if tapped is None else (*tapped, bookings.start_of(context.data.args[1], timezone_of(context.rt)))
 
 
 async def book_slot(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    found = await _bookable_or_gone(update, context, v, decoded.args[0])
-    if found is None:
-        return
-    ask_phone = decoded.action is callbacks.BOOK_PHONE
-    await _offer_slot(update, context, v, *found, bookings.start_of(decoded.args[1], timezone_of(rt)), ask_phone=ask_phone)
+    tapped = await _tapped_time(update, context)
+    if tapped is not None:
+        await _offer_slot(update, context, *tapped, ask_phone=context.data.action is callbacks.BOOK_PHONE)
 
 
 async def book_confirm(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    query = update.callback_query
-    decoded = context.data
-    found = await _bookable_or_gone(update, context, v, decoded.args[0])
-    if found is None:
+    """One domain call decides (booking_intents.confirm_booking); this only renders its outcome."""
+    tapped = await _tapped_time(update, context)
+    if tapped is None:
         return
-    start = bookings.start_of(decoded.args[1], timezone_of(rt))
-    service, space = found
+    rt, (v, service, space, start) = context.rt, tapped
     if start is None:
         await _offer_slot(update, context, v, service, space, None)
         return
-    phone = None
-    if service.booking.phone_required:
-        async with rt.db.read() as session:
-            phone = await bookings.saved_phone(session, v.user_id)
-        if phone is None:
-            await _offer_slot(update, context, v, service, space, start)
-            return
-    outcome = await bookings.confirm(
-        rt.db, service=service, space=space, start=start, user_id=v.user_id, chat_id=v.chat_id, name=v.first_name,
-        phone=phone, language=v.language, now=rt.clock.now(), tz=timezone_of(rt),
-        on_booked=lambda session, booking: enqueue_reminders(session, v.tr, rt.content, booking, rt.clock.now()),
+    outcome = await booking_intents.confirm_booking(
+        rt.db, _request(v, service, space, start), now=rt.clock.now(), tz=timezone_of(rt),
+        reminder_params=lambda booking: reminder_params(v.tr, rt.content, booking),
     )
-    if outcome.booking is not None:
-        rt.wake_outbox()
-        fresh = outcome.refused is None
-        await query.answer(v.tr._("Prenotato!") if fresh else v.tr._("Questa prenotazione è già fatta."))
-        await show(update, render_booked(v, rt.content, outcome.booking))
-    elif outcome.refused is Reason.FULL:
-        await query.answer(v.tr._("Posto appena preso."))
-        await show(update, render_just_taken(v, service, start, outcome.alternatives))
-    elif outcome.refused is Reason.LIMIT:
-        await query.answer()
-        await show(update, render_limit(v, service))
-    else:
-        await _offer_slot(update, context, v, service, space, start)
+    match outcome:
+        case Booked(booking, fresh):
+            rt.wake_outbox()
+            note = v.tr._("Prenotato!") if fresh else v.tr._("Questa prenotazione è già fatta.")
+            await reply(update, render_booked(v, rt.content, booking), note)
+        case Full(alternatives):
+            await reply(update, render_just_taken(v, service, start, alternatives), v.tr._("Posto appena preso."))
+        case AtLimit():
+            await reply(update, render_limit(v, service))
+        case _:
+            await _show_slot(update, context, v, service, space, outcome)
 
 
 async def phone_text(update: Update, context: FrontDeskContext) -> bool:
@@ -510,11 +474,7 @@ async def forget_prompt(rt: Runtime, user_id: int) -> bool:
 
 
 async def my_bookings(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    if update.callback_query:
-        await update.callback_query.answer()
-    await show(update, await _my_bookings_screen(rt, v))
+    await reply(update, await _my_bookings_screen(context.rt, await context.open()))
 
 
 async def _my_bookings_screen(rt: Runtime, v: Visitor) -> Screen:
@@ -532,8 +492,7 @@ async def _own_booking(rt: Runtime, v: Visitor, booking_id: int) -> Booking | No
 
 
 async def _booking_gone(update: Update, rt: Runtime, v: Visitor, note: str) -> None:
-    await update.callback_query.answer(note)
-    await show(update, await _my_bookings_screen(rt, v))
+    await reply(update, await _my_bookings_screen(rt, v), note)
 
 
 async def booking_view(update: Update, context: FrontDeskContext) -> None:
@@ -544,13 +503,11 @@ async def booking_view(update: Update, context: FrontDeskContext) -> None:
     if booking is None or booking.status != "active":
         await _booking_gone(update, rt, v, v.tr._("Questa prenotazione non è più attiva. Ecco quelle in programma."))
         return
-    await update.callback_query.answer()
-    if decoded.action is callbacks.BOOKING_CANCEL_ASK and bookings.can_cancel_by_self(
+    asks_to_cancel = decoded.action is callbacks.BOOKING_CANCEL_ASK and bookings.can_cancel_by_self(
         rules_of(rt.content, booking.service_id), booking.slot_start, rt.clock.now()
-    ):
-        await show(update, render_cancel_ask(v, rt.content, booking))
-        return
-    await show(update, render_booking(v, rt.content, booking, rt.clock.now()))
+    )
+    await reply(update, render_cancel_ask(v, rt.content, booking) if asks_to_cancel
+                 else render_booking(v, rt.content, booking, rt.clock.now()))
 
 
 async def booking_cancel(update: Update, context: FrontDeskContext) -> None:
@@ -568,27 +525,21 @@ async def booking_cancel(update: Update, context: FrontDeskContext) -> None:
                 await enqueue_offer(session, rt, cancellation.offer, now)
     except Refused as refusal:
         if refusal.reason is Reason.DEADLINE:
-            await update.callback_query.answer(v.tr._("È troppo tardi per annullare da qui."))
-            await show(update, render_booking(v, rt.content, refusal.booking, now))
+            await reply(update, render_booking(v, rt.content, booking, now), v.tr._("È troppo tardi per annullare da qui."))
         elif refusal.reason is Reason.STARTED:
             await _booking_gone(update, rt, v, v.tr._("L'appuntamento è già iniziato."))
         else:
             await _booking_gone(update, rt, v, v.tr._("Questa prenotazione era già annullata."))
         return
     rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Prenotazione annullata."))
-    await show(update, render_cancelled(v, rt.content, cancellation.booking))
+    await reply(update, render_cancelled(v, rt.content, cancellation.booking), v.tr._("Prenotazione annullata."))
 
 
 async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    found = await _bookable_or_gone(update, context, v, decoded.args[0])
-    if found is None:
+    tapped = await _tapped_time(update, context)
+    if tapped is None:
         return
-    service, space = found
-    start = bookings.start_of(decoded.args[1], timezone_of(rt))
+    rt, (v, service, space, start) = context.rt, tapped
     now = rt.clock.now()
     if service.booking.phone_required:
         async with rt.db.read() as session:
@@ -607,13 +558,11 @@ async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
             place = await bookings.place_in_line(session, entry)
     except Refused as refusal:
         if refusal.reason is Reason.ON_WAITLIST:
-            await update.callback_query.answer(v.tr._("Sei già in lista d'attesa per quest'orario."))
-            await show(update, await _my_bookings_screen(rt, v))
+            await reply(update, await _my_bookings_screen(rt, v), v.tr._("Sei già in lista d'attesa per quest'orario."))
         else:  # a seat is free again, it is already theirs, or the slot is gone: show the slot as it is now
             await _offer_slot(update, context, v, service, space, start)
         return
-    await update.callback_query.answer(v.tr._("Sei in lista d'attesa."))
-    await show(update, render_waitlist_entry(v, rt.content, entry, place))
+    await reply(update, render_waitlist_entry(v, rt.content, entry, place), v.tr._("Sei in lista d'attesa."))
 
 
 async def waitlist_entry_view(update: Update, context: FrontDeskContext) -> None:
@@ -625,8 +574,7 @@ async def waitlist_entry_view(update: Update, context: FrontDeskContext) -> None
     if entry is None or entry.status not in ("waiting", "offered"):
         await _booking_gone(update, rt, v, v.tr._("Non sei più in questa lista d'attesa."))
         return
-    await update.callback_query.answer()
-    await show(update, render_waitlist_entry(v, rt.content, entry, place))
+    await reply(update, render_waitlist_entry(v, rt.content, entry, place))
 
 
 async def waitlist_leave(update: Update, context: FrontDeskContext) -> None:
@@ -642,8 +590,7 @@ async def waitlist_leave(update: Update, context: FrontDeskContext) -> None:
         await _booking_gone(update, rt, v, v.tr._("Non sei più in questa lista d'attesa."))
         return
     rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Sei uscito/a dalla lista d'attesa."))
-    await show(update, await _my_bookings_screen(rt, v))
+    await reply(update, await _my_bookings_screen(rt, v), v.tr._("Sei uscito/a dalla lista d'attesa."))
 
 
 async def waitlist_accept(update: Update, context: FrontDeskContext) -> None:
@@ -664,17 +611,14 @@ async def waitlist_accept(update: Update, context: FrontDeskContext) -> None:
             await enqueue_reminders(session, v.tr, rt.content, booking, now)
     except Refused as refusal:
         if refusal.reason is Reason.LIMIT and service is not None:
-            await update.callback_query.answer()
-            await show(update, render_limit(v, service))
+            await reply(update, render_limit(v, service))
         elif refusal.reason is Reason.ALREADY_BOOKED and refusal.booking is not None:
-            await update.callback_query.answer()
-            await show(update, render_booked(v, rt.content, refusal.booking))
+            await reply(update, render_booked(v, rt.content, refusal.booking))
         else:
             await _booking_gone(update, rt, v, v.tr._("Mi dispiace, il tempo per confermare è scaduto."))
         return
     rt.wake_outbox()
-    await update.callback_query.answer(v.tr._("Prenotato!"))
-    await show(update, render_booked(v, rt.content, booking))
+    await reply(update, render_booked(v, rt.content, booking), v.tr._("Prenotato!"))
 
 
 def book_button(v: Visitor, service: Service) -> list[Button]:

@@ -1,5 +1,6 @@
 """Rules several features share: whose language a message is written in, how a screen becomes the parameters of a
-message the outbox sends later, how a page number is kept within the pages there are, and the name of a space."""
+message the outbox sends later, how a page number is kept within the pages there are, and the name of a space;
+the answer to a button with its screen, and the question for a location."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from telegram import Update
 
 from bot.i18n import SOURCE_LANGUAGE, Translator, pick_language, translator
 from bot.runtime import FrontDeskContext, Runtime
-from bot.ui import Screen
+from bot.ui import Screen, location_keyboard, show
 from storage.content import Content
 from storage.models import User
 
@@ -68,3 +69,16 @@ async def waiting_for(update: Update, context: FrontDeskContext,
     rt = context.rt
     async with rt.db.read() as session:
         return await read(session, update.effective_user.id, rt.clock.now())
+async def reply(update: Update, screen: Screen, note: str | None = None) -> None:
+    """Answer the button (with the note, if any) and show the screen; after a typed message the note goes above it."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(note)
+    elif note:
+        screen.text = f"{note}\n\n{screen.text}"
+    await show(update, screen)
+
+
+async def ask_for_location(update: Update, tr: Translator, chat_id: int, text: str) -> None:
+    """Telegram asks for a location only from a reply-keyboard button: answer the tap and offer that button."""
+    await update.callback_query.answer()
+    await update.get_bot().send_message(chat_id, text, reply_markup=location_keyboard(tr))

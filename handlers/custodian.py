@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
 from telegram import Update
 from telegram.error import Forbidden
 
@@ -18,25 +17,20 @@ from handlers import refusals
 from handlers.common import paging
 from handlers.limits import limit_notice
 from handlers.outgoing.tickets import (
-    DONE_ANSWERS, REFUSALS, STATUS_ACTIONS, TICKETS_PER_PAGE, actor_of, announce_change, render_open_list,
-    render_reject_reasons, render_staff_ticket, reporter_of,
+    DONE_ANSWERS, REFUSALS, STATUS_ACTIONS, TICKETS_PER_PAGE, TicketAnnouncer, actor_of, refuse_ticket_action,
+    render_open_list, render_reject_reasons, render_staff_ticket, reporter_of, show_ticket_screen,
 )
-from storage.domain import audit, limits, outbox, tickets
+from storage.domain import audit, limits, outbox, ticket_intents, tickets
 from storage.domain import ticket_lists
-from storage.models import TicketPrompt
-from storage.domain.tickets import ALERT_KIND, Action, TicketError
+from storage.models import Ticket, TicketPrompt
+from storage.domain.limits import LimitReached
+from storage.domain.tickets import ALERT_KIND, Action, Change, TicketError
 
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------------
 # Handlers: decode, call storage/domain/tickets.py, render
-
-
-async def refuse(update: Update, v: Visitor, error: TicketError) -> None:
-    """A refused action: a short, polite answer on the button; nothing changed."""
-    log.info("user %s: ticket action refused (%s): %s", v.user_id, error.reason, error)
-    await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]), alert=error.reason == "not_allowed")
 
 
 async def _is_alert_message(rt: Runtime, update: Update, ticket_id: int) -> bool:
@@ -67,17 +61,14 @@ async def _after_action(update: Update, rt: Runtime, v: Visitor, ticket_id: int,
 
 
 async def ticket_status(update: Update, context: FrontDeskContext) -> None:
-    """Take charge · in progress · resolved."""
+    """Take charge · in progress · resolved: one domain call (ticket_intents.change_status), its outcome rendered."""
     rt, v = context.rt, await context.open()
     decoded = context.data
     action, ticket_id = STATUS_ACTIONS[decoded.action], decoded.int(0)
-    try:
-        async with rt.db.write() as session:
-            change = await tickets.change_status(session, ticket_id, action, actor_of(v), rt.clock.now())
-            await announce_change(session, rt, change, v.user_id)
-    except TicketError as error:
-        await refuse(update, v, error)
-        if error.reason == "wrong_state" and not await _is_alert_message(rt, update, ticket_id):
+    outcome = await ticket_intents.change_status(rt.db, ticket_id, action, actor_of(v), rt.clock.now(), TicketAnnouncer(rt))
+    if isinstance(outcome, TicketError):
+        await refuse_ticket_action(update, v, outcome)
+        if outcome.reason == "wrong_state" and not await _is_alert_message(rt, update, ticket_id):
             # A copy the outbox no longer follows (e.g. an alert sent again after an interruption) still shows an
             # old state: it is redrawn with where the ticket stands now.
             await show(update, await _staff_view(rt, v, ticket_id))
@@ -100,56 +91,44 @@ async def ticket_reject(update: Update, context: FrontDeskContext) -> None:
         async with rt.db.read() as session:
             ticket = await tickets.check(session, ticket_id, Action.REJECT, actor_of(v), rt.clock.now())
     except TicketError as error:
-        await refuse(update, v, error)
+        await refuse_ticket_action(update, v, error)
         return
     await update.callback_query.answer()
     await _reply_to_alert_or_show(update, context, rt, ticket_id, render_reject_reasons(v.tr, ticket))
 
 
-async def _ask_in_private(update: Update, context: FrontDeskContext, v: Visitor, text: str) -> bool:
+async def _ask_for_text(update: Update, context: FrontDeskContext, v: Visitor, text: str) -> None:
     """Typed answers are read in the private chat only; in a group, the question goes there."""
     try:
         await context.bot.send_message(v.user_id, text, reply_markup=Screen("", [menu_row(v.tr)]).keyboard)
     except Forbidden:
         await update.callback_query.answer(v.tr._("Scrivimi prima in privato ({bot}), poi riprova.", bot="@" + context.bot.username), show_alert=True)
-        return False
-    return True
+        return
+    await update.callback_query.answer()
 
 
 async def ticket_reject_reason(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     decoded = context.data
     ticket_id, reason = decoded.int(0), decoded.args[1]
-    now = rt.clock.now()
-    try:
-        if reason == "other":
-            async with rt.db.write() as session:
-                ticket = await tickets.expect_text(session, ticket_id, Action.REJECT, actor_of(v), now)
-        else:
-            async with rt.db.write() as session:
-                change = await tickets.reject(session, ticket_id, actor_of(v), reason, now)
-                await announce_change(session, rt, change, v.user_id)
-    except TicketError as error:
-        await refuse(update, v, error)
-        return
-    if reason == "other":
-        if await _ask_in_private(update, context, v, v.tr._("Scrivi in un messaggio il motivo per {code}: lo riceverà l'inquilino.", code=ticket.code)):
-            await update.callback_query.answer()
-        return
-    await _after_action(update, rt, v, ticket_id, v.tr._("Fatto: l'inquilino riceverà il motivo."))
+    outcome = await ticket_intents.reject(rt.db, ticket_id, actor_of(v), reason, rt.clock.now(), TicketAnnouncer(rt))
+    match outcome:
+        case TicketError() as error:
+            await refuse_ticket_action(update, v, error)
+        case Ticket() as ticket:
+            await _ask_for_text(update, context, v, v.tr._("Scrivi in un messaggio il motivo per {code}: lo riceverà l'inquilino.", code=ticket.code))
+        case Change():
+            await _after_action(update, rt, v, ticket_id, v.tr._("Fatto: l'inquilino riceverà il motivo."))
 
 
 async def ticket_note(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    ticket_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            ticket = await tickets.expect_text(session, ticket_id, Action.NOTE, actor_of(v), rt.clock.now())
-    except TicketError as error:
-        await refuse(update, v, error)
-        return
-    if await _ask_in_private(update, context, v, v.tr._("Scrivi la nota per {code} in un messaggio. La vedranno gli altri custodi e l'inquilino.", code=ticket.code)):
-        await update.callback_query.answer()
+    outcome = await ticket_intents.expect_text(rt.db, context.data.int(0), Action.NOTE, actor_of(v), rt.clock.now())
+    match outcome:
+        case TicketError() as error:
+            await refuse_ticket_action(update, v, error)
+        case Ticket() as ticket:
+            await _ask_for_text(update, context, v, v.tr._("Scrivi la nota per {code} in un messaggio. La vedranno gli altri custodi e l'inquilino.", code=ticket.code))
 
 
 async def open_list(update: Update, context: FrontDeskContext) -> None:
@@ -169,43 +148,25 @@ async def open_list(update: Update, context: FrontDeskContext) -> None:
 
 async def staff_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    try:
-        screen = await _staff_view(rt, v, context.data.int(0))
-    except TicketError as error:
-        await refuse(update, v, error)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    await show_ticket_screen(update, v, _staff_view(rt, v, context.data.int(0)))
 
 
 async def _finish_prompt(update: Update, context: FrontDeskContext, v: Visitor, purpose: str, ticket_id: int,
                          *, text: str | None = None, media: dict | None = None) -> None:
     rt = context.rt
-    now = rt.clock.now()
-    try:
-        async with rt.db.write() as session:
-            saved_media = None
-            if purpose == "note":
-                change = await tickets.add_note(session, ticket_id, actor_of(v), text or "", now)
-            elif purpose == "reject":
-                change = await tickets.reject(session, ticket_id, actor_of(v), "other", now, text)
-            else:
-                change, saved_media = await tickets.add_comment(session, ticket_id, actor_of(v), now, text=text, media=media)
-                await limits.take(session, limits.caps_of(rt.settings), v.user_id, "photo" if media else "comment", now)
-            await tickets.drop_prompt(session, v.user_id)
-            await announce_change(session, rt, change, v.user_id, saved_media)
-    except limits.LimitReached as error:
-        await delete_stored(rt.settings, [media["path"]] if media else None)
-        await show(update, Screen(limit_notice(v.tr, error), [menu_row(v.tr)]))
-        return
-    except TicketError as error:
-        async with rt.db.write() as session:
-            await tickets.drop_prompt(session, v.user_id)
-        log.info("user %s: %s refused (%s)", v.user_id, purpose, error)
-        await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]))
-        return
+    outcome = await ticket_intents.finish_text(rt.db, purpose, ticket_id, actor_of(v), limits.caps_of(rt.settings),
+                                               rt.clock.now(), TicketAnnouncer(rt), text=text, media=media)
+    match outcome:
+        case LimitReached() as limit:
+            await delete_stored(rt.settings, [media["path"]] if media else None)
+            await show(update, Screen(limit_notice(v.tr, limit), [menu_row(v.tr)]))
+            return
+        case TicketError() as error:
+            log.info("user %s: %s refused (%s)", v.user_id, purpose, error)
+            await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]))
+            return
     rt.wake_outbox()
-    code = change.ticket.code
+    code = outcome.ticket.code
     if purpose == "comment":
         text_done = v.tr._("Grazie! Ho inviato il tuo messaggio al custode ({code}).", code=code)
         target = callbacks.REPORT_VIEW
@@ -229,23 +190,19 @@ async def _live_prompt(rt: Runtime, user_id: int) -> TicketPrompt | None:
 
 async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: the note, reason or comment the bot asked for (not one asked for long ago)."""
-    rt = context.rt
-    prompt = await _live_prompt(rt, update.effective_user.id)
-    if prompt is None:
-        return False
-    v = await context.open()
-    await _finish_prompt(update, context, v, prompt.purpose, prompt.ticket_id, text=update.effective_message.text)
-    return True
+    prompt = await _live_prompt(context.rt, update.effective_user.id)
+    if prompt is not None:
+        v = await context.open()
+        await _finish_prompt(update, context, v, prompt.purpose, prompt.ticket_id, text=update.effective_message.text)
+    return prompt is not None
 
 
 async def prompt_media(update: Update, context: FrontDeskContext) -> bool:
     """MEDIA_CONSUMERS: a photo added to a ticket the tenant follows."""
-    rt = context.rt
-    prompt = await _live_prompt(rt, update.effective_user.id)
+    prompt = await _live_prompt(context.rt, update.effective_user.id)
     if prompt is None:
         return False
-    v = await context.open()
-    message = update.effective_message
+    rt, v, message = context.rt, await context.open(), update.effective_message
     incoming = incoming_media(message)
     if prompt.purpose != "comment" or incoming is None or incoming.kind != "photo":
         await show(update, Screen(v.tr._("Scrivi un messaggio di testo, per favore (oppure {command}).", command="/cancel"), [menu_row(v.tr)]))

@@ -4,16 +4,21 @@ and the help pages (FAQ and useful numbers)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import TypeVar
 
 from telegram import ReplyKeyboardRemove, Update
 
 from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Visitor
-from bot.ui import Screen, back_row, button, clip, location_keyboard, menu_row, pager_row, show
+from bot.ui import Screen, back_row, button, clip, menu_row, pager_row, show
+from handlers.common import ask_for_location, reply
 from storage.domain import geo, hours
 from storage.content import Content, LocalText, Service, Space
 from storage.domain.search import search
+
+T = TypeVar("T")
 
 SPACES_PER_PAGE = 5
 SERVICES_PER_PAGE = 6
@@ -235,27 +240,32 @@ async def _stale(update: Update, context: FrontDeskContext, v: Visitor) -> None:
     await show(update, render_spaces(v, context.rt.content, 0))
 
 
-async def space(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
+async def _tapped(update: Update, context: FrontDeskContext, items: Mapping[str, T]) -> tuple[Visitor, T] | None:
+    """The visitor and the space or service the button names (its first argument), or None once they have been
+    told it is gone."""
     v = await context.open()
-    decoded = context.data
-    space_id = decoded.args[0]
-    page = decoded.int(1) if decoded.action is callbacks.SPACE_SERVICES else 0
-    found = rt.content.spaces.get(space_id)
+    found = items.get(context.data.args[0])
     if found is None:
         await _stale(update, context, v)
-        return
-    await update.callback_query.answer()
-    await show(update, render_space(v, rt.content, found, rt.clock.now(), page))
+        return None
+    return v, found
+
+
+async def space(update: Update, context: FrontDeskContext) -> None:
+    rt = context.rt
+    tapped = await _tapped(update, context, rt.content.spaces)
+    if tapped is not None:
+        v, found = tapped
+        page = context.data.int(1) if context.data.action is callbacks.SPACE_SERVICES else 0
+        await reply(update, render_space(v, rt.content, found, rt.clock.now(), page))
 
 
 async def space_map(update: Update, context: FrontDeskContext) -> None:
     rt = context.rt
-    v = await context.open()
-    found = rt.content.spaces.get(context.data.args[0])
-    if found is None:
-        await _stale(update, context, v)
+    tapped = await _tapped(update, context, rt.content.spaces)
+    if tapped is None:
         return
+    v, found = tapped
     await update.callback_query.answer()
     await context.bot.send_venue(
         v.chat_id, latitude=found.lat, longitude=found.lon, title=found.name.get(v.language)[:128],
@@ -267,14 +277,10 @@ async def space_map(update: Update, context: FrontDeskContext) -> None:
 
 
 async def service(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    found = rt.content.services.get(context.data.args[0])
-    if found is None:
-        await _stale(update, context, v)
-        return
-    await update.callback_query.answer()
-    await show(update, render_service(v, rt.content, found))
+    tapped = await _tapped(update, context, context.rt.content.services)
+    if tapped is not None:
+        v, found = tapped
+        await reply(update, render_service(v, context.rt.content, found))
 
 
 async def help_pages(update: Update, context: FrontDeskContext) -> None:
@@ -301,9 +307,7 @@ async def contacts(update: Update, context: FrontDeskContext) -> None:
 async def nearest_prompt(update: Update, context: FrontDeskContext) -> None:
     """Telegram only asks for a location from a reply-keyboard button, so offer one."""
     v = await context.open()
-    await update.callback_query.answer()
-    keyboard = location_keyboard(v.tr)
-    await context.bot.send_message(v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro gli spazi più vicini."), reply_markup=keyboard)
+    await ask_for_location(update, v.tr, v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro gli spazi più vicini."))
 
 
 async def location_nearest(update: Update, context: FrontDeskContext) -> bool:

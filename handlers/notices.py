@@ -1,17 +1,15 @@
-"""Notices written in Telegram by the people on site, and how every broadcast reads to its recipient.
+"""Notices written in Telegram by the people on site: the author's screens.
 
 A notice: ✍️ (staff tools or /avviso) → the text (or a photo with a caption) → the audience the author may address
 (storage.domain.broadcast.check_audience) → preview with urgency, expiry and translations → confirm → progress with
 "stop". A committee member's notice waits for an editor, who approves or rejects it from the message they get.
 
-`render_for` turns a broadcast row into the message its recipient reads, in their language, at delivery time:
-a notice (with a one-line note when it is written in another language and has no translation in theirs), a new
-item of the programme, the Monday digest. Each has its one-tap "stop these" button where it came from a follow.
+How a broadcast reads to its recipients, the request to editors, the answer to the author and the jobs that
+announce the programme are messages to other people: handlers/outgoing/notices.py.
 """
 
 from __future__ import annotations
 
-import html
 from datetime import timedelta
 
 from telegram import Update
@@ -19,15 +17,15 @@ from telegram import Update
 from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
-from bot.ui import Button, Screen, button, clip, menu_row, show
-from handlers.common import chat_translator, message_params, space_name, translator_for
+from bot.ui import Button, Screen, button, menu_row, show
+from handlers.common import space_name
+from handlers.neighbourhood_screens import place_label, places
+from handlers.outgoing.notices import ask_editors, audience_label, notice_text, tell_author_moderated, wake_broadcasts
 from handlers.refusals import refuse
-from handlers.whats_on import KIND_LABELS, near_space_ids, occurrence_line, place_label, places
-from storage.domain import broadcast, neighbourhood, outbox, users
+from storage.domain import broadcast, neighbourhood
 from storage.domain.broadcast import Progress, Refusal, Refused
 from storage.content import Content
-from storage.content.events import occurrences_between
-from storage.models import Broadcast, NoticePrompt, TenantHome
+from storage.models import Broadcast, NoticePrompt
 
 EXPIRY_CHOICES = (0, 24, 72)  # hours
 REFUSALS = {
@@ -43,93 +41,6 @@ REFUSALS = {
 
 def _rt_tz(rt: Runtime):  # type: ignore[no-untyped-def]
     return rt.settings.timezone
-
-
-# --- what recipients read
-
-
-def audience_label(tr: Translator, content: Content, notice: Broadcast) -> str:
-    ref = notice.audience_ref
-    if notice.audience == "everyone":
-        return tr._("tutti gli inquilini")
-    if notice.audience == "space":
-        return tr._("chi segue {space}", space=space_name(tr, content, ref))
-    estate = content.estates.get(ref.split("/")[0])
-    name = estate.name if estate is not None else ref
-    if notice.audience == "building" and estate is not None:
-        parts = ref.split("/")
-        return tr._("{estate}: {place}", estate=name, place=place_label(tr, estate, parts[1], parts[2] if len(parts) > 2 else ""))
-    return name
-
-
-def notice_text(tr: Translator, notice: Broadcast) -> str:
-    """The notice in the reader's language: the author's translation, or the original with a one-line note."""
-    header = tr._("🚨 <b>Avviso urgente</b>") if notice.urgent else tr._("📢 <b>Avviso</b>")
-    translated = (notice.translations or {}).get(tr.language)
-    if translated:
-        return f"{header}\n\n{html.escape(translated)}"
-    body = f"{header}\n\n{html.escape(notice.text)}"
-    if tr.language != notice.language:
-        body += "\n\n<i>" + tr._("(Avviso scritto in {language}: non c'è una traduzione nella tua lingua.)",
-                                 language=LANGUAGE_NAMES.get(notice.language, notice.language)) + "</i>"
-    return body
-
-
-def _unfollow_row(tr: Translator, content: Content, kind: str, ref: str) -> list[Button]:
-    label = {"space": lambda: space_name(tr, content, ref), "kind": lambda: tr._(KIND_LABELS.get(ref, ref)),
-             "digest": lambda: tr._("Riepilogo del lunedì mattina")}[kind]()
-    return [button(tr._("🔕 Basta messaggi per «{what}»", what=clip(label, 30)), callbacks.UNFOLLOW, kind, ref)]
-
-
-def render_item_announcement(tr: Translator, content: Content, item_id: str) -> Screen | None:
-    item = content.programme.items.get(item_id)
-    if item is None:
-        return None
-    lines = [tr._("✨ <b>Novità a {space}</b>", space=space_name(tr, content, item.space_id)), "",
-             f"<b>{tr.isolate(item.title.get(tr.language))}</b>", clip(item.description.get(tr.language), 600)]
-    rows = [[button(tr._("👀 Guarda"), callbacks.WHATS_ON_ITEM, item.id)],
-            _unfollow_row(tr, content, "space", item.space_id), _unfollow_row(tr, content, "kind", item.kind)]
-    return Screen("\n".join(lines), rows)
-
-
-def render_digest(tr: Translator, content: Content, monday_local, near: set[str]) -> Screen | None:  # type: ignore[no-untyped-def]
-    pairs = occurrences_between(content.programme, monday_local, monday_local + timedelta(days=7), near or None)
-    if not pairs:
-        return None
-    lines = [tr._("🗓 <b>Questa settimana vicino a te</b>"), ""] + [occurrence_line(tr, content, *pair) for pair in pairs[:15]]
-    rows = [[button(tr._("🗓 Cosa c'è"), callbacks.WHATS_ON)], _unfollow_row(tr, content, "digest", "-")]
-    return Screen("\n".join(lines), rows)
-
-
-def renderer(rt: Runtime):  # type: ignore[no-untyped-def]
-    """The BroadcastSender's render: (broadcast, recipient row) -> the Bot API call, in the recipient's language."""
-    from datetime import datetime, time
-
-    async def render(item: Broadcast, row: broadcast.Claimed) -> tuple[str, dict] | None:
-        tr = translator_for(rt, row.language)
-        content = rt.content
-        if item.kind == "notice":
-            text = notice_text(tr, item)
-            rows = [_unfollow_row(tr, content, "space", item.audience_ref)] if item.audience == "space" else []
-            if item.photo_file_id:
-                screen = Screen(text, rows)
-                params = {"photo": item.photo_file_id, "caption": text, "parse_mode": "HTML"}
-                if screen.keyboard is not None:
-                    params["reply_markup"] = screen.keyboard.to_dict()
-                return "sendPhoto", params
-            return "sendMessage", message_params(Screen(text, rows))
-        if item.kind == "item":
-            screen = render_item_announcement(tr, content, item.text)
-            return ("sendMessage", message_params(screen)) if screen is not None else None
-        if item.kind == "digest":
-            async with rt.db.read() as session:
-                home = await session.get(TenantHome, row.user_id)
-            monday = datetime.combine(datetime.fromisoformat(item.text).date(), time(0, 0))
-            screen = render_digest(tr, content, monday, near_space_ids(content, home.estate_id if home else None))
-            return ("sendMessage", message_params(screen)) if screen is not None else None
-        return None
-
-    return render
 
 
 # --- the author's screens
@@ -266,6 +177,18 @@ async def _draft(update: Update, rt: Runtime, v: Visitor, notice_id: int, *, ans
         return None
 
 
+async def _tapped_draft(update: Update, context: FrontDeskContext, *, answer: bool = True) -> tuple[Visitor, Broadcast] | None:
+    """The visitor and their draft the button names (its first argument), the button answered unless `answer` is
+    False; None once they have been told it is gone."""
+    v = await context.open()
+    notice = await _draft(update, context.rt, v, context.data.int(0))
+    if notice is None:
+        return None
+    if answer:
+        await _answer(update)
+    return v, notice
+
+
 async def prompt_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT consumer: the notice's text, or a translation of it."""
     return await _prompt_message(update, context, update.effective_message.text or "", None, None)
@@ -325,13 +248,10 @@ async def drop_prompt(rt: Runtime, user_id: int) -> bool:
 
 
 async def notice_audiences(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    notice = await _draft(update, rt, v, context.data.int(0))
-    if notice is None:
-        return
-    await _answer(update)
-    await show(update, render_audiences(v, rt.content, notice))
+    tapped = await _tapped_draft(update, context)
+    if tapped is not None:
+        v, notice = tapped
+        await show(update, render_audiences(v, context.rt.content, notice))
 
 
 async def notice_audience(update: Update, context: FrontDeskContext) -> None:
@@ -352,12 +272,11 @@ async def notice_audience(update: Update, context: FrontDeskContext) -> None:
 
 
 async def notice_building(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    notice = await _draft(update, rt, v, decoded.int(0))
-    if notice is None:
+    rt, decoded = context.rt, context.data
+    tapped = await _tapped_draft(update, context, answer=False)
+    if tapped is None:
         return
+    v, notice = tapped
     estate = rt.content.estates.get(notice.audience_ref.split("/")[0]) if notice.audience in ("estate", "building") else None
     choices = places(estate) if estate is not None else []
     index = decoded.int(1)
@@ -421,14 +340,11 @@ async def _change(update: Update, context: FrontDeskContext, change) -> None:  #
 
 
 async def notice_translate(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    decoded = context.data
-    language = decoded.args[1]
-    notice = await _draft(update, rt, v, decoded.int(0))
-    if notice is None:
+    rt, language = context.rt, context.data.args[1]
+    tapped = await _tapped_draft(update, context)
+    if tapped is None:
         return
-    await _answer(update)
+    v, notice = tapped
     if language not in LANGUAGES or language == notice.language:
         await _preview(update, rt, v, notice)
         return
@@ -439,13 +355,9 @@ async def notice_translate(update: Update, context: FrontDeskContext) -> None:
 
 
 async def notice_preview(update: Update, context: FrontDeskContext) -> None:
-    rt = context.rt
-    v = await context.open()
-    notice = await _draft(update, rt, v, context.data.int(0))
-    if notice is None:
-        return
-    await _answer(update)
-    await _preview(update, rt, v, notice)
+    tapped = await _tapped_draft(update, context)
+    if tapped is not None:
+        await _preview(update, context.rt, *tapped)
 
 
 async def notice_confirm(update: Update, context: FrontDeskContext) -> None:
@@ -457,7 +369,7 @@ async def notice_confirm(update: Update, context: FrontDeskContext) -> None:
         async with rt.db.write() as session:
             notice = await broadcast.confirm(session, notice_id, v.user_id, v.roles, rt.content, now, _rt_tz(rt))
             if notice.status == "moderation":
-                await _ask_editors(session, rt, notice, v.first_name, now)
+                await ask_editors(session, rt, notice, v.first_name, now)
     except Refused as refusal:
         await _answer(update, _refused(v.tr, refusal))
         notice = await _draft(update, rt, v, notice_id, answered=True)
@@ -468,18 +380,6 @@ async def notice_confirm(update: Update, context: FrontDeskContext) -> None:
     wake_broadcasts(rt)
     await _answer(update, v.tr._("Inviato all'editor.") if notice.status == "moderation" else v.tr._("Partito!"))
     await _progress(update, rt, v, notice.id)
-
-
-async def _ask_editors(session, rt: Runtime, notice: Broadcast, author: str, now) -> None:  # type: ignore[no-untyped-def]
-    editors = {user.id for user in await users.users_with_role(session, "editor", "") if user.blocked_at is None}
-    for chat_id in sorted(editors | set(rt.settings.admin_ids)):
-        tr = await chat_translator(session, rt, chat_id)
-        text = "\n".join((tr._("🗳 <b>Un avviso del comitato aspetta la tua approvazione.</b>"),
-                          tr._("Da: {name}. A: {audience}.", name=author, audience=audience_label(tr, rt.content, notice)), "",
-                          notice_text(tr, notice)))
-        rows = [[button(tr._("✅ Approva e manda"), callbacks.NOTICE_APPROVE, notice.id), button(tr._("❌ Rifiuta"), callbacks.NOTICE_REJECT, notice.id)]]
-        await outbox.enqueue(session, chat_id=chat_id, method="sendMessage", params=message_params(Screen(text, rows)),
-                             dedupe_key=f"notice-moderation:{notice.id}:{chat_id}", now=now, kind="notice_moderation", ref=str(notice.id))
 
 
 async def _progress(update: Update, rt: Runtime, v: Visitor, notice_id: int) -> None:
@@ -524,12 +424,7 @@ async def notice_moderate(update: Update, context: FrontDeskContext) -> None:
     try:
         async with rt.db.write() as session:
             notice = await broadcast.moderate(session, decoded.int(0), v.roles, v.user_id, approve, now, _rt_tz(rt))
-            if notice.author_id is not None:
-                tr = await chat_translator(session, rt, notice.author_id)
-                text = tr._("✅ Il tuo avviso è stato approvato ed è in invio.") if approve else tr._("❌ Il tuo avviso non è stato approvato da un editor.")
-                rows = [[button(tr._("🔄 Come procede"), callbacks.NOTICE_PROGRESS, notice.id)]] if approve else []
-                await outbox.enqueue(session, chat_id=notice.author_id, method="sendMessage", params=message_params(Screen(text, rows)),
-                                     dedupe_key=f"notice-moderated:{notice.id}", now=now)
+            await tell_author_moderated(session, rt, notice, approve, now)
     except Refused as refusal:
         await refuse(update, v, _refused(v.tr, refusal))
         return
@@ -539,59 +434,9 @@ async def notice_moderate(update: Update, context: FrontDeskContext) -> None:
     await _progress(update, rt, v, notice.id)
 
 
-# --- the bot's own broadcasts (periodic jobs) and waking the sender
-
-
-def wake_broadcasts(rt: Runtime) -> None:
-    if rt.broadcasts is not None:
-        rt.broadcasts.wake()
-
-
-async def announce_new_items(rt: Runtime) -> None:
-    """Periodic job: items added to the programme reach their followers once. On the very first run the whole
-    programme counts as known (nobody follows anything yet, and nothing in it is news)."""
-    now = rt.clock.now()
-    async with rt.db.write() as session:
-        if not await neighbourhood.anything_announced(session):
-            await neighbourhood.mark_all_announced(session, rt.content.programme, now)
-            return
-        created = await neighbourhood.announce_new_items(session, rt.content.programme, now, _rt_tz(rt))
-    if created:
-        wake_broadcasts(rt)
-
-
-async def weekly_digest(rt: Runtime) -> None:
-    """Periodic job: on Monday morning, one digest for the tenants who asked for it."""
-    now = rt.clock.now()
-    monday = neighbourhood.digest_due(now, _rt_tz(rt))
-    if monday is None:
-        return
-    async with rt.db.write() as session:
-        created = await neighbourhood.queue_digest(session, monday, now, _rt_tz(rt))
-    if created:
-        wake_broadcasts(rt)
-
-
 async def retention(rt: Runtime) -> None:
     """Periodic job: recipients of finished broadcasts after 90 days, job interests 180 days after closing."""
     now = rt.clock.now()
     async with rt.db.write() as session:
         await broadcast.prune(session, now)
         await neighbourhood.prune_job_interests(session, rt.content.programme, now.astimezone(_rt_tz(rt)).date())
-
-
-async def reach_section(rt: Runtime, tr: Translator, period) -> str:  # type: ignore[no-untyped-def]
-    """/stats: each notice of the period with its reach (delivered, not reachable)."""
-    start, end = period.bounds(_rt_tz(rt))
-    async with rt.db.read() as session:
-        found = await broadcast.reach(session, start, end)
-    lines = [tr._("<b>📢 Avvisi</b>")]
-    for notice in found[:15]:
-        reach = (tr._("consegnati {delivered} su {recipients}, non raggiungibili {unreachable}", delivered=tr.number(notice.delivered),
-                      recipients=tr.number(notice.recipients), unreachable=tr.number(notice.unreachable))
-                 if notice.recipients is not None else tr._("in corso"))
-        lines.append(tr._("• {day}, {audience}: {reach}", day=tr.short_date(notice.confirmed_at),
-                          audience=audience_label(tr, rt.content, notice), reach=reach))
-    if not found:
-        lines.append(tr._("Nessun avviso in questo periodo."))
-    return "\n".join(lines)

@@ -18,22 +18,22 @@ from telegram import ReplyKeyboardRemove, Update
 from bot import callbacks
 from bot.media import MediaTooLarge, delete_stored, incoming_media, limit_megabytes, save_from_telegram
 from bot.runtime import FrontDeskContext, Runtime, Visitor
-from bot.ui import Screen, button, location_keyboard, menu_row, show
-from handlers import custodian
-from handlers.common import paging
+from bot.ui import Screen, button, menu_row, show
+from handlers.common import ask_for_location, paging, reply
 from handlers.limits import limit_notice
-from handlers.outgoing import tickets as outgoing_tickets
-from handlers.outgoing.tickets import actor_of
+from handlers.outgoing.tickets import TicketAnnouncer, actor_of, refuse_ticket_action, show_ticket_screen
 from handlers.reports_screens import (
     MEDIA_STEPS, NO_FLOOR, REPORTS_PER_PAGE, STEP_REFUSED, TEXT_STEPS, allowed_estates, render_categories,
     render_duplicates, render_emergency, render_estate_question, render_my_reports, render_nearest_estates,
     render_public_report, render_report, render_sent, render_step,
 )
 from handlers.start import render_welcome
-from storage.domain import feedback, limits, shortcuts, tickets
+from storage.domain import feedback, limits, shortcuts, ticket_intents, tickets
 from storage.domain import ticket_lists
 from storage.content import Content
 from storage.models import ReportDraft, Ticket
+from storage.domain.limits import LimitReached
+from storage.domain.ticket_intents import DraftRefused, Joined, Merged
 from storage.domain.tickets import Action, TicketError
 
 log = logging.getLogger(__name__)
@@ -54,27 +54,27 @@ async def _categories_screen(rt: Runtime, v: Visitor) -> Screen:
     return render_categories(v, rt.content, None, has_reports)
 
 
-async def _consented(update: Update, v: Visitor) -> bool:
-    """Nobody files a report before accepting the privacy notice: they get the notice first."""
-    if v.consented:
-        return True
-    log.info("user %s: report refused before the privacy notice was accepted", v.user_id)
-    await update.callback_query.answer(v.tr._("Prima leggi e accetta l'informativa sulla privacy."))
-    await show(update, render_welcome(v))
-    return False
+async def _consenting(update: Update, context: FrontDeskContext, *, answer: bool = True) -> Visitor | None:
+    """The visitor, once they have accepted the privacy notice; nobody files a report before: None after the
+    notice is shown to them. `answer`: the button is answered here (else the caller answers it, with its note)."""
+    v = await context.open()
+    if not v.consented:
+        log.info("user %s: report refused before the privacy notice was accepted", v.user_id)
+        await reply(update, render_welcome(v), v.tr._("Prima leggi e accetta l'informativa sulla privacy."))
+        return None
+    if answer:
+        await update.callback_query.answer()
+    return v
 
 
 async def report_entry(update: Update, context: FrontDeskContext) -> None:
     """The main menu's "Report a problem": continue the draft, or choose a category."""
-    rt, v = context.rt, await context.open()
-    if not await _consented(update, v):
+    rt, v = context.rt, await _consenting(update, context)
+    if v is None:
         return
-    await update.callback_query.answer()
-    async with rt.db.read() as session:
-        draft = await tickets.get_draft(session, v.user_id)
-        has_reports = await ticket_lists.count_tickets_of(session, v.user_id) > 0
+    draft = await _current_draft(rt, v.user_id)
     if draft is None:
-        await show(update, render_categories(v, rt.content, None, has_reports))
+        await show(update, await _categories_screen(rt, v))
         return
     category = rt.content.problems.get(draft.category_id or "")
     if category is not None:
@@ -85,32 +85,40 @@ async def report_entry(update: Update, context: FrontDeskContext) -> None:
         [button(v.tr._("▶️ Continua"), callbacks.REPORT_CONTINUE)],
         [button(v.tr._("🔄 Ricomincia da capo"), callbacks.REPORT_NEW)],
     ]
-    if has_reports:
-        rows.append([button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
+    async with rt.db.read() as session:
+        if await ticket_lists.count_tickets_of(session, v.user_id) > 0:
+            rows.append([button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
     rows.append(menu_row(v.tr))
     await show(update, Screen(text, rows))
 
 
 async def report_new(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    if not await _consented(update, v):
+    rt, v = context.rt, await _consenting(update, context)
+    if v is None:
         return
-    await update.callback_query.answer()
     async with rt.db.write() as session:
         dropped = await tickets.discard_draft(session, v.user_id)
-        has_reports = await ticket_lists.count_tickets_of(session, v.user_id) > 0
     await delete_stored(rt.settings, dropped)
-    await show(update, render_categories(v, rt.content, None, has_reports))
+    await show(update, await _categories_screen(rt, v))
 
 
-async def report_continue(update: Update, context: FrontDeskContext) -> None:
+async def _draft_or_categories(update: Update, context: FrontDeskContext) -> tuple[Visitor, ReportDraft] | None:
+    """The visitor and their draft, the button answered; without a draft (sent or dropped meanwhile) they see the
+    categories instead."""
     rt, v = context.rt, await context.open()
     await update.callback_query.answer()
     draft = await _current_draft(rt, v.user_id)
     if draft is None:
         await show(update, await _categories_screen(rt, v))
-        return
-    await show(update, render_step(v, rt.content, draft, last_place=await _last_place(rt, v, draft)))
+        return None
+    return v, draft
+
+
+async def report_continue(update: Update, context: FrontDeskContext) -> None:
+    found = await _draft_or_categories(update, context)
+    if found is not None:
+        v, draft = found
+        await show(update, render_step(v, context.rt.content, draft, last_place=await _last_place(context.rt, v, draft)))
 
 
 async def report_discard(update: Update, context: FrontDeskContext) -> None:
@@ -198,18 +206,16 @@ async def choose_same_place(update: Update, context: FrontDeskContext) -> None:
 
 
 async def choose_category(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    if not await _consented(update, v):
+    rt, v = context.rt, await _consenting(update, context, answer=False)
+    if v is None:
         return
     decoded = context.data
     category = rt.content.problems.get(decoded.args[0])
     if category is None:
-        await update.callback_query.answer(v.tr._("Questa voce non c'è più. Ecco l'elenco aggiornato."))
-        await show(update, await _categories_screen(rt, v))
+        await reply(update, await _categories_screen(rt, v), v.tr._("Questa voce non c'è più. Ecco l'elenco aggiornato."))
         return
     if category.urgency == "emergency" and decoded.action is callbacks.REPORT_CATEGORY:
-        await update.callback_query.answer()
-        await show(update, render_emergency(v, rt.content, category.id))
+        await reply(update, render_emergency(v, rt.content, category.id))
         return
     notice = "ℹ️ " + v.tr.isolate(category.note.get(v.language)) if category.note is not None and category.urgency != "emergency" else None
     await _change_draft(
@@ -232,22 +238,16 @@ async def choose_estate(update: Update, context: FrontDeskContext) -> None:
 
 
 async def estate_list(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    await update.callback_query.answer()
-    draft = await _current_draft(rt, v.user_id)
-    if draft is None:
-        await show(update, await _categories_screen(rt, v))
-        return
-    page = context.data.int(0)
-    await show(update, render_estate_question(v, rt.content, draft, page, offer_last=False))
+    found = await _draft_or_categories(update, context)
+    if found is not None:
+        v, draft = found
+        await show(update, render_estate_question(v, context.rt.content, draft, context.data.int(0), offer_last=False))
 
 
 async def ask_location(update: Update, context: FrontDeskContext) -> None:
     """Telegram asks for a location only from a reply-keyboard button."""
     v = await context.open()
-    await update.callback_query.answer()
-    keyboard = location_keyboard(v.tr)
-    await context.bot.send_message(v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro i caseggiati più vicini."), reply_markup=keyboard)
+    await ask_for_location(update, v.tr, v.chat_id, v.tr._("Tocca «Invia la mia posizione» qui sotto: ti mostro i caseggiati più vicini."))
 
 
 async def choose_building(update: Update, context: FrontDeskContext) -> None:
@@ -295,78 +295,61 @@ async def edit_part(update: Update, context: FrontDeskContext) -> None:
 
 
 async def send_report(update: Update, context: FrontDeskContext) -> None:
-    """Before sending, suggest open tickets that look the same; then open the ticket and alert the custodians."""
-    rt, v = context.rt, await context.open()
-    if not await _consented(update, v):
+    """Before sending, suggest open tickets that look the same; then open the ticket and alert the custodians.
+    One domain call decides (ticket_intents.submit_report); this renders its outcome."""
+    rt, v = context.rt, await _consenting(update, context, answer=False)
+    if v is None:
         return
-    skip_duplicates = context.data.action is callbacks.REPORT_SEND_ANYWAY
-    now = rt.clock.now()
-    ticket = merged = None
-    try:
-        async with rt.db.write() as session:
-            draft = await tickets.get_draft(session, v.user_id)
-            if draft is None:
-                raise TicketError("not_found", f"user {v.user_id} has no draft")
-            merged = await tickets.find_identical(session, draft, now)
-            if merged is not None:  # sent twice: the first one stands, nobody is alerted again
-                dropped = await tickets.discard_draft(session, v.user_id)
-            else:
-                duplicates = [] if skip_duplicates or draft.on_behalf else await tickets.find_duplicates(session, draft, now)
-                if not duplicates:
-                    if not draft.on_behalf:  # a custodian filing for tenants who phoned is at work, not flooding
-                        await limits.take(session, limits.caps_of(rt.settings), v.user_id, "ticket", now)
-                    ticket = await tickets.open_ticket(session, draft, rt.content, v.roles, now)
-                    await outgoing_tickets.announce_new_ticket(session, rt, ticket)
-    except limits.LimitReached as error:
-        contacts = rt.content.contacts
-        await update.callback_query.answer()
-        notice = limit_notice(v.tr, error, contacts.emergency_number, contacts.emergency_phone)
-        await show(update, Screen(notice, [[button(v.tr._("🏠 Menu"), callbacks.MENU)]]))
-        return
-    except TicketError as error:
-        log.info("user %s: report not sent: %s", v.user_id, error)
-        await update.callback_query.answer(v.tr._(STEP_REFUSED))
-        draft = await _current_draft(rt, v.user_id)  # the failed transaction expired the one we had
-        if draft is None:
-            await show(update, await _categories_screen(rt, v))
-        else:
-            await show(update, render_step(v, rt.content, draft))
-        return
-    await update.callback_query.answer()
-    if merged is not None:
-        await delete_stored(rt.settings, dropped)
-        text = v.tr._("Avevi già inviato questa segnalazione: è la <b>{code}</b>. Non ne ho aperta un'altra.", code=merged.code)
-        await show(update, Screen(text, [[button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)], menu_row(v.tr)]))
-        return
-    if ticket is None:
-        await show(update, render_duplicates(v, rt.content, duplicates))
-        return
-    rt.forget_user(v.user_id)  # the estate is remembered for next time
-    rt.wake_outbox()
-    await show(update, render_sent(v, rt.content, ticket))
+    outcome = await ticket_intents.submit_report(
+        rt.db, actor_of(v), rt.content, limits.caps_of(rt.settings), rt.clock.now(), TicketAnnouncer(rt),
+        skip_duplicates=context.data.action is callbacks.REPORT_SEND_ANYWAY,
+    )
+    match outcome:
+        case LimitReached() as limit:
+            contacts = rt.content.contacts
+            await update.callback_query.answer()
+            notice = limit_notice(v.tr, limit, contacts.emergency_number, contacts.emergency_phone)
+            await show(update, Screen(notice, [[button(v.tr._("🏠 Menu"), callbacks.MENU)]]))
+        case DraftRefused(error, draft):
+            log.info("user %s: report not sent: %s", v.user_id, error)
+            await update.callback_query.answer(v.tr._(STEP_REFUSED))
+            await show(update, await _categories_screen(rt, v) if draft is None else render_step(v, rt.content, draft))
+        case Merged(merged, dropped):
+            await update.callback_query.answer()
+            await delete_stored(rt.settings, dropped)
+            text = v.tr._("Avevi già inviato questa segnalazione: è la <b>{code}</b>. Non ne ho aperta un'altra.", code=merged.code)
+            await show(update, _to_my_reports(v, text))
+        case list() as duplicates:
+            await update.callback_query.answer()
+            await show(update, render_duplicates(v, rt.content, duplicates))
+        case Ticket() as ticket:
+            await update.callback_query.answer()
+            rt.forget_user(v.user_id)  # the estate is remembered for next time
+            rt.wake_outbox()
+            await show(update, render_sent(v, rt.content, ticket))
+
+
+def _to_my_reports(v: Visitor, text: str) -> Screen:
+    return Screen(text, [[button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)], menu_row(v.tr)])
 
 
 async def me_too(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    ticket_id = context.data.int(0)
-    now = rt.clock.now()
-    try:
-        async with rt.db.write() as session:
-            change = await tickets.me_too(session, ticket_id, actor_of(v), now)
-            await limits.take(session, limits.caps_of(rt.settings), v.user_id, "me_too", now)
-            dropped = await tickets.discard_draft(session, v.user_id)
-            await outgoing_tickets.announce_change(session, rt, change, v.user_id)
-    except TicketError as error:
-        await custodian.refuse(update, v, error)
-        return
-    except limits.LimitReached as error:
-        await update.callback_query.answer(limit_notice(v.tr, error), show_alert=True)
-        return
-    await delete_stored(rt.settings, dropped)
-    rt.wake_outbox()
-    await update.callback_query.answer()
-    text = v.tr._("🙋 Fatto: sei tra gli inquilini che hanno il problema {code}. Ti scrivo qui quando cambia qualcosa.", code=change.ticket.code)
-    await show(update, Screen(text, [[button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)], menu_row(v.tr)]))
+    outcome = await ticket_intents.me_too(
+        rt.db, context.data.int(0), actor_of(v), limits.caps_of(rt.settings), rt.clock.now(), TicketAnnouncer(rt)
+    )
+    match outcome:
+        case TicketError() as error:
+            await refuse_ticket_action(update, v, error)
+        case LimitReached() as limit:
+            await update.callback_query.answer(limit_notice(v.tr, limit), show_alert=True)
+        case Joined(change, dropped):
+            await delete_stored(rt.settings, dropped)
+            rt.wake_outbox()
+            await update.callback_query.answer()
+            await show(update, _to_my_reports(v, v.tr._(
+                "🙋 Fatto: sei tra gli inquilini che hanno il problema {code}. Ti scrivo qui quando cambia qualcosa.",
+                code=change.ticket.code)))
 
 
 async def my_reports(update: Update, context: FrontDeskContext) -> None:
@@ -393,27 +376,19 @@ async def _report_screen(rt: Runtime, v: Visitor, ticket_id: int) -> Screen:
 
 
 async def view_report(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    try:
-        screen = await _report_screen(rt, v, context.data.int(0))
-    except TicketError as error:
-        await custodian.refuse(update, v, error)
-        return
-    await update.callback_query.answer()
-    await show(update, screen)
+    v = await context.open()
+    await show_ticket_screen(update, v, _report_screen(context.rt, v, context.data.int(0)))
 
 
 async def add_comment(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     ticket_id = context.data.int(0)
-    try:
-        async with rt.db.write() as session:
-            ticket = await tickets.expect_text(session, ticket_id, Action.COMMENT, actor_of(v), rt.clock.now())
-    except TicketError as error:
-        await custodian.refuse(update, v, error)
+    outcome = await ticket_intents.expect_text(rt.db, ticket_id, Action.COMMENT, actor_of(v), rt.clock.now())
+    if isinstance(outcome, TicketError):
+        await refuse_ticket_action(update, v, outcome)
         return
     await update.callback_query.answer()
-    text = v.tr._("💬 Scrivi il tuo messaggio per il custode su {code}, oppure manda una foto.", code=ticket.code)
+    text = v.tr._("💬 Scrivi il tuo messaggio per il custode su {code}, oppure manda una foto.", code=outcome.code)
     await show(update, Screen(text, [[button(v.tr._("⬅️ Annulla"), callbacks.REPORT_VIEW, ticket_id)]]))
 
 
@@ -422,12 +397,9 @@ async def confirm_or_reopen(update: Update, context: FrontDeskContext) -> None:
     decoded = context.data
     action = Action.CONFIRM if decoded.action is callbacks.REPORT_CONFIRM else Action.REOPEN
     ticket_id = decoded.int(0)
-    try:
-        async with rt.db.write() as session:
-            change = await tickets.change_status(session, ticket_id, action, actor_of(v), rt.clock.now())
-            await outgoing_tickets.announce_change(session, rt, change, v.user_id)
-    except TicketError as error:
-        await custodian.refuse(update, v, error)
+    outcome = await ticket_intents.change_status(rt.db, ticket_id, action, actor_of(v), rt.clock.now(), TicketAnnouncer(rt))
+    if isinstance(outcome, TicketError):
+        await refuse_ticket_action(update, v, outcome)
         return
     rt.wake_outbox()
     answer = v.tr._("Grazie! La segnalazione è chiusa.") if action is Action.CONFIRM else v.tr._("Riaperta: il custode è stato avvisato.")
@@ -437,16 +409,14 @@ async def confirm_or_reopen(update: Update, context: FrontDeskContext) -> None:
 
 async def rate(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    decoded = context.data
-    ticket_id, stars = decoded.int(0), decoded.int(1)
+    ticket_id = context.data.int(0)
     try:
-        async with rt.db.write() as session:
-            await feedback.rate_fix(session, ticket_id, actor_of(v), stars, rt.clock.now())  # a changed mind updates
+        async with rt.db.write() as session:  # a changed mind updates the stars
+            await feedback.rate_fix(session, ticket_id, actor_of(v), context.data.int(1), rt.clock.now())
     except TicketError as error:
-        await custodian.refuse(update, v, error)
-        return
-    await update.callback_query.answer(v.tr._("Grazie per il voto!"))
-    await show(update, await _report_screen(rt, v, ticket_id))
+        await refuse_ticket_action(update, v, error)
+    else:
+        await reply(update, await _report_screen(rt, v, ticket_id), v.tr._("Grazie per il voto!"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from bot import callbacks
 from bot.i18n import N_
 from bot.runtime import Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, plain_text
-from handlers import custodian
 from handlers.common import paging
 from handlers.outgoing import tickets as outgoing_tickets
 from handlers.outgoing.tickets import (

@@ -16,10 +16,10 @@ from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, MAX_TEXT, Button, Screen, back_row, button, clip, menu_row, show
 from handlers.outgoing.bookings import service_title
 from handlers.common import language_of, message_params, space_name, translator_for
+from handlers.outgoing.notices import audience_label
 from handlers.outgoing.tickets import category_name, estate_name
-from handlers import notices
 from handlers.feedback import KIND_NAMES, target_name
-from storage.domain import audit, outbox, stats
+from storage.domain import audit, broadcast, outbox, stats
 from storage.content import Content
 from storage.domain.export import WHAT, ExportRequest, csv_bytes, file_name
 from storage.models import User
@@ -249,9 +249,9 @@ async def stats_months(update: Update, context: FrontDeskContext) -> None:
     await show(update, render_months(v, _today(rt)) if scope is not None else render_not_allowed(v))
 
 
-async def _scope_and_period(update: Update, rt: Runtime, v: Visitor, decoded: callbacks.Decoded,
-                            ) -> tuple[Scope, Period, str, int] | None:
-    """The reader's scope and the period the button names, or None after telling them why not."""
+async def _scope_and_period(update: Update, context: FrontDeskContext) -> tuple[Visitor, Scope, Period, str, int] | None:
+    """The reader, their scope and the period the button names, or None after telling them why not."""
+    rt, v, decoded = context.rt, await context.open(), context.data
     kind, code = decoded.args[-2], decoded.int(len(decoded.args) - 1)
     scope = stats.scope_for(v.roles, rt.content)
     period = period_for(kind, code, _today(rt))
@@ -264,20 +264,36 @@ async def _scope_and_period(update: Update, rt: Runtime, v: Visitor, decoded: ca
         await _answer(update)
         await show(update, render_periods(v))
         return None
-    return scope, period, kind, code
+    return v, scope, period, kind, code
+
+
+async def _notices_reach(rt: Runtime, tr: Translator, period) -> str:  # type: ignore[no-untyped-def]
+    """Each notice of the period with its reach (delivered, not reachable), for editors and admins."""
+    start, end = period.bounds(rt.settings.timezone)
+    async with rt.db.read() as session:
+        found = await broadcast.reach(session, start, end)
+    lines = [tr._("<b>📢 Avvisi</b>")]
+    for notice in found[:15]:
+        reach = (tr._("consegnati {delivered} su {recipients}, non raggiungibili {unreachable}", delivered=tr.number(notice.delivered),
+                      recipients=tr.number(notice.recipients), unreachable=tr.number(notice.unreachable))
+                 if notice.recipients is not None else tr._("in corso"))
+        lines.append(tr._("• {day}, {audience}: {reach}", day=tr.short_date(notice.confirmed_at),
+                          audience=audience_label(tr, rt.content, notice), reach=reach))
+    if not found:
+        lines.append(tr._("Nessun avviso in questo periodo."))
+    return "\n".join(lines)
 
 
 async def stats_show(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    chosen = await _scope_and_period(update, rt, v, context.data)
+    chosen = await _scope_and_period(update, context)
     if chosen is None:
         return
-    scope, period, kind, code = chosen
+    rt, (v, scope, period, kind, code) = context.rt, chosen
     await update.callback_query.answer()
     summary = await rt.summaries.summary(rt.db, scope, period, rt.content, rt.settings.timezone, rt.clock.now())
     sections = summary_sections(v.tr, rt.content, summary, shows_free_text(v.roles))
-    if v.roles.can_edit_content:  # the reach of notices (handlers/notices.py)
-        sections.append(await notices.reach_section(rt, v.tr, period))
+    if v.roles.can_edit_content:
+        sections.append(await _notices_reach(rt, v.tr, period))
     pages = pages_of(sections)
     rows = summary_rows(v, kind, code)
     if len(pages) == 1:
@@ -290,11 +306,10 @@ async def stats_show(update: Update, context: FrontDeskContext) -> None:
 
 
 async def stats_chart(update: Update, context: FrontDeskContext) -> None:
-    rt, v = context.rt, await context.open()
-    chosen = await _scope_and_period(update, rt, v, context.data)
+    chosen = await _scope_and_period(update, context)
     if chosen is None:
         return
-    scope, period, kind, code = chosen
+    rt, (v, scope, period, kind, code) = context.rt, chosen
     await update.callback_query.answer(v.tr._("Preparo il grafico…"))
     async with rt.db.read(long=True) as session:
         weeks = await stats.weekly_trend(session, scope, period.end, rt.settings.timezone)
@@ -324,10 +339,10 @@ async def stats_export(update: Update, context: FrontDeskContext) -> None:
         log.warning("user %s asked for an export they may not have", v.user_id)
         await update.callback_query.answer(v.tr._("Le esportazioni sono per la redazione e gli amministratori."), show_alert=True)
         return
-    chosen = await _scope_and_period(update, rt, v, context.data)
+    chosen = await _scope_and_period(update, context)
     if chosen is None:
         return
-    _scope, period, kind, code = chosen
+    _v, _scope, period, kind, code = chosen
     await update.callback_query.answer(v.tr._("Preparo il file…"))
     request = ExportRequest(what, period)
     data, rows = await csv_bytes(rt.db, request, rt.content, rt.settings.timezone)

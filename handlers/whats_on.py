@@ -22,47 +22,22 @@ from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.outgoing.bookings import enqueue_offer, enqueue_reminders
 from handlers.common import chat_translator, message_params, paging, space_name
+from handlers.neighbourhood_screens import KIND_LABELS, follow_name, near_space_ids, occurrence_line, place_label, places
 from storage.domain import bookings, neighbourhood, outbox, users
 from storage.domain.bookings import Refused
 from storage.content import Content, Estate
-from storage.content.events import KINDS, Item, Occurrence, occurrences_between
+from storage.content.events import KINDS, Item, occurrences_between
 from storage.models import Booking
 
 WEEK_LINES = 12
 ESTATES_PER_PAGE = 8
-KIND_LABELS = {"activities": N_("🎨 Attività"), "courses": N_("🎓 Corsi"), "jobs": N_("💼 Lavoro e tirocini")}
 
 
 # --- small pure helpers
 
 
-def places(estate: Estate) -> list[tuple[str, str]]:
-    """(building, staircase) choices of an estate in a fixed order, which buttons refer to by index."""
-    found: list[tuple[str, str]] = []
-    for building in estate.buildings:
-        found += [(building.id, staircase) for staircase in building.staircases] or [(building.id, "")]
-    return found
-
-
-def place_label(tr: Translator, estate: Estate, building_id: str, staircase: str) -> str:
-    building = next((item for item in estate.buildings if item.id == building_id), None)
-    name = building.name if building is not None else building_id
-    return tr._("{building}, scala {staircase}", building=name, staircase=staircase) if staircase else name
-
-
-def near_space_ids(content: Content, estate_id: str | None) -> set[str]:
-    estate = content.estates.get(estate_id or "")
-    return {estate.space_id} if estate is not None else set()
-
-
 def _local(rt: Runtime) -> datetime:
     return rt.clock.now().astimezone(rt.settings.timezone).replace(tzinfo=None)
-
-
-def occurrence_line(tr: Translator, content: Content, occurrence: Occurrence, item: Item) -> str:
-    return tr._("• {day} {start}–{end} <b>{title}</b> ({space})", day=tr.short_date(occurrence.start.date()),
-                start=tr.time(occurrence.start.time()), end=tr.time(occurrence.end.time()), title=item.title.get(tr.language),
-                space=space_name(tr, content, item.space_id))
 
 
 # --- screens
@@ -221,8 +196,7 @@ def render_follows(v: Visitor, content: Content, topics: set[str]) -> Screen:
 
 def render_unfollowed(v: Visitor, content: Content, kind: str, ref: str) -> Screen:
     tr = v.tr
-    what = {"space": lambda: space_name(tr, content, ref), "kind": lambda: tr._(KIND_LABELS.get(ref, ref)),
-            "digest": lambda: tr._("Riepilogo del lunedì mattina")}[kind]()
+    what = follow_name(tr, content, kind, ref)
     return Screen(tr._("🔕 Fatto: non ti scriviamo più per «{what}».", what=what),
                   [[button(tr._("🔔 Riattiva"), callbacks.FOLLOW, kind, ref)], [button(tr._("🔔 Cosa seguo"), callbacks.FOLLOWS)], menu_row(tr)])
 

@@ -4,7 +4,7 @@ share with the booking conversation (handlers/booking.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +14,7 @@ from bot.i18n import Translator
 from bot.runtime import Runtime
 from bot.ui import Button, Screen, button, menu_row
 from handlers.common import chat_translator, screen_params
-from storage.domain import bookings, outbox
+from storage.domain import booking_intents, bookings, outbox
 from storage.content import BookingRules, Content, Service, Space
 from storage.models import Booking, WaitlistEntry
 
@@ -94,15 +94,13 @@ def reminder_params(tr: Translator, content: Content, booking: Booking) -> dict:
 
 
 async def enqueue_reminders(session: AsyncSession, tr: Translator, content: Content, booking: Booking, now: datetime) -> None:
+    """A booking made other than by the confirmation tap (an accepted offer, a course's sessions)."""
     service = content.services.get(booking.service_id)
     if service is None or service.booking is None:
         return
-    for reminder in bookings.reminder_plan(service.booking, booking.slot_start, now):
-        await outbox.enqueue(
-            session, chat_id=booking.chat_id, method="sendMessage", params=reminder_params(tr, content, booking),
-            dedupe_key=f"booking-reminder:{booking.id}:{reminder.hours:g}", now=now, not_before=reminder.send_at,
-            guard=bookings.reminder_guard(booking, reminder), kind="booking_reminder", ref=str(booking.id),
-        )
+    await booking_intents.enqueue_reminders(
+        session, service.booking, booking, now, lambda booked: reminder_params(tr, content, booked)
+    )
 
 
 async def enqueue_offer(session: AsyncSession, rt: Runtime, entry: WaitlistEntry, now: datetime) -> None:

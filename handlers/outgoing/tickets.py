@@ -7,22 +7,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
 
 from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.outbox_sender import OnBlocked
 from bot.runtime import Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, pager_row
-from handlers.common import chat_translator, language_of, message_params, paging, screen_params, translator_for
+from handlers import refusals
+from handlers.common import chat_translator, language_of, message_params, paging, reply, screen_params, translator_for
 from storage.domain import outbox, tickets, users
 from storage.domain import ticket_lists
 from storage.content import Content
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketEvent, TicketMedia, User
-from storage.domain.tickets import ALERT_KIND, Action, Actor, Change
+from storage.domain.tickets import ALERT_KIND, Action, Actor, Change, TicketError
 
 log = logging.getLogger(__name__)
 
@@ -432,6 +436,37 @@ async def announce_change(session: AsyncSession, rt: Runtime, change: Change, ac
         await _notify_followers(session, rt, ticket, event, actor_id)
     if event.kind in ("comment", "photo", "reopened"):
         await _tell_custodians(session, rt, ticket, event, media)
+
+
+async def refuse_ticket_action(update: Update, v: Visitor, error: TicketError) -> None:
+    """A refused action on a ticket (the presser's, not a message to others; here beside the words it uses): a
+    short, polite answer on the button; nothing changed."""
+    log.info("user %s: ticket action refused (%s): %s", v.user_id, error.reason, error)
+    await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]), alert=error.reason == "not_allowed")
+
+
+async def show_ticket_screen(update: Update, v: Visitor, screen: Awaitable[Screen]) -> None:
+    """A ticket's screen for the presser (the reporter's or the staff's view), or the refusal when the domain says
+    this person may not see it."""
+    try:
+        built = await screen
+    except TicketError as error:
+        await refuse_ticket_action(update, v, error)
+    else:
+        await reply(update, built)
+
+
+@dataclass(frozen=True)
+class TicketAnnouncer:
+    """The domain's ticket intents tell people through this (storage.domain.ticket_intents.Announcer)."""
+
+    rt: Runtime
+
+    async def new_ticket(self, session: AsyncSession, ticket: Ticket) -> None:
+        await announce_new_ticket(session, self.rt, ticket)
+
+    async def change(self, session: AsyncSession, change: Change, actor_id: int, media: TicketMedia | None = None) -> None:
+        await announce_change(session, self.rt, change, actor_id, media)
 
 
 async def announce_escalation(session: AsyncSession, rt: Runtime, change: Change) -> None:

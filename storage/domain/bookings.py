@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.domain import hours, outbox, refusals
+from storage.domain import hours, refusals
 from storage.content import BookingRules, Content, Service, Space
-from storage.db import Database, dialect_insert
+from storage.db import dialect_insert
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.domain.users import Roles
+
+Row = TypeVar("Row", Booking, WaitlistEntry)
 
 # How long the first tenant in line has to confirm a seat that freed up before it passes to the next one.
 OFFER_HOLD = timedelta(hours=2)
@@ -80,15 +83,6 @@ class Slot:
 class FreeSlot:
     slot: Slot
     left: int
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a confirmation tap produced."""
-
-    booking: Booking | None  # the new booking, or the one the tenant already had (refused ALREADY_BOOKED)
-    refused: Reason | None = None
-    alternatives: list[FreeSlot] = field(default_factory=list)  # the next free slots, when this one was full
 
 
 @dataclass(frozen=True)
@@ -385,32 +379,6 @@ async def book(
     return booking
 
 
-async def confirm(
-    db: Database, *, service: Service, space: Space, start: datetime, user_id: int, chat_id: int, name: str,
-    phone: str | None, language: str, now: datetime, tz: ZoneInfo,
-    on_booked: Callable[[AsyncSession, Booking], Awaitable[None]] | None = None,
-) -> Outcome:
-    """A tenant's confirmation tap, in its own transaction; `on_booked` runs inside it (to enqueue reminders).
-    A refusal rolls everything back, then the outcome carries what the tenant is shown instead."""
-    try:
-        async with db.write() as session:
-            booking = await book(
-                session, service=service, space=space, start=start, user_id=user_id, chat_id=chat_id, name=name,
-                phone=phone, language=language, now=now, tz=tz,
-            )
-            if on_booked is not None:
-                await on_booked(session, booking)
-        return Outcome(booking)
-    except Refused as refusal:
-        reason = refusal.reason
-    async with db.read() as session:
-        if reason is Reason.ALREADY_BOOKED:
-            return Outcome(await live_booking(session, user_id, service.id, start), reason)
-        if reason is Reason.FULL:
-            return Outcome(None, reason, await next_free(session, service, space, now, tz))
-    return Outcome(None, reason)
-
-
 async def _insert_booking(
     session: AsyncSession, *, user_id: int, chat_id: int, service_id: str, space_id: str, slot_start: datetime,
     slot_end: datetime, name: str, phone: str | None, language: str, now: datetime,
@@ -420,13 +388,19 @@ async def _insert_booking(
         slot_end=slot_end, status="active", name=name[:128], phone=phone, language=language, holds_quota=True,
         created_at=now,
     )
-    session.add(booking)
+    # Another tap of the same person may have won the race for this slot (uq_bookings_one_per_tenant_slot).
+    return await _add_once(session, booking, Reason.ALREADY_BOOKED)
+
+
+async def _add_once(session: AsyncSession, row: Row, taken: Reason) -> Row:
+    """Add the row; a unique key another transaction already holds (the same person's concurrent tap) is refused
+    with `taken`."""
+    session.add(row)
     try:
         await session.flush()
     except IntegrityError:
-        # Another tap of the same person won the race for this slot (uq_bookings_one_per_tenant_slot).
-        raise Refused(Reason.ALREADY_BOOKED) from None
-    return booking
+        raise Refused(taken) from None
+    return row
 
 
 async def upcoming(session: AsyncSession, user_id: int, now: datetime) -> list[Booking]:
@@ -551,12 +525,7 @@ async def join_waitlist(
         user_id=user_id, chat_id=chat_id, service_id=service.id, space_id=space.id, slot_start=slot.start,
         slot_end=slot.end, name=name[:128], language=language, status="waiting", created_at=now,
     )
-    session.add(entry)
-    try:
-        await session.flush()
-    except IntegrityError:
-        raise Refused(Reason.ON_WAITLIST) from None
-    return entry
+    return await _add_once(session, entry, Reason.ON_WAITLIST)
 
 
 async def _open_entry(session: AsyncSession, user_id: int, service_id: str, slot_start: datetime) -> WaitlistEntry | None:

@@ -94,7 +94,8 @@ async def _contention(url: str, content_dir: Path, args: argparse.Namespace) -> 
     from datetime import datetime, timedelta, timezone
 
     from bot.config import load_settings
-    from storage.domain import bookings, users
+    from storage.domain import booking_intents, bookings, users
+    from storage.domain.booking_intents import Booked, SlotRequest
     from storage.content import load_content
     from storage.db import Database
 
@@ -114,12 +115,12 @@ async def _contention(url: str, content_dir: Path, args: argparse.Namespace) -> 
             start = slots[round_number].start
             began = time.perf_counter()
             outcomes = await asyncio.gather(*(
-                bookings.confirm(db, service=service, space=space, start=start, user_id=tenant, chat_id=tenant,
-                                 name="Bench", phone=None, language="it", now=now, tz=tz)
+                booking_intents.confirm_booking(db, SlotRequest(service, space, start, tenant, tenant, "Bench", "it"),
+                                                now=now, tz=tz, reminder_params=lambda booking: {"text": "⏰"})
                 for tenant in tenants
             ))
             elapsed = time.perf_counter() - began
-            won = sum(outcome.refused is None for outcome in outcomes)
+            won = sum(isinstance(outcome, Booked) and outcome.fresh for outcome in outcomes)
             if won != args.seats:
                 raise SystemExit(f"qcbot bench booking: {won} bookings for {args.seats} seats — capacity is broken")
             rates.append(len(outcomes) / elapsed)

@@ -232,7 +232,7 @@ async def test_quiet_hours_hold_a_notice_until_morning_unless_urgent(bot, clock)
 
 async def test_a_follower_gets_a_new_job_offer_once_and_stops_it_in_one_tap(bot, content_dir):
     rt = bot.runtime
-    from handlers import notices
+    from handlers.outgoing import notices
 
     await notices.announce_new_items(rt)  # the first run: the sample programme is not news
     sara = await bot.tenant("Sara")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from storage.domain import bookings, users
+from storage.domain import booking_intents, bookings, users
+from storage.domain.booking_intents import AtLimit, Booked, Full, SlotRequest
 from storage.domain.bookings import Reason, Refused
 from storage.content import BookingRules, Closure, ExtraDate, LocalText, Service, Space, WeeklySlotRule
 from storage.models import Booking, SlotCounter
@@ -76,11 +77,25 @@ async def tuesday_booking(db) -> tuple[Service, Booking]:  # type: ignore[no-unt
     return service, await book(db, service, at(TUESDAY, 10), 1)
 
 
-async def confirm(db, service: Service, start: datetime, user_id: int, now: datetime = MONDAY) -> bookings.Outcome:  # type: ignore[no-untyped-def]
-    return await bookings.confirm(
-        db, service=service, space=make_space(), start=start, user_id=user_id, chat_id=user_id, name=f"Tenant {user_id}",
-        phone=None, language="it", now=now, tz=ROME,
-    )
+@dataclass(frozen=True)
+class Tap:
+    """A confirmation tap's outcome as these capacity tests read it."""
+
+    booking: Booking | None
+    refused: Reason | None = None
+    alternatives: list[bookings.FreeSlot] = field(default_factory=list)
+
+
+async def confirm(db, service: Service, start: datetime, user_id: int, now: datetime = MONDAY) -> Tap:  # type: ignore[no-untyped-def]
+    request = SlotRequest(service, make_space(), start, user_id, user_id, f"Tenant {user_id}", "it")
+    match await booking_intents.confirm_booking(db, request, now=now, tz=ROME, reminder_params=lambda booking: {"text": "⏰"}):
+        case Booked(booking, fresh):
+            return Tap(booking, None if fresh else Reason.ALREADY_BOOKED)
+        case Full(alternatives):
+            return Tap(None, Reason.FULL, alternatives)
+        case AtLimit():
+            return Tap(None, Reason.LIMIT)
+    return Tap(None, Reason.UNAVAILABLE)
 
 
 async def taken(db, service: Service, start: datetime) -> int:  # type: ignore[no-untyped-def]

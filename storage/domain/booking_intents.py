@@ -1,0 +1,179 @@
+"""A tenant's booking intents, one domain call each: "show me this time" (`offer_slot`) and "confirm it"
+(`confirm_booking`). Each owns the whole decision — the slot as it is now, the phone rule, capacity and the
+tenant's limit, the reminders queued in the same transaction as the booking — and returns an outcome the handler
+only renders (handlers/booking.py). The words of a reminder are the caller's (a pure render handed in), the rows,
+their timing and guards are the domain's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.content import BookingRules, Service, Space
+from storage.db import Database
+from storage.domain import bookings, outbox
+from storage.domain.bookings import FreeSlot, Reason, Refused
+from storage.models import Booking
+
+# The message params of a booking's reminder (handlers/outgoing/bookings.reminder_params bound to the words).
+ReminderParams = Callable[[Booking], dict]
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    """Who asks for which time of which service."""
+
+    service: Service
+    space: Space
+    start: datetime
+    user_id: int
+    chat_id: int
+    name: str
+    language: str
+
+
+# --- outcomes: what the tenant is shown
+
+
+@dataclass(frozen=True)
+class Booked:
+    booking: Booking
+    fresh: bool  # False: the tenant already held this time (a double tap, or booked meanwhile)
+
+
+@dataclass(frozen=True)
+class ToConfirm:
+    """The summary to confirm; `phone` is shown when the service asks for one."""
+
+    slot: FreeSlot
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class AskPhone:
+    """The service needs a phone number first; the question waits for the answer (a booking prompt is set)."""
+
+    start: datetime
+
+
+@dataclass(frozen=True)
+class SlotGone:
+    """The time cannot be booked any more: the day's times as they are now, or every day's when none is left."""
+
+    day: date
+    free: list[FreeSlot]
+    all_days: list[FreeSlot]
+
+
+@dataclass(frozen=True)
+class JustFilled:
+    """The last seat went while the tenant was looking; the day's times as they are now."""
+
+    day: date
+    free: list[FreeSlot]
+
+
+@dataclass(frozen=True)
+class Full:
+    """The seat was taken at the confirmation; the next free times instead."""
+
+    alternatives: list[FreeSlot]
+
+
+@dataclass(frozen=True)
+class AtLimit:
+    """The tenant holds as many bookings of this service as allowed."""
+
+
+SlotView = Booked | ToConfirm | AskPhone | SlotGone | JustFilled
+Confirmation = Booked | Full | AtLimit | SlotView
+
+
+# --- the intents
+
+
+async def offer_slot(db: Database, request: SlotRequest, *, now: datetime, tz: ZoneInfo, ask_phone: bool = False) -> SlotView:
+    """After a time is chosen: the summary to confirm, the phone question, or why not any more. `ask_phone`: the
+    tenant asked to change the number (or joins a waitlist, so that accepting an offer later is one tap)."""
+    async with db.read() as session:
+        phone = await bookings.saved_phone(session, request.user_id)
+        view = await _slot_view(session, request, phone, ask_phone=ask_phone, now=now, tz=tz)
+    if isinstance(view, AskPhone):
+        async with db.write() as session:
+            await _ask_phone(session, request, now)
+    return view
+
+
+async def confirm_booking(
+    db: Database, request: SlotRequest, *, now: datetime, tz: ZoneInfo, reminder_params: ReminderParams
+) -> Confirmation:
+    """A tenant's confirmation tap. In one transaction: the phone rule, the seat and the limit (enforced by the
+    database), the booking and its reminders. A refusal rolls all of it back; the outcome then says what to show."""
+    rules = request.service.booking
+    try:
+        async with db.write() as session:
+            phone = await bookings.saved_phone(session, request.user_id) if rules.phone_required else None
+            if rules.phone_required and phone is None:
+                view = await _slot_view(session, request, None, ask_phone=False, now=now, tz=tz)
+                if isinstance(view, AskPhone):
+                    await _ask_phone(session, request, now)
+                return view
+            booking = await bookings.book(
+                session, service=request.service, space=request.space, start=request.start, user_id=request.user_id,
+                chat_id=request.chat_id, name=request.name, phone=phone, language=request.language, now=now, tz=tz,
+            )
+            await enqueue_reminders(session, rules, booking, now, reminder_params)
+            return Booked(booking, fresh=True)
+    except Refused as refusal:
+        reason = refusal.reason
+    async with db.read() as session:
+        if reason is Reason.ALREADY_BOOKED:
+            return Booked(await bookings.live_booking(session, request.user_id, request.service.id, request.start), fresh=False)
+        if reason is Reason.FULL:
+            return Full(await bookings.next_free(session, request.service, request.space, now, tz))
+        if reason is Reason.LIMIT:
+            return AtLimit()
+        # Not bookable now (past, too soon, out of the schedule): the slot as it is now. The phone, if the
+        # service asks for one, is on file (checked above), so this view never asks for it.
+        return await _slot_view(session, request, phone, ask_phone=False, now=now, tz=tz)
+
+
+async def enqueue_reminders(
+    session: AsyncSession, rules: BookingRules, booking: Booking, now: datetime, reminder_params: ReminderParams
+) -> None:
+    """One outbox row per reminder still ahead, each held until its time and dropped at delivery if the booking
+    was cancelled or the next reminder has come (the guard)."""
+    for reminder in bookings.reminder_plan(rules, booking.slot_start, now):
+        await outbox.enqueue(
+            session, chat_id=booking.chat_id, method="sendMessage", params=reminder_params(booking),
+            dedupe_key=f"booking-reminder:{booking.id}:{reminder.hours:g}", now=now, not_before=reminder.send_at,
+            guard=bookings.reminder_guard(booking, reminder), kind="booking_reminder", ref=str(booking.id),
+        )
+
+
+async def _slot_view(
+    session: AsyncSession, request: SlotRequest, phone: str | None, *, ask_phone: bool, now: datetime, tz: ZoneInfo
+) -> SlotView:
+    service, space, start = request.service, request.space, request.start
+    existing = await bookings.live_booking(session, request.user_id, service.id, start)
+    if existing is not None:
+        return Booked(existing, fresh=False)
+    day = start.astimezone(tz).date()
+    free = await bookings.free_slots(session, service, space, now, tz, on=day)
+    item = next((candidate for candidate in free if candidate.slot.start == start), None)
+    if item is None:
+        return SlotGone(day, free, [] if free else await bookings.free_slots(session, service, space, now, tz))
+    if item.left == 0:
+        return JustFilled(day, free)
+    if service.booking.phone_required and (phone is None or ask_phone):
+        return AskPhone(start)
+    return ToConfirm(item, phone if service.booking.phone_required else None)
+
+
+async def _ask_phone(session: AsyncSession, request: SlotRequest, now: datetime) -> None:
+    await bookings.set_prompt(session, request.user_id, "phone", now, service_id=request.service.id, slot_start=request.start)
