@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 09:57:02.939723
+Create Date: 2026-12-06 11:11:32.498911
 """
 
 from alembic import op
@@ -101,6 +101,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('feedback', schema=None) as batch_op:
         batch_op.create_index('ix_feedback_space_day', ['space_id', 'day'], unique=False)
+        batch_op.create_index('ix_feedback_user', ['user_id'], unique=False)
         batch_op.create_index('uq_feedback_per_booking', ['user_id', 'booking_id'], unique=True, sqlite_where=sa.text('booking_id IS NOT NULL'), postgresql_where=sa.text('booking_id IS NOT NULL'))
         batch_op.create_index('uq_feedback_per_target', ['user_id', 'space_id', 'service_id'], unique=True, sqlite_where=sa.text("kind = 'rating' AND booking_id IS NULL AND user_id IS NOT NULL"), postgresql_where=sa.text("kind = 'rating' AND booking_id IS NULL AND user_id IS NOT NULL"))
 
@@ -392,6 +393,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('broadcast_recipients', schema=None) as batch_op:
         batch_op.create_index('ix_broadcast_recipients_due', ['status', 'broadcast_id', 'not_before'], unique=False)
+        batch_op.create_index('ix_broadcast_recipients_user', ['user_id'], unique=False)
         batch_op.create_index('uq_broadcast_recipients_one', ['broadcast_id', 'user_id'], unique=True)
 
     op.create_table('follows',
@@ -581,6 +583,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_events'))
     )
     with op.batch_alter_table('ticket_events', schema=None) as batch_op:
+        batch_op.create_index('ix_ticket_events_actor', ['actor_id'], unique=False)
         batch_op.create_index('ix_ticket_events_ticket_kind', ['ticket_id', 'kind'], unique=False)
 
     op.create_table('ticket_media',
@@ -644,6 +647,7 @@ def upgrade() -> None:
     with op.batch_alter_table('waitlist_entries', schema=None) as batch_op:
         batch_op.create_index('ix_waitlist_offers', ['status', 'offer_expires_at'], unique=False)
         batch_op.create_index('ix_waitlist_slot', ['service_id', 'slot_start', 'status'], unique=False)
+        batch_op.create_index('ix_waitlist_user', ['user_id'], unique=False)
         batch_op.create_index('uq_waitlist_one_per_tenant_slot', ['user_id', 'service_id', 'slot_start'], unique=True, sqlite_where=sa.text("status IN ('waiting', 'offered')"), postgresql_where=sa.text("status IN ('waiting', 'offered')"))
 
     op.create_table('guide_stuck',
@@ -819,6 +823,7 @@ def downgrade() -> None:
     op.drop_table('guide_stuck')
     with op.batch_alter_table('waitlist_entries', schema=None) as batch_op:
         batch_op.drop_index('uq_waitlist_one_per_tenant_slot', sqlite_where=sa.text("status IN ('waiting', 'offered')"), postgresql_where=sa.text("status IN ('waiting', 'offered')"))
+        batch_op.drop_index('ix_waitlist_user')
         batch_op.drop_index('ix_waitlist_slot')
         batch_op.drop_index('ix_waitlist_offers')
 
@@ -835,6 +840,7 @@ def downgrade() -> None:
     op.drop_table('ticket_media')
     with op.batch_alter_table('ticket_events', schema=None) as batch_op:
         batch_op.drop_index('ix_ticket_events_ticket_kind')
+        batch_op.drop_index('ix_ticket_events_actor')
 
     op.drop_table('ticket_events')
     with op.batch_alter_table('tenant_homes', schema=None) as batch_op:
@@ -878,6 +884,7 @@ def downgrade() -> None:
     op.drop_table('follows')
     with op.batch_alter_table('broadcast_recipients', schema=None) as batch_op:
         batch_op.drop_index('uq_broadcast_recipients_one')
+        batch_op.drop_index('ix_broadcast_recipients_user')
         batch_op.drop_index('ix_broadcast_recipients_due')
 
     op.drop_table('broadcast_recipients')
@@ -934,6 +941,7 @@ def downgrade() -> None:
     with op.batch_alter_table('feedback', schema=None) as batch_op:
         batch_op.drop_index('uq_feedback_per_target', sqlite_where=sa.text("kind = 'rating' AND booking_id IS NULL AND user_id IS NOT NULL"), postgresql_where=sa.text("kind = 'rating' AND booking_id IS NULL AND user_id IS NOT NULL"))
         batch_op.drop_index('uq_feedback_per_booking', sqlite_where=sa.text('booking_id IS NOT NULL'), postgresql_where=sa.text('booking_id IS NOT NULL'))
+        batch_op.drop_index('ix_feedback_user')
         batch_op.drop_index('ix_feedback_space_day')
 
     op.drop_table('feedback')
