@@ -71,8 +71,7 @@ async def report_entry(update: Update, context: FrontDeskContext) -> None:
         return
     await update.callback_query.answer()
     async with rt.db.read() as session:
-        draft = await tickets.get_draft(session, v.user_id)
-        has_reports = await ticket_lists.count_tickets_of(session, v.user_id) > 0
+        draft, has_reports = await ticket_lists.draft_and_has_tickets(session, v.user_id)
     if draft is None:
         await show(update, render_categories(v, rt.content, None, has_reports))
         return
