@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 11:11:32.498911
+Create Date: 2026-12-06 12:01:48.775239
 """
 
 from alembic import op
