@@ -12,6 +12,7 @@ from telegram.ext import Application, ContextTypes
 
 from bot.leases import LeaseKeeper
 from bot.runtime import Runtime
+from storage.domain import search
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ async def watch_content(rt: Runtime) -> None:
             log.warning("content not reloaded, %d problem(s); first: %s", len(problems), problems[0])
         else:
             log.info("content reloaded (version %s)", rt.content.version)
+            search.prepare_index(rt.content)  # here, not in the first search after the reload
 
 
 async def warm_statistics(rt: Runtime) -> None:

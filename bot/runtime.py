@@ -18,7 +18,6 @@ from bot.limits import BurstLimiter
 from storage.domain import stats, users
 from storage.content import Content, ContentStore
 from storage.db import Database
-from storage.models import User
 from storage.domain.users import Roles
 
 if TYPE_CHECKING:
@@ -125,7 +124,7 @@ class Runtime:
         now = self.clock.now()
         # Usually a read: a write only when touch_user has something to change (see users.needs_touch).
         async with self.db.read() as session:
-            record = await session.get(User, user_id)
+            record = await users.user_row(session, user_id)
             roles = await users.load_roles(session, user_id, self.settings.admin_ids)
         if users.needs_touch(record, first_name, telegram_language, now):
             async with self.db.write() as session:

@@ -302,7 +302,6 @@ async def feedback_prompts(update: Update, context: FrontDeskContext) -> None:
     enabled = context.data.args[0] == "on"
     async with rt.db.write() as session:
         await feedback.set_prompts_enabled(session, v.user_id, enabled)
-    rt.forget_user(v.user_id)
     await update.callback_query.answer(
         v.tr._("Va bene: ti faremo di nuovo qualche domanda.") if enabled else v.tr._("Va bene: non ti faremo più domande.")
     )

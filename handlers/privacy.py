@@ -244,7 +244,8 @@ async def my_data(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     if update.callback_query:
         await update.callback_query.answer()
-    await show(update, render_my_data(v.tr, await privacy.collect(rt.db, v.user_id)))
+    # Inline: only counts are shown (storage.domain.privacy.collect); the download stays a long read.
+    await show(update, render_my_data(v.tr, await privacy.collect(rt.db, v.user_id, long=False)))
 
 
 async def my_data_download(update: Update, context: FrontDeskContext) -> None:

@@ -72,9 +72,10 @@ async def report_entry(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await _consenting(update, context)
     if v is None:
         return
-    draft = await _current_draft(rt, v.user_id)
+    async with rt.db.read() as session:
+        draft, has_reports = await ticket_lists.draft_and_has_tickets(session, v.user_id)
     if draft is None:
-        await show(update, await _categories_screen(rt, v))
+        await show(update, render_categories(v, rt.content, None, has_reports))
         return
     category = rt.content.problems.get(draft.category_id or "")
     if category is not None:
@@ -85,9 +86,8 @@ async def report_entry(update: Update, context: FrontDeskContext) -> None:
         [button(v.tr._("▶️ Continua"), callbacks.REPORT_CONTINUE)],
         [button(v.tr._("🔄 Ricomincia da capo"), callbacks.REPORT_NEW)],
     ]
-    async with rt.db.read() as session:
-        if await ticket_lists.count_tickets_of(session, v.user_id) > 0:
-            rows.append([button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
+    if has_reports:
+        rows.append([button(v.tr._("📋 Le mie segnalazioni"), callbacks.MY_REPORTS, 0)])
     rows.append(menu_row(v.tr))
     await show(update, Screen(text, rows))
 

@@ -59,6 +59,10 @@ WRITE_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process to relea
 # in rare moments (another connection recovering the log after a crash); long reads on aiosqlite's thread may wait.
 INLINE_READ_BUSY_TIMEOUT = 1.0
 THREAD_BUSY_TIMEOUT = 60.0
+# PostgreSQL: connections per instance (two instances stay well under the server's default 100), and the statements
+# each keeps prepared (the bot has a few hundred distinct ones).
+POSTGRES_POOL_SIZE = 30
+PREPARED_STATEMENTS_PER_CONNECTION = 1000
 # The write-ahead log is copied into the database file once it holds this much (SQLite's own default: 1,000 pages).
 CHECKPOINT_AFTER_BYTES = 4 * 1024 * 1024
 
@@ -256,7 +260,7 @@ async def _inline_session(maker: async_sessionmaker[AsyncSession]) -> AsyncItera
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = POSTGRES_POOL_SIZE) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self._sqlite_file: Path | None = None  # None for an in-memory database
@@ -275,7 +279,14 @@ class Database:
             # No ping before each use of a pooled connection: a round trip per transaction (p99 under load 317 ->
             # 269 ms). After a database restart the first statement on a dead connection fails, the update gets the
             # error handler's kind message, and SQLAlchemy invalidates the whole pool so the next ones reconnect.
-            self.write_engine = create_async_engine(url, pool_size=pool_size, max_overflow=20)
+            # The pool keeps every connection it opens (no overflow): under load, connections opened beyond a
+            # smaller pool were closed as soon as they came back and opened again for the next update (a TCP
+            # connection, a TLS attempt, authentication, and every statement prepared again on the new connection:
+            # a second round trip; docs/performance.md, issue 18). The cache of prepared statements holds all of
+            # the bot's (asyncpg's default of 100 would let the few hundred push each other out).
+            connect_args = {"prepared_statement_cache_size": PREPARED_STATEMENTS_PER_CONNECTION} \
+                if make_url(url).get_driver_name() == "asyncpg" else {}
+            self.write_engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, connect_args=connect_args)
             # Reads run without BEGIN and COMMIT, two round trips fewer: each statement sees what was committed when
             # it ran, enough for a screen; what must hold together is read and written in one write().
             self.read_engine = self.long_read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -21,7 +21,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
@@ -341,8 +341,13 @@ async def prompt_still_wanted(session: AsyncSession, argument: str, now: datetim
     return user is not None and user.prompts_enabled and await still_to_ask(session, prompt)
 
 
+# Built once and run as Core, like storage.domain.users' frequent writes (a "don't ask me again" is a task tenants do).
+_SET_PROMPTS = update(User.__table__).where(User.__table__.c.id == bindparam("user_id")).values(
+    prompts_enabled=bindparam("enabled", type_=User.__table__.c.prompts_enabled.type))
+
+
 async def set_prompts_enabled(session: AsyncSession, user_id: int, enabled: bool) -> None:
-    await session.execute(update(User).where(User.id == user_id).values(prompts_enabled=enabled))
+    await session.execute(_SET_PROMPTS, {"user_id": user_id, "enabled": enabled})
 
 
 # Checked just before a prompt leaves (storage.domain.outbox.GUARDS); bot/app.py registers it.

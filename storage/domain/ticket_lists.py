@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Subquery, func, or_, select, union, update
+from sqlalchemy import Subquery, exists, func, literal, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
 from storage.models import (
-    OutboxMessage, RoleGrant, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketSubscriber, User,
+    OutboxMessage, ReportDraft, RoleGrant, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketSubscriber, User,
 )
 from storage.domain.tickets import ALERT_KIND, OPEN_STATUSES
 from storage.domain.users import Roles
@@ -28,6 +28,16 @@ def _ids_of_tickets_of(user_id: int) -> Subquery:
         select(Ticket.id.label("id")).where(Ticket.reporter_id == user_id),
         select(TicketSubscriber.ticket_id.label("id")).where(TicketSubscriber.user_id == user_id),
     ).subquery()
+
+
+async def draft_and_has_tickets(session: AsyncSession, user_id: int) -> tuple[ReportDraft | None, bool]:
+    """The report entry screen's two questions in one statement (one round trip on PostgreSQL, where each was a
+    turn of the busy loop): the tenant's draft, if any, and whether they filed or joined any ticket."""
+    has_tickets = or_(exists().where(Ticket.reporter_id == user_id), exists().where(TicketSubscriber.user_id == user_id))
+    one_row = select(literal(1).label("one")).subquery()
+    query = select(ReportDraft, has_tickets).select_from(one_row).outerjoin(ReportDraft, ReportDraft.user_id == user_id)
+    draft, has = (await session.execute(query)).one()
+    return draft, bool(has)
 
 
 async def tickets_of(session: AsyncSession, user_id: int, *, limit: int, offset: int = 0) -> list[Ticket]:

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -92,11 +92,30 @@ async def touch_user(
     return user
 
 
+# The statements of every cache miss and of the most frequent writes, built once and run as Core: building a
+# statement and computing its cache key on every call, the ORM's identity map lookup, its object per row, and its
+# UPDATE machinery (which evaluates the WHERE clause against the loaded objects) cost more CPU than the statements
+# themselves (an ORM UPDATE ~1.5 ms, the same UPDATE prebuilt as Core ~0.65 ms; docs/performance.md, issue 18).
+_users, _grants = User.__table__, RoleGrant.__table__
+_USER_ROW = select(_users).where(_users.c.id == bindparam("user_id"))
+_ROLE_GRANTS = select(_grants.c.role, _grants.c.scope).where(_grants.c.user_id == bindparam("user_id"))
+_SET_LANGUAGE = update(_users).where(_users.c.id == bindparam("user_id")).values(
+    language=bindparam("language", type_=_users.c.language.type))
+_RECORD_CONSENT = update(_users).where(_users.c.id == bindparam("user_id"), _users.c.consent_at.is_(None)).values(
+    consent_at=bindparam("now", type_=_users.c.consent_at.type),
+    first_name=bindparam("first_name", type_=_users.c.first_name.type))
+
+
+async def user_row(session: AsyncSession, user_id: int) -> Row | None:
+    """The user's columns, read-only (what the user cache keeps); touch_user when the row must change."""
+    return (await session.execute(_USER_ROW, {"user_id": user_id})).first()
+
+
 # How stale last_seen_at may get: refreshing it on every visit would make every cache miss a write transaction.
 LAST_SEEN_PRECISION = timedelta(hours=1)
 
 
-def needs_touch(user: User | None, first_name: str, telegram_language: str | None, now: datetime) -> bool:
+def needs_touch(user: User | Row | None, first_name: str, telegram_language: str | None, now: datetime) -> bool:
     """Whether touch_user would change anything that matters: a new user, a new name (once the notice is accepted)
     or Telegram language, a user who had blocked the bot, or last_seen_at older than LAST_SEEN_PRECISION."""
     return (
@@ -110,18 +129,17 @@ def needs_touch(user: User | None, first_name: str, telegram_language: str | Non
 
 async def set_language(db: Database, user_id: int, language: str) -> None:
     async with db.write() as session:
-        await session.execute(update(User).where(User.id == user_id).values(language=language))
+        await session.execute(_SET_LANGUAGE, {"user_id": user_id, "language": language})
 
 
 async def record_consent(session: AsyncSession, user_id: int, now: datetime, first_name: str = "") -> None:
-    """The privacy notice was accepted: from now on the name Telegram gives is kept (staff see who reported)."""
-    await session.execute(
-        update(User).where(User.id == user_id, User.consent_at.is_(None)).values(consent_at=now, first_name=first_name[:128])
-    )
+    """The privacy notice was accepted: from now on the name Telegram gives is kept (staff see who reported).
+    A User already loaded in this session is not refreshed (a Core UPDATE)."""
+    await session.execute(_RECORD_CONSENT, {"user_id": user_id, "now": now, "first_name": first_name[:128]})
 
 
 async def load_roles(session: AsyncSession, user_id: int, admin_ids: frozenset[int]) -> Roles:
-    grants = (await session.scalars(select(RoleGrant).where(RoleGrant.user_id == user_id))).all()
+    grants = (await session.execute(_ROLE_GRANTS, {"user_id": user_id})).all()
     by_role: dict[str, set[str]] = {role: set() for role in ROLES}
     for grant in grants:
         by_role[grant.role].add(grant.scope)

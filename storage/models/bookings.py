@@ -96,6 +96,8 @@ class WaitlistEntry(SlotPlace, Base):
     __table_args__ = (
         _one_per_tenant_slot("uq_waitlist_one_per_tenant_slot", _OPEN_WAITLIST),
         Index("ix_waitlist_slot", "service_id", "slot_start", "status"),
+        # A person's entries ("my data", forget me: storage/personal_data/), read without scanning the table.
+        Index("ix_waitlist_user", "user_id"),
         Index("ix_waitlist_offers", "status", "offer_expires_at"),
         one_of("status", "waiting", "offered", "booked", "left", "expired"),
     )

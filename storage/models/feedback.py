@@ -29,6 +29,8 @@ class Feedback(Base):
               sqlite_where=ONE_PER_BOOKING, postgresql_where=ONE_PER_BOOKING),
         Index("uq_feedback_per_target", "user_id", "space_id", "service_id", unique=True,
               sqlite_where=ONE_PER_TARGET, postgresql_where=ONE_PER_TARGET),
+        # A person's opinions ("my data", forget me): the unique indexes above are partial, so they cannot serve.
+        Index("ix_feedback_user", "user_id"),
         Index("ix_feedback_space_day", "space_id", "day"),
         one_of("kind", "rating", "suggestion", "complaint"),
         CheckConstraint("stars IS NULL OR (stars >= 1 AND stars <= 5)", name="stars"),

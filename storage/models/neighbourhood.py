@@ -112,6 +112,8 @@ class BroadcastRecipient(Base):
     __tablename__ = "broadcast_recipients"
     __table_args__ = (
         Index("uq_broadcast_recipients_one", "broadcast_id", "user_id", unique=True),
+        # What a person received ("my data", forget me): without it, a scan of every broadcast's every recipient.
+        Index("ix_broadcast_recipients_user", "user_id"),
         Index("ix_broadcast_recipients_due", "status", "broadcast_id", "not_before"),
         one_of("status", "pending", "sent", "unreachable", "failed", "dropped"),
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-06 11:11:01+00:00
+Create Date: 2026-12-06 12:04:19+00:00
 
 Written by `python -m storage.migrations.regenerate` from the models: do not edit by hand. Each entry of tables() is
 one table (its columns, then its keys, checks and indexes under their final names), created in this order, which
@@ -91,7 +91,7 @@ def tables() -> tuple:
           ('stars', sa.Integer(), NULL), ('comment', sa.Text(), NULL), ('day', sa.Date())],
          [primary_key('pk_feedback', 'id'), check('ck_feedback_kind', "kind IN ('rating', 'suggestion', 'complaint')"),
           check('ck_feedback_stars', 'stars IS NULL OR (stars >= 1 AND stars <= 5)'),
-          index('ix_feedback_space_day', 'space_id', 'day'),
+          index('ix_feedback_space_day', 'space_id', 'day'), index('ix_feedback_user', 'user_id'),
           index('uq_feedback_per_booking', 'user_id', 'booking_id', unique=True, where='booking_id IS NOT NULL'),
           index('uq_feedback_per_target', 'user_id', 'space_id', 'service_id', unique=True, where="kind = 'rating' AND booking_id IS NULL AND user_id IS NOT NULL")]),
         ('feedback_drafts', [('user_id', sa.BigInteger(), CHOSEN), ('kind', sa.String(length=12)),
@@ -225,6 +225,7 @@ def tables() -> tuple:
           foreign_key('fk_broadcast_recipients_broadcast_id_broadcasts', ['broadcast_id'], ['broadcasts.id'], 'CASCADE'),
           check('ck_broadcast_recipients_status', "status IN ('pending', 'sent', 'unreachable', 'failed', 'dropped')"),
           index('ix_broadcast_recipients_due', 'status', 'broadcast_id', 'not_before'),
+          index('ix_broadcast_recipients_user', 'user_id'),
           index('uq_broadcast_recipients_one', 'broadcast_id', 'user_id', unique=True)]),
         ('follows', [('user_id', sa.BigInteger()), ('topic', sa.String(length=80)),
           ('created_at', sa.DateTime(timezone=True))],
@@ -319,7 +320,7 @@ def tables() -> tuple:
           ('text', sa.Text(), NULL)],
          [primary_key('pk_ticket_events', 'id'),
           foreign_key('fk_ticket_events_ticket_id_tickets', ['ticket_id'], ['tickets.id'], 'CASCADE'),
-          index('ix_ticket_events_ticket_kind', 'ticket_id', 'kind')]),
+          index('ix_ticket_events_actor', 'actor_id'), index('ix_ticket_events_ticket_kind', 'ticket_id', 'kind')]),
         ('ticket_media', [('id', sa.Integer()), ('ticket_id', sa.Integer()), ('kind', sa.String(length=8)),
           ('file_id', sa.String(length=256)), ('path', sa.String(length=256)), ('size', sa.Integer()),
           ('mime_type', sa.String(length=64)), ('token', sa.String(length=64)), ('added_by', sa.BigInteger(), NULL),
@@ -347,7 +348,7 @@ def tables() -> tuple:
           foreign_key('fk_waitlist_entries_user_id_users', ['user_id'], ['users.id'], 'CASCADE'),
           check('ck_waitlist_entries_status', "status IN ('waiting', 'offered', 'booked', 'left', 'expired')"),
           index('ix_waitlist_offers', 'status', 'offer_expires_at'),
-          index('ix_waitlist_slot', 'service_id', 'slot_start', 'status'),
+          index('ix_waitlist_slot', 'service_id', 'slot_start', 'status'), index('ix_waitlist_user', 'user_id'),
           index('uq_waitlist_one_per_tenant_slot', 'user_id', 'service_id', 'slot_start', unique=True, where="status IN ('waiting', 'offered')")]),
         ('guide_stuck', [('id', sa.Integer()), ('run_id', sa.Integer()), ('user_id', sa.BigInteger()),
           ('guide_id', sa.String(length=64)), ('step', sa.Integer()), ('created_at', sa.DateTime(timezone=True)),
