@@ -10,6 +10,7 @@ Telegram sends again (its 200 was lost) is neither lost nor handled twice. A run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -125,12 +126,13 @@ class InboxWriter:
     one, and each caller returns once its own is committed. Under load one transaction carries the inbox's writes
     of many updates (a transaction per update cost as much CPU as handling the update).
 
-    On SQLite everything asked for during one turn of the event loop is written at the start of the next, in one
-    transaction that lets the loop go nowhere (`Database.sqlite_write_now`): a caller waits two turns of the loop.
-    Through the writer's turn (a task awaiting the turn, a checkout, a shielded close) it waited ~6, each as long
-    as everything else the busy loop had to do: a webhook's 200 came 68 ms p50 after its POST, and Telegram keeps
-    only 40 POSTs in flight (docs/performance.md, the webhook's 200). The task remains for when a handler's
-    transaction holds the turn across an await, another process holds the write lock, and for PostgreSQL."""
+    On SQLite a transaction lets the loop go nowhere (`Database.sqlite_write_now`, ~0.1 ms): a store (a webhook's
+    update, a getUpdates page) is written at once, with every mark asked for meanwhile, and its caller waits no
+    turn of the event loop; marks alone are written together at the loop's next turn. Through the writer's turn
+    (a task awaiting the turn, a checkout, a shielded close) a store waited ~6 turns, each as long as everything
+    else the busy loop had to do: a webhook's 200 came 68 ms p50 after its POST, while Telegram keeps only 40 POSTs
+    in flight (docs/performance.md, the webhook's 200). The task remains for when a handler's transaction holds
+    the turn across an await or another process holds the write lock, and for PostgreSQL."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -146,7 +148,9 @@ class InboxWriter:
         if not rows:
             return []
         self._rows.extend(rows)
-        new = await self._committed()
+        new = self._write_now() if self.db.is_sqlite and self._writer is None else None
+        if new is None:
+            new = await self._committed()
         return [row["update_id"] for row in rows if row["update_id"] in new]
 
     async def mark_handled(self, update_id: int, now: datetime) -> None:
@@ -172,20 +176,25 @@ class InboxWriter:
 
     def _flush_now(self) -> None:
         self._flush_due = False
-        if self._writer is not None or not self._waiting:
-            return
+        if self._writer is None and self._waiting:
+            with contextlib.suppress(Exception):  # the error has gone to the callers' futures
+                self._write_now()
+
+    def _write_now(self) -> set[int] | None:
+        """SQLite: what was asked for so far, in one transaction now; returns the stored ids that were new, or None
+        when it cannot be written now (the writer's turn is taken): then the writer task writes it."""
         rows, handled, waiting = self._take()
         try:
             written, new = self.db.sqlite_write_now(lambda connection: _write_sqlite_now(self.db, connection, rows, handled))
         except Exception as error:
             _settle(waiting, error=error)
-            return
-        if written:
-            _settle(waiting, new)
-            return
-        # Not now: the writer task waits for the turn, with these first.
-        self._rows[:0], self._handled[:0], self._waiting[:0] = rows, handled, waiting
-        self._writer = asyncio.create_task(self._write_all(), name="inbox-writer")
+            raise
+        if not written:
+            self._rows[:0], self._handled[:0], self._waiting[:0] = rows, handled, waiting
+            self._writer = asyncio.create_task(self._write_all(), name="inbox-writer")
+            return None
+        _settle(waiting, new)
+        return new
 
     async def _write_all(self) -> None:
         try:
