@@ -338,10 +338,11 @@ class Database:
                 pause = min(pause * 2, 0.1)
             try:
                 yield raw
+                raw.execute("COMMIT")
             except BaseException:
-                raw.execute("ROLLBACK")
+                if raw.in_transaction:  # a failed COMMIT too: the kept connection must not stay in a transaction
+                    raw.execute("ROLLBACK")
                 raise
-            raw.execute("COMMIT")
         self._checkpoint_if_due()
 
     def sqlite_write_now(self, work: Callable[[sqlite3.Connection], _T]) -> tuple[bool, _T | None]:
@@ -361,10 +362,11 @@ class Database:
             raise
         try:
             result = work(raw)
+            raw.execute("COMMIT")
         except BaseException:
-            raw.execute("ROLLBACK")
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
             raise
-        raw.execute("COMMIT")
         self._checkpoint_if_due()
         return True, result
 
