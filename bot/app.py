@@ -42,6 +42,7 @@ from bot.outbox_sender import OutboxSender, retry_seconds
 from bot.runtime import USER_CHANGES_POLL_SECONDS, WAKES_AFTER_UPDATE, DeferredWakes, FrontDeskContext, Runtime
 from bot.telegram_http import AiohttpRequest
 from bot.ui import Screen, menu_row, show, slim_pressed_message
+from bot.webhook_answers import AnswersInResponse
 from handlers import admin, directory, fallback, staff, start
 from handlers import agenda, booking
 from handlers import custodian, reports
@@ -180,17 +181,26 @@ def wire() -> None:
 
 class FrontDeskBot(ExtBot):
     """Remembers which callback queries were answered, so the error handler answers only those left hanging
-    (Telegram refuses a second answer)."""
+    (Telegram refuses a second answer). In webhook mode an answer may go in the webhook's response instead of a
+    call (bot/webhook_answers.py)."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self._answered: OrderedDict[str, None] = OrderedDict()
+        self._answers_in_response: AnswersInResponse | None = None
+
+    def answer_in_webhook_responses(self, answers: AnswersInResponse) -> None:
+        self._answers_in_response = answers
 
     def was_answered(self, callback_query_id: str) -> bool:
         return callback_query_id in self._answered
 
     async def answer_callback_query(self, callback_query_id: str, *args, **kwargs):  # type: ignore[no-untyped-def]
-        result = await super().answer_callback_query(callback_query_id, *args, **kwargs)
+        in_response = self._answers_in_response
+        if in_response is not None and in_response.give(callback_query_id, args, kwargs):
+            result = True
+        else:
+            result = await super().answer_callback_query(callback_query_id, *args, **kwargs)
         self._answered[callback_query_id] = None
         if len(self._answered) > 10_000:
             self._answered.popitem(last=False)

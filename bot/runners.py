@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.inbox import InboxDispatcher, InboxPoller, instance_name
 from bot.leases import LeaseKeeper
 from bot.runtime import Runtime
+from bot.webhook_answers import AnswersInResponse
 from storage.content import ContentStore
 from storage.db import Database, upgrade
 
@@ -53,9 +54,13 @@ async def healthz(_request: web.Request) -> web.Response:
 
 class BotService:
     def __init__(self, settings: Settings, *, clock: Clock | None = None, webhook: bool | None = None,
-                 durable_inbox: bool = True) -> None:
+                 durable_inbox: bool = True, answers_in_response: bool = True) -> None:
         self.settings = settings
         self.durable_inbox = durable_inbox  # False only in `qcbot bench load`'s reference run (bot/inbox.py)
+        # Webhook mode: button answers in the webhook's response (bot/webhook_answers.py); False only in a reference
+        # run of `qcbot bench load`.
+        self.answers_in_response = answers_in_response
+        self._answers: AnswersInResponse | None = None
         self.clock = clock or Clock()
         self.webhook = settings.uses_webhook if webhook is None else webhook
         self.runtime: Runtime | None = None
@@ -89,6 +94,9 @@ class BotService:
                 application.update_processor.before_turn = self.inbox.wait_for_turn
         await self.inbox.recover()  # before anything new arrives, so a chat's new updates queue behind its leftovers
         if self.webhook:
+            if self.answers_in_response:
+                self._answers = AnswersInResponse()
+                application.bot.answer_in_webhook_responses(self._answers)
             await application.bot.set_webhook(
                 settings.webhook_url, secret_token=settings.webhook_secret, allowed_updates=ALLOWED_UPDATES,
             )
@@ -121,11 +129,20 @@ class BotService:
             return web.Response(status=400, text="not JSON")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return web.Response(status=400, text="not an update")
+        query = data.get("callback_query")
+        query_id = query.get("id") if self._answers is not None and isinstance(query, dict) else None
+        answer = self._answers.expect(query_id) if isinstance(query_id, str) else None
         try:
             await self.inbox.receive([data])
         except Exception:  # not stored: Telegram keeps the update and sends it again
+            if answer is not None:
+                self._answers.forget(query_id)
             log.exception("could not store update %s", data["update_id"])
             return web.Response(status=503, text="not stored, send it again")
+        if answer is not None:  # stored: the 200 may now wait a little for the button's answer
+            response = await self._answers.response(query_id, answer)
+            if response is not None:
+                return response
         return web.Response(text="ok")
 
     async def stop(self) -> None:

@@ -27,10 +27,10 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 from alembic import command
@@ -67,6 +67,7 @@ PREPARED_STATEMENTS_PER_CONNECTION = 1000
 CHECKPOINT_AFTER_BYTES = 4 * 1024 * 1024
 
 
+_T = TypeVar("_T")
 _Outcome = tuple[Any, int, int | None, list[Any]]  # description, rowcount, lastrowid, rows
 
 
@@ -292,6 +293,8 @@ class Database:
             self.read_engine = self.long_read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._sqlite_writer_turn = asyncio.Lock() if self.is_sqlite else None
+        self._kept_writer: Any = None  # the AsyncConnection behind _kept_writer_raw (SQLite)
+        self._kept_writer_raw: sqlite3.Connection | None = None
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._long_reader = async_sessionmaker(self.long_read_engine, expire_on_commit=False)
 
@@ -306,36 +309,77 @@ class Database:
             yield session
         self._checkpoint_if_due()
 
+    async def _kept_sqlite_writer(self) -> sqlite3.Connection:
+        """SQLite's own connection for the inbox's writes, checked out of the write pool once and kept until
+        dispose(). A checkout and a close for each write cost turns of the event loop (SQLAlchemy closes an
+        AsyncConnection in a task of its own, behind asyncio.shield): under load each turn waits for everything
+        else the loop has to do, and those turns were most of a webhook's wait for its 200 (docs/performance.md,
+        the webhook's 200)."""
+        if self._kept_writer_raw is None:
+            connection = await self.write_engine.connect()
+            if self._kept_writer_raw is not None:  # another caller was first while this one connected
+                await connection.close()
+                return self._kept_writer_raw
+            self._kept_writer = connection
+            self._kept_writer_raw = (await connection.get_raw_connection()).driver_connection._conn
+        return self._kept_writer_raw
+
     @asynccontextmanager
     async def sqlite_write_connection(self) -> AsyncIterator[sqlite3.Connection]:
         """A write transaction on SQLite's own connection (BEGIN IMMEDIATE … COMMIT), in the same turn as write():
         for the few hottest small writes (the inbox), where SQLAlchemy's session cost three times the statements.
-        Values must be bound as SQLAlchemy would (the column types' bind processors)."""
+        Values must be bound as SQLAlchemy would (the column types' bind processors). `sqlite_write_now` does
+        the same without waiting, when it can."""
         assert self._sqlite_writer_turn is not None, "SQLite only"
-        # The connection is checked out of the pool BEFORE taking the writer's turn: the checkout awaits, and an
-        # await while holding the turn let handlers' writes queue behind it; asyncio.Lock then hands the turn from
-        # waiter to waiter one loop turn apiece, and every newcomer queued too (a convoy: handlers' writes waited
-        # 34-60 ms p50, 150-375 ms p95 for a turn held ~1 ms; docs/performance.md, writes under load).
-        async with self.write_engine.connect() as connection:
-            raw: sqlite3.Connection = (await connection.get_raw_connection()).driver_connection._conn
-            async with self._sqlite_writer_turn:
-                deadline, pause = time.monotonic() + WRITE_LOCK_TIMEOUT, 0.002
-                while True:  # as _begin_inline: another process holding the lock is waited for, the loop going on
-                    try:
-                        raw.execute("BEGIN IMMEDIATE")
-                        break
-                    except sqlite3.OperationalError as error:
-                        if not _is_locked(error) or time.monotonic() > deadline:
-                            raise
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 0.1)
+        # The connection is at hand BEFORE taking the writer's turn: an await while holding the turn let handlers'
+        # writes queue behind it; asyncio.Lock then hands the turn from waiter to waiter one loop turn apiece, and
+        # every newcomer queued too (a convoy: handlers' writes waited 34-60 ms p50, 150-375 ms p95 for a turn
+        # held ~1 ms; docs/performance.md, writes under load).
+        raw = await self._kept_sqlite_writer()
+        async with self._sqlite_writer_turn:
+            deadline, pause = time.monotonic() + WRITE_LOCK_TIMEOUT, 0.002
+            while True:  # as _begin_inline: another process holding the lock is waited for, the loop going on
                 try:
-                    yield raw
-                except BaseException:
-                    raw.execute("ROLLBACK")
-                    raise
+                    raw.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as error:
+                    if not _is_locked(error) or time.monotonic() > deadline:
+                        raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.1)
+            try:
+                yield raw
                 raw.execute("COMMIT")
+            except BaseException:
+                if raw.in_transaction:  # a failed COMMIT too: the kept connection must not stay in a transaction
+                    raw.execute("ROLLBACK")
+                raise
         self._checkpoint_if_due()
+
+    def sqlite_write_now(self, work: Callable[[sqlite3.Connection], _T]) -> tuple[bool, _T | None]:
+        """`work` in a write transaction on the inbox's connection, committed before this returns, without letting
+        the event loop go — if it can run now: no write transaction of this process is open (the writer's turn is
+        free; one whose next holder has been woken but not yet run has not begun), the connection is at hand, and
+        no other process holds SQLite's write lock. Returns (True, what work returned), or (False, None) with
+        nothing written: then `sqlite_write_connection` waits for the turn."""
+        raw = self._kept_writer_raw
+        if raw is None or self._sqlite_writer_turn is None or self._sqlite_writer_turn.locked():
+            return False, None
+        try:
+            raw.execute("BEGIN IMMEDIATE")  # busy timeout 0: fails at once if another process writes
+        except sqlite3.OperationalError as error:
+            if _is_locked(error):
+                return False, None
+            raise
+        try:
+            result = work(raw)
+            raw.execute("COMMIT")
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
+        self._checkpoint_if_due()
+        return True, result
 
     def _checkpoint_if_due(self) -> None:
         """After a commit: once the log has grown past CHECKPOINT_AFTER_BYTES, copy it into the database file on
@@ -370,6 +414,10 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self._kept_writer is not None:
+            self._kept_writer_raw = None
+            await self._kept_writer.close()
+            self._kept_writer = None
         if self._checkpoint is not None:
             await asyncio.gather(self._checkpoint, return_exceptions=True)
         if self._checkpointer is not None:

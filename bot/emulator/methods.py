@@ -78,6 +78,8 @@ class BotApiMethods:
 
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
+        # Carries out a method given in the bot's answer to a webhook POST (set by BotApiEmulator).
+        self.on_webhook_answer: Callable[[Any], Awaitable[None]] | None = None
         handlers: list[tuple[str, Handler]] = [
             ("getMe", self.get_me),
             ("getUpdates", self.get_updates),
@@ -163,7 +165,7 @@ class BotApiMethods:
         )
         if params.boolean("drop_pending_updates"):
             pending = []
-        delivery = WebhookDelivery(url, secret_token, max_connections)
+        delivery = WebhookDelivery(url, secret_token, max_connections, self.on_webhook_answer)
         delivery.start(pending)
         self.state.webhook = delivery
         return True

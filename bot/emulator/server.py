@@ -60,10 +60,13 @@ class BotApiEmulator:
         }
         self.state = EmulatorState(self.bot_user, history_limit)
         self.methods = BotApiMethods(self.state)
+        self.methods.on_webhook_answer = self._call_from_webhook_answer
         self.faults = FaultPlan()
         self.calls: list[tuple[str, dict[str, Any]]] = []  # the last ``log_limit`` calls, oldest first
         # The last ``log_limit`` 4xx answers, oldest first (not those whose client had gone away).
         self.refusals: list[Refusal] = []
+        # Calls the bot made in its answers to webhook POSTs (also in ``calls``), oldest first.
+        self.webhook_answer_calls: list[tuple[str, dict[str, Any]]] = []
         self._log_limit = log_limit
         self._read_cursors: dict[int, int] = {}
         self._runner: web.AppRunner | None = None
@@ -492,16 +495,43 @@ class BotApiEmulator:
             await asyncio.sleep(fault.delay)  # the call took effect; only the answer is late
         return response
 
+    async def _call_from_webhook_answer(self, answer: Any) -> None:
+        """A method call in the bot's answer to a webhook POST ("Making requests when getting updates"): carried
+        out as strictly as a call and refused the same way (the refusal is recorded), though the bot never learns
+        the outcome. An answer without a method asks for nothing."""
+        if not isinstance(answer, dict) or "method" not in answer:
+            return
+        name = str(answer["method"])
+        values = {key: value for key, value in answer.items() if key != "method"}
+        method = name.lower()
+        if not self.methods.knows(method):
+            self._record_refusal(name, values, _NOT_FOUND, injected=False)
+            return
+        method_name = self.methods.canonical_names[method]
+        params = Params(values)
+        logged_params = params.for_log()
+        self._log_call(method_name, logged_params)
+        self.webhook_answer_calls.append((method_name, logged_params))
+        _trim(self.webhook_answer_calls, self._log_limit)
+        try:
+            await self.methods.call(method, params)
+        except ApiError as error:
+            self._record_refusal(method_name, logged_params, error, injected=False)
+        self.state.notify_change()
+
     def _refuse(
         self, request: web.Request, method: str, params: dict[str, Any], error: ApiError, *, injected: bool
     ) -> web.Response:
         client_still_there = request.transport is not None and not request.transport.is_closing()
         if 400 <= error.error_code < 500 and client_still_there:
-            refusal = Refusal(method, params, error.error_code, error.description, time.time(), injected)
-            self.refusals.append(refusal)
-            _trim(self.refusals, self._log_limit)
-            self.state.emit("refusal", chat_id=_chat_id_or_none(params), refusal=refusal.to_dict())
+            self._record_refusal(method, params, error, injected=injected)
         return _json_response(error.to_response(), error.error_code)
+
+    def _record_refusal(self, method: str, params: dict[str, Any], error: ApiError, *, injected: bool) -> None:
+        refusal = Refusal(method, params, error.error_code, error.description, time.time(), injected)
+        self.refusals.append(refusal)
+        _trim(self.refusals, self._log_limit)
+        self.state.emit("refusal", chat_id=_chat_id_or_none(params), refusal=refusal.to_dict())
 
     def _log_call(self, method: str, params: dict[str, Any]) -> None:
         self.calls.append((method, params))

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -100,11 +100,15 @@ def update_chat_key(update: dict[str, Any]) -> int:
 class WebhookDelivery:
     """POSTs updates to the bot's webhook: in order within a chat, up to max_connections chats at once.
 
-    A failed POST (connection error or non-2xx status) is retried with a growing pause, as Telegram does.
+    A failed POST (connection error or non-2xx status) is retried with a growing pause, as Telegram does. A 2xx
+    answer with a JSON body may carry a method call (the Bot API's "Making requests when getting updates"): it goes
+    to `on_answer`, which carries it out as a call.
     """
 
-    def __init__(self, url: str, secret_token: str | None, max_connections: int) -> None:
+    def __init__(self, url: str, secret_token: str | None, max_connections: int,
+                 on_answer: Callable[[Any], Awaitable[None]] | None = None) -> None:
         self.url = url
+        self.on_answer = on_answer
         self.secret_token = secret_token
         self.max_connections = max_connections
         self.last_error_date: int | None = None
@@ -167,8 +171,10 @@ class WebhookDelivery:
         while True:
             try:
                 async with self._session.post(self.url, data=body) as response:
-                    await response.read()
+                    answer = await response.read()
                     if 200 <= response.status < 300:
+                        if self.on_answer is not None and response.content_type == "application/json":
+                            await self.on_answer(_json_or_none(answer))
                         return
                     self._record_error(f"Wrong response from the webhook: {response.status} {response.reason}")
             except (aiohttp.ClientError, asyncio.TimeoutError) as error:
@@ -179,3 +185,10 @@ class WebhookDelivery:
     def _record_error(self, message: str) -> None:
         self.last_error_date = int(time.time())
         self.last_error_message = message
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

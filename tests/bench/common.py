@@ -155,7 +155,8 @@ def cpu_seconds(process: psutil.Process) -> float:
 @dataclass
 class BotSpec:
     """What the child process runs. kind: "product", "product-no-inbox" (the product storing no update: what the
-    inbox costs), "bare-httpx" or "bare-aiohttp"; mode: "polling" or "webhook"."""
+    inbox costs), "product-answer-by-call" (no button answers in the webhook's response), "bare-httpx" or
+    "bare-aiohttp"; mode: "polling" or "webhook"."""
 
     kind: str
     mode: str
@@ -262,7 +263,8 @@ async def _serve_product(spec: BotSpec, stop: asyncio.Event) -> None:
     from bot.runners import BotService, tune_garbage_collector
 
     service = BotService(load_settings(spec.env), webhook=spec.mode == "webhook",
-                         durable_inbox=spec.kind != "product-no-inbox")
+                         durable_inbox=spec.kind != "product-no-inbox",
+                         answers_in_response=spec.kind != "product-answer-by-call")
     await service.start()
     tune_garbage_collector()  # as `qcbot run` does
     try:
@@ -314,7 +316,7 @@ async def _child_main(spec: BotSpec) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    if spec.kind in ("product", "product-no-inbox"):
+    if spec.kind in ("product", "product-no-inbox", "product-answer-by-call"):
         await _serve_product(spec, stop)
     elif spec.kind in ("bare-httpx", "bare-aiohttp"):
         await _serve_bare(spec, stop)
@@ -324,8 +326,8 @@ async def _child_main(spec: BotSpec) -> None:
         await serve_aiogram(spec.api_url, spec.file_url, BENCH_TOKEN, spec.mode, spec.webhook_url, WEBHOOK_PATH,
                             WEBHOOK_SECRET, spec.listen_port, stop)
     else:
-        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx, bare-aiohttp "
-                         "or bare-aiogram")
+        raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, product-answer-by-call, "
+                         "bare-httpx, bare-aiohttp or bare-aiogram")
 
 
 def _child(argv: list[str]) -> None:

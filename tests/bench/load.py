@@ -27,8 +27,10 @@ from typing import Any
 describe = "load: replies/s, latency, CPU and memory of the bot vs bare PTB bots, polling and webhook"
 
 # product-no-inbox: the product storing no update, beside which the product's figures are the inbox's cost.
-BOTS = ("product", "product-no-inbox", "bare-httpx", "bare-aiohttp", "bare-aiogram")
-PRODUCTS = ("product", "product-no-inbox")
+# product-answer-by-call: the product answering pressed buttons with a call in webhook mode, not in the webhook's
+# response (bot/webhook_answers.py).
+BOTS = ("product", "product-no-inbox", "product-answer-by-call", "bare-httpx", "bare-aiohttp", "bare-aiogram")
+PRODUCTS = ("product", "product-no-inbox", "product-answer-by-call")
 MODES = ("polling", "webhook")
 MIXES = ("walk", "tasks")
 REPLY_TIMEOUT = 15.0  # a tenant who waits longer gives up on that step and says /menu

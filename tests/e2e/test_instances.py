@@ -65,7 +65,9 @@ class RoundRobinProxy:
                                                  headers=headers) as response:
                     answer = await response.read()
                     self.served[upstream] += 1
-                    return web.Response(status=response.status, body=answer)
+                    # With its content type: a pressed button's answer may travel in the body (bot/webhook_answers.py).
+                    return web.Response(status=response.status, body=answer,
+                                        headers={"Content-Type": response.headers.get("Content-Type", "text/plain")})
             except aiohttp.ClientConnectionError:
                 continue
         return web.Response(status=502, text="no instance")

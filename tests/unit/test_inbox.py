@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
+from storage.db import Database
 from storage.domain import inbox, privacy
 from storage.models import InboxUpdate
 from tests.scan import traces_of
@@ -99,3 +100,104 @@ async def test_the_group_writer_stores_and_marks_many_updates_together_each_once
     await asyncio.gather(*(writer.mark_handled(n, NOW) for n in (40, 41, 42)))
     assert [row.update_id for row in await inbox.pending(db)] == [43, 44]
     assert await writer.store([text_update(40, 0)], NOW, ME) == []  # handled already
+
+
+async def test_each_store_returns_only_once_its_update_is_committed(db):
+    """What the webhook's 200 waits for: many requests at once, each sees its update committed (another connection
+    reads it) the moment its store returns."""
+    writer = inbox.InboxWriter(db)
+
+    async def webhook_request(update_id: int) -> bool:
+        await writer.store([text_update(update_id, update_id % 7)], NOW, ME)
+        return update_id in {row.update_id for row in await inbox.pending(db)}
+
+    assert await asyncio.gather(*(webhook_request(60 + n) for n in range(20))) == [True] * 20
+
+
+async def test_stores_while_a_handler_holds_the_writers_turn_wait_and_are_committed_together(sqlite_url, monkeypatch):
+    """SQLite: a store is written at once unless a transaction of the process is open; then the stores wait for
+    it, go together in one transaction, and none returns before that transaction is committed."""
+    db = Database(sqlite_url)
+    writes = []
+    real_write = inbox._write
+
+    async def counted_write(*args):
+        writes.append(args)
+        return await real_write(*args)
+
+    monkeypatch.setattr(inbox, "_write", counted_write)
+    writer = inbox.InboxWriter(db)
+    try:
+        assert await writer.store([text_update(49, 9)], NOW, ME) == [49]  # the first opens the writer's connection
+        writes.clear()
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def handler_transaction() -> None:
+            async with db.write():
+                holding.set()
+                await release.wait()  # an await inside a transaction: the writer's turn stays taken
+
+        handler = asyncio.create_task(handler_transaction())
+        await holding.wait()
+        stores = [asyncio.create_task(writer.store([text_update(50 + n, n)], NOW, ME)) for n in range(5)]
+        await asyncio.sleep(0.05)
+        assert not any(store.done() for store in stores)
+        assert [row.update_id for row in await inbox.pending(db)] == [49]  # nothing of theirs committed yet
+        release.set()
+        assert await asyncio.gather(*stores) == [[50], [51], [52], [53], [54]]
+        await handler
+        assert len(writes) == 1  # one transaction for the five
+        assert [row.update_id for row in await inbox.pending(db)] == [49, 50, 51, 52, 53, 54]
+        # The turn is free again: the next store is written at once, without the writer task.
+        assert await writer.store([text_update(55, 5)], NOW, ME) == [55] and len(writes) == 1
+    finally:
+        await db.dispose()
+
+
+async def test_marks_asked_for_together_are_written_in_one_transaction_and_ride_along_with_a_store(sqlite_url, monkeypatch):
+    db = Database(sqlite_url)
+    writer = inbox.InboxWriter(db)
+    try:
+        await writer.store([text_update(70 + n, n) for n in range(6)], NOW, ME)
+        transactions = []
+        real_write_now = db.sqlite_write_now
+
+        def counted_write_now(work):
+            transactions.append(work)
+            return real_write_now(work)
+
+        monkeypatch.setattr(db, "sqlite_write_now", counted_write_now)
+        await asyncio.gather(*(writer.mark_handled(70 + n, NOW) for n in range(3)))
+        assert len(transactions) == 1
+        # A mark asked for, then a store before the mark's turn comes: both in the store's transaction.
+        mark = asyncio.create_task(writer.mark_handled(73, NOW))
+        await asyncio.sleep(0)  # the mark is queued
+        assert await writer.store([text_update(76, 6)], NOW, ME) == [76]
+        await mark
+        assert len(transactions) == 2
+        assert [row.update_id for row in await inbox.pending(db)] == [74, 75, 76]
+    finally:
+        await db.dispose()
+
+
+async def test_a_store_waits_while_another_process_holds_the_write_lock(sqlite_url):
+    """Another process (a second instance, `qcbot invite`) writing: the store does not fail, nor block the loop;
+    it is written once the lock is free."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    db = Database(sqlite_url)
+    writer = inbox.InboxWriter(db)
+    other = sqlite3.connect(make_url(sqlite_url).database, isolation_level=None)
+    try:
+        await writer.store([text_update(80, 1)], NOW, ME)
+        other.execute("BEGIN IMMEDIATE")
+        store = asyncio.create_task(writer.store([text_update(81, 1)], NOW, ME))
+        await asyncio.sleep(0.05)
+        assert not store.done()  # the loop went on meanwhile
+        other.execute("COMMIT")
+        assert await store == [81]
+    finally:
+        other.close()
+        await db.dispose()

@@ -61,8 +61,9 @@ async def test_allowed_updates_filter_later_updates(emu: BotApiEmulator, bot: te
 class WebhookReceiver:
     """A tiny bot-side webhook server that records deliveries and can fail the first ones."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(self, failures: int = 0, answers: list[dict[str, Any]] | None = None) -> None:
         self.failures = failures
+        self.answers = list(answers or [])  # method calls to put in the responses, one per delivery
         self.received: list[dict[str, Any]] = []
         self.secrets: list[str | None] = []
         self.runner: web.AppRunner | None = None
@@ -74,6 +75,8 @@ class WebhookReceiver:
             return web.Response(status=500)
         self.secrets.append(request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
         self.received.append(await request.json())
+        if self.answers:
+            return web.json_response(self.answers.pop(0))
         return web.Response()
 
     async def __aenter__(self) -> WebhookReceiver:
@@ -120,6 +123,26 @@ async def test_undelivered_webhook_updates_return_to_the_queue(emu: BotApiEmulat
         await until(lambda: receiver.failures < 10**6)
         await bot.delete_webhook()
     assert [u.message.text for u in await bot.get_updates()] == ["non consegnato"]
+
+
+async def test_a_method_in_the_webhooks_response_is_carried_out_as_strictly_as_a_call(emu: BotApiEmulator, bot: telegram.Bot) -> None:
+    """The Bot API's "Making requests when getting updates": the bot never sees the outcome, the emulator records
+    it (the call, or the refusal Telegram would make)."""
+    answers = [
+        {"method": "sendMessage", "chat_id": USER, "text": "risposta nella risposta"},
+        {"method": "sendMessage", "chat_id": USER, "text": ""},
+        {"method": "sendTelepathy", "chat_id": USER},
+        {"ok": True},  # no method: nothing asked
+    ]
+    async with WebhookReceiver(answers=answers) as receiver:
+        await bot.set_webhook(receiver.url)
+        for n in range(4):
+            emu.send_text(USER, f"messaggio {n}")
+        await until(lambda: len(receiver.received) == 4 and len(emu.refusals) == 2)
+        await bot.delete_webhook()
+    assert emu.last_bot_message(USER).text == "risposta nella risposta"
+    assert [method for method, _params in emu.webhook_answer_calls] == ["sendMessage", "sendMessage"]
+    assert [(r.method, r.error_code) for r in emu.refusals] == [("sendMessage", 400), ("sendTelepathy", 404)]
 
 
 async def test_webhook_must_be_loopback(bot: telegram.Bot) -> None:
