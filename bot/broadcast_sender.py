@@ -120,9 +120,10 @@ class BroadcastSender:
             finished = await broadcast.close_finished(self.db, now)
             return bool(finished) or any(not item.fanout_done for item in active)
         for index, row in enumerate(rows):
-            # Not through a pause: after the wait, a pause that came meanwhile gives the rest of the batch back, so
-            # no row stays leased through a long retry_after.
-            await self.pacer.wait()
+            # Each row waits for a call slot here and for the pacer in its task, right before its call (so the
+            # pacer's window counts the call itself, not the rendering before it). After a 429 the rest of the
+            # batch goes back, so no row stays leased through a long retry_after.
+            await asyncio.sleep(0)  # the answers already on their way (a 429 among them) are taken in first
             if self._stopping or self._paused_until > time.monotonic():  # a 429 came back while we waited
                 await broadcast.release(self.db, [later.id for later in rows[index:]], self.clock.now())
                 break
@@ -130,7 +131,7 @@ class BroadcastSender:
                 await broadcast.release(self.db, [row.id], self.clock.now() + timedelta(seconds=self.per_chat_seconds))
                 continue
             await self._slots.acquire()
-            task = asyncio.create_task(self._deliver(row, self.pacer.begin()))
+            task = asyncio.create_task(self._deliver(row))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return True
@@ -145,16 +146,15 @@ class BroadcastSender:
             self._last_in_chat = {chat: at for chat, at in self._last_in_chat.items() if now - at < self.per_chat_seconds}
         return True
 
-    async def _deliver(self, row: broadcast.Claimed, started: int) -> None:
+    async def _deliver(self, row: broadcast.Claimed) -> None:
         try:
-            await self._deliver_row(row, started)
+            await self._deliver_row(row)
         except Exception:
             log.exception("broadcast row %s failed", row.id)
         finally:
-            self.pacer.end(started)  # a row that never reached the call (dropped, paused) ends here
             self._slots.release()
 
-    async def _deliver_row(self, row: broadcast.Claimed, started: int) -> None:
+    async def _deliver_row(self, row: broadcast.Claimed) -> None:
         item = self._broadcasts.get(row.broadcast_id)
         now = self.clock.now()
         call = await self.render(item, row) if item is not None else None
@@ -162,7 +162,9 @@ class BroadcastSender:
             await broadcast.mark(self.db, row.id, "dropped", now, "nothing to send")
             return
         method, params = call
+        started = await self.pacer.start()
         if self._paused_until > time.monotonic():  # a 429 came back after this row was handed out: not now
+            self.pacer.end(started)
             await broadcast.release(self.db, [row.id], self.clock.now())
             return
         try:
@@ -170,6 +172,7 @@ class BroadcastSender:
                 result = await self.bot.do_api_request(method, api_kwargs={**params, "chat_id": row.user_id})
             finally:
                 self.pacer.end(started)  # the answer is in: from now on the call ages out of the pacer's window
+                self._last_in_chat[row.user_id] = time.monotonic()  # a chat's next message a second after this one's answer
         except RetryAfter as exc:
             wait = retry_seconds(exc) / self.time_scale
             self._paused_until = max(self._paused_until, time.monotonic() + wait)

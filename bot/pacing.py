@@ -84,10 +84,10 @@ class SendPacer:
             self._in_flight.remove(handle)
             self._answered.append(self._now())
 
-    async def wait(self) -> None:
-        """Until a start is allowed; always yields once, so answers already on their way are taken in first."""
-        while True:
-            delay = self.delay()
+    async def start(self) -> int:
+        """Wait until a start is allowed and record it (begin()) in the same step, so that no other start slips in
+        between; always yields once, so answers already on their way are taken in first."""
+        await asyncio.sleep(0)
+        while (delay := self.delay()) > 0:
             await asyncio.sleep(delay)
-            if delay <= 0:
-                return
+        return self.begin()
