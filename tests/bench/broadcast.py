@@ -248,7 +248,7 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
     print(f"  most in any one second: {windows} (limit 30); most to one chat in any second: {per_chat_max} (limit 1)")
     print(f"  lost: {lost}; served twice: {twice} (the message in flight at the crash may be one); "
           f"rows: {dict(statuses)}")
-    running = [seconds for pressed, seconds in latencies if not any(start - 10 <= pressed <= end for start, end in down)]
+    running = [seconds for pressed, seconds in latencies if not any(start - 10 <= pressed <= end + 10 for start, end in down)]
     every = [seconds for _pressed, seconds in latencies]
     slowest = sorted(latencies, key=lambda item: -item[1])[:3]
     if down:
@@ -256,9 +256,11 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
               + ", ".join(f"{pressed - down[0][0]:+.1f}: {seconds:.2f}" for pressed, seconds in slowest)
               + f"; the restarted bot's first message came {down[0][1] - down[0][0]:.1f} s after the crash")
     slowest_up = sorted(((pressed, seconds) for pressed, seconds in latencies
-                         if not any(start - 10 <= pressed <= end for start, end in down)), key=lambda item: -item[1])[:3]
+                         if not any(start - 10 <= pressed <= end + 10 for start, end in down)), key=lambda item: -item[1])[:3]
     print("  slowest presses while up (s after the bench began, seconds to answer): "
           + ", ".join(f"{pressed - began:.1f}: {seconds:.2f}" for pressed, seconds in slowest_up))
+    # A press made while the bot was dead is answered after the restart, with the backlog: those and the presses
+    # within 10 s of the crash and of the restart are reported apart (the tenants' screens flip back and forth).
     print(f"  interactive answers while the bot was up: {len(running)}, p50 {ms(percentile(running, 0.5))}, "
           f"p99 {ms(percentile(running, 0.99))} (target < 500 ms); with the crash window too: "
           f"p99 {ms(percentile(every, 0.99))}")
