@@ -196,6 +196,7 @@ def render_interest_ask(v: Visitor, content: Content, item: Item, phone: str | N
     rows = []
     if phone:
         rows.append([button(tr._("📞 Nome e telefono {phone}", phone=phone), callbacks.JOB_INTEREST_SEND, item.id, "phone")])
+    rows.append([button(tr._("✍️ Scrivi un numero"), callbacks.JOB_INTEREST_TYPE, item.id)])
     rows.append([button(tr._("👤 Solo il nome"), callbacks.JOB_INTEREST_SEND, item.id, "name")])
     rows.append([button(tr._("⬅️ Indietro"), callbacks.WHATS_ON_ITEM, item.id)])
     return Screen(text, rows)
@@ -489,9 +490,18 @@ async def job_interest_send(update: Update, context: FrontDeskContext) -> None:
         await _answer(update)
         await show(update, await _item_screen(rt, v, item))
         return
+    async with rt.db.read() as session:
+        phone = await bookings.saved_phone(session, v.user_id) if decoded.args[1] == "phone" else None
+    fresh = await tell_interest(rt, v, item, phone)
+    await _answer(update, v.tr._("Fatto: lo spazio ti contatterà.") if fresh else None)
+    await show(update, await _item_screen(rt, v, item))
+
+
+async def tell_interest(rt: Runtime, v: Visitor, item: Item, phone: str | None) -> bool:
+    """Record the interest with the phone chosen (or none) and tell the space's operators; False when it was
+    already recorded (nothing is told twice) or the offer closed."""
     now = rt.clock.now()
     async with rt.db.write() as session:
-        phone = await bookings.saved_phone(session, v.user_id) if decoded.args[1] == "phone" else None
         fresh = await neighbourhood.register_interest(session, v.user_id, item, v.first_name, phone, _local(rt).date(), now)
         if fresh:
             recipients = [user.id for user in await users.users_with_role(session, "operator", item.space_id) if user.blocked_at is None]
@@ -503,8 +513,7 @@ async def job_interest_send(update: Update, context: FrontDeskContext) -> None:
                 await outbox.enqueue(session, chat_id=chat_id, method="sendMessage", params=message_params(Screen("\n".join(lines))),
                                      dedupe_key=f"job-interest:{item.id}:{v.user_id}:{chat_id}", now=now, kind="job_interest", ref=item.id)
     rt.wake_outbox()
-    await _answer(update, v.tr._("Fatto: lo spazio ti contatterà.") if fresh else None)
-    await show(update, await _item_screen(rt, v, item))
+    return fresh
 
 
 async def follows(update: Update, context: FrontDeskContext) -> None:

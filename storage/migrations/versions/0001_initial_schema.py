@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 09:57:02.939723
+Create Date: 2026-12-06 11:43:00.719700
 """
 
 from alembic import op
@@ -459,6 +459,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_guide_runs_user_updated', ['user_id', 'updated_at'], unique=False)
         batch_op.create_index('uq_guide_runs_open', ['user_id', 'guide_id'], unique=True, sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
 
+    op.create_table('interest_phone_prompts',
+    sa.Column('user_id', sa.BigInteger(), nullable=False),
+    sa.Column('job_id', sa.String(length=64), nullable=False),
+    sa.Column('created_at', storage.models.base.UtcDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_interest_phone_prompts_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_interest_phone_prompts'))
+    )
     op.create_table('job_interests',
     sa.Column('user_id', sa.BigInteger(), nullable=False),
     sa.Column('job_id', sa.String(length=64), nullable=False),
@@ -859,6 +866,7 @@ def downgrade() -> None:
     op.drop_table('role_grants')
     op.drop_table('notice_prompts')
     op.drop_table('job_interests')
+    op.drop_table('interest_phone_prompts')
     with op.batch_alter_table('guide_runs', schema=None) as batch_op:
         batch_op.drop_index('uq_guide_runs_open', sqlite_where=sa.text('finished_at IS NULL'), postgresql_where=sa.text('finished_at IS NULL'))
         batch_op.drop_index('ix_guide_runs_user_updated')
