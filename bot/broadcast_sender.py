@@ -62,6 +62,7 @@ class BroadcastSender:
         self._paused_until = 0.0  # monotonic
         self._last_in_chat: dict[int, float] = {}
         self._broadcasts: dict[int, Broadcast] = {}
+        self._stopped: set[int] = set()  # stopped while this process held rows of them (see stopped())
         self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._in_flight: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
@@ -69,6 +70,11 @@ class BroadcastSender:
         self._stopping = False
         self.sent = 0  # counters for the benchmark and logs
         self.pauses = 0
+
+    def stopped(self, broadcast_id: int) -> None:
+        """A broadcast was stopped in this process: the rows already claimed are not sent (another process's
+        claimed rows, about a second's worth, may still go)."""
+        self._stopped.add(broadcast_id)
 
     def wake(self) -> None:
         self._wake.set()
@@ -109,6 +115,8 @@ class BroadcastSender:
         now = self.clock.now()
         active = await broadcast.active_broadcasts(self.db, now, self.tz)
         self._broadcasts = {item.id: item for item in active}
+        if not self._in_flight:
+            self._stopped.clear()  # no row of a stopped broadcast is held any more
         if not active:
             return False
         for item in active:
@@ -163,6 +171,9 @@ class BroadcastSender:
             return
         method, params = call
         started = await self.pacer.start()
+        if row.broadcast_id in self._stopped:  # the stop dropped the row already
+            self.pacer.end(started)
+            return
         if self._paused_until > time.monotonic():  # a 429 came back after this row was handed out: not now
             self.pacer.end(started)
             await broadcast.release(self.db, [row.id], self.clock.now())
