@@ -162,7 +162,7 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
 
         emu.add_user(user_id=user_id, first_name="Interattivo", language_code="it")
         emu.send_text(user_id, "/start")
-        await emu.wait_for(lambda: emu.last_bot_message(user_id) is not None, timeout=30)
+        await emu.wait_for(lambda: emu.last_bot_message(user_id) is not None, timeout=180)  # slow under --tracemalloc
         screen = emu.last_bot_message(user_id)
         ready.append(user_id)
         taps = [callbacks.encode(callbacks.CONSENT)] + [callbacks.encode(action) for action in (callbacks.LANGUAGES, callbacks.MENU)] * 100_000
@@ -188,7 +188,11 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
         await asyncio.sleep(3)  # the bot starts; then tenants start pressing
         tasks = [asyncio.create_task(interactive(900 + number)) for number in range(INTERACTIVE_TENANTS)]
         # Their /start replies are messages too: they go first, so flood control counts only the broadcast's.
-        await emu.wait_for(lambda: len(ready) == INTERACTIVE_TENANTS, timeout=60)
+        while len(ready) < INTERACTIVE_TENANTS:
+            bot.check_alive()
+            if any(task.done() for task in tasks):
+                await next(task for task in tasks if task.done())  # raises what stopped a tenant
+            await asyncio.sleep(0.2)
         await asyncio.sleep(1)
         await _queue_notice(url)
         last_progress = time.monotonic()
