@@ -335,8 +335,8 @@ async def _child_main(spec: BotSpec) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    if spec.tracemalloc_path:
-        asyncio.create_task(_trace_growth(Path(spec.tracemalloc_path), stop))
+    # Kept in a variable: the event loop holds tasks only weakly.
+    tracer = asyncio.create_task(_trace_growth(Path(spec.tracemalloc_path), stop)) if spec.tracemalloc_path else None
     if spec.kind in ("product", "product-no-inbox"):
         await _serve_product(spec, stop)
     elif spec.kind in ("bare-httpx", "bare-aiohttp"):
@@ -349,6 +349,8 @@ async def _child_main(spec: BotSpec) -> None:
     else:
         raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, bare-httpx, bare-aiohttp "
                          "or bare-aiogram")
+    if tracer is not None:
+        tracer.cancel()
 
 
 def _child(argv: list[str]) -> None:
