@@ -48,7 +48,7 @@ from handlers import agenda, booking
 from handlers import custodian, reports
 from handlers import feedback, stats
 from handlers import guides, limits, privacy, timebank, timebank_desk
-from handlers import notices, whats_on
+from handlers import interest_phone, notices, whats_on
 from handlers.outgoing import bookings as outgoing_bookings
 from handlers.outgoing import tickets as outgoing_tickets
 from handlers.outgoing import notices as outgoing_notices
@@ -61,7 +61,7 @@ from storage.domain import outbox, search
 from storage.domain import stats as statistics
 from storage.domain import tickets as ticket_rules
 from storage.models import (
-    BookingPrompt, FeedbackDraft, GuidePrompt, NoticePrompt, ReportDraft, TicketPrompt, TimeBankPrompt,
+    BookingPrompt, FeedbackDraft, GuidePrompt, InterestPhonePrompt, NoticePrompt, ReportDraft, TicketPrompt, TimeBankPrompt,
 )
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 Consumer = Callable[[Update, FrontDeskContext], Awaitable[bool]]
 TEXT_CONSUMERS: list[Consumer] = [
     notices.prompt_text, booking.phone_text, agenda.reason_text, custodian.prompt_text, feedback.comment_text,
-    reports.draft_text, guides.prompt_text, timebank.prompt_text, directory.search_text,
+    reports.draft_text, guides.prompt_text, timebank.prompt_text, interest_phone.phone_text, directory.search_text,
 ]
 LOCATION_CONSUMERS: list[Consumer] = [reports.draft_location, directory.location_nearest]
 MEDIA_CONSUMERS: list[Consumer] = [
@@ -88,12 +88,13 @@ WAITS_IN_TABLE: dict[Consumer, type] = {
     reports.draft_text: ReportDraft, reports.draft_location: ReportDraft, reports.draft_media: ReportDraft,
     guides.prompt_text: GuidePrompt,
     timebank.prompt_text: TimeBankPrompt, timebank.prompt_photo: TimeBankPrompt,
+    interest_phone.phone_text: InterestPhonePrompt,
 }
 # /cancel asks each flow to drop its draft; each returns True if it had one.
 CancelHook = Callable[[Runtime, int], Awaitable[bool]]
 CANCEL_HOOKS: list[CancelHook] = [
     booking.forget_prompt, reports.cancel_draft, custodian.drop_prompt, feedback.drop_draft, guides.drop_prompt,
-    timebank.drop_prompt, notices.drop_prompt,
+    timebank.drop_prompt, notices.drop_prompt, interest_phone.drop_prompt,
 ]
 
 # What features add to each other, registered here and nowhere else (wire(), never at import), so this module is
@@ -595,6 +596,7 @@ def register_handlers(application: Application) -> None:
         on(callbacks.COURSE_LEAVE, whats_on.course_leave),
         on(callbacks.JOB_INTEREST, whats_on.job_interest),
         on(callbacks.JOB_INTEREST_SEND, whats_on.job_interest_send),
+        on(callbacks.JOB_INTEREST_TYPE, interest_phone.ask),
         on(callbacks.FOLLOWS, whats_on.follows),
         on(callbacks.FOLLOW, whats_on.follow_toggle),
         on(callbacks.UNFOLLOW, whats_on.follow_toggle),

@@ -241,6 +241,7 @@ COURSE_JOIN = _define("wcj", "id")
 COURSE_LEAVE = _define("wcl", "id")
 JOB_INTEREST = _define("win", "id")  # what will be shared: choose
 JOB_INTEREST_SEND = _define("wis", "id", "word")  # job, name | phone
+JOB_INTEREST_TYPE = _define("wit", "id")  # job: the tenant types the phone to share (handlers/interest_phone.py)
 FOLLOWS = _define("wfs")
 FOLLOW = _define("wf", "word", "id")  # space | kind | digest, ref ("-" for digest)
 UNFOLLOW = _define("wu", "word", "id")  # the one tap under every announcement

@@ -105,7 +105,7 @@ class Settings:
     burst_updates: int = 20
     burst_seconds: int = 10
     burst_silence_seconds: int = 60
-    broadcast_rate: float = 28.0  # messages a second for broadcasts (Telegram allows a bot ~30)
+    broadcast_rate: float = 30.0  # the most broadcast messages Telegram may receive in any second (bot/pacing.py)
 
     @property
     def uses_webhook(self) -> bool:

@@ -411,6 +411,8 @@ async def notice_stop(update: Update, context: FrontDeskContext) -> None:
         await refuse(update, v, _refused(v.tr, refusal))
         await _progress(update, rt, v, notice_id)
         return
+    if rt.broadcasts is not None:
+        rt.broadcasts.stopped(notice_id)  # the rows it already holds are not sent either
     await _answer(update, v.tr._("Invio fermato."))
     await _progress(update, rt, v, notice_id)
 

@@ -21,9 +21,10 @@ from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
 from handlers.outgoing.bookings import enqueue_offer, enqueue_reminders
-from handlers.common import chat_translator, message_params, paging, space_name
+from handlers.outgoing.interests import tell_interest
+from handlers.common import paging, space_name
 from handlers.neighbourhood_screens import KIND_LABELS, follow_name, near_space_ids, occurrence_line, place_label, places
-from storage.domain import bookings, neighbourhood, outbox, users
+from storage.domain import bookings, neighbourhood
 from storage.domain.bookings import Refused
 from storage.content import Content, Estate
 from storage.content.events import KINDS, Item, occurrences_between
@@ -173,6 +174,7 @@ def render_interest_ask(v: Visitor, content: Content, item: Item, phone: str | N
     rows = []
     if phone:
         rows.append([button(tr._("📞 Nome e telefono {phone}", phone=phone), callbacks.JOB_INTEREST_SEND, item.id, "phone")])
+    rows.append([button(tr._("✍️ Scrivi un numero"), callbacks.JOB_INTEREST_TYPE, item.id)])
     rows.append([button(tr._("👤 Solo il nome"), callbacks.JOB_INTEREST_SEND, item.id, "name")])
     rows.append([button(tr._("⬅️ Indietro"), callbacks.WHATS_ON_ITEM, item.id)])
     return Screen(text, rows)
@@ -460,20 +462,9 @@ async def job_interest_send(update: Update, context: FrontDeskContext, item: Ite
     if item.kind != "jobs" or decoded.args[1] not in ("name", "phone"):
         await _show_item(update, rt, v, item)
         return
-    now = rt.clock.now()
-    async with rt.db.write() as session:
+    async with rt.db.read() as session:
         phone = await bookings.saved_phone(session, v.user_id) if decoded.args[1] == "phone" else None
-        fresh = await neighbourhood.register_interest(session, v.user_id, item, v.first_name, phone, _local(rt).date(), now)
-        if fresh:
-            recipients = [user.id for user in await users.users_with_role(session, "operator", item.space_id) if user.blocked_at is None]
-            for chat_id in recipients or sorted(rt.settings.admin_ids):
-                tr = await chat_translator(session, rt, chat_id)
-                lines = [tr._("🙋 <b>{name}</b> è interessato/a all'offerta «{title}» ({space}).", name=v.first_name,
-                              title=item.title.get(tr.language), space=space_name(tr, rt.content, item.space_id))]
-                lines.append(tr._("Telefono: {phone}", phone=phone) if phone else tr._("Non ha lasciato un telefono: rispondi tramite lo spazio."))
-                await outbox.enqueue(session, chat_id=chat_id, method="sendMessage", params=message_params(Screen("\n".join(lines))),
-                                     dedupe_key=f"job-interest:{item.id}:{v.user_id}:{chat_id}", now=now, kind="job_interest", ref=item.id)
-    rt.wake_outbox()
+    fresh = await tell_interest(rt, v, item, phone)
     await _show_item(update, rt, v, item, v.tr._("Fatto: lo spazio ti contatterà.") if fresh else None)
 
 

@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from bot.emulator.control import add_control_routes
 from bot.emulator.faults import Fault, FaultPlan
+from bot.emulator.flood import FloodControl, FloodLimits
 from bot.emulator.html_check import utf16_length
 from bot.emulator.markup import MAX_TEXT_LENGTH
 from bot.emulator.methods import MAX_UPLOAD_BYTES, BotApiMethods
@@ -62,6 +63,7 @@ class BotApiEmulator:
         self.methods = BotApiMethods(self.state)
         self.methods.on_webhook_answer = self._call_from_webhook_answer
         self.faults = FaultPlan()
+        self.flood: FloodControl | None = None  # Telegram's limits, answered with 429 when on (flood_control())
         self.calls: list[tuple[str, dict[str, Any]]] = []  # the last ``log_limit`` calls, oldest first
         # The last ``log_limit`` 4xx answers, oldest first (not those whose client had gone away).
         self.refusals: list[Refusal] = []
@@ -451,6 +453,10 @@ class BotApiEmulator:
         closed without doing anything; otherwise one of ``statuses``."""
         self.faults.set_rate(method, rate, statuses, seed, retry_after, delay, drop_connection)
 
+    def flood_control(self, limits: FloodLimits | None = FloodLimits()) -> None:
+        """Answer 429 (with Telegram's retry_after) to messages over Telegram's limits, as Telegram does; None: off."""
+        self.flood = FloodControl(limits) if limits is not None else None
+
     def clear_faults(self) -> None:
         self.faults.clear()
 
@@ -483,6 +489,8 @@ class BotApiEmulator:
         injected_error = fault.error() if fault is not None else None
         if injected_error is not None:
             response = self._refuse(request, method_name, logged_params, injected_error, injected=True)
+        elif self.flood is not None and (over_limit := self.flood.check(method, _chat_id_or_none(logged_params))):
+            response = self._refuse(request, method_name, logged_params, over_limit, injected=False)
         else:
             try:
                 result = await self.methods.call(method, params)

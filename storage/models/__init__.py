@@ -20,6 +20,7 @@ from storage.models.neighbourhood import (
     AnnouncedItem, Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome,
 )
 from storage.models.user_changes import UserChange
+from storage.models.interest_phone import InterestPhonePrompt
 
 __all__ = [
     "AuditRecord",
@@ -36,4 +37,5 @@ __all__ = [
     "LedgerEntry", "LedgerTransaction", "TimeBankAccount", "TimeBankContact", "TimeBankExchange", "TimeBankMessage",
     "TimeBankPost", "TimeBankPrompt", "TimeBankReport", "TimeBankThanks",
     "AnnouncedItem", "Broadcast", "BroadcastRecipient", "Follow", "JobInterest", "NoticePrompt", "TenantHome",
+    "InterestPhonePrompt",
 ]

@@ -165,6 +165,7 @@ class BotSpec:
     env: dict[str, str] = field(default_factory=dict)  # the product's QC_* settings
     listen_port: int = 0  # webhook mode: where the bot receives updates
     profile_path: str = ""  # when set, the bot runs under pyinstrument and writes its profile (text) here
+    tracemalloc_path: str = ""  # when set, the bot writes here every minute what grew since its first minute
 
     @property
     def webhook_url(self) -> str:
@@ -311,11 +312,33 @@ async def _serve_bare(spec: BotSpec, stop: asyncio.Event) -> None:
         await application.shutdown()
 
 
+async def _trace_growth(path: Path, stop: asyncio.Event, every: float = 60.0) -> None:
+    """tracemalloc snapshots diffed: after the first minute (caches warm), what grew since, biggest first."""
+    import tracemalloc
+
+    tracemalloc.start()
+    await asyncio.sleep(every)
+    baseline = tracemalloc.take_snapshot()
+    minutes = 1
+    while not stop.is_set():
+        await asyncio.sleep(every)
+        minutes += 1
+        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        growth = snapshot.compare_to(baseline, "lineno")
+        current, _peak = tracemalloc.get_traced_memory()
+        lines = [f"after {minutes} min: traced {current / 2**20:.1f} MiB; growth since minute 1, biggest first:"]
+        lines += [f"  {stat}" for stat in growth[:25]]
+        with path.open("a", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n\n")
+
+
 async def _child_main(spec: BotSpec) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # Kept in a variable: the event loop holds tasks only weakly.
+    tracer = asyncio.create_task(_trace_growth(Path(spec.tracemalloc_path), stop)) if spec.tracemalloc_path else None
     if spec.kind in ("product", "product-no-inbox", "product-answer-by-call"):
         await _serve_product(spec, stop)
     elif spec.kind in ("bare-httpx", "bare-aiohttp"):
@@ -328,6 +351,8 @@ async def _child_main(spec: BotSpec) -> None:
     else:
         raise SystemExit(f"unknown bot kind {spec.kind!r}: use product, product-no-inbox, product-answer-by-call, "
                          "bare-httpx, bare-aiohttp or bare-aiogram")
+    if tracer is not None:
+        tracer.cancel()
 
 
 def _child(argv: list[str]) -> None:

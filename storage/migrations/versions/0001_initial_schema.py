@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-06 12:04:19+00:00
+Create Date: 2026-12-06 12:26:22+00:00
 
 Written by `python -m storage.migrations.regenerate` from the models: do not edit by hand. Each entry of tables() is
 one table (its columns, then its keys, checks and indexes under their final names), created in this order, which
@@ -259,6 +259,10 @@ def tables() -> tuple:
           index('ix_guide_runs_started', 'started_at', 'guide_id'), index('ix_guide_runs_updated', 'updated_at'),
           index('ix_guide_runs_user_updated', 'user_id', 'updated_at'),
           index('uq_guide_runs_open', 'user_id', 'guide_id', unique=True, where='finished_at IS NULL')]),
+        ('interest_phone_prompts', [('user_id', sa.BigInteger()), ('job_id', sa.String(length=64)),
+          ('created_at', sa.DateTime(timezone=True))],
+         [primary_key('pk_interest_phone_prompts', 'user_id'),
+          foreign_key('fk_interest_phone_prompts_user_id_users', ['user_id'], ['users.id'], 'CASCADE')]),
         ('job_interests', [('user_id', sa.BigInteger()), ('job_id', sa.String(length=64)),
           ('name', sa.String(length=128)), ('phone', sa.String(length=32), NULL),
           ('created_at', sa.DateTime(timezone=True))],
