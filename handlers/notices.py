@@ -25,7 +25,7 @@ from handlers.refusals import refuse
 from storage.domain import broadcast, neighbourhood
 from storage.domain.broadcast import Progress, Refusal, Refused
 from storage.content import Content
-from storage.models import Broadcast, NoticePrompt
+from storage.models import Broadcast
 
 EXPIRY_CHOICES = (0, 24, 72)  # hours
 REFUSALS = {
@@ -205,28 +205,19 @@ async def prompt_media(update: Update, context: FrontDeskContext) -> bool:
 
 async def _prompt_message(update: Update, context: FrontDeskContext, text: str, photo: str | None, size: int | None) -> bool:
     rt = context.rt
-    user_id = update.effective_user.id
     async with rt.db.read() as session:
-        prompt = await session.get(NoticePrompt, user_id)
-    if prompt is None:
+        waiting = await broadcast.waiting_prompt(session, update.effective_user.id)
+    if waiting is None:
         return False
     v = await context.open()
     try:
         async with rt.db.write() as session:
-            notice = await broadcast.draft_of(session, prompt.broadcast_id, v.user_id)
-            if prompt.expecting.startswith("translation:"):
-                language = prompt.expecting.split(":", 1)[1]
-                notice.translations = {**(notice.translations or {}), language: broadcast.check_text(text, with_photo=notice.photo_file_id is not None)}
-            else:
-                broadcast.check_photo(size)
-                notice.text = broadcast.check_text(text, with_photo=photo is not None)
-                notice.photo_file_id = photo
-            await session.delete(prompt)
-            await session.flush()
-            await session.refresh(notice)
+            notice = await broadcast.take_written(session, v.user_id, text, photo, size)
     except Refused as refusal:
         await refuse(update, v, _refused(v.tr, refusal))
         return True
+    if notice is None:  # answered or dropped while this message waited its turn: nothing to fill
+        return False
     if not notice.audience:
         await show(update, render_audiences(v, rt.content, notice))
     else:
@@ -237,14 +228,7 @@ async def _prompt_message(update: Update, context: FrontDeskContext, text: str, 
 async def drop_prompt(rt: Runtime, user_id: int) -> bool:
     """/cancel: drop the notice being written."""
     async with rt.db.write() as session:
-        prompt = await session.get(NoticePrompt, user_id)
-        if prompt is None:
-            return False
-        notice = await session.get(Broadcast, prompt.broadcast_id)
-        await session.delete(prompt)
-        if notice is not None and notice.status == "draft":
-            await session.delete(notice)
-    return True
+        return await broadcast.drop_prompt(session, user_id)
 
 
 async def notice_audiences(update: Update, context: FrontDeskContext) -> None:

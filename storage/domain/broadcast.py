@@ -132,6 +132,43 @@ async def set_prompt(session: AsyncSession, user_id: int, broadcast_id: int, exp
     session.add(NoticePrompt(user_id=user_id, broadcast_id=broadcast_id, expecting=expecting, created_at=now))
 
 
+async def waiting_prompt(session: AsyncSession, user_id: int) -> NoticePrompt | None:
+    """What the author's next message is for (the notice's text or a translation), if a notice waits for one."""
+    return await session.get(NoticePrompt, user_id)
+
+
+async def take_written(session: AsyncSession, user_id: int, text: str, photo: str | None,
+                       size: int | None) -> Broadcast | None:
+    """The author's message put where the prompt said (the text and photo, or a translation), the prompt done;
+    None when no prompt waits any more (answered or dropped meanwhile). Read again inside this transaction, so two
+    messages racing for one prompt fill it once."""
+    prompt = await session.get(NoticePrompt, user_id, with_for_update=True)
+    if prompt is None:
+        return None
+    notice = await draft_of(session, prompt.broadcast_id, user_id)
+    if prompt.expecting.startswith("translation:"):
+        language = prompt.expecting.split(":", 1)[1]
+        notice.translations = {**(notice.translations or {}), language: check_text(text, with_photo=notice.photo_file_id is not None)}
+    else:
+        check_photo(size)
+        notice.text = check_text(text, with_photo=photo is not None)
+        notice.photo_file_id = photo
+    await session.execute(delete(NoticePrompt).where(NoticePrompt.user_id == user_id))
+    await session.flush()
+    await session.refresh(notice)
+    return notice
+
+
+async def drop_prompt(session: AsyncSession, user_id: int) -> bool:
+    """/cancel while writing a notice: the prompt and the unfinished draft go; False when nothing waited."""
+    prompt = await session.get(NoticePrompt, user_id)
+    if prompt is None:
+        return False
+    await session.execute(delete(NoticePrompt).where(NoticePrompt.user_id == user_id))
+    await session.execute(delete(Broadcast).where(Broadcast.id == prompt.broadcast_id, Broadcast.status == "draft"))
+    return True
+
+
 async def draft_of(session: AsyncSession, broadcast_id: int, author_id: int) -> Broadcast:
     notice = await session.get(Broadcast, broadcast_id)
     if notice is None or notice.author_id != author_id or notice.kind != "notice":

@@ -235,3 +235,26 @@ async def test_stop_drops_what_is_left_and_only_the_author_or_an_editor_may(db, 
     async with db.read() as session:
         progress = await broadcast.progress(session, notice_id)
     assert progress.status == "stopped" and progress.left == 0 and progress.dropped == 31
+
+
+async def test_a_prompt_is_filled_once_and_cancel_drops_the_draft(db, clock):
+    now = clock.now()
+    async with db.write() as session:
+        session.add(User(id=77, first_name="M", created_at=now, last_seen_at=now, consent_at=now))
+    async with db.write() as session:
+        notice_id = (await broadcast.new_notice(session, 77, "it", now)).id
+    with pytest.raises(Refused):  # an empty text is refused and the prompt still waits
+        async with db.write() as session:
+            await broadcast.take_written(session, 77, "   ", None, None)
+    async with db.write() as session:
+        filled = await broadcast.take_written(session, 77, "Niente acqua domani 9-12", None, None)
+    assert filled is not None and filled.id == notice_id and filled.text == "Niente acqua domani 9-12"
+    async with db.write() as session:  # a second message racing for the same prompt finds none
+        assert await broadcast.take_written(session, 77, "di nuovo", None, None) is None
+    async with db.write() as session:
+        await broadcast.set_prompt(session, 77, notice_id, "translation:en", now)
+    async with db.write() as session:
+        assert await broadcast.drop_prompt(session, 77) is True
+        assert await broadcast.drop_prompt(session, 77) is False
+    async with db.read() as session:
+        assert await session.get(Broadcast, notice_id) is None
