@@ -18,7 +18,7 @@ from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, button, menu_row, show
-from handlers.common import space_name
+from handlers.common import space_name, waiting_for
 from handlers.neighbourhood_screens import place_label, places
 from handlers.outgoing.notices import ask_editors, audience_label, notice_text, tell_author_moderated, wake_broadcasts
 from handlers.refusals import refuse
@@ -205,9 +205,7 @@ async def prompt_media(update: Update, context: FrontDeskContext) -> bool:
 
 async def _prompt_message(update: Update, context: FrontDeskContext, text: str, photo: str | None, size: int | None) -> bool:
     rt = context.rt
-    async with rt.db.read() as session:
-        waiting = await broadcast.waiting_prompt(session, update.effective_user.id)
-    if waiting is None:
+    if await waiting_for(update, context, lambda session, user_id, _now: broadcast.waiting_prompt(session, user_id)) is None:
         return False
     v = await context.open()
     try:
