@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bot.media import stored_path
 from bot.runtime import Runtime
-from storage.domain import open311, tickets
+from storage.domain import open311
 from storage.domain import ticket_lists
 from storage.domain.open311 import Open311Error
 

@@ -16,7 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.error import Forbidden
 
@@ -34,7 +33,7 @@ from storage.domain import bookings, guides, outbox
 from storage.content import Content, Service
 from storage.domain.guides import DeskNote, GuideFigures, GuideRefused, Refusal, Result, StepOutcome, Stuck
 from storage.content.guides import Guide
-from storage.models import GuideQuestion, GuideRun, OutboxMessage, User
+from storage.models import GuideQuestion, GuideRun, User
 from storage.domain.stats import Summary
 
 log = logging.getLogger(__name__)
@@ -524,10 +523,7 @@ async def _announce_answer(session, rt: Runtime, question: GuideQuestion, tenant
         session, chat_id=question.chat_id, method="sendMessage", params=message_params(render_answer_notice(tr, rt.content, question)),
         dedupe_key=f"guide-answer:{question.id}", now=now, kind="guide_answer", ref=str(question.id),
     )
-    alerted = await session.scalars(
-        select(OutboxMessage.chat_id).where(OutboxMessage.kind == QUESTION_KIND, OutboxMessage.ref == str(question.id)).distinct()
-    )
-    for chat_id in alerted.all():
+    for chat_id in await outbox.chats_alerted(session, QUESTION_KIND, str(question.id)):
         staff_tr = await chat_translator(session, rt, chat_id)
         await outbox.enqueue(
             session, chat_id=chat_id, method="editMessageText",

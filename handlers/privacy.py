@@ -11,7 +11,6 @@ import json
 import logging
 from datetime import datetime, time
 
-from sqlalchemy import select
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop
 
@@ -390,12 +389,8 @@ async def nightly_purge(rt: Runtime) -> None:
         return
     since = datetime.combine(local.date(), time(0, 0), tzinfo=tz)
     async with rt.db.read() as session:
-        done_today = await session.scalar(
-            select(AuditRecord.id).where(AuditRecord.action == "purge", AuditRecord.subject.startswith(PURGE_SUBJECT),
-                                         AuditRecord.at >= since).limit(1)
-        )
-    if done_today is not None:
-        return
+        if await audit.recorded_since(session, "purge", PURGE_SUBJECT, since):
+            return
     await audit.record_now(rt.db, None, "purge", f"{PURGE_SUBJECT}: started", now)
     purged = await privacy.purge(rt.db, rt.settings.retention, now, rt.settings.media_dir)
     await audit.record_now(rt.db, None, "purge", f"{PURGE_SUBJECT}: {sum(purged.values())} rows", rt.clock.now())

@@ -10,18 +10,15 @@ operators' side (members, posts to approve, reports, adjustments, reversals, fig
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import callbacks
 from bot.i18n import LANGUAGES, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import MAX_CAPTION, Button, Screen, back_row, button, clip, menu_row, show
-from handlers import directory, refusals
-from handlers.common import paging, waiting_for
+from handlers import refusals
+from handlers.common import waiting_for
 from handlers.outgoing.timebank import tell, tell_keepers
 from handlers.timebank_screens import (
     HISTORY_LINES, KINDS, KIND_NAMES, POSTS_PER_PAGE, category_label, chosen, estates_of, hours, post_line, refusal,
@@ -29,11 +26,11 @@ from handlers.timebank_screens import (
     render_home, render_hours, render_join, render_languages, render_ledger, render_mine, render_new_categories,
     render_post, render_published, render_statement, render_write_post, who,
 )
-from storage.domain import outbox
 from storage.domain import timebank as tb
 from storage.domain import timebank_books
+from storage.domain import timebank_views as views
 from storage.content import Space, TimeBank
-from storage.models import TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankPrompt, TimeBankThanks
+from storage.models import TimeBankPrompt
 from storage.domain.stats import period_of_month_code
 from storage.domain.timebank import Reason, Refused
 
@@ -85,14 +82,6 @@ async def show_or_refuse(update: Update, v: Visitor, building: Awaitable[Screen]
     await show(update, screen)
 
 
-async def accounts_by_user(session: AsyncSession, space_id: str, user_ids: set[int]) -> dict[int, TimeBankAccount]:
-    if not user_ids:
-        return {}
-    rows = await session.scalars(select(TimeBankAccount).where(TimeBankAccount.space_id == space_id,
-                                                               TimeBankAccount.user_id.in_(user_ids)))
-    return {account.user_id: account for account in rows.all()}
-
-
 def bank_space(rt: Runtime, space_id: str) -> tuple[Space, TimeBank] | None:
     try:
         return tb.bank_of(rt.content, space_id)
@@ -111,7 +100,7 @@ async def home_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
     found = bank_space(rt, space_id)
     if found is None:
         async with rt.db.read() as session:
-            mine = await _my_accounts(session, v.user_id)
+            mine = await views.accounts_of_person(session, v.user_id)
         return render_banks(v.tr, rt.content, mine)
     space, bank = found
     async with rt.db.read() as session:
@@ -119,11 +108,6 @@ async def home_screen(rt: Runtime, v: Visitor, space_id: str) -> Screen:
     if account is None:
         return render_join(v.tr, rt.content, space, bank, tb.is_keeper(v.roles, space_id))
     return render_home(v.tr, rt.content, space, account, tb.is_keeper(v.roles, space_id))
-
-
-async def _my_accounts(session: AsyncSession, user_id: int) -> dict[str, TimeBankAccount]:
-    rows = await session.scalars(select(TimeBankAccount).where(TimeBankAccount.user_id == user_id))
-    return {account.space_id: account for account in rows.all()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,7 +126,7 @@ async def banks_list(update: Update, context: FrontDeskContext) -> None:
     if update.callback_query:
         await update.callback_query.answer()
     async with rt.db.read() as session:
-        mine = await _my_accounts(session, v.user_id)
+        mine = await views.accounts_of_person(session, v.user_id)
     await show(update, render_banks(v.tr, rt.content, mine))
 
 
@@ -200,18 +184,18 @@ async def browse(update: Update, context: FrontDeskContext) -> None:
     await show(update, render_browse(v.tr, rt.content, space, kind, category, language, page, posts, total))
 
 
-async def _post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen | None:
+async def _visible_post(rt: Runtime, v: Visitor, post_id: int) -> views.PostView | None:
     async with rt.db.read() as session:
-        post = await session.get(TimeBankPost, post_id)
-        if post is None:
-            return None
-        keeper = tb.is_keeper(v.roles, post.space_id)
-        if post.user_id != v.user_id and not keeper:
-            account = await tb.account_of(session, post.space_id, v.user_id)
-            if account is None or account.status != "active" or post.status != "open":
-                return None
-        poster = await tb.account_of(session, post.space_id, post.user_id)
-    return render_post(v.tr, rt.content, post, poster, v.user_id, keeper, rt.clock.now())
+        return await views.visible_post(session, v.roles, post_id, v.user_id)
+
+
+def _render_post(rt: Runtime, v: Visitor, seen: views.PostView) -> Screen:
+    return render_post(v.tr, rt.content, seen.post, seen.poster, v.user_id, seen.keeper, rt.clock.now())
+
+
+async def _post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen | None:
+    seen = await _visible_post(rt, v, post_id)
+    return _render_post(rt, v, seen) if seen is not None else None
 
 
 async def _open_post_screen(rt: Runtime, v: Visitor, post_id: int) -> Screen:
@@ -229,15 +213,13 @@ async def post_view(update: Update, context: FrontDeskContext) -> None:
 
 async def post_photo_show(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    post_id = context.data.int(0)
-    screen = await _post_screen(rt, v, post_id)
-    async with rt.db.read() as session:
-        post = await session.get(TimeBankPost, post_id)
-    if screen is None or post is None or not post.photo_file_id:
+    seen = await _visible_post(rt, v, context.data.int(0))
+    if seen is None or not seen.post.photo_file_id:
         await refuse(update, v, Reason.NOT_FOUND)
         return
+    screen = _render_post(rt, v, seen)
     await update.callback_query.answer()
-    await context.bot.send_photo(v.chat_id, post.photo_file_id, caption=clip(post.text, MAX_CAPTION))
+    await context.bot.send_photo(v.chat_id, seen.post.photo_file_id, caption=clip(seen.post.text, MAX_CAPTION))
     await context.bot.send_message(v.chat_id, screen.text, reply_markup=screen.keyboard)
 
 
@@ -255,10 +237,7 @@ async def post_change(update: Update, context: FrontDeskContext) -> None:
             await tb.close_post(session, post_id, v.user_id)
             note = v.tr._("Annuncio chiuso.")
         else:
-            post = await session.get(TimeBankPost, post_id)
-            if post is None or post.user_id != v.user_id or post.status not in ("open", "pending"):
-                raise Refused(Reason.NOT_ALLOWED)
-            await tb.set_prompt(session, v.user_id, "photo", post.space_id, now, ref=post_id)
+            await tb.expect_photo(session, post_id, v.user_id, now)
             await update.callback_query.answer()
             await show(update, Screen(v.tr._("Mandami la foto qui sotto (una sola)."), [back_row(v.tr, callbacks.TB_POST, post_id)]))
             return
@@ -332,7 +311,7 @@ async def mine(update: Update, context: FrontDeskContext) -> None:
         contacts = await tb.conversations(session, space_id, v.user_id)
         exchanges = await tb.exchanges_of(session, space_id, v.user_id)
         others = {tb.other_party(item, v.user_id) for item in (*contacts, *exchanges)}
-        names = await accounts_by_user(session, space_id, others)
+        names = await views.accounts_by_user(session, space_id, others)
     await update.callback_query.answer()
     await show(update, render_mine(v.tr, rt.content, space, posts, contacts, exchanges, names, v.user_id))
 
@@ -360,11 +339,8 @@ async def ask(update: Update, context: FrontDeskContext) -> None:
 
 async def _conversation_screen(rt: Runtime, v: Visitor, contact_id: int) -> Screen:
     async with rt.db.read() as session:
-        contact = await tb.open_conversation(session, contact_id, v.user_id)
-        post = await session.get(TimeBankPost, contact.post_id)
-        other = await tb.account_of(session, contact.space_id, tb.other_party(contact, v.user_id))
-        exchange = await session.scalar(select(TimeBankExchange).where(TimeBankExchange.contact_id == contact.id))
-    return render_conversation(v.tr, rt.content, contact, post, other, exchange)
+        seen = await views.conversation(session, contact_id, v.user_id)
+    return render_conversation(v.tr, rt.content, seen.contact, seen.post, seen.other, seen.exchange)
 
 
 @refusals_answered()
@@ -480,11 +456,8 @@ async def agree(update: Update, context: FrontDeskContext) -> None:
 
 async def _exchange_screen(rt: Runtime, v: Visitor, exchange_id: int) -> Screen:
     async with rt.db.read() as session:
-        exchange = await tb.exchange_for(session, exchange_id, v.user_id)
-        other = await tb.account_of(session, exchange.space_id, tb.other_party(exchange, v.user_id))
-        thanked = await session.scalar(select(TimeBankThanks.id).where(
-            TimeBankThanks.exchange_id == exchange_id, TimeBankThanks.user_id == v.user_id)) is not None
-    return render_exchange(v.tr, rt.content, exchange, other, v.user_id, thanked)
+        seen = await views.exchange(session, exchange_id, v.user_id)
+    return render_exchange(v.tr, rt.content, seen.exchange, seen.other, v.user_id, seen.thanked)
 
 
 async def exchange_view(update: Update, context: FrontDeskContext) -> None:

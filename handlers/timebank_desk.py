@@ -6,12 +6,8 @@ monthly CSV. Every action is checked again in storage/domain/timebank.py (operat
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import callbacks
@@ -19,16 +15,17 @@ from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers.outgoing.timebank import tell
-from handlers.timebank import DESK_PROMPTS, accounts_by_user, bank_space, done, refusals_answered, refuse, show_or_refuse
+from handlers.timebank import bank_space, done, refusals_answered, refuse, show_or_refuse
 from handlers.timebank_screens import (
     MEMBER_STATUSES, STATUS_NAMES, category_label, chosen, estate_label, hours, ledger_line, post_line, who,
 )
 from storage.domain import export
 from storage.domain import timebank as tb
 from storage.domain import timebank_books
+from storage.domain import timebank_views as views
 from storage.content import Content, Space
 from storage.models import (
-    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankPrompt, TimeBankReport,
+    TimeBankAccount, TimeBankExchange, TimeBankPost, TimeBankPrompt, TimeBankReport,
 )
 from storage.domain.stats import month_code, period_of_month_code
 from storage.domain.timebank import Reason, Refused
@@ -171,19 +168,9 @@ async def members_list(update: Update, context: FrontDeskContext) -> None:
                                       len(accounts) > MEMBERS_PER_PAGE))
 
 
-async def _member_for_keeper(session: AsyncSession, v: Visitor, account_id: int) -> TimeBankAccount:
-    """A member's account, for an operator of its bank only."""
-    account = await session.get(TimeBankAccount, account_id)
-    if account is None or account.user_id is None:
-        raise Refused(Reason.NOT_FOUND)
-    if not tb.is_keeper(v.roles, account.space_id):
-        raise Refused(Reason.NOT_ALLOWED)
-    return account
-
-
 async def _member_screen(rt: Runtime, v: Visitor, account_id: int) -> Screen:
     async with rt.db.read() as session:
-        account = await _member_for_keeper(session, v, account_id)
+        account = await views.member_for_keeper(session, v.roles, account_id)
         lines = await timebank_books.history(session, account.id, limit=5)
     return render_member(v.tr, rt.content, account, lines)
 
@@ -205,10 +192,10 @@ MEMBER_NOTICES = {
 async def member_do(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     account_id, action = context.data.int(0), context.data.args[1]
-    async with rt.db.read() as session:
-        found = await session.get(TimeBankAccount, account_id)
-    if found is None or action not in MEMBER_NOTICES:
+    if action not in MEMBER_NOTICES:
         raise Refused(Reason.NOT_FOUND)
+    async with rt.db.read() as session:
+        found = await views.member_for_keeper(session, v.roles, account_id)
     async with rt.db.write() as session:
         account = await tb.decide_member(session, rt.content, v.roles, found.space_id, account_id, action, v.user_id, rt.clock.now())
         space = rt.content.spaces[account.space_id]
@@ -223,7 +210,7 @@ async def adjust_ask(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     account_id, quarters = context.data.int(0), context.data.int(1)
     async with rt.db.write() as session:
-        account = await _member_for_keeper(session, v, account_id)
+        account = await views.member_for_keeper(session, v.roles, account_id)
         await tb.set_prompt(session, v.user_id, "adjust", account.space_id, rt.clock.now(), ref=account_id, amount=quarters)
     await update.callback_query.answer()
     await show(update, Screen(v.tr._("Correzione di {hours} per {name}: scrivi il motivo qui sotto (resta nel registro).",
@@ -252,11 +239,7 @@ async def reverse_ask(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     transaction_id = context.data.int(0)
     async with rt.db.write() as session:
-        movement = await session.get(LedgerTransaction, transaction_id)
-        if movement is None or movement.kind not in ("exchange", "adjustment"):
-            raise Refused(Reason.NOT_FOUND)
-        if not tb.is_keeper(v.roles, movement.space_id):
-            raise Refused(Reason.NOT_ALLOWED)
+        movement = await views.reversible_movement(session, v.roles, transaction_id)
         await tb.set_prompt(session, v.user_id, "reverse", movement.space_id, rt.clock.now(), ref=transaction_id)
     await update.callback_query.answer()
     await show(update, Screen(v.tr._("Annulli questo movimento con un movimento opposto. Scrivi il motivo qui sotto (resta nel registro)."),
@@ -267,10 +250,7 @@ async def _reverse(rt: Runtime, v: Visitor, transaction_id: int, reason: str) ->
     async with rt.db.write() as session:
         await tb.drop_prompt(session, v.user_id)
         movement = await timebank_books.reverse(session, rt.content, v.roles, transaction_id, reason, v.user_id, rt.clock.now())
-        touched = (await session.scalars(select(TimeBankAccount).join(
-            LedgerEntry, LedgerEntry.account_id == TimeBankAccount.id).where(
-            LedgerEntry.transaction_id == movement.id, TimeBankAccount.user_id.is_not(None)))).all()
-        for account in touched:
+        for account in await views.people_touched(session, movement.id):
             await tell(session, rt, account.user_id, lambda tr, account=account: Screen(
                 tr._("↩️ L'operatore ha annullato un movimento: {reason}. Saldo: {balance}",
                      reason=reason, balance=hours(tr, account.balance)),
@@ -295,13 +275,10 @@ async def post_decide(update: Update, context: FrontDeskContext) -> None:
 async def report_view(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     async with rt.db.read() as session:
-        report = await timebank_books.report_for_keeper(session, v.roles, context.data.int(0))
-        accounts = await accounts_by_user(session, report.space_id, {report.reporter_id, report.reported_id})
-        messages = await timebank_books.conversation_messages(session, report.contact_id)
-        exchange = await session.get(TimeBankExchange, report.exchange_id) if report.exchange_id else None
+        seen = await views.report_for_keeper(session, v.roles, context.data.int(0))
     await update.callback_query.answer()
-    await show(update, render_report(v.tr, rt.content, report, accounts.get(report.reporter_id),
-                                     accounts.get(report.reported_id), messages, exchange))
+    await show(update, render_report(v.tr, rt.content, seen.report, seen.reporter, seen.reported, seen.messages,
+                                     seen.exchange))
 
 
 @refusals_answered()
@@ -341,21 +318,12 @@ async def export_csv(update: Update, context: FrontDeskContext) -> None:
     if not spaces or period is None:
         await refuse(update, v, Reason.NOT_ALLOWED)
         return
-    start, end = period.bounds(rt.settings.timezone)
-    async with rt.db.read(long=True) as session:
-        rows = (await session.scalars(export.exchanges_query(start, end).where(TimeBankExchange.space_id.in_(spaces))
-                                      .order_by(TimeBankExchange.done_at))).all()
-    out = io.StringIO(newline="")
-    out.write(export.BOM)
-    writer = csv.writer(out, delimiter=export.DELIMITER, lineterminator="\r\n")
-    writer.writerow(export._headers(export.ExportRequest("timebank", period)))
-    # Through export.cell like every CSV the bot writes: a cell that looks like a formula is written as text.
-    writer.writerows([export.cell(value) for value in export.exchange_row(item, rt.content, rt.settings.timezone, False)]
-                     for item in rows)
+    request = export.ExportRequest("timebank", period, spaces=tuple(spaces))
+    data, count = await export.csv_bytes(rt.db, request, rt.content, rt.settings.timezone)
     await update.callback_query.answer()
-    await context.bot.send_document(v.chat_id, document=out.getvalue().encode("utf-8"),
+    await context.bot.send_document(v.chat_id, document=data,
                                     filename=f"banca-del-tempo-{period.start:%Y-%m}.csv",
-                                    caption=v.tr.n_("{n} scambio", "{n} scambi", len(rows)),
+                                    caption=v.tr.n_("{n} scambio", "{n} scambi", count),
                                     reply_markup=Screen("", [back_row(v.tr, callbacks.TB_STATS, month_code(period.start))]).keyboard)
 
 

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 
 from icalendar import Calendar, Event, vRecur
-from sqlalchemy import select
 from telegram import InputFile, Update
 
 from bot import callbacks
@@ -28,7 +27,6 @@ from storage.domain import bookings, neighbourhood
 from storage.domain.bookings import Refused
 from storage.content import Content, Estate
 from storage.content.events import KINDS, Item, occurrences_between
-from storage.models import Booking
 
 WEEK_LINES = 12
 ESTATES_PER_PAGE = 8
@@ -333,18 +331,10 @@ async def _item_screen(rt: Runtime, v: Visitor, item: Item) -> Screen:
             free = await bookings.free_slots(session, service, space, now, rt.settings.timezone)
             seats = {entry.slot.start: entry.left for entry in free}
             if item.kind == "courses":
-                enrolled = bool(await _course_bookings(session, v.user_id, item.id))
+                enrolled = bool(await bookings.active_for_service(session, v.user_id, item.id))
         if item.kind == "jobs":
             interested = await neighbourhood.has_interest(session, v.user_id, item.id)
     return render_item(v, rt.content, item, _local(rt), seats=seats, enrolled=enrolled, interested=interested)
-
-
-async def _course_bookings(session, user_id: int, item_id: str) -> list[Booking]:  # type: ignore[no-untyped-def]
-    rows = await session.scalars(
-        select(Booking).where(Booking.user_id == user_id, Booking.service_id == item_id, Booking.status == "active")
-        .order_by(Booking.slot_start)
-    )
-    return list(rows.all())
 
 
 def about_an_item(handler: Callable[[Update, FrontDeskContext, Item], Awaitable[None]],
@@ -428,7 +418,7 @@ async def course_leave(update: Update, context: FrontDeskContext, item: Item) ->
     rules = rt.content.services[item.id].booking if item.id in rt.content.services else None
     cancelled = 0
     async with rt.db.write() as session:
-        for booking in await _course_bookings(session, v.user_id, item.id):
+        for booking in await bookings.active_for_service(session, v.user_id, item.id):
             if booking.slot_start <= now:
                 continue
             try:

@@ -11,7 +11,6 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
@@ -568,7 +567,7 @@ def blocked_handler(rt: Runtime) -> OnBlocked:
     async def on_blocked(row: OutboxMessage) -> None:
         now = rt.clock.now()
         async with rt.db.write() as session:
-            await session.execute(update(User).where(User.id == row.chat_id).values(blocked_at=now))
+            await users.mark_blocked(session, row.chat_id, now)
             ticket = await tickets.get_ticket(session, int(row.ref)) if row.kind == ALERT_KIND and row.ref.isdigit() else None
             if ticket is not None:
                 custodian = await session.get(User, row.chat_id)

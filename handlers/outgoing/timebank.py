@@ -13,7 +13,6 @@ from bot.ui import Screen, button
 from handlers.common import chat_translator, message_params
 from handlers.timebank_screens import post_line
 from storage.domain import outbox, users
-from storage.domain import timebank as tb
 from storage.domain import timebank_books
 from storage.content import Content
 

@@ -48,3 +48,10 @@ async def page(db: Database, *, offset: int, limit: int) -> list[tuple[AuditReco
             .order_by(AuditRecord.at.desc(), AuditRecord.id.desc()).offset(offset).limit(limit)
         )
         return [(item, name) for item, name in rows.all()]
+
+
+async def recorded_since(session: AsyncSession, action: str, subject_prefix: str, since: datetime) -> bool:
+    """Whether an action on such a subject was recorded since then (a daily job's "done today")."""
+    found = await session.scalar(select(AuditRecord.id).where(
+        AuditRecord.action == action, AuditRecord.subject.startswith(subject_prefix), AuditRecord.at >= since).limit(1))
+    return found is not None

@@ -411,6 +411,15 @@ async def upcoming(session: AsyncSession, user_id: int, now: datetime) -> list[B
     return list(rows.all())
 
 
+async def active_for_service(session: AsyncSession, user_id: int, service_id: str) -> list[Booking]:
+    """A person's active bookings of one service, soonest first (a course's sessions: one sign-up holds them all)."""
+    rows = await session.scalars(
+        select(Booking).where(Booking.user_id == user_id, Booking.service_id == service_id, Booking.status == "active")
+        .order_by(Booking.slot_start)
+    )
+    return list(rows.all())
+
+
 async def cancel_by_tenant(
     session: AsyncSession, booking_id: int, user_id: int, now: datetime, rules: BookingRules | None
 ) -> Cancellation:

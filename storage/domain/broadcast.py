@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.content import Content, base_language
 from storage.db import Database
-from storage.domain import refusals
+from storage.domain import refusals, users
 from storage.models import Broadcast, BroadcastRecipient, Follow, NoticePrompt, TenantHome, User
 from storage.domain.users import Roles
 
@@ -422,7 +422,7 @@ async def mark(db: Database, row_id: int, status: str, now: datetime, error: str
 async def mark_unreachable(db: Database, row_id: int, user_id: int, now: datetime, error: str) -> None:
     """403: the tenant blocked the bot. No more messages to them, from any broadcast, until they write again."""
     async with db.write() as session:
-        await session.execute(update(User).where(User.id == user_id).values(blocked_at=now))
+        await users.mark_blocked(session, user_id, now)
         await session.execute(
             update(BroadcastRecipient).where(BroadcastRecipient.id == row_id)
             .values(status="unreachable", lease_until=None, last_error=error[:200])

@@ -45,6 +45,8 @@ class ExportRequest:
     what: str
     period: Period
     with_personal_data: bool = False
+    # Only these spaces' rows (an operator's export of the banks they keep); None: every space. Time bank only.
+    spaces: tuple[str, ...] | None = None
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -200,7 +202,10 @@ def _query(request: ExportRequest, tz: ZoneInfo):  # type: ignore[no-untyped-def
     if request.what == "guides":
         return select(GuideRun).where(GuideRun.started_at >= start, GuideRun.started_at < end), GuideRun.id, _guide_run_row
     if request.what == "timebank":
-        return exchanges_query(start, end), TimeBankExchange.id, exchange_row
+        query = exchanges_query(start, end)
+        if request.spaces is not None:
+            query = query.where(TimeBankExchange.space_id.in_(request.spaces))
+        return query, TimeBankExchange.id, exchange_row
     return (select(Feedback).where(Feedback.day >= request.period.start, Feedback.day <= request.period.end),
             Feedback.id, _feedback_row)
 
@@ -210,6 +215,8 @@ async def write_csv(db: Database, request: ExportRequest, out: TextIO, content: 
     """Write the export to a text stream (opened with newline=""); returns the number of data rows."""
     if request.what not in WHAT:
         raise ValueError(f"cannot export {request.what!r}: choose one of {', '.join(WHAT)}")
+    if request.spaces is not None and request.what != "timebank":
+        raise ValueError(f"only the time bank's export is kept per space, not {request.what!r}")
     query, key, make_row = _query(request, tz)
     out.write(BOM)
     writer = csv.writer(out, delimiter=DELIMITER, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
-from storage.domain import bookings, outbox, tickets
+from storage.domain import tickets
 from storage.content import Content
 from storage.domain.hours import ROME
 from storage.models import Booking, Feedback, FeedbackDraft, FeedbackPrompt, Ticket, TicketEvent, User

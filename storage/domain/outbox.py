@@ -138,3 +138,11 @@ async def sent_message_id(db: Database, chat_id: int, kind: str, ref: str) -> tu
     if row is None:
         return "missing", None
     return row[0], row[1]
+
+
+async def chats_alerted(session: AsyncSession, kind: str, ref: str) -> list[int]:
+    """The chats that were sent a message of that kind about `ref` (whose alert is edited when it is settled)."""
+    rows = await session.scalars(
+        select(OutboxMessage.chat_id).where(OutboxMessage.kind == kind, OutboxMessage.ref == ref).distinct()
+    )
+    return list(rows.all())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Subquery, exists, func, literal, or_, select, union, update
+from sqlalchemy import Subquery, exists, func, literal, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert

@@ -407,6 +407,15 @@ async def _own_post(session: AsyncSession, post_id: int, user_id: int) -> TimeBa
     return post
 
 
+async def expect_photo(session: AsyncSession, post_id: int, user_id: int, now: datetime) -> TimeBankPost:
+    """The author's own open or pending post now waits for its photo (the next picture they send)."""
+    post = await _own_post(session, post_id, user_id)
+    if post.status not in ("open", "pending"):
+        raise Refused(Reason.NOT_ALLOWED)
+    await set_prompt(session, user_id, "photo", post.space_id, now, ref=post_id)
+    return post
+
+
 async def renew_post(session: AsyncSession, content: Content, post_id: int, user_id: int, now: datetime) -> TimeBankPost:
     post = await _own_post(session, post_id, user_id)
     _, bank = bank_of(content, post.space_id)

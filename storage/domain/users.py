@@ -138,6 +138,11 @@ async def record_consent(session: AsyncSession, user_id: int, now: datetime, fir
     await session.execute(_RECORD_CONSENT, {"user_id": user_id, "now": now, "first_name": first_name[:128]})
 
 
+async def mark_blocked(session: AsyncSession, user_id: int, now: datetime) -> None:
+    """Telegram said 403: this person blocked the bot. Nothing more is sent to them until they write again."""
+    await session.execute(update(User).where(User.id == user_id).values(blocked_at=now))
+
+
 async def load_roles(session: AsyncSession, user_id: int, admin_ids: frozenset[int]) -> Roles:
     grants = (await session.execute(_ROLE_GRANTS, {"user_id": user_id})).all()
     by_role: dict[str, set[str]] = {role: set() for role in ROLES}
