@@ -471,3 +471,54 @@ async def test_the_csv_export_lists_settled_exchanges_without_names(db, sample_c
     text = out.getvalue()
     assert rows == 1 and text.startswith("\ufeffGiorno;Spazio;Categoria;Ore;Stato\r\n01/03/2027;")
     assert text.rstrip().endswith(";1,50;Fatto") and "User50" not in text
+
+
+async def test_an_operators_csv_holds_only_the_banks_they_keep(db, sample_content):
+    """The desk's export is `qcbot export`'s with `ExportRequest.spaces`: another bank's exchanges are not in it."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from storage.domain.export import ExportRequest, csv_bytes
+    from storage.domain.stats import Period
+
+    for user_id in (510, 511):
+        await member(db, sample_content, user_id)
+    exchange_id = await agreed_exchange(db, sample_content, 510, 511)
+    async with db.write() as session:
+        await tb.confirm(session, sample_content, exchange_id, 511, 4, NOW)
+    march, rome = Period(date(2027, 3, 1), date(2027, 3, 31)), ZoneInfo("Europe/Rome")
+    _, kept = await csv_bytes(db, ExportRequest("timebank", march, spaces=(SPACE,)), sample_content, rome)
+    _, other = await csv_bytes(db, ExportRequest("timebank", march, spaces=(FREE_SPACE,)), sample_content, rome)
+    assert (kept, other) == (1, 0)
+    with pytest.raises(ValueError):
+        await csv_bytes(db, ExportRequest("bookings", march, spaces=(SPACE,)), sample_content, rome)
+
+
+async def test_who_sees_a_post_conversation_and_exchange(db, sample_content):
+    """storage/domain/timebank_views: the author and the bank's operators see a pending post, an active member only
+    an open one, a stranger nothing; a conversation and an exchange only their two parties."""
+    from storage.domain import timebank_views as views
+
+    author, neighbour, stranger = 520, 521, 522
+    for user_id in (author, neighbour):
+        await member(db, sample_content, user_id)
+    await add_users(db, stranger)
+    async with db.write() as session:
+        post = await tb.create_post(session, sample_content, SPACE, author, kind="offer", category="forms",
+                                    text="Aiuto con i moduli", availability="sera", now=NOW)
+    async with db.read() as session:
+        seen = {who: await views.visible_post(session, roles, post.id, who)
+                for who, roles in ((author, Roles()), (neighbour, Roles()), (stranger, Roles()), (1, OPERATOR))}
+    assert seen[author] is not None and not seen[author].keeper and seen[author].poster.user_id == author
+    assert seen[stranger] is None and seen[1] is not None and seen[1].keeper
+    assert (seen[neighbour] is not None) == (post.status == "open")
+    exchange_id = await agreed_exchange(db, sample_content, author, neighbour)
+    async with db.read() as session:
+        view = await views.exchange(session, exchange_id, neighbour)
+        assert view.other.user_id == author and not view.thanked
+        with pytest.raises(Refused):
+            await views.exchange(session, exchange_id, stranger)
+        conversation = await views.conversation(session, view.exchange.contact_id, author)
+        assert conversation.exchange.id == exchange_id and conversation.other.user_id == neighbour
+        with pytest.raises(Refused):
+            await views.conversation(session, view.exchange.contact_id, stranger)
