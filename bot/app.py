@@ -149,13 +149,11 @@ PERIODIC_JOBS: list[PeriodicJob] = [
     # purged (storage/domain/privacy.py), in short transactions; checked every ten minutes.
     PeriodicJob("privacy-purge", 600.0, privacy.nightly_purge),
     # Time bank: the weekly "new offers near you" for members who asked (one per member and week, through the
-    # outbox), and personal data past its retention (storage/domain/timebank.RETENTION).
+    # outbox). Its retention is the privacy purge's, like every source's (storage/personal_data/timebank.py).
     PeriodicJob("timebank-digests", 600.0, outgoing_timebank.send_digests),
-    PeriodicJob("timebank-retention", 3600.0, timebank.purge_personal_data),
-    # Neighbourhood life: new items of the programme to their followers (once), the Monday digest, retention.
+    # Neighbourhood life: new items of the programme to their followers (once), the Monday digest.
     PeriodicJob("whats-on-announce", 60.0, outgoing_notices.announce_new_items, first_after=1.0),
     PeriodicJob("whats-on-digest", 600.0, outgoing_notices.weekly_digest),
-    PeriodicJob("neighbourhood-retention", 86400.0, notices.retention, first_after=600.0),
 ]
 
 

@@ -38,6 +38,12 @@ class Retention:
     bookings_days: int = 365  # bookings and waitlist entries, after the slot
     audit_days: int = 365  # the record of who read or exported personal data
     guides_days: int = 365  # guide progress, "I'm stuck" steps and questions to the operators, after the last change
+    timebank_messages_days: int = 90  # messages relayed between members, after the conversation ended (abuse reports)
+    timebank_posts_days: int = 180  # the text, availability and photo of a time bank post, after it expired
+    timebank_contacts_days: int = 365  # ended or declined conversations that led to no exchange and no report
+    timebank_members_days: int = 730  # a removed member's name, estate and languages (the balance stays)
+    notices_days: int = 90  # who received which notice or announcement, after it finished going out
+    job_interests_days: int = 180  # "I'm interested" in a job offer (the name given to the operators), after it was sent
 
 
 # With QC_LOG_FILE the log is rotated at midnight and this many days are kept (the privacy notice says so); without
@@ -52,6 +58,12 @@ RETENTION_VARIABLES = (
     ("QC_RETAIN_BOOKINGS_DAYS", "bookings_days", 3650),
     ("QC_RETAIN_AUDIT_DAYS", "audit_days", 3650),
     ("QC_RETAIN_GUIDES_DAYS", "guides_days", 3650),
+    ("QC_RETAIN_TIMEBANK_MESSAGES_DAYS", "timebank_messages_days", 3650),
+    ("QC_RETAIN_TIMEBANK_POSTS_DAYS", "timebank_posts_days", 3650),
+    ("QC_RETAIN_TIMEBANK_CONTACTS_DAYS", "timebank_contacts_days", 3650),
+    ("QC_RETAIN_TIMEBANK_MEMBERS_DAYS", "timebank_members_days", 3650),
+    ("QC_RETAIN_NOTICES_DAYS", "notices_days", 3650),
+    ("QC_RETAIN_JOB_INTERESTS_DAYS", "job_interests_days", 3650),
 )
 
 

@@ -22,7 +22,7 @@ from handlers.common import space_name, waiting_for
 from handlers.neighbourhood_screens import place_label, places
 from handlers.outgoing.notices import ask_editors, audience_label, notice_text, tell_author_moderated, wake_broadcasts
 from handlers.refusals import refuse
-from storage.domain import broadcast, neighbourhood
+from storage.domain import broadcast
 from storage.domain.broadcast import Progress, Refusal, Refused
 from storage.content import Content
 from storage.models import Broadcast
@@ -416,11 +416,3 @@ async def notice_moderate(update: Update, context: FrontDeskContext) -> None:
     wake_broadcasts(rt)
     await _answer(update, v.tr._("Approvato: è in invio.") if approve else v.tr._("Rifiutato."))
     await _progress(update, rt, v, notice.id)
-
-
-async def retention(rt: Runtime) -> None:
-    """Periodic job: recipients of finished broadcasts after 90 days, job interests 180 days after closing."""
-    now = rt.clock.now()
-    async with rt.db.write() as session:
-        await broadcast.prune(session, now)
-        await neighbourhood.prune_job_interests(session, rt.content.programme, now.astimezone(_rt_tz(rt)).date())

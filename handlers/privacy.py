@@ -95,7 +95,10 @@ def render_notice(tr: Translator, contacts: Contacts, retention: Retention, cons
              drafts=retention.drafts_days, outbox=retention.outbox_days, bookings=retention.bookings_days,
              tickets=retention.tickets_days, audit=retention.audit_days, logs=LOG_DAYS_KEPT)
         + " " + tr._("Guide seguite e domande agli operatori: {guides} giorni dall'ultima modifica. Quello che scrivi o tocchi nel bot resta solo finché il bot ti risponde; poi, per un giorno, solo il numero della chat e l'ora.",
-                     guides=retention.guides_days),
+                     guides=retention.guides_days)
+        + " " + tr._("Banca del tempo: messaggi tra vicini {messages} giorni dopo la fine della conversazione, testi degli annunci {posts} giorni dopo la scadenza. Chi ha ricevuto un avviso: {notices} giorni. «Mi interessa» per un lavoro: {interests} giorni.",
+                     messages=retention.timebank_messages_days, posts=retention.timebank_posts_days,
+                     notices=retention.notices_days, interests=retention.job_interests_days),
         tr._("<b>Se chiedi di cancellarli.</b> Cancelliamo profilo, telefoni, prenotazioni, bozze, opinioni con il tuo nome e le foto e i vocali delle tue segnalazioni. Le segnalazioni restano nel registro delle manutenzioni del gestore, ma senza il tuo nome, il tuo interno e le tue parole."),
         tr._("<b>I tuoi diritti.</b> Vedere e scaricare i tuoi dati, farli correggere, cancellarli, opporti: tocca «I miei dati» qui sotto (o Aiuto → I miei dati), oppure chiama il numero verde {phone}. Puoi anche fare reclamo al Garante per la protezione dei dati personali (garanteprivacy.it).",
              phone=contacts.free_phone),

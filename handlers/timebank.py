@@ -671,11 +671,6 @@ async def drop_prompt(rt: Runtime, user_id: int) -> bool:
         return await tb.drop_prompt(session, user_id)
 
 
-async def purge_personal_data(rt: Runtime) -> None:
-    async with rt.db.write() as session:
-        await timebank_books.purge(session, rt.clock.now())
-
-
 async def search_rows(rt: Runtime, v: Visitor, query: str) -> list[list[Button]]:
     """directory.SEARCH_HOOKS: live posts of the visitor's banks that match the words, in any language."""
     async with rt.db.read() as session:

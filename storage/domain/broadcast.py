@@ -477,10 +477,3 @@ async def reach(session: AsyncSession, start: datetime, end: datetime) -> list[B
         .order_by(Broadcast.confirmed_at.desc())
     )
     return list(rows.all())
-
-
-async def prune(session: AsyncSession, now: datetime, keep: timedelta = timedelta(days=90)) -> int:
-    """Retention: who received which broadcast is kept 90 days after it finished."""
-    old = select(Broadcast.id).where(Broadcast.finished_at.is_not(None), Broadcast.finished_at < now - keep)
-    result = await session.execute(delete(BroadcastRecipient).where(BroadcastRecipient.broadcast_id.in_(old)))
-    return result.rowcount or 0

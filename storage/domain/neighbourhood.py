@@ -3,7 +3,7 @@ to followers once. Plain async code over a session; permissions and ownership ar
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select
@@ -15,7 +15,6 @@ from storage.db import dialect_insert
 from storage.content.events import KINDS, Item, Programme
 from storage.models import AnnouncedItem, Follow, JobInterest, TenantHome
 
-JOB_INTEREST_KEPT_AFTER_CLOSING = timedelta(days=180)
 
 
 # --- where tenants live
@@ -163,13 +162,3 @@ async def register_interest(session: AsyncSession, user_id: int, item: Item, nam
 
 async def has_interest(session: AsyncSession, user_id: int, job_id: str) -> bool:
     return await session.get(JobInterest, (user_id, job_id)) is not None
-
-
-async def prune_job_interests(session: AsyncSession, programme: Programme, today: date) -> int:
-    """Retention: interests are kept 180 days after the offer closed (or vanished from the content)."""
-    removed = 0
-    for job_id in set((await session.scalars(select(JobInterest.job_id))).all()):
-        item = programme.items.get(job_id)
-        if item is None or (item.closes is not None and item.closes + JOB_INTEREST_KEPT_AFTER_CLOSING < today):
-            removed += (await session.execute(delete(JobInterest).where(JobInterest.job_id == job_id))).rowcount or 0
-    return removed

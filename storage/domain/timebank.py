@@ -46,13 +46,6 @@ MAX_MESSAGE = 1000
 PROMPT_LIFETIME = timedelta(hours=2)
 DIGEST_EVERY = timedelta(days=7)
 # Personal data of the time bank and how long it is kept (applied by `purge`, documented in docs/architecture.md).
-RETENTION = {
-    "tb_messages": timedelta(days=90),  # relayed messages, after the conversation ended (kept for abuse reports)
-    "tb_posts": timedelta(days=180),  # after the post expired or was closed
-    "tb_contacts": timedelta(days=365),  # ended or declined contacts without an exchange
-    "tb_accounts": timedelta(days=365 * 2),  # a removed member's name, estate and languages are blanked after this
-    "tb_prompts": PROMPT_LIFETIME,
-}
 # Sequences that look like phone numbers are hidden in relayed messages: the bot never shows a phone number.
 PHONE_LIKE = re.compile(r"(?:\+|00)?\d(?:[\s./-]?\d){5,}")
 

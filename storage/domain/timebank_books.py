@@ -7,17 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, delete, distinct, func, or_, select, update
+from sqlalchemy import distinct, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.content import Content
 from storage.models import (
-    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage,
-    TimeBankPost, TimeBankPrompt, TimeBankReport, TimeBankThanks,
+    LedgerEntry, LedgerTransaction, TimeBankAccount, TimeBankExchange, TimeBankMessage, TimeBankPost, TimeBankReport,
+    TimeBankThanks,
 )
 from storage.domain.timebank import (
-    DIGEST_EVERY, RETENTION, Reason, Refused, _require_keeper, bank_of, browse, clean_text, transfer,
+    DIGEST_EVERY, Reason, Refused, _require_keeper, bank_of, browse, clean_text, transfer,
 )
 from storage.domain.users import Roles
 
@@ -216,27 +216,3 @@ async def due_digests(session: AsyncSession, now: datetime, limit: int = 50) -> 
         if fresh:
             digests.append(Digest(account, fresh))
     return digests
-
-
-async def purge(session: AsyncSession, now: datetime) -> dict[str, int]:
-    """Delete or blank personal data past its retention (see RETENTION)."""
-    counts = {}
-    ended_before = now - RETENTION["tb_messages"]
-    finished = select(TimeBankContact.id).where(TimeBankContact.status.in_(("declined", "ended", "reported")),
-                                                TimeBankContact.ended_at < ended_before)
-    counts["tb_messages"] = (await session.execute(delete(TimeBankMessage).where(TimeBankMessage.contact_id.in_(finished)))).rowcount
-    old_posts = and_(or_(TimeBankPost.status.in_(("closed", "rejected")), TimeBankPost.expires_at < now),
-                     TimeBankPost.expires_at < now - RETENTION["tb_posts"])
-    counts["tb_posts"] = (await session.execute(update(TimeBankPost).where(old_posts, TimeBankPost.text != "")
-                                                .values(text="", availability="", photo_file_id=None))).rowcount
-    counts["tb_accounts"] = (await session.execute(update(TimeBankAccount).where(
-        TimeBankAccount.status == "removed", TimeBankAccount.decided_at < now - RETENTION["tb_accounts"],
-        TimeBankAccount.first_name != "").values(first_name="", estate_id=None, languages=""))).rowcount
-    counts["tb_contacts"] = (await session.execute(delete(TimeBankContact).where(
-        TimeBankContact.status.in_(("declined", "ended")), TimeBankContact.ended_at < now - RETENTION["tb_contacts"],
-        ~select(TimeBankExchange.id).where(TimeBankExchange.contact_id == TimeBankContact.id).exists(),
-        ~select(TimeBankReport.id).where(TimeBankReport.contact_id == TimeBankContact.id).exists(),
-    ))).rowcount
-    counts["tb_prompts"] = (await session.execute(delete(TimeBankPrompt).where(
-        TimeBankPrompt.created_at < now - RETENTION["tb_prompts"]))).rowcount
-    return counts

@@ -3,8 +3,8 @@ per recipient, so a 47k-tenant notice is drained, paused and resumed without hol
 
 Personal data here (retention in docs/architecture.md, "Neighbourhood life"): tenant_homes (estate, building,
 staircase: until the tenant changes or forgets it), follows (until unfollowed), job_interests (name and the phone
-the tenant chose to share: 180 days after the offer's closing date), broadcast_recipients (who was sent what: 90
-days after the broadcast finished).
+the tenant chose to share: QC_RETAIN_JOB_INTERESTS_DAYS after it was sent), broadcast_recipients (who was sent
+what: QC_RETAIN_NOTICES_DAYS after the broadcast finished); the rules are storage/personal_data/neighbourhood.py's.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ reports, and the text the bank waits for.
 
 Hours are stored as whole **quarters of an hour** (1 = 15 minutes), so the ledger adds integers and never rounds.
 
-Personal data and retention (storage/timebank.RETENTION applies it; "My data"/"Forget me" can find every row by
+Personal data and retention (storage/personal_data/timebank.py's rules, QC_RETAIN_TIMEBANK_*; "My data"/"Forget me" can find every row by
 its `user_id` columns): memberships (`tb_accounts.user_id`, first name, estate, languages), posts (`tb_posts.user_id`,
 text, availability, photo), contacts and relayed messages (`tb_contacts.asker_id/poster_id`,
 `tb_messages.sender_id`, text), exchanges and thanks (`tb_exchanges.giver_id/receiver_id`, `tb_thanks.user_id`),
@@ -151,7 +151,7 @@ class TimeBankContact(Base):
 
 
 class TimeBankMessage(Base):
-    """A message relayed between two members (kept for abuse reports; see RETENTION)."""
+    """A message relayed between two members (kept for abuse reports: QC_RETAIN_TIMEBANK_MESSAGES_DAYS)."""
 
     __tablename__ = "tb_messages"
 

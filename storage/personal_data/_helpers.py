@@ -62,6 +62,24 @@ def rows_deleted_when(name: str, days_setting: str, key: InstrumentedAttribute,
     return RetentionRule(name, days_setting, count_due, purge_due)
 
 
+def fields_blanked_when(name: str, days_setting: str, key: InstrumentedAttribute,
+                        due: Callable[[datetime], ColumnElement[bool]], blank: dict[str, Any]) -> RetentionRule:
+    """The retention rule of a row that stays (a ledger needs it) while its personal fields go: `blank` is written
+    over the rows for which `due(cutoff)` holds, in batches by `key`."""
+    model = key.class_
+
+    async def count_due(session: AsyncSession, cutoff: datetime) -> int:
+        return await count(session, model, due(cutoff))
+
+    async def purge_due(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+        ids = list((await session.scalars(select(key).where(due(cutoff)).limit(limit))).all())
+        if not ids:
+            return PurgeBatch(0)
+        return PurgeBatch((await session.execute(update(model).where(key.in_(ids)).values(blank))).rowcount)
+
+    return RetentionRule(name, days_setting, count_due, purge_due)
+
+
 async def delete_theirs(session: AsyncSession, forgetting: Forgetting, column: InstrumentedAttribute,
                         label: str | None = None) -> None:
     """Delete the rows whose `column` is the person being forgotten; counted under `label` when it has one."""

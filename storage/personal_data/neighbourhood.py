@@ -2,18 +2,20 @@
 wrote and the broadcasts addressed to them.
 
 A notice already sent belongs to the estate that read it: forgetting its author keeps it without who wrote it;
-one still being written, moderated or queued goes. How long these rows are kept is in docs/architecture.md
-("Neighbourhood life"), applied by the broadcast's own daily pruning.
+one still being written, moderated or queued goes. Who received which broadcast is kept `notices_days` after it
+finished, an "I'm interested" `job_interests_days` after it was sent (bot.config.Retention), by the nightly purge.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome
-from storage.personal_data._helpers import delete_theirs, record, rows, unlink
-from storage.domain.privacy import Forgetting, PersonalDataSource, register
+from storage.personal_data._helpers import count, delete_theirs, record, rows, rows_deleted_when, unlink
+from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 UNSENT = ("draft", "moderation", "queued")
 
@@ -44,6 +46,25 @@ async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
     await unlink(session, user_id, Broadcast.author_id, Broadcast.moderated_by, Broadcast.stopped_by)
 
 
+def _recipients_due(cutoff: datetime) -> ColumnElement[bool]:
+    return BroadcastRecipient.broadcast_id.in_(
+        select(Broadcast.id).where(Broadcast.finished_at.is_not(None), Broadcast.finished_at < cutoff))
+
+
+async def _count_interests(session: AsyncSession, cutoff: datetime) -> int:
+    return await count(session, JobInterest, JobInterest.created_at < cutoff)
+
+
+async def _purge_interests(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
+    keys = (await session.execute(select(JobInterest.user_id, JobInterest.job_id)
+                                  .where(JobInterest.created_at < cutoff).limit(limit))).all()
+    if not keys:
+        return PurgeBatch(0)
+    result = await session.execute(delete(JobInterest).where(
+        tuple_(JobInterest.user_id, JobInterest.job_id).in_([tuple(key) for key in keys])))
+    return PurgeBatch(result.rowcount)
+
+
 register(PersonalDataSource(
     name="neighbourhood",
     person_columns={
@@ -54,4 +75,8 @@ register(PersonalDataSource(
     personal_fields={"tenant_homes": ("estate_id", "building", "staircase"), "job_interests": ("name", "phone")},
     export=_export,
     forget=_forget,
+    retention=(
+        rows_deleted_when("notice_recipients", "notices_days", BroadcastRecipient.id, _recipients_due),
+        RetentionRule("job_interests", "job_interests_days", _count_interests, _purge_interests),
+    ),
 ))

@@ -5,19 +5,24 @@ Forgetting a member keeps the ledger whole: their account stays as an account of
 id, no name, estate or languages) with its balance, so every bank still adds up to zero and the neighbours they
 helped keep their hours and history lines. Everything that links them to a neighbour goes: their posts, every
 conversation they took part in (with its messages, exchange record, thanks and reports), reports about them.
-How long the time bank keeps what it keeps is storage/timebank.RETENTION, applied by its own hourly job.
+How long the time bank keeps what it keeps is `retention` below (bot.config.Retention's timebank_* days), applied
+by the nightly purge with every other source's rules.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select, update
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage, TimeBankPost,
     TimeBankPrompt, TimeBankReport, TimeBankThanks,
 )
-from storage.personal_data._helpers import delete_theirs, record, rows, unlink
+from storage.personal_data._helpers import (
+    delete_theirs, fields_blanked_when, record, rows, rows_deleted_when, rows_older_than, unlink,
+)
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
@@ -72,6 +77,31 @@ async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
                  TimeBankContact.ended_by, TimeBankReport.closed_by)
 
 
+def _conversation_over(cutoff: datetime) -> ColumnElement[bool]:
+    return and_(TimeBankContact.status.in_(("declined", "ended", "reported")), TimeBankContact.ended_at < cutoff)
+
+
+def _messages_due(cutoff: datetime) -> ColumnElement[bool]:
+    return TimeBankMessage.contact_id.in_(select(TimeBankContact.id).where(_conversation_over(cutoff)))
+
+
+def _contact_due(cutoff: datetime) -> ColumnElement[bool]:
+    """A conversation that led nowhere (no exchange, no report: those keep it for the ledger and the operators)."""
+    return and_(
+        TimeBankContact.status.in_(("declined", "ended")), TimeBankContact.ended_at < cutoff,
+        ~select(TimeBankExchange.id).where(TimeBankExchange.contact_id == TimeBankContact.id).exists(),
+        ~select(TimeBankReport.id).where(TimeBankReport.contact_id == TimeBankContact.id).exists(),
+    )
+
+
+def _post_text_due(cutoff: datetime) -> ColumnElement[bool]:
+    return and_(TimeBankPost.expires_at < cutoff, TimeBankPost.text != "")
+
+
+def _removed_member_due(cutoff: datetime) -> ColumnElement[bool]:
+    return and_(TimeBankAccount.status == "removed", TimeBankAccount.decided_at < cutoff, TimeBankAccount.first_name != "")
+
+
 register(PersonalDataSource(
     name="time_bank",
     person_columns={
@@ -86,4 +116,13 @@ register(PersonalDataSource(
     },
     export=_export,
     forget=_forget,
+    retention=(
+        rows_deleted_when("time_bank_messages", "timebank_messages_days", TimeBankMessage.id, _messages_due),
+        rows_deleted_when("time_bank_conversations", "timebank_contacts_days", TimeBankContact.id, _contact_due),
+        fields_blanked_when("time_bank_post_texts", "timebank_posts_days", TimeBankPost.id, _post_text_due,
+                            {"text": "", "availability": "", "photo_file_id": None}),
+        fields_blanked_when("time_bank_removed_members", "timebank_members_days", TimeBankAccount.id,
+                            _removed_member_due, {"first_name": "", "estate_id": None, "languages": ""}),
+        rows_older_than("time_bank_prompts", "drafts_days", TimeBankPrompt.user_id, TimeBankPrompt.created_at),
+    ),
 ))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from storage.domain import neighbourhood
+from bot.config import Retention
+from storage.domain import neighbourhood, privacy
 from storage.models import Broadcast, JobInterest, TenantHome, User
 
 ROME = ZoneInfo("Europe/Rome")
@@ -68,8 +70,11 @@ async def test_interest_in_a_job_is_registered_once_and_not_after_it_closes(db, 
     async with db.write() as session:
         assert not await neighbourhood.register_interest(session, 2, sample_content.programme.items["visconti-aiuto-cuoco"],
                                                          "Sara", None, date(2027, 2, 1), now)
-    async with db.write() as session:  # retention: 180 days after closing
-        assert await neighbourhood.prune_job_interests(session, sample_content.programme, date(2027, 7, 1)) == 0
-        assert await neighbourhood.prune_job_interests(session, sample_content.programme, date(2027, 7, 30)) == 1
+    # Retention (the nightly purge's rule): QC_RETAIN_JOB_INTERESTS_DAYS after it was sent, whatever the offer says.
+    retention = Retention()
+    assert (await privacy.purge(db, retention, now + timedelta(days=retention.job_interests_days - 1), Path("/nonexistent")))[
+        "job_interests"] == 0
+    assert (await privacy.purge(db, retention, now + timedelta(days=retention.job_interests_days + 1), Path("/nonexistent")))[
+        "job_interests"] == 1
     async with db.read() as session:
         assert await session.scalar(select(func.count()).select_from(JobInterest)) == 0

@@ -28,6 +28,7 @@ async def add_users(db, *user_ids: int) -> None:  # type: ignore[no-untyped-def]
     async with db.write() as session:
         for user_id in user_ids:
             await users.touch_user(session, user_id, f"User{user_id}", "it", NOW)
+            await users.record_consent(session, user_id, NOW, f"User{user_id}")  # as the bot asks before anything
 
 
 async def member(db, content: Content, user_id: int, space_id: str = SPACE) -> int:  # type: ignore[no-untyped-def]
@@ -338,9 +339,19 @@ async def test_retention_purges_old_messages_and_posts(db, sample_content):
         contact_id = (await session.get(tb.TimeBankExchange, exchange_id)).contact_id
         await tb.relay(session, contact_id, 71, "ciao", NOW)
         await tb.end_conversation(session, contact_id, 71, NOW)
-    async with db.write() as session:
-        counts = await timebank_books.purge(session, NOW + timedelta(days=400))
-    assert counts["tb_messages"] == 1 and counts["tb_posts"] == 1
+    from pathlib import Path
+
+    from bot.config import Retention
+    from storage.domain import privacy
+
+    retention = Retention()
+    early = await privacy.purge(db, retention, NOW + timedelta(days=retention.timebank_messages_days - 1), Path("/nonexistent"))
+    assert early["time_bank_messages"] == 0 and early["time_bank_post_texts"] == 0
+    counts = await privacy.purge(db, retention, NOW + timedelta(days=400), Path("/nonexistent"))
+    assert counts["time_bank_messages"] == 1 and counts["time_bank_post_texts"] == 1
+    async with db.read() as session:  # the exchange keeps its conversation (the ledger points at it)
+        assert await session.get(tb.TimeBankContact, contact_id) is not None
+        assert (await session.get(tb.TimeBankPost, (await session.get(tb.TimeBankContact, contact_id)).post_id)).text == ""
 
 
 # --- the ledger under random operations and races
