@@ -99,7 +99,8 @@ def main() -> int:
     try:
         # -rs: every skipped test is listed with its reason at the end (PostgreSQL, Chromium, fonts...).
         args = sys.argv[1:]
-        code = subprocess.call([sys.executable, "-m", "pytest", "-rs", *parallel_options(args), *args], cwd=ROOT, env=env)
+        command = [sys.executable, "-m", "pytest", "-rs", *parallel_options(args), *args]
+        code = subprocess.call(command, cwd=ROOT, env=env)
     finally:
         if stop is not None:
             stop()
