@@ -3,6 +3,11 @@
 PostgreSQL comes from QC_TEST_POSTGRES_URL when set (CI starts a server and sets it); otherwise, when the server
 binaries are installed, a private throwaway cluster is started in a temporary folder; otherwise the PostgreSQL
 variants are skipped and this says so. pytest exiting 5 (no tests ran) is a failure here.
+
+The tests run in parallel, one pytest-xdist worker per core (at least two, at most eight): most of the suite's time
+is waiting (a `qcbot run` process starting, the bot answering over HTTP, PostgreSQL creating a database), so a
+second worker fills it (docs/performance.md, "The suite's time"). Each worker has its own temporary folder, SQLite
+and PostgreSQL template databases and ports; `-n 0` on the command line runs everything in this one process.
 """
 
 from __future__ import annotations
@@ -60,6 +65,19 @@ def start_private_cluster() -> tuple[str, Callable[[], None]] | None:
     return f"postgresql+asyncpg://qc@127.0.0.1:{port}/postgres", stop
 
 
+def worker_count() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(max(cores, 2), 8)
+
+
+def parallel_options(args: list[str]) -> list[str]:
+    """One worker per core, unless the command line says how many (-n, --numprocesses) or asks for a single
+    process (-p no:xdist). worksteal: a worker that runs out of tests takes from one still queued behind a long test."""
+    if any(arg.startswith(("-n", "--numprocesses", "--dist")) or arg == "no:xdist" for arg in args):
+        return []
+    return ["-n", str(worker_count()), "--dist", "worksteal"]
+
+
 def main() -> int:
     env = dict(os.environ)
     stop = None
@@ -80,7 +98,9 @@ def main() -> int:
     started_at = time.monotonic()
     try:
         # -rs: every skipped test is listed with its reason at the end (PostgreSQL, Chromium, fonts...).
-        code = subprocess.call([sys.executable, "-m", "pytest", "-rs", *sys.argv[1:]], cwd=ROOT, env=env)
+        args = sys.argv[1:]
+        command = [sys.executable, "-m", "pytest", "-rs", *parallel_options(args), *args]
+        code = subprocess.call(command, cwd=ROOT, env=env)
     finally:
         if stop is not None:
             stop()

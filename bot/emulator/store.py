@@ -37,7 +37,7 @@ class EmulatorState:
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.reply_keyboards: dict[int, dict[str, Any]] = {}  # the custom keyboard each chat shows now
-        self.update_queue = UpdateQueue()
+        self.update_queue = UpdateQueue(on_waiting=self.notify_change)
         self.webhook: WebhookDelivery | None = None
         self.allowed_updates: frozenset[str] | None = None  # None: Telegram's default set
         self.last_update: dict[str, Any] | None = None  # the newest update injected by a user action

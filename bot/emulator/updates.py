@@ -24,10 +24,13 @@ _WEBHOOK_POST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 class UpdateQueue:
     """Updates for getUpdates: kept until confirmed by offset; a newer call ends a waiting one with 409."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_waiting: Callable[[], None] | None = None) -> None:
         self._pending: deque[dict[str, Any]] = deque()
         # A waiting long poll; its result is None when updates arrived, else the 409 description.
         self._waiter: asyncio.Future[str | None] | None = None
+        # Told when a long poll starts waiting: that is news to whoever waits for a bot to be polling (the call
+        # itself is only over when the poll ends, up to its timeout later).
+        self._on_waiting = on_waiting
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -66,6 +69,8 @@ class UpdateQueue:
         if not self._pending and timeout > 0:
             waiter: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
             self._waiter = waiter
+            if self._on_waiting is not None:
+                self._on_waiting()
             try:
                 await asyncio.wait({waiter}, timeout=timeout)
             finally:
