@@ -124,9 +124,7 @@ class Runtime:
             return cached
         now = self.clock.now()
         # Usually a read: a write only when touch_user has something to change (see users.needs_touch).
-        async with self.db.read() as session:
-            record = await users.user_row(session, user_id)
-            roles = await users.load_roles(session, user_id, self.settings.admin_ids)
+        record, roles = await users.user_and_roles(self.db, user_id, self.settings.admin_ids)
         if users.needs_touch(record, first_name, telegram_language, now):
             async with self.db.write() as session:
                 record = await users.touch_user(session, user_id, first_name, telegram_language, now)

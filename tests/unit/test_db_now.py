@@ -1,0 +1,49 @@
+"""Database.read_now and write_now: one transaction on a plain Connection (the user cache's miss, the language and
+the notice's buttons), on SQLite and PostgreSQL."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from storage.domain import users
+from storage.models import User
+
+
+async def test_write_now_commits_and_read_now_sees_it(db, clock):
+    async with db.write() as session:
+        await users.touch_user(session, 501, "Amal", "ar", clock.now())
+    await users.set_language(db, 501, "en")
+    await users.accept_notice(db, 501, clock.now(), "Amal")
+    row, roles = await users.user_and_roles(db, 501, frozenset({501}))
+    assert row.language == "en" and row.consent_at is not None and row.first_name == "Amal"
+    assert roles.is_admin
+    async with db.read() as session:  # and a session sees the same
+        assert (await session.get(User, 501)).language == "en"
+    assert await users.user_and_roles(db, 502, frozenset()) == (None, users.Roles())
+
+
+async def test_write_now_rolls_back_what_failed(db, clock):
+    async with db.write() as session:
+        await users.touch_user(session, 503, "Sara", "it", clock.now())
+
+    def set_then_fail(connection):
+        connection.execute(users._SET_LANGUAGE, {"user_id": 503, "language": "uk"})
+        raise RuntimeError("half way")
+
+    with pytest.raises(RuntimeError):
+        await db.write_now(set_then_fail)
+    assert (await db.read_now(lambda c: c.execute(select(User.language).where(User.id == 503)).scalar())) is None
+    await users.set_language(db, 503, "ro")  # the kept connection is usable again
+    assert (await db.read_now(lambda c: c.execute(select(User.language).where(User.id == 503)).scalar())) == "ro"
+
+
+async def test_many_at_once_each_in_its_own_transaction(db, clock):
+    async with db.write() as session:
+        for user_id in range(600, 640):
+            await users.touch_user(session, user_id, "T", "it", clock.now())
+    languages = ("en", "ar", "es", "zh")
+    await asyncio.gather(*(users.set_language(db, user_id, languages[user_id % 4]) for user_id in range(600, 640)),
+                         *(users.user_and_roles(db, user_id, frozenset()) for user_id in range(600, 640)))
+    rows = await asyncio.gather(*(users.user_and_roles(db, user_id, frozenset()) for user_id in range(600, 640)))
+    assert [row.language for row, _roles in rows] == [languages[user_id % 4] for user_id in range(600, 640)]
