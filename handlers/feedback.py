@@ -194,8 +194,7 @@ async def _answer_error(update: Update, context: FrontDeskContext, error: Feedba
 
 async def feedback_home(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    async with rt.db.read() as session:
-        own = await shortcuts.own_space(session, v.user_id, v.last_estate_id, rt.content)
+    own = await shortcuts.own_space(rt.db, v.user_id, v.last_estate_id, rt.content)
     await update.callback_query.answer()
     await show(update, render_home(v, v.prompts_enabled, rt.content, own))
 
@@ -294,8 +293,7 @@ async def feedback_discard(update: Update, context: FrontDeskContext) -> None:
 async def feedback_prompts(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     enabled = context.data.args[0] == "on"
-    async with rt.db.write() as session:
-        await feedback.set_prompts_enabled(session, v.user_id, enabled)
+    await feedback.choose_prompts(rt.db, v.user_id, enabled)
     rt.update_cached_user(v.user_id, prompts_enabled=enabled)
     await update.callback_query.answer(
         v.tr._("Va bene: ti faremo di nuovo qualche domanda.") if enabled else v.tr._("Va bene: non ti faremo più domande.")

@@ -47,3 +47,14 @@ async def test_many_at_once_each_in_its_own_transaction(db, clock):
                          *(users.user_and_roles(db, user_id, frozenset()) for user_id in range(600, 640)))
     rows = await asyncio.gather(*(users.user_and_roles(db, user_id, frozenset()) for user_id in range(600, 640)))
     assert [row.language for row, _roles in rows] == [languages[user_id % 4] for user_id in range(600, 640)]
+
+
+async def test_the_prompts_choice_and_the_shortcuts_through_the_kept_connections(db, clock, sample_content):
+    from storage.domain import feedback, shortcuts
+
+    async with db.write() as session:
+        await users.touch_user(session, 650, "Iva", "uk", clock.now())
+    await feedback.choose_prompts(db, 650, False)
+    assert (await users.user_and_roles(db, 650, frozenset()))[0].prompts_enabled is False
+    assert await shortcuts.recent_services(db, 650, sample_content) == []
+    assert await shortcuts.own_space(db, 650, None, sample_content) is None
