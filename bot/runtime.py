@@ -125,7 +125,9 @@ class Runtime:
         now = self.clock.now()
         # Usually a read: a write only when touch_user has something to change (see users.needs_touch).
         record, roles = await users.user_and_roles(self.db, user_id, self.settings.admin_ids)
-        if users.needs_touch(record, first_name, telegram_language, now):
+        if record is None:
+            record = await users.first_contact(self.db, user_id, telegram_language, now)
+        elif users.needs_touch(record, first_name, telegram_language, now):
             async with self.db.write() as session:
                 record = await users.touch_user(session, user_id, first_name, telegram_language, now)
         cached = CachedUser(

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -110,6 +112,19 @@ _RECORD_CONSENT = update(_users).where(_users.c.id == bindparam("user_id"), _use
 async def user_row(session: AsyncSession, user_id: int) -> Row | None:
     """The user's columns, read-only (what the user cache keeps); touch_user when the row must change."""
     return (await session.execute(_USER_ROW, {"user_id": user_id})).first()
+
+
+async def first_contact(db: Database, user_id: int, telegram_language: str | None, now: datetime) -> Row:
+    """touch_user for someone never seen (the user cache found no row), through Database.write_now: the same new
+    row, inserted unless an update of theirs handled elsewhere was first, and read back."""
+    def insert(connection: Connection) -> Row:
+        insert_ = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert_(_users).values(
+            id=user_id, first_name="", telegram_language=telegram_language, created_at=now, last_seen_at=now,
+            prompts_enabled=True).on_conflict_do_nothing(index_elements=[_users.c.id]))
+        return connection.execute(_USER_ROW, {"user_id": user_id}).one()
+
+    return await db.write_now(insert)
 
 
 # How stale last_seen_at may get: refreshing it on every visit would make every cache miss a write transaction.

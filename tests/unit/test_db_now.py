@@ -58,3 +58,17 @@ async def test_the_prompts_choice_and_the_shortcuts_through_the_kept_connections
     assert (await users.user_and_roles(db, 650, frozenset()))[0].prompts_enabled is False
     assert await shortcuts.recent_services(db, 650, sample_content) == []
     assert await shortcuts.own_space(db, 650, None, sample_content) is None
+
+
+async def test_first_contact_writes_the_row_touch_user_would(db, clock):
+    now = clock.now()
+    row = await users.first_contact(db, 660, "ar", now)
+    async with db.write() as session:
+        touched = await users.touch_user(session, 661, "Amal", "ar", now)
+        expected = {column: getattr(touched, column) for column in ("first_name", "language", "telegram_language",
+                                                                     "consent_at", "last_estate_id", "prompts_enabled",
+                                                                     "blocked_at", "created_at", "last_seen_at")}
+    assert {column: getattr(row, column) for column in expected} == expected
+    await users.set_language(db, 660, "en")
+    again = await users.first_contact(db, 660, "it", clock.now())  # an update of theirs was first: the row stays
+    assert again.language == "en" and again.telegram_language == "ar"
