@@ -674,6 +674,9 @@ async def on_startup(application: Application) -> None:
     rt.broadcasts = BroadcastSender(rt.db, application.bot, rt.clock, outgoing_notices.renderer(rt), rt.settings.timezone,
                                     rate=rt.settings.broadcast_rate)
     rt.broadcasts.start()
+    # Where role changes stand, learnt while the user cache is still empty: the job's first run (which empties the
+    # cache, bot.runtime.drop_changed_users) came after the first updates and made every early visitor read again.
+    await rt.drop_changed_users()
     jobs.schedule_all(application, PERIODIC_JOBS)
     # The search index now, not during the first tenant's search (~30 ms of CPU that held every other update up),
     # and before the garbage collector freezes what lives as long as the process (bot/runners.py).

@@ -56,6 +56,7 @@ class CachedUser:
     roles: Roles
     last_estate_id: str | None
     expires: float
+    prompts_enabled: bool = True  # "don't ask me again" not chosen (the feedback screens show the toggle)
 
 
 @dataclass
@@ -70,8 +71,8 @@ class Runtime:
 
     def __post_init__(self) -> None:
         # A cache, not the truth: every write goes to the database first, then here. Another instance may see a
-        # language change up to USER_CACHE_SECONDS late, which is harmless; a role change within
-        # USER_CHANGES_POLL_SECONDS (drop_changed_users).
+        # language or "don't ask me again" change up to USER_CACHE_SECONDS late, which is harmless; a role change
+        # within USER_CHANGES_POLL_SECONDS (drop_changed_users).
         self._users: dict[int, CachedUser] = {}
         self._last_user_change: int | None = None  # the last storage.domain.users change this process has applied
         self.summaries = stats.SummaryCache()
@@ -101,8 +102,8 @@ class Runtime:
         return len(changes)
 
     def update_cached_user(self, user_id: int, **changes: object) -> None:
-        """After a write that changed only these fields (language, consented): the cached entry follows it, so the
-        reply needs no read. Without an entry there is nothing to update; the next visitor() reads the row."""
+        """After a write that changed only these fields (language, consented, prompts_enabled): the cached entry
+        follows it, so the reply needs no read. Without an entry there is nothing to update; the next visitor() reads the row."""
         cached = self._users.get(user_id)
         if cached is not None:
             self._users[user_id] = replace(cached, **changes)
@@ -123,10 +124,10 @@ class Runtime:
             return cached
         now = self.clock.now()
         # Usually a read: a write only when touch_user has something to change (see users.needs_touch).
-        async with self.db.read() as session:
-            record = await users.user_row(session, user_id)
-            roles = await users.load_roles(session, user_id, self.settings.admin_ids)
-        if users.needs_touch(record, first_name, telegram_language, now):
+        record, roles = await users.user_and_roles(self.db, user_id, self.settings.admin_ids)
+        if record is None:
+            record = await users.first_contact(self.db, user_id, telegram_language, now)
+        elif users.needs_touch(record, first_name, telegram_language, now):
             async with self.db.write() as session:
                 record = await users.touch_user(session, user_id, first_name, telegram_language, now)
         cached = CachedUser(
@@ -135,6 +136,7 @@ class Runtime:
             roles=roles,
             last_estate_id=record.last_estate_id,
             expires=time.monotonic() + USER_CACHE_SECONDS,
+            prompts_enabled=record.prompts_enabled,
         )
         self._users.pop(user_id, None)
         self._users[user_id] = cached  # dicts keep insertion order: the first key is the oldest entry
@@ -155,6 +157,7 @@ class Visitor:
     roles: Roles
     consented: bool
     last_estate_id: str | None
+    prompts_enabled: bool = True
 
 
 def runtime_of(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
@@ -176,6 +179,7 @@ async def visitor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Visitor
         roles=cached.roles,
         consented=cached.consented,
         last_estate_id=cached.last_estate_id,
+        prompts_enabled=cached.prompts_enabled,
     )
 
 

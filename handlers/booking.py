@@ -302,8 +302,7 @@ async def _tapped_service(update: Update, context: FrontDeskContext) -> tuple[Vi
 
 async def book_entry(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    async with rt.db.read() as session:
-        recent = await shortcuts.recent_services(session, v.user_id, rt.content)
+    recent = await shortcuts.recent_services(rt.db, v.user_id, rt.content)
     await reply(update, render_book_spaces(v, rt.content, recent))
 
 

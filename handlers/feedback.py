@@ -183,15 +183,9 @@ def render_fix_prompt(tr: Translator, content: Content, ticket: Ticket) -> Scree
 # Handlers
 
 
-async def _prompts_enabled(rt: Runtime, user_id: int) -> bool:
-    async with rt.db.read() as session:
-        user = await session.get(User, user_id)
-    return user is None or user.prompts_enabled
-
-
 async def _refuse(update: Update, rt: Runtime, v: Visitor, error: FeedbackError) -> None:
     await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]), alert=True,
-                          screen=render_home(v, await _prompts_enabled(rt, v.user_id)))
+                          screen=render_home(v, v.prompts_enabled))
 
 
 async def _answer_error(update: Update, context: FrontDeskContext, error: FeedbackError) -> None:
@@ -200,10 +194,9 @@ async def _answer_error(update: Update, context: FrontDeskContext, error: Feedba
 
 async def feedback_home(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    async with rt.db.read() as session:
-        own = await shortcuts.own_space(session, v.user_id, v.last_estate_id, rt.content)
+    own = await shortcuts.own_space(rt.db, v.user_id, v.last_estate_id, rt.content)
     await update.callback_query.answer()
-    await show(update, render_home(v, await _prompts_enabled(rt, v.user_id), rt.content, own))
+    await show(update, render_home(v, v.prompts_enabled, rt.content, own))
 
 
 async def feedback_spaces(update: Update, context: FrontDeskContext) -> None:
@@ -294,14 +287,14 @@ async def feedback_discard(update: Update, context: FrontDeskContext) -> None:
     async with rt.db.write() as session:
         await feedback.drop_draft(session, v.user_id)
     await update.callback_query.answer(v.tr._("Annullato."))
-    await show(update, render_home(v, await _prompts_enabled(rt, v.user_id)))
+    await show(update, render_home(v, v.prompts_enabled))
 
 
 async def feedback_prompts(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     enabled = context.data.args[0] == "on"
-    async with rt.db.write() as session:
-        await feedback.set_prompts_enabled(session, v.user_id, enabled)
+    await feedback.choose_prompts(rt.db, v.user_id, enabled)
+    rt.update_cached_user(v.user_id, prompts_enabled=enabled)
     await update.callback_query.answer(
         v.tr._("Va bene: ti faremo di nuovo qualche domanda.") if enabled else v.tr._("Va bene: non ti faremo più domande.")
     )

@@ -246,14 +246,16 @@ async def my_data(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     if update.callback_query:
         await update.callback_query.answer()
-    # Inline: only counts are shown (storage.domain.privacy.collect); the download stays a long read.
+    # Inline: one person's indexed rows (storage.domain.privacy.collect).
     await show(update, render_my_data(v.tr, await privacy.collect(rt.db, v.user_id, long=False)))
 
 
 async def my_data_download(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     await update.callback_query.answer(v.tr._("Preparo i file…"))
-    found = await privacy.collect(rt.db, v.user_id)
+    # Inline, as the screen above reads the same rows: as a long read each of its ~30 statements waited a turn of
+    # the busy loop on aiosqlite's thread (1.7-4 s p50 under load; docs/performance.md, writes under load, third pass).
+    found = await privacy.collect(rt.db, v.user_id, long=False)
     now = rt.clock.now()
     stamp = f"{v.tr.local(now):%Y%m%d}"
     await context.bot.send_document(v.chat_id, document=copy_as_json(v.user_id, found, now), filename=f"my-data-{stamp}.json",

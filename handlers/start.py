@@ -113,8 +113,7 @@ async def menu(update: Update, context: FrontDeskContext) -> None:
 async def consent(update: Update, context: FrontDeskContext) -> None:
     rt = context.rt
     await update.callback_query.answer()
-    async with rt.db.write() as session:
-        await users.record_consent(session, update.effective_user.id, rt.clock.now(), update.effective_user.first_name or "")
+    await users.accept_notice(rt.db, update.effective_user.id, rt.clock.now(), update.effective_user.first_name or "")
     rt.update_cached_user(update.effective_user.id, consented=True)
     await context.reopen()
     await home(update, context)

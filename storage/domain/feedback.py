@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import dialect_insert
+from storage.db import Database, dialect_insert
 from storage.domain import tickets
 from storage.content import Content
 from storage.domain.hours import ROME
@@ -348,6 +348,11 @@ _SET_PROMPTS = update(User.__table__).where(User.__table__.c.id == bindparam("us
 
 async def set_prompts_enabled(session: AsyncSession, user_id: int, enabled: bool) -> None:
     await session.execute(_SET_PROMPTS, {"user_id": user_id, "enabled": enabled})
+
+
+async def choose_prompts(db: Database, user_id: int, enabled: bool) -> None:
+    """set_prompts_enabled in a transaction of its own (the "don't ask me again" button), through Database.write_now."""
+    await db.write_now(lambda connection: connection.execute(_SET_PROMPTS, {"user_id": user_id, "enabled": enabled}))
 
 
 # Checked just before a prompt leaves (storage.domain.outbox.GUARDS); bot/app.py registers it.

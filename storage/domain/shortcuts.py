@@ -4,22 +4,29 @@ other choice beside these shortcuts, so nothing is hidden from someone whose pla
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.content import Content
+from storage.db import Database
 from storage.models import Booking, Ticket
 from storage.domain.tickets import place_choices
 
 RECENT_BOOKINGS_LOOKED_AT = 20
 
+# Built once and run as Core through Database.read_now (as the user cache's miss is): these run on menus often
+# pressed, where a session and an ORM statement built on every call cost several times the indexed read
+# (docs/performance.md, writes under load, third pass).
+_bookings = Booking.__table__
+_RECENT_SERVICES = (select(_bookings.c.service_id).where(_bookings.c.user_id == bindparam("user_id"))
+                    .order_by(_bookings.c.slot_start.desc()).limit(RECENT_BOOKINGS_LOOKED_AT))
+_LAST_BOOKED_SPACE = (select(_bookings.c.space_id).where(_bookings.c.user_id == bindparam("user_id"))
+                      .order_by(_bookings.c.slot_start.desc()).limit(1))
 
-async def recent_services(session: AsyncSession, user_id: int, content: Content, limit: int = 2) -> list[str]:
+
+async def recent_services(db: Database, user_id: int, content: Content, limit: int = 2) -> list[str]:
     """The services the tenant booked most recently (by appointment), newest first, that can still be booked."""
-    rows = await session.scalars(
-        select(Booking.service_id).where(Booking.user_id == user_id)
-        .order_by(Booking.slot_start.desc()).limit(RECENT_BOOKINGS_LOOKED_AT)
-    )
+    rows = await db.read_now(lambda connection: connection.execute(_RECENT_SERVICES, {"user_id": user_id}).scalars().all())
     found: list[str] = []
     for service_id in rows:
         service = content.services.get(service_id)
@@ -42,12 +49,10 @@ async def last_place(session: AsyncSession, user_id: int, content: Content) -> T
     return ticket
 
 
-async def own_space(session: AsyncSession, user_id: int, last_estate_id: str | None, content: Content) -> str | None:
+async def own_space(db: Database, user_id: int, last_estate_id: str | None, content: Content) -> str | None:
     """The tenant's space: the one of the estate they last reported from, else the one they last booked at."""
     estate = content.estates.get(last_estate_id or "")
     if estate is not None and estate.space_id in content.spaces:
         return estate.space_id
-    space_id = await session.scalar(
-        select(Booking.space_id).where(Booking.user_id == user_id).order_by(Booking.slot_start.desc()).limit(1)
-    )
+    space_id = await db.read_now(lambda connection: connection.execute(_LAST_BOOKED_SPACE, {"user_id": user_id}).scalar())
     return space_id if space_id in content.spaces else None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -111,6 +114,19 @@ async def user_row(session: AsyncSession, user_id: int) -> Row | None:
     return (await session.execute(_USER_ROW, {"user_id": user_id})).first()
 
 
+async def first_contact(db: Database, user_id: int, telegram_language: str | None, now: datetime) -> Row:
+    """touch_user for someone never seen (the user cache found no row), through Database.write_now: the same new
+    row, inserted unless an update of theirs handled elsewhere was first, and read back."""
+    def insert(connection: Connection) -> Row:
+        insert_ = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(insert_(_users).values(
+            id=user_id, first_name="", telegram_language=telegram_language, created_at=now, last_seen_at=now,
+            prompts_enabled=True).on_conflict_do_nothing(index_elements=[_users.c.id]))
+        return connection.execute(_USER_ROW, {"user_id": user_id}).one()
+
+    return await db.write_now(insert)
+
+
 # How stale last_seen_at may get: refreshing it on every visit would make every cache miss a write transaction.
 LAST_SEEN_PRECISION = timedelta(hours=1)
 
@@ -128,8 +144,7 @@ def needs_touch(user: User | Row | None, first_name: str, telegram_language: str
 
 
 async def set_language(db: Database, user_id: int, language: str) -> None:
-    async with db.write() as session:
-        await session.execute(_SET_LANGUAGE, {"user_id": user_id, "language": language})
+    await db.write_now(lambda connection: connection.execute(_SET_LANGUAGE, {"user_id": user_id, "language": language}))
 
 
 async def record_consent(session: AsyncSession, user_id: int, now: datetime, first_name: str = "") -> None:
@@ -143,8 +158,26 @@ async def mark_blocked(session: AsyncSession, user_id: int, now: datetime) -> No
     await session.execute(update(User).where(User.id == user_id).values(blocked_at=now))
 
 
+async def accept_notice(db: Database, user_id: int, now: datetime, first_name: str) -> None:
+    """record_consent in a transaction of its own (the notice's button), through Database.write_now."""
+    await db.write_now(lambda connection: connection.execute(
+        _RECORD_CONSENT, {"user_id": user_id, "now": now, "first_name": first_name[:128]}))
+
+
 async def load_roles(session: AsyncSession, user_id: int, admin_ids: frozenset[int]) -> Roles:
-    grants = (await session.execute(_ROLE_GRANTS, {"user_id": user_id})).all()
+    return _roles((await session.execute(_ROLE_GRANTS, {"user_id": user_id})).all(), user_id, admin_ids)
+
+
+async def user_and_roles(db: Database, user_id: int, admin_ids: frozenset[int]) -> tuple[Row | None, Roles]:
+    """user_row and load_roles in one read (the user cache's miss), through Database.read_now."""
+    def read(connection: Connection) -> tuple[Row | None, Roles]:
+        row = connection.execute(_USER_ROW, {"user_id": user_id}).first()
+        return row, _roles(connection.execute(_ROLE_GRANTS, {"user_id": user_id}).all(), user_id, admin_ids)
+
+    return await db.read_now(read)
+
+
+def _roles(grants: Sequence[Row], user_id: int, admin_ids: frozenset[int]) -> Roles:
     by_role: dict[str, set[str]] = {role: set() for role in ROLES}
     for grant in grants:
         by_role[grant.role].add(grant.scope)
