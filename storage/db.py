@@ -54,6 +54,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     # Deleted rows (a dropped draft, an anonymous comment's draft) are overwritten, not left in free pages.
     "PRAGMA secure_delete=ON",
+    # When a checkpoint has copied the whole log and the log starts again, the file is cut back to this: its size
+    # is then the log's, which is what `_checkpoint_if_due` looks at. Left at its largest, every commit after the
+    # first 4 MB started another checkpoint (~10 a second under load; docs/performance.md, the inbox's cost, final).
+    "PRAGMA journal_size_limit=1048576",
 )
 WRITE_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process to release SQLite's write lock
 # SQLite's busy handler blocks the calling thread. Inline readers get a short one: in WAL mode a reader waits only
