@@ -63,9 +63,10 @@ def _rows(payloads: Sequence[dict], now: datetime, owner: str, texts: Sequence[s
     ]
 
 
+# No RETURNING: SQLite's count of changed rows tells a new update from one stored already, for less.
 _SQLITE_STORE = (
     "INSERT INTO inbox (update_id, chat_id, payload, received_at, owner, lease_until, handled_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (update_id) DO NOTHING RETURNING update_id"
+    "VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (update_id) DO NOTHING"
 )
 _SQLITE_MARK = "UPDATE inbox SET handled_at = ?, payload = ?, lease_until = NULL WHERE update_id = ?"
 
@@ -91,12 +92,12 @@ def _write_sqlite_now(db: Database, connection: sqlite3.Connection, rows: list[d
     new: set[int] = set()
     for row in rows:
         text = row["text"]
-        found = connection.execute(_SQLITE_STORE, (
+        stored = connection.execute(_SQLITE_STORE, (
             row["update_id"], row["chat_id"], bind["payload"](row["payload"]) if text is None else text,
             stamp(row["received_at"]), row["owner"], stamp(row["lease_until"]),
-        )).fetchone()
-        if found is not None:
-            new.add(found[0])
+        )).rowcount
+        if stored:
+            new.add(row["update_id"])
     if handled:
         empty = bind["payload"]({})
         connection.executemany(_SQLITE_MARK, [
