@@ -81,7 +81,8 @@ def _sqlite_binders(dialect: Any) -> dict[str, Callable[[Any], Any]]:
 def _write_sqlite_now(db: Database, connection: sqlite3.Connection, rows: list[dict], handled: list[dict]) -> set[int]:
     """The statements of `_write` on SQLite, in the caller's transaction."""
     bind = _sqlite_binders(db.write_engine.dialect)
-    stamps: dict[datetime, Any] = {}  # the rows of one store share their times: each is bound once
+    # The rows of one store share their times (received_at, lease_until: one column type): each is bound once.
+    stamps: dict[datetime, Any] = {}
 
     def stamp(value: datetime) -> Any:
         bound = stamps.get(value)
