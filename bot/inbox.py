@@ -127,7 +127,8 @@ class InboxDispatcher:
         while rows := await inbox.claim_leftovers(self.rt.db, self.owner, self.rt.clock.now(), others_only=others_only,
                                                   after=after):
             for row in rows:
-                update = await self._parse(row.payload)
+                # Stored as Telegram sent it (the webhook's body) or already slimmed: slimmed here either way.
+                update = await self._parse(slim_pressed_message(row.payload))
                 if update is not None:
                     self._hold(row.chat_id, update)
             after, count = rows[-1].update_id, count + len(rows)
@@ -154,13 +155,14 @@ class InboxDispatcher:
         else:
             chat_updates.append(update)
 
-    async def receive(self, payloads: list[dict]) -> None:
+    async def receive(self, payloads: list[dict], texts: list[str] | None = None) -> None:
         """Store updates as Telegram sent them, then hand the new ones to the handlers. Returns once stored: the
-        caller may then tell Telegram they arrived."""
+        caller may then tell Telegram they arrived. texts: the payloads' JSON as received, if at hand (the
+        webhook's body): stored as it is, not serialised again."""
         for payload in payloads:
             slim_pressed_message(payload)
         if self.durable:
-            new_ids = set(await self.writer.store(payloads, self.rt.clock.now(), self.owner))
+            new_ids = set(await self.writer.store(payloads, self.rt.clock.now(), self.owner, texts))
         else:
             new_ids = {payload["update_id"] for payload in payloads}
         for payload in payloads:
@@ -170,9 +172,9 @@ class InboxDispatcher:
             update = await self._parse(payload)
             if update is None:
                 continue
-            chat_id = inbox.chat_of(payload)
-            if chat_id in self._backlog:
-                self._backlog[chat_id].append(update)  # its turn comes after the chat's leftovers
+            backlog = self._backlog.get(inbox.chat_of(payload)) if self._backlog else None
+            if backlog is not None:
+                backlog.append(update)  # its turn comes after the chat's leftovers
             else:
                 await self.application.update_queue.put(update)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
+import json
 import logging
 import signal
 from collections.abc import Callable
@@ -124,7 +125,8 @@ class BotService:
         if not hmac.compare_digest(given, (self.settings.webhook_secret or "").encode()):
             return web.Response(status=403, text="wrong secret token")
         try:
-            data = await request.json()
+            body = await request.text()  # stored as it came, not serialised again (bot/inbox.py)
+            data = json.loads(body)
         except ValueError:
             return web.Response(status=400, text="not JSON")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
@@ -133,7 +135,7 @@ class BotService:
         query_id = query.get("id") if self._answers is not None and isinstance(query, dict) else None
         answer = self._answers.expect(query_id) if isinstance(query_id, str) else None
         try:
-            await self.inbox.receive([data])
+            await self.inbox.receive([data], [body])
         except Exception:  # not stored: Telegram keeps the update and sends it again
             if answer is not None:
                 self._answers.forget(query_id)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections import deque
@@ -53,6 +54,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     # Deleted rows (a dropped draft, an anonymous comment's draft) are overwritten, not left in free pages.
     "PRAGMA secure_delete=ON",
+    # When a checkpoint has copied the whole log and the log starts again, the file is cut back to this: its size
+    # is then the log's, which is what `_checkpoint_if_due` looks at. Left at its largest, every commit after the
+    # first 4 MB started another checkpoint (~10 a second under load; docs/performance.md, the inbox's cost, final).
+    "PRAGMA journal_size_limit=1048576",
 )
 WRITE_LOCK_TIMEOUT = 60.0  # seconds a writer waits for another process to release SQLite's write lock
 # SQLite's busy handler blocks the calling thread. Inline readers get a short one: in WAL mode a reader waits only
@@ -277,6 +282,7 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 self._sqlite_file = Path(path)
+                self._sqlite_log = f"{path}-wal"
             # Busy timeout 0: a writer locked out by another process is retried by _begin_inline, off the loop.
             self.write_engine = _sqlite_engine(url, "BEGIN IMMEDIATE", inline=True, busy_timeout=0)
             self.read_engine = _sqlite_engine(url, "BEGIN", inline=True, busy_timeout=INLINE_READ_BUSY_TIMEOUT)
@@ -435,7 +441,9 @@ class Database:
         if self._sqlite_file is None or (self._checkpoint is not None and not self._checkpoint.done()):
             return
         try:
-            if Path(f"{self._sqlite_file}-wal").stat().st_size < CHECKPOINT_AFTER_BYTES:
+            # os.stat on a string kept: building a Path for every commit cost more than the stat (the inbox
+            # commits once per update; docs/performance.md, the inbox's cost, final)
+            if os.stat(self._sqlite_log).st_size < CHECKPOINT_AFTER_BYTES:
                 return
         except FileNotFoundError:
             return

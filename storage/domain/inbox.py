@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -53,17 +53,20 @@ _MARK_HANDLED = (
 )
 
 
-def _rows(payloads: Iterable[dict], now: datetime, owner: str) -> list[dict]:
+def _rows(payloads: Sequence[dict], now: datetime, owner: str, texts: Sequence[str] | None = None) -> list[dict]:
+    """texts: each payload as Telegram sent it (JSON), stored as is on SQLite instead of serialised again."""
+    lease_until = now + LEASE
     return [
         dict(update_id=int(payload["update_id"]), chat_id=chat_of(payload), payload=payload, received_at=now,
-             owner=owner, lease_until=now + LEASE, handled_at=None)
-        for payload in payloads
+             owner=owner, lease_until=lease_until, handled_at=None, text=texts[number] if texts else None)
+        for number, payload in enumerate(payloads)
     ]
 
 
+# No RETURNING: SQLite's count of changed rows tells a new update from one stored already, for less.
 _SQLITE_STORE = (
     "INSERT INTO inbox (update_id, chat_id, payload, received_at, owner, lease_until, handled_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (update_id) DO NOTHING RETURNING update_id"
+    "VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (update_id) DO NOTHING"
 )
 _SQLITE_MARK = "UPDATE inbox SET handled_at = ?, payload = ?, lease_until = NULL WHERE update_id = ?"
 
@@ -78,14 +81,24 @@ def _sqlite_binders(dialect: Any) -> dict[str, Callable[[Any], Any]]:
 def _write_sqlite_now(db: Database, connection: sqlite3.Connection, rows: list[dict], handled: list[dict]) -> set[int]:
     """The statements of `_write` on SQLite, in the caller's transaction."""
     bind = _sqlite_binders(db.write_engine.dialect)
+    # The rows of one store share their times (received_at, lease_until: one column type): each is bound once.
+    stamps: dict[datetime, Any] = {}
+
+    def stamp(value: datetime) -> Any:
+        bound = stamps.get(value)
+        if bound is None:
+            bound = stamps[value] = bind["received_at"](value)
+        return bound
+
     new: set[int] = set()
     for row in rows:
-        found = connection.execute(_SQLITE_STORE, (
-            row["update_id"], row["chat_id"], bind["payload"](row["payload"]), bind["received_at"](row["received_at"]),
-            row["owner"], bind["lease_until"](row["lease_until"]),
-        )).fetchone()
-        if found is not None:
-            new.add(found[0])
+        text = row["text"]
+        stored = connection.execute(_SQLITE_STORE, (
+            row["update_id"], row["chat_id"], bind["payload"](row["payload"]) if text is None else text,
+            stamp(row["received_at"]), row["owner"], stamp(row["lease_until"]),
+        )).rowcount
+        if stored:
+            new.add(row["update_id"])
     if handled:
         empty = bind["payload"]({})
         connection.executemany(_SQLITE_MARK, [
@@ -107,13 +120,14 @@ async def _write(db: Database, rows: list[dict], handled: list[dict]) -> set[int
     async with db.write() as session:
         connection = await session.connection()
         if rows:  # several rows: one INSERT … VALUES (…), (…) (SQLAlchemy's "insertmanyvalues")
-            new.update((await connection.execute(_PG_STORE, rows)).scalars().all())
+            columns = [{key: value for key, value in row.items() if key != "text"} for row in rows]
+            new.update((await connection.execute(_PG_STORE, columns)).scalars().all())
         if handled:
             await connection.execute(_MARK_HANDLED, handled)
     return new
 
 
-async def store(db: Database, payloads: Iterable[dict], now: datetime, owner: str) -> list[int]:
+async def store(db: Database, payloads: Sequence[dict], now: datetime, owner: str) -> list[int]:
     """Store updates in one transaction, held by `owner`; returns the ids that were new (a repeated delivery is
     not handled twice)."""
     rows = _rows(payloads, now, owner)
@@ -142,9 +156,11 @@ class InboxWriter:
         self._writer: asyncio.Task | None = None
         self._flush_due = False  # SQLite: _flush_now is scheduled for the loop's next turn
 
-    async def store(self, payloads: Iterable[dict], now: datetime, owner: str) -> list[int]:
+    async def store(self, payloads: Sequence[dict], now: datetime, owner: str,
+                    texts: Sequence[str] | None = None) -> list[int]:
+        """texts: the payloads as Telegram sent them (JSON), if at hand: stored as they are on SQLite."""
         queued = {row["update_id"] for row in self._rows}
-        rows = [row for row in _rows(payloads, now, owner) if row["update_id"] not in queued]  # sent twice at once
+        rows = [row for row in _rows(payloads, now, owner, texts) if row["update_id"] not in queued]  # sent twice at once
         if not rows:
             return []
         self._rows.extend(rows)

@@ -34,7 +34,10 @@ def type_source(type_: TypeEngine) -> str:
         type_ = type_.impl_instance
     if not type(type_).__module__.startswith("sqlalchemy."):
         raise SystemExit(f"regenerate: no frozen spelling for the column type {type_!r}")
-    return f"sa.{type_!r}"
+    # A type of its own on one database (with_variant), e.g. SQLite's INTEGER primary key: the rowid itself.
+    variants = "".join(f".with_variant({type_source(variant)}, {dialect!r})"
+                       for dialect, variant in sorted(type_._variant_mapping.items()))
+    return f"sa.{type_!r}{variants}"
 
 
 def column_source(table: Table, column: Column) -> str:

@@ -5,10 +5,13 @@ costs; a bare PTB bot on httpx; the same bare bot on our aiohttp backend) and ea
 (polling, webhook), in a fresh emulator:
 1. the bot starts in its own process and a tenant sends /start at once: "start to first answer";
 2. N tenants open a chat (the product: /start and the privacy notice);
-3. for --seconds, every tenant acts, waits for the bot's reply (a new message or an edit), and acts again, like a
-   person would: the product's tenants walk menu → spaces → a space → a service → search → booking → reports →
-   language; the bare bots' tenants send a text, then press their buttons.
+3. for --warmup seconds (not counted), then for --seconds, every tenant acts, waits for the bot's reply (a new
+   message or an edit), and acts again, like a person would: the product's tenants walk menu → spaces → a space →
+   a service → search → booking → reports → language; the bare bots' tenants send a text, then press their buttons.
 Latency is injected update → reply seen in the emulator. CPU seconds and peak RSS are the bot process's alone.
+With --rounds N the bots take turns N times, in reverse order every other round (A B, B A, …: a machine getting
+busier or quieter favours neither), and the product is compared with each other bot per round and over all
+rounds' latencies pooled (docs/performance.md, "Method").
 The product runs on a fresh SQLite file, or with --database postgres on a throwaway database of the server named by
 QC_BENCH_POSTGRES_URL or QC_TEST_POSTGRES_URL.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import tempfile
 import time
@@ -39,6 +43,9 @@ SEARCH_WORDS = ("computer", "riparazioni", "pacchi", "SPID", "lavoro", "compiti"
 # The languages simulated tenants' phones are set to: a sample of the shipped ones.
 TENANT_LANGUAGES = ("it", "en", "ar", "es", "zh", "uk", "ro")
 TENANT_IDS_FROM = 700_000
+# The inbox's target (issue 13): product / product-no-inbox p99 at most this.
+INBOX_P99_TARGET = 1.10
+RESAMPLES = 400  # of the rounds, for the interval around a pooled ratio
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,8 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the language: mostly writes); latency is printed per action")
     parser.add_argument("--profile", metavar="FILE", help="run the product under pyinstrument and write its profile here")
     parser.add_argument("--rounds", type=int, default=1,
-                        help="run every bot and mode this many times, in turn, and print the median of the ratios "
-                             "(a shared machine's speed drifts between runs; default 1)")
+                        help="run every bot and mode this many times, in turn (reversed every other round), and "
+                             "print each ratio over all rounds pooled and as the median of the rounds' (a shared "
+                             "machine's speed drifts between runs; default 1)")
+    parser.add_argument("--warmup", type=float, default=2.0,
+                        help="seconds the tenants act before anything is counted (default 2)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -69,8 +79,9 @@ def run(args: argparse.Namespace) -> None:
     unknown = [name for name in bots if name not in BOTS]
     if unknown or not bots:
         raise SystemExit(f"qcbot bench load: --bots takes names among {', '.join(BOTS)}; got {args.bots!r}")
-    if args.tenants < 1 or args.seconds <= 0 or args.rounds < 1:
-        raise SystemExit("qcbot bench load: --tenants and --rounds must be at least 1 and --seconds more than 0")
+    if args.tenants < 1 or args.seconds <= 0 or args.rounds < 1 or args.warmup < 0:
+        raise SystemExit("qcbot bench load: --tenants and --rounds must be at least 1, --seconds more than 0 and "
+                         "--warmup not negative")
     if args.database == "postgres" and any(bot in PRODUCTS for bot in bots):
         from tests.bench.common import postgres_server_url
 
@@ -98,6 +109,7 @@ class Figures:
     refusals: int = 0
     by_step: dict[str, list[float]] = field(default_factory=dict)  # latencies per kind of action
     timeouts_by_step: dict[str, int] = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average as the count began and ended
 
     @property
     def replies_per_second(self) -> float:
@@ -265,8 +277,9 @@ class BareTenant:
 
 
 async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: Path, profile: str = "",
-                    database_url: str = "", mix: str = "walk") -> Figures:
-    """database_url: the product's database; empty for a fresh SQLite file in the run's folder."""
+                    database_url: str = "", mix: str = "walk", warmup: float = 0.0) -> Figures:
+    """database_url: the product's database; empty for a fresh SQLite file in the run's folder. The first `warmup`
+    seconds of acting are not counted: replies, latency and CPU from then on."""
     from tests.bench.common import (
         BENCH_BOT_USERNAME, BENCH_TOKEN, BotProcess, BotSpec, Progress, free_port, ms, product_env,
     )
@@ -298,13 +311,15 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
         await asyncio.gather(*(person.open_chat() for person in people[1:]))
         progress = Progress()
         latencies = figures.latencies
-        cpu_before = process.cpu_seconds()
-        began = time.perf_counter()
+        began = time.perf_counter() + warmup  # counting begins
         deadline = began + seconds
 
         async def keep_acting(person: ProductTenant | BareTenant) -> None:
             while time.perf_counter() < deadline:
+                acted = time.perf_counter()
                 step, latency = await person.act()
+                if acted < began:
+                    continue  # warming up
                 if latency is None:
                     figures.timeouts += 1
                     figures.timeouts_by_step[step] = figures.timeouts_by_step.get(step, 0) + 1
@@ -315,11 +330,17 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
                                        f"{len(latencies):,} replies, {len(latencies) / max(time.perf_counter() - began, 1e-9):,.0f}/s")
 
         workers = [asyncio.create_task(keep_acting(person)) for person in people]
+        while time.perf_counter() < began:
+            await asyncio.sleep(min(0.25, max(began - time.perf_counter(), 0)))
+            process.check_alive()
+        cpu_before = process.cpu_seconds()
+        load_before = os.getloadavg()[0]
         while time.perf_counter() < deadline:
             await asyncio.sleep(min(0.25, max(deadline - time.perf_counter(), 0)))
             process.check_alive()
         figures.cpu = process.cpu_seconds() - cpu_before
         figures.seconds = time.perf_counter() - began
+        figures.load = (load_before, os.getloadavg()[0])
         await asyncio.gather(*workers)  # let the replies in flight arrive before the bot stops
         figures.peak_rss = process.peak_rss_bytes()
         figures.refusals = len([refusal for refusal in emu.refusals if not refusal.injected])
@@ -375,7 +396,7 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
     with tempfile.TemporaryDirectory(prefix="qc-bench-load-") as temporary:
         for round_number in range(1, args.rounds + 1):
             for mode in modes:
-                for bot in bots:
+                for bot in (bots if round_number % 2 else bots[::-1]):
                     print(f"{bot}, {mode}" + (f", round {round_number}:" if args.rounds > 1 else ":"), flush=True)
                     profile = f"{args.profile}.{mode}.txt" if args.profile else ""
                     folder = Path(temporary) / f"round-{round_number}"
@@ -383,20 +404,21 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
                     if bot in PRODUCTS and args.database == "postgres":
                         async with throwaway_postgres_database(postgres_server_url() or "") as database_url:
                             figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile, database_url,
-                                                        args.mix)
+                                                        args.mix, args.warmup)
                     else:
                         figures = await bench_one(bot, mode, args.tenants, args.seconds, folder, profile,
-                                                  mix=args.mix)
+                                                  mix=args.mix, warmup=args.warmup)
                     figures.round = round_number
                     results.append(figures)
     cold, reload = await _content_reload()
 
     print()
     print_table(
-        ["bot / mode", "replies/s", "p50", "p95", "p99", "CPU s/1k upd", "peak RSS", "1st answer", "timeouts"],
+        ["bot / mode", "replies/s", "p50", "p95", "p99", "CPU s/1k upd", "peak RSS", "1st answer", "timeouts",
+         "load avg"],
         [[f"{f.bot} / {f.mode}" + (f" #{f.round}" if args.rounds > 1 else ""), f"{f.replies_per_second:,.0f}",
           ms(_p(f, 0.5)), ms(_p(f, 0.95)), ms(_p(f, 0.99)), f"{f.cpu_per_thousand:.2f}", mib(f.peak_rss),
-          ms(f.first_answer), str(f.timeouts)] for f in results],
+          ms(f.first_answer), str(f.timeouts), f"{f.load[0]:.1f} → {f.load[1]:.1f}"] for f in results],
     )
     for mode in modes:
         for reference_bot in (bot for bot in bots if bot != "product"):
@@ -406,6 +428,10 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
             if pairs:
                 label = " (the inbox's cost)" if reference_bot == "product-no-inbox" else ""
                 print(f"  {mode}: product / {reference_bot}{label}: " + _ratios(pairs))
+                if len(pairs) > 1:
+                    print(f"  {mode}: product / {reference_bot}, all rounds pooled: " + _pooled(pairs))
+                if reference_bot == "product-no-inbox":
+                    print(f"  {mode}: " + _inbox_verdict(pairs))
     for mode in modes:
         by_step: dict[str, list[float]] = {}
         for f in results:
@@ -462,3 +488,65 @@ def _ratios(pairs: list[tuple[Figures, Figures]]) -> str:
             each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
             parts.append(f"{name} ×{statistics.median(ratios):.2f} (median of {each})")
     return ", ".join(parts)
+
+
+def _pooled_p99s(pairs: list[tuple[Figures, Figures]]) -> tuple[float, float]:
+    """p99 of every reply of every round, the product's and the reference's, each round's latencies divided by that
+    round's median over both bots: rounds run while the machine was twice as busy would otherwise make the whole
+    tail, and one bot's bad luck in one round would decide the ratio. Within a round the two bots keep their ratio."""
+    from tests.bench.common import percentile
+
+    products: list[float] = []
+    references: list[float] = []
+    for product, reference in pairs:
+        scale = percentile([*product.latencies, *reference.latencies], 0.5) or 1.0
+        products += [latency / scale for latency in product.latencies]
+        references += [latency / scale for latency in reference.latencies]
+    return percentile(products, 0.99), percentile(references, 0.99)
+
+
+def _pooled_ratios(pairs: list[tuple[Figures, Figures]]) -> tuple[float, float, float]:
+    """replies/s, p99 (scaled per round, _pooled_p99s), CPU per update of the product over the reference, every
+    round's replies pooled."""
+    products, references = [product for product, _ in pairs], [reference for _, reference in pairs]
+
+    def rate(figures: list[Figures]) -> float:
+        return sum(len(f.latencies) for f in figures) / max(sum(f.seconds for f in figures), 1e-9)
+
+    def cpu(figures: list[Figures]) -> float:
+        return sum(f.cpu for f in figures) / max(sum(len(f.latencies) for f in figures), 1)
+
+    product_p99, reference_p99 = _pooled_p99s(pairs)
+    return (rate(products) / max(rate(references), 1e-9), product_p99 / max(reference_p99, 1e-9),
+            cpu(products) / max(cpu(references), 1e-9))
+
+
+def _p99_interval(pairs: list[tuple[Figures, Figures]]) -> tuple[float, float]:
+    """90 % of the pooled p99 ratio when the rounds themselves are drawn again (with replacement, a round's two
+    bots together): how far the verdict could move with other rounds on the same machine."""
+    import random as chance
+
+    draw = chance.Random(13)
+    ratios = sorted(_pooled_ratios([draw.choice(pairs) for _ in pairs])[1] for _ in range(RESAMPLES))
+    return ratios[int(0.05 * len(ratios))], ratios[int(0.95 * len(ratios)) - 1]
+
+
+def _pooled(pairs: list[tuple[Figures, Figures]]) -> str:
+    rate, p99, cpu = _pooled_ratios(pairs)
+    low, high = _p99_interval(pairs)
+    return (f"replies/s ×{rate:.2f}, p99 ×{p99:.2f} (each round scaled by its median; rounds drawn again: "
+            f"×{low:.2f}–{high:.2f} for 90 %), CPU per update ×{cpu:.2f}")
+
+
+def _inbox_verdict(pairs: list[tuple[Figures, Figures]]) -> str:
+    """Whether the inbox keeps p99 within the target, on the pooled ratio (the median of the rounds' beside it)."""
+    import statistics
+
+    pooled = _pooled_ratios(pairs)[1]
+    median = statistics.median(_p(p, 0.99) / _p(r, 0.99) for p, r in pairs if _p(r, 0.99))
+    if pooled <= INBOX_P99_TARGET:
+        verdict = f"within the target (≤ ×{INBOX_P99_TARGET:.2f})"
+    else:
+        verdict = f"OVER the target (≤ ×{INBOX_P99_TARGET:.2f}) by {(pooled / INBOX_P99_TARGET - 1) * 100:.0f} %"
+    rounds = f"{len(pairs)} round{'s' if len(pairs) > 1 else ''}"
+    return (f"the inbox's p99 cost: ×{pooled:.2f} pooled, ×{median:.2f} median of the rounds ({rounds}): {verdict}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
+from bot.ui import slim_pressed_message
 from storage.db import Database
 from storage.domain import inbox, privacy
 from storage.models import InboxUpdate
@@ -100,6 +102,18 @@ async def test_the_group_writer_stores_and_marks_many_updates_together_each_once
     await asyncio.gather(*(writer.mark_handled(n, NOW) for n in (40, 41, 42)))
     assert [row.update_id for row in await inbox.pending(db)] == [43, 44]
     assert await writer.store([text_update(40, 0)], NOW, ME) == []  # handled already
+
+
+async def test_the_webhooks_body_is_stored_as_it_came(db):
+    """On SQLite the request's body goes in as it is, not serialised again from the parsed (and slimmed) update; it
+    reads back as the update Telegram sent. PostgreSQL stores the update itself."""
+    sent = pressed(70, 5)
+    sent["callback_query"]["message"]["reply_markup"] = {"inline_keyboard": [[{"text": "Sì", "callback_data": "1|m"}]]}
+    body = json.dumps(sent, ensure_ascii=False)
+    slimmed = slim_pressed_message(json.loads(body))
+    assert await inbox.InboxWriter(db).store([slimmed], NOW, ME, [body]) == [70]
+    [row] = await inbox.pending(db)
+    assert row.payload == (sent if db.is_sqlite else slimmed)
 
 
 async def test_each_store_returns_only_once_its_update_is_committed(db):

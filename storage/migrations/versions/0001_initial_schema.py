@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-06 12:26:22+00:00
+Create Date: 2026-12-06 14:03:49+00:00
 
 Written by `python -m storage.migrations.regenerate` from the models: do not edit by hand. Each entry of tables() is
 one table (its columns, then its keys, checks and indexes under their final names), created in this order, which
@@ -109,10 +109,11 @@ def tables() -> tuple:
           check('ck_feedback_prompts_status', "status IN ('pending', 'asked', 'skipped')"),
           index('ix_feedback_prompts_due', 'status', 'due_at'),
           index('uq_feedback_prompts_user_day', 'user_id', 'day', unique=True, where='day IS NOT NULL')]),
-        ('inbox', [('update_id', sa.BigInteger(), CHOSEN), ('chat_id', sa.BigInteger()), ('payload', sa.JSON()),
-          ('received_at', sa.DateTime(timezone=True)), ('handled_at', sa.DateTime(timezone=True), NULL),
-          ('owner', sa.String(length=100)), ('lease_until', sa.DateTime(timezone=True), NULL)],
-         [primary_key('pk_inbox', 'update_id'), index('ix_inbox_pending', 'handled_at', 'update_id')]),
+        ('inbox', [('update_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), CHOSEN),
+          ('chat_id', sa.BigInteger()), ('payload', sa.JSON()), ('received_at', sa.DateTime(timezone=True)),
+          ('handled_at', sa.DateTime(timezone=True), NULL), ('owner', sa.String(length=100)),
+          ('lease_until', sa.DateTime(timezone=True), NULL)],
+         [primary_key('pk_inbox', 'update_id'), index('ix_inbox_pending', 'update_id', where='handled_at IS NULL')]),
         ('invites', [('code', sa.String(length=32)), ('role', sa.String(length=16)), ('scope', sa.String(length=64)),
           ('created_by', sa.BigInteger(), NULL), ('created_at', sa.DateTime(timezone=True)),
           ('expires_at', sa.DateTime(timezone=True)), ('used_at', sa.DateTime(timezone=True), NULL),
