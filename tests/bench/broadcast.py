@@ -309,7 +309,7 @@ def _rss_story(samples: list[tuple[int, int]], warm_up: int = WARM_UP_MESSAGES) 
             f"peak {mib(peak[1])} after {peak[0]:,} → {mib(end[1])} after {end[0]:,}") if settled else \
            f"{mib(start[1])} at its first message → peak {mib(peak[1])} → {mib(end[1])} after {end[0]:,}"
     if len(settled) < 2 or settled[-1][0] - settled[0][0] < warm_up:
-        return head + f"; too few messages after the warm-up for a slope (needs {warm_up:,} more)"
+        return head + f"; no slope: fewer than {warm_up:,} messages after the warm-up"
     slope = _slope(settled) * 10_000 / (1024 * 1024)
     verdict = "flat" if slope < FLAT_MB_PER_10K else "NOT flat"
     return head + f"; after the warm-up {slope:+.2f} MB per 10k messages: {verdict} (threshold {FLAT_MB_PER_10K} MB per 10k)"
