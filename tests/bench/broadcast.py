@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import tempfile
 import time
 from collections import Counter
@@ -39,6 +40,8 @@ WARM_UP_MESSAGES = 5_000  # a process's first messages: caches, pools and the al
 # RSS after the warm-up growing by less than this per 10,000 messages counts as flat: under 5 MB over a whole
 # 47,187-recipient broadcast (3 % of the bot's ~150 MB), above the noise of one-second samples over ~20k messages.
 FLAT_MB_PER_10K = 1.0
+# A message arriving this soon after the SIGKILL was the dead process's last call (the new one takes seconds to start).
+LAST_CALL_SECONDS = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -191,8 +194,9 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
     bot = start_bot()
     restarted = args.no_restart
     crash_sample = 0
-    sent_by_earlier = 0  # messages sent by the processes before the one running
+    sent_by_earlier: int | None = 0  # messages sent by the processes before the one running (None: not known yet)
     crashed_peak = 0
+    crashed_at = 0.0
     tasks = []
     try:
         await asyncio.sleep(3)  # the bot starts; then tenants start pressing
@@ -209,7 +213,9 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
         while len(per_chat) < args.recipients:
             await asyncio.sleep(0.2)
             bot.check_alive()
-            if time.monotonic() - last_sample >= 1:
+            if sent_by_earlier is None and time.monotonic() > crashed_at + LAST_CALL_SECONDS:
+                sent_by_earlier = bisect.bisect_right(sent_at, crashed_at + LAST_CALL_SECONDS)
+            if time.monotonic() - last_sample >= 1 and sent_by_earlier is not None:
                 last_sample = time.monotonic()
                 if len(sent_at) > sent_by_earlier:  # from the process's first message
                     rss.append((len(sent_at) - sent_by_earlier, bot.rss_bytes()))
@@ -222,13 +228,13 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
                 crashed_peak = bot.peak_rss_bytes()
                 crash_sample = len(rss)
                 bot.process.kill()  # a crash: no clean stop, whatever was in flight stays in flight
-                crashed_at, sent_before = time.monotonic(), len(sent_at)
-                sent_by_earlier = sent_before
+                crashed_at = time.monotonic()
+                sent_by_earlier = None  # the dead process's last call may still arrive
                 await asyncio.sleep(0.5)
                 print(f"  crashed the bot at {len(per_chat):,} served; starting it again", flush=True)
                 bot = start_bot()
-            if restarted and not down and not args.no_restart and len(sent_at) > sent_before:
-                down.append((crashed_at, sent_at[sent_before]))
+            if restarted and not down and not args.no_restart and sent_by_earlier is not None and len(sent_at) > sent_by_earlier:
+                down.append((crashed_at, sent_at[sent_by_earlier]))
             if time.monotonic() - began > args.recipients / 5 + 60:
                 raise SystemExit(f"qcbot bench broadcast: the broadcast did not finish in time; the bot's log:\n{bot.log_tail(400)}")
     finally:
