@@ -5,9 +5,9 @@ what arrived: one 256 KiB allocation per answer from Telegram or from PostgreSQL
 with mmap only while its mmap threshold is at its start value, 128 KiB; but the threshold follows the size of every
 mapped block freed (up to 32 MiB), and the bot's start-up frees some. From then on each receive buffer came from the
 heap and was shrunk in place, and the small objects that filled the rest kept the next 256 KiB from fitting: the
-heap grew with every few thousand reads while what it held stayed the same (~33 MB). During a broadcast the bot's
-RSS rose ~0.3 MB (SQLite) and ~0.7 MB (PostgreSQL: a read per statement) per 1,000 messages (docs/performance.md,
-"Broadcasts, third pass: memory"). Both thresholds that glibc adjusts are fixed at their start values, which turns
+heap grew with every few thousand reads while what it held stayed the same (~33 MB): ~3 MB (SQLite) and ~6 MB
+(PostgreSQL: a read per statement) per 10,000 broadcast messages (docs/performance.md, "Broadcasts, third pass:
+memory"). Both thresholds that glibc adjusts are fixed at their start values, which turns
 the adjustment off: anything above 128 KiB is mapped (and unmapped when freed), and the heap gives back its top
 once 128 KiB of it are free, so the top never holds room for a receive buffer either.
 """
