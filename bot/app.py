@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 import traceback
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
@@ -178,6 +179,14 @@ def wire() -> None:
         outbox.register_guard(kind, guard)
 
 
+# The error handler asks about the update it is handling, seconds after the answer: ids are kept a minute (a cache
+# that reaches its size within a minute, ~500 ids for four tenants pressing twice a second, instead of growing for
+# half an hour towards 10,000), and at most ANSWERED_KEPT under any load. One forgotten too early only makes the
+# error handler try a second answer, which Telegram refuses and the handler logs.
+ANSWERED_KEPT_SECONDS = 60.0
+ANSWERED_KEPT = 10_000
+
+
 class FrontDeskBot(ExtBot):
     """Remembers which callback queries were answered, so the error handler answers only those left hanging
     (Telegram refuses a second answer). In webhook mode an answer may go in the webhook's response instead of a
@@ -185,7 +194,7 @@ class FrontDeskBot(ExtBot):
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
-        self._answered: OrderedDict[str, None] = OrderedDict()
+        self._answered: OrderedDict[str, float] = OrderedDict()  # id -> when answered (monotonic), oldest first
         self._answers_in_response: AnswersInResponse | None = None
 
     def answer_in_webhook_responses(self, answers: AnswersInResponse) -> None:
@@ -200,9 +209,11 @@ class FrontDeskBot(ExtBot):
             result = True
         else:
             result = await super().answer_callback_query(callback_query_id, *args, **kwargs)
-        self._answered[callback_query_id] = None
-        if len(self._answered) > 10_000:
-            self._answered.popitem(last=False)
+        now = time.monotonic()
+        self._answered[callback_query_id] = now
+        answered = self._answered
+        while len(answered) > ANSWERED_KEPT or next(iter(answered.values())) < now - ANSWERED_KEPT_SECONDS:
+            answered.popitem(last=False)
         return result
 
 

@@ -17,6 +17,7 @@ from aiohttp.abc import AbstractAccessLogger
 from telegram.ext import Application
 
 from bot import leases, open311_http
+from bot.allocator import keep_large_buffers_out_of_the_heap
 from bot.app import build_application, on_startup, on_stopped
 from bot.clock import Clock
 from bot.config import Settings
@@ -192,6 +193,7 @@ def tune_garbage_collector() -> None:
 
 async def serve_until_signalled(service: BotService) -> None:
     """`qcbot run`: start, wait for SIGTERM or SIGINT, stop gracefully."""
+    keep_large_buffers_out_of_the_heap()  # before start-up's big blocks move glibc's mmap threshold (bot/allocator.py)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

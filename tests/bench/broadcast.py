@@ -10,7 +10,11 @@ whole broadcast). Halfway the bot is killed (SIGKILL, a crash, not a clean stop)
 
 Prints: messages/s (average over the whole run, and over the time not spent in Telegram's pauses), the most
 messages in any one-second window, the most messages to one chat in any second, lost recipients, recipients
-served twice, the p99 of the interactive answers, and the bot's RSS across the run (peak of each process).
+served twice, the p99 of the interactive answers, and the bot's RSS across the run (peak of each process). The
+bot's RSS (its process only: the emulator runs in the bench's) is sampled every second; for each process it prints
+the RSS at its first message, after its warm-up (its first WARM_UP_MESSAGES messages), the peak, the end, and the
+slope after the warm-up in MB per 10,000 messages (a least-squares line): "flat" when that slope is under
+FLAT_MB_PER_10K.
 
 At 29 messages a second, 47,187 recipients take ~27 minutes; `--recipients 3000` takes about two. `--tracemalloc`
 has the bot write, every minute, what grew in its memory since its first minute (tracemalloc snapshots diffed).
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import tempfile
 import time
 from collections import Counter
@@ -31,6 +36,12 @@ describe = "broadcast: a notice to N tenants with 429s and a crash halfway; rate
 INTERACTIVE_TENANTS = 4
 PACE = 29.25  # the broadcast sender's pace (bot/pacing.py: 97.5 % of 30)
 FIRST_RECIPIENT = 1_000_000
+WARM_UP_MESSAGES = 5_000  # a process's first messages: caches, pools and the allocator find their size
+# RSS after the warm-up growing by less than this per 10,000 messages counts as flat: under 5 MB over a whole
+# 47,187-recipient broadcast (3 % of the bot's ~150 MB), above the noise of one-second samples over ~20k messages.
+FLAT_MB_PER_10K = 1.0
+# A message arriving this soon after the SIGKILL was the dead process's last call (the new one takes seconds to start).
+LAST_CALL_SECONDS = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +153,7 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
     processes: list[BotProcess] = []
     latencies: list[tuple[float, float]] = []  # (pressed at, seconds to the answer)
     down: list[tuple[float, float]] = []  # from the crash until the restarted bot's first message
-    rss: list[tuple[int, int]] = []  # (messages so far, RSS)
+    rss: list[tuple[int, int]] = []  # (messages so far, RSS), every second; the process's own count from crash_sample on
     stop = asyncio.Event()
     ready: list[int] = []  # interactive tenants with their first screen
 
@@ -183,6 +194,9 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
     bot = start_bot()
     restarted = args.no_restart
     crash_sample = 0
+    sent_by_earlier: int | None = 0  # messages sent by the processes before the one running (None: not known yet)
+    crashed_peak = 0
+    crashed_at = 0.0
     tasks = []
     try:
         await asyncio.sleep(3)  # the bot starts; then tenants start pressing
@@ -195,25 +209,32 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
             await asyncio.sleep(0.2)
         await asyncio.sleep(1)
         await _queue_notice(url)
-        last_progress = time.monotonic()
+        last_progress = last_sample = time.monotonic()
         while len(per_chat) < args.recipients:
             await asyncio.sleep(0.2)
             bot.check_alive()
+            if sent_by_earlier is None and time.monotonic() > crashed_at + LAST_CALL_SECONDS:
+                sent_by_earlier = bisect.bisect_right(sent_at, crashed_at + LAST_CALL_SECONDS)
+            if time.monotonic() - last_sample >= 1 and sent_by_earlier is not None:
+                last_sample = time.monotonic()
+                if len(sent_at) > sent_by_earlier:  # from the process's first message
+                    rss.append((len(sent_at) - sent_by_earlier, bot.rss_bytes()))
             if time.monotonic() - last_progress > 10:
                 last_progress = time.monotonic()
-                rss.append((len(sent_at), bot.rss_bytes()))
                 print(f"  {len(per_chat):,}/{args.recipients:,} served, {len(sent_at) / (time.monotonic() - began):.1f}/s so far", flush=True)
             if not restarted and len(per_chat) >= args.recipients // 2:
                 restarted = True
-                rss.append((len(sent_at), bot.rss_bytes()))
+                rss.append((len(sent_at) - sent_by_earlier, bot.rss_bytes()))
+                crashed_peak = bot.peak_rss_bytes()
                 crash_sample = len(rss)
                 bot.process.kill()  # a crash: no clean stop, whatever was in flight stays in flight
-                crashed_at, sent_before = time.monotonic(), len(sent_at)
+                crashed_at = time.monotonic()
+                sent_by_earlier = None  # the dead process's last call may still arrive
                 await asyncio.sleep(0.5)
                 print(f"  crashed the bot at {len(per_chat):,} served; starting it again", flush=True)
                 bot = start_bot()
-            if restarted and not down and not args.no_restart and len(sent_at) > sent_before:
-                down.append((crashed_at, sent_at[sent_before]))
+            if restarted and not down and not args.no_restart and sent_by_earlier is not None and len(sent_at) > sent_by_earlier:
+                down.append((crashed_at, sent_at[sent_by_earlier]))
             if time.monotonic() - began > args.recipients / 5 + 60:
                 raise SystemExit(f"qcbot bench broadcast: the broadcast did not finish in time; the bot's log:\n{bot.log_tail(400)}")
     finally:
@@ -272,11 +293,41 @@ async def _one_backend(name: str, url: str, folder: Path, args: argparse.Namespa
                                                                   ("after the restart", rss[crash_sample:])]
     for label, samples in segments:
         if samples:
-            print(f"  bot RSS {label} (every ~2,500 messages): "
+            print(f"  bot RSS {label} (every ~2,500 of its messages): "
                   + ", ".join(f"{mib(size)} after {count:,}" for count, size in _thinned(samples, 2500))
                   + f"; highest sample {mib(max(size for _count, size in samples))}")
+            print(f"  bot RSS {label}: {_rss_story(samples)}")
+    if crashed_peak:
+        print(f"  peak RSS of the crashed process (VmHWM): {mib(crashed_peak)}")
     if peaks:
         print(f"  peak RSS of the last process (VmHWM): {mib(peaks[-1])}", flush=True)
+
+
+def _rss_story(samples: list[tuple[int, int]], warm_up: int = WARM_UP_MESSAGES) -> str:
+    """Start, after the warm-up, peak, end and the slope after the warm-up (MB per 10,000 messages), flat or not.
+    `samples` are (messages the process has sent, its RSS in bytes), in order."""
+    from tests.bench.common import mib
+
+    start, end = samples[0], samples[-1]
+    peak = max(samples, key=lambda sample: sample[1])
+    settled = [sample for sample in samples if sample[0] >= warm_up]
+    head = (f"{mib(start[1])} at its first message → {mib(settled[0][1])} after {settled[0][0]:,} (warm-up) → "
+            f"peak {mib(peak[1])} after {peak[0]:,} → {mib(end[1])} after {end[0]:,}") if settled else \
+           f"{mib(start[1])} at its first message → peak {mib(peak[1])} → {mib(end[1])} after {end[0]:,}"
+    if len(settled) < 2 or settled[-1][0] - settled[0][0] < warm_up:
+        return head + f"; no slope: fewer than {warm_up:,} messages after the warm-up"
+    slope = _slope(settled) * 10_000 / (1024 * 1024)
+    verdict = "flat" if slope < FLAT_MB_PER_10K else "NOT flat"
+    return head + f"; after the warm-up {slope:+.2f} MB per 10k messages: {verdict} (threshold {FLAT_MB_PER_10K} MB per 10k)"
+
+
+def _slope(samples: list[tuple[int, int]]) -> float:
+    """Least-squares slope of RSS (bytes) against messages."""
+    count = len(samples)
+    mean_x = sum(x for x, _y in samples) / count
+    mean_y = sum(y for _x, y in samples) / count
+    spread = sum((x - mean_x) ** 2 for x, _y in samples)
+    return sum((x - mean_x) * (y - mean_y) for x, y in samples) / spread if spread else 0.0
 
 
 def _thinned(samples: list[tuple[int, int]], every: int) -> list[tuple[int, int]]:

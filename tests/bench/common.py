@@ -260,9 +260,11 @@ class BotProcess:
 
 
 async def _serve_product(spec: BotSpec, stop: asyncio.Event) -> None:
+    from bot.allocator import keep_large_buffers_out_of_the_heap
     from bot.config import load_settings
     from bot.runners import BotService, tune_garbage_collector
 
+    keep_large_buffers_out_of_the_heap()  # as `qcbot run` does
     service = BotService(load_settings(spec.env), webhook=spec.mode == "webhook",
                          durable_inbox=spec.kind != "product-no-inbox",
                          answers_in_response=spec.kind != "product-answer-by-call")

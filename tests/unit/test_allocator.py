@@ -1,0 +1,44 @@
+"""bot/allocator.py: in a process that freed a big block (as the bot's start-up does), a receive buffer of asyncio's
+size is still mapped and unmapped, not carved out of the heap; without the setting it is carved out."""
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not (sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"),
+                                reason="glibc's mallopt only")
+
+# A fresh interpreter: prints how many more blocks are mapped while a 256 KiB bytes object lives.
+SCRIPT = """
+import ctypes, sys
+from bot.allocator import keep_large_buffers_out_of_the_heap
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+mallinfo2 = ctypes.CDLL(None).mallinfo2
+mallinfo2.restype = Mallinfo2
+if sys.argv[1] == "set":
+    assert keep_large_buffers_out_of_the_heap() is True
+big = bytearray(8 * 1024 * 1024)  # mapped, then freed: glibc would now raise its thresholds past 8 MiB
+del big
+filler = [bytes(1000) for _ in range(1000)]  # freed into the heap's top: room for the next big block
+del filler
+before = mallinfo2().hblks
+buffer = bytes(256 * 1024)  # what asyncio's recv() asks for
+print(mallinfo2().hblks - before)
+"""
+
+
+def mapped_blocks_for_a_receive_buffer(setting: str) -> int:
+    done = subprocess.run([sys.executable, "-c", SCRIPT, setting], capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def test_a_receive_buffer_is_mapped_with_the_setting() -> None:
+    assert mapped_blocks_for_a_receive_buffer("set") == 1
+
+
+def test_without_the_setting_it_comes_from_the_heap() -> None:
+    assert mapped_blocks_for_a_receive_buffer("unset") == 0
