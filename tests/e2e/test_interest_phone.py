@@ -4,6 +4,8 @@ on a bad number, sent to the space's operators only, kept with that interest onl
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -65,15 +67,20 @@ async def test_a_typed_phone_reaches_the_operator_once_and_stays_with_that_inter
     await bot.deliver()
     assert len([text for text in operator.texts() if "Sara" in text]) == 1
 
-    # My data shows it; the retention rule erases the phone (not the interest) after QC_RETAIN_BOOKINGS_DAYS.
+    # My data shows it; the phone goes after QC_RETAIN_BOOKINGS_DAYS (here the interest itself is set to be kept
+    # longer, QC_RETAIN_JOB_INTERESTS_DAYS, so the phone's own rule shows), the interest after its own days.
     mine = await privacy.collect(rt.db, sara.user_id)
     assert mine["job_interests"][0]["phone"] == "+393331234567"
-    later = clock.now() + timedelta(days=rt.settings.retention.bookings_days + 1)
-    assert (await privacy.due_counts(rt.db, rt.settings.retention, later))["job_interest_phones"] == 1
-    await privacy.purge(rt.db, rt.settings.retention, later, rt.settings.media_dir)
+    retention = dataclasses.replace(rt.settings.retention, job_interests_days=rt.settings.retention.bookings_days * 2)
+    later = clock.now() + timedelta(days=retention.bookings_days + 1)
+    assert (await privacy.due_counts(rt.db, retention, later))["job_interest_phones"] == 1
+    await privacy.purge(rt.db, retention, later, rt.settings.media_dir)
     async with rt.db.read() as session:
         kept = await session.get(JobInterest, (sara.user_id, JOB))
         assert kept is not None and kept.phone is None
+    await privacy.purge(rt.db, retention, clock.now() + timedelta(days=retention.job_interests_days + 1), rt.settings.media_dir)
+    async with rt.db.read() as session:
+        assert await session.get(JobInterest, (sara.user_id, JOB)) is None
 
 
 async def test_a_question_left_unanswered_is_cancelled_forgotten_and_a_forged_button_refused(bot):
