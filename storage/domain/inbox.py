@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -71,6 +72,12 @@ _SQLITE_STORE = (
 _SQLITE_MARK = "UPDATE inbox SET handled_at = ?, payload = ?, lease_until = NULL WHERE update_id = ?"
 
 
+def _json_text(payload: dict) -> str:
+    """A getUpdates item as JSON text (long polling: PTB hands over the parsed page). orjson writes it ~10 times
+    faster than the json.dumps SQLAlchemy's JSON type would use; it reads back through SQLAlchemy the same."""
+    return orjson.dumps(payload).decode()
+
+
 @lru_cache(maxsize=1)
 def _sqlite_binders(dialect: Any) -> dict[str, Callable[[Any], Any]]:
     """How SQLAlchemy binds each column on SQLite (the date format, JSON), so rows written on the plain connection
@@ -94,7 +101,7 @@ def _write_sqlite_now(db: Database, connection: sqlite3.Connection, rows: list[d
     for row in rows:
         text = row["text"]
         stored = connection.execute(_SQLITE_STORE, (
-            row["update_id"], row["chat_id"], bind["payload"](row["payload"]) if text is None else text,
+            row["update_id"], row["chat_id"], _json_text(row["payload"]) if text is None else text,
             stamp(row["received_at"]), row["owner"], stamp(row["lease_until"]),
         )).rowcount
         if stored:
