@@ -183,13 +183,13 @@ def render_fix_prompt(tr: Translator, content: Content, ticket: Ticket) -> Scree
 # Handlers
 
 
-async def _refuse(update: Update, rt: Runtime, v: Visitor, error: FeedbackError) -> None:
+async def _refuse(update: Update, v: Visitor, error: FeedbackError) -> None:
     await refusals.refuse(update, v, v.tr._(REFUSALS[error.reason]), alert=True,
                           screen=render_home(v, v.prompts_enabled))
 
 
 async def _answer_error(update: Update, context: FrontDeskContext, error: FeedbackError) -> None:
-    await _refuse(update, context.rt, await context.open(), error)
+    await _refuse(update, await context.open(), error)
 
 
 async def feedback_home(update: Update, context: FrontDeskContext) -> None:
@@ -203,7 +203,7 @@ async def feedback_spaces(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     kind = context.data.args[0]
     if kind not in feedback.KINDS:
-        await _refuse(update, rt, v, FeedbackError("invalid", f"unknown feedback kind {kind!r}"))
+        await _refuse(update, v, FeedbackError("invalid", f"unknown feedback kind {kind!r}"))
         return
     await update.callback_query.answer()
     await show(update, render_spaces(v, rt.content, kind))

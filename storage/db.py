@@ -506,9 +506,11 @@ async def upgrade(database_url: str) -> None:
 
 
 def dialect_insert(session: Any):  # type: ignore[no-untyped-def]
-    """The INSERT of the session's database, for ON CONFLICT clauses (PostgreSQL's and SQLite's are different
-    classes with the same methods). Imported here, not at the top, to keep this addition self-contained."""
+    """The INSERT of the session's (or a read_now/write_now Connection's) database, for ON CONFLICT clauses
+    (PostgreSQL's and SQLite's are different classes with the same methods). Imported here, not at the top, to
+    keep this addition self-contained."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    dialect = session.dialect if isinstance(session, Connection) else session.bind.dialect
+    return pg_insert if dialect.name == "postgresql" else sqlite_insert

@@ -346,12 +346,8 @@ _SET_PROMPTS = update(User.__table__).where(User.__table__.c.id == bindparam("us
     prompts_enabled=bindparam("enabled", type_=User.__table__.c.prompts_enabled.type))
 
 
-async def set_prompts_enabled(session: AsyncSession, user_id: int, enabled: bool) -> None:
-    await session.execute(_SET_PROMPTS, {"user_id": user_id, "enabled": enabled})
-
-
 async def choose_prompts(db: Database, user_id: int, enabled: bool) -> None:
-    """set_prompts_enabled in a transaction of its own (the "don't ask me again" button), through Database.write_now."""
+    """The "don't ask me again" button (or asking again), in a transaction of its own through Database.write_now."""
     await db.write_now(lambda connection: connection.execute(_SET_PROMPTS, {"user_id": user_id, "enabled": enabled}))
 
 

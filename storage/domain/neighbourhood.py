@@ -16,7 +16,6 @@ from storage.content.events import KINDS, Item, Programme
 from storage.models import AnnouncedItem, Follow, JobInterest, TenantHome
 
 
-
 # --- where tenants live
 
 

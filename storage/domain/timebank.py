@@ -45,7 +45,6 @@ MAX_AVAILABILITY = 200
 MAX_MESSAGE = 1000
 PROMPT_LIFETIME = timedelta(hours=2)
 DIGEST_EVERY = timedelta(days=7)
-# Personal data of the time bank and how long it is kept (applied by `purge`, documented in docs/architecture.md).
 # Sequences that look like phone numbers are hidden in relayed messages: the bot never shows a phone number.
 PHONE_LIKE = re.compile(r"(?:\+|00)?\d(?:[\s./-]?\d){5,}")
 

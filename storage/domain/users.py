@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Row, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database
+from storage.db import Database, dialect_insert
 from storage.models import Invite, RoleGrant, User, UserChange
 from storage.models.core import ROLES
 
@@ -118,8 +116,7 @@ async def first_contact(db: Database, user_id: int, telegram_language: str | Non
     """touch_user for someone never seen (the user cache found no row), through Database.write_now: the same new
     row, inserted unless an update of theirs handled elsewhere was first, and read back."""
     def insert(connection: Connection) -> Row:
-        insert_ = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        connection.execute(insert_(_users).values(
+        connection.execute(dialect_insert(connection)(_users).values(
             id=user_id, first_name="", telegram_language=telegram_language, created_at=now, last_seen_at=now,
             prompts_enabled=True).on_conflict_do_nothing(index_elements=[_users.c.id]))
         return connection.execute(_USER_ROW, {"user_id": user_id}).one()
@@ -150,7 +147,7 @@ async def set_language(db: Database, user_id: int, language: str) -> None:
 async def record_consent(session: AsyncSession, user_id: int, now: datetime, first_name: str = "") -> None:
     """The privacy notice was accepted: from now on the name Telegram gives is kept (staff see who reported).
     A User already loaded in this session is not refreshed (a Core UPDATE)."""
-    await session.execute(_RECORD_CONSENT, {"user_id": user_id, "now": now, "first_name": first_name[:128]})
+    await session.execute(_RECORD_CONSENT, _consent(user_id, now, first_name))
 
 
 async def mark_blocked(session: AsyncSession, user_id: int, now: datetime) -> None:
@@ -160,8 +157,11 @@ async def mark_blocked(session: AsyncSession, user_id: int, now: datetime) -> No
 
 async def accept_notice(db: Database, user_id: int, now: datetime, first_name: str) -> None:
     """record_consent in a transaction of its own (the notice's button), through Database.write_now."""
-    await db.write_now(lambda connection: connection.execute(
-        _RECORD_CONSENT, {"user_id": user_id, "now": now, "first_name": first_name[:128]}))
+    await db.write_now(lambda connection: connection.execute(_RECORD_CONSENT, _consent(user_id, now, first_name)))
+
+
+def _consent(user_id: int, now: datetime, first_name: str) -> dict:
+    return {"user_id": user_id, "now": now, "first_name": first_name[:128]}
 
 
 async def load_roles(session: AsyncSession, user_id: int, admin_ids: frozenset[int]) -> Roles:

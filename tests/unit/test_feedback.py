@@ -244,8 +244,7 @@ async def test_at_most_one_prompt_a_day_the_others_wait_for_the_next(db, clock):
 async def test_no_prompts_for_a_tenant_who_turned_them_off(db, clock):
     await people(db, clock)
     await attended_booking(db, clock)
-    async with db.write() as session:
-        await feedback.set_prompts_enabled(session, TENANT, False)
+    await feedback.choose_prompts(db, TENANT, False)
     clock.set(datetime(2027, 3, 3, 10, 30, tzinfo=ROME))
     assert list((await claim_due(db, clock)).values()) == [Claim.SKIP]
     [prompt] = await prompts_of(db, TENANT)
