@@ -17,7 +17,7 @@ from aiohttp.abc import AbstractAccessLogger
 from telegram.ext import Application
 
 from bot import leases, open311_http
-from bot.allocator import keep_large_buffers_out_of_the_heap
+from bot.allocator import give_back_free_heap_pages, keep_large_buffers_out_of_the_heap
 from bot.app import build_application, on_startup, on_stopped
 from bot.clock import Clock
 from bot.config import Settings
@@ -191,19 +191,23 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, 10, 10)
 
 
-async def serve_until_signalled(service: BotService) -> None:
-    """`qcbot run`: start, wait for SIGTERM or SIGINT, stop gracefully."""
+async def serve_until_signalled(service: BotService, stop: asyncio.Event | None = None) -> None:
+    """`qcbot run` (and the benchmarks' bot process, which passes its own `stop`): start, wait for SIGTERM or
+    SIGINT, stop gracefully. A serving process tunes its allocator and collector (bot/allocator.py, above)."""
     keep_large_buffers_out_of_the_heap()  # before start-up's big blocks move glibc's mmap threshold (bot/allocator.py)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
     await service.start()
     tune_garbage_collector()
+    heap_trimmer = asyncio.create_task(give_back_free_heap_pages(), name="heap-trim")
     mode = "webhook" if service.webhook else "long polling"
     log.info("bot @%s running with %s", service.application.bot.username, mode)
     try:
         await stop.wait()
     finally:
+        heap_trimmer.cancel()
         log.info("stopping: finishing the updates in hand")
         await service.stop()

@@ -260,20 +260,13 @@ class BotProcess:
 
 
 async def _serve_product(spec: BotSpec, stop: asyncio.Event) -> None:
-    from bot.allocator import keep_large_buffers_out_of_the_heap
     from bot.config import load_settings
-    from bot.runners import BotService, tune_garbage_collector
+    from bot.runners import BotService, serve_until_signalled
 
-    keep_large_buffers_out_of_the_heap()  # as `qcbot run` does
     service = BotService(load_settings(spec.env), webhook=spec.mode == "webhook",
                          durable_inbox=spec.kind != "product-no-inbox",
                          answers_in_response=spec.kind != "product-answer-by-call")
-    await service.start()
-    tune_garbage_collector()  # as `qcbot run` does
-    try:
-        await stop.wait()
-    finally:
-        await service.stop()
+    await serve_until_signalled(service, stop)  # what `qcbot run` serves with
 
 
 async def _serve_bare(spec: BotSpec, stop: asyncio.Event) -> None:
