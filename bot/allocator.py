@@ -14,8 +14,8 @@ once 128 KiB of it are free, so the top never holds room for a receive buffer ei
 What the heap still does: small objects of different lifetimes leave holes between them, and the holes' pages stay
 in RSS until glibc is asked for them. Over a broadcast that was 1-2 MB per 10,000 messages for the first ~15,000
 (bytes in use flat at ~34 MB, bytes free inside the heap 2.8 -> 5 MB), then level. `malloc_trim(0)` gives back every
-whole free page inside the heap, not only its top; run once a minute (`give_back_free_heap_pages`) it keeps RSS at
-what the bot holds (docs/performance.md, "Broadcasts, fourth pass").
+whole free page inside the heap, not only its top; it runs every ten seconds (`give_back_free_heap_pages`). What it
+cannot give back is free space in pages still partly in use (docs/performance.md, "Broadcasts, fourth pass").
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from collections.abc import Callable
 # mallopt's parameters (malloc.h) and glibc's start values.
 M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES = -1, 128 * 1024  # free space at the heap's top beyond this is given back
 M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES = -3, 128 * 1024  # bigger blocks are mapped, and unmapped when freed
-# How often free pages inside the heap go back to the system: a trim walks the free lists (~1 ms with the bot's
-# ~40 MB heap, on the loop's thread), so once a minute costs nothing an answer would notice.
-HEAP_TRIM_SECONDS = 60.0
+# How often free pages inside the heap go back to the system: a trim walks the free lists (0.1-0.5 ms with the bot's
+# ~40 MB heap, on the loop's thread), so every ten seconds costs nothing an answer would notice; the holes left by
+# the collector's saw-tooth (cyclic garbage freed in bulk) go back before the next one piles on top of them.
+HEAP_TRIM_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
 
