@@ -98,7 +98,9 @@ def render_notice(tr: Translator, contacts: Contacts, retention: Retention, cons
                      guides=retention.guides_days)
         + " " + tr._("Banca del tempo: messaggi tra vicini {messages} giorni dopo la fine della conversazione, testi degli annunci {posts} giorni dopo la scadenza. Chi ha ricevuto un avviso: {notices} giorni. «Mi interessa» per un lavoro: {interests} giorni.",
                      messages=retention.timebank_messages_days, posts=retention.timebank_posts_days,
-                     notices=retention.notices_days, interests=retention.job_interests_days),
+                     notices=retention.notices_days, interests=retention.job_interests_days)
+        + " " + tr._("Contatti tra vicini finiti senza uno scambio: {contacts} giorni. Se lasci la banca del tempo, il tuo nome, caseggiato e lingue: {members} giorni (il saldo delle ore resta, senza nome).",
+                     contacts=retention.timebank_contacts_days, members=retention.timebank_members_days),
         tr._("<b>Se chiedi di cancellarli.</b> Cancelliamo profilo, telefoni, prenotazioni, bozze, opinioni con il tuo nome e le foto e i vocali delle tue segnalazioni. Le segnalazioni restano nel registro delle manutenzioni del gestore, ma senza il tuo nome, il tuo interno e le tue parole."),
         tr._("<b>I tuoi diritti.</b> Vedere e scaricare i tuoi dati, farli correggere, cancellarli, opporti: tocca «I miei dati» qui sotto (o Aiuto → I miei dati), oppure chiama il numero verde {phone}. Puoi anche fare reclamo al Garante per la protezione dei dati personali (garanteprivacy.it).",
              phone=contacts.free_phone),

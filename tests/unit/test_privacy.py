@@ -260,6 +260,9 @@ def test_the_notice_names_the_controller_and_quotes_the_configured_retention(sam
     assert sample_content.contacts.privacy.controller in screen.text and sample_content.contacts.privacy.dpo_email in screen.text
     assert "Bozze: 3 giorni" in screen.text and "400 giorni dopo la chiusura" in screen.text and "Garante" in screen.text
     assert "Guide seguite e domande agli operatori: 90 giorni" in screen.text
+    every_period_distinct = Retention(**{name: 1000 + i for i, name in enumerate(Retention.__dataclass_fields__)})
+    quoted = render_notice(translator("it"), sample_content.contacts, every_period_distinct, consented=True).text
+    assert [name for name, days in vars(every_period_distinct).items() if str(days) not in quoted] == []
     arabic = render_notice(translator("ar"), sample_content.contacts, Retention(), consented=True)
     assert "Garante" in arabic.text and "الخصوصية" in arabic.text
 
