@@ -11,11 +11,13 @@ memory"). Both thresholds that glibc adjusts are fixed at their start values, wh
 the adjustment off: anything above 128 KiB is mapped (and unmapped when freed), and the heap gives back its top
 once 128 KiB of it are free, so the top never holds room for a receive buffer either.
 
-What the heap still does: small objects of different lifetimes leave holes between them, and the holes' pages stay
-in RSS until glibc is asked for them. Over a broadcast that was 1-2 MB per 10,000 messages for the first ~15,000
-(bytes in use flat at ~34 MB, bytes free inside the heap 2.8 -> 5 MB), then level. `malloc_trim(0)` gives back every
-whole free page inside the heap, not only its top; it runs every ten seconds (`give_back_free_heap_pages`). What it
-cannot give back is free space in pages still partly in use (docs/performance.md, "Broadcasts, fourth pass").
+What the heap still did: small objects of different lifetimes left holes between them, and the holes' pages stayed
+in RSS. Over a broadcast that was 1-2 MB per 10,000 messages for the first ~15,000 (bytes in use flat at ~34 MB in a
+saw-tooth, bytes free inside the heap 2.8 -> 5 MB), then level. Two things, every ten seconds
+(`give_back_free_heap_pages`): the young generations' cyclic garbage is collected, so it no longer piles up for
+minutes between the collector's own runs and is freed in bulk under newer objects (the saw-tooth); then
+`malloc_trim(0)` gives back every whole free page inside the heap, not only its top (docs/performance.md,
+"Broadcasts, fourth pass" and "fifth pass").
 """
 
 from __future__ import annotations
