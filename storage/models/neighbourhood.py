@@ -114,7 +114,10 @@ class BroadcastRecipient(Base):
         Index("uq_broadcast_recipients_one", "broadcast_id", "user_id", unique=True),
         # What a person received ("my data", forget me): without it, a scan of every broadcast's every recipient.
         Index("ix_broadcast_recipients_user", "user_id"),
-        Index("ix_broadcast_recipients_due", "status", "broadcast_id", "not_before"),
+        # The sender's claim (storage/domain/broadcast.claim): a broadcast's pending rows in id order, walked in the
+        # index's order up to the batch. Keyed on not_before instead, every claim read and sorted all of them
+        # (47,000 rows, ~2 MB of SQLite's sorter, each second: docs/performance.md, broadcasts, fifth pass).
+        Index("ix_broadcast_recipients_due", "broadcast_id", "status", "id"),
         one_of("status", "pending", "sent", "unreachable", "failed", "dropped"),
     )
 

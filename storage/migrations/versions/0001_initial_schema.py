@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-06 14:03:49+00:00
+Create Date: 2026-12-06 21:01:22+00:00
 
 Written by `python -m storage.migrations.regenerate` from the models: do not edit by hand. Each entry of tables() is
 one table (its columns, then its keys, checks and indexes under their final names), created in this order, which
@@ -225,7 +225,7 @@ def tables() -> tuple:
          [primary_key('pk_broadcast_recipients', 'id'),
           foreign_key('fk_broadcast_recipients_broadcast_id_broadcasts', ['broadcast_id'], ['broadcasts.id'], 'CASCADE'),
           check('ck_broadcast_recipients_status', "status IN ('pending', 'sent', 'unreachable', 'failed', 'dropped')"),
-          index('ix_broadcast_recipients_due', 'status', 'broadcast_id', 'not_before'),
+          index('ix_broadcast_recipients_due', 'broadcast_id', 'status', 'id'),
           index('ix_broadcast_recipients_user', 'user_id'),
           index('uq_broadcast_recipients_one', 'broadcast_id', 'user_id', unique=True)]),
         ('follows', [('user_id', sa.BigInteger()), ('topic', sa.String(length=80)),
