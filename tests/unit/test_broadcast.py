@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 from telegram.error import Forbidden, NetworkError, RetryAfter
 
 from bot.broadcast_sender import BroadcastSender
@@ -114,8 +114,6 @@ async def test_a_leased_recipient_is_not_claimed_twice_and_comes_back_after_the_
 async def test_a_claim_walks_the_pending_rows_in_order_without_sorting_them(db, clock):
     """Each claim takes a batch from the front; sorting every pending row first cost a scan of the whole broadcast
     (and ~2 MB of SQLite's sorter) every second of a 47,000-recipient notice."""
-    from sqlalchemy import event
-
     now = clock.now()
     await _tenants(db, now, 50)
     notice = await _queued(db, now)
