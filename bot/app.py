@@ -13,6 +13,7 @@ import time
 import traceback
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 from functools import lru_cache
 
 from sqlalchemy import Select, bindparam, exists, select
@@ -417,8 +418,51 @@ async def cancel(update: Update, context: FrontDeskContext) -> None:
     await show(update, Screen(text, [menu_row(v.tr)]))
 
 
-def on(action: callbacks.Action, handler) -> CallbackQueryHandler:  # type: ignore[no-untyped-def]
-    return CallbackQueryHandler(handler, pattern=callbacks.matches(action))
+class Route(NamedTuple):
+    """One line of the registration list: the button `action` is handled by `handler`."""
+
+    action: callbacks.Action
+    handler: Callable[[Update, FrontDeskContext], Awaitable[None]]
+
+
+def on(action: callbacks.Action, handler) -> Route:  # type: ignore[no-untyped-def]
+    return Route(action, handler)
+
+
+class Buttons(CallbackQueryHandler):
+    """Every route of the registration list as one PTB handler: a press's data is decoded once and its action
+    picks the handler from a dict. (A CallbackQueryHandler per action, tried in turn, decoded the same data ~40
+    times a press: ~3 % of its CPU.) Data that decodes to no route is left to the stale-button handler."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        super().__init__(self._unrouted)
+        self.routes: dict[callbacks.Action, Callable] = {}
+        for route in routes:
+            if route.action in self.routes:
+                raise ValueError(f"the button {route.action.code!r} has two handlers")
+            self.routes[route.action] = route.handler
+
+    @staticmethod
+    async def _unrouted(update: Update, context: FrontDeskContext) -> None:
+        raise AssertionError("Buttons.handle_update calls the route's handler")
+
+    def check_update(self, update: object) -> Callable | None:
+        if not (isinstance(update, Update) and update.callback_query):
+            return None
+        decoded = callbacks.decode(update.callback_query.data)
+        return self.routes.get(decoded.action) if decoded is not None else None
+
+    async def handle_update(self, update, application, check_result, context):  # type: ignore[no-untyped-def]
+        return await check_result(update, context)
+
+
+def _with_routes_together(handlers: list) -> list:
+    """The registration list as PTB runs it: the routes, wherever they are listed, become one Buttons handler in
+    the place of the first."""
+    routes = [entry for entry in handlers if isinstance(entry, Route)]
+    first = next(number for number, entry in enumerate(handlers) if isinstance(entry, Route))
+    others = [entry for entry in handlers if not isinstance(entry, Route)]
+    return others[:first] + [Buttons(routes)] + others[first:]
 
 
 def register_handlers(application: Application) -> None:
@@ -635,7 +679,7 @@ def register_handlers(application: Application) -> None:
         MessageHandler(private & (filters.LOCATION | filters.VENUE), route_location),
         MessageHandler(private & ~filters.StatusUpdate.ALL, route_media),
     ]
-    application.add_handlers(handlers)
+    application.add_handlers(_with_routes_together(handlers))
     # 0. Before all of the above, each in a group of its own (PTB runs one handler per group): first a person
     # sending a burst of updates is slowed down (staff exempt); then, until the privacy notice is accepted, only
     # the notice, the languages and the privacy rights answer, anything else shows the welcome (so nothing else

@@ -9,7 +9,6 @@ a polite note and the current screen. Feature modules add their actions to the s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -265,6 +264,8 @@ NOTICE_APPROVE = _define("nok", "int")
 NOTICE_REJECT = _define("nno", "int")
 
 
+# A screen encodes every button it shows, mostly the same ones again: each distinct button is checked once.
+@lru_cache(maxsize=8192, typed=True)
 def encode(action: Action, *args: object) -> str:
     if len(args) != len(action.args):
         raise ValueError(f"callback {action.code!r} takes {len(action.args)} argument(s), got {len(args)}")
@@ -284,7 +285,7 @@ def decode(data: object) -> Decoded | None:
     return _decode_text(data) if isinstance(data, str) else None
 
 
-# Each button handler's pattern (matches) decodes the same data until one accepts it: decode a string once.
+# A press is decoded by the button router (bot.app.Buttons) and again by its handler: decode a string once.
 @lru_cache(maxsize=4096)
 def _decode_text(data: str) -> Decoded | None:
     if len(data.encode()) > MAX_BYTES:
@@ -299,13 +300,3 @@ def _decode_text(data: str) -> Decoded | None:
     if not all(ARG_PATTERNS[kind].match(value) for kind, value in zip(action.args, args, strict=True)):
         return None
     return Decoded(action, args)
-
-
-def matches(action: Action) -> Callable[[object], bool]:
-    """A pattern for PTB's CallbackQueryHandler: only well-formed data of this action reaches the handler."""
-
-    def check(data: object) -> bool:
-        decoded = decode(data)
-        return decoded is not None and decoded.action is action
-
-    return check
