@@ -10,9 +10,9 @@ middle loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import Row
 from telegram import ReplyKeyboardRemove, Update
 
 from bot import callbacks
@@ -34,7 +34,7 @@ from storage.content import Content
 from storage.models import ReportDraft, Ticket
 from storage.domain.limits import LimitReached
 from storage.domain.ticket_intents import DraftRefused, Joined, Merged
-from storage.domain.tickets import Action, TicketError
+from storage.domain.tickets import Action, DraftChange, DraftView, TicketError
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +42,9 @@ log = logging.getLogger(__name__)
 # Handlers: decode, call storage/domain/tickets.py, render
 
 
-async def _current_draft(rt: Runtime, user_id: int) -> ReportDraft | None:
-    async with rt.db.read() as session:
-        return await tickets.get_draft(session, user_id)
-
-
 async def _categories_screen(rt: Runtime, v: Visitor) -> Screen:
     """The first step, for someone without a draft: the problems, and "My reports" if they have any."""
-    async with rt.db.read() as session:
-        has_reports = await ticket_lists.count_tickets_of(session, v.user_id) > 0
-    return render_categories(v, rt.content, None, has_reports)
+    return render_categories(v, rt.content, None, await ticket_lists.has_tickets(rt.db, v.user_id))
 
 
 async def _consenting(update: Update, context: FrontDeskContext, *, answer: bool = True) -> Visitor | None:
@@ -72,8 +65,7 @@ async def report_entry(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await _consenting(update, context)
     if v is None:
         return
-    async with rt.db.read() as session:
-        draft, has_reports = await ticket_lists.draft_and_has_tickets(session, v.user_id)
+    draft, has_reports = await ticket_lists.draft_and_has_tickets(rt.db, v.user_id)
     if draft is None:
         await show(update, render_categories(v, rt.content, None, has_reports))
         return
@@ -96,18 +88,16 @@ async def report_new(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await _consenting(update, context)
     if v is None:
         return
-    async with rt.db.write() as session:
-        dropped = await tickets.discard_draft(session, v.user_id)
-    await delete_stored(rt.settings, dropped)
+    await delete_stored(rt.settings, await tickets.discard_draft_now(rt.db, v.user_id))
     await show(update, await _categories_screen(rt, v))
 
 
-async def _draft_or_categories(update: Update, context: FrontDeskContext) -> tuple[Visitor, ReportDraft] | None:
+async def _draft_or_categories(update: Update, context: FrontDeskContext) -> tuple[Visitor, DraftView] | None:
     """The visitor and their draft, the button answered; without a draft (sent or dropped meanwhile) they see the
     categories instead."""
     rt, v = context.rt, await context.open()
     await update.callback_query.answer()
-    draft = await _current_draft(rt, v.user_id)
+    draft = await tickets.draft_now(rt.db, v.user_id)
     if draft is None:
         await show(update, await _categories_screen(rt, v))
         return None
@@ -123,9 +113,7 @@ async def report_continue(update: Update, context: FrontDeskContext) -> None:
 
 async def report_discard(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    async with rt.db.write() as session:
-        dropped = await tickets.discard_draft(session, v.user_id)
-    await delete_stored(rt.settings, dropped)
+    await delete_stored(rt.settings, await tickets.discard_draft_now(rt.db, v.user_id))
     await update.callback_query.answer(v.tr._("Segnalazione annullata."))
     await show(update, Screen(v.tr._("Segnalazione annullata. Non ho inviato niente."), [menu_row(v.tr)]))
 
@@ -145,26 +133,14 @@ async def report_on_behalf(update: Update, context: FrontDeskContext) -> None:
     await show(update, render_step(v, rt.content, draft))
 
 
-DraftChange = Callable[[ReportDraft, Content, datetime], None]
-
-
 async def _apply_to_draft(rt: Runtime, user_id: int, content: Content, change: DraftChange, *,
                           create: bool = False) -> tuple[ReportDraft | None, bool]:
     """Apply one answer to the draft in one transaction: the draft (None if there is none) and whether the answer
     was refused, in which case the draft stays as it was."""
-    async with rt.db.write() as session:
-        draft = await tickets.get_draft(session, user_id)
-        if draft is None and create:
-            draft = await tickets.start_draft(session, user_id, rt.clock.now())
-        if draft is None:
-            return None, False
-        try:
-            change(draft, content, rt.clock.now())
-        except TicketError as error:
-            log.info("user %s: draft answer refused: %s", user_id, error)
-            await session.refresh(draft)
-            return draft, True
-    return draft, False
+    draft, refusal = await tickets.change_draft_now(rt.db, user_id, content, change, rt.clock.now(), create=create)
+    if refusal is not None:
+        log.info("user %s: draft answer refused: %s", user_id, refusal)
+    return draft, refusal is not None
 
 
 async def _change_draft(update: Update, context: FrontDeskContext, change: DraftChange, *,
@@ -183,19 +159,17 @@ async def _change_draft(update: Update, context: FrontDeskContext, change: Draft
     await show(update, render_step(v, content, draft, None if refused else notice, last_place=last))
 
 
-async def _last_place(rt: Runtime, v: Visitor, draft: ReportDraft) -> Ticket | None:
+async def _last_place(rt: Runtime, v: Visitor, draft: DraftView) -> Row | None:
     """At the "where" step of a tenant's own report: the place of their last report, to offer it again."""
     if draft.on_behalf or tickets.resume_step(draft, rt.content) != "estate":
         return None
-    async with rt.db.read() as session:
-        return await shortcuts.last_place(session, v.user_id, rt.content)
+    return await shortcuts.last_place(rt.db, v.user_id, rt.content)
 
 
 async def choose_same_place(update: Update, context: FrontDeskContext) -> None:
     """The place of the tenant's last report, read again on the server (the button carries nothing)."""
     rt, v = context.rt, await context.open()
-    async with rt.db.read() as session:
-        last = await shortcuts.last_place(session, v.user_id, rt.content)
+    last = await shortcuts.last_place(rt.db, v.user_id, rt.content)
 
     def change(draft: ReportDraft, content: Content, now: datetime) -> None:
         if last is None or draft.on_behalf:
@@ -434,7 +408,7 @@ TEXT_SETTERS = {
 async def draft_text(update: Update, context: FrontDeskContext) -> bool:
     """TEXT_CONSUMERS: the answer to a step that asks for words; other text goes on to search."""
     rt = context.rt
-    draft = await _current_draft(rt, update.effective_user.id)
+    draft = await tickets.draft_now(rt.db, update.effective_user.id)
     if draft is None:
         return False
     step = tickets.resume_step(draft, rt.content)
@@ -457,7 +431,7 @@ async def draft_text(update: Update, context: FrontDeskContext) -> bool:
 async def draft_location(update: Update, context: FrontDeskContext) -> bool:
     """LOCATION_CONSUMERS: at the "where" step, the nearest estates."""
     rt = context.rt
-    draft = await _current_draft(rt, update.effective_user.id)
+    draft = await tickets.draft_now(rt.db, update.effective_user.id)
     if draft is None or tickets.resume_step(draft, rt.content) != "estate" or draft.on_behalf:
         return False
     v = await context.open()
@@ -470,7 +444,7 @@ async def draft_location(update: Update, context: FrontDeskContext) -> bool:
 async def draft_media(update: Update, context: FrontDeskContext) -> bool:
     """MEDIA_CONSUMERS: the voice note of the description and the photos, downloaded and kept on disk."""
     rt = context.rt
-    draft = await _current_draft(rt, update.effective_user.id)
+    draft = await tickets.draft_now(rt.db, update.effective_user.id)
     if draft is None:
         return False
     v = await context.open()
@@ -511,7 +485,6 @@ async def draft_media(update: Update, context: FrontDeskContext) -> bool:
 
 async def cancel_draft(rt: Runtime, user_id: int) -> bool:
     """CANCEL_HOOKS: /cancel drops the report being written."""
-    async with rt.db.write() as session:
-        dropped = await tickets.discard_draft(session, user_id)
+    dropped = await tickets.discard_draft_now(rt.db, user_id)
     await delete_stored(rt.settings, dropped)
     return dropped is not None

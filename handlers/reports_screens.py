@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import Row
+
 from bot import callbacks
 from bot.i18n import N_
 from bot.runtime import Visitor
@@ -17,8 +19,8 @@ from handlers.outgoing.tickets import (
 )
 from storage.domain import geo, tickets
 from storage.content import Content, Estate
-from storage.models import ReportDraft, Ticket, TicketEvent
-from storage.domain.tickets import Action
+from storage.models import Ticket, TicketEvent
+from storage.domain.tickets import Action, DraftView
 
 ESTATES_PER_PAGE = 6
 REPORTS_PER_PAGE = 6
@@ -42,7 +44,7 @@ def draft_rows(v: Visitor) -> list[list[Button]]:
     return [[button(v.tr._("🗑 Annulla la segnalazione"), callbacks.REPORT_DISCARD), button(v.tr._("🏠 Menu"), callbacks.MENU)]]
 
 
-def allowed_estates(v: Visitor, content: Content, draft: ReportDraft) -> list[Estate]:
+def allowed_estates(v: Visitor, content: Content, draft: DraftView) -> list[Estate]:
     """Tenants pick any estate; a custodian filing for a tenant picks among the estates they look after."""
     estates = list(content.estates.values())
     if draft.on_behalf and not v.roles.is_admin:
@@ -54,7 +56,7 @@ def allowed_estates(v: Visitor, content: Content, draft: ReportDraft) -> list[Es
 # Screens of the draft, one per step
 
 
-def render_categories(v: Visitor, content: Content, draft: ReportDraft | None, has_reports: bool) -> Screen:
+def render_categories(v: Visitor, content: Content, draft: DraftView | None, has_reports: bool) -> Screen:
     tr = v.tr
     ordered = sorted(content.problems.values(), key=lambda category: category.urgency != "emergency")
     rows = [
@@ -89,8 +91,8 @@ def render_emergency(v: Visitor, content: Content, category_id: str) -> Screen:
     return Screen("\n\n".join(lines), rows)
 
 
-def render_estate_question(v: Visitor, content: Content, draft: ReportDraft, page: int = 0, offer_last: bool = True,
-                           last_place: Ticket | None = None) -> Screen:
+def render_estate_question(v: Visitor, content: Content, draft: DraftView, page: int = 0, offer_last: bool = True,
+                           last_place: Ticket | Row | None = None) -> Screen:
     """"Again at <the estate of last time>?" when there was one, with the whole place of the last report as one
     button; else the list and the location button."""
     tr = v.tr
@@ -134,7 +136,7 @@ def building_label(v: Visitor, estate: Estate, building_id: str, staircase: str 
     return label + (" · " + v.tr._("scala {staircase}", staircase=staircase) if staircase else "")
 
 
-def render_building(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
+def render_building(v: Visitor, content: Content, draft: DraftView) -> Screen:
     tr = v.tr
     estate = content.estates[draft.estate_id]
     labels = [building_label(v, estate, building_id, staircase) for building_id, staircase in tickets.place_choices(estate)]
@@ -156,7 +158,7 @@ def render_floor(v: Visitor) -> Screen:
     return Screen(text, rows + draft_rows(v))
 
 
-def render_area(v: Visitor, draft: ReportDraft) -> Screen:
+def render_area(v: Visitor, draft: DraftView) -> Screen:
     tr = v.tr
     flat = tr._("🚪 Nell'appartamento dell'inquilino") if draft.on_behalf else tr._("🚪 Nel mio appartamento")
     rows = [
@@ -172,7 +174,7 @@ def render_flat(v: Visitor) -> Screen:
     return Screen(tr._("✍️ Scrivi il numero dell'appartamento o dell'interno (per esempio «int. 12»)."), rows + draft_rows(v))
 
 
-def render_question(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
+def render_question(v: Visitor, content: Content, draft: DraftView) -> Screen:
     tr = v.tr
     category = content.problems[draft.category_id]
     index = tickets.pending_questions(draft, content)[0]
@@ -189,7 +191,7 @@ def render_description(v: Visitor) -> Screen:
     )
 
 
-def render_photos(v: Visitor, draft: ReportDraft) -> Screen:
+def render_photos(v: Visitor, draft: DraftView) -> Screen:
     tr = v.tr
     count = len(draft.photos or [])
     if count:
@@ -201,7 +203,7 @@ def render_photos(v: Visitor, draft: ReportDraft) -> Screen:
     return Screen(text, [[button(label, callbacks.REPORT_PHOTOS_DONE)]] + draft_rows(v))
 
 
-def draft_summary(v: Visitor, content: Content, draft: ReportDraft) -> list[str]:
+def draft_summary(v: Visitor, content: Content, draft: DraftView) -> list[str]:
     tr = v.tr
     lines = []
     if draft.on_behalf:
@@ -220,7 +222,7 @@ def draft_summary(v: Visitor, content: Content, draft: ReportDraft) -> list[str]
     return lines
 
 
-def render_review(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
+def render_review(v: Visitor, content: Content, draft: DraftView) -> Screen:
     tr = v.tr
     text = tr._("<b>Controlla la segnalazione.</b> Se è tutto giusto, tocca «Invia».") + "\n\n" + "\n".join(draft_summary(v, content, draft))
     edits = [*EDIT_LABELS, ("tenant", N_("✏️ Inquilino"))] if draft.on_behalf else list(EDIT_LABELS)
@@ -230,8 +232,8 @@ def render_review(v: Visitor, content: Content, draft: ReportDraft) -> Screen:
     return Screen(text, rows + draft_rows(v))
 
 
-def render_step(v: Visitor, content: Content, draft: ReportDraft, notice: str | None = None,
-                last_place: Ticket | None = None) -> Screen:
+def render_step(v: Visitor, content: Content, draft: DraftView, notice: str | None = None,
+                last_place: Ticket | Row | None = None) -> Screen:
     """The screen of the draft's current step, with a short notice on top (a category's advice, a confirmation)."""
     tr = v.tr
     screens: dict[str, Callable[[], Screen]] = {  # each step's screen, built only for the step the draft is at

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
@@ -131,7 +132,7 @@ def floor_label(tr: Translator, floor: int) -> str:
     return tr._("piano {floor}", floor=floor)
 
 
-def _estate_and_building(tr: Translator, content: Content, item: Ticket | ReportDraft) -> list[str]:
+def _estate_and_building(tr: Translator, content: Content, item: Ticket | ReportDraft | Row) -> list[str]:
     """Estate · building, staircase: the part of a place everyone may read."""
     parts = [tr.isolate(estate_name(content, item.estate_id))] if item.estate_id else []
     estate = content.estates.get(item.estate_id or "")
@@ -144,7 +145,7 @@ def _estate_and_building(tr: Translator, content: Content, item: Ticket | Report
     return parts
 
 
-def describe_place(tr: Translator, content: Content, item: Ticket | ReportDraft) -> str:
+def describe_place(tr: Translator, content: Content, item: Ticket | ReportDraft | Row) -> str:
     """Estate · building, staircase · floor · flat or common areas, as far as the report says."""
     parts = _estate_and_building(tr, content, item)
     if item.floor is not None:

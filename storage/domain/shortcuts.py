@@ -4,8 +4,7 @@ other choice beside these shortcuts, so nothing is hidden from someone whose pla
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, bindparam, select
 
 from storage.content import Content
 from storage.db import Database
@@ -22,6 +21,11 @@ _RECENT_SERVICES = (select(_bookings.c.service_id).where(_bookings.c.user_id == 
                     .order_by(_bookings.c.slot_start.desc()).limit(RECENT_BOOKINGS_LOOKED_AT))
 _LAST_BOOKED_SPACE = (select(_bookings.c.space_id).where(_bookings.c.user_id == bindparam("user_id"))
                       .order_by(_bookings.c.slot_start.desc()).limit(1))
+_tickets = Ticket.__table__
+_LAST_PLACE = (select(_tickets.c.code, _tickets.c.estate_id, _tickets.c.building_id, _tickets.c.staircase,
+                      _tickets.c.floor, _tickets.c.area, _tickets.c.flat)
+               .where(_tickets.c.reporter_id == bindparam("user_id"), _tickets.c.filed_by.is_(None))
+               .order_by(_tickets.c.id.desc()).limit(1))
 
 
 async def recent_services(db: Database, user_id: int, content: Content, limit: int = 2) -> list[str]:
@@ -37,11 +41,10 @@ async def recent_services(db: Database, user_id: int, content: Content, limit: i
     return found
 
 
-async def last_place(session: AsyncSession, user_id: int, content: Content) -> Ticket | None:
-    """The tenant's own last report, when its place (estate, building and staircase) still exists."""
-    ticket = await session.scalar(
-        select(Ticket).where(Ticket.reporter_id == user_id, Ticket.filed_by.is_(None)).order_by(Ticket.id.desc()).limit(1)
-    )
+async def last_place(db: Database, user_id: int, content: Content) -> Row | None:
+    """The place (estate_id, building_id, staircase, floor, area, flat) and code of the tenant's own last report,
+    a Row read through Database.read_now, when that place still exists."""
+    ticket = await db.read_now(lambda connection: connection.execute(_LAST_PLACE, {"user_id": user_id}).first())
     if ticket is None or ticket.estate_id not in content.estates:
         return None
     if ticket.building_id is not None and (ticket.building_id, ticket.staircase) not in place_choices(content.estates[ticket.estate_id]):

@@ -257,18 +257,19 @@ async def test_me_too_subscribes_once_and_counts_the_tenant_as_affected(db, cloc
 
 async def test_the_report_entry_reads_the_draft_and_whether_the_tenant_has_tickets_at_once(db, clock, sample_content):
     await _people(db, clock)
-    async with db.read() as session:
-        assert await ticket_lists.draft_and_has_tickets(session, TENANT) == (None, False)
+    assert await ticket_lists.draft_and_has_tickets(db, TENANT) == (None, False)
+    assert not await ticket_lists.has_tickets(db, TENANT)
     ticket = await _open(db, clock, sample_content, area="common")
     async with db.write() as session:
         await _neighbour_joins(session, clock, sample_content, ticket.id)  # leaves the neighbour's draft behind
         await tickets.start_draft(session, STRANGER, clock.now())
-    async with db.read() as session:
-        assert await ticket_lists.draft_and_has_tickets(session, TENANT) == (None, True)  # filed
-        neighbours_draft, joined = await ticket_lists.draft_and_has_tickets(session, NEIGHBOUR)
-        strangers_draft, has_any = await ticket_lists.draft_and_has_tickets(session, STRANGER)
+    assert await ticket_lists.draft_and_has_tickets(db, TENANT) == (None, True)  # filed
+    neighbours_draft, joined = await ticket_lists.draft_and_has_tickets(db, NEIGHBOUR)
+    strangers_draft, has_any = await ticket_lists.draft_and_has_tickets(db, STRANGER)
     assert neighbours_draft.user_id == NEIGHBOUR and joined
     assert strangers_draft.user_id == STRANGER and not has_any
+    assert strangers_draft.step == "category" and strangers_draft.done == [] and strangers_draft.created_at.tzinfo is not None
+    assert [await ticket_lists.has_tickets(db, user_id) for user_id in (TENANT, NEIGHBOUR, STRANGER)] == [True, True, False]
 
 
 async def test_a_forged_me_too_for_a_ticket_never_offered_is_refused_and_changes_nothing(db, clock, sample_content):
