@@ -211,18 +211,17 @@ async def feedback_spaces(update: Update, context: FrontDeskContext) -> None:
 
 @refusals.answered(FeedbackError, _answer_error)
 async def _show_draft(update: Update, context: FrontDeskContext,
-                      write: Callable[[AsyncSession, int, datetime], Awaitable[FeedbackDraft]]) -> None:
-    """Write the tenant's draft (`write(session, user_id, now)` returns it) and show it; a refusal leads home."""
+                      write: Callable[[Runtime, int, datetime], Awaitable[FeedbackDraft]]) -> None:
+    """Write the tenant's draft (`write(rt, user_id, now)` returns it) and show it; a refusal leads home."""
     rt, v = context.rt, await context.open()
-    async with rt.db.write() as session:
-        draft = await write(session, v.user_id, rt.clock.now())
+    draft = await write(rt, v.user_id, rt.clock.now())
     await update.callback_query.answer()
     await show(update, render_draft(v, rt.content, draft))
 
 
 async def _start(update: Update, context: FrontDeskContext, kind: str, target: Target) -> None:
-    await _show_draft(update, context, lambda session, user_id, now: feedback.start_draft(
-        session, user_id, kind, target, context.rt.content, now))
+    await _show_draft(update, context, lambda rt, user_id, now: feedback.start_draft_now(
+        rt.db, user_id, kind, target, rt.content, now))
 
 
 async def feedback_space(update: Update, context: FrontDeskContext) -> None:
@@ -247,17 +246,10 @@ async def feedback_target(update: Update, context: FrontDeskContext) -> None:
     await _start(update, context, "rating", target)
 
 
-async def _change_draft(update: Update, context: FrontDeskContext, change) -> None:  # type: ignore[no-untyped-def]
+async def _change_draft(update: Update, context: FrontDeskContext,
+                        change: Callable[[FeedbackDraft, datetime], None]) -> None:
     """Apply `change(draft, now)` to the tenant's draft and show it again; an expired draft leads home."""
-
-    async def changed(session: AsyncSession, user_id: int, now: datetime) -> FeedbackDraft:
-        draft = await feedback.get_draft(session, user_id, now)
-        if draft is None:
-            raise FeedbackError("not_found", f"user {user_id} has no feedback draft")
-        change(draft, now)
-        return draft
-
-    await _show_draft(update, context, changed)
+    await _show_draft(update, context, lambda rt, user_id, now: feedback.change_draft_now(rt.db, user_id, change, now))
 
 
 async def feedback_stars(update: Update, context: FrontDeskContext) -> None:
@@ -272,20 +264,14 @@ async def feedback_anonymous(update: Update, context: FrontDeskContext) -> None:
 @refusals.answered(FeedbackError, _answer_error)
 async def feedback_send(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    async with rt.db.write() as session:
-        draft = await feedback.get_draft(session, v.user_id, rt.clock.now())
-        if draft is None:
-            raise FeedbackError("not_found", f"user {v.user_id} has no feedback draft")
-        kind, anonymous = draft.kind, draft.anonymous
-        await feedback.send_draft(session, draft, rt.clock.now(), rt.settings.timezone)
+    kind, anonymous = await feedback.send_draft_now(rt.db, v.user_id, rt.clock.now(), rt.settings.timezone)
     await update.callback_query.answer(v.tr._("Grazie!"))
     await show(update, render_sent(v, kind, anonymous))
 
 
 async def feedback_discard(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
-    async with rt.db.write() as session:
-        await feedback.drop_draft(session, v.user_id)
+    await feedback.drop_draft_now(rt.db, v.user_id)
     await update.callback_query.answer(v.tr._("Annullato."))
     await show(update, render_home(v, v.prompts_enabled))
 
@@ -315,7 +301,12 @@ async def booking_stars(update: Update, context: FrontDeskContext) -> None:
 
 async def booking_comment(update: Update, context: FrontDeskContext) -> None:
     booking_id = context.data.int(0)
-    await _show_draft(update, context, lambda session, user_id, now: feedback.start_comment(session, user_id, booking_id, now))
+
+    async def start(rt: Runtime, user_id: int, now: datetime) -> FeedbackDraft:
+        async with rt.db.write() as session:
+            return await feedback.start_comment(session, user_id, booking_id, now)
+
+    await _show_draft(update, context, start)
 
 
 async def comment_text(update: Update, context: FrontDeskContext) -> bool:
@@ -344,8 +335,7 @@ async def comment_text(update: Update, context: FrontDeskContext) -> bool:
 
 async def drop_draft(rt: Runtime, user_id: int) -> bool:
     """CANCEL_HOOKS: /cancel drops an unsent opinion."""
-    async with rt.db.write() as session:
-        return await feedback.drop_draft(session, user_id)
+    return await feedback.drop_draft_now(rt.db, user_id)
 
 
 # --------------------------------------------------------------------------------------------

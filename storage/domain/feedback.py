@@ -16,12 +16,16 @@ rating, instead of adding a second one.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database, dialect_insert
@@ -94,19 +98,24 @@ def clean_comment(text: str | None) -> str | None:
 # Drafts: what a tenant is writing
 
 
-async def start_draft(session: AsyncSession, user_id: int, kind: str, target: Target, content: Content,
-                      now: datetime) -> FeedbackDraft:
-    """A new draft replacing any earlier one: a rating starts at the stars, the others at their text."""
+def _new_draft(user_id: int, kind: str, target: Target, content: Content, now: datetime) -> FeedbackDraft:
+    """A new draft (not in any session): a rating starts at the stars, the others at their text."""
     if kind not in KINDS:
         raise FeedbackError("invalid", f"feedback kind {kind!r} is not one of {KINDS}")
     check_target(content, target)
     if kind != "rating" and target.service_id:
         raise FeedbackError("invalid", "suggestions and complaints are about a space, not a service")
-    await drop_draft(session, user_id)
-    draft = FeedbackDraft(
+    return FeedbackDraft(
         user_id=user_id, kind=kind, space_id=target.space_id, service_id=target.service_id, feedback_id=None,
         stars=None, comment=None, anonymous=False, step="stars" if kind == "rating" else "text", updated_at=now,
     )
+
+
+async def start_draft(session: AsyncSession, user_id: int, kind: str, target: Target, content: Content,
+                      now: datetime) -> FeedbackDraft:
+    """A new draft replacing any earlier one: a rating starts at the stars, the others at their text."""
+    draft = _new_draft(user_id, kind, target, content, now)
+    await drop_draft(session, user_id)
     session.add(draft)
     await session.flush()
     return draft
@@ -140,6 +149,99 @@ async def drop_draft(session: AsyncSession, user_id: int) -> bool:
     return result.rowcount > 0
 
 
+# The opinion buttons' own writes of a draft, built once and run as Core through Database.write_now: a session's
+# get and flush and the ORM statements built on every call cost several times the statements (docs/performance.md,
+# writes under load, third pass; figures in this commit's message).
+_drafts, _feedback = FeedbackDraft.__table__, Feedback.__table__
+_DRAFT_COLUMNS = tuple(column.key for column in _drafts.columns)
+_DRAFT = select(_drafts).where(_drafts.c.user_id == bindparam("user_id"))
+_DROP_DRAFT = delete(_drafts).where(_drafts.c.user_id == bindparam("user_id"))
+_INSERT_DRAFT = insert(_drafts)
+# The SET clause is the parameters given besides draft_user: the columns a change touched.
+_UPDATE_DRAFT = update(_drafts).where(_drafts.c.user_id == bindparam("draft_user"))
+_SAVED = (_feedback.c.id, _feedback.c.booking_id, _feedback.c.stars)
+_COMMENT_ON_RATING = (update(_feedback)
+                      .where(_feedback.c.id == bindparam("feedback_id"), _feedback.c.user_id == bindparam("author"))
+                      .values(comment=bindparam("comment", type_=_feedback.c.comment.type),
+                              day=bindparam("day", type_=_feedback.c.day.type))
+                      .returning(*_SAVED))
+_INSERT_FEEDBACK = insert(_feedback).returning(*_SAVED)
+
+
+def _named_rating_upsert(dialect_insert_of):  # type: ignore[no-untyped-def]
+    statement = dialect_insert_of(_feedback)
+    return statement.on_conflict_do_update(
+        index_elements=["user_id", "space_id", "service_id"], index_where=ONE_PER_TARGET,
+        set_=dict(stars=statement.excluded.stars, comment=statement.excluded.comment, day=statement.excluded.day),
+    ).returning(*_SAVED)
+
+
+_NAMED_RATING = {"postgresql": _named_rating_upsert(pg_insert), "sqlite": _named_rating_upsert(sqlite_insert)}
+
+
+async def start_draft_now(db: Database, user_id: int, kind: str, target: Target, content: Content,
+                          now: datetime) -> FeedbackDraft:
+    """start_draft in a transaction of its own, through Database.write_now; the draft returned is in no session."""
+    draft = _new_draft(user_id, kind, target, content, now)
+
+    def work(connection: Connection) -> None:
+        connection.execute(_DROP_DRAFT, {"user_id": user_id})
+        connection.execute(_INSERT_DRAFT, _values_of(draft))
+
+    await db.write_now(work)
+    return draft
+
+
+def _live_draft(connection: Connection, user_id: int, now: datetime) -> Row:
+    """The tenant's draft (a Row), unless it is missing or has waited longer than DRAFT_LIFETIME."""
+    row = connection.execute(_DRAFT, {"user_id": user_id}).first()
+    if row is None or now - row.updated_at > DRAFT_LIFETIME:
+        raise FeedbackError("not_found", f"user {user_id} has no feedback draft")
+    return row
+
+
+async def change_draft_now(db: Database, user_id: int, change: Callable[[FeedbackDraft, datetime], None],
+                           now: datetime) -> FeedbackDraft:
+    """Apply `change(draft, now)` (set_stars, toggle_anonymous) to the tenant's draft in one write transaction,
+    through Database.write_now, writing the columns it changed; FeedbackError if there is no live draft or the
+    change is refused (nothing written). The draft returned is in no session."""
+
+    def work(connection: Connection) -> FeedbackDraft:
+        row = _live_draft(connection, user_id, now)
+        draft = FeedbackDraft(**row._mapping)
+        change(draft, now)
+        before = row._mapping
+        changed = {name: value for name, value in _values_of(draft).items() if value != before[name]}
+        if changed:
+            connection.execute(_UPDATE_DRAFT, {"draft_user": user_id, **changed})
+        return draft
+
+    return await db.write_now(work)
+
+
+async def drop_draft_now(db: Database, user_id: int) -> bool:
+    """drop_draft in a transaction of its own, through Database.write_now."""
+    result = await db.write_now(lambda connection: connection.execute(_DROP_DRAFT, {"user_id": user_id}))
+    return result.rowcount > 0
+
+
+async def send_draft_now(db: Database, user_id: int, now: datetime, tz: ZoneInfo = DEFAULT_ZONE) -> tuple[str, bool]:
+    """send_draft of the tenant's live draft in a transaction of its own, through Database.write_now: its kind and
+    whether it was anonymous. FeedbackError if there is no live draft or it is not complete (nothing written)."""
+
+    def work(connection: Connection) -> tuple[str, bool]:
+        draft = _live_draft(connection, user_id, now)
+        _save(connection, draft, now, tz)
+        connection.execute(_DROP_DRAFT, {"user_id": user_id})
+        return draft.kind, draft.anonymous
+
+    return await db.write_now(work)
+
+
+def _values_of(draft: FeedbackDraft) -> dict:
+    return {name: getattr(draft, name) for name in _DRAFT_COLUMNS}
+
+
 def set_stars(draft: FeedbackDraft, stars: int, now: datetime) -> None:
     if draft.kind != "rating" or draft.feedback_id is not None:
         raise FeedbackError("invalid", f"a {draft.kind} draft has no stars")
@@ -162,47 +264,39 @@ def toggle_anonymous(draft: FeedbackDraft, now: datetime) -> None:
     draft.anonymous, draft.updated_at = not draft.anonymous, now
 
 
-def can_send(draft: FeedbackDraft) -> bool:
+def can_send(draft: FeedbackDraft | Row) -> bool:
     if draft.kind == "rating" and draft.feedback_id is None:
         return draft.stars is not None
     return draft.comment is not None
 
 
-async def send_draft(session: AsyncSession, draft: FeedbackDraft, now: datetime, tz: ZoneInfo = DEFAULT_ZONE) -> Feedback:
-    """Save what the draft holds and delete the draft. A named rating of a space or service replaces the tenant's
-    earlier one; an anonymous opinion is a new row with no trace of its author."""
+async def send_draft(session: AsyncSession, draft: FeedbackDraft, now: datetime, tz: ZoneInfo = DEFAULT_ZONE) -> Row:
+    """Save what the draft holds and delete the draft: the saved opinion's id, booking_id and stars. A named rating
+    of a space or service replaces the tenant's earlier one; an anonymous opinion is a new row with no trace of its
+    author."""
+    saved = await session.run_sync(lambda sync_session: _save(sync_session.connection(), draft, now, tz))
+    await session.delete(draft)
+    await session.flush()
+    return saved
+
+
+def _save(connection: Connection, draft: FeedbackDraft | Row, now: datetime, tz: ZoneInfo) -> Row:
+    """send_draft's rule as Core statements (shared by send_draft and send_draft_now): the saved row's id,
+    booking_id and stars."""
     if not can_send(draft):
         raise FeedbackError("invalid", f"the {draft.kind} is not complete: {'stars' if draft.kind == 'rating' else 'text'} missing")
     day = local_day(now, tz)
     if draft.feedback_id is not None:
-        saved = await session.get(Feedback, draft.feedback_id)
-        if saved is None or saved.user_id != draft.user_id:
+        saved = connection.execute(_COMMENT_ON_RATING, {"feedback_id": draft.feedback_id, "author": draft.user_id,
+                                                        "comment": draft.comment, "day": day}).first()
+        if saved is None:
             raise FeedbackError("not_found", "the rating to comment on no longer exists")
-        saved.comment, saved.day = draft.comment, day
-    elif draft.kind == "rating" and not draft.anonymous:
-        values = dict(id=new_id(), kind="rating", space_id=draft.space_id, service_id=draft.service_id, booking_id=None,
-                      user_id=draft.user_id, stars=draft.stars, comment=draft.comment, day=day)
-        await session.execute(
-            dialect_insert(session)(Feedback).values(**values).on_conflict_do_update(
-                index_elements=["user_id", "space_id", "service_id"], index_where=ONE_PER_TARGET,
-                set_=dict(stars=draft.stars, comment=draft.comment, day=day),
-            )
-        )
-        saved = await session.scalar(
-            select(Feedback).where(Feedback.user_id == draft.user_id, Feedback.space_id == draft.space_id,
-                                   Feedback.service_id == draft.service_id, Feedback.kind == "rating",
-                                   Feedback.booking_id.is_(None))
-            .execution_options(populate_existing=True)
-        )
-    else:
-        saved = Feedback(
-            id=new_id(), kind=draft.kind, space_id=draft.space_id, service_id=draft.service_id, booking_id=None,
-            user_id=None if draft.anonymous else draft.user_id, stars=draft.stars, comment=draft.comment, day=day,
-        )
-        session.add(saved)
-    await session.delete(draft)
-    await session.flush()
-    return saved
+        return saved
+    named_rating = draft.kind == "rating" and not draft.anonymous
+    values = dict(id=new_id(), kind=draft.kind, space_id=draft.space_id, service_id=draft.service_id, booking_id=None,
+                  user_id=None if draft.anonymous else draft.user_id, stars=draft.stars, comment=draft.comment, day=day)
+    statement = _NAMED_RATING[connection.dialect.name] if named_rating else _INSERT_FEEDBACK
+    return connection.execute(statement, values).one()
 
 
 # --------------------------------------------------------------------------------------------
