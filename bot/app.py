@@ -380,8 +380,10 @@ def _rows_waiting_query(tables: tuple[type, ...]) -> Select:
 
 
 async def _tables_with_row(rt: Runtime, user_id: int, tables: tuple[type, ...]) -> set[type]:
-    async with rt.db.read() as session:
-        found = (await session.execute(_rows_waiting_query(tables), {"user_id": user_id})).one()
+    # On Database.read_now: every private text, photo and location asks this; in a session it cost ~400-600 µs of
+    # CPU (SQLite micro-benchmark), here ~150 µs.
+    query = _rows_waiting_query(tables)
+    found = await rt.db.read_now(lambda connection: connection.execute(query, {"user_id": user_id}).one())
     return {table for table, present in zip(tables, found, strict=True) if present}
 
 

@@ -123,9 +123,10 @@ async def notice(update: Update, context: FrontDeskContext) -> None:
 # My data
 
 
-def render_my_data(tr: Translator, found: dict[str, list[dict]]) -> Screen:
+def render_my_data(tr: Translator, found: dict[str, int]) -> Screen:
+    """`found`: the number of records of each section (storage.domain.privacy.count_sections)."""
     lines = [tr._("<b>🔐 I miei dati</b>"), "", tr._("Ecco cosa conserviamo su di te:")]
-    lines += [f"• {section_label(tr, section)}: {tr.number(len(records))}" for section, records in found.items()]
+    lines += [f"• {section_label(tr, section)}: {tr.number(number)}" for section, number in found.items()]
     if not found:
         lines.append(tr._("niente."))
     lines += ["", tr._("Puoi scaricarne una copia completa oppure chiederci di cancellare tutto.")]
@@ -248,14 +249,14 @@ async def my_data(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     if update.callback_query:
         await update.callback_query.answer()
-    # Inline: one person's indexed rows (storage.domain.privacy.collect).
-    await show(update, render_my_data(v.tr, await privacy.collect(rt.db, v.user_id, long=False)))
+    # Only the numbers: one statement of counts (storage.domain.privacy.count_sections), not every record.
+    await show(update, render_my_data(v.tr, await privacy.count_sections(rt.db, v.user_id)))
 
 
 async def my_data_download(update: Update, context: FrontDeskContext) -> None:
     rt, v = context.rt, await context.open()
     await update.callback_query.answer(v.tr._("Preparo i file…"))
-    # Inline, as the screen above reads the same rows: as a long read each of its ~30 statements waited a turn of
+    # Inline, one person's indexed rows: as a long read each of its ~30 statements waited a turn of
     # the busy loop on aiosqlite's thread (1.7-4 s p50 under load; docs/performance.md, writes under load, third pass).
     found = await privacy.collect(rt.db, v.user_id, long=False)
     now = rt.clock.now()

@@ -673,6 +673,5 @@ async def drop_prompt(rt: Runtime, user_id: int) -> bool:
 
 async def search_rows(rt: Runtime, v: Visitor, query: str) -> list[list[Button]]:
     """directory.SEARCH_HOOKS: live posts of the visitor's banks that match the words, in any language."""
-    async with rt.db.read() as session:
-        posts = await tb.search_posts(session, rt.content, v.user_id, query.split(), rt.clock.now())
+    posts = await tb.search_posts(rt.db, rt.content, v.user_id, query.split(), rt.clock.now())
     return [[button("🤝 " + post_line(v.tr, rt.content, post), callbacks.TB_POST, post.id)] for post in posts]

@@ -34,6 +34,12 @@ async def rows(session: AsyncSession, model: type, *conditions: ColumnElement[bo
     return list((await session.scalars(query)).all())
 
 
+def how_many(model: type, *conditions: ColumnElement[bool]) -> ColumnElement[int]:
+    """The number of the model's rows matching the conditions, as a scalar subquery: a section of a source's
+    `counts`, for the same rows its export reads."""
+    return select(func.count()).select_from(model).where(*conditions).scalar_subquery()
+
+
 async def count(session: AsyncSession, model: type, *conditions: ColumnElement[bool]) -> int:
     return await session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, OutboxMessage, RoleGrant, User, UserChange
 from storage.personal_data._helpers import (
-    count, delete_theirs, record, rows, rows_deleted_when, rows_older_than, unlink,
+    count, delete_theirs, how_many, record, rows, rows_deleted_when, rows_older_than, unlink,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
@@ -22,6 +22,10 @@ async def _export_profile(session: AsyncSession, user_id: int) -> dict[str, list
         return {}
     return {"profile": [record(user, "id", "first_name", "language", "telegram_language", "consent_at", "created_at",
                                "last_seen_at", "last_estate_id", "prompts_enabled", "blocked_at")]}
+
+
+def _counts_profile(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"profile": how_many(User, User.id == user_id)}
 
 
 async def _forget_profile(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -40,6 +44,7 @@ register(PersonalDataSource(
     person_columns={"users": ("id",)},
     personal_fields={"users": ("first_name", "language", "telegram_language", "last_estate_id")},
     export=_export_profile,
+    counts=_counts_profile,
     forget=_forget_profile,
     retention=(rows_deleted_when("never_accepted_users", "drafts_days", User.id, _never_accepted),),
     forget_order=100,
@@ -58,6 +63,11 @@ async def _export_roles(session: AsyncSession, user_id: int) -> dict[str, list[d
     }
 
 
+def _counts_roles(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"roles": how_many(RoleGrant, RoleGrant.user_id == user_id),
+            "invites": how_many(Invite, (Invite.created_by == user_id) | (Invite.used_by == user_id))}
+
+
 async def _forget_roles(session: AsyncSession, forgetting: Forgetting) -> None:
     user_id = forgetting.user_id
     await delete_theirs(session, forgetting, RoleGrant.user_id, "roles")
@@ -69,6 +79,7 @@ register(PersonalDataSource(
     name="roles",
     person_columns={"role_grants": ("user_id", "granted_by"), "invites": ("created_by", "used_by")},
     export=_export_roles,
+    counts=_counts_roles,
     forget=_forget_roles,
     retention=(rows_older_than("invites", "audit_days", Invite.code, Invite.expires_at),),
 ))
@@ -81,6 +92,10 @@ async def _export_outbox(session: AsyncSession, user_id: int) -> dict[str, list[
     pending = await rows(session, OutboxMessage, OutboxMessage.chat_id == user_id, OutboxMessage.status == "pending",
                          order=OutboxMessage.not_before)
     return {"messages_to_send": [record(row, "kind", "not_before", "created_at") for row in pending]}
+
+
+def _counts_outbox(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"messages_to_send": how_many(OutboxMessage, OutboxMessage.chat_id == user_id, OutboxMessage.status == "pending")}
 
 
 async def _forget_outbox(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -113,6 +128,7 @@ register(PersonalDataSource(
     person_columns={"outbox": ("chat_id",)},
     personal_fields={"outbox": ("params",)},
     export=_export_outbox,
+    counts=_counts_outbox,
     forget=_forget_outbox,
     retention=(RetentionRule("outbox_texts", "outbox_days", _count_outbox_texts, _purge_outbox_texts),),
     forget_order=80,

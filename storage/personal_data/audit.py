@@ -3,16 +3,21 @@ of who read whose data (GDPR art. 5(2) and 17(3)(e)), which forgetting must not 
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AuditRecord
-from storage.personal_data._helpers import count, record, rows, rows_older_than
+from storage.personal_data._helpers import count, how_many, record, rows, rows_older_than
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
     done = await rows(session, AuditRecord, AuditRecord.actor_id == user_id, order=AuditRecord.at)
     return {"audit": [record(item, "at", "action", "subject") for item in done]}
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"audit": how_many(AuditRecord, AuditRecord.actor_id == user_id)}
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -24,6 +29,7 @@ register(PersonalDataSource(
     name="audit",
     person_columns={"audit_records": ("actor_id",)},
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(rows_older_than("audit", "audit_days", AuditRecord.id, AuditRecord.at),),
 ))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain.bookings import _release_seat
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, WaitlistEntry
-from storage.personal_data._helpers import delete_theirs, record, rows, rows_older_than, unlink
+from storage.personal_data._helpers import delete_theirs, how_many, record, rows, rows_older_than, unlink
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
@@ -24,6 +25,12 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
                      for entry in waiting],
         "phone_numbers": [record(contact, "phone", "updated_at")] if contact is not None else [],
     }
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"bookings": how_many(Booking, Booking.user_id == user_id),
+            "waitlist": how_many(WaitlistEntry, WaitlistEntry.user_id == user_id),
+            "phone_numbers": how_many(BookingContact, BookingContact.user_id == user_id)}
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -51,6 +58,7 @@ register(PersonalDataSource(
     personal_fields={"bookings": ("name", "phone", "cancel_reason"), "booking_contacts": ("phone",),
                      "waitlist_entries": ("name",)},
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(
         rows_older_than("bookings", "bookings_days", Booking.id, Booking.slot_end),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
-from storage.personal_data._helpers import count, delete_theirs, record, rows, rows_older_than
+from storage.personal_data._helpers import count, delete_theirs, how_many, record, rows, rows_older_than
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
@@ -27,6 +27,12 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
         if draft is not None else [],
         "questions_to_ask": [record(prompt, "kind", "due_at") for prompt in waiting],
     }
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"opinions": how_many(Feedback, Feedback.user_id == user_id),
+            "drafts": how_many(FeedbackDraft, FeedbackDraft.user_id == user_id),
+            "questions_to_ask": how_many(FeedbackPrompt, FeedbackPrompt.user_id == user_id, FeedbackPrompt.status == "pending")}
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -62,6 +68,7 @@ register(PersonalDataSource(
                     "committee_digests": ("user_id",)},
     personal_fields={"feedback": ("comment",), "feedback_drafts": ("comment",)},
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(
         rows_older_than("feedback_drafts", "drafts_days", FeedbackDraft.user_id, FeedbackDraft.updated_at),

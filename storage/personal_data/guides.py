@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.personal_data._helpers import (
-    count, delete_theirs, record, rows, rows_deleted_when, rows_older_than, unlink,
+    count, delete_theirs, how_many, record, rows, rows_deleted_when, rows_older_than, unlink,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
@@ -36,6 +36,11 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
         "guide_questions": [record(question, "guide_id", "step", "space_id", "text", "asked_at", "answer", "answered_at")
                             for question in asked],
     }
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"guides": how_many(GuideRun, GuideRun.user_id == user_id),  # each run holds its "stuck" records
+            "guide_questions": how_many(GuideQuestion, GuideQuestion.user_id == user_id)}
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -73,6 +78,7 @@ register(PersonalDataSource(
                     "guide_questions": ("user_id", "chat_id", "answered_by"), "guide_prompts": ("user_id",)},
     personal_fields={"guide_questions": ("text", "answer")},
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(
         RetentionRule("guide_runs", "guides_days", _count_runs, _purge_runs),

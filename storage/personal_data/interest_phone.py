@@ -12,17 +12,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import ColumnElement, delete, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InterestPhonePrompt, JobInterest
-from storage.personal_data._helpers import count, delete_batch, record, rows
+from storage.personal_data._helpers import count, delete_batch, how_many, record, rows
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
     asked = await rows(session, InterestPhonePrompt, InterestPhonePrompt.user_id == user_id)
     return {"job_interest_phone_question": [record(prompt, "job_id", "created_at") for prompt in asked]}
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"job_interest_phone_question": how_many(InterestPhonePrompt, InterestPhonePrompt.user_id == user_id)}
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -59,6 +63,7 @@ register(PersonalDataSource(
     name="interest_phone",
     person_columns={"interest_phone_prompts": ("user_id",)},
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(
         RetentionRule("job_interest_phone_questions", "drafts_days", _count_questions, _purge_questions),

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DailyUsage
-from storage.personal_data._helpers import delete_theirs, record, rows, rows_deleted_when
+from storage.personal_data._helpers import delete_theirs, how_many, record, rows, rows_deleted_when
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
 async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
     used = await rows(session, DailyUsage, DailyUsage.user_id == user_id, order=DailyUsage.day)
     return {"daily_counts": [record(row, "day", "kind", "used") for row in used]}
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"daily_counts": how_many(DailyUsage, DailyUsage.user_id == user_id)}
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -30,6 +35,7 @@ register(PersonalDataSource(
     name="daily_counts",
     person_columns={"daily_usage": ("user_id",)},
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(rows_deleted_when("daily_counts", "drafts_days", DailyUsage.id, _before),),
 ))

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome
-from storage.personal_data._helpers import count, delete_theirs, record, rows, rows_deleted_when, unlink
+from storage.personal_data._helpers import count, delete_theirs, how_many, record, rows, rows_deleted_when, unlink
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 UNSENT = ("draft", "moderation", "queued")
@@ -34,6 +34,14 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
                             for notice in written],
         "notices_received": [record(row, "broadcast_id", "status", "sent_at") for row in received],
     }
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {"home": how_many(TenantHome, TenantHome.user_id == user_id),
+            "follows": how_many(Follow, Follow.user_id == user_id),
+            "job_interests": how_many(JobInterest, JobInterest.user_id == user_id),
+            "notices_written": how_many(Broadcast, Broadcast.author_id == user_id),
+            "notices_received": how_many(BroadcastRecipient, BroadcastRecipient.user_id == user_id)}
 
 
 async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
@@ -74,6 +82,7 @@ register(PersonalDataSource(
     },
     personal_fields={"tenant_homes": ("estate_id", "building", "staircase"), "job_interests": ("name", "phone")},
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(
         rows_deleted_when("notice_recipients", "notices_days", BroadcastRecipient.id, _recipients_due),

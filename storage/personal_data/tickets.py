@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber
-from storage.personal_data._helpers import count, delete_theirs, record, rows, rows_older_than, unlink
+from storage.personal_data._helpers import count, delete_theirs, how_many, record, rows, rows_older_than, unlink
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 from storage.domain.tickets import FINAL_STATUSES
 
@@ -60,6 +60,17 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
         "drafts": [{"report": record(draft, "step", "category_id", "estate_id", "building_id", "floor", "area", "flat",
                                      "description", "tenant_name", "tenant_contact", "created_at", "updated_at")}]
         if draft is not None else [],
+    }
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {
+        "reports": how_many(Ticket, Ticket.reporter_id == user_id),  # each report holds its media
+        "me_too": select(func.count()).select_from(TicketSubscriber).join(Ticket, TicketSubscriber.ticket_id == Ticket.id)
+        .where(TicketSubscriber.user_id == user_id).scalar_subquery(),
+        "ticket_history": select(func.count()).select_from(TicketEvent).join(Ticket, TicketEvent.ticket_id == Ticket.id)
+        .where(TicketEvent.actor_id == user_id).scalar_subquery(),
+        "drafts": how_many(ReportDraft, ReportDraft.user_id == user_id),
     }
 
 
@@ -184,6 +195,7 @@ register(PersonalDataSource(
         "ticket_media": ("file_id", "path"),
     },
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(
         RetentionRule("report_drafts", "drafts_days", _count_drafts, _purge_drafts),

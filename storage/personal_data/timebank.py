@@ -21,7 +21,7 @@ from storage.models import (
     TimeBankPrompt, TimeBankReport, TimeBankThanks,
 )
 from storage.personal_data._helpers import (
-    delete_theirs, fields_blanked_when, record, rows, rows_deleted_when, rows_older_than, unlink,
+    delete_theirs, fields_blanked_when, how_many, record, rows, rows_deleted_when, rows_older_than, unlink,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
@@ -48,6 +48,16 @@ async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
              "hours": (exchange.quarters or 0) / 4}
             for exchange in exchanges
         ],
+    }
+
+
+def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
+    return {
+        "time_bank_memberships": how_many(TimeBankAccount, TimeBankAccount.user_id == user_id),
+        "time_bank_posts": how_many(TimeBankPost, TimeBankPost.user_id == user_id),
+        "time_bank_messages": how_many(TimeBankMessage, TimeBankMessage.sender_id == user_id),
+        "time_bank_exchanges": how_many(TimeBankExchange,
+                                        or_(TimeBankExchange.giver_id == user_id, TimeBankExchange.receiver_id == user_id)),
     }
 
 
@@ -115,6 +125,7 @@ register(PersonalDataSource(
         "tb_messages": ("text",), "tb_prompts": ("draft_text",),
     },
     export=_export,
+    counts=_counts,
     forget=_forget,
     retention=(
         rows_deleted_when("time_bank_messages", "timebank_messages_days", TimeBankMessage.id, _messages_due),

@@ -14,8 +14,10 @@ from sqlalchemy import BigInteger, func, select
 from bot.config import Retention
 from storage.domain import audit, bookings, feedback, outbox, privacy, tickets, users
 from storage.models import (
-    Base, Booking, BookingContact, Feedback, FeedbackDraft, OutboxMessage, ReportDraft, SlotCounter, Ticket, TicketEvent,
-    TicketMedia, TicketSubscriber, WaitlistEntry,
+    Base, Booking, BookingContact, Broadcast, BroadcastRecipient, DailyUsage, Feedback, FeedbackDraft, FeedbackPrompt,
+    Follow, GuideQuestion, GuideRun, GuideStuck, InterestPhonePrompt, Invite, JobInterest, OutboxMessage, ReportDraft,
+    RoleGrant, SlotCounter, Ticket, TicketEvent, TicketMedia, TicketSubscriber, TimeBankAccount,
+    TimeBankContact, TimeBankExchange, TimeBankMessage, TimeBankPost, WaitlistEntry,
 )
 from storage.domain.tickets import Action, Actor
 from storage.domain.users import Roles
@@ -177,6 +179,84 @@ async def test_my_data_lists_every_section(db, clock, sample_content, tmp_path) 
     assert found["reports"][0]["media"][0]["kind"] == "photo"
     assert found["phone_numbers"][0]["phone"] == PHONE
     assert "audit" not in found  # she never read anyone's data
+
+
+async def _amal_in_every_source(db, clock, content, media_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """_amal_everywhere, and what the other sources keep: roles and invites, her look at someone's data, guides,
+    the neighbourhood's notices and follows, the time bank, daily counts; two records where a section may hold
+    several, so a count cannot pass by being 1."""
+    made = await _amal_everywhere(db, clock, content, media_dir)
+    now = clock.now()
+    async with db.write() as session:
+        session.add(RoleGrant(user_id=AMAL, role="custodian", scope=ESTATE, granted_at=now))
+        session.add(Invite(code="inv-by-amal", role="custodian", created_by=AMAL, created_at=now, expires_at=now))
+        session.add(Invite(code="inv-for-amal", role="custodian", created_by=CUSTODIAN, created_at=now, expires_at=now,
+                           used_by=AMAL, used_at=now))
+        session.add(Invite(code="inv-other", role="custodian", created_by=CUSTODIAN, created_at=now, expires_at=now))
+        await audit.record(session, AMAL, "ticket_view", "QC-1", now)
+        for day in ("2027-03-01", "2027-03-02"):
+            session.add(DailyUsage(user_id=AMAL, day=day, kind="photo", used=1))
+        for guide in ("guide-a", "guide-b"):
+            run = GuideRun(user_id=AMAL, guide_id=guide, language="it", step=1, furthest_step=1, started_at=now, updated_at=now)
+            session.add(run)
+            await session.flush()
+            session.add(GuideStuck(run_id=run.id, user_id=AMAL, guide_id=guide, step=1, created_at=now))
+        session.add(GuideQuestion(user_id=AMAL, chat_id=AMAL, guide_id="guide-a", step=1, space_id=SPACE, language="it",
+                                  text="Come faccio?", asked_at=now))
+        session.add(InterestPhonePrompt(user_id=AMAL, job_id="job-1", created_at=now))
+        for topic in ("space:omero", "kind:course"):
+            session.add(Follow(user_id=AMAL, topic=topic, created_at=now))
+        session.add(JobInterest(user_id=AMAL, job_id="job-1", name="Amal", created_at=now))
+        notice = Broadcast(kind="notice", author_id=AMAL, created_at=now)
+        session.add(notice)
+        await session.flush()
+        for user_id in (AMAL, NEIGHBOUR):
+            session.add(BroadcastRecipient(broadcast_id=notice.id, user_id=user_id, language="it", not_before=now))
+        session.add(FeedbackPrompt(user_id=AMAL, kind="booking", ref=1, due_at=now, status="pending"))
+        session.add(FeedbackPrompt(user_id=AMAL, kind="booking", ref=2, due_at=now, status="asked"))  # not shown
+        for user_id in (AMAL, NEIGHBOUR):
+            session.add(TimeBankAccount(user_id=user_id, space_id=SPACE, status="active", created_at=now))
+        for poster, asker in ((AMAL, NEIGHBOUR), (NEIGHBOUR, AMAL)):  # each gives the other an hour
+            post = TimeBankPost(space_id=SPACE, user_id=poster, kind="offer", category="c", text="Aiuto coi compiti",
+                                status="open", created_at=now, expires_at=now)
+            session.add(post)
+            await session.flush()
+            contact = TimeBankContact(space_id=SPACE, post_id=post.id, asker_id=asker, poster_id=poster,
+                                      status="accepted", created_at=now)
+            session.add(contact)
+            await session.flush()
+            for sender in (AMAL, asker):
+                session.add(TimeBankMessage(contact_id=contact.id, sender_id=sender, text="ciao", created_at=now))
+            session.add(TimeBankExchange(space_id=SPACE, contact_id=contact.id, post_id=post.id, category="c",
+                                         giver_id=poster, receiver_id=asker, status="agreed", created_at=now))
+    assert made
+
+
+async def test_the_my_data_screens_numbers_are_the_lengths_of_the_copys_sections(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    await _amal_in_every_source(db, clock, sample_content, tmp_path / "media")
+    found = await privacy.collect(db, AMAL)
+    counted = {section for source in privacy.sources() if source.counts is not None
+               for section in source.counts(AMAL)}  # type: ignore[arg-type]
+    assert counted <= set(found), f"{counted - set(found)}: give Amal a record of these in _amal_in_every_source"
+    assert list((await privacy.count_sections(db, AMAL)).items()) == [(section, len(records)) for section, records in found.items()]
+    # Someone with less: the sections left out are the same.
+    neighbours = await privacy.collect(db, NEIGHBOUR)
+    assert list((await privacy.count_sections(db, NEIGHBOUR)).items()) == [(section, len(records)) for section, records in neighbours.items()]
+    assert await privacy.count_sections(db, 1) == {} == await privacy.collect(db, 1)
+
+
+def test_a_source_with_an_export_counts_its_sections() -> None:
+    with pytest.raises(ValueError, match="counts"):
+        privacy.register(privacy.PersonalDataSource(name="test_exports_without_counts", person_columns={},
+                                                    forget=_forget_nothing, export=_export_nothing))
+
+
+async def _forget_nothing(session, forgetting) -> None:  # type: ignore[no-untyped-def]
+    return None
+
+
+async def _export_nothing(session, user_id) -> dict:  # type: ignore[no-untyped-def]
+    return {}
 
 
 async def test_retention_purges_what_is_due_as_time_passes(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
