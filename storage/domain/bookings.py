@@ -16,20 +16,26 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import hours, refusals
 from storage.content import BookingRules, Content, Service, Space
-from storage.db import dialect_insert
+from storage.db import Database, dialect_insert
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.domain.users import Roles
 
-Row = TypeVar("Row", Booking, WaitlistEntry)
+Place = TypeVar("Place", Booking, WaitlistEntry)
+_T = TypeVar("_T")
+# What the screens read of a booking or a waitlist entry: a Row with every column of its table, by name (the
+# column types' conversions applied), from the prebuilt reads below. Read-only: no `code` (booking_code(row.id)),
+# nothing to change or refresh; the writes load ORM objects.
+BookingRow = Row[Any]
+WaitlistRow = Row[Any]
 
 # How long the first tenant in line has to confirm a seat that freed up before it passes to the next one.
 OFFER_HOLD = timedelta(hours=2)
@@ -67,7 +73,7 @@ class Reason(StrEnum):
 class Refused(refusals.Refused):
     """The change was not made; the transaction it was raised in must roll back (leaving `async with` does)."""
 
-    def __init__(self, reason: Reason, booking: Booking | None = None) -> None:
+    def __init__(self, reason: Reason, booking: Booking | BookingRow | None = None) -> None:
         super().__init__(reason, reason.value)
         self.booking = booking
 
@@ -102,6 +108,36 @@ class Reminder:
     hours: float
     send_at: datetime
     until: datetime  # not sent from this moment on: the next reminder, or the slot itself, has come
+
+
+# The screens' reads, built once and run as Core on a Connection: through Database.read_now when a screen only
+# reads (building ORM statements and a session per press cost several times the indexed reads: 1.3 ms vs 0.44 ms
+# for my bookings; docs/performance.md, writes under load, third pass), through `in_transaction` inside a write.
+_bookings, _counters, _waitlist = Booking.__table__, SlotCounter.__table__, WaitlistEntry.__table__
+_OPEN = ("waiting", "offered")
+_SEATS_TAKEN = select(_counters.c.slot_start, _counters.c.taken).where(
+    _counters.c.service_id == bindparam("service_id"), _counters.c.slot_start.between(bindparam("first"), bindparam("last")))
+_LIVE_BOOKING = select(_bookings).where(
+    _bookings.c.user_id == bindparam("user_id"), _bookings.c.service_id == bindparam("service_id"),
+    _bookings.c.slot_start == bindparam("slot_start"), _bookings.c.status != "cancelled")
+_UPCOMING = (select(_bookings).where(_bookings.c.user_id == bindparam("user_id"), _bookings.c.status == "active",
+                                     _bookings.c.slot_end > bindparam("now"))
+             .order_by(_bookings.c.slot_start, _bookings.c.id))
+_WAITING = (select(_waitlist).where(_waitlist.c.user_id == bindparam("user_id"), _waitlist.c.status.in_(_OPEN),
+                                    _waitlist.c.slot_start > bindparam("now"))
+            .order_by(_waitlist.c.slot_start, _waitlist.c.id))
+_OWN_BOOKING = select(_bookings).where(_bookings.c.id == bindparam("id"), _bookings.c.user_id == bindparam("user_id"))
+_OWN_ENTRY = select(_waitlist).where(_waitlist.c.id == bindparam("id"), _waitlist.c.user_id == bindparam("user_id"))
+_AHEAD_IN_LINE = select(func.count()).select_from(_waitlist).where(
+    _waitlist.c.service_id == bindparam("service_id"), _waitlist.c.slot_start == bindparam("slot_start"),
+    _waitlist.c.status.in_(_OPEN), _waitlist.c.id < bindparam("id"))
+_SAVED_PHONE = select(BookingContact.__table__.c.phone).where(BookingContact.__table__.c.user_id == bindparam("user_id"))
+
+
+async def in_transaction(session: AsyncSession, work: Callable[[Connection], _T]) -> _T:
+    """`work` (the Core reads below) on the session's connection, in its transaction. Nothing the session holds is
+    flushed first: where this is used, nothing is pending."""
+    return await session.run_sync(lambda sync_session: work(sync_session.connection()))
 
 
 # --- slots: pure functions of the rules, the space and a clock
@@ -287,30 +323,34 @@ async def _drop_quota_of(session: AsyncSession, booking: Booking) -> None:
         await _release_quota(session, booking.user_id, booking.service_id)
 
 
-async def seats_taken(session: AsyncSession, service_id: str, starts: Iterable[datetime]) -> dict[datetime, int]:
+def seats_taken(connection: Connection, service_id: str, starts: Iterable[datetime]) -> dict[datetime, int]:
     starts = list(starts)
     if not starts:
         return {}
-    rows = await session.execute(
-        select(SlotCounter.slot_start, SlotCounter.taken)
-        .where(SlotCounter.service_id == service_id, SlotCounter.slot_start.between(min(starts), max(starts)))
-    )
+    rows = connection.execute(_SEATS_TAKEN, {"service_id": service_id, "first": min(starts), "last": max(starts)})
     return {start: taken for start, taken in rows.all()}
 
 
-async def free_slots(
-    session: AsyncSession, service: Service, space: Space, now: datetime, tz: ZoneInfo, *, on: date | None = None
+def free_slots(
+    connection: Connection, service: Service, space: Space, now: datetime, tz: ZoneInfo, *, on: date | None = None
 ) -> list[FreeSlot]:
     """Bookable slots with the seats left in each (0 for full ones, which the waitlist serves)."""
     if service.booking is None:
         return []
     slots = bookable_slots(service.booking, space, now, tz, on=on)
-    taken = await seats_taken(session, service.id, (slot.start for slot in slots))
+    taken = seats_taken(connection, service.id, (slot.start for slot in slots))
     return [FreeSlot(slot, max(0, slot.seats - taken.get(slot.start, 0))) for slot in slots]
 
 
-async def next_free(
-    session: AsyncSession, service: Service, space: Space, now: datetime, tz: ZoneInfo, limit: int = 3
+async def free_slots_now(
+    db: Database, service: Service, space: Space, now: datetime, tz: ZoneInfo, *, on: date | None = None
+) -> list[FreeSlot]:
+    """free_slots in a read of its own (the days' and the times' screens)."""
+    return await db.read_now(lambda connection: free_slots(connection, service, space, now, tz, on=on))
+
+
+def next_free(
+    connection: Connection, service: Service, space: Space, now: datetime, tz: ZoneInfo, limit: int = 3
 ) -> list[FreeSlot]:
     """The first `limit` slots with a seat, looking one day at a time (usually the first day or two suffice)."""
     if service.booking is None:
@@ -318,7 +358,7 @@ async def next_free(
     earliest, last_day = booking_window(service.booking, now, tz)
     day, found = earliest.astimezone(tz).date(), []
     while day <= last_day and len(found) < limit:
-        found += [free for free in await free_slots(session, service, space, now, tz, on=day) if free.left > 0]
+        found += [free for free in free_slots(connection, service, space, now, tz, on=day) if free.left > 0]
         day += timedelta(days=1)
     return found[:limit]
 
@@ -335,11 +375,9 @@ def seats_by_day(free: Iterable[FreeSlot], tz: ZoneInfo) -> dict[date, int]:
 # --- bookings
 
 
-async def live_booking(session: AsyncSession, user_id: int, service_id: str, slot_start: datetime) -> Booking | None:
-    return await session.scalar(
-        select(Booking).where(Booking.user_id == user_id, Booking.service_id == service_id,
-                              Booking.slot_start == slot_start, Booking.status != "cancelled")
-    )
+def live_booking(connection: Connection, user_id: int, service_id: str, slot_start: datetime) -> BookingRow | None:
+    return connection.execute(
+        _LIVE_BOOKING, {"user_id": user_id, "service_id": service_id, "slot_start": slot_start}).first()
 
 
 async def book(
@@ -351,12 +389,12 @@ async def book(
     slot = find_slot(rules, space, start, now, tz) if rules is not None else None
     if rules is None or slot is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing = await live_booking(session, user_id, service.id, slot.start)
+    existing, taken = await in_transaction(session, lambda connection: _booked_or_taken(connection, user_id, service.id, slot.start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
     # A quick refusal, without taking any lock, once the slot is visibly full; the conditional UPDATE in
     # _take_seat is what enforces capacity.
-    if (await seats_taken(session, service.id, [slot.start])).get(slot.start, 0) >= slot.seats:
+    if taken >= slot.seats:
         raise Refused(Reason.FULL)
     await _release_started_quota(session, user_id, service.id, now)
     if not await _take_quota(session, user_id, service.id, rules.max_active_per_tenant):
@@ -379,6 +417,12 @@ async def book(
     return booking
 
 
+def _booked_or_taken(connection: Connection, user_id: int, service_id: str, start: datetime) -> tuple[BookingRow | None, int]:
+    """The tenant's live booking of the slot, else (None, the seats taken in it)."""
+    existing = live_booking(connection, user_id, service_id, start)
+    return existing, 0 if existing is not None else seats_taken(connection, service_id, [start]).get(start, 0)
+
+
 async def _insert_booking(
     session: AsyncSession, *, user_id: int, chat_id: int, service_id: str, space_id: str, slot_start: datetime,
     slot_end: datetime, name: str, phone: str | None, language: str, now: datetime,
@@ -392,7 +436,7 @@ async def _insert_booking(
     return await _add_once(session, booking, Reason.ALREADY_BOOKED)
 
 
-async def _add_once(session: AsyncSession, row: Row, taken: Reason) -> Row:
+async def _add_once(session: AsyncSession, row: Place, taken: Reason) -> Place:
     """Add the row; a unique key another transaction already holds (the same person's concurrent tap) is refused
     with `taken`."""
     session.add(row)
@@ -403,12 +447,18 @@ async def _add_once(session: AsyncSession, row: Row, taken: Reason) -> Row:
     return row
 
 
-async def upcoming(session: AsyncSession, user_id: int, now: datetime) -> list[Booking]:
-    rows = await session.scalars(
-        select(Booking).where(Booking.user_id == user_id, Booking.status == "active", Booking.slot_end > now)
-        .order_by(Booking.slot_start, Booking.id)
-    )
-    return list(rows.all())
+async def my_bookings(db: Database, user_id: int, now: datetime) -> tuple[list[BookingRow], list[WaitlistRow]]:
+    """The tenant's active bookings not yet over and their open places in line for slots ahead, soonest first."""
+    def read(connection: Connection) -> tuple[list[BookingRow], list[WaitlistRow]]:
+        params = {"user_id": user_id, "now": now}
+        return list(connection.execute(_UPCOMING, params).all()), list(connection.execute(_WAITING, params).all())
+
+    return await db.read_now(read)
+
+
+async def own_booking(db: Database, booking_id: int, user_id: int) -> BookingRow | None:
+    """The booking, if it is this tenant's."""
+    return await db.read_now(lambda connection: connection.execute(_OWN_BOOKING, {"id": booking_id, "user_id": user_id}).first())
 
 
 async def active_for_service(session: AsyncSession, user_id: int, service_id: str) -> list[Booking]:
@@ -522,10 +572,9 @@ async def join_waitlist(
     slot = find_slot(rules, space, start, now, tz) if rules is not None else None
     if slot is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing = await live_booking(session, user_id, service.id, slot.start)
+    existing, taken = await in_transaction(session, lambda connection: _booked_or_taken(connection, user_id, service.id, slot.start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
-    taken = (await seats_taken(session, service.id, [slot.start])).get(slot.start, 0)
     if taken < slot.seats:
         raise Refused(Reason.NOT_FULL)
     if await _open_entry(session, user_id, service.id, slot.start) is not None:
@@ -545,27 +594,37 @@ async def _open_entry(session: AsyncSession, user_id: int, service_id: str, slot
     )
 
 
-async def waitlist_of(session: AsyncSession, user_id: int, now: datetime) -> list[WaitlistEntry]:
-    rows = await session.scalars(
-        select(WaitlistEntry).where(WaitlistEntry.user_id == user_id, WaitlistEntry.status.in_(("waiting", "offered")),
-                                    WaitlistEntry.slot_start > now)
-        .order_by(WaitlistEntry.slot_start, WaitlistEntry.id)
-    )
-    return list(rows.all())
-
-
 async def waitlist_entry(session: AsyncSession, entry_id: int, user_id: int) -> WaitlistEntry | None:
     entry = await session.get(WaitlistEntry, entry_id)
     return entry if entry is not None and entry.user_id == user_id else None
 
 
 async def place_in_line(session: AsyncSession, entry: WaitlistEntry) -> int:
-    ahead = await session.scalar(
-        select(func.count()).select_from(WaitlistEntry)
-        .where(WaitlistEntry.service_id == entry.service_id, WaitlistEntry.slot_start == entry.slot_start,
-               WaitlistEntry.status.in_(("waiting", "offered")), WaitlistEntry.id < entry.id)
-    )
+    return await in_transaction(session, lambda connection: _place_in_line(connection, entry))
+
+
+def _place_in_line(connection: Connection, entry: WaitlistEntry | WaitlistRow) -> int:
+    ahead = connection.execute(
+        _AHEAD_IN_LINE, {"service_id": entry.service_id, "slot_start": entry.slot_start, "id": entry.id}).scalar()
     return (ahead or 0) + 1
+
+
+async def own_entry_and_place(db: Database, entry_id: int, user_id: int) -> tuple[WaitlistRow | None, int]:
+    """The tenant's waitlist entry (None if it is not theirs) and its place in line (0 without an entry)."""
+    def read(connection: Connection) -> tuple[WaitlistRow | None, int]:
+        entry = connection.execute(_OWN_ENTRY, {"id": entry_id, "user_id": user_id}).first()
+        return entry, _place_in_line(connection, entry) if entry is not None else 0
+
+    return await db.read_now(read)
+
+
+async def own_entry_and_phone(db: Database, entry_id: int, user_id: int) -> tuple[WaitlistRow | None, str | None]:
+    """The tenant's waitlist entry (None if it is not theirs) and the phone they left, before accepting an offer."""
+    def read(connection: Connection) -> tuple[WaitlistRow | None, str | None]:
+        entry = connection.execute(_OWN_ENTRY, {"id": entry_id, "user_id": user_id}).first()
+        return entry, saved_phone(connection, user_id)
+
+    return await db.read_now(read)
 
 
 async def leave_waitlist(session: AsyncSession, entry_id: int, user_id: int, now: datetime) -> WaitlistEntry | None:
@@ -600,7 +659,7 @@ async def accept_offer(
         raise Refused(Reason.OFFER_GONE)
     if service is None or service.booking is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing = await live_booking(session, user_id, entry.service_id, entry.slot_start)
+    existing = await in_transaction(session, lambda connection: live_booking(connection, user_id, entry.service_id, entry.slot_start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
     await _release_started_quota(session, user_id, entry.service_id, now)
@@ -691,8 +750,13 @@ async def clear_prompt(session: AsyncSession, user_id: int) -> bool:
     return result.rowcount > 0
 
 
-async def saved_phone(session: AsyncSession, user_id: int) -> str | None:
-    return await session.scalar(select(BookingContact.phone).where(BookingContact.user_id == user_id))
+def saved_phone(connection: Connection, user_id: int) -> str | None:
+    return connection.execute(_SAVED_PHONE, {"user_id": user_id}).scalar()
+
+
+async def phone_on_file(db: Database, user_id: int) -> str | None:
+    """saved_phone in a read of its own."""
+    return await db.read_now(lambda connection: saved_phone(connection, user_id))
 
 
 async def save_phone(session: AsyncSession, user_id: int, phone: str, now: datetime) -> None:
