@@ -532,7 +532,8 @@ async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
     rt, (v, service, space, start) = context.rt, tapped
     now = rt.clock.now()
     if service.booking.phone_required:
-        if await bookings.phone_on_file(rt.db, v.user_id) is None:  # asked now, so that accepting an offer later is a single tap
+        # asked now, so that accepting an offer later is a single tap
+        if await bookings.phone_on_file(rt.db, v.user_id) is None:
             await _offer_slot(update, context, v, service, space, start, ask_phone=True)
             return
     try:

@@ -121,8 +121,9 @@ async def confirm_booking(
     rules = request.service.booking
     try:
         async with db.write() as session:
-            phone = await bookings.in_transaction(
-                session, lambda connection: bookings.saved_phone(connection, request.user_id)) if rules.phone_required else None
+            phone = None
+            if rules.phone_required:
+                phone = await bookings.in_transaction(session, lambda connection: bookings.saved_phone(connection, request.user_id))
             if rules.phone_required and phone is None:
                 view = await bookings.in_transaction(
                     session, lambda connection: _slot_view(connection, request, None, ask_phone=False, now=now, tz=tz))
@@ -142,7 +143,8 @@ async def confirm_booking(
 
     def read(connection: Connection) -> Confirmation:
         if reason is Reason.ALREADY_BOOKED:
-            return Booked(bookings.live_booking(connection, request.user_id, request.service.id, request.start), fresh=False)
+            held = bookings.live_booking(connection, request.user_id, request.service.id, request.start)
+            return Booked(held, fresh=False)
         if reason is Reason.FULL:
             return Full(bookings.next_free(connection, request.service, request.space, now, tz))
         # Not bookable now (past, too soon, out of the schedule): the slot as it is now. The phone, if the

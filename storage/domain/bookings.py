@@ -117,7 +117,8 @@ class Reminder:
 _bookings, _counters, _waitlist = Booking.__table__, SlotCounter.__table__, WaitlistEntry.__table__
 _OPEN = ("waiting", "offered")
 _SEATS_TAKEN = select(_counters.c.slot_start, _counters.c.taken).where(
-    _counters.c.service_id == bindparam("service_id"), _counters.c.slot_start.between(bindparam("first"), bindparam("last")))
+    _counters.c.service_id == bindparam("service_id"),
+    _counters.c.slot_start.between(bindparam("first"), bindparam("last")))
 _LIVE_BOOKING = select(_bookings).where(
     _bookings.c.user_id == bindparam("user_id"), _bookings.c.service_id == bindparam("service_id"),
     _bookings.c.slot_start == bindparam("slot_start"), _bookings.c.status != "cancelled")
@@ -432,7 +433,9 @@ async def book(
     return booking
 
 
-def _booked_or_taken(connection: Connection, user_id: int, service_id: str, start: datetime) -> tuple[BookingRow | None, int]:
+def _booked_or_taken(
+    connection: Connection, user_id: int, service_id: str, start: datetime
+) -> tuple[BookingRow | None, int]:
     """The tenant's live booking of the slot, else (None, the seats taken in it)."""
     existing = live_booking(connection, user_id, service_id, start)
     return existing, 0 if existing is not None else seats_taken(connection, service_id, [start]).get(start, 0)
@@ -473,7 +476,8 @@ async def my_bookings(db: Database, user_id: int, now: datetime) -> tuple[list[B
 
 async def own_booking(db: Database, booking_id: int, user_id: int) -> BookingRow | None:
     """The booking, if it is this tenant's."""
-    return await db.read_now(lambda connection: connection.execute(_OWN_BOOKING, {"id": booking_id, "user_id": user_id}).first())
+    params = {"id": booking_id, "user_id": user_id}
+    return await db.read_now(lambda connection: connection.execute(_OWN_BOOKING, params).first())
 
 
 async def active_for_service(session: AsyncSession, user_id: int, service_id: str) -> list[Booking]:
@@ -587,7 +591,8 @@ async def join_waitlist(
     slot = find_slot(rules, space, start, now, tz) if rules is not None else None
     if slot is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing, taken = await in_transaction(session, lambda connection: _booked_or_taken(connection, user_id, service.id, slot.start))
+    existing, taken = await in_transaction(
+        session, lambda connection: _booked_or_taken(connection, user_id, service.id, slot.start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
     if taken < slot.seats:
@@ -674,7 +679,8 @@ async def accept_offer(
         raise Refused(Reason.OFFER_GONE)
     if service is None or service.booking is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing = await in_transaction(session, lambda connection: live_booking(connection, user_id, entry.service_id, entry.slot_start))
+    existing = await in_transaction(
+        session, lambda connection: live_booking(connection, user_id, entry.service_id, entry.slot_start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
     limit = service.booking.max_active_per_tenant
