@@ -24,9 +24,10 @@ from handlers.outgoing.bookings import (
 )
 from storage.domain import booking_intents, bookings, shortcuts
 from storage.domain.booking_intents import AskPhone, AtLimit, Booked, Full, JustFilled, SlotGone, SlotRequest, SlotView, ToConfirm
-from storage.domain.bookings import FreeSlot, Reason, Refused
+from storage.domain.bookings import BookingRow, FreeSlot, Reason, Refused, WaitlistRow
 from storage.content import Content, Service, Space
 from storage.models import Booking, WaitlistEntry
+from storage.models.bookings import booking_code
 
 DAYS_PER_PAGE = 6
 TIMES_IN_ONE_COLUMN = 6  # more times than this go two to a row
@@ -160,10 +161,10 @@ def render_confirm(v: Visitor, content: Content, service: Service, space: Space,
     return Screen("\n".join(lines), rows)
 
 
-def render_booked(v: Visitor, content: Content, booking: Booking) -> Screen:
+def render_booked(v: Visitor, content: Content, booking: Booking | BookingRow) -> Screen:
     tr = v.tr
     service = content.services.get(booking.service_id)
-    lines = [tr._("✅ <b>Prenotazione confermata.</b> Codice: <b>{code}</b>", code=booking.code), ""]
+    lines = [tr._("✅ <b>Prenotazione confermata.</b> Codice: <b>{code}</b>", code=booking_code(booking.id)), ""]
     lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
     lines.append("")
     if service is not None and service.booking is not None:
@@ -201,7 +202,7 @@ def render_limit(v: Visitor, service: Service) -> Screen:
     return Screen(text, [[button(tr._("🗓 Le mie prenotazioni"), callbacks.MY_BOOKINGS)], menu_row(tr)])
 
 
-def render_my_bookings(v: Visitor, content: Content, booked: list[Booking], waiting: list[WaitlistEntry]) -> Screen:
+def render_my_bookings(v: Visitor, content: Content, booked: list[BookingRow], waiting: list[WaitlistRow]) -> Screen:
     tr = v.tr
     rows = []
     for booking in booked:
@@ -222,11 +223,11 @@ def render_my_bookings(v: Visitor, content: Content, booked: list[Booking], wait
     return Screen(text, rows)
 
 
-def render_booking(v: Visitor, content: Content, booking: Booking, now: datetime) -> Screen:
+def render_booking(v: Visitor, content: Content, booking: BookingRow, now: datetime) -> Screen:
     tr = v.tr
     service = content.services.get(booking.service_id)
     rules = service.booking if service is not None else None
-    lines = [tr._("Prenotazione <b>{code}</b>", code=booking.code), ""]
+    lines = [tr._("Prenotazione <b>{code}</b>", code=booking_code(booking.id)), ""]
     lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
     rows = []
     if booking.status == "active" and booking.slot_start > now:
@@ -241,7 +242,7 @@ def render_booking(v: Visitor, content: Content, booking: Booking, now: datetime
     return Screen("\n".join(lines), rows)
 
 
-def render_cancel_ask(v: Visitor, content: Content, booking: Booking) -> Screen:
+def render_cancel_ask(v: Visitor, content: Content, booking: BookingRow) -> Screen:
     tr = v.tr
     lines = [tr._("Vuoi davvero annullare questa prenotazione?"), ""]
     lines += summary_lines(tr, content, booking.service_id, booking.space_id, booking.slot_start, booking.slot_end)
@@ -261,7 +262,7 @@ def render_cancelled(v: Visitor, content: Content, booking: Booking) -> Screen:
     return Screen(tr._("Fatto: la prenotazione {code} è annullata.", code=booking.code), rows)
 
 
-def render_waitlist_entry(v: Visitor, content: Content, entry: WaitlistEntry, place: int) -> Screen:
+def render_waitlist_entry(v: Visitor, content: Content, entry: WaitlistEntry | WaitlistRow, place: int) -> Screen:
     tr = v.tr
     lines = []
     rows = []
@@ -317,8 +318,7 @@ async def book_space(update: Update, context: FrontDeskContext) -> None:
 
 async def _free_slots(rt: Runtime, service: Service, space: Space, day: date | None = None) -> list[FreeSlot]:
     """The bookable times as they are now: of one day, or of every day."""
-    async with rt.db.read() as session:
-        return await bookings.free_slots(session, service, space, rt.clock.now(), timezone_of(rt), on=day)
+    return await bookings.free_slots_now(rt.db, service, space, rt.clock.now(), timezone_of(rt), on=day)
 
 
 def _render_days(rt: Runtime, v: Visitor, service: Service, space: Space, free: list[FreeSlot], page: int = 0) -> Screen:
@@ -477,17 +477,8 @@ async def my_bookings(update: Update, context: FrontDeskContext) -> None:
 
 
 async def _my_bookings_screen(rt: Runtime, v: Visitor) -> Screen:
-    now = rt.clock.now()
-    async with rt.db.read() as session:
-        booked = await bookings.upcoming(session, v.user_id, now)
-        waiting = await bookings.waitlist_of(session, v.user_id, now)
+    booked, waiting = await bookings.my_bookings(rt.db, v.user_id, rt.clock.now())
     return render_my_bookings(v, rt.content, booked, waiting)
-
-
-async def _own_booking(rt: Runtime, v: Visitor, booking_id: int) -> Booking | None:
-    async with rt.db.read() as session:
-        booking = await session.get(Booking, booking_id)
-    return booking if booking is not None and booking.user_id == v.user_id else None
 
 
 async def _booking_gone(update: Update, rt: Runtime, v: Visitor, note: str) -> None:
@@ -498,7 +489,7 @@ async def booking_view(update: Update, context: FrontDeskContext) -> None:
     rt = context.rt
     v = await context.open()
     decoded = context.data
-    booking = await _own_booking(rt, v, decoded.int(0))
+    booking = await bookings.own_booking(rt.db, decoded.int(0), v.user_id)
     if booking is None or booking.status != "active":
         await _booking_gone(update, rt, v, v.tr._("Questa prenotazione non è più attiva. Ecco quelle in programma."))
         return
@@ -514,7 +505,7 @@ async def booking_cancel(update: Update, context: FrontDeskContext) -> None:
     v = await context.open()
     booking_id = context.data.int(0)
     now = rt.clock.now()
-    booking = await _own_booking(rt, v, booking_id)
+    booking = await bookings.own_booking(rt.db, booking_id, v.user_id)
     try:
         async with rt.db.write() as session:
             cancellation = await bookings.cancel_by_tenant(
@@ -541,9 +532,8 @@ async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
     rt, (v, service, space, start) = context.rt, tapped
     now = rt.clock.now()
     if service.booking.phone_required:
-        async with rt.db.read() as session:
-            has_phone = await bookings.saved_phone(session, v.user_id) is not None
-        if not has_phone:  # asked now, so that accepting an offer later is a single tap
+        # asked now, so that accepting an offer later is a single tap
+        if await bookings.phone_on_file(rt.db, v.user_id) is None:
             await _offer_slot(update, context, v, service, space, start, ask_phone=True)
             return
     try:
@@ -567,9 +557,7 @@ async def waitlist_join(update: Update, context: FrontDeskContext) -> None:
 async def waitlist_entry_view(update: Update, context: FrontDeskContext) -> None:
     rt = context.rt
     v = await context.open()
-    async with rt.db.read() as session:
-        entry = await bookings.waitlist_entry(session, context.data.int(0), v.user_id)
-        place = await bookings.place_in_line(session, entry) if entry is not None else 0
+    entry, place = await bookings.own_entry_and_place(rt.db, context.data.int(0), v.user_id)
     if entry is None or entry.status not in ("waiting", "offered"):
         await _booking_gone(update, rt, v, v.tr._("Non sei più in questa lista d'attesa."))
         return
@@ -597,9 +585,7 @@ async def waitlist_accept(update: Update, context: FrontDeskContext) -> None:
     v = await context.open()
     entry_id = context.data.int(0)
     now = rt.clock.now()
-    async with rt.db.read() as session:
-        entry = await bookings.waitlist_entry(session, entry_id, v.user_id)
-        phone = await bookings.saved_phone(session, v.user_id)
+    entry, phone = await bookings.own_entry_and_phone(rt.db, entry_id, v.user_id)
     service = rt.content.services.get(entry.service_id) if entry is not None else None
     try:
         async with rt.db.write() as session:

@@ -400,8 +400,7 @@ async def guide_stuck(update: Update, context: FrontDeskContext, guide: Guide, a
 async def _desk_days(update: Update, rt: Runtime, v: Visitor, service: Service, guide: Guide, step: int) -> None:
     """The help desk's days to book (the booking flow from there on); the note says the step travels with it."""
     space = rt.content.spaces[service.space_id]
-    async with rt.db.read() as session:
-        free = await bookings.free_slots(session, service, space, rt.clock.now(), rt.settings.timezone)
+    free = await bookings.free_slots_now(rt.db, service, space, rt.clock.now(), rt.settings.timezone)
     screen = booking_screens.render_days(v, service, space, bookings.seats_by_day(free, rt.settings.timezone), 0)
     screen.text = f"{desk_note(v.tr, guide, step)}\n\n{screen.text}"
     await show(update, screen)

@@ -328,7 +328,8 @@ async def _item_screen(rt: Runtime, v: Visitor, item: Item) -> Screen:
     async with rt.db.read() as session:
         if service is not None and service.booking is not None:
             space = rt.content.spaces[item.space_id]
-            free = await bookings.free_slots(session, service, space, now, rt.settings.timezone)
+            free = await bookings.in_transaction(
+                session, lambda connection: bookings.free_slots(connection, service, space, now, rt.settings.timezone))
             seats = {entry.slot.start: entry.left for entry in free}
             if item.kind == "courses":
                 enrolled = bool(await bookings.active_for_service(session, v.user_id, item.id))
@@ -440,8 +441,7 @@ async def job_interest(update: Update, context: FrontDeskContext, item: Item) ->
         await _show_item(update, rt, v, item)
         return
     await _answer(update)
-    async with rt.db.read() as session:
-        phone = await bookings.saved_phone(session, v.user_id)
+    phone = await bookings.phone_on_file(rt.db, v.user_id)
     await show(update, render_interest_ask(v, rt.content, item, phone))
 
 
@@ -452,8 +452,7 @@ async def job_interest_send(update: Update, context: FrontDeskContext, item: Ite
     if item.kind != "jobs" or decoded.args[1] not in ("name", "phone"):
         await _show_item(update, rt, v, item)
         return
-    async with rt.db.read() as session:
-        phone = await bookings.saved_phone(session, v.user_id) if decoded.args[1] == "phone" else None
+    phone = await bookings.phone_on_file(rt.db, v.user_id) if decoded.args[1] == "phone" else None
     fresh = await tell_interest(rt, v, item, phone)
     await _show_item(update, rt, v, item, v.tr._("Fatto: lo spazio ti contatterà.") if fresh else None)
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.content import BookingRules, Service, Space
 from storage.db import Database
 from storage.domain import bookings, outbox
-from storage.domain.bookings import FreeSlot, Reason, Refused
+from storage.domain.bookings import BookingRow, FreeSlot, Reason, Refused
 from storage.models import Booking
 
 # The message params of a booking's reminder (handlers/outgoing/bookings.reminder_params bound to the words).
@@ -42,7 +43,7 @@ class SlotRequest:
 
 @dataclass(frozen=True)
 class Booked:
-    booking: Booking
+    booking: Booking | BookingRow  # the one just made, or (read) the one the tenant already held
     fresh: bool  # False: the tenant already held this time (a double tap, or booked meanwhile)
 
 
@@ -100,9 +101,12 @@ Confirmation = Booked | Full | AtLimit | SlotView
 async def offer_slot(db: Database, request: SlotRequest, *, now: datetime, tz: ZoneInfo, ask_phone: bool = False) -> SlotView:
     """After a time is chosen: the summary to confirm, the phone question, or why not any more. `ask_phone`: the
     tenant asked to change the number (or joins a waitlist, so that accepting an offer later is one tap)."""
-    async with db.read() as session:
-        phone = await bookings.saved_phone(session, request.user_id)
-        view = await _slot_view(session, request, phone, ask_phone=ask_phone, now=now, tz=tz)
+    def read(connection: Connection) -> SlotView:
+        rules = request.service.booking
+        phone = bookings.saved_phone(connection, request.user_id) if rules is not None and rules.phone_required else None
+        return _slot_view(connection, request, phone, ask_phone=ask_phone, now=now, tz=tz)
+
+    view = await db.read_now(read)
     if isinstance(view, AskPhone):
         async with db.write() as session:
             await _ask_phone(session, request, now)
@@ -117,9 +121,12 @@ async def confirm_booking(
     rules = request.service.booking
     try:
         async with db.write() as session:
-            phone = await bookings.saved_phone(session, request.user_id) if rules.phone_required else None
+            phone = None
+            if rules.phone_required:
+                phone = await bookings.in_transaction(session, lambda connection: bookings.saved_phone(connection, request.user_id))
             if rules.phone_required and phone is None:
-                view = await _slot_view(session, request, None, ask_phone=False, now=now, tz=tz)
+                view = await bookings.in_transaction(
+                    session, lambda connection: _slot_view(connection, request, None, ask_phone=False, now=now, tz=tz))
                 if isinstance(view, AskPhone):
                     await _ask_phone(session, request, now)
                 return view
@@ -131,16 +138,20 @@ async def confirm_booking(
             return Booked(booking, fresh=True)
     except Refused as refusal:
         reason = refusal.reason
-    async with db.read() as session:
+    if reason is Reason.LIMIT:
+        return AtLimit()
+
+    def read(connection: Connection) -> Confirmation:
         if reason is Reason.ALREADY_BOOKED:
-            return Booked(await bookings.live_booking(session, request.user_id, request.service.id, request.start), fresh=False)
+            held = bookings.live_booking(connection, request.user_id, request.service.id, request.start)
+            return Booked(held, fresh=False)
         if reason is Reason.FULL:
-            return Full(await bookings.next_free(session, request.service, request.space, now, tz))
-        if reason is Reason.LIMIT:
-            return AtLimit()
+            return Full(bookings.next_free(connection, request.service, request.space, now, tz))
         # Not bookable now (past, too soon, out of the schedule): the slot as it is now. The phone, if the
         # service asks for one, is on file (checked above), so this view never asks for it.
-        return await _slot_view(session, request, phone, ask_phone=False, now=now, tz=tz)
+        return _slot_view(connection, request, phone, ask_phone=False, now=now, tz=tz)
+
+    return await db.read_now(read)
 
 
 async def enqueue_reminders(
@@ -156,18 +167,18 @@ async def enqueue_reminders(
         )
 
 
-async def _slot_view(
-    session: AsyncSession, request: SlotRequest, phone: str | None, *, ask_phone: bool, now: datetime, tz: ZoneInfo
+def _slot_view(
+    connection: Connection, request: SlotRequest, phone: str | None, *, ask_phone: bool, now: datetime, tz: ZoneInfo
 ) -> SlotView:
     service, space, start = request.service, request.space, request.start
-    existing = await bookings.live_booking(session, request.user_id, service.id, start)
+    existing = bookings.live_booking(connection, request.user_id, service.id, start)
     if existing is not None:
         return Booked(existing, fresh=False)
     day = start.astimezone(tz).date()
-    free = await bookings.free_slots(session, service, space, now, tz, on=day)
+    free = bookings.free_slots(connection, service, space, now, tz, on=day)
     item = next((candidate for candidate in free if candidate.slot.start == start), None)
     if item is None:
-        return SlotGone(day, free, [] if free else await bookings.free_slots(session, service, space, now, tz))
+        return SlotGone(day, free, [] if free else bookings.free_slots(connection, service, space, now, tz))
     if item.left == 0:
         return JustFilled(day, free)
     if service.booking.phone_required and (phone is None or ask_phone):

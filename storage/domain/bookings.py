@@ -16,20 +16,27 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import hours, refusals
 from storage.content import BookingRules, Content, Service, Space
-from storage.db import dialect_insert
+from storage.db import Database
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.domain.users import Roles
 
-Row = TypeVar("Row", Booking, WaitlistEntry)
+Place = TypeVar("Place", Booking, WaitlistEntry)
+_T = TypeVar("_T")
+# What the screens read of a booking or a waitlist entry: a Row with every column of its table, by name (the
+# column types' conversions applied), from the prebuilt reads below. Read-only: no `code` (booking_code(row.id)),
+# nothing to change or refresh; the writes load ORM objects.
+BookingRow = Row[Any]
+WaitlistRow = Row[Any]
 
 # How long the first tenant in line has to confirm a seat that freed up before it passes to the next one.
 OFFER_HOLD = timedelta(hours=2)
@@ -67,7 +74,7 @@ class Reason(StrEnum):
 class Refused(refusals.Refused):
     """The change was not made; the transaction it was raised in must roll back (leaving `async with` does)."""
 
-    def __init__(self, reason: Reason, booking: Booking | None = None) -> None:
+    def __init__(self, reason: Reason, booking: Booking | BookingRow | None = None) -> None:
         super().__init__(reason, reason.value)
         self.booking = booking
 
@@ -102,6 +109,37 @@ class Reminder:
     hours: float
     send_at: datetime
     until: datetime  # not sent from this moment on: the next reminder, or the slot itself, has come
+
+
+# The screens' reads, built once and run as Core on a Connection: through Database.read_now when a screen only
+# reads (building ORM statements and a session per press cost several times the indexed reads: 1.3 ms vs 0.44 ms
+# for my bookings; docs/performance.md, writes under load, third pass), through `in_transaction` inside a write.
+_bookings, _counters, _waitlist = Booking.__table__, SlotCounter.__table__, WaitlistEntry.__table__
+_OPEN = ("waiting", "offered")
+_SEATS_TAKEN = select(_counters.c.slot_start, _counters.c.taken).where(
+    _counters.c.service_id == bindparam("service_id"),
+    _counters.c.slot_start.between(bindparam("first"), bindparam("last")))
+_LIVE_BOOKING = select(_bookings).where(
+    _bookings.c.user_id == bindparam("user_id"), _bookings.c.service_id == bindparam("service_id"),
+    _bookings.c.slot_start == bindparam("slot_start"), _bookings.c.status != "cancelled")
+_UPCOMING = (select(_bookings).where(_bookings.c.user_id == bindparam("user_id"), _bookings.c.status == "active",
+                                     _bookings.c.slot_end > bindparam("now"))
+             .order_by(_bookings.c.slot_start, _bookings.c.id))
+_WAITING = (select(_waitlist).where(_waitlist.c.user_id == bindparam("user_id"), _waitlist.c.status.in_(_OPEN),
+                                    _waitlist.c.slot_start > bindparam("now"))
+            .order_by(_waitlist.c.slot_start, _waitlist.c.id))
+_OWN_BOOKING = select(_bookings).where(_bookings.c.id == bindparam("id"), _bookings.c.user_id == bindparam("user_id"))
+_OWN_ENTRY = select(_waitlist).where(_waitlist.c.id == bindparam("id"), _waitlist.c.user_id == bindparam("user_id"))
+_AHEAD_IN_LINE = select(func.count()).select_from(_waitlist).where(
+    _waitlist.c.service_id == bindparam("service_id"), _waitlist.c.slot_start == bindparam("slot_start"),
+    _waitlist.c.status.in_(_OPEN), _waitlist.c.id < bindparam("id"))
+_SAVED_PHONE = select(BookingContact.__table__.c.phone).where(BookingContact.__table__.c.user_id == bindparam("user_id"))
+
+
+async def in_transaction(session: AsyncSession, work: Callable[[Connection], _T]) -> _T:
+    """`work` (the Core reads below) on the session's connection, in its transaction. Nothing the session holds is
+    flushed first: where this is used, nothing is pending."""
+    return await session.run_sync(lambda sync_session: work(sync_session.connection()))
 
 
 # --- slots: pure functions of the rules, the space and a clock
@@ -217,23 +255,50 @@ def normalise_phone(text: str) -> str | None:
 # --- seats and quotas: enforced by the database
 
 
-async def _insert_if_missing(session: AsyncSession, model: type, values: dict, keys: list[str]) -> None:
-    insert = dialect_insert(session)
-    await session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=keys))
+# Built once, as the screens' reads are (a booking built ten statements per tap); run on the write's connection by
+# `_claim_places`, in the lock order above. Parameters are not named after the columns the statements write: Core
+# would take those as values to write.
+_quotas = BookingQuota.__table__
+_RELEASE_STARTED = update(_bookings).where(
+    _bookings.c.user_id == bindparam("user"), _bookings.c.service_id == bindparam("service"),
+    _bookings.c.holds_quota.is_(True), _bookings.c.slot_start <= bindparam("now")).values(holds_quota=False)
+_RELEASE_QUOTA = update(_quotas).where(
+    _quotas.c.user_id == bindparam("user"), _quotas.c.service_id == bindparam("service"),
+    _quotas.c.active >= bindparam("count")).values(active=_quotas.c.active - bindparam("count"))
+_TAKE_QUOTA = update(_quotas).where(
+    _quotas.c.user_id == bindparam("user"), _quotas.c.service_id == bindparam("service"),
+    _quotas.c.active < bindparam("limit")).values(active=_quotas.c.active + 1)
+# The schedule's current seat count travels with the increment, so an editor raising it takes effect at once.
+_TAKE_SEAT = update(_counters).where(
+    _counters.c.service_id == bindparam("service"), _counters.c.slot_start == bindparam("start"),
+    _counters.c.taken < bindparam("seat_count"),
+).values(taken=_counters.c.taken + 1, seats=bindparam("seat_count", type_=_counters.c.seats.type))
+_CLOSE_WAITING = update(_waitlist).where(
+    _waitlist.c.user_id == bindparam("user"), _waitlist.c.service_id == bindparam("service"),
+    _waitlist.c.slot_start == bindparam("start"), _waitlist.c.status == "waiting",
+).values(status="booked", closed_at=bindparam("now", type_=_waitlist.c.closed_at.type))
 
 
-async def _take_seat(session: AsyncSession, service_id: str, slot: Slot) -> bool:
-    await _insert_if_missing(
-        session, SlotCounter, dict(service_id=service_id, slot_start=slot.start, seats=slot.seats, taken=0),
-        ["service_id", "slot_start"],
-    )
-    # The schedule's current seat count travels with the increment, so an editor raising it takes effect at once.
-    result = await session.execute(
-        update(SlotCounter)
-        .where(SlotCounter.service_id == service_id, SlotCounter.slot_start == slot.start, SlotCounter.taken < slot.seats)
-        .values(taken=SlotCounter.taken + 1, seats=slot.seats)
-    )
-    return result.rowcount == 1
+def _if_missing(table: Any, keys: list[str], **values: Any) -> dict[str, Any]:
+    """INSERT … ON CONFLICT DO NOTHING of each database, by dialect name (the dialects' statements are different
+    classes)."""
+    return {name: dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+            for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
+_NEW_COUNTER = _if_missing(
+    _counters, ["service_id", "slot_start"], service_id=bindparam("service", type_=_counters.c.service_id.type),
+    slot_start=bindparam("start", type_=_counters.c.slot_start.type),
+    seats=bindparam("seat_count", type_=_counters.c.seats.type), taken=0)
+_NEW_QUOTA = _if_missing(
+    _quotas, ["user_id", "service_id"], user_id=bindparam("user", type_=_quotas.c.user_id.type),
+    service_id=bindparam("service", type_=_quotas.c.service_id.type), active=0)
+
+
+def _take_seat(connection: Connection, service_id: str, slot: Slot) -> bool:
+    params = {"service": service_id, "start": slot.start, "seat_count": slot.seats}
+    connection.execute(_NEW_COUNTER[connection.dialect.name], params)
+    return connection.execute(_TAKE_SEAT, params).rowcount == 1
 
 
 async def _release_seat(session: AsyncSession, service_id: str, slot_start: datetime) -> None:
@@ -244,37 +309,38 @@ async def _release_seat(session: AsyncSession, service_id: str, slot_start: date
     )
 
 
-async def _take_quota(session: AsyncSession, user_id: int, service_id: str, limit: int) -> bool:
-    await _insert_if_missing(
-        session, BookingQuota, dict(user_id=user_id, service_id=service_id, active=0), ["user_id", "service_id"]
-    )
-    result = await session.execute(
-        update(BookingQuota)
-        .where(BookingQuota.user_id == user_id, BookingQuota.service_id == service_id, BookingQuota.active < limit)
-        .values(active=BookingQuota.active + 1)
-    )
-    return result.rowcount == 1
+def _take_quota(connection: Connection, user_id: int, service_id: str, limit: int, now: datetime) -> bool:
+    _release_started_quota(connection, user_id, service_id, now)
+    params = {"user": user_id, "service": service_id, "limit": limit}
+    connection.execute(_NEW_QUOTA[connection.dialect.name], params)
+    return connection.execute(_TAKE_QUOTA, params).rowcount == 1
 
 
-async def _release_quota(session: AsyncSession, user_id: int, service_id: str, count: int = 1) -> None:
-    await session.execute(
-        update(BookingQuota)
-        .where(BookingQuota.user_id == user_id, BookingQuota.service_id == service_id, BookingQuota.active >= count)
-        .values(active=BookingQuota.active - count)
-    )
+def _release_quota(connection: Connection, user_id: int, service_id: str, count: int = 1) -> None:
+    connection.execute(_RELEASE_QUOTA, {"user": user_id, "service": service_id, "count": count})
 
 
-async def _release_started_quota(session: AsyncSession, user_id: int, service_id: str, now: datetime) -> None:
+def _release_started_quota(connection: Connection, user_id: int, service_id: str, now: datetime) -> None:
     """Bookings whose slot has begun stop counting against the limit; settled lazily, at the tenant's next try."""
-    released = await session.execute(
-        update(Booking)
-        .where(Booking.user_id == user_id, Booking.service_id == service_id, Booking.holds_quota.is_(True),
-               Booking.slot_start <= now)
-        .values(holds_quota=False)
-        .execution_options(synchronize_session=False)
-    )
+    released = connection.execute(_RELEASE_STARTED, {"user": user_id, "service": service_id, "now": now})
     if released.rowcount:
-        await _release_quota(session, user_id, service_id, released.rowcount)
+        _release_quota(connection, user_id, service_id, released.rowcount)
+
+
+def _claim_places(connection: Connection, user_id: int, service_id: str, slot: Slot, limit: int, now: datetime) -> None:
+    """The tenant's quota, then the slot's seat, unless they hold this slot already (ALREADY_BOOKED), it is full
+    (FULL) or they are at their limit (LIMIT)."""
+    existing = live_booking(connection, user_id, service_id, slot.start)
+    if existing is not None:
+        raise Refused(Reason.ALREADY_BOOKED, existing)
+    # A quick refusal, without taking any lock, once the slot is visibly full; the conditional UPDATE in
+    # _take_seat is what enforces capacity.
+    if seats_taken(connection, service_id, [slot.start]).get(slot.start, 0) >= slot.seats:
+        raise Refused(Reason.FULL)
+    if not _take_quota(connection, user_id, service_id, limit, now):
+        raise Refused(Reason.LIMIT)
+    if not _take_seat(connection, service_id, slot):
+        raise Refused(Reason.FULL)
 
 
 async def _drop_quota_of(session: AsyncSession, booking: Booking) -> None:
@@ -284,33 +350,37 @@ async def _drop_quota_of(session: AsyncSession, booking: Booking) -> None:
         .execution_options(synchronize_session=False)
     )
     if dropped.rowcount:
-        await _release_quota(session, booking.user_id, booking.service_id)
+        await in_transaction(session, lambda connection: _release_quota(connection, booking.user_id, booking.service_id))
 
 
-async def seats_taken(session: AsyncSession, service_id: str, starts: Iterable[datetime]) -> dict[datetime, int]:
+def seats_taken(connection: Connection, service_id: str, starts: Iterable[datetime]) -> dict[datetime, int]:
     starts = list(starts)
     if not starts:
         return {}
-    rows = await session.execute(
-        select(SlotCounter.slot_start, SlotCounter.taken)
-        .where(SlotCounter.service_id == service_id, SlotCounter.slot_start.between(min(starts), max(starts)))
-    )
+    rows = connection.execute(_SEATS_TAKEN, {"service_id": service_id, "first": min(starts), "last": max(starts)})
     return {start: taken for start, taken in rows.all()}
 
 
-async def free_slots(
-    session: AsyncSession, service: Service, space: Space, now: datetime, tz: ZoneInfo, *, on: date | None = None
+def free_slots(
+    connection: Connection, service: Service, space: Space, now: datetime, tz: ZoneInfo, *, on: date | None = None
 ) -> list[FreeSlot]:
     """Bookable slots with the seats left in each (0 for full ones, which the waitlist serves)."""
     if service.booking is None:
         return []
     slots = bookable_slots(service.booking, space, now, tz, on=on)
-    taken = await seats_taken(session, service.id, (slot.start for slot in slots))
+    taken = seats_taken(connection, service.id, (slot.start for slot in slots))
     return [FreeSlot(slot, max(0, slot.seats - taken.get(slot.start, 0))) for slot in slots]
 
 
-async def next_free(
-    session: AsyncSession, service: Service, space: Space, now: datetime, tz: ZoneInfo, limit: int = 3
+async def free_slots_now(
+    db: Database, service: Service, space: Space, now: datetime, tz: ZoneInfo, *, on: date | None = None
+) -> list[FreeSlot]:
+    """free_slots in a read of its own (the days' and the times' screens)."""
+    return await db.read_now(lambda connection: free_slots(connection, service, space, now, tz, on=on))
+
+
+def next_free(
+    connection: Connection, service: Service, space: Space, now: datetime, tz: ZoneInfo, limit: int = 3
 ) -> list[FreeSlot]:
     """The first `limit` slots with a seat, looking one day at a time (usually the first day or two suffice)."""
     if service.booking is None:
@@ -318,7 +388,7 @@ async def next_free(
     earliest, last_day = booking_window(service.booking, now, tz)
     day, found = earliest.astimezone(tz).date(), []
     while day <= last_day and len(found) < limit:
-        found += [free for free in await free_slots(session, service, space, now, tz, on=day) if free.left > 0]
+        found += [free for free in free_slots(connection, service, space, now, tz, on=day) if free.left > 0]
         day += timedelta(days=1)
     return found[:limit]
 
@@ -335,11 +405,9 @@ def seats_by_day(free: Iterable[FreeSlot], tz: ZoneInfo) -> dict[date, int]:
 # --- bookings
 
 
-async def live_booking(session: AsyncSession, user_id: int, service_id: str, slot_start: datetime) -> Booking | None:
-    return await session.scalar(
-        select(Booking).where(Booking.user_id == user_id, Booking.service_id == service_id,
-                              Booking.slot_start == slot_start, Booking.status != "cancelled")
-    )
+def live_booking(connection: Connection, user_id: int, service_id: str, slot_start: datetime) -> BookingRow | None:
+    return connection.execute(
+        _LIVE_BOOKING, {"user_id": user_id, "service_id": service_id, "slot_start": slot_start}).first()
 
 
 async def book(
@@ -351,32 +419,26 @@ async def book(
     slot = find_slot(rules, space, start, now, tz) if rules is not None else None
     if rules is None or slot is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing = await live_booking(session, user_id, service.id, slot.start)
-    if existing is not None:
-        raise Refused(Reason.ALREADY_BOOKED, existing)
-    # A quick refusal, without taking any lock, once the slot is visibly full; the conditional UPDATE in
-    # _take_seat is what enforces capacity.
-    if (await seats_taken(session, service.id, [slot.start])).get(slot.start, 0) >= slot.seats:
-        raise Refused(Reason.FULL)
-    await _release_started_quota(session, user_id, service.id, now)
-    if not await _take_quota(session, user_id, service.id, rules.max_active_per_tenant):
-        raise Refused(Reason.LIMIT)
-    if not await _take_seat(session, service.id, slot):
-        raise Refused(Reason.FULL)
+    await in_transaction(
+        session, lambda connection: _claim_places(connection, user_id, service.id, slot, rules.max_active_per_tenant, now))
     booking = await _insert_booking(
         session, user_id=user_id, chat_id=chat_id, service_id=service.id, space_id=space.id, slot_start=slot.start,
         slot_end=slot.end, name=name, phone=phone, language=language, now=now,
     )
     # Booked the normal way: a place in line for the same slot is no longer needed.
-    await session.execute(
-        update(WaitlistEntry)
-        .where(WaitlistEntry.user_id == user_id, WaitlistEntry.service_id == service.id,
-               WaitlistEntry.slot_start == slot.start, WaitlistEntry.status == "waiting")
-        .values(status="booked", closed_at=now)
-    )
+    await in_transaction(session, lambda connection: connection.execute(
+        _CLOSE_WAITING, {"user": user_id, "service": service.id, "start": slot.start, "now": now}))
     for hook in BOOKED_HOOKS:
         await hook(session, booking, now)
     return booking
+
+
+def _booked_or_taken(
+    connection: Connection, user_id: int, service_id: str, start: datetime
+) -> tuple[BookingRow | None, int]:
+    """The tenant's live booking of the slot, else (None, the seats taken in it)."""
+    existing = live_booking(connection, user_id, service_id, start)
+    return existing, 0 if existing is not None else seats_taken(connection, service_id, [start]).get(start, 0)
 
 
 async def _insert_booking(
@@ -392,7 +454,7 @@ async def _insert_booking(
     return await _add_once(session, booking, Reason.ALREADY_BOOKED)
 
 
-async def _add_once(session: AsyncSession, row: Row, taken: Reason) -> Row:
+async def _add_once(session: AsyncSession, row: Place, taken: Reason) -> Place:
     """Add the row; a unique key another transaction already holds (the same person's concurrent tap) is refused
     with `taken`."""
     session.add(row)
@@ -403,12 +465,19 @@ async def _add_once(session: AsyncSession, row: Row, taken: Reason) -> Row:
     return row
 
 
-async def upcoming(session: AsyncSession, user_id: int, now: datetime) -> list[Booking]:
-    rows = await session.scalars(
-        select(Booking).where(Booking.user_id == user_id, Booking.status == "active", Booking.slot_end > now)
-        .order_by(Booking.slot_start, Booking.id)
-    )
-    return list(rows.all())
+async def my_bookings(db: Database, user_id: int, now: datetime) -> tuple[list[BookingRow], list[WaitlistRow]]:
+    """The tenant's active bookings not yet over and their open places in line for slots ahead, soonest first."""
+    def read(connection: Connection) -> tuple[list[BookingRow], list[WaitlistRow]]:
+        params = {"user_id": user_id, "now": now}
+        return list(connection.execute(_UPCOMING, params).all()), list(connection.execute(_WAITING, params).all())
+
+    return await db.read_now(read)
+
+
+async def own_booking(db: Database, booking_id: int, user_id: int) -> BookingRow | None:
+    """The booking, if it is this tenant's."""
+    params = {"id": booking_id, "user_id": user_id}
+    return await db.read_now(lambda connection: connection.execute(_OWN_BOOKING, params).first())
 
 
 async def active_for_service(session: AsyncSession, user_id: int, service_id: str) -> list[Booking]:
@@ -522,10 +591,10 @@ async def join_waitlist(
     slot = find_slot(rules, space, start, now, tz) if rules is not None else None
     if slot is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing = await live_booking(session, user_id, service.id, slot.start)
+    existing, taken = await in_transaction(
+        session, lambda connection: _booked_or_taken(connection, user_id, service.id, slot.start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
-    taken = (await seats_taken(session, service.id, [slot.start])).get(slot.start, 0)
     if taken < slot.seats:
         raise Refused(Reason.NOT_FULL)
     if await _open_entry(session, user_id, service.id, slot.start) is not None:
@@ -545,27 +614,37 @@ async def _open_entry(session: AsyncSession, user_id: int, service_id: str, slot
     )
 
 
-async def waitlist_of(session: AsyncSession, user_id: int, now: datetime) -> list[WaitlistEntry]:
-    rows = await session.scalars(
-        select(WaitlistEntry).where(WaitlistEntry.user_id == user_id, WaitlistEntry.status.in_(("waiting", "offered")),
-                                    WaitlistEntry.slot_start > now)
-        .order_by(WaitlistEntry.slot_start, WaitlistEntry.id)
-    )
-    return list(rows.all())
-
-
 async def waitlist_entry(session: AsyncSession, entry_id: int, user_id: int) -> WaitlistEntry | None:
     entry = await session.get(WaitlistEntry, entry_id)
     return entry if entry is not None and entry.user_id == user_id else None
 
 
 async def place_in_line(session: AsyncSession, entry: WaitlistEntry) -> int:
-    ahead = await session.scalar(
-        select(func.count()).select_from(WaitlistEntry)
-        .where(WaitlistEntry.service_id == entry.service_id, WaitlistEntry.slot_start == entry.slot_start,
-               WaitlistEntry.status.in_(("waiting", "offered")), WaitlistEntry.id < entry.id)
-    )
+    return await in_transaction(session, lambda connection: _place_in_line(connection, entry))
+
+
+def _place_in_line(connection: Connection, entry: WaitlistEntry | WaitlistRow) -> int:
+    ahead = connection.execute(
+        _AHEAD_IN_LINE, {"service_id": entry.service_id, "slot_start": entry.slot_start, "id": entry.id}).scalar()
     return (ahead or 0) + 1
+
+
+async def own_entry_and_place(db: Database, entry_id: int, user_id: int) -> tuple[WaitlistRow | None, int]:
+    """The tenant's waitlist entry (None if it is not theirs) and its place in line (0 without an entry)."""
+    def read(connection: Connection) -> tuple[WaitlistRow | None, int]:
+        entry = connection.execute(_OWN_ENTRY, {"id": entry_id, "user_id": user_id}).first()
+        return entry, _place_in_line(connection, entry) if entry is not None else 0
+
+    return await db.read_now(read)
+
+
+async def own_entry_and_phone(db: Database, entry_id: int, user_id: int) -> tuple[WaitlistRow | None, str | None]:
+    """The tenant's waitlist entry (None if it is not theirs) and the phone they left, before accepting an offer."""
+    def read(connection: Connection) -> tuple[WaitlistRow | None, str | None]:
+        entry = connection.execute(_OWN_ENTRY, {"id": entry_id, "user_id": user_id}).first()
+        return entry, saved_phone(connection, user_id)
+
+    return await db.read_now(read)
 
 
 async def leave_waitlist(session: AsyncSession, entry_id: int, user_id: int, now: datetime) -> WaitlistEntry | None:
@@ -600,11 +679,12 @@ async def accept_offer(
         raise Refused(Reason.OFFER_GONE)
     if service is None or service.booking is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing = await live_booking(session, user_id, entry.service_id, entry.slot_start)
+    existing = await in_transaction(
+        session, lambda connection: live_booking(connection, user_id, entry.service_id, entry.slot_start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
-    await _release_started_quota(session, user_id, entry.service_id, now)
-    if not await _take_quota(session, user_id, entry.service_id, service.booking.max_active_per_tenant):
+    limit = service.booking.max_active_per_tenant
+    if not await in_transaction(session, lambda connection: _take_quota(connection, user_id, entry.service_id, limit, now)):
         raise Refused(Reason.LIMIT)
     claimed = await session.execute(
         update(WaitlistEntry)
@@ -691,8 +771,13 @@ async def clear_prompt(session: AsyncSession, user_id: int) -> bool:
     return result.rowcount > 0
 
 
-async def saved_phone(session: AsyncSession, user_id: int) -> str | None:
-    return await session.scalar(select(BookingContact.phone).where(BookingContact.user_id == user_id))
+def saved_phone(connection: Connection, user_id: int) -> str | None:
+    return connection.execute(_SAVED_PHONE, {"user_id": user_id}).scalar()
+
+
+async def phone_on_file(db: Database, user_id: int) -> str | None:
+    """saved_phone in a read of its own."""
+    return await db.read_now(lambda connection: saved_phone(connection, user_id))
 
 
 async def save_phone(session: AsyncSession, user_id: int, phone: str, now: datetime) -> None:

@@ -61,8 +61,13 @@ class Booking(SlotPlace, Base):
 
     @property
     def code(self) -> str:
-        """What the tenant reads out on the phone; derived from the id so it is unique without a lookup."""
-        return f"PR-{self.id:06d}"
+        return booking_code(self.id)
+
+
+def booking_code(booking_id: int) -> str:
+    """What the tenant reads out on the phone; derived from the id so it is unique without a lookup (also for a
+    booking read as a Row, which has no `code`)."""
+    return f"PR-{booking_id:06d}"
 
 
 class SlotCounter(Base):

@@ -56,7 +56,7 @@ async def test_a_typed_phone_reaches_the_operator_once_and_stays_with_that_inter
     async with rt.db.read() as session:
         interest = await session.get(JobInterest, (sara.user_id, JOB))
         assert interest.phone == "+393331234567"
-        assert await bookings.saved_phone(session, sara.user_id) is None, "not saved as the booking phone"
+        assert await bookings.phone_on_file(rt.db, sara.user_id) is None, "not saved as the booking phone"
         assert await session.get(InterestPhonePrompt, sara.user_id) is None, "the question is answered"
 
     # Said again (a typed number once more): told once, and her first number stays.

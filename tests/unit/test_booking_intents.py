@@ -137,6 +137,5 @@ async def test_offer_and_confirm_agree_on_every_combination_of_phone_seats_and_l
         assert confirmed == AtLimit()
     else:
         assert isinstance(confirmed, Booked) and confirmed.fresh and await reminders_of(db, confirmed.booking.id)
-    async with db.read() as session:
-        taken = (await bookings.seats_taken(session, service.id, [start])).get(start, 0)
+    taken = await db.read_now(lambda connection: bookings.seats_taken(connection, service.id, [start]).get(start, 0))
     assert taken == len(others) + (1 if isinstance(confirmed, Booked) else 0) <= seats
