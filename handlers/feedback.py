@@ -17,7 +17,7 @@ from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, show
 from handlers import refusals
 from handlers.outgoing.bookings import service_title
-from handlers.common import language_of, message_params, space_name, translator_for, waiting_for
+from handlers.common import language_of, message_params, space_name, translator_for
 from handlers.outgoing.tickets import category_name
 from storage.domain import feedback, outbox, shortcuts
 from storage.content import Content, Service
@@ -310,25 +310,19 @@ async def booking_comment(update: Update, context: FrontDeskContext) -> None:
 
 
 async def comment_text(update: Update, context: FrontDeskContext) -> bool:
-    """TEXT consumer: the comment, suggestion or complaint a draft is waiting for."""
-    waiting = await waiting_for(update, context, feedback.get_draft)
-    if waiting is None or waiting.step == "stars":
+    """TEXT consumer: the comment, suggestion or complaint a draft is waiting for (read and written in one
+    transaction: routing has just seen the draft)."""
+    rt = context.rt
+    taken = await feedback.comment_now(rt.db, update.effective_user.id, update.effective_message.text or "",
+                                       rt.clock.now(), rt.settings.timezone)
+    if taken is None:
         return False
-    rt, v = context.rt, await context.open()
-    now = rt.clock.now()
-    async with rt.db.write() as session:
-        draft = await feedback.get_draft(session, v.user_id, now)
-        if draft is None:
-            return False
-        try:
-            feedback.set_comment(draft, update.effective_message.text or "", now)
-        except FeedbackError:
-            return False
-        if draft.feedback_id is not None:  # a comment on a booking's rating: nothing else to decide
-            rating = await feedback.send_draft(session, draft, now, rt.settings.timezone)
-            screen = render_booking_rated(v, rating.booking_id or 0, rating.stars or 0, commented=True)
-        else:
-            screen = render_draft(v, rt.content, draft)
+    v = await context.open()
+    draft, rating = taken
+    if rating is not None:  # a comment on a booking's rating, sent
+        screen = render_booking_rated(v, rating.booking_id or 0, rating.stars or 0, commented=True)
+    else:
+        screen = render_draft(v, rt.content, draft)
     await show(update, screen)
     return True
 

@@ -18,7 +18,7 @@ from bot import callbacks
 from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, button, menu_row, show
-from handlers.common import space_name, waiting_for
+from handlers.common import space_name
 from handlers.neighbourhood_screens import place_label, places
 from handlers.outgoing.notices import ask_editors, audience_label, notice_text, tell_author_moderated, wake_broadcasts
 from handlers.refusals import refuse
@@ -204,10 +204,8 @@ async def prompt_media(update: Update, context: FrontDeskContext) -> bool:
 
 
 async def _prompt_message(update: Update, context: FrontDeskContext, text: str, photo: str | None, size: int | None) -> bool:
-    rt = context.rt
-    if await waiting_for(update, context, lambda session, user_id, _now: broadcast.waiting_prompt(session, user_id)) is None:
-        return False
-    v = await context.open()
+    rt, v = context.rt, await context.open()
+    # No read first: routing has just seen the prompt, and take_written reads it again (None: not for a notice).
     try:
         async with rt.db.write() as session:
             notice = await broadcast.take_written(session, v.user_id, text, photo, size)

@@ -406,23 +406,28 @@ TEXT_SETTERS = {
 
 
 async def draft_text(update: Update, context: FrontDeskContext) -> bool:
-    """TEXT_CONSUMERS: the answer to a step that asks for words; other text goes on to search."""
+    """TEXT_CONSUMERS: the answer to a step that asks for words; other text goes on to search. The step is decided
+    in the transaction that writes the answer: routing has just seen the draft, so a read of its own would be a
+    second read of the same row before the write reads it again."""
     rt = context.rt
-    draft = await tickets.draft_now(rt.db, update.effective_user.id)
+    text = update.effective_message.text
+    asked: list[str] = []
+
+    def answer(draft: ReportDraft, content: Content, now: datetime) -> None:
+        step = tickets.resume_step(draft, content)
+        asked.append(step)
+        if step in TEXT_STEPS:  # any other step leaves the draft as it is
+            TEXT_SETTERS[step](draft, content, text, now)
+
+    draft, _refused = await _apply_to_draft(rt, update.effective_user.id, rt.content, answer)
     if draft is None:
         return False
-    step = tickets.resume_step(draft, rt.content)
     v = await context.open()
-    text = update.effective_message.text
-    if step == "estate" and text.strip() == v.tr._("Annulla"):  # the location keyboard's cancel
+    if asked[0] == "estate" and text.strip() == v.tr._("Annulla"):  # the location keyboard's cancel
         await context.bot.send_message(v.chat_id, v.tr._("Va bene."), reply_markup=ReplyKeyboardRemove())
         await show(update, render_step(v, rt.content, draft))
         return True
-    if step not in TEXT_STEPS:
-        return False
-    draft, _refused = await _apply_to_draft(rt, v.user_id, rt.content,
-                                            lambda draft, content, now: TEXT_SETTERS[step](draft, content, text, now))
-    if draft is None:
+    if asked[0] not in TEXT_STEPS:
         return False
     await show(update, render_step(v, rt.content, draft))
     return True
@@ -459,8 +464,7 @@ async def draft_media(update: Update, context: FrontDeskContext) -> bool:
         return True
     if incoming.kind == "photo" and not draft.on_behalf:
         try:  # counted before downloading: a flood of photos costs no disk
-            async with rt.db.write() as session:
-                await limits.take(session, limits.caps_of(rt.settings), v.user_id, "photo", rt.clock.now())
+            await limits.take_now(rt.db, limits.caps_of(rt.settings), v.user_id, "photo", rt.clock.now())
         except limits.LimitReached as error:
             await show(update, render_step(v, rt.content, draft, limit_notice(v.tr, error)))
             return True

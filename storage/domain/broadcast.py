@@ -132,11 +132,6 @@ async def set_prompt(session: AsyncSession, user_id: int, broadcast_id: int, exp
     session.add(NoticePrompt(user_id=user_id, broadcast_id=broadcast_id, expecting=expecting, created_at=now))
 
 
-async def waiting_prompt(session: AsyncSession, user_id: int) -> NoticePrompt | None:
-    """What the author's next message is for (the notice's text or a translation), if a notice waits for one."""
-    return await session.get(NoticePrompt, user_id)
-
-
 async def take_written(session: AsyncSession, user_id: int, text: str, photo: str | None,
                        size: int | None) -> Broadcast | None:
     """The author's message put where the prompt said (the text and photo, or a translation), the prompt done;

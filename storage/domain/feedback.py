@@ -111,16 +111,6 @@ def _new_draft(user_id: int, kind: str, target: Target, content: Content, now: d
     )
 
 
-async def start_draft(session: AsyncSession, user_id: int, kind: str, target: Target, content: Content,
-                      now: datetime) -> FeedbackDraft:
-    """A new draft replacing any earlier one: a rating starts at the stars, the others at their text."""
-    draft = _new_draft(user_id, kind, target, content, now)
-    await drop_draft(session, user_id)
-    session.add(draft)
-    await session.flush()
-    return draft
-
-
 async def start_comment(session: AsyncSession, user_id: int, booking_id: int, now: datetime) -> FeedbackDraft:
     """Add a comment to the rating a tenant gave after a booking: the next text message is the comment."""
     rating = await booking_rating(session, user_id, booking_id)
@@ -133,14 +123,6 @@ async def start_comment(session: AsyncSession, user_id: int, booking_id: int, no
     )
     session.add(draft)
     await session.flush()
-    return draft
-
-
-async def get_draft(session: AsyncSession, user_id: int, now: datetime) -> FeedbackDraft | None:
-    """The tenant's draft, unless it has waited longer than DRAFT_LIFETIME."""
-    draft = await session.get(FeedbackDraft, user_id)
-    if draft is None or now - draft.updated_at > DRAFT_LIFETIME:
-        return None
     return draft
 
 
@@ -181,7 +163,8 @@ _NAMED_RATING = {"postgresql": _named_rating_upsert(pg_insert), "sqlite": _named
 
 async def start_draft_now(db: Database, user_id: int, kind: str, target: Target, content: Content,
                           now: datetime) -> FeedbackDraft:
-    """start_draft in a transaction of its own, through Database.write_now; the draft returned is in no session."""
+    """A new draft replacing any earlier one, in a transaction of its own through Database.write_now; the draft
+    returned is in no session."""
     draft = _new_draft(user_id, kind, target, content, now)
 
     def work(connection: Connection) -> None:
@@ -226,14 +209,43 @@ async def drop_draft_now(db: Database, user_id: int) -> bool:
 
 
 async def send_draft_now(db: Database, user_id: int, now: datetime, tz: ZoneInfo = DEFAULT_ZONE) -> tuple[str, bool]:
-    """send_draft of the tenant's live draft in a transaction of its own, through Database.write_now: its kind and
-    whether it was anonymous. FeedbackError if there is no live draft or it is not complete (nothing written)."""
+    """Save the tenant's live draft (_save) and delete it, in a transaction of its own through Database.write_now:
+    its kind and whether it was anonymous. FeedbackError if there is no live draft or it is not complete (nothing written)."""
 
     def work(connection: Connection) -> tuple[str, bool]:
         draft = _live_draft(connection, user_id, now)
         _save(connection, draft, now, tz)
         connection.execute(_DROP_DRAFT, {"user_id": user_id})
         return draft.kind, draft.anonymous
+
+    return await db.write_now(work)
+
+
+async def comment_now(db: Database, user_id: int, text: str, now: datetime,
+                      tz: ZoneInfo = DEFAULT_ZONE) -> tuple[FeedbackDraft, Row | None] | None:
+    """The tenant's typed text as the comment of their live draft, in one write transaction through
+    Database.write_now: None when no draft waits for a text (none, expired, at the stars, or the text is empty;
+    nothing written). Else the draft, with the saved opinion's row when the draft was a comment on a booking's
+    rating (sent at once: nothing else to decide) or None (the draft, updated, waits to be sent)."""
+
+    def work(connection: Connection) -> tuple[FeedbackDraft, Row | None] | None:
+        row = connection.execute(_DRAFT, {"user_id": user_id}).first()
+        if row is None or now - row.updated_at > DRAFT_LIFETIME or row.step == "stars":
+            return None
+        draft = FeedbackDraft(**row._mapping)
+        try:
+            set_comment(draft, text, now)
+        except FeedbackError:
+            return None
+        if draft.feedback_id is not None:
+            saved = _save(connection, draft, now, tz)
+            connection.execute(_DROP_DRAFT, {"user_id": user_id})
+            return draft, saved
+        before = row._mapping
+        changed = {name: value for name, value in _values_of(draft).items() if value != before[name]}
+        if changed:
+            connection.execute(_UPDATE_DRAFT, {"draft_user": user_id, **changed})
+        return draft, None
 
     return await db.write_now(work)
 
@@ -270,19 +282,10 @@ def can_send(draft: FeedbackDraft | Row) -> bool:
     return draft.comment is not None
 
 
-async def send_draft(session: AsyncSession, draft: FeedbackDraft, now: datetime, tz: ZoneInfo = DEFAULT_ZONE) -> Row:
-    """Save what the draft holds and delete the draft: the saved opinion's id, booking_id and stars. A named rating
-    of a space or service replaces the tenant's earlier one; an anonymous opinion is a new row with no trace of its
-    author."""
-    saved = await session.run_sync(lambda sync_session: _save(sync_session.connection(), draft, now, tz))
-    await session.delete(draft)
-    await session.flush()
-    return saved
-
-
 def _save(connection: Connection, draft: FeedbackDraft | Row, now: datetime, tz: ZoneInfo) -> Row:
-    """send_draft's rule as Core statements (shared by send_draft and send_draft_now): the saved row's id,
-    booking_id and stars."""
+    """Save what the draft holds (shared by send_draft_now and comment_now): the saved row's id, booking_id and
+    stars. A named rating of a space or service replaces the tenant's earlier one; an anonymous opinion is a new
+    row with no trace of its author."""
     if not can_send(draft):
         raise FeedbackError("invalid", f"the {draft.kind} is not complete: {'stars' if draft.kind == 'rating' else 'text'} missing")
     day = local_day(now, tz)

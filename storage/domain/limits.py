@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import dialect_insert
+from storage.db import Database
 from storage.models import DailyUsage
 
 KINDS = ("ticket", "comment", "photo", "me_too")
@@ -49,20 +52,36 @@ def caps_of(settings) -> DailyCaps:  # type: ignore[no-untyped-def]
                      settings.timezone)
 
 
-async def take(session: AsyncSession, caps: DailyCaps, user_id: int, kind: str, now: datetime, amount: int = 1) -> None:
-    """Count `amount` uses of `kind` today, or raise LimitReached (counting nothing) if that would pass the cap."""
+# Built once and run as Core: a report's photo takes one of these per message, and in a session of its own the ORM
+# statements built on every call cost several times the two indexed ones (docs/performance.md, writes under load).
+_usage = DailyUsage.__table__
+# The day's row (its columns given when run), if it is not there yet.
+_TODAY = {
+    name: insert_of(_usage).on_conflict_do_nothing(index_elements=["user_id", "day", "kind"])
+    for name, insert_of in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+_TAKE = (update(_usage)
+         .where(_usage.c.user_id == bindparam("who"), _usage.c.day == bindparam("on_day"),
+                _usage.c.kind == bindparam("of_kind"), _usage.c.used + bindparam("amount") <= bindparam("cap"))
+         .values(used=_usage.c.used + bindparam("amount")))
+
+
+def take_on(connection: Connection, caps: DailyCaps, user_id: int, kind: str, now: datetime, amount: int = 1) -> None:
+    """Count `amount` uses of `kind` today, or raise LimitReached (counting nothing: the caller's transaction rolls
+    back) if that would pass the cap."""
     cap = caps.cap(kind)
     day = now.astimezone(caps.timezone).date().isoformat()
-    insert = dialect_insert(session)
-    await session.execute(
-        insert(DailyUsage).values(user_id=user_id, day=day, kind=kind, used=0)
-        .on_conflict_do_nothing(index_elements=["user_id", "day", "kind"])
-    )
-    taken = await session.execute(
-        update(DailyUsage)
-        .where(DailyUsage.user_id == user_id, DailyUsage.day == day, DailyUsage.kind == kind,
-               DailyUsage.used + amount <= cap)
-        .values(used=DailyUsage.used + amount)
-    )
+    connection.execute(_TODAY[connection.dialect.name], {"user_id": user_id, "day": day, "kind": kind, "used": 0})
+    taken = connection.execute(_TAKE, {"who": user_id, "on_day": day, "of_kind": kind, "amount": amount, "cap": cap})
     if taken.rowcount != 1:
         raise LimitReached(kind, cap)
+
+
+async def take(session: AsyncSession, caps: DailyCaps, user_id: int, kind: str, now: datetime, amount: int = 1) -> None:
+    """take_on in the session's transaction."""
+    await session.run_sync(lambda sync_session: take_on(sync_session.connection(), caps, user_id, kind, now, amount))
+
+
+async def take_now(db: Database, caps: DailyCaps, user_id: int, kind: str, now: datetime) -> None:
+    """take_on in a write transaction of its own, through Database.write_now."""
+    await db.write_now(lambda connection: take_on(connection, caps, user_id, kind, now))

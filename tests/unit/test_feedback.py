@@ -90,13 +90,12 @@ async def claim_due(db, clock) -> dict[int, Claim]:  # type: ignore[no-untyped-d
 async def test_a_named_rating_is_one_per_tenant_and_target_and_a_changed_mind_updates_it(db, clock, sample_content):
     await people(db, clock)
     for stars, comment in ((2, "Troppa attesa"), (5, None)):
-        async with db.write() as session:
-            draft = await feedback.start_draft(session, TENANT, "rating", Target("omero", "omero-digital-desk"), sample_content, clock.now())
-            assert draft.step == "stars"
-            feedback.set_stars(draft, stars, clock.now())
-            if comment:
-                feedback.set_comment(draft, comment, clock.now())
-            await feedback.send_draft(session, draft, clock.now(), ROME)
+        draft = await feedback.start_draft_now(db, TENANT, "rating", Target("omero", "omero-digital-desk"), sample_content, clock.now())
+        assert draft.step == "stars"
+        await feedback.change_draft_now(db, TENANT, lambda draft, now: feedback.set_stars(draft, stars, now), clock.now())
+        if comment:
+            assert await feedback.comment_now(db, TENANT, comment, clock.now(), ROME) is not None
+        await feedback.send_draft_now(db, TENANT, clock.now(), ROME)
     async with db.read() as session:
         rows = (await session.scalars(select(Feedback))).all()
         assert await session.get(FeedbackDraft, TENANT) is None
@@ -105,14 +104,14 @@ async def test_a_named_rating_is_one_per_tenant_and_target_and_a_changed_mind_up
 
 async def test_an_anonymous_complaint_keeps_only_the_space_the_text_and_the_day(db, clock, sample_content):
     await people(db, clock)
-    async with db.write() as session:
-        draft = await feedback.start_draft(session, TENANT, "complaint", Target("zoia"), sample_content, clock.now())
-        assert draft.step == "text" and not feedback.can_send(draft)
-        feedback.set_comment(draft, "  Il bagno è sempre chiuso  ", clock.now())
-        feedback.toggle_anonymous(draft, clock.now())
-        saved = await feedback.send_draft(session, draft, clock.now(), ROME)
+    draft = await feedback.start_draft_now(db, TENANT, "complaint", Target("zoia"), sample_content, clock.now())
+    assert draft.step == "text" and not feedback.can_send(draft)
+    draft, _sent = await feedback.comment_now(db, TENANT, "  Il bagno è sempre chiuso  ", clock.now(), ROME)
+    assert draft.step == "review" and _sent is None
+    await feedback.change_draft_now(db, TENANT, feedback.toggle_anonymous, clock.now())
+    assert await feedback.send_draft_now(db, TENANT, clock.now(), ROME) == ("complaint", True)
     async with db.read() as session:
-        row = await session.get(Feedback, saved.id)
+        row = await session.scalar(select(Feedback))
         assert await session.get(FeedbackDraft, TENANT) is None
         assert await session.scalar(select(func.count(OutboxMessage.id))) == 0
     assert (row.kind, row.space_id, row.user_id, row.booking_id, row.comment, row.day) == (
@@ -123,12 +122,11 @@ async def test_an_anonymous_complaint_keeps_only_the_space_the_text_and_the_day(
 async def test_anonymous_ratings_are_separate_rows_and_named_ones_are_not(db, clock, sample_content):
     await people(db, clock)
     for anonymous in (True, True, False, False):
-        async with db.write() as session:
-            draft = await feedback.start_draft(session, TENANT, "rating", Target("omero"), sample_content, clock.now())
-            feedback.set_stars(draft, 4, clock.now())
-            if anonymous:
-                feedback.toggle_anonymous(draft, clock.now())
-            await feedback.send_draft(session, draft, clock.now(), ROME)
+        await feedback.start_draft_now(db, TENANT, "rating", Target("omero"), sample_content, clock.now())
+        await feedback.change_draft_now(db, TENANT, lambda draft, now: feedback.set_stars(draft, 4, now), clock.now())
+        if anonymous:
+            await feedback.change_draft_now(db, TENANT, feedback.toggle_anonymous, clock.now())
+        await feedback.send_draft_now(db, TENANT, clock.now(), ROME)
     async with db.read() as session:
         owners = sorted((r.user_id or 0) for r in (await session.scalars(select(Feedback))).all())
     assert owners == [0, 0, TENANT]
@@ -144,18 +142,17 @@ async def test_anonymous_ratings_are_separate_rows_and_named_ones_are_not(db, cl
 async def test_impossible_opinions_are_refused(db, clock, sample_content, kind, target, stars):
     await people(db, clock)
     with pytest.raises(FeedbackError):
-        async with db.write() as session:
-            draft = await feedback.start_draft(session, TENANT, kind, target, sample_content, clock.now())
-            feedback.set_stars(draft, stars, clock.now())
+        await feedback.start_draft_now(db, TENANT, kind, target, sample_content, clock.now())
+        await feedback.change_draft_now(db, TENANT, lambda draft, now: feedback.set_stars(draft, stars, now), clock.now())
 
 
 async def test_a_draft_left_too_long_is_forgotten(db, clock, sample_content):
     await people(db, clock)
-    async with db.write() as session:
-        await feedback.start_draft(session, TENANT, "suggestion", Target("omero"), sample_content, clock.now())
+    await feedback.start_draft_now(db, TENANT, "suggestion", Target("omero"), sample_content, clock.now())
     clock.advance(feedback.DRAFT_LIFETIME + timedelta(minutes=1))
-    async with db.read() as session:
-        assert await feedback.get_draft(session, TENANT, clock.now()) is None
+    assert await feedback.comment_now(db, TENANT, "Più sedie", clock.now(), ROME) is None  # not taken as its text
+    with pytest.raises(FeedbackError):
+        await feedback.send_draft_now(db, TENANT, clock.now(), ROME)
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,12 +172,12 @@ async def test_a_booking_is_rated_once_by_its_tenant_and_only_when_attended(db, 
                 await feedback.rate_booking(session, booking_id, user_id, 5, clock.now(), ROME)
     async with db.write() as session:
         await feedback.start_comment(session, TENANT, attended, clock.now())
-        draft = await feedback.get_draft(session, TENANT, clock.now())
-        with pytest.raises(FeedbackError):
-            feedback.toggle_anonymous(draft, clock.now())  # the booking is theirs: it cannot be anonymous
-        feedback.set_comment(draft, "Molto gentili", clock.now())
-        await feedback.send_draft(session, draft, clock.now(), ROME)
+    with pytest.raises(FeedbackError):  # the booking is theirs: it cannot be anonymous
+        await feedback.change_draft_now(db, TENANT, feedback.toggle_anonymous, clock.now())
+    _draft, sent = await feedback.comment_now(db, TENANT, "Molto gentili", clock.now(), ROME)
+    assert (sent.booking_id, sent.stars) == (attended, 4)
     async with db.read() as session:
+        assert await session.get(FeedbackDraft, TENANT) is None
         rows = (await session.scalars(select(Feedback))).all()
     assert [(r.booking_id, r.user_id, r.stars, r.comment, r.service_id) for r in rows] == [
         (attended, TENANT, 4, "Molto gentili", "omero-digital-desk")]
