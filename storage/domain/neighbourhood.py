@@ -108,10 +108,13 @@ async def announce_new_items(session: AsyncSession, programme: Programme, now: d
 
 
 async def mark_all_announced(session: AsyncSession, programme: Programme, now: datetime) -> None:
-    """On the very first start nothing is 'new': the whole programme is taken as already announced."""
-    for item in programme.items.values():
+    """On the very first start nothing is 'new': the whole programme is taken as already announced. One statement
+    for all the items: a statement built and run for each held the writer's turn ~0.1 s while tenants' writes
+    waited (the job runs a second after the start)."""
+    rows = [{"item_id": item.id, "announced_at": now} for item in programme.items.values()]
+    if rows:
         await session.execute(
-            dialect_insert(session)(AnnouncedItem).values(item_id=item.id, announced_at=now).on_conflict_do_nothing(index_elements=["item_id"])
+            dialect_insert(session)(AnnouncedItem).on_conflict_do_nothing(index_elements=["item_id"]), rows
         )
 
 

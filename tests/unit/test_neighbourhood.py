@@ -46,6 +46,20 @@ async def test_new_items_are_announced_once_and_only_when_still_open(db, clock, 
     assert "space:zoia,kind:jobs" in refs
 
 
+async def test_on_the_first_start_the_whole_programme_counts_as_announced_and_nothing_is_queued(db, clock, sample_content):
+    clock.set(datetime(2026, 12, 7, 10, 0, tzinfo=ROME))
+    now = clock.now()
+    async with db.write() as session:
+        assert not await neighbourhood.anything_announced(session)
+        await neighbourhood.mark_all_announced(session, sample_content.programme, now)
+        await neighbourhood.mark_all_announced(session, sample_content.programme, now)  # a second instance: no-op
+    async with db.write() as session:
+        assert await neighbourhood.anything_announced(session)
+        assert await neighbourhood.announce_new_items(session, sample_content.programme, now, ROME) == []
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Broadcast)) == 0
+
+
 def test_the_digest_is_due_on_monday_morning_only():
     assert neighbourhood.digest_due(datetime(2026, 12, 7, 8, 30, tzinfo=ROME), ROME) == date(2026, 12, 7)
     assert neighbourhood.digest_due(datetime(2026, 12, 7, 7, 59, tzinfo=ROME), ROME) is None
