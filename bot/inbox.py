@@ -29,7 +29,7 @@ from bot.i18n import pick_language, translator
 from bot.leases import LeaseKeeper
 from bot.outbox_sender import retry_seconds
 from bot.runtime import Runtime
-from bot.ui import MAX_CAPTION, MAX_TEXT, slim_pressed_message
+from bot.ui import MAX_CAPTION, MAX_TEXT, parse_update, slim_pressed_message
 from storage.domain import inbox
 from storage.models import User
 
@@ -209,7 +209,7 @@ class InboxDispatcher:
     async def _parse(self, payload: dict) -> Update | None:
         """PTB's Update, or None for one it cannot read: logged and marked handled, never tried again."""
         try:
-            return Update.de_json(payload, self.application.bot)
+            return parse_update(payload, self.application.bot)
         except Exception:
             log.exception("inbox: update %s cannot be read; skipped", payload.get("update_id"))
             await inbox.mark_handled(self.rt.db, int(payload["update_id"]), self.rt.clock.now())
