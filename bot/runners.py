@@ -42,6 +42,12 @@ UNLOGGED_QUERY_PREFIXES = (open311_http.ROOT,)
 class AccessLogger(AbstractAccessLogger):
     """aiohttp's access log line, but with the query string of the APIs that carry keys in it left out."""
 
+    @property
+    def enabled(self) -> bool:
+        # As aiohttp's own logger: when INFO is off, aiohttp neither times requests nor builds their lines (a
+        # webhook POST each press).
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         target = request.path if request.path.startswith(UNLOGGED_QUERY_PREFIXES) else request.path_qs
         self.logger.info(

@@ -69,3 +69,15 @@ async def test_the_webhook_secret_is_compared_in_constant_time(monkeypatch, tmp_
         request = make_mocked_request("POST", "/tg", headers={SECRET_HEADER: wrong} if wrong else {})
         assert (await service._receive_update(request)).status == 403
     assert [expected for _given, expected in compared] == [WEBHOOK_SECRET.encode()] * 3
+
+
+def test_without_info_on_the_access_logger_aiohttp_neither_times_nor_formats_a_request():
+    logger = logging.getLogger("aiohttp.access")
+    before = logger.level
+    try:
+        logger.setLevel(logging.WARNING)
+        assert not runners.AccessLogger(logger, "").enabled
+        logger.setLevel(logging.INFO)
+        assert runners.AccessLogger(logger, "").enabled
+    finally:
+        logger.setLevel(before)
