@@ -23,16 +23,6 @@ async def home_of(session: AsyncSession, user_id: int) -> TenantHome | None:
     return await session.get(TenantHome, user_id)
 
 
-def valid_place(content: Content, estate_id: str, building: str, staircase: str) -> bool:
-    estate = content.estates.get(estate_id)
-    if estate is None:
-        return False
-    if not building:
-        return not staircase
-    found = next((item for item in estate.buildings if item.id == building), None)
-    return found is not None and (not staircase or staircase in found.staircases)
-
-
 async def set_home(session: AsyncSession, user_id: int, estate_id: str, building: str, staircase: str, now: datetime,
                    *, source: str = "settings") -> None:
     values = dict(user_id=user_id, estate_id=estate_id, building=building, staircase=staircase, source=source, updated_at=now)
@@ -49,10 +39,6 @@ async def remember_from_report(session: AsyncSession, user_id: int, estate_id: s
     if home is not None and home.source == "settings":
         return
     await set_home(session, user_id, estate_id, building or "", staircase or "", now, source="report")
-
-
-async def forget_home(session: AsyncSession, user_id: int) -> bool:
-    return bool((await session.execute(delete(TenantHome).where(TenantHome.user_id == user_id))).rowcount)
 
 
 # --- follows

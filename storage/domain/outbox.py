@@ -91,13 +91,6 @@ async def claim_due(db: Database, now: datetime, limit: int = 100, lease: timede
         return list(rows.all())
 
 
-async def next_due_at(db: Database) -> datetime | None:
-    async with db.read() as session:
-        return await session.scalar(
-            select(OutboxMessage.not_before).where(OutboxMessage.status == "pending").order_by(OutboxMessage.not_before).limit(1)
-        )
-
-
 async def finish(db: Database, row_id: int, status: str, now: datetime, *, message_id: int | None = None, error: str | None = None) -> None:
     async with db.write() as session:
         await session.execute(
