@@ -192,8 +192,3 @@ class Translator:
 @lru_cache(maxsize=64)
 def translator(language: str, timezone_name: str = "Europe/Rome") -> Translator:
     return Translator(language if language in LANGUAGES else SOURCE_LANGUAGE, ZoneInfo(timezone_name))
-
-
-def reset_catalogs() -> None:
-    """Forget loaded catalogs (after `make locales` in a running sandbox, and in tests)."""
-    translator.cache_clear()
