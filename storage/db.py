@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import aiosqlite
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Row, Table, bindparam, event, insert, update
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -514,3 +514,35 @@ def dialect_insert(session: Any):  # type: ignore[no-untyped-def]
 
     dialect = session.dialect if isinstance(session, Connection) else session.bind.dialect
     return pg_insert if dialect.name == "postgresql" else sqlite_insert
+
+
+async def core_in_session(session: AsyncSession, work: Callable[[Connection], _T]) -> _T:
+    """`work(connection)`, prebuilt Core statements, on the session's connection in its transaction (one greenlet
+    for all of them). Nothing the session holds is flushed first: callers have nothing pending."""
+    return await session.run_sync(lambda sync_session: work(sync_session.connection()))
+
+
+class DetachedRows:
+    """A table's rows as the hottest flows write them without a session (Database.write_now): an entity built from
+    a row read as Core (`Model(**row._mapping)`), changed by the domain's own functions, then inserted, or written
+    back with only the columns it changed. The statements are built once."""
+
+    def __init__(self, table: Table, key: str) -> None:
+        self._columns = tuple(column.key for column in table.columns)
+        self._key = key
+        self._insert = insert(table)
+        # The SET clause is the parameters given besides detached_key: the columns that changed.
+        self._update = update(table).where(table.c[key] == bindparam("detached_key"))
+
+    def values(self, entity: Any) -> dict[str, Any]:
+        return {name: getattr(entity, name) for name in self._columns}
+
+    def insert(self, connection: Connection, entity: Any) -> None:
+        connection.execute(self._insert, self.values(entity))
+
+    def write_changes(self, connection: Connection, entity: Any, before: Row) -> None:
+        """UPDATE the columns whose value differs from `before` (the row the entity was built from), if any."""
+        was = before._mapping
+        changed = {name: value for name, value in self.values(entity).items() if value != was[name]}
+        if changed:
+            connection.execute(self._update, {"detached_key": getattr(entity, self._key), **changed})

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database, dialect_insert
+from storage.db import Database, DetachedRows, dialect_insert
 from storage.domain import tickets
 from storage.content import Content
 from storage.domain.hours import ROME
@@ -135,12 +135,9 @@ async def drop_draft(session: AsyncSession, user_id: int) -> bool:
 # get and flush and the ORM statements built on every call cost several times the statements (docs/performance.md,
 # writes under load, third pass; figures in this commit's message).
 _drafts, _feedback = FeedbackDraft.__table__, Feedback.__table__
-_DRAFT_COLUMNS = tuple(column.key for column in _drafts.columns)
+_DRAFTS = DetachedRows(_drafts, "user_id")
 _DRAFT = select(_drafts).where(_drafts.c.user_id == bindparam("user_id"))
 _DROP_DRAFT = delete(_drafts).where(_drafts.c.user_id == bindparam("user_id"))
-_INSERT_DRAFT = insert(_drafts)
-# The SET clause is the parameters given besides draft_user: the columns a change touched.
-_UPDATE_DRAFT = update(_drafts).where(_drafts.c.user_id == bindparam("draft_user"))
 _SAVED = (_feedback.c.id, _feedback.c.booking_id, _feedback.c.stars)
 _COMMENT_ON_RATING = (update(_feedback)
                       .where(_feedback.c.id == bindparam("feedback_id"), _feedback.c.user_id == bindparam("author"))
@@ -169,7 +166,7 @@ async def start_draft_now(db: Database, user_id: int, kind: str, target: Target,
 
     def work(connection: Connection) -> None:
         connection.execute(_DROP_DRAFT, {"user_id": user_id})
-        connection.execute(_INSERT_DRAFT, _values_of(draft))
+        _DRAFTS.insert(connection, draft)
 
     await db.write_now(work)
     return draft
@@ -193,10 +190,7 @@ async def change_draft_now(db: Database, user_id: int, change: Callable[[Feedbac
         row = _live_draft(connection, user_id, now)
         draft = FeedbackDraft(**row._mapping)
         change(draft, now)
-        before = row._mapping
-        changed = {name: value for name, value in _values_of(draft).items() if value != before[name]}
-        if changed:
-            connection.execute(_UPDATE_DRAFT, {"draft_user": user_id, **changed})
+        _DRAFTS.write_changes(connection, draft, row)
         return draft
 
     return await db.write_now(work)
@@ -241,17 +235,10 @@ async def comment_now(db: Database, user_id: int, text: str, now: datetime,
             saved = _save(connection, draft, now, tz)
             connection.execute(_DROP_DRAFT, {"user_id": user_id})
             return draft, saved
-        before = row._mapping
-        changed = {name: value for name, value in _values_of(draft).items() if value != before[name]}
-        if changed:
-            connection.execute(_UPDATE_DRAFT, {"draft_user": user_id, **changed})
+        _DRAFTS.write_changes(connection, draft, row)
         return draft, None
 
     return await db.write_now(work)
-
-
-def _values_of(draft: FeedbackDraft) -> dict:
-    return {name: getattr(draft, name) for name in _DRAFT_COLUMNS}
 
 
 def set_stars(draft: FeedbackDraft, stars: int, now: datetime) -> None:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Row, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, exists, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database, dialect_insert
+from storage.db import Database, DetachedRows, dialect_insert
 from storage.domain import neighbourhood
 from storage.content import Content, Estate
 from storage.models import (
@@ -214,13 +214,10 @@ async def drop_draft(session: AsyncSession, user_id: int) -> bool:
 # write_now: a session's get, its flush and the ORM statements built on every call cost several times the indexed
 # statements (docs/performance.md, writes under load, third pass; the draft's read ~1,050 -> ~170 µs of CPU).
 _drafts = ReportDraft.__table__
-_DRAFT_COLUMNS = tuple(column.key for column in _drafts.columns)
+_DRAFTS = DetachedRows(_drafts, "user_id")
 _DRAFT = select(_drafts).where(_drafts.c.user_id == bindparam("user_id"))
 _DISCARD_DRAFT = (delete(_drafts).where(_drafts.c.user_id == bindparam("user_id"))
                   .returning(_drafts.c.photos, _drafts.c.voice))
-_INSERT_DRAFT = insert(_drafts)
-# The SET clause is the parameters given besides draft_user: the columns a change touched.
-_UPDATE_DRAFT = update(_drafts).where(_drafts.c.user_id == bindparam("draft_user"))
 
 
 def _new_draft(user_id: int, now: datetime, *, on_behalf: bool = False) -> ReportDraft:
@@ -264,22 +261,15 @@ async def change_draft_now(db: Database, user_id: int, content: Content, change:
             if row is not None:
                 return ReportDraft(**row._mapping), error
             draft = _new_draft(user_id, now)
-            connection.execute(_INSERT_DRAFT, _values_of(draft))
+            _DRAFTS.insert(connection, draft)
             return draft, error
         if row is None:
-            connection.execute(_INSERT_DRAFT, _values_of(draft))
+            _DRAFTS.insert(connection, draft)
         else:
-            before = row._mapping
-            changed = {name: value for name, value in _values_of(draft).items() if value != before[name]}
-            if changed:
-                connection.execute(_UPDATE_DRAFT, {"draft_user": user_id, **changed})
+            _DRAFTS.write_changes(connection, draft, row)
         return draft, None
 
     return await db.write_now(work)
-
-
-def _values_of(draft: ReportDraft) -> dict:
-    return {name: getattr(draft, name) for name in _DRAFT_COLUMNS}
 
 
 def place_choices(estate: Estate) -> list[tuple[str, str | None]]:
