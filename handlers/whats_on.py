@@ -23,6 +23,7 @@ from handlers.outgoing.bookings import enqueue_offer, enqueue_reminders
 from handlers.outgoing.interests import tell_interest
 from handlers.common import paging, space_name
 from handlers.neighbourhood_screens import KIND_LABELS, follow_name, near_space_ids, occurrence_line, place_label, places
+from storage.db import core_in_session
 from storage.domain import bookings, neighbourhood
 from storage.domain.bookings import Refused
 from storage.content import Content, Estate
@@ -328,7 +329,7 @@ async def _item_screen(rt: Runtime, v: Visitor, item: Item) -> Screen:
     async with rt.db.read() as session:
         if service is not None and service.booking is not None:
             space = rt.content.spaces[item.space_id]
-            free = await bookings.in_transaction(
+            free = await core_in_session(
                 session, lambda connection: bookings.free_slots(connection, service, space, now, rt.settings.timezone))
             seats = {entry.slot.start: entry.left for entry in free}
             if item.kind == "courses":

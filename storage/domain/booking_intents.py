@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.content import BookingRules, Service, Space
-from storage.db import Database
+from storage.db import Database, core_in_session
 from storage.domain import bookings, outbox
 from storage.domain.bookings import BookingRow, FreeSlot, Reason, Refused
 from storage.models import Booking
@@ -123,9 +123,9 @@ async def confirm_booking(
         async with db.write() as session:
             phone = None
             if rules.phone_required:
-                phone = await bookings.in_transaction(session, lambda connection: bookings.saved_phone(connection, request.user_id))
+                phone = await core_in_session(session, lambda connection: bookings.saved_phone(connection, request.user_id))
             if rules.phone_required and phone is None:
-                view = await bookings.in_transaction(
+                view = await core_in_session(
                     session, lambda connection: _slot_view(connection, request, None, ask_phone=False, now=now, tz=tz))
                 if isinstance(view, AskPhone):
                     await _ask_phone(session, request, now)

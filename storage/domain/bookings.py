@@ -26,12 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain import hours, refusals
 from storage.content import BookingRules, Content, Service, Space
-from storage.db import Database
+from storage.db import Database, core_in_session
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, SlotCounter, WaitlistEntry
 from storage.domain.users import Roles
 
 Place = TypeVar("Place", Booking, WaitlistEntry)
-_T = TypeVar("_T")
 # What the screens read of a booking or a waitlist entry: a Row with every column of its table, by name (the
 # column types' conversions applied), from the prebuilt reads below. Read-only: no `code` (booking_code(row.id)),
 # nothing to change or refresh; the writes load ORM objects.
@@ -113,7 +112,7 @@ class Reminder:
 
 # The screens' reads, built once and run as Core on a Connection: through Database.read_now when a screen only
 # reads (building ORM statements and a session per press cost several times the indexed reads: 1.3 ms vs 0.44 ms
-# for my bookings; docs/performance.md, writes under load, third pass), through `in_transaction` inside a write.
+# for my bookings; docs/performance.md, writes under load, third pass), through `storage.db.core_in_session` inside a write.
 _bookings, _counters, _waitlist = Booking.__table__, SlotCounter.__table__, WaitlistEntry.__table__
 _OPEN = ("waiting", "offered")
 _SEATS_TAKEN = select(_counters.c.slot_start, _counters.c.taken).where(
@@ -134,12 +133,6 @@ _AHEAD_IN_LINE = select(func.count()).select_from(_waitlist).where(
     _waitlist.c.service_id == bindparam("service_id"), _waitlist.c.slot_start == bindparam("slot_start"),
     _waitlist.c.status.in_(_OPEN), _waitlist.c.id < bindparam("id"))
 _SAVED_PHONE = select(BookingContact.__table__.c.phone).where(BookingContact.__table__.c.user_id == bindparam("user_id"))
-
-
-async def in_transaction(session: AsyncSession, work: Callable[[Connection], _T]) -> _T:
-    """`work` (the Core reads below) on the session's connection, in its transaction. Nothing the session holds is
-    flushed first: where this is used, nothing is pending."""
-    return await session.run_sync(lambda sync_session: work(sync_session.connection()))
 
 
 # --- slots: pure functions of the rules, the space and a clock
@@ -350,7 +343,7 @@ async def _drop_quota_of(session: AsyncSession, booking: Booking) -> None:
         .execution_options(synchronize_session=False)
     )
     if dropped.rowcount:
-        await in_transaction(session, lambda connection: _release_quota(connection, booking.user_id, booking.service_id))
+        await core_in_session(session, lambda connection: _release_quota(connection, booking.user_id, booking.service_id))
 
 
 def seats_taken(connection: Connection, service_id: str, starts: Iterable[datetime]) -> dict[datetime, int]:
@@ -419,14 +412,14 @@ async def book(
     slot = find_slot(rules, space, start, now, tz) if rules is not None else None
     if rules is None or slot is None:
         raise Refused(Reason.UNAVAILABLE)
-    await in_transaction(
+    await core_in_session(
         session, lambda connection: _claim_places(connection, user_id, service.id, slot, rules.max_active_per_tenant, now))
     booking = await _insert_booking(
         session, user_id=user_id, chat_id=chat_id, service_id=service.id, space_id=space.id, slot_start=slot.start,
         slot_end=slot.end, name=name, phone=phone, language=language, now=now,
     )
     # Booked the normal way: a place in line for the same slot is no longer needed.
-    await in_transaction(session, lambda connection: connection.execute(
+    await core_in_session(session, lambda connection: connection.execute(
         _CLOSE_WAITING, {"user": user_id, "service": service.id, "start": slot.start, "now": now}))
     for hook in BOOKED_HOOKS:
         await hook(session, booking, now)
@@ -591,7 +584,7 @@ async def join_waitlist(
     slot = find_slot(rules, space, start, now, tz) if rules is not None else None
     if slot is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing, taken = await in_transaction(
+    existing, taken = await core_in_session(
         session, lambda connection: _booked_or_taken(connection, user_id, service.id, slot.start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
@@ -620,7 +613,7 @@ async def waitlist_entry(session: AsyncSession, entry_id: int, user_id: int) -> 
 
 
 async def place_in_line(session: AsyncSession, entry: WaitlistEntry) -> int:
-    return await in_transaction(session, lambda connection: _place_in_line(connection, entry))
+    return await core_in_session(session, lambda connection: _place_in_line(connection, entry))
 
 
 def _place_in_line(connection: Connection, entry: WaitlistEntry | WaitlistRow) -> int:
@@ -679,12 +672,12 @@ async def accept_offer(
         raise Refused(Reason.OFFER_GONE)
     if service is None or service.booking is None:
         raise Refused(Reason.UNAVAILABLE)
-    existing = await in_transaction(
+    existing = await core_in_session(
         session, lambda connection: live_booking(connection, user_id, entry.service_id, entry.slot_start))
     if existing is not None:
         raise Refused(Reason.ALREADY_BOOKED, existing)
     limit = service.booking.max_active_per_tenant
-    if not await in_transaction(session, lambda connection: _take_quota(connection, user_id, entry.service_id, limit, now)):
+    if not await core_in_session(session, lambda connection: _take_quota(connection, user_id, entry.service_id, limit, now)):
         raise Refused(Reason.LIMIT)
     claimed = await session.execute(
         update(WaitlistEntry)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database
+from storage.db import Database, core_in_session
 from storage.models import DailyUsage
 
 KINDS = ("ticket", "comment", "photo", "me_too")
@@ -79,7 +79,7 @@ def take_on(connection: Connection, caps: DailyCaps, user_id: int, kind: str, no
 
 async def take(session: AsyncSession, caps: DailyCaps, user_id: int, kind: str, now: datetime, amount: int = 1) -> None:
     """take_on in the session's transaction."""
-    await session.run_sync(lambda sync_session: take_on(sync_session.connection(), caps, user_id, kind, now, amount))
+    await core_in_session(session, lambda connection: take_on(connection, caps, user_id, kind, now, amount))
 
 
 async def take_now(db: Database, caps: DailyCaps, user_id: int, kind: str, now: datetime) -> None:
