@@ -146,7 +146,8 @@ async def test_a_stock_georeport_client_reads_discovery_services_and_requests_in
         status, chosen = await client.json("/open311/v2/requests.json", service_request_id=f"{old},{recent}",
                                            status="closed", service_code="lift", start_date="2000-01-01T00:00:00Z")
         assert sorted(r["service_request_id"] for r in chosen) == sorted([old, recent])
-        assert "Bruno" not in str(chosen) and "347" not in str(chosen)
+        chosen_text = str([{field: value for field, value in r.items() if field != "media_url"} for r in chosen])
+        assert "Bruno" not in chosen_text and "347" not in chosen_text
         status, dated = await client.json("/open311/v2/requests.json", start_date=(bot.clock.now() - timedelta(days=120)).isoformat())
         assert {r["service_request_id"] for r in dated} == {old, recent}
 
