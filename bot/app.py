@@ -42,7 +42,7 @@ from bot.inbox import REPEAT_NOTE, purge_handled
 from bot.jobs import STATISTICS_FIRST_WARM_AFTER, PeriodicJob, warm_statistics, watch_content
 from bot.outbox_sender import OutboxSender, retry_seconds
 from bot.runtime import USER_CHANGES_POLL_SECONDS, WAKES_AFTER_UPDATE, DeferredWakes, FrontDeskContext, Runtime
-from bot.telegram_http import AiohttpRequest
+from bot.telegram_http import TelegramRequest
 from bot.ui import Screen, menu_row, show, slim_pressed_message
 from bot.webhook_answers import AnswersInResponse
 from handlers import admin, directory, fallback, staff, start
@@ -749,12 +749,12 @@ async def on_stopped(application: Application) -> None:
         await rt.broadcasts.stop()
 
 
-class UpdatesRequest(AiohttpRequest):
+class UpdatesRequest(TelegramRequest):
     """The long poll's connection: updates are slimmed (bot.ui.slim_pressed_message) before PTB parses them."""
 
     @staticmethod
     def parse_json_payload(payload: bytes) -> dict:
-        parsed = AiohttpRequest.parse_json_payload(payload)
+        parsed = TelegramRequest.parse_json_payload(payload)
         if isinstance(parsed.get("result"), list):
             for update in parsed["result"]:
                 slim_pressed_message(update)
@@ -769,7 +769,7 @@ def build_application(rt: Runtime) -> Application:
         settings.telegram_token,
         base_url=settings.api_url,
         base_file_url=settings.file_url,
-        request=AiohttpRequest(connection_pool_size=256),
+        request=TelegramRequest(connection_pool_size=256),
         get_updates_request=UpdatesRequest(connection_pool_size=2),
         defaults=Defaults(parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)),
         rate_limiter=RepliesFirstRateLimiter(max_retries=2),

@@ -1,4 +1,5 @@
-"""AiohttpRequest against small Bot API stand-ins served on 127.0.0.1."""
+"""AiohttpRequest and TelegramRequest (the product's: small JSON calls over its own kept connections) against small
+Bot API stand-ins served on 127.0.0.1."""
 
 import asyncio
 import datetime as dtm
@@ -20,13 +21,16 @@ from telegram.request import HTTPXRequest, RequestData
 from telegram.request._requestparameter import RequestParameter
 
 from tests.bench.bare import build_bare_app
-from bot.telegram_http import AiohttpRequest
+from bot.telegram_http import AiohttpRequest, TelegramRequest
 
 TOKEN = "123456:TEST-token"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Quartieri", "username": "qc_test_bot"}
 CHAT = {"id": 42, "type": "private", "first_name": "Rosa"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Backend = type[AiohttpRequest]
+# What both backends must do alike; TelegramRequest's own path is in tests/unit/test_telegram_request.py.
+both_backends = pytest.mark.parametrize("backend", [AiohttpRequest, TelegramRequest], ids=["aiohttp", "lean"])
 
 
 def ok(result: object) -> web.Response:
@@ -83,17 +87,18 @@ async def raw_server(
         await server.wait_closed()
 
 
-def make_bot(root_url: str, request: AiohttpRequest | None = None) -> Bot:
+def make_bot(root_url: str, request: AiohttpRequest | None = None, backend: Backend = AiohttpRequest) -> Bot:
     return Bot(
         TOKEN,
         base_url=f"{root_url}/bot",
         base_file_url=f"{root_url}/file/bot",
-        request=request or AiohttpRequest(),
-        get_updates_request=AiohttpRequest(connection_pool_size=1),
+        request=request or backend(),
+        get_updates_request=backend(connection_pool_size=1),
     )
 
 
-async def test_json_calls_round_trip_through_a_real_bot() -> None:
+@both_backends
+async def test_json_calls_round_trip_through_a_real_bot(backend: Backend) -> None:
     seen: dict[str, object] = {}
 
     async def send_message(request: web.Request) -> web.Response:
@@ -104,7 +109,7 @@ async def test_json_calls_round_trip_through_a_real_bot() -> None:
 
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Sì", callback_data="yes")]])
     async with bot_api(getMe=get_me, sendMessage=send_message) as root_url:
-        async with make_bot(root_url) as bot:
+        async with make_bot(root_url, backend=backend) as bot:
             assert bot.username == "qc_test_bot"
             sent = await bot.send_message(42, "Prenotazione confermata è", reply_markup=keyboard)
 
@@ -116,7 +121,8 @@ async def test_json_calls_round_trip_through_a_real_bot() -> None:
     assert str(seen["user_agent"]).startswith("python-telegram-bot")
 
 
-async def test_photo_upload_sends_bytes_filename_and_mimetype_as_multipart() -> None:
+@both_backends
+async def test_photo_upload_sends_bytes_filename_and_mimetype_as_multipart(backend: Backend) -> None:
     # Larger than one write chunk, so the upload is split and each part is timed.
     photo = bytes(range(256)) * 1200
     seen: dict[str, object] = {}
@@ -136,7 +142,7 @@ async def test_photo_upload_sends_bytes_filename_and_mimetype_as_multipart() -> 
         return ok({**message(""), "photo": [photo_size]})
 
     async with bot_api(getMe=get_me, sendPhoto=send_photo) as root_url:
-        async with make_bot(root_url) as bot:
+        async with make_bot(root_url, backend=backend) as bot:
             sent = await bot.send_photo(
                 42, io.BytesIO(photo), filename="guasto ascensore è.jpg", caption="Scala B"
             )
@@ -151,7 +157,8 @@ async def test_photo_upload_sends_bytes_filename_and_mimetype_as_multipart() -> 
     }
 
 
-async def test_file_download_uses_get_on_the_file_url() -> None:
+@both_backends
+async def test_file_download_uses_get_on_the_file_url(backend: Backend) -> None:
     content = b"\x89PNG fake image bytes"
     seen_methods: list[str] = []
 
@@ -167,7 +174,7 @@ async def test_file_download_uses_get_on_the_file_url() -> None:
     app.router.add_route("*", f"/bot{TOKEN}/getFile", get_file)
     app.router.add_route("*", f"/file/bot{TOKEN}/photos/file_7.png", serve_file)
     async with serving(app) as root_url:
-        async with make_bot(root_url) as bot:
+        async with make_bot(root_url, backend=backend) as bot:
             telegram_file = await bot.get_file("f1")
             downloaded = io.BytesIO()
             await telegram_file.download_to_memory(downloaded)
@@ -176,8 +183,9 @@ async def test_file_download_uses_get_on_the_file_url() -> None:
     assert seen_methods == ["GET"]
 
 
+@both_backends
 async def test_429_raises_retry_after_with_the_servers_delay(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, backend: Backend,
 ) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "true")
 
@@ -191,24 +199,26 @@ async def test_429_raises_retry_after_with_the_servers_delay(
         return web.json_response(body, status=429)
 
     async with bot_api(getMe=get_me, sendMessage=flood) as root_url:
-        async with make_bot(root_url) as bot:
+        async with make_bot(root_url, backend=backend) as bot:
             with pytest.raises(RetryAfter) as raised:
                 await bot.send_message(42, "ciao")
 
     assert raised.value.retry_after == dtm.timedelta(seconds=7)
 
 
-async def test_502_raises_network_error_bad_gateway() -> None:
+@both_backends
+async def test_502_raises_network_error_bad_gateway(backend: Backend) -> None:
     async def bad_gateway(_request: web.Request) -> web.Response:
         return web.Response(status=502, text="<html>502 Bad Gateway</html>")
 
     async with bot_api(getMe=get_me, sendMessage=bad_gateway) as root_url:
-        async with make_bot(root_url) as bot:
+        async with make_bot(root_url, backend=backend) as bot:
             with pytest.raises(NetworkError, match="Bad Gateway"):
                 await bot.send_message(42, "ciao")
 
 
-async def test_silent_server_raises_read_timeout_using_the_per_call_timeout() -> None:
+@both_backends
+async def test_silent_server_raises_read_timeout_using_the_per_call_timeout(backend: Backend) -> None:
     release = asyncio.Event()
 
     async def never_answers(_request: web.Request) -> web.Response:
@@ -217,7 +227,7 @@ async def test_silent_server_raises_read_timeout_using_the_per_call_timeout() ->
 
     async with bot_api(getMe=get_me, sendMessage=never_answers) as root_url:
         # The instance default (5 s) is overridden by the call's read_timeout.
-        async with make_bot(root_url, AiohttpRequest(read_timeout=5.0)) as bot:
+        async with make_bot(root_url, backend(read_timeout=5.0)) as bot:
             try:
                 with pytest.raises(TimedOut, match="Read timeout"):
                     await bot.send_message(42, "ciao", read_timeout=0.2)
@@ -240,31 +250,37 @@ async def close_mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWri
 
 
 @pytest.mark.parametrize(
-    ("handle", "error_name"),
+    ("handle", "backend", "error_name"),
     [
-        (close_after_request_head, "ServerDisconnectedError"),
-        (close_mid_body, "ClientPayloadError"),
+        (close_after_request_head, AiohttpRequest, "ServerDisconnectedError"),
+        (close_mid_body, AiohttpRequest, "ClientPayloadError"),
+        (close_after_request_head, TelegramRequest, "closed the connection before answering"),
+        (close_mid_body, TelegramRequest, "closed the connection before answering"),
     ],
 )
 async def test_dropped_connection_raises_network_error(
     handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    backend: Backend,
     error_name: str,
 ) -> None:
-    async with raw_server(handle) as root_url, AiohttpRequest() as request:
+    async with raw_server(handle) as root_url, backend() as request:
         with pytest.raises(NetworkError, match=error_name):
             await request.post(f"{root_url}/bot{TOKEN}/getMe")
 
 
-async def test_refused_connection_raises_network_error() -> None:
+@pytest.mark.parametrize(("backend", "error_name"), [(AiohttpRequest, "ClientConnectorError"),
+                                                      (TelegramRequest, "could not connect")])
+async def test_refused_connection_raises_network_error(backend: Backend, error_name: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
-    async with AiohttpRequest() as request:
-        with pytest.raises(NetworkError, match="ClientConnectorError"):
+    async with backend() as request:
+        with pytest.raises(NetworkError, match=error_name):
             await request.post(f"http://127.0.0.1:{closed_port}/bot{TOKEN}/getMe")
 
 
-async def test_exhausted_pool_raises_pool_timeout_without_sending() -> None:
+@both_backends
+async def test_exhausted_pool_raises_pool_timeout_without_sending(backend: Backend) -> None:
     entered = asyncio.Event()
     release = asyncio.Event()
     calls = 0
@@ -277,7 +293,7 @@ async def test_exhausted_pool_raises_pool_timeout_without_sending() -> None:
         return ok(True)
 
     async with bot_api(sendMessage=slow) as root_url:
-        async with AiohttpRequest(connection_pool_size=1, pool_timeout=0.1) as request:
+        async with backend(connection_pool_size=1, pool_timeout=0.1) as request:
             url = f"{root_url}/bot{TOKEN}/sendMessage"
             first = asyncio.create_task(request.post(url))
             await entered.wait()
@@ -309,7 +325,8 @@ async def test_stalled_upload_raises_write_timeout_using_the_media_timeout() -> 
                 release.set()
 
 
-async def test_long_poll_read_timeout_includes_the_poll_timeout() -> None:
+@both_backends
+async def test_long_poll_read_timeout_includes_the_poll_timeout(backend: Backend) -> None:
     seen_timeouts: list[str] = []
 
     async def get_updates(request: web.Request) -> web.Response:
@@ -322,8 +339,8 @@ async def test_long_poll_read_timeout_includes_the_poll_timeout() -> None:
         bot = Bot(
             TOKEN,
             base_url=f"{root_url}/bot",
-            request=AiohttpRequest(),
-            get_updates_request=AiohttpRequest(connection_pool_size=1, read_timeout=0.25),
+            request=backend(),
+            get_updates_request=backend(connection_pool_size=1, read_timeout=0.25),
         )
         async with bot:
             assert await bot.get_updates(timeout=2) == ()
@@ -331,12 +348,13 @@ async def test_long_poll_read_timeout_includes_the_poll_timeout() -> None:
     assert seen_timeouts == ["2"]
 
 
-async def test_shutdown_closes_the_session_and_initialize_reopens_it() -> None:
+@both_backends
+async def test_shutdown_closes_the_session_and_initialize_reopens_it(backend: Backend) -> None:
     async with bot_api(getMe=get_me) as root_url:
         url = f"{root_url}/bot{TOKEN}/getMe"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            request = AiohttpRequest()
+            request = backend()
             await request.initialize()
             assert await request.post(url) == BOT_USER
             await request.shutdown()
@@ -353,8 +371,9 @@ async def test_shutdown_closes_the_session_and_initialize_reopens_it() -> None:
     assert unclosed == []
 
 
+@both_backends
 async def test_application_lifecycle_with_separate_polling_request(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, backend: Backend,
 ) -> None:
     replied = asyncio.Event()
     updates = [{"update_id": 1, "message": message("ciao")}]
@@ -385,8 +404,8 @@ async def test_application_lifecycle_with_separate_polling_request(
             ApplicationBuilder()
             .token(TOKEN)
             .base_url(f"{root_url}/bot")
-            .request(AiohttpRequest())
-            .get_updates_request(AiohttpRequest(connection_pool_size=1))
+            .request(backend())
+            .get_updates_request(backend(connection_pool_size=1))
             .build()
         )
         app.add_handler(MessageHandler(filters.TEXT, echo))
