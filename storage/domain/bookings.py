@@ -266,6 +266,9 @@ _TAKE_SEAT = update(_counters).where(
     _counters.c.service_id == bindparam("service"), _counters.c.slot_start == bindparam("start"),
     _counters.c.taken < bindparam("seat_count"),
 ).values(taken=_counters.c.taken + 1, seats=bindparam("seat_count", type_=_counters.c.seats.type))
+_RELEASE_SEAT = update(_counters).where(
+    _counters.c.service_id == bindparam("service"), _counters.c.slot_start == bindparam("start"), _counters.c.taken > 0,
+).values(taken=_counters.c.taken - 1)
 _CLOSE_WAITING = update(_waitlist).where(
     _waitlist.c.user_id == bindparam("user"), _waitlist.c.service_id == bindparam("service"),
     _waitlist.c.slot_start == bindparam("start"), _waitlist.c.status == "waiting",
@@ -294,12 +297,8 @@ def _take_seat(connection: Connection, service_id: str, slot: Slot) -> bool:
     return connection.execute(_TAKE_SEAT, params).rowcount == 1
 
 
-async def _release_seat(session: AsyncSession, service_id: str, slot_start: datetime) -> None:
-    await session.execute(
-        update(SlotCounter)
-        .where(SlotCounter.service_id == service_id, SlotCounter.slot_start == slot_start, SlotCounter.taken > 0)
-        .values(taken=SlotCounter.taken - 1)
-    )
+def _release_seat(connection: Connection, service_id: str, slot_start: datetime) -> None:
+    connection.execute(_RELEASE_SEAT, {"service": service_id, "start": slot_start})
 
 
 def _take_quota(connection: Connection, user_id: int, service_id: str, limit: int, now: datetime) -> bool:
@@ -571,7 +570,7 @@ async def _pass_seat(session: AsyncSession, service_id: str, slot_start: datetim
                 await session.refresh(entry)
                 return entry
             # Another transaction offered this entry meanwhile: look again, the next in line gets this seat.
-    await _release_seat(session, service_id, slot_start)
+    await core_in_session(session, lambda connection: _release_seat(connection, service_id, slot_start))
     return None
 
 

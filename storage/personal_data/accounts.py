@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, OutboxMessage, RoleGrant, User, UserChange
 from storage.personal_data._helpers import (
-    count, delete_theirs, how_many, record, rows, rows_deleted_when, rows_older_than, unlink,
+    count, forget_with, how_many, record, rows, rows_deleted_when, rows_older_than, theirs, unlinked,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
@@ -28,8 +28,11 @@ def _counts_profile(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]
     return {"profile": how_many(User, User.id == user_id)}
 
 
-async def _forget_profile(session: AsyncSession, forgetting: Forgetting) -> None:
-    await delete_theirs(session, forgetting, User.id, "profile")
+_PROFILE = theirs(User.id)
+
+
+def _forget_profile(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _PROFILE, "profile")
 
 
 def _never_accepted(cutoff: datetime):  # type: ignore[no-untyped-def]
@@ -68,11 +71,15 @@ def _counts_roles(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
             "invites": how_many(Invite, (Invite.created_by == user_id) | (Invite.used_by == user_id))}
 
 
-async def _forget_roles(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id = forgetting.user_id
-    await delete_theirs(session, forgetting, RoleGrant.user_id, "roles")
-    # What they did as staff stays, without their id.
-    await unlink(session, user_id, RoleGrant.granted_by, Invite.created_by, Invite.used_by)
+_ROLES = theirs(RoleGrant.user_id)
+# What they did as staff stays, without their id.
+_AS_STAFF = tuple(unlinked(column) for column in (RoleGrant.granted_by, Invite.created_by, Invite.used_by))
+
+
+def _forget_roles(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _ROLES, "roles")
+    for statement in _AS_STAFF:
+        forget_with(connection, forgetting, statement)
 
 
 register(PersonalDataSource(
@@ -98,8 +105,11 @@ def _counts_outbox(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]
     return {"messages_to_send": how_many(OutboxMessage, OutboxMessage.chat_id == user_id, OutboxMessage.status == "pending")}
 
 
-async def _forget_outbox(session: AsyncSession, forgetting: Forgetting) -> None:
-    await delete_theirs(session, forgetting, OutboxMessage.chat_id, "messages")
+_MESSAGES = theirs(OutboxMessage.chat_id)
+
+
+def _forget_outbox(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _MESSAGES, "messages")
 
 
 def _delivered_before(cutoff: datetime):  # type: ignore[no-untyped-def]
@@ -139,9 +149,12 @@ register(PersonalDataSource(
 # show in a copy
 
 
-async def _forget_role_changes(session: AsyncSession, forgetting: Forgetting) -> None:
+_ROLE_CHANGES = theirs(UserChange.user_id)
+
+
+def _forget_role_changes(connection: Connection, forgetting: Forgetting) -> None:
     # The user row and their grants go in the same transaction, so no instance can find roles to cache afterwards.
-    await delete_theirs(session, forgetting, UserChange.user_id)
+    forget_with(connection, forgetting, _ROLE_CHANGES)
 
 
 register(PersonalDataSource(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, Connection, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.personal_data._helpers import (
-    count, delete_theirs, how_many, record, rows, rows_deleted_when, rows_older_than, unlink,
+    count, forget_with, how_many, record, rows, rows_deleted_when, rows_older_than, theirs, unlinked,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
@@ -43,14 +43,18 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
             "guide_questions": how_many(GuideQuestion, GuideQuestion.user_id == user_id)}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id = forgetting.user_id
-    await delete_theirs(session, forgetting, GuideStuck.user_id)
-    await delete_theirs(session, forgetting, GuideRun.user_id, "guides")
-    await delete_theirs(session, forgetting, GuideQuestion.user_id, "guide questions")
+_FORGET = (
+    (theirs(GuideStuck.user_id), None), (theirs(GuideRun.user_id), "guides"),
+    (theirs(GuideQuestion.user_id), "guide questions"),
     # The answers they gave as staff stay with the tenants who asked, without the operator's id.
-    await unlink(session, user_id, GuideQuestion.answered_by)
-    await delete_theirs(session, forgetting, GuidePrompt.user_id)
+    (unlinked(GuideQuestion.answered_by), None),
+    (theirs(GuidePrompt.user_id), None),
+)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    for statement, label in _FORGET:
+        forget_with(connection, forgetting, statement, label)
 
 
 # --- retention: runs and questions after QC_RETAIN_GUIDES_DAYS since their last change; prompts with the drafts

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DailyUsage
-from storage.personal_data._helpers import delete_theirs, how_many, record, rows, rows_deleted_when
+from storage.personal_data._helpers import forget_with, how_many, record, rows, rows_deleted_when, theirs
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
@@ -23,8 +23,11 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
     return {"daily_counts": how_many(DailyUsage, DailyUsage.user_id == user_id)}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    await delete_theirs(session, forgetting, DailyUsage.user_id)
+_USED = theirs(DailyUsage.user_id)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _USED)
 
 
 def _before(cutoff: datetime):  # type: ignore[no-untyped-def]
