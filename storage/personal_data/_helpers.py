@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Delete, Executable, Update, bindparam, delete, func, select, update
+from sqlalchemy import Column, ColumnElement, Connection, Delete, Executable, Row, Select, Update, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -31,11 +31,16 @@ def record(row: object, *columns: str) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value not in (None, "", [], {})}
 
 
-async def rows(session: AsyncSession, model: type, *conditions: ColumnElement[bool], order: Any = None) -> list:
-    query = select(model).where(*conditions)
-    if order is not None:
-        query = query.order_by(order)
-    return list((await session.scalars(query)).all())
+def theirs_listed(attribute: InstrumentedAttribute, *conditions: ColumnElement[bool], order: Any = None) -> Select:
+    """SELECT of every column of the rows whose column is the person (bound as `person`), for an export: built
+    once, read as Core (`listed`); the rows have the model's attribute names."""
+    column = table_column(attribute)
+    query = select(column.table).where(column == bindparam("person"), *conditions)
+    return query if order is None else query.order_by(order)
+
+
+def listed(connection: Connection, statement: Select, user_id: int) -> list[Row]:
+    return list(connection.execute(statement, {"person": user_id}).all())
 
 
 def how_many(model: type, *conditions: ColumnElement[bool]) -> ColumnElement[int]:

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, OutboxMessage, RoleGrant, User, UserChange
 from storage.personal_data._helpers import (
-    count, forget_with, how_many, record, rows, rows_deleted_when, rows_older_than, theirs, unlinked,
+    count, forget_with, how_many, listed, record, rows_deleted_when, rows_older_than, theirs, theirs_listed, unlinked,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 # --- the user row: last of all, once every other source has let go of the person
 
 
-async def _export_profile(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    user = await session.get(User, user_id)
+_PROFILE_READ = theirs_listed(User.id)
+
+
+def _export_profile(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    user = next(iter(listed(connection, _PROFILE_READ, user_id)), None)
     if user is None:
         return {}
     return {"profile": [record(user, "id", "first_name", "language", "telegram_language", "consent_at", "created_at",
@@ -57,9 +60,15 @@ register(PersonalDataSource(
 # --- roles and invites
 
 
-async def _export_roles(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    grants = await rows(session, RoleGrant, RoleGrant.user_id == user_id, order=RoleGrant.id)
-    invites = await rows(session, Invite, (Invite.created_by == user_id) | (Invite.used_by == user_id), order=Invite.created_at)
+_invites = Invite.__table__
+_GRANTS = theirs_listed(RoleGrant.user_id, order=RoleGrant.__table__.c.id)
+_INVITES = (select(_invites).where((_invites.c.created_by == bindparam("person")) | (_invites.c.used_by == bindparam("person")))
+            .order_by(_invites.c.created_at))
+
+
+def _export_roles(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    grants = listed(connection, _GRANTS, user_id)
+    invites = listed(connection, _INVITES, user_id)
     return {
         "roles": [record(grant, "role", "scope", "granted_at") for grant in grants],
         "invites": [record(invite, "role", "scope", "created_at", "expires_at", "used_at") for invite in invites],
@@ -95,9 +104,12 @@ register(PersonalDataSource(
 # --- the outbox: messages to the person, and the texts of delivered messages after QC_RETAIN_OUTBOX_DAYS
 
 
-async def _export_outbox(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    pending = await rows(session, OutboxMessage, OutboxMessage.chat_id == user_id, OutboxMessage.status == "pending",
-                         order=OutboxMessage.not_before)
+_outbox = OutboxMessage.__table__
+_PENDING = theirs_listed(OutboxMessage.chat_id, _outbox.c.status == "pending", order=_outbox.c.not_before)
+
+
+def _export_outbox(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    pending = listed(connection, _PENDING, user_id)
     return {"messages_to_send": [record(row, "kind", "not_before", "created_at") for row in pending]}
 
 

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Connection, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.domain.bookings import _release_seat
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, WaitlistEntry
-from storage.personal_data._helpers import forget_with, how_many, record, rows, rows_older_than, theirs, unlinked
+from storage.models.bookings import booking_code
+from storage.personal_data._helpers import forget_with, how_many, listed, record, rows_older_than, theirs, theirs_listed, unlinked
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    booked = await rows(session, Booking, Booking.user_id == user_id, order=Booking.slot_start)
-    waiting = await rows(session, WaitlistEntry, WaitlistEntry.user_id == user_id, order=WaitlistEntry.slot_start)
-    contact = await session.get(BookingContact, user_id)
+_BOOKED = theirs_listed(Booking.user_id, order=Booking.__table__.c.slot_start)
+_WAITING = theirs_listed(WaitlistEntry.user_id, order=WaitlistEntry.__table__.c.slot_start)
+_CONTACT = theirs_listed(BookingContact.user_id)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    booked = listed(connection, _BOOKED, user_id)
+    waiting = listed(connection, _WAITING, user_id)
+    contact = next(iter(listed(connection, _CONTACT, user_id)), None)
     return {
         "bookings": [
-            {"code": booking.code, **record(booking, "space_id", "service_id", "slot_start", "slot_end", "status", "name",
+            {"code": booking_code(booking.id), **record(booking, "space_id", "service_id", "slot_start", "slot_end", "status", "name",
                                             "phone", "created_at", "cancelled_at", "cancel_reason", "marked_at")}
             for booking in booked
         ],

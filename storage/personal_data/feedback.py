@@ -13,14 +13,19 @@ from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
-from storage.personal_data._helpers import count, forget_with, how_many, record, rows, rows_older_than, theirs
+from storage.personal_data._helpers import count, forget_with, how_many, listed, record, rows_older_than, theirs, theirs_listed
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    given = await rows(session, Feedback, Feedback.user_id == user_id, order=Feedback.day)
-    draft = await session.get(FeedbackDraft, user_id)
-    waiting = await rows(session, FeedbackPrompt, FeedbackPrompt.user_id == user_id, FeedbackPrompt.status == "pending")
+_GIVEN = theirs_listed(Feedback.user_id, order=Feedback.__table__.c.day)
+_DRAFT = theirs_listed(FeedbackDraft.user_id)
+_WAITING = theirs_listed(FeedbackPrompt.user_id, FeedbackPrompt.__table__.c.status == "pending")
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    given = listed(connection, _GIVEN, user_id)
+    draft = next(iter(listed(connection, _DRAFT, user_id)), None)
+    waiting = listed(connection, _WAITING, user_id)
     return {
         "opinions": [record(item, "kind", "space_id", "service_id", "stars", "comment", "day") for item in given],
         "drafts": [{"opinion": record(draft, "kind", "space_id", "service_id", "stars", "comment", "updated_at")}]

@@ -15,15 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.personal_data._helpers import (
-    count, forget_with, how_many, record, rows, rows_deleted_when, rows_older_than, theirs, unlinked,
+    count, forget_with, how_many, listed, record, rows_deleted_when, rows_older_than, theirs, theirs_listed, unlinked,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    runs = await rows(session, GuideRun, GuideRun.user_id == user_id, order=GuideRun.started_at)
-    stuck = await rows(session, GuideStuck, GuideStuck.user_id == user_id, order=GuideStuck.created_at)
-    asked = await rows(session, GuideQuestion, GuideQuestion.user_id == user_id, order=GuideQuestion.asked_at)
+_RUNS = theirs_listed(GuideRun.user_id, order=GuideRun.__table__.c.started_at)
+_STUCK = theirs_listed(GuideStuck.user_id, order=GuideStuck.__table__.c.created_at)
+_ASKED = theirs_listed(GuideQuestion.user_id, order=GuideQuestion.__table__.c.asked_at)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    runs = listed(connection, _RUNS, user_id)
+    stuck = listed(connection, _STUCK, user_id)
+    asked = listed(connection, _ASKED, user_id)
     stuck_by_run: dict[int, list[dict]] = {}
     for item in stuck:
         stuck_by_run.setdefault(item.run_id, []).append(record(item, "step", "created_at", "service_id"))

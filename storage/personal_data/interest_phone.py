@@ -16,12 +16,15 @@ from sqlalchemy import ColumnElement, Connection, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InterestPhonePrompt, JobInterest
-from storage.personal_data._helpers import count, delete_batch, forget_with, how_many, record, rows, theirs
+from storage.personal_data._helpers import count, delete_batch, forget_with, how_many, listed, record, theirs, theirs_listed
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    asked = await rows(session, InterestPhonePrompt, InterestPhonePrompt.user_id == user_id)
+_ASKED_READ = theirs_listed(InterestPhonePrompt.user_id)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    asked = listed(connection, _ASKED_READ, user_id)
     return {"job_interest_phone_question": [record(prompt, "job_id", "created_at") for prompt in asked]}
 
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DailyUsage
-from storage.personal_data._helpers import forget_with, how_many, record, rows, rows_deleted_when, theirs
+from storage.personal_data._helpers import forget_with, how_many, listed, record, rows_deleted_when, theirs, theirs_listed
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    used = await rows(session, DailyUsage, DailyUsage.user_id == user_id, order=DailyUsage.day)
+_USED_READ = theirs_listed(DailyUsage.user_id, order=DailyUsage.__table__.c.day)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    used = listed(connection, _USED_READ, user_id)
     return {"daily_counts": [record(row, "day", "kind", "used") for row in used]}
 
 

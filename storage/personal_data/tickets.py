@@ -16,7 +16,9 @@ from sqlalchemy import ColumnElement, Connection, Row, Update, bindparam, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber
-from storage.personal_data._helpers import count, forget_with, how_many, record, rows, rows_older_than, theirs, unlinked
+from storage.personal_data._helpers import (
+    count, forget_with, how_many, listed, record, rows_older_than, theirs, theirs_listed, unlinked,
+)
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 from storage.db import core_in_session
 from storage.domain.tickets import FINAL_STATUSES
@@ -32,27 +34,33 @@ def _draft_media(draft: ReportDraft | Row) -> list[str]:
             if isinstance(item, dict) and item.get("path")]
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    reported = await rows(session, Ticket, Ticket.reporter_id == user_id, order=Ticket.created_at)
-    reports = []
-    for ticket in reported:
-        media = await rows(session, TicketMedia, TicketMedia.ticket_id == ticket.id, order=TicketMedia.id)
-        reports.append({
-            **record(ticket, "code", "status", "category_id", "estate_id", "building_id", "staircase", "floor", "area",
-                     "flat", "answers", "description", "created_at", "acknowledged_at", "resolved_at", "closed_at",
-                     "last_note", "stars"),
-            "media": [record(item, "kind", "added_at", "size", "mime_type") for item in media],
-        })
-    joined = (await session.execute(
-        select(Ticket.code, Ticket.status, Ticket.category_id, TicketSubscriber.created_at)
-        .join(TicketSubscriber, TicketSubscriber.ticket_id == Ticket.id).where(TicketSubscriber.user_id == user_id)
-    )).all()
-    written = (await session.execute(
-        select(Ticket.code, TicketEvent.at, TicketEvent.kind, TicketEvent.text)
-        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id).where(TicketEvent.actor_id == user_id)
-        .order_by(TicketEvent.at)
-    )).all()
-    draft = await session.get(ReportDraft, user_id)
+# The copy's reads, built once; a report's media are read with the reports' (one statement, not one a report).
+_t, _m, _s, _e = Ticket.__table__, TicketMedia.__table__, TicketSubscriber.__table__, TicketEvent.__table__
+_REPORTED_READ = theirs_listed(Ticket.reporter_id, order=_t.c.created_at)
+_REPORTED_MEDIA = (select(_m).where(_m.c.ticket_id.in_(select(_t.c.id).where(_t.c.reporter_id == bindparam("person"))))
+                   .order_by(_m.c.id))
+_JOINED = (select(_t.c.code, _t.c.status, _t.c.category_id, _s.c.created_at)
+           .join(_s, _s.c.ticket_id == _t.c.id).where(_s.c.user_id == bindparam("person")))
+_WRITTEN = (select(_t.c.code, _e.c.at, _e.c.kind, _e.c.text)
+            .join(_e, _e.c.ticket_id == _t.c.id).where(_e.c.actor_id == bindparam("person")).order_by(_e.c.at))
+_DRAFT_READ = theirs_listed(ReportDraft.user_id)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    reported = listed(connection, _REPORTED_READ, user_id)
+    media_of: dict[int, list[dict]] = {}
+    for item in listed(connection, _REPORTED_MEDIA, user_id):
+        media_of.setdefault(item.ticket_id, []).append(record(item, "kind", "added_at", "size", "mime_type"))
+    reports = [
+        {**record(ticket, "code", "status", "category_id", "estate_id", "building_id", "staircase", "floor", "area",
+                  "flat", "answers", "description", "created_at", "acknowledged_at", "resolved_at", "closed_at",
+                  "last_note", "stars"),
+         "media": media_of.get(ticket.id, [])}
+        for ticket in reported
+    ]
+    joined = listed(connection, _JOINED, user_id)
+    written = listed(connection, _WRITTEN, user_id)
+    draft = next(iter(listed(connection, _DRAFT_READ, user_id)), None)
     return {
         "reports": reports,
         "me_too": [{"code": code, "status": status, "category_id": category, "since": at.isoformat()}

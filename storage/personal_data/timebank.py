@@ -14,25 +14,32 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage, TimeBankPost,
     TimeBankPrompt, TimeBankReport, TimeBankThanks,
 )
 from storage.personal_data._helpers import (
-    fields_blanked_when, forget_with, how_many, record, rows, rows_deleted_when, rows_older_than, theirs, unlinked,
+    fields_blanked_when, forget_with, how_many, listed, record, rows_deleted_when, rows_older_than, theirs, theirs_listed,
+    unlinked,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    accounts = await rows(session, TimeBankAccount, TimeBankAccount.user_id == user_id, order=TimeBankAccount.id)
-    posts = await rows(session, TimeBankPost, TimeBankPost.user_id == user_id, order=TimeBankPost.id)
-    sent = await rows(session, TimeBankMessage, TimeBankMessage.sender_id == user_id, order=TimeBankMessage.id)
-    exchanges = await rows(session, TimeBankExchange,
-                           or_(TimeBankExchange.giver_id == user_id, TimeBankExchange.receiver_id == user_id),
-                           order=TimeBankExchange.id)
+_ACCOUNTS = theirs_listed(TimeBankAccount.user_id, order=TimeBankAccount.__table__.c.id)
+_POSTS = theirs_listed(TimeBankPost.user_id, order=TimeBankPost.__table__.c.id)
+_SENT = theirs_listed(TimeBankMessage.sender_id, order=TimeBankMessage.__table__.c.id)
+_EXCHANGES = (select(TimeBankExchange.__table__)
+              .where(or_(TimeBankExchange.__table__.c.giver_id == bindparam("person"),
+                         TimeBankExchange.__table__.c.receiver_id == bindparam("person")))
+              .order_by(TimeBankExchange.__table__.c.id))
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    accounts = listed(connection, _ACCOUNTS, user_id)
+    posts = listed(connection, _POSTS, user_id)
+    sent = listed(connection, _SENT, user_id)
+    exchanges = listed(connection, _EXCHANGES, user_id)
     return {
         "time_bank_memberships": [
             {**record(account, "space_id", "status", "first_name", "estate_id", "languages", "digest", "created_at",
