@@ -19,12 +19,12 @@ from bot import callbacks
 from bot.i18n import N_, Translator
 from bot.runtime import FrontDeskContext, Runtime, Visitor
 from bot.ui import Button, Screen, back_row, button, clip, menu_row, pager_row, show
-from handlers.outgoing.bookings import enqueue_offer, enqueue_reminders
+from handlers.outgoing.bookings import enqueue_offer, reminder_params
 from handlers.outgoing.interests import tell_interest
 from handlers.common import paging, space_name
 from handlers.neighbourhood_screens import KIND_LABELS, follow_name, near_space_ids, occurrence_line, place_label, places
 from storage.db import core_in_session
-from storage.domain import bookings, neighbourhood
+from storage.domain import booking_intents, bookings, neighbourhood
 from storage.domain.bookings import Refused
 from storage.content import Content, Estate
 from storage.content.events import KINDS, Item, occurrences_between
@@ -396,14 +396,10 @@ async def course_join(update: Update, context: FrontDeskContext, item: Item) -> 
     tz = rt.settings.timezone
     note = v.tr._("Iscrizione fatta: hai un posto in ogni incontro.")
     try:
-        async with rt.db.write() as session:
-            for occurrence in item.occurrences:
-                start = bookings.to_utc(occurrence.start, tz)
-                if start is None or start <= now:
-                    continue
-                booking = await bookings.book(session, service=service, space=space, start=start, user_id=v.user_id,
-                                              chat_id=v.chat_id, name=v.first_name, phone=None, language=v.language, now=now, tz=tz)
-                await enqueue_reminders(session, v.tr, rt.content, booking, now)
+        await booking_intents.join_course(
+            rt.db, service, space, [occurrence.start for occurrence in item.occurrences], user_id=v.user_id,
+            chat_id=v.chat_id, name=v.first_name, language=v.language, now=now, tz=tz,
+            reminder_params=lambda booked: reminder_params(v.tr, rt.content, booked))
     except Refused as refusal:
         note = {
             bookings.Reason.FULL: v.tr._("Il corso è al completo: non ti abbiamo iscritto/a."),
@@ -418,16 +414,9 @@ async def course_leave(update: Update, context: FrontDeskContext, item: Item) ->
     rt, v = context.rt, await context.open()
     now = rt.clock.now()
     rules = rt.content.services[item.id].booking if item.id in rt.content.services else None
-    cancelled = 0
     async with rt.db.write() as session:
-        for booking in await bookings.active_for_service(session, v.user_id, item.id):
-            if booking.slot_start <= now:
-                continue
-            try:
-                cancellation = await bookings.cancel_by_tenant(session, booking.id, v.user_id, now, rules)
-            except Refused:
-                continue
-            cancelled += 1
+        cancelled = await bookings.leave_course(session, v.user_id, item.id, now, rules)
+        for cancellation in cancelled:
             if cancellation.offer is not None:
                 await enqueue_offer(session, rt, cancellation.offer, now)
     rt.wake_outbox()

@@ -94,7 +94,7 @@ def reminder_params(tr: Translator, content: Content, booking: Booking) -> dict:
 
 
 async def enqueue_reminders(session: AsyncSession, tr: Translator, content: Content, booking: Booking, now: datetime) -> None:
-    """A booking made other than by the confirmation tap (an accepted offer, a course's sessions)."""
+    """A booking made from an accepted offer (a course's sessions: booking_intents.join_course)."""
     service = content.services.get(booking.service_id)
     if service is None or service.booking is None:
         return

@@ -7,7 +7,7 @@ their timing and guards are the domain's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -130,12 +130,16 @@ async def confirm_booking(
                 if isinstance(view, AskPhone):
                     await _ask_phone(session, request, now)
                 return view
-            booking = await bookings.book(
-                session, service=request.service, space=request.space, start=request.start, user_id=request.user_id,
-                chat_id=request.chat_id, name=request.name, phone=phone, language=request.language, now=now, tz=tz,
-            )
-            await enqueue_reminders(session, rules, booking, now, reminder_params)
-            return Booked(booking, fresh=True)
+            def book(connection: Connection) -> Booking:
+                booking = bookings.book_on(
+                    connection, service=request.service, space=request.space, start=request.start,
+                    user_id=request.user_id, chat_id=request.chat_id, name=request.name, phone=phone,
+                    language=request.language, now=now, tz=tz,
+                )
+                reminders_on(connection, rules, booking, now, reminder_params)
+                return booking
+
+            return Booked(await core_in_session(session, book), fresh=True)
     except Refused as refusal:
         reason = refusal.reason
     if reason is Reason.LIMIT:
@@ -154,14 +158,47 @@ async def confirm_booking(
     return await db.read_now(read)
 
 
+async def join_course(
+    db: Database, service: Service, space: Space, starts: Iterable[datetime], *, user_id: int, chat_id: int, name: str,
+    language: str, now: datetime, tz: ZoneInfo, reminder_params: ReminderParams,
+) -> list[Booking]:
+    """One sign-up, a seat in every session still to come (`starts`: local times), each with its reminders: all in
+    one transaction on Database.write_now, or none (`Refused`, as bookings.book_on). Eight bookings through a
+    session had held the event loop ~35 ms."""
+    rules = service.booking
+
+    def join(connection: Connection) -> list[Booking]:
+        booked = []
+        for local in starts:
+            start = bookings.to_utc(local, tz)
+            if start is None or start <= now:
+                continue
+            booking = bookings.book_on(connection, service=service, space=space, start=start, user_id=user_id,
+                                       chat_id=chat_id, name=name, phone=None, language=language, now=now, tz=tz)
+            reminders_on(connection, rules, booking, now, reminder_params)
+            booked.append(booking)
+        return booked
+
+    return await db.write_now(join)
+
+
 async def enqueue_reminders(
     session: AsyncSession, rules: BookingRules, booking: Booking, now: datetime, reminder_params: ReminderParams
 ) -> None:
+    """reminders_on in the session's transaction."""
+    await core_in_session(session, lambda connection: reminders_on(connection, rules, booking, now, reminder_params))
+
+
+def reminders_on(
+    connection: Connection, rules: BookingRules, booking: Booking, now: datetime, reminder_params: ReminderParams
+) -> None:
     """One outbox row per reminder still ahead, each held until its time and dropped at delivery if the booking
     was cancelled or the next reminder has come (the guard)."""
-    for reminder in bookings.reminder_plan(rules, booking.slot_start, now):
-        await outbox.enqueue(
-            session, chat_id=booking.chat_id, method="sendMessage", params=reminder_params(booking),
+    plan = bookings.reminder_plan(rules, booking.slot_start, now)
+    params = reminder_params(booking) if plan else {}  # the same words for each: rendered once (~0.8 ms a render)
+    for reminder in plan:
+        outbox.enqueue_on(
+            connection, chat_id=booking.chat_id, method="sendMessage", params=params,
             dedupe_key=f"booking-reminder:{booking.id}:{reminder.hours:g}", now=now, not_before=reminder.send_at,
             guard=bookings.reminder_guard(booking, reminder), kind="booking_reminder", ref=str(booking.id),
         )

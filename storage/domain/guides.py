@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import dialect_insert
@@ -257,16 +257,23 @@ async def choose_desk_for_latest(session: AsyncSession, user_id: int, service: S
     return latest
 
 
-async def attach_booking(session: AsyncSession, booking: Booking, now: datetime) -> None:
+# attach_booking runs with every booking made (a course makes eight): its statements are built once, Core.
+_stuck = GuideStuck.__table__
+_DESK_CHOSEN = (
+    select(_stuck.c.id).where(_stuck.c.user_id == bindparam("user"), _stuck.c.service_id == bindparam("service"),
+                              _stuck.c.booking_id.is_(None), _stuck.c.desk_chosen_at >= bindparam("since"))
+    .order_by(_stuck.c.desk_chosen_at.desc(), _stuck.c.id.desc()).limit(1)
+)
+_ATTACH = update(_stuck).where(_stuck.c.id == bindparam("stuck")).values(
+    booking_id=bindparam("booking", type_=_stuck.c.booking_id.type))
+
+
+def attach_booking(connection: Connection, booking: Booking, now: datetime) -> None:
     """storage.domain.bookings.BOOKED_HOOKS: a booking of a help desk chosen from "I'm stuck" carries that step."""
-    chosen = await session.scalar(
-        select(GuideStuck).where(GuideStuck.user_id == booking.user_id, GuideStuck.service_id == booking.service_id,
-                                 GuideStuck.booking_id.is_(None), GuideStuck.desk_chosen_at >= now - DESK_CHOICE_LIFETIME)
-        .order_by(GuideStuck.desk_chosen_at.desc(), GuideStuck.id.desc()).limit(1)
-    )
+    chosen = connection.execute(_DESK_CHOSEN, {"user": booking.user_id, "service": booking.service_id,
+                                               "since": now - DESK_CHOICE_LIFETIME}).scalar()
     if chosen is not None:
-        chosen.booking_id = booking.id
-        await session.flush()
+        connection.execute(_ATTACH, {"stuck": chosen, "booking": booking.id})
 
 
 @dataclass(frozen=True)

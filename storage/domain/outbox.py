@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,8 +41,18 @@ def register_guard(name: str, check: Guard) -> None:
     GUARDS[name] = check
 
 
-async def enqueue(
-    session: AsyncSession,
+async def enqueue(session: AsyncSession, **message: Any) -> None:
+    """Add a call to deliver; a second call with the same dedupe_key is ignored (one delivery per state change).
+    The arguments are enqueue_on's."""
+    await session.execute(_ENQUEUE[session.bind.dialect.name], _enqueued(**message))
+
+
+def enqueue_on(connection: Connection, **message: Any) -> None:
+    """enqueue on a Connection (Database.write_now, storage.db.core_in_session)."""
+    connection.execute(_ENQUEUE[connection.dialect.name], _enqueued(**message))
+
+
+def _enqueued(
     *,
     chat_id: int,
     method: str,
@@ -52,13 +63,12 @@ async def enqueue(
     guard: str | None = None,
     kind: str = "",
     ref: str = "",
-) -> None:
-    """Add a call to deliver; a second call with the same dedupe_key is ignored (one delivery per state change)."""
+) -> dict[str, Any]:
     values = dict(
         dedupe_key=dedupe_key[:160], chat_id=chat_id, method=method, params={**params, "chat_id": chat_id},
         guard=guard, kind=kind, ref=ref, not_before=not_before or now, created_at=now,
     )
-    await session.execute(_ENQUEUE[session.bind.dialect.name], {f"new_{name}": value for name, value in values.items()})
+    return {f"new_{name}": value for name, value in values.items()}
 
 
 def _due(now: datetime):  # type: ignore[no-untyped-def]

@@ -1,6 +1,10 @@
 """What every source needs: a row as a JSON-friendly record, batched deletes by primary key, the retention rule that
 deletes rows once they are old enough, and the two things forgetting does to most tables (delete the person's rows;
-keep the row but not who)."""
+keep the row but not who).
+
+Forgetting runs as Core on one Connection (`storage.domain.privacy.forget`): each source builds its statements once,
+at import, with the person's id bound as `person` (not a column's name: an UPDATE would take it as a value to set).
+Built per call, as ORM statements in a session, the ~70 statements had held the event loop ~45 ms per person."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import Column, ColumnElement, Connection, Delete, Executable, Row, Select, Update, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -27,11 +31,16 @@ def record(row: object, *columns: str) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value not in (None, "", [], {})}
 
 
-async def rows(session: AsyncSession, model: type, *conditions: ColumnElement[bool], order: Any = None) -> list:
-    query = select(model).where(*conditions)
-    if order is not None:
-        query = query.order_by(order)
-    return list((await session.scalars(query)).all())
+def theirs_listed(attribute: InstrumentedAttribute, *conditions: ColumnElement[bool], order: Any = None) -> Select:
+    """SELECT of every column of the rows whose column is the person (bound as `person`), for an export: built
+    once, read as Core (`listed`); the rows have the model's attribute names."""
+    column = table_column(attribute)
+    query = select(column.table).where(column == bindparam("person"), *conditions)
+    return query if order is None else query.order_by(order)
+
+
+def listed(connection: Connection, statement: Select, user_id: int) -> list[Row]:
+    return list(connection.execute(statement, {"person": user_id}).all())
 
 
 def how_many(model: type, *conditions: ColumnElement[bool]) -> ColumnElement[int]:
@@ -86,18 +95,31 @@ def fields_blanked_when(name: str, days_setting: str, key: InstrumentedAttribute
     return RetentionRule(name, days_setting, count_due, purge_due)
 
 
-async def delete_theirs(session: AsyncSession, forgetting: Forgetting, column: InstrumentedAttribute,
-                        label: str | None = None) -> None:
-    """Delete the rows whose `column` is the person being forgotten; counted under `label` when it has one."""
-    result = await session.execute(delete(column.class_).where(column == forgetting.user_id))
+def table_column(attribute: InstrumentedAttribute) -> Column:
+    """The Table's own column behind a mapped attribute: statements of plain Core, cheaper to run than the ORM's."""
+    return attribute.property.columns[0]
+
+
+def theirs(attribute: InstrumentedAttribute) -> Delete:
+    """DELETE of the rows whose column is the person being forgotten (bound as `person`)."""
+    column = table_column(attribute)
+    return delete(column.table).where(column == bindparam("person"))
+
+
+def unlinked(attribute: InstrumentedAttribute) -> Update:
+    """UPDATE setting the column to NULL where it is the person: what they did for others stays (a cancelled
+    booking, an answered question), without their id."""
+    column = table_column(attribute)
+    return update(column.table).where(column == bindparam("person")).values({column.key: None})
+
+
+def forget_with(connection: Connection, forgetting: Forgetting, statement: Executable, label: str | None = None,
+                **params: object) -> int:
+    """Run a prebuilt statement for the person being forgotten; its rows are counted under `label` when it has one."""
+    rows = connection.execute(statement, {"person": forgetting.user_id, **params}).rowcount
     if label:
-        forgetting.count(label, result.rowcount)
-
-
-async def unlink(session: AsyncSession, user_id: int, *columns: InstrumentedAttribute) -> None:
-    """What the person did for others stays (a cancelled booking, an answered question), without their id."""
-    for column in columns:
-        await session.execute(update(column.class_).where(column == user_id).values({column.key: None}))
+        forgetting.count(label, rows)
+    return rows
 
 
 def rows_older_than(name: str, days_setting: str, key: InstrumentedAttribute, moment: InstrumentedAttribute) -> RetentionRule:

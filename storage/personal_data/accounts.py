@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, select, update
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, OutboxMessage, RoleGrant, User, UserChange
 from storage.personal_data._helpers import (
-    count, delete_theirs, how_many, record, rows, rows_deleted_when, rows_older_than, unlink,
+    count, forget_with, how_many, listed, record, rows_deleted_when, rows_older_than, theirs, theirs_listed, unlinked,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 # --- the user row: last of all, once every other source has let go of the person
 
 
-async def _export_profile(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    user = await session.get(User, user_id)
+_PROFILE_READ = theirs_listed(User.id)
+
+
+def _export_profile(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    user = next(iter(listed(connection, _PROFILE_READ, user_id)), None)
     if user is None:
         return {}
     return {"profile": [record(user, "id", "first_name", "language", "telegram_language", "consent_at", "created_at",
@@ -28,8 +31,11 @@ def _counts_profile(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]
     return {"profile": how_many(User, User.id == user_id)}
 
 
-async def _forget_profile(session: AsyncSession, forgetting: Forgetting) -> None:
-    await delete_theirs(session, forgetting, User.id, "profile")
+_PROFILE = theirs(User.id)
+
+
+def _forget_profile(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _PROFILE, "profile")
 
 
 def _never_accepted(cutoff: datetime):  # type: ignore[no-untyped-def]
@@ -54,9 +60,15 @@ register(PersonalDataSource(
 # --- roles and invites
 
 
-async def _export_roles(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    grants = await rows(session, RoleGrant, RoleGrant.user_id == user_id, order=RoleGrant.id)
-    invites = await rows(session, Invite, (Invite.created_by == user_id) | (Invite.used_by == user_id), order=Invite.created_at)
+_invites = Invite.__table__
+_GRANTS = theirs_listed(RoleGrant.user_id, order=RoleGrant.__table__.c.id)
+_INVITES = (select(_invites).where((_invites.c.created_by == bindparam("person")) | (_invites.c.used_by == bindparam("person")))
+            .order_by(_invites.c.created_at))
+
+
+def _export_roles(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    grants = listed(connection, _GRANTS, user_id)
+    invites = listed(connection, _INVITES, user_id)
     return {
         "roles": [record(grant, "role", "scope", "granted_at") for grant in grants],
         "invites": [record(invite, "role", "scope", "created_at", "expires_at", "used_at") for invite in invites],
@@ -68,11 +80,15 @@ def _counts_roles(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
             "invites": how_many(Invite, (Invite.created_by == user_id) | (Invite.used_by == user_id))}
 
 
-async def _forget_roles(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id = forgetting.user_id
-    await delete_theirs(session, forgetting, RoleGrant.user_id, "roles")
-    # What they did as staff stays, without their id.
-    await unlink(session, user_id, RoleGrant.granted_by, Invite.created_by, Invite.used_by)
+_ROLES = theirs(RoleGrant.user_id)
+# What they did as staff stays, without their id.
+_AS_STAFF = tuple(unlinked(column) for column in (RoleGrant.granted_by, Invite.created_by, Invite.used_by))
+
+
+def _forget_roles(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _ROLES, "roles")
+    for statement in _AS_STAFF:
+        forget_with(connection, forgetting, statement)
 
 
 register(PersonalDataSource(
@@ -88,9 +104,12 @@ register(PersonalDataSource(
 # --- the outbox: messages to the person, and the texts of delivered messages after QC_RETAIN_OUTBOX_DAYS
 
 
-async def _export_outbox(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    pending = await rows(session, OutboxMessage, OutboxMessage.chat_id == user_id, OutboxMessage.status == "pending",
-                         order=OutboxMessage.not_before)
+_outbox = OutboxMessage.__table__
+_PENDING = theirs_listed(OutboxMessage.chat_id, _outbox.c.status == "pending", order=_outbox.c.not_before)
+
+
+def _export_outbox(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    pending = listed(connection, _PENDING, user_id)
     return {"messages_to_send": [record(row, "kind", "not_before", "created_at") for row in pending]}
 
 
@@ -98,8 +117,11 @@ def _counts_outbox(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]
     return {"messages_to_send": how_many(OutboxMessage, OutboxMessage.chat_id == user_id, OutboxMessage.status == "pending")}
 
 
-async def _forget_outbox(session: AsyncSession, forgetting: Forgetting) -> None:
-    await delete_theirs(session, forgetting, OutboxMessage.chat_id, "messages")
+_MESSAGES = theirs(OutboxMessage.chat_id)
+
+
+def _forget_outbox(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _MESSAGES, "messages")
 
 
 def _delivered_before(cutoff: datetime):  # type: ignore[no-untyped-def]
@@ -139,9 +161,12 @@ register(PersonalDataSource(
 # show in a copy
 
 
-async def _forget_role_changes(session: AsyncSession, forgetting: Forgetting) -> None:
+_ROLE_CHANGES = theirs(UserChange.user_id)
+
+
+def _forget_role_changes(connection: Connection, forgetting: Forgetting) -> None:
     # The user row and their grants go in the same transaction, so no instance can find roles to cache afterwards.
-    await delete_theirs(session, forgetting, UserChange.user_id)
+    forget_with(connection, forgetting, _ROLE_CHANGES)
 
 
 register(PersonalDataSource(

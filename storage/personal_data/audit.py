@@ -3,16 +3,18 @@ of who read whose data (GDPR art. 5(2) and 17(3)(e)), which forgetting must not 
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Connection, bindparam, func, select
 
 from storage.models import AuditRecord
-from storage.personal_data._helpers import count, how_many, record, rows, rows_older_than
+from storage.personal_data._helpers import how_many, listed, record, rows_older_than, theirs_listed
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    done = await rows(session, AuditRecord, AuditRecord.actor_id == user_id, order=AuditRecord.at)
+_DONE = theirs_listed(AuditRecord.actor_id, order=AuditRecord.__table__.c.at)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    done = listed(connection, _DONE, user_id)
     return {"audit": [record(item, "at", "action", "subject") for item in done]}
 
 
@@ -20,8 +22,11 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
     return {"audit": how_many(AuditRecord, AuditRecord.actor_id == user_id)}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    kept = await count(session, AuditRecord, AuditRecord.actor_id == forgetting.user_id)
+_KEPT = select(func.count()).select_from(AuditRecord.__table__).where(AuditRecord.__table__.c.actor_id == bindparam("person"))
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    kept = connection.execute(_KEPT, {"person": forgetting.user_id}).scalar() or 0
     forgetting.count("audit records kept until their retention ends", kept)
 
 

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Connection, bindparam, select
 
 from storage.domain.bookings import _release_seat
 from storage.models import Booking, BookingContact, BookingPrompt, BookingQuota, WaitlistEntry
-from storage.personal_data._helpers import delete_theirs, how_many, record, rows, rows_older_than, unlink
+from storage.models.bookings import booking_code
+from storage.personal_data._helpers import forget_with, how_many, listed, record, rows_older_than, theirs, theirs_listed, unlinked
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    booked = await rows(session, Booking, Booking.user_id == user_id, order=Booking.slot_start)
-    waiting = await rows(session, WaitlistEntry, WaitlistEntry.user_id == user_id, order=WaitlistEntry.slot_start)
-    contact = await session.get(BookingContact, user_id)
+_BOOKED = theirs_listed(Booking.user_id, order=Booking.__table__.c.slot_start)
+_WAITING = theirs_listed(WaitlistEntry.user_id, order=WaitlistEntry.__table__.c.slot_start)
+_CONTACT = theirs_listed(BookingContact.user_id)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    booked = listed(connection, _BOOKED, user_id)
+    waiting = listed(connection, _WAITING, user_id)
+    contact = next(iter(listed(connection, _CONTACT, user_id)), None)
     return {
         "bookings": [
-            {"code": booking.code, **record(booking, "space_id", "service_id", "slot_start", "slot_end", "status", "name",
+            {"code": booking_code(booking.id), **record(booking, "space_id", "service_id", "slot_start", "slot_end", "status", "name",
                                             "phone", "created_at", "cancelled_at", "cancel_reason", "marked_at")}
             for booking in booked
         ],
@@ -33,20 +38,29 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
             "phone_numbers": how_many(BookingContact, BookingContact.user_id == user_id)}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id, now = forgetting.user_id, forgetting.now
-    # Seats they hold in slots still to come go back to everyone.
-    for booking in await rows(session, Booking, Booking.user_id == user_id, Booking.status == "active", Booking.slot_start > now):
-        await _release_seat(session, booking.service_id, booking.slot_start)
-    for entry in await rows(session, WaitlistEntry, WaitlistEntry.user_id == user_id, WaitlistEntry.status == "offered",
-                            WaitlistEntry.slot_start > now):
-        await _release_seat(session, entry.service_id, entry.slot_start)
-    for column, label in ((Booking.user_id, "bookings"), (WaitlistEntry.user_id, "waitlist"),
-                          (BookingContact.user_id, "phone numbers"), (BookingQuota.user_id, None),
-                          (BookingPrompt.user_id, "drafts")):
-        await delete_theirs(session, forgetting, column, label)
+_bookings, _waitlist = Booking.__table__, WaitlistEntry.__table__
+# Seats they hold in slots still to come go back to everyone.
+_SEATS_HELD = (
+    select(_bookings.c.service_id, _bookings.c.slot_start).where(
+        _bookings.c.user_id == bindparam("person"), _bookings.c.status == "active", _bookings.c.slot_start > bindparam("now")),
+    select(_waitlist.c.service_id, _waitlist.c.slot_start).where(
+        _waitlist.c.user_id == bindparam("person"), _waitlist.c.status == "offered", _waitlist.c.slot_start > bindparam("now")),
+)
+_FORGET = (
+    *((theirs(column), label) for column, label in (
+        (Booking.user_id, "bookings"), (WaitlistEntry.user_id, "waitlist"), (BookingContact.user_id, "phone numbers"),
+        (BookingQuota.user_id, None), (BookingPrompt.user_id, "drafts"))),
     # Bookings of others they cancelled or marked as staff keep the fact, not who.
-    await unlink(session, user_id, Booking.cancelled_by, Booking.marked_by)
+    *((unlinked(column), None) for column in (Booking.cancelled_by, Booking.marked_by)),
+)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    for held in _SEATS_HELD:
+        for service_id, slot_start in connection.execute(held, {"person": forgetting.user_id, "now": forgetting.now}).all():
+            _release_seat(connection, service_id, slot_start)
+    for statement, label in _FORGET:
+        forget_with(connection, forgetting, statement, label)
 
 
 register(PersonalDataSource(

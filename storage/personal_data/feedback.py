@@ -9,18 +9,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CommitteeDigest, Feedback, FeedbackDraft, FeedbackPrompt
-from storage.personal_data._helpers import count, delete_theirs, how_many, record, rows, rows_older_than
+from storage.personal_data._helpers import count, forget_with, how_many, listed, record, rows_older_than, theirs, theirs_listed
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    given = await rows(session, Feedback, Feedback.user_id == user_id, order=Feedback.day)
-    draft = await session.get(FeedbackDraft, user_id)
-    waiting = await rows(session, FeedbackPrompt, FeedbackPrompt.user_id == user_id, FeedbackPrompt.status == "pending")
+_GIVEN = theirs_listed(Feedback.user_id, order=Feedback.__table__.c.day)
+_DRAFT = theirs_listed(FeedbackDraft.user_id)
+_WAITING = theirs_listed(FeedbackPrompt.user_id, FeedbackPrompt.__table__.c.status == "pending")
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    given = listed(connection, _GIVEN, user_id)
+    draft = next(iter(listed(connection, _DRAFT, user_id)), None)
+    waiting = listed(connection, _WAITING, user_id)
     return {
         "opinions": [record(item, "kind", "space_id", "service_id", "stars", "comment", "day") for item in given],
         "drafts": [{"opinion": record(draft, "kind", "space_id", "service_id", "stars", "comment", "updated_at")}]
@@ -35,16 +40,17 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
             "questions_to_ask": how_many(FeedbackPrompt, FeedbackPrompt.user_id == user_id, FeedbackPrompt.status == "pending")}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id = forgetting.user_id
-    removed = await session.execute(delete(Feedback).where(Feedback.user_id == user_id, Feedback.kind != "rating"))
-    unlinked = await session.execute(
-        update(Feedback).where(Feedback.user_id == user_id).values(user_id=None, booking_id=None, comment=None)
-    )
-    forgetting.count("opinions", removed.rowcount + unlinked.rowcount)
-    await delete_theirs(session, forgetting, FeedbackDraft.user_id, "drafts")
-    await delete_theirs(session, forgetting, FeedbackPrompt.user_id)
-    await delete_theirs(session, forgetting, CommitteeDigest.user_id)
+_feedback = Feedback.__table__
+_SAID = delete(_feedback).where(_feedback.c.user_id == bindparam("person"), _feedback.c.kind != "rating")
+_RATED = update(_feedback).where(_feedback.c.user_id == bindparam("person")).values(user_id=None, booking_id=None, comment=None)
+_THEIRS = tuple((theirs(column), label) for column, label in (
+    (FeedbackDraft.user_id, "drafts"), (FeedbackPrompt.user_id, None), (CommitteeDigest.user_id, None)))
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    forgetting.count("opinions", forget_with(connection, forgetting, _SAID) + forget_with(connection, forgetting, _RATED))
+    for statement, label in _THEIRS:
+        forget_with(connection, forgetting, statement, label)
 
 
 def _old_signed(cutoff: datetime):  # type: ignore[no-untyped-def]

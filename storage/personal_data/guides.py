@@ -10,20 +10,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, Connection, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
 from storage.personal_data._helpers import (
-    count, delete_theirs, how_many, record, rows, rows_deleted_when, rows_older_than, unlink,
+    count, forget_with, how_many, listed, record, rows_deleted_when, rows_older_than, theirs, theirs_listed, unlinked,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    runs = await rows(session, GuideRun, GuideRun.user_id == user_id, order=GuideRun.started_at)
-    stuck = await rows(session, GuideStuck, GuideStuck.user_id == user_id, order=GuideStuck.created_at)
-    asked = await rows(session, GuideQuestion, GuideQuestion.user_id == user_id, order=GuideQuestion.asked_at)
+_RUNS = theirs_listed(GuideRun.user_id, order=GuideRun.__table__.c.started_at)
+_STUCK = theirs_listed(GuideStuck.user_id, order=GuideStuck.__table__.c.created_at)
+_ASKED = theirs_listed(GuideQuestion.user_id, order=GuideQuestion.__table__.c.asked_at)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    runs = listed(connection, _RUNS, user_id)
+    stuck = listed(connection, _STUCK, user_id)
+    asked = listed(connection, _ASKED, user_id)
     stuck_by_run: dict[int, list[dict]] = {}
     for item in stuck:
         stuck_by_run.setdefault(item.run_id, []).append(record(item, "step", "created_at", "service_id"))
@@ -43,14 +48,18 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
             "guide_questions": how_many(GuideQuestion, GuideQuestion.user_id == user_id)}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id = forgetting.user_id
-    await delete_theirs(session, forgetting, GuideStuck.user_id)
-    await delete_theirs(session, forgetting, GuideRun.user_id, "guides")
-    await delete_theirs(session, forgetting, GuideQuestion.user_id, "guide questions")
+_FORGET = (
+    (theirs(GuideStuck.user_id), None), (theirs(GuideRun.user_id), "guides"),
+    (theirs(GuideQuestion.user_id), "guide questions"),
     # The answers they gave as staff stay with the tenants who asked, without the operator's id.
-    await unlink(session, user_id, GuideQuestion.answered_by)
-    await delete_theirs(session, forgetting, GuidePrompt.user_id)
+    (unlinked(GuideQuestion.answered_by), None),
+    (theirs(GuidePrompt.user_id), None),
+)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    for statement, label in _FORGET:
+        forget_with(connection, forgetting, statement, label)
 
 
 # --- retention: runs and questions after QC_RETAIN_GUIDES_DAYS since their last change; prompts with the drafts

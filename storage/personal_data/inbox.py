@@ -11,18 +11,21 @@ marked nothing in the inbox names the person; their handled rows are deleted.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection, bindparam, delete, update
 
 from storage.models import InboxUpdate
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    mine = InboxUpdate.chat_id == forgetting.user_id
-    await session.execute(delete(InboxUpdate).where(mine, InboxUpdate.handled_at.is_not(None)))
-    # Chat 0 only changes which queue a leftover joins after a crash; its order by update id stays.
-    await session.execute(update(InboxUpdate).where(mine, InboxUpdate.handled_at.is_(None)).values(chat_id=0))
+_inbox = InboxUpdate.__table__
+_HANDLED = delete(_inbox).where(_inbox.c.chat_id == bindparam("person"), _inbox.c.handled_at.is_not(None))
+# Chat 0 only changes which queue a leftover joins after a crash; its order by update id stays.
+_UNHANDLED = update(_inbox).where(_inbox.c.chat_id == bindparam("person"), _inbox.c.handled_at.is_(None)).values(chat_id=0)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    for statement in (_HANDLED, _UNHANDLED):
+        connection.execute(statement, {"person": forgetting.user_id})
 
 
 register(PersonalDataSource(

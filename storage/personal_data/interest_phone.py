@@ -12,16 +12,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import InterestPhonePrompt, JobInterest
-from storage.personal_data._helpers import count, delete_batch, how_many, record, rows
+from storage.personal_data._helpers import count, delete_batch, forget_with, how_many, listed, record, theirs, theirs_listed
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    asked = await rows(session, InterestPhonePrompt, InterestPhonePrompt.user_id == user_id)
+_ASKED_READ = theirs_listed(InterestPhonePrompt.user_id)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    asked = listed(connection, _ASKED_READ, user_id)
     return {"job_interest_phone_question": [record(prompt, "job_id", "created_at") for prompt in asked]}
 
 
@@ -29,8 +32,11 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
     return {"job_interest_phone_question": how_many(InterestPhonePrompt, InterestPhonePrompt.user_id == user_id)}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    await session.execute(delete(InterestPhonePrompt).where(InterestPhonePrompt.user_id == forgetting.user_id))
+_ASKED = theirs(InterestPhonePrompt.user_id)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _ASKED)
 
 
 async def _count_questions(session: AsyncSession, cutoff: datetime) -> int:

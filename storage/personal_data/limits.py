@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Connection
 
 from storage.models import DailyUsage
-from storage.personal_data._helpers import delete_theirs, how_many, record, rows, rows_deleted_when
+from storage.personal_data._helpers import forget_with, how_many, listed, record, rows_deleted_when, theirs, theirs_listed
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    used = await rows(session, DailyUsage, DailyUsage.user_id == user_id, order=DailyUsage.day)
+_USED_READ = theirs_listed(DailyUsage.user_id, order=DailyUsage.__table__.c.day)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    used = listed(connection, _USED_READ, user_id)
     return {"daily_counts": [record(row, "day", "kind", "used") for row in used]}
 
 
@@ -23,8 +25,11 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
     return {"daily_counts": how_many(DailyUsage, DailyUsage.user_id == user_id)}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    await delete_theirs(session, forgetting, DailyUsage.user_id)
+_USED = theirs(DailyUsage.user_id)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    forget_with(connection, forgetting, _USED)
 
 
 def _before(cutoff: datetime):  # type: ignore[no-untyped-def]

@@ -10,22 +10,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, select, tuple_
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Broadcast, BroadcastRecipient, Follow, JobInterest, NoticePrompt, TenantHome
-from storage.personal_data._helpers import count, delete_theirs, how_many, record, rows, rows_deleted_when, unlink
+from storage.personal_data._helpers import (
+    count, forget_with, how_many, listed, record, rows_deleted_when, theirs, theirs_listed, unlinked,
+)
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
 
 UNSENT = ("draft", "moderation", "queued")
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    home = await session.get(TenantHome, user_id)
-    follows = await rows(session, Follow, Follow.user_id == user_id, order=Follow.created_at)
-    interests = await rows(session, JobInterest, JobInterest.user_id == user_id, order=JobInterest.created_at)
-    written = await rows(session, Broadcast, Broadcast.author_id == user_id, order=Broadcast.id)
-    received = await rows(session, BroadcastRecipient, BroadcastRecipient.user_id == user_id, order=BroadcastRecipient.id)
+_HOME = theirs_listed(TenantHome.user_id)
+_FOLLOWS = theirs_listed(Follow.user_id, order=Follow.__table__.c.created_at)
+_INTERESTS = theirs_listed(JobInterest.user_id, order=JobInterest.__table__.c.created_at)
+_WRITTEN = theirs_listed(Broadcast.author_id, order=Broadcast.__table__.c.id)
+_RECEIVED = theirs_listed(BroadcastRecipient.user_id, order=BroadcastRecipient.__table__.c.id)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    home = next(iter(listed(connection, _HOME, user_id)), None)
+    follows = listed(connection, _FOLLOWS, user_id)
+    interests = listed(connection, _INTERESTS, user_id)
+    written = listed(connection, _WRITTEN, user_id)
+    received = listed(connection, _RECEIVED, user_id)
     return {
         "home": [record(home, "estate_id", "building", "staircase", "updated_at")] if home is not None else [],
         "follows": [record(follow, "topic", "created_at") for follow in follows],
@@ -44,14 +53,20 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
             "notices_received": how_many(BroadcastRecipient, BroadcastRecipient.user_id == user_id)}
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id = forgetting.user_id
-    for column, label in ((TenantHome.user_id, "home"), (Follow.user_id, "follows"), (JobInterest.user_id, "job interests"),
-                          (NoticePrompt.user_id, None), (BroadcastRecipient.user_id, "notices received")):
-        await delete_theirs(session, forgetting, column, label)
-    unsent = await session.execute(delete(Broadcast).where(Broadcast.author_id == user_id, Broadcast.status.in_(UNSENT)))
-    forgetting.count("notices not sent", unsent.rowcount)
-    await unlink(session, user_id, Broadcast.author_id, Broadcast.moderated_by, Broadcast.stopped_by)
+_broadcasts = Broadcast.__table__
+_FORGET = (
+    *((theirs(column), label) for column, label in (
+        (TenantHome.user_id, "home"), (Follow.user_id, "follows"), (JobInterest.user_id, "job interests"),
+        (NoticePrompt.user_id, None), (BroadcastRecipient.user_id, "notices received"))),
+    (delete(_broadcasts).where(_broadcasts.c.author_id == bindparam("person"), _broadcasts.c.status.in_(UNSENT)),
+     "notices not sent"),
+    *((unlinked(column), None) for column in (Broadcast.author_id, Broadcast.moderated_by, Broadcast.stopped_by)),
+)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    for statement, label in _FORGET:
+        forget_with(connection, forgetting, statement, label)
 
 
 def _recipients_due(cutoff: datetime) -> ColumnElement[bool]:

@@ -10,13 +10,17 @@ rating: what the maintenance history needs.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, Update, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, ReportDraft, Ticket, TicketDigest, TicketEvent, TicketMedia, TicketPrompt, TicketSubscriber
-from storage.personal_data._helpers import count, delete_theirs, how_many, record, rows, rows_older_than, unlink
+from storage.personal_data._helpers import (
+    count, forget_with, how_many, listed, record, rows_older_than, theirs, theirs_listed, unlinked,
+)
 from storage.domain.privacy import Forgetting, PersonalDataSource, PurgeBatch, RetentionRule, register
+from storage.db import core_in_session
 from storage.domain.tickets import FINAL_STATUSES
 
 # Outbox messages about a ticket (handlers/custodian.py), whose texts quote the reporter.
@@ -25,32 +29,38 @@ TICKET_MESSAGE_KINDS = ("alert", "alert_media", "alert_edit", "notice", "comment
 TENANT_TEXT_EVENTS = ("comment", "photo")
 
 
-def _draft_media(draft: ReportDraft) -> list[str]:
+def _draft_media(draft: ReportDraft | Row) -> list[str]:
     return [item["path"] for item in [*(draft.photos or []), *([draft.voice] if draft.voice else [])]
             if isinstance(item, dict) and item.get("path")]
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    reported = await rows(session, Ticket, Ticket.reporter_id == user_id, order=Ticket.created_at)
-    reports = []
-    for ticket in reported:
-        media = await rows(session, TicketMedia, TicketMedia.ticket_id == ticket.id, order=TicketMedia.id)
-        reports.append({
-            **record(ticket, "code", "status", "category_id", "estate_id", "building_id", "staircase", "floor", "area",
-                     "flat", "answers", "description", "created_at", "acknowledged_at", "resolved_at", "closed_at",
-                     "last_note", "stars"),
-            "media": [record(item, "kind", "added_at", "size", "mime_type") for item in media],
-        })
-    joined = (await session.execute(
-        select(Ticket.code, Ticket.status, Ticket.category_id, TicketSubscriber.created_at)
-        .join(TicketSubscriber, TicketSubscriber.ticket_id == Ticket.id).where(TicketSubscriber.user_id == user_id)
-    )).all()
-    written = (await session.execute(
-        select(Ticket.code, TicketEvent.at, TicketEvent.kind, TicketEvent.text)
-        .join(TicketEvent, TicketEvent.ticket_id == Ticket.id).where(TicketEvent.actor_id == user_id)
-        .order_by(TicketEvent.at)
-    )).all()
-    draft = await session.get(ReportDraft, user_id)
+# The copy's reads, built once; a report's media are read with the reports' (one statement, not one a report).
+_t, _m, _s, _e = Ticket.__table__, TicketMedia.__table__, TicketSubscriber.__table__, TicketEvent.__table__
+_REPORTED_READ = theirs_listed(Ticket.reporter_id, order=_t.c.created_at)
+_REPORTED_MEDIA = (select(_m).where(_m.c.ticket_id.in_(select(_t.c.id).where(_t.c.reporter_id == bindparam("person"))))
+                   .order_by(_m.c.id))
+_JOINED = (select(_t.c.code, _t.c.status, _t.c.category_id, _s.c.created_at)
+           .join(_s, _s.c.ticket_id == _t.c.id).where(_s.c.user_id == bindparam("person")))
+_WRITTEN = (select(_t.c.code, _e.c.at, _e.c.kind, _e.c.text)
+            .join(_e, _e.c.ticket_id == _t.c.id).where(_e.c.actor_id == bindparam("person")).order_by(_e.c.at))
+_DRAFT_READ = theirs_listed(ReportDraft.user_id)
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    reported = listed(connection, _REPORTED_READ, user_id)
+    media_of: dict[int, list[dict]] = {}
+    for item in listed(connection, _REPORTED_MEDIA, user_id):
+        media_of.setdefault(item.ticket_id, []).append(record(item, "kind", "added_at", "size", "mime_type"))
+    reports = [
+        {**record(ticket, "code", "status", "category_id", "estate_id", "building_id", "staircase", "floor", "area",
+                  "flat", "answers", "description", "created_at", "acknowledged_at", "resolved_at", "closed_at",
+                  "last_note", "stars"),
+         "media": media_of.get(ticket.id, [])}
+        for ticket in reported
+    ]
+    joined = listed(connection, _JOINED, user_id)
+    written = listed(connection, _WRITTEN, user_id)
+    draft = next(iter(listed(connection, _DRAFT_READ, user_id)), None)
     return {
         "reports": reports,
         "me_too": [{"code": code, "status": status, "category_id": category, "since": at.isoformat()}
@@ -74,73 +84,94 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
     }
 
 
-async def _strip_tickets(session: AsyncSession, ticket_ids: list[int]) -> list[str]:
+# Forgetting's statements, built once (storage/personal_data/_helpers.py); `person` is the person's id, `tickets` the
+# ids of the tickets they reported, `refs` the same as the outbox's text.
+_tickets, _media, _events, _subscribers = Ticket.__table__, TicketMedia.__table__, TicketEvent.__table__, TicketSubscriber.__table__
+_outbox, _drafts = OutboxMessage.__table__, ReportDraft.__table__
+_THESE_TICKETS = bindparam("tickets", expanding=True)
+_REPORTED = select(_tickets.c.id).where(_tickets.c.reporter_id == bindparam("person"))
+_STRIPPED_MEDIA = select(_media.c.path).where(_media.c.ticket_id.in_(_THESE_TICKETS))
+_STRIP = (
+    delete(_media).where(_media.c.ticket_id.in_(_THESE_TICKETS)),
+    update(_tickets).where(_tickets.c.id.in_(_THESE_TICKETS))
+    .values(reporter_id=None, filed_by=None, description="", flat=None, tenant_name=None, tenant_contact=None),
+    update(_events).where(_events.c.ticket_id.in_(_THESE_TICKETS), _events.c.kind.in_(TENANT_TEXT_EVENTS)).values(text=None),
+    update(_events).where(_events.c.ticket_id.in_(_THESE_TICKETS)).values(actor_id=None),
+    delete(_subscribers).where(_subscribers.c.ticket_id.in_(_THESE_TICKETS)),
+)
+_COMMENTED = select(_events.c.id).where(_events.c.actor_id == bindparam("person"), _events.c.kind.in_(TENANT_TEXT_EVENTS))
+_THEIR_MEDIA = select(_media.c.path).where(_media.c.added_by == bindparam("person"))
+_THEIR_TRACES = (
+    (delete(_media).where(_media.c.added_by == bindparam("person")), None),
+    (update(_events).where(_events.c.actor_id == bindparam("person"), _events.c.kind.in_(TENANT_TEXT_EVENTS))
+     .values(text=None), None),
+    (unlinked(TicketEvent.actor_id), None),
+    (theirs(TicketSubscriber.user_id), "me too"),
+    # As staff: tickets filed for someone keep the fact, not the filer.
+    (unlinked(Ticket.filed_by), None),
+)
+_DRAFT_GONE = delete(_drafts).where(_drafts.c.user_id == bindparam("person")).returning(_drafts.c.photos, _drafts.c.voice)
+_LAST = (theirs(TicketPrompt.user_id), theirs(TicketDigest.user_id))
+
+
+def _strip_tickets(connection: Connection, ticket_ids: list[int]) -> list[str]:
     """Remove every personal field of these tickets and their media rows; returns the media files to delete."""
     if not ticket_ids:
         return []
-    media = await rows(session, TicketMedia, TicketMedia.ticket_id.in_(ticket_ids))
-    await session.execute(delete(TicketMedia).where(TicketMedia.ticket_id.in_(ticket_ids)))
-    await session.execute(
-        update(Ticket).where(Ticket.id.in_(ticket_ids))
-        .values(reporter_id=None, filed_by=None, description="", flat=None, tenant_name=None, tenant_contact=None)
-    )
-    await session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.kind.in_(TENANT_TEXT_EVENTS))
-                          .values(text=None))
-    await session.execute(update(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids)).values(actor_id=None))
-    await session.execute(delete(TicketSubscriber).where(TicketSubscriber.ticket_id.in_(ticket_ids)))
-    return [item.path for item in media]
+    params = {"tickets": ticket_ids}
+    paths = list(connection.execute(_STRIPPED_MEDIA, params).scalars())
+    for statement in _STRIP:
+        connection.execute(statement, params)
+    return paths
 
 
-async def _empty_messages(session: AsyncSession, now: datetime, *which: ColumnElement[bool]) -> None:
+def _emptied(*which: ColumnElement[bool]) -> tuple[Update, Update]:
     """Texts of these messages: emptied, and not sent if still waiting."""
-    await session.execute(update(OutboxMessage).where(*which, OutboxMessage.status == "pending").values(status="dropped"))
-    await session.execute(update(OutboxMessage).where(*which).values(params={}, last_error=None, text_purged_at=now))
+    return (update(_outbox).where(*which, _outbox.c.status == "pending").values(status="dropped"),
+            update(_outbox).where(*which).values(
+                params={}, last_error=None, text_purged_at=bindparam("now", type_=_outbox.c.text_purged_at.type)))
 
 
-async def _purge_ticket_messages(session: AsyncSession, ticket_ids: list[int], now: datetime) -> None:
-    """Every message about these tickets (alerts, notices and comments quote the reporter)."""
-    if ticket_ids:
-        await _empty_messages(session, now, OutboxMessage.kind.in_(TICKET_MESSAGE_KINDS),
-                              OutboxMessage.ref.in_([str(ticket_id) for ticket_id in ticket_ids]))
+# Every message about the tickets (alerts, notices and comments quote the reporter).
+_TICKET_MESSAGES = _emptied(_outbox.c.kind.in_(TICKET_MESSAGE_KINDS), _outbox.c.ref.in_(bindparam("refs", expanding=True)))
 
 
-async def _purge_comment_messages(session: AsyncSession, user_id: int, now: datetime) -> None:
-    """The custodians' copies of this person's comments on tickets they followed, found by the keys
-    handlers/custodian.py gives them ("comment:<event>:<chat>", "comment-photo:<event>:<chat>")."""
-    events = list((await session.scalars(
-        select(TicketEvent.id).where(TicketEvent.actor_id == user_id, TicketEvent.kind.in_(TENANT_TEXT_EVENTS))
-    )).all())
-    keys = [OutboxMessage.dedupe_key.startswith(f"{prefix}:{event_id}:") for event_id in events
-            for prefix in ("comment", "comment-photo")]
-    if keys:
-        await _empty_messages(session, now, OutboxMessage.kind == "comment", or_(*keys))
+@lru_cache(maxsize=8)
+def _comment_messages(keys: int) -> tuple[Update, Update]:
+    """The custodians' copies of a person's comments, by the keys handlers/custodian.py gives them
+    ("comment:<event>:<chat>", "comment-photo:<event>:<chat>"): `keys` prefixes bound as key0, key1…"""
+    return _emptied(_outbox.c.kind == "comment",
+                    or_(*(_outbox.c.dedupe_key.startswith(bindparam(f"key{place}")) for place in range(keys))))
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id, now = forgetting.user_id, forgetting.now
-    reported = list((await session.scalars(select(Ticket.id).where(Ticket.reporter_id == user_id))).all())
-    await _purge_ticket_messages(session, reported, now)
-    await _purge_comment_messages(session, user_id, now)
-    forgetting.media_paths.extend(await _strip_tickets(session, reported))
+def _empty_messages(connection: Connection, statements: tuple[Update, Update], params: dict) -> None:
+    for statement in statements:
+        connection.execute(statement, params)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    person, now = {"person": forgetting.user_id}, forgetting.now
+    reported = list(connection.execute(_REPORTED, person).scalars())
+    if reported:
+        _empty_messages(connection, _TICKET_MESSAGES, {"refs": [str(ticket_id) for ticket_id in reported], "now": now})
+    events = list(connection.execute(_COMMENTED, person).scalars())
+    if events:
+        prefixes = [f"{prefix}:{event_id}:" for event_id in events for prefix in ("comment", "comment-photo")]
+        _empty_messages(connection, _comment_messages(len(prefixes)),
+                        {"now": now, **{f"key{place}": prefix for place, prefix in enumerate(prefixes)}})
+    forgetting.media_paths.extend(_strip_tickets(connection, reported))
     forgetting.count("reports kept without personal data", len(reported))
     # Photos they added to tickets they followed, their comments, their place among the followers.
-    theirs = await rows(session, TicketMedia, TicketMedia.added_by == user_id)
-    forgetting.media_paths.extend(item.path for item in theirs)
-    await session.execute(delete(TicketMedia).where(TicketMedia.added_by == user_id))
+    forgetting.media_paths.extend(connection.execute(_THEIR_MEDIA, person).scalars())
     forgetting.count("photos and voice notes", len(forgetting.media_paths))
-    await session.execute(update(TicketEvent).where(TicketEvent.actor_id == user_id, TicketEvent.kind.in_(TENANT_TEXT_EVENTS))
-                          .values(text=None))
-    await session.execute(update(TicketEvent).where(TicketEvent.actor_id == user_id).values(actor_id=None))
-    await delete_theirs(session, forgetting, TicketSubscriber.user_id, "me too")
-    # As staff: tickets filed for someone keep the fact, not the filer.
-    await unlink(session, user_id, Ticket.filed_by)
-    draft = await session.get(ReportDraft, user_id)
+    for statement, label in _THEIR_TRACES:
+        forget_with(connection, forgetting, statement, label)
+    draft = connection.execute(_DRAFT_GONE, person).first()
     if draft is not None:
         forgetting.media_paths.extend(_draft_media(draft))
-        await session.delete(draft)
         forgetting.count("drafts", 1)
-    await delete_theirs(session, forgetting, TicketPrompt.user_id)
-    await delete_theirs(session, forgetting, TicketDigest.user_id)
+    for statement in _LAST:
+        forget_with(connection, forgetting, statement)
 
 
 # --- retention
@@ -166,7 +197,7 @@ async def _count_closed(session: AsyncSession, cutoff: datetime) -> int:
 
 async def _purge_closed(session: AsyncSession, cutoff: datetime, now: datetime, limit: int) -> PurgeBatch:
     ids = list((await session.scalars(select(Ticket.id).where(*_closed_with_personal_data(cutoff)).limit(limit))).all())
-    return PurgeBatch(len(ids), tuple(await _strip_tickets(session, ids)))
+    return PurgeBatch(len(ids), tuple(await core_in_session(session, lambda connection: _strip_tickets(connection, ids))))
 
 
 async def _count_drafts(session: AsyncSession, cutoff: datetime) -> int:

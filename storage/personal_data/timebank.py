@@ -13,26 +13,33 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, or_, select, update
 
 from storage.models import (
     LedgerTransaction, TimeBankAccount, TimeBankContact, TimeBankExchange, TimeBankMessage, TimeBankPost,
     TimeBankPrompt, TimeBankReport, TimeBankThanks,
 )
 from storage.personal_data._helpers import (
-    delete_theirs, fields_blanked_when, how_many, record, rows, rows_deleted_when, rows_older_than, unlink,
+    fields_blanked_when, forget_with, how_many, listed, record, rows_deleted_when, rows_older_than, theirs, theirs_listed,
+    unlinked,
 )
 from storage.domain.privacy import Forgetting, PersonalDataSource, register
 
 
-async def _export(session: AsyncSession, user_id: int) -> dict[str, list[dict]]:
-    accounts = await rows(session, TimeBankAccount, TimeBankAccount.user_id == user_id, order=TimeBankAccount.id)
-    posts = await rows(session, TimeBankPost, TimeBankPost.user_id == user_id, order=TimeBankPost.id)
-    sent = await rows(session, TimeBankMessage, TimeBankMessage.sender_id == user_id, order=TimeBankMessage.id)
-    exchanges = await rows(session, TimeBankExchange,
-                           or_(TimeBankExchange.giver_id == user_id, TimeBankExchange.receiver_id == user_id),
-                           order=TimeBankExchange.id)
+_ACCOUNTS = theirs_listed(TimeBankAccount.user_id, order=TimeBankAccount.__table__.c.id)
+_POSTS = theirs_listed(TimeBankPost.user_id, order=TimeBankPost.__table__.c.id)
+_SENT = theirs_listed(TimeBankMessage.sender_id, order=TimeBankMessage.__table__.c.id)
+_EXCHANGES = (select(TimeBankExchange.__table__)
+              .where(or_(TimeBankExchange.__table__.c.giver_id == bindparam("person"),
+                         TimeBankExchange.__table__.c.receiver_id == bindparam("person")))
+              .order_by(TimeBankExchange.__table__.c.id))
+
+
+def _export(connection: Connection, user_id: int) -> dict[str, list[dict]]:
+    accounts = listed(connection, _ACCOUNTS, user_id)
+    posts = listed(connection, _POSTS, user_id)
+    sent = listed(connection, _SENT, user_id)
+    exchanges = listed(connection, _EXCHANGES, user_id)
     return {
         "time_bank_memberships": [
             {**record(account, "space_id", "status", "first_name", "estate_id", "languages", "digest", "created_at",
@@ -61,30 +68,37 @@ def _counts(user_id: ColumnElement[int]) -> dict[str, ColumnElement[int]]:
     }
 
 
-async def _forget(session: AsyncSession, forgetting: Forgetting) -> None:
-    user_id = forgetting.user_id
-    theirs = or_(TimeBankContact.asker_id == user_id, TimeBankContact.poster_id == user_id,
-                 TimeBankContact.post_id.in_(select(TimeBankPost.id).where(TimeBankPost.user_id == user_id)))
-    contacts = select(TimeBankContact.id).where(theirs)
-    exchanges = select(TimeBankExchange.id).where(TimeBankExchange.contact_id.in_(contacts))
+# Forgetting's statements, built once (storage/personal_data/_helpers.py).
+_accounts, _contacts, _posts, _exchanges = (TimeBankAccount.__table__, TimeBankContact.__table__, TimeBankPost.__table__,
+                                            TimeBankExchange.__table__)
+_thanks, _reports, _messages = TimeBankThanks.__table__, TimeBankReport.__table__, TimeBankMessage.__table__
+_person = bindparam("person")
+_theirs = or_(_contacts.c.asker_id == _person, _contacts.c.poster_id == _person,
+              _contacts.c.post_id.in_(select(_posts.c.id).where(_posts.c.user_id == _person)))
+_their_contacts = select(_contacts.c.id).where(_theirs)
+_their_exchanges = select(_exchanges.c.id).where(_exchanges.c.contact_id.in_(_their_contacts))
+_FORGET = (
     # Children first: SQLite and PostgreSQL would cascade, but saying it keeps the counts and the order plain.
-    await session.execute(delete(TimeBankThanks).where(
-        or_(TimeBankThanks.exchange_id.in_(exchanges), TimeBankThanks.user_id == user_id)))
-    await session.execute(delete(TimeBankReport).where(or_(
-        TimeBankReport.contact_id.in_(contacts), TimeBankReport.reporter_id == user_id,
-        TimeBankReport.reported_id == user_id)))
-    forgetting.count("time bank exchanges", (await session.execute(
-        delete(TimeBankExchange).where(TimeBankExchange.contact_id.in_(contacts)))).rowcount)
-    await session.execute(delete(TimeBankMessage).where(TimeBankMessage.contact_id.in_(contacts)))
-    forgetting.count("time bank conversations", (await session.execute(delete(TimeBankContact).where(theirs))).rowcount)
-    await delete_theirs(session, forgetting, TimeBankPost.user_id, "time bank posts")
-    await delete_theirs(session, forgetting, TimeBankPrompt.user_id)
-    forgetting.count("time bank memberships", (await session.execute(
-        update(TimeBankAccount).where(TimeBankAccount.user_id == user_id)
-        .values(user_id=None, status="forgotten", first_name="", estate_id=None, languages="", digest=False))).rowcount)
+    (delete(_thanks).where(or_(_thanks.c.exchange_id.in_(_their_exchanges), _thanks.c.user_id == _person)), None),
+    (delete(_reports).where(or_(_reports.c.contact_id.in_(_their_contacts), _reports.c.reporter_id == _person,
+                                _reports.c.reported_id == _person)), None),
+    (delete(_exchanges).where(_exchanges.c.contact_id.in_(_their_contacts)), "time bank exchanges"),
+    (delete(_messages).where(_messages.c.contact_id.in_(_their_contacts)), None),
+    (delete(_contacts).where(_theirs), "time bank conversations"),
+    (theirs(TimeBankPost.user_id), "time bank posts"),
+    (theirs(TimeBankPrompt.user_id), None),
+    (update(_accounts).where(_accounts.c.user_id == _person)
+     .values(user_id=None, status="forgotten", first_name="", estate_id=None, languages="", digest=False),
+     "time bank memberships"),
     # What they did as an operator stays, without who.
-    await unlink(session, user_id, TimeBankAccount.decided_by, LedgerTransaction.created_by, TimeBankPost.decided_by,
-                 TimeBankContact.ended_by, TimeBankReport.closed_by)
+    *((unlinked(column), None) for column in (TimeBankAccount.decided_by, LedgerTransaction.created_by,
+                                               TimeBankPost.decided_by, TimeBankContact.ended_by, TimeBankReport.closed_by)),
+)
+
+
+def _forget(connection: Connection, forgetting: Forgetting) -> None:
+    for statement, label in _FORGET:
+        forget_with(connection, forgetting, statement, label)
 
 
 def _conversation_over(cutoff: datetime) -> ColumnElement[bool]:

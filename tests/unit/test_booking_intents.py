@@ -4,7 +4,9 @@ seats left and bookings already held."""
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
+
+import pytest
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,7 +14,8 @@ from sqlalchemy import delete, func, select
 
 from storage.domain import booking_intents, bookings
 from storage.domain.booking_intents import AskPhone, AtLimit, Booked, Full, JustFilled, SlotGone, SlotRequest, ToConfirm
-from storage.models import Booking, BookingContact, BookingPrompt, OutboxMessage
+from storage.domain.bookings import Reason, Refused
+from storage.models import Booking, BookingContact, BookingPrompt, OutboxMessage, SlotCounter
 from storage.content import WeeklySlotRule
 from tests.unit.test_bookings import MONDAY, ROME, TUESDAY, add_users, at, book, make_rules, make_service, make_space
 
@@ -139,3 +142,52 @@ async def test_offer_and_confirm_agree_on_every_combination_of_phone_seats_and_l
         assert isinstance(confirmed, Booked) and confirmed.fresh and await reminders_of(db, confirmed.booking.id)
     taken = await db.read_now(lambda connection: bookings.seats_taken(connection, service.id, [start]).get(start, 0))
     assert taken == len(others) + (1 if isinstance(confirmed, Booked) else 0) <= seats
+
+
+COURSE_DAYS = (TUESDAY, TUESDAY + timedelta(days=1), TUESDAY + timedelta(days=2))
+
+
+def course_service():  # type: ignore[no-untyped-def]
+    return make_service(make_rules(schedule=[WeeklySlotRule(days=(1, 2, 3), start=time(10), end=time(10, 30), slot_minutes=30, seats=1)],
+                                   max_active_per_tenant=8))
+
+
+async def join_course(db, service, user_id=TENANT):  # type: ignore[no-untyped-def]
+    starts = [datetime.combine(day, time(10)) for day in COURSE_DAYS]  # local, as the programme gives them
+    return await booking_intents.join_course(db, service, make_space(), starts, user_id=user_id, chat_id=user_id,
+                                             name=f"Tenant {user_id}", language="it", now=MONDAY, tz=ROME,
+                                             reminder_params=reminder)
+
+
+async def test_a_course_is_joined_in_every_session_or_in_none_and_left_as_one_by_one(db):
+    service = course_service()
+    await add_users(db, TENANT, 2)
+    await book(db, service, at(COURSE_DAYS[2], 10), 2)  # the last session's one seat is taken
+    with pytest.raises(Refused) as refused:
+        await join_course(db, service)
+    assert refused.value.reason is Reason.FULL
+    async with db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(Booking).where(Booking.user_id == TENANT)) == 0
+        assert await session.scalar(select(func.count()).select_from(OutboxMessage)) == 0, "no reminder of a booking rolled back"
+    async with db.write() as session:  # the other tenant's seat is free again
+        await session.execute(delete(Booking))
+        await session.execute(SlotCounter.__table__.update().values(taken=0))
+
+    joined = await join_course(db, service)
+    assert [booking.slot_start for booking in joined] == [at(day, 10) for day in COURSE_DAYS]
+    for booking in joined:
+        assert {(row.params["text"], row.chat_id) for row in await reminders_of(db, booking.id)} == {(f"promemoria {booking.code}", TENANT)}
+        assert len(await reminders_of(db, booking.id)) == 2
+    with pytest.raises(Refused) as refused:
+        await join_course(db, service)
+    assert refused.value.reason is Reason.ALREADY_BOOKED
+
+    # Leaving on Monday at 11: the Tuesday session is within the 24 h deadline and stays; the others go.
+    async with db.write() as session:
+        left = await bookings.leave_course(session, TENANT, service.id, MONDAY + timedelta(hours=3), service.booking)
+    assert [cancellation.booking.slot_start for cancellation in left] == [at(day, 10) for day in COURSE_DAYS[1:]]
+    assert all(c.booking.status == "cancelled" and c.booking.cancelled_by == TENANT and c.offer is None for c in left)
+    async with db.read() as session:
+        taken = dict((await session.execute(select(SlotCounter.slot_start, SlotCounter.taken))).all())
+        assert await bookings.active_for_service(session, TENANT, service.id) != []
+    assert taken == {at(COURSE_DAYS[0], 10): 1, at(COURSE_DAYS[1], 10): 0, at(COURSE_DAYS[2], 10): 0}

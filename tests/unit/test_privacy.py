@@ -245,13 +245,46 @@ async def test_the_my_data_screens_numbers_are_the_lengths_of_the_copys_sections
     assert await privacy.count_sections(db, 1) == {} == await privacy.collect(db, 1)
 
 
+async def test_forgetting_someone_in_every_source_removes_what_it_always_did(db, clock, sample_content, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Forgetting runs every source's prebuilt Core statements on one connection; what it removes, strips and counts
+    is pinned to what the ORM version did for the same person (the same counts, the same rows left behind)."""
+    await _amal_in_every_source(db, clock, sample_content, tmp_path / "media")
+    assert await privacy.forget(db, AMAL, clock.now(), tmp_path / "media", dry_run=True) == FORGOTTEN
+    counts = await privacy.forget(db, AMAL, clock.now(), tmp_path / "media")
+    assert counts == FORGOTTEN
+    # Her look at someone's data stays until its retention ends, as proof (storage/personal_data/audit.py).
+    assert list(await privacy.collect(db, AMAL)) == ["audit"] and await privacy.count_sections(db, AMAL) == {"audit": 1}
+    assert await traces_of(db, AMAL, PHONE, "Amal") == [f"audit_records.actor_id = {AMAL}"]
+    left = {}
+    async with db.read() as session:
+        for table in Base.metadata.sorted_tables:
+            left[table.name] = await session.scalar(select(func.count()).select_from(table))
+    assert {table: rows for table, rows in left.items() if rows} == {
+        "audit_records": 2, "feedback": 1, "invites": 3, "outbox": 3, "slot_counters": 1, "tb_accounts": 2, "tb_posts": 1,
+        "tenant_homes": 1, "ticket_counters": 1, "ticket_events": 5, "tickets": 2, "users": 2}
+    async with db.read() as session:
+        emptied = {(row.kind, row.status) for row in (await session.scalars(select(OutboxMessage))).all() if row.params == {}}
+        accounts = {row.status for row in (await session.scalars(select(TimeBankAccount))).all()}
+    assert emptied == {("alert", "dropped"), ("comment", "dropped")}, "the messages quoting her, stopped and emptied"
+    assert accounts == {"forgotten", "active"}, "her account stays, as nobody's: the ledger adds up"
+
+
+FORGOTTEN = {
+    "audit records kept until their retention ends": 1, "bookings": 1, "drafts": 2, "follows": 2, "guide questions": 1,
+    "guides": 2, "home": 1, "job interests": 1, "me too": 1, "messages": 1, "notices not sent": 1,
+    "notices received": 1, "opinions": 2, "phone numbers": 1, "photos and voice notes": 2, "profile": 1,
+    "reports kept without personal data": 1, "roles": 1, "time bank conversations": 2, "time bank exchanges": 2,
+    "time bank memberships": 1, "time bank posts": 1, "waitlist": 1,
+}
+
+
 def test_a_source_with_an_export_counts_its_sections() -> None:
     with pytest.raises(ValueError, match="counts"):
         privacy.register(privacy.PersonalDataSource(name="test_exports_without_counts", person_columns={},
                                                     forget=_forget_nothing, export=_export_nothing))
 
 
-async def _forget_nothing(session, forgetting) -> None:  # type: ignore[no-untyped-def]
+def _forget_nothing(connection, forgetting) -> None:  # type: ignore[no-untyped-def]
     return None
 
 

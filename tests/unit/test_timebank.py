@@ -132,6 +132,28 @@ async def test_joining_twice_is_refused_and_starting_credit_is_paid_once(db, sam
     await assert_ledger_sound(db)
 
 
+async def test_the_accounts_shown_after_a_move_carry_the_balance_it_left(db, sample_content):
+    """Joining, approving and adjusting move hours as Core statements; what the caller gets back, and an account the
+    session already held, show the balance after the move (the ORM's UPDATE used to keep them in step)."""
+    from storage.models import TimeBankAccount
+
+    starting = {space: sample_content.spaces[space].time_bank.starting_quarters for space in (SPACE, FREE_SPACE)}
+    await add_users(db, 10, 11)
+    async with db.write() as session:
+        free = await tb.join(session, sample_content, FREE_SPACE, 10, first_name="Amal", estate_id=None, language="ar", now=NOW)
+        pending = await tb.join(session, sample_content, SPACE, 11, first_name="Rosa", estate_id=None, language="it", now=NOW)
+    assert (free.active, free.account.status, free.account.balance) == (True, "active", starting[FREE_SPACE])
+    assert (pending.active, pending.account.balance) == (False, 0)
+    async with db.write() as session:
+        approved = await tb.decide_member(session, sample_content, OPERATOR, SPACE, pending.account.id, "approve", 1, NOW)
+        assert (approved.status, approved.balance, approved.decided_by) == ("active", starting[SPACE], 1)
+        held = await session.get(TimeBankAccount, free.account.id)
+        await tb.adjust(session, sample_content, OPERATOR, FREE_SPACE, free.account.id, 3, "festa", 1, NOW)
+        assert held.balance == starting[FREE_SPACE] + 3
+    assert await balance(db, free.account.id) == starting[FREE_SPACE] + 3
+    await assert_ledger_sound(db)
+
+
 async def test_concurrent_approvals_and_adjustments_pay_the_starting_credit_once(db, sample_content):
     await add_users(db, 13)
     async with db.write() as session:
