@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from telegram import Bot, Update
@@ -110,6 +111,13 @@ def test_a_press_parsed_directly_is_the_update_ptb_would_build(update, timezone)
     assert ours.to_dict() == ptb.to_dict()
     mine, theirs = ours.callback_query.message, ptb.callback_query.message
     assert type(mine) is type(theirs) and mine.api_kwargs == theirs.api_kwargs
+    # The pressed message is built attribute by attribute (bot.ui._pressed_message): every one as PTB's.
+    slots = {slot for cls in type(mine).__mro__[:-1] for slot in getattr(cls, "__slots__", ())}
+    assert {slot: getattr(mine, slot) for slot in slots if slot != "_bot"} == \
+        {slot: getattr(theirs, slot) for slot in slots if slot != "_bot"}
+    assert mine == theirs and hash(mine) == hash(theirs)
+    with pytest.raises(AttributeError):
+        mine.text = "changed"  # frozen, as PTB leaves it
     assert (mine.date, mine.edit_date) == (theirs.date, theirs.edit_date) and mine.date.tzinfo == theirs.date.tzinfo
     assert ours.get_bot() is bot and ours.callback_query.get_bot() is bot and mine.get_bot() is bot
     assert mine.chat.get_bot() is bot and ours.callback_query.from_user.get_bot() is bot
