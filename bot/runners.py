@@ -12,6 +12,7 @@ import signal
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from telegram.ext import Application
@@ -133,7 +134,7 @@ class BotService:
             return web.Response(status=403, text="wrong secret token")
         try:
             body = await request.text()  # stored as it came, not serialised again (bot/inbox.py)
-            data = json.loads(body)
+            data = _parse_update_json(body)
         except ValueError:
             return web.Response(status=400, text="not JSON")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
@@ -178,6 +179,15 @@ class BotService:
         if self.runtime is not None:
             await self.runtime.db.dispose()
             self.runtime = None
+
+
+def _parse_update_json(body: str) -> object:
+    """orjson (~4 times faster on an update); what it refuses and json takes (an escaped lone surrogate in a
+    text, NaN) goes to json, which raises ValueError for what is not JSON at all."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 # Collections of the youngest objects: after every 20,000 new container objects instead of Python's 700. An update

@@ -81,3 +81,18 @@ def test_without_info_on_the_access_logger_aiohttp_neither_times_nor_formats_a_r
         assert runners.AccessLogger(logger, "").enabled
     finally:
         logger.setLevel(before)
+
+
+@pytest.mark.parametrize("body", ['{"update_id": 7, "message": {"text": "Ciao è 🏠"}}',
+                                  # orjson refuses an escaped lone surrogate; json takes it
+                                  '{"update_id": 7, "message": {"text": "half a pair \\ud83c"}}'])
+def test_a_webhook_body_is_read_as_json_would_read_it(body: str):
+    import json
+
+    assert runners._parse_update_json(body) == json.loads(body)
+
+
+@pytest.mark.parametrize("body", ["", "not json", '{"update_id": 7', "\x00"])
+def test_a_webhook_body_that_is_not_json_is_a_value_error(body: str):
+    with pytest.raises(ValueError):
+        runners._parse_update_json(body)
