@@ -114,3 +114,21 @@ def test_the_ics_of_a_recurring_activity_carries_its_rule_and_exceptions(sample_
     assert event["rrule"]["FREQ"] == ["WEEKLY"] and event["rrule"]["BYDAY"] == ["TU"]
     assert len(event["exdate"]) == len(item.exceptions) if isinstance(event["exdate"], list) else True
     assert calendar.walk("VTIMEZONE"), "the time zone travels with the file"
+
+
+
+def test_the_ics_is_the_file_the_library_makes_with_its_own_timezones(sample_content, monkeypatch):
+    import handlers.whats_on as whats_on
+
+    now = datetime(2026, 12, 7, 9, 0)
+    items = [item for item in sample_content.programme.items.values() if item.kind != "jobs"]
+    ours = [calendar_file(item, sample_content, "Europe/Rome", "it", now) for item in items]
+
+    class AddsItsOwnTimezones(Calendar):
+        def to_ical(self, sorted: bool = True) -> bytes:
+            assert self.subcomponents.pop(0).name == "VTIMEZONE"  # the cached one, put first by calendar_file
+            self.add_missing_timezones()  # built again by the library, in the same place
+            return super().to_ical(sorted)
+
+    monkeypatch.setattr(whats_on, "Calendar", AddsItsOwnTimezones)
+    assert [calendar_file(item, sample_content, "Europe/Rome", "it", now) for item in items] == ours
