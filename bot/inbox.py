@@ -193,6 +193,8 @@ class InboxDispatcher:
                 if min(waiting) != update_id or (leftovers and leftovers[0].update_id < update_id):
                     await asyncio.sleep(TURN_POLL_FIRST)
                     continue
+                if self.writer.take_clear(update_id):  # no other instance held this chat when it was stored
+                    return
                 if not await inbox.older_pending_elsewhere(self.rt.db, chat_id, update_id, self.owner):
                     return
                 await asyncio.sleep(pause)
