@@ -58,7 +58,7 @@ _PENDING_ELSEWHERE = (
 )
 _MARK_HANDLED = (
     update(INBOX).where(INBOX.c.update_id == bindparam("handled_id"))
-    .values(handled_at=bindparam("handled_at"), payload={}, lease_until=None)
+    .values(handled_at=bindparam("handled_at"), payload={}, lease_until=None, chat_id=0)
 )
 
 
@@ -77,7 +77,7 @@ _SQLITE_STORE = (
     "INSERT INTO inbox (update_id, chat_id, payload, received_at, owner, lease_until, handled_at) "
     "VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (update_id) DO NOTHING"
 )
-_SQLITE_MARK = "UPDATE inbox SET handled_at = ?, payload = ?, lease_until = NULL WHERE update_id = ?"
+_SQLITE_MARK = "UPDATE inbox SET handled_at = ?, payload = ?, lease_until = NULL, chat_id = 0 WHERE update_id = ?"
 
 
 def _json_text(payload: dict) -> str:
@@ -333,8 +333,8 @@ async def renew(db: Database, owner: str, now: datetime) -> None:
 
 
 async def mark_handled(db: Database, update_id: int, now: datetime) -> None:
-    """Handled: what the person sent is forgotten here (an anonymous comment must not stay beside its author's id);
-    the id stays a day, to recognise the update if Telegram delivers it again."""
+    """Handled: what the person sent and whose chat it was are forgotten here (an anonymous comment must not stay
+    beside its author's id); the update's id stays a day, to recognise it if Telegram delivers it again."""
     async with db.write() as session:
         connection = await session.connection()
         await connection.execute(_MARK_HANDLED, {"handled_id": update_id, "handled_at": now})

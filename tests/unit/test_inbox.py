@@ -65,16 +65,19 @@ async def test_handled_updates_are_purged_after_a_day_and_pending_ones_never(db)
 
 
 async def test_forgetting_a_person_leaves_no_row_with_their_id_once_their_updates_are_marked(db, tmp_path):
-    """The Forget me update is still being handled while the person is forgotten: it loses the chat id and is
-    still marked handled (then empty); the person's handled rows go at once; other chats are untouched."""
+    """A handled row names nobody (payload emptied, chat 0), so forgetting leaves it to the purge; the Forget me
+    update is still being handled while the person is forgotten: it loses the chat id and is still marked handled
+    (then empty); other chats are untouched."""
     await inbox.store(db, [text_update(20, 42, "prima"), pressed(21, 42), text_update(22, 7)], NOW, ME)
     await inbox.mark_handled(db, 20, NOW)
+    async with db.read() as session:
+        assert (await session.get(InboxUpdate, 20)).chat_id == 0  # handled: nobody's any more
     await privacy.forget(db, 42, NOW, tmp_path)  # while update 21 is being handled
     await inbox.mark_handled(db, 21, NOW)
     async with db.read() as session:
         rows = {row.update_id: row for row in (await session.scalars(select(InboxUpdate))).all()}
-    assert sorted(rows) == [21, 22]
-    assert (rows[21].chat_id, rows[21].payload) == (0, {}) and rows[21].handled_at is not None
+    assert sorted(rows) == [20, 21, 22]
+    assert all((rows[n].chat_id, rows[n].payload) == (0, {}) and rows[n].handled_at is not None for n in (20, 21))
     assert rows[22].chat_id == 7 and rows[22].handled_at is None
     assert await traces_of(db, 42) == []
 
