@@ -172,6 +172,8 @@ async def dump(bot: RunningBot, presser: int) -> dict[str, set]:
                     continue  # their own rows, and the notice they start writing
                 if table.name in ("announced_items", "leases"):
                     continue  # the bot's own bookkeeping on its own schedule: items announced, leases renewed
+                if table.name == "inbox" and row["handled_at"] is not None and row["chat_id"] == 0:
+                    continue  # the presser's own updates, handled: a handled row names nobody any more
                 if (table.name == "tb_accounts" and row["status"] == "bank" or table.name == "tb_transactions"
                         and row["id"] in credited or table.name == "tb_entries" and row["transaction_id"] in credited):
                     continue
