@@ -23,6 +23,7 @@ import asyncio
 import functools
 import io
 import ssl
+from collections import deque
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -503,10 +504,12 @@ class _KeptConnection(asyncio.Protocol):
 
 
 class _KeptConnections:
-    """Idle keep-alive connections by origin; the most recently used first (the least likely to be closed)."""
+    """Idle keep-alive connections by origin, oldest first: a call takes the most recently used (the least likely
+    to be closed), and each connection given back closes those idle for _KEEPALIVE_SECONDS, so a burst's
+    connections do not stay open for ever once the load is back to a few calls at a time."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None) -> None:
-        self._idle: dict[tuple[str, str, int], list[_KeptConnection]] = {}
+        self._idle: dict[tuple[str, str, int], deque[_KeptConnection]] = {}
         self._ssl_context = ssl_context
 
     async def call(self, origin: tuple[str, str, int], request: bytes, connect_timeout: float | None,
@@ -527,8 +530,11 @@ class _KeptConnections:
             if timer is not None:
                 timer.cancel()
             if answered and connection.keep_alive and not connection.closed:
-                connection.idle_since = loop.time()
-                self._idle.setdefault(origin, []).append(connection)
+                now = connection.idle_since = loop.time()
+                idle = self._idle.setdefault(origin, deque())
+                idle.append(connection)
+                while idle[0].closed or now - idle[0].idle_since >= _KEEPALIVE_SECONDS:
+                    idle.popleft().close()
             else:  # late, cancelled, broken or closing: whatever arrives next would belong to no call
                 connection.close()
 

@@ -268,3 +268,29 @@ async def test_https_with_the_servers_certificate_checked(self_signed: tuple[Pat
                 await call(request, f"https://127.0.0.1:{port}")
     finally:
         await runner.cleanup()
+
+
+async def test_connections_idle_past_the_keepalive_are_closed_when_one_is_given_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import telegram_http
+
+    monkeypatch.setattr(telegram_http, "_KEEPALIVE_SECONDS", 2.0)
+    closed_by_client: list[int] = []
+
+    async def slow_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = len(connections)
+        try:
+            while True:
+                await read_request(reader)
+                await asyncio.sleep(0.02)
+                writer.write(ok_bytes("ok"))
+        except asyncio.IncompleteReadError:
+            closed_by_client.append(number)  # the client dropped this connection
+
+    async with raw_server(slow_echo) as (root_url, connections), TelegramRequest() as request:
+        assert await asyncio.gather(*(call(request, root_url) for _ in range(4))) == ["ok"] * 4  # a burst: 4 kept
+        for _ in range(2):  # then one call at a time, each taking the newest connection (the others only age)
+            await asyncio.sleep(1.2)
+            assert await call(request, root_url) == "ok"
+        await asyncio.sleep(0.05)
+        # The second one given back found the other three idle 2.4 s (> 2): closed; the one in use stays.
+        assert len(closed_by_client) == 3 and len(connections) == 4
