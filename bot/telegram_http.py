@@ -290,6 +290,13 @@ class AiohttpRequest(BaseRequest):
             self._pool_slots = asyncio.Semaphore(self._connection_pool_size)
         return self._session, self._pool_slots
 
+    def _given_or_own(self, read_timeout: ODVInput[float], connect_timeout: ODVInput[float],
+                      pool_timeout: ODVInput[float]) -> tuple[float | None, float | None, float | None]:
+        """The call's read, connect and pool timeouts, this instance's where the call leaves PTB's default."""
+        return (self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout,
+                self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout,
+                self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout)
+
     async def do_request(
         self,
         url: str,
@@ -304,12 +311,7 @@ class AiohttpRequest(BaseRequest):
         session, pool_slots = self._open_session()
         uploads_files = request_data is not None and request_data.contains_files
 
-        if isinstance(read_timeout, DefaultValue):
-            read_timeout = self._read_timeout
-        if isinstance(connect_timeout, DefaultValue):
-            connect_timeout = self._connect_timeout
-        if isinstance(pool_timeout, DefaultValue):
-            pool_timeout = self._pool_timeout
+        read_timeout, connect_timeout, pool_timeout = self._given_or_own(read_timeout, connect_timeout, pool_timeout)
         if isinstance(write_timeout, DefaultValue):
             write_timeout = self._media_write_timeout if uploads_files else self._write_timeout
 
@@ -622,12 +624,7 @@ class TelegramRequest(AiohttpRequest):
         _session, pool_slots = self._open_session()
         if self._kept is None:
             self._kept = _KeptConnections(self._ssl_context)
-        if isinstance(read_timeout, DefaultValue):
-            read_timeout = self._read_timeout
-        if isinstance(connect_timeout, DefaultValue):
-            connect_timeout = self._connect_timeout
-        if isinstance(pool_timeout, DefaultValue):
-            pool_timeout = self._pool_timeout
+        read_timeout, connect_timeout, pool_timeout = self._given_or_own(read_timeout, connect_timeout, pool_timeout)
         origin, head = _lean_target(url, self.USER_AGENT)
         request = b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
 
