@@ -417,11 +417,6 @@ def live_booking(connection: Connection, user_id: int, service_id: str, slot_sta
         _LIVE_BOOKING, {"user_id": user_id, "service_id": service_id, "slot_start": slot_start}).first()
 
 
-async def book(session: AsyncSession, **request: Any) -> Booking:
-    """book_on in the session's transaction (the arguments are book_on's)."""
-    return await core_in_session(session, lambda connection: book_on(connection, **request))
-
-
 def book_on(
     connection: Connection, *, service: Service, space: Space, start: datetime, user_id: int, chat_id: int, name: str,
     phone: str | None, language: str, now: datetime, tz: ZoneInfo,

@@ -63,11 +63,10 @@ async def add_users(db, *user_ids: int) -> None:  # type: ignore[no-untyped-def]
 
 
 async def book(db, service: Service, start: datetime, user_id: int, now: datetime = MONDAY) -> Booking:  # type: ignore[no-untyped-def]
-    async with db.write() as session:
-        return await bookings.book(
-            session, service=service, space=make_space(), start=start, user_id=user_id, chat_id=user_id,
-            name=f"Tenant {user_id}", phone=None, language="it", now=now, tz=ROME,
-        )
+    return await db.write_now(lambda connection: bookings.book_on(
+        connection, service=service, space=make_space(), start=start, user_id=user_id, chat_id=user_id,
+        name=f"Tenant {user_id}", phone=None, language="it", now=now, tz=ROME,
+    ))
 
 
 async def tuesday_booking(db) -> tuple[Service, Booking]:  # type: ignore[no-untyped-def]

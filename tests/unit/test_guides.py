@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bot.config import Retention
 from bot.i18n import translator
 from handlers.privacy import copy_as_text
+from storage.db import core_in_session
 from storage.domain import bookings, guides, privacy, users
 from storage.domain.guides import GuideRefused, Refusal, Result, Stuck
 from storage.models import GuidePrompt, GuideQuestion, GuideRun, GuideStuck
@@ -80,9 +81,9 @@ async def test_the_stuck_step_travels_with_the_help_desk_booking(db, clock, peop
         assert isinstance(stuck, Stuck) and [service.id for service in stuck.desks] == ["omero-digital-desk"]
         await guides.stuck(session, TENANT, pagopa, 3, "ar", clock.now(), sample_content, None)  # counted once
         assert await guides.choose_desk(session, TENANT, pagopa, 3, desk, clock.now())
-        booking = await bookings.book(session, service=desk, space=space, start=datetime(2027, 3, 2, 10, 0, tzinfo=ROME),
-                                      user_id=TENANT, chat_id=TENANT, name="Amal", phone=None, language="ar",
-                                      now=clock.now(), tz=ROME)
+        booking = await core_in_session(session, lambda connection: bookings.book_on(
+            connection, service=desk, space=space, start=datetime(2027, 3, 2, 10, 0, tzinfo=ROME), user_id=TENANT,
+            chat_id=TENANT, name="Amal", phone=None, language="ar", now=clock.now(), tz=ROME))
         assert await session.scalar(select(func.count()).select_from(GuideStuck)) == 1
         notes = await guides.notes_for_bookings(session, [booking.id])
     assert notes == {booking.id: guides.DeskNote("pagopa", 3)}
