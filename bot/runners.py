@@ -25,13 +25,15 @@ from bot.config import Settings
 from bot.inbox import InboxDispatcher, InboxPoller, instance_name
 from bot.leases import LeaseKeeper
 from bot.runtime import Runtime
-from bot.webhook_answers import AnswersInResponse
+from bot.webhook_answers import JSON_CONTENT_TYPE, AnswersInResponse
+from bot.webhook_http import WebhookReply, WebhookSite
 from storage.content import ContentStore
 from storage.db import Database, upgrade
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+MAX_REQUEST_BYTES = 2 * 1024 * 1024  # a request body the HTTP server reads (an update is a few KB)
 # Features add their HTTP endpoints (e.g. Open311) here: functions that add routes to the service's web app.
 HTTP_ROUTES: list[Callable[[web.Application, Runtime], None]] = [open311_http.add_routes]
 
@@ -116,44 +118,60 @@ class BotService:
         if self.webhook or settings.listen_explicit:
             self._site_runner = web.AppRunner(self.web_app(), access_log_class=AccessLogger)
             await self._site_runner.setup()
-            await web.TCPSite(self._site_runner, settings.listen_host, settings.listen_port).start()
+            if self.webhook and settings.webhook_url:  # Telegram's POSTs read without aiohttp's layers
+                site: web.BaseSite = WebhookSite(
+                    self._site_runner, settings.listen_host, settings.listen_port, path=self._webhook_path(),
+                    take_update=self.take_webhook_update, max_body=MAX_REQUEST_BYTES)
+            else:
+                site = web.TCPSite(self._site_runner, settings.listen_host, settings.listen_port)
+            await site.start()
             log.info("listening on http://%s:%s", settings.listen_host, settings.listen_port)
 
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=2 * 1024 * 1024)
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         app.router.add_get("/healthz", healthz)
         if self.webhook and self.settings.webhook_url:
-            app.router.add_post(urlsplit(self.settings.webhook_url).path or "/", self._receive_update)
+            app.router.add_post(self._webhook_path(), self._receive_update)
         for add_routes in HTTP_ROUTES:
             add_routes(app, self.runtime)
         return app
 
+    def _webhook_path(self) -> str:
+        return urlsplit(self.settings.webhook_url).path or "/"
+
     async def _receive_update(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
-        if not hmac.compare_digest(given, (self.settings.webhook_secret or "").encode()):
-            return web.Response(status=403, text="wrong secret token")
+        """The webhook's route, for the connections aiohttp serves (bot/webhook_http.py)."""
+        reply = await self.take_webhook_update(request.headers.get(SECRET_HEADER, "").encode(), await request.read())
+        return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type.decode()})
+
+    async def take_webhook_update(self, secret: bytes, body: bytes) -> WebhookReply:
+        """A webhook POST, whichever server read it: stored, then 200 (carrying the button's answer when it comes in
+        time); 403 for a wrong secret, 400 for what is not an update, 503 if it could not be stored (Telegram sends
+        it again)."""
+        if not hmac.compare_digest(secret, (self.settings.webhook_secret or "").encode()):
+            return WebhookReply(403, b"wrong secret token")
         try:
-            body = await request.text()  # stored as it came, not serialised again (bot/inbox.py)
-            data = _parse_update_json(body)
-        except ValueError:
-            return web.Response(status=400, text="not JSON")
+            text = body.decode()  # stored as it came, not serialised again (bot/inbox.py)
+            data = _parse_update_json(text)
+        except ValueError:  # UnicodeDecodeError included
+            return WebhookReply(400, b"not JSON")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return web.Response(status=400, text="not an update")
+            return WebhookReply(400, b"not an update")
         query = data.get("callback_query")
         query_id = query.get("id") if self._answers is not None and isinstance(query, dict) else None
         answer = self._answers.expect(query_id) if isinstance(query_id, str) else None
         try:
-            await self.inbox.receive([data], [body])
+            await self.inbox.receive([data], [text])
         except Exception:  # not stored: Telegram keeps the update and sends it again
             if answer is not None:
                 self._answers.forget(query_id)
             log.exception("could not store update %s", data["update_id"])
-            return web.Response(status=503, text="not stored, send it again")
+            return WebhookReply(503, b"not stored, send it again")
         if answer is not None:  # stored: the 200 may now wait a little for the button's answer
-            response = await self._answers.response(query_id, answer)
-            if response is not None:
-                return response
-        return web.Response(text="ok")
+            carried = await self._answers.response(query_id, answer)
+            if carried is not None:
+                return WebhookReply(200, carried, JSON_CONTENT_TYPE)
+        return WebhookReply(200, b"ok")
 
     async def stop(self) -> None:
         """Stop taking updates, finish those in hand, flush the outbox, close connections."""

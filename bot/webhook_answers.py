@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from aiohttp import web
+import orjson
 
 # Seconds the 200 of a pressed button waits for the handler's answer: one of Telegram's 40 connections is held
 # meanwhile, so not much longer than a handler takes under load.
 CALLBACK_ANSWER_HOLD = 1.0
+JSON_CONTENT_TYPE = b"application/json"
 ANSWER_FIELDS = ("text", "show_alert", "url", "cache_time")  # answerCallbackQuery's, in PTB's positional order
 
 
@@ -45,11 +46,11 @@ class AnswersInResponse:
         future.set_result({name: value for name, value in values.items() if value is not None})
         return True
 
-    async def response(self, query_id: str, future: asyncio.Future[dict[str, Any]]) -> web.Response | None:
-        """The webhook's response carrying the answer, or None if the handler has not answered in time (it will
-        answer with a call)."""
+    async def response(self, query_id: str, future: asyncio.Future[dict[str, Any]]) -> bytes | None:
+        """The webhook's response body (JSON) carrying the answer, or None if the handler has not answered in time
+        (it will answer with a call)."""
         await asyncio.wait({future}, timeout=CALLBACK_ANSWER_HOLD)
         if not future.done():
             self.forget(query_id)
             return None
-        return web.json_response({"method": "answerCallbackQuery", "callback_query_id": query_id, **future.result()})
+        return orjson.dumps({"method": "answerCallbackQuery", "callback_query_id": query_id, **future.result()})
