@@ -10,6 +10,8 @@ import json
 import logging
 import signal
 from collections.abc import Callable
+from functools import partial
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import orjson
@@ -72,6 +74,8 @@ class BotService:
         # run of `qcbot bench load`.
         self.answers_in_response = answers_in_response
         self._answers: AnswersInResponse | None = None
+        self._taken: list[_TakenUpdate] = []  # webhook updates read in this turn of the loop, stored at the next
+        self._storing: set[asyncio.Task] = set()
         self.clock = clock or Clock()
         self.webhook = settings.uses_webhook if webhook is None else webhook
         self.runtime: Runtime | None = None
@@ -141,37 +145,51 @@ class BotService:
 
     async def _receive_update(self, request: web.Request) -> web.Response:
         """The webhook's route, for the connections aiohttp serves (bot/webhook_http.py)."""
-        reply = await self.take_webhook_update(request.headers.get(SECRET_HEADER, "").encode(), await request.read())
+        replied: asyncio.Future[WebhookReply] = asyncio.get_running_loop().create_future()
+        self.take_webhook_update(request.headers.get(SECRET_HEADER, "").encode(), await request.read(),
+                                 replied.set_result)
+        reply = await replied
         return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type.decode()})
 
-    async def take_webhook_update(self, secret: bytes, body: bytes) -> WebhookReply:
-        """A webhook POST, whichever server read it: stored, then 200 (carrying the button's answer when it comes in
-        time); 403 for a wrong secret, 400 for what is not an update, 503 if it could not be stored (Telegram sends
-        it again)."""
+    def take_webhook_update(self, secret: bytes, body: bytes, reply: Callable[[WebhookReply], None]) -> None:
+        """A webhook POST, whichever server read it; `reply` is called once: 200 once the update is stored (carrying
+        the button's answer when it comes in time), 403 for a wrong secret, 400 for what is not an update, 503 if it
+        could not be stored (Telegram sends it again). The updates taken in one turn of the event loop are stored
+        together, in one transaction, at the next turn: when a lone update's task would have stored it."""
         if not hmac.compare_digest(secret, (self.settings.webhook_secret or "").encode()):
-            return WebhookReply(403, b"wrong secret token")
+            return reply(WebhookReply(403, b"wrong secret token"))
         try:
             text = body.decode()  # stored as it came, not serialised again (bot/inbox.py)
             data = _parse_update_json(text)
         except ValueError:  # UnicodeDecodeError included
-            return WebhookReply(400, b"not JSON")
+            return reply(WebhookReply(400, b"not JSON"))
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            return WebhookReply(400, b"not an update")
+            return reply(WebhookReply(400, b"not an update"))
         query = data.get("callback_query")
         query_id = query.get("id") if self._answers is not None and isinstance(query, dict) else None
         answer = self._answers.expect(query_id) if isinstance(query_id, str) else None
+        self._taken.append(_TakenUpdate(data, text, reply, query_id, answer))
+        if len(self._taken) == 1:
+            storing = asyncio.get_running_loop().create_task(self._store_taken())
+            self._storing.add(storing)  # a reference until done: the loop keeps only weak ones
+            storing.add_done_callback(self._storing.discard)
+
+    async def _store_taken(self) -> None:
+        taken, self._taken = self._taken, []
         try:
-            await self.inbox.receive([data], [text])
-        except Exception:  # not stored: Telegram keeps the update and sends it again
-            if answer is not None:
-                self._answers.forget(query_id)
-            log.exception("could not store update %s", data["update_id"])
-            return WebhookReply(503, b"not stored, send it again")
-        if answer is not None:  # stored: the 200 may now wait a little for the button's answer
-            carried = await self._answers.response(query_id, answer)
-            if carried is not None:
-                return WebhookReply(200, carried, JSON_CONTENT_TYPE)
-        return WebhookReply(200, b"ok")
+            await self.inbox.receive([update.data for update in taken], [update.text for update in taken])
+        except Exception:  # not stored: Telegram keeps the updates and sends them again
+            log.exception("could not store updates %s", ", ".join(str(update.data["update_id"]) for update in taken))
+            for update in taken:
+                if update.answer is not None:
+                    self._answers.forget(update.query_id)
+                update.reply(WebhookReply(503, b"not stored, send it again"))
+            return
+        for update in taken:
+            if update.answer is None:
+                update.reply(STORED)
+            else:  # stored: the 200 may now wait a little for the button's answer
+                self._answers.when_answered(update.query_id, update.answer, partial(_carrying, update.reply))
 
     async def stop(self) -> None:
         """Stop taking updates, finish those in hand, flush the outbox, close connections."""
@@ -197,6 +215,21 @@ class BotService:
         if self.runtime is not None:
             await self.runtime.db.dispose()
             self.runtime = None
+
+
+STORED = WebhookReply(200, b"ok")
+
+
+class _TakenUpdate(NamedTuple):
+    data: dict
+    text: str
+    reply: Callable[[WebhookReply], None]
+    query_id: str | None
+    answer: asyncio.Future | None  # a pressed button's answer, if it may go in the response
+
+
+def _carrying(reply: Callable[[WebhookReply], None], answer: bytes | None) -> None:
+    reply(STORED if answer is None else WebhookReply(200, answer, JSON_CONTENT_TYPE))
 
 
 def _parse_update_json(body: str) -> object:

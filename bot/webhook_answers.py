@@ -12,6 +12,7 @@ only the retry of a failed answer; the handler no longer waits for that call's r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -46,11 +47,21 @@ class AnswersInResponse:
         future.set_result({name: value for name, value in values.items() if value is not None})
         return True
 
-    async def response(self, query_id: str, future: asyncio.Future[dict[str, Any]]) -> bytes | None:
-        """The webhook's response body (JSON) carrying the answer, or None if the handler has not answered in time
-        (it will answer with a call)."""
-        await asyncio.wait({future}, timeout=CALLBACK_ANSWER_HOLD)
-        if not future.done():
-            self.forget(query_id)
-            return None
-        return orjson.dumps({"method": "answerCallbackQuery", "callback_query_id": query_id, **future.result()})
+    def when_answered(self, query_id: str, future: asyncio.Future[dict[str, Any]],
+                      deliver: Callable[[bytes | None], None]) -> None:
+        """Once the update is stored: `deliver` is called with the response's body (JSON) carrying the handler's
+        answer, or with None if none came within CALLBACK_ANSWER_HOLD (the handler will answer with a call)."""
+        if future.done():
+            return deliver(_carried(query_id, future))
+        too_late = asyncio.get_running_loop().call_later(CALLBACK_ANSWER_HOLD, self._too_late, query_id, future)
+        future.add_done_callback(lambda done: (too_late.cancel(), deliver(_carried(query_id, done))))
+
+    def _too_late(self, query_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
+        self.forget(query_id)
+        future.cancel()  # `give` finds no answer awaited: the handler calls
+
+
+def _carried(query_id: str, future: asyncio.Future[dict[str, Any]]) -> bytes | None:
+    if future.cancelled():
+        return None
+    return orjson.dumps({"method": "answerCallbackQuery", "callback_query_id": query_id, **future.result()})

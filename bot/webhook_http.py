@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 
 from aiohttp import web
@@ -46,8 +47,8 @@ class WebhookReply:
     content_type: bytes = b"text/plain; charset=utf-8"
 
 
-# (the secret token header's value, or b"" without one; the body) -> the reply
-TakeUpdate = Callable[[bytes, bytes], Awaitable[WebhookReply]]
+# (the secret token header's value, or b"" without one; the body; what to call, once, with the reply)
+TakeUpdate = Callable[[bytes, bytes, Callable[[WebhookReply], None]], None]
 
 
 class WebhookSite(web.BaseSite):
@@ -105,8 +106,10 @@ class _WebhookConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()  # from the first byte of the request not yet answered
-        self.answering: asyncio.Task[None] | None = None  # the request in hand, one at a time
+        self.answering: asyncio.Future[None] | None = None  # the request in hand, one at a time, till answered
         self.last_read = self._loop.time()
+        # the request in hand's
+        self._keep_alive, self._http11, self._request_line, self._started = True, True, b"", 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -163,30 +166,35 @@ class _WebhookConnection(asyncio.Protocol):
         body = bytes(buffer[body_start:body_end])
         del buffer[:body_end]
         tokens = {token.strip().lower() for token in headers.get(_CONNECTION, b"").split(b",")}
-        http11 = request_line[3] == b"1"
-        keep_alive = b"close" not in tokens if http11 else b"keep-alive" in tokens
-        self.answering = self._loop.create_task(
-            self._answer(headers.get(_SECRET, b""), body, keep_alive, http11, lines[0]))
-
-    async def _answer(self, secret: bytes, body: bytes, keep_alive: bool, http11: bool, request_line: bytes) -> None:
-        started = self._loop.time()
+        self._http11 = request_line[3] == b"1"
+        self._keep_alive = b"close" not in tokens if self._http11 else b"keep-alive" in tokens
+        self._request_line, self._started = lines[0], self._loop.time()
+        self.answering = answering = self._loop.create_future()
         try:
-            reply = await self._site._take_update(secret, body)
+            self._site._take_update(headers.get(_SECRET, b""), body, partial(self._reply, answering))
         except Exception:  # as aiohttp answers a handler's failure
             log.exception("webhook update not taken")
-            reply, keep_alive = WebhookReply(500, b"internal error"), False
-        finally:
-            self.answering = None
+            self._keep_alive = False
+            self._reply(answering, WebhookReply(500, b"internal error"))
+
+    def _reply(self, answering: asyncio.Future[None], reply: WebhookReply) -> None:
+        """The answer to the request in hand (the first only); then the next request, if one is waiting."""
+        if answering is not self.answering:
+            return
+        answering.set_result(None)
+        self.answering = None
         transport = self._transport
         if transport is None or transport.is_closing():
             return
         transport.resume_reading()
-        connection = b"" if keep_alive == http11 else b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n"
+        keep_alive = self._keep_alive
+        connection = (b"" if keep_alive == self._http11 else
+                      b"Connection: keep-alive\r\n" if keep_alive else b"Connection: close\r\n")
         transport.write(b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
             reply.status, HTTPStatus(reply.status).phrase.encode(), reply.content_type, len(reply.body), connection,
             reply.body))
         if access_log.isEnabledFor(logging.INFO):
-            _log_access(transport, request_line, reply, self._loop.time() - started)
+            _log_access(transport, self._request_line, reply, self._loop.time() - self._started)
         if not keep_alive:
             transport.close()
         elif self._buffer:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -39,20 +40,30 @@ class Server:
         self.fail = False
         self.port = _free_port()
 
-    async def take_update(self, secret: bytes, body: bytes) -> WebhookReply:
+    def take_update(self, secret: bytes, body: bytes, reply: Callable[[WebhookReply], None]) -> None:
         self.taken.append((secret, body))
-        if self.hold is not None:
-            await self.hold.wait()
         if self.fail:
             raise RuntimeError("broken")
         if body.startswith(b"{"):
-            return WebhookReply(200, b'{"method":"answerCallbackQuery"}', b"application/json")
-        return WebhookReply(200, b"ok:" + body)
+            answer = WebhookReply(200, b'{"method":"answerCallbackQuery"}', b"application/json")
+        else:
+            answer = WebhookReply(200, b"ok:" + body)
+        if self.hold is None:
+            reply(answer)
+        else:
+            asyncio.get_running_loop().create_task(self._later(reply, answer))
+
+    async def _later(self, reply: Callable[[WebhookReply], None], answer: WebhookReply) -> None:
+        await self.hold.wait()
+        reply(answer)
+        reply(WebhookReply(200, b"twice"))  # a second call changes nothing
 
     async def _route(self, request: web.Request) -> web.Response:
         self.by_aiohttp += 1
-        reply = await self.take_update(request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode(),
-                                       await request.read())
+        replied: asyncio.Future[WebhookReply] = asyncio.get_running_loop().create_future()
+        self.take_update(request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode(), await request.read(),
+                         replied.set_result)
+        reply = await replied
         return web.Response(status=reply.status, body=reply.body)
 
     async def __aenter__(self) -> Server:
