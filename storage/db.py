@@ -302,6 +302,8 @@ class Database:
             # Reads run without BEGIN and COMMIT, two round trips fewer: each statement sees what was committed when
             # it ran, enough for a screen; what must hold together is read and written in one write().
             self.read_engine = self.long_read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+        # PostgreSQL: write_one's statements too (one statement needs no BEGIN and COMMIT)
+        self._autocommit_engine = None if self.is_sqlite else self.read_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._sqlite_writer_turn = asyncio.Lock() if self.is_sqlite else None
         self._kept_writer: Any = None  # the AsyncConnection behind _kept_writer_raw (SQLite)
@@ -346,6 +348,15 @@ class Database:
             result = await self._now_on_kept("write", self.write_engine, work)
         self._checkpoint_if_due()
         return result
+
+    async def write_one(self, work: Callable[[Connection], _T]) -> _T:
+        """As write_now, for `work` that runs exactly ONE statement (the language, the notice, a draft dropped). On
+        PostgreSQL it runs in autocommit: a single statement is atomic by itself, and BEGIN and COMMIT were two
+        round trips more than the statement (docs/performance.md, tenth session). On SQLite it is write_now."""
+        if self._autocommit_engine is None:
+            return await self.write_now(work)
+        async with self._autocommit_engine.connect() as connection:
+            return await connection.run_sync(work)
 
     async def _now_on_kept(self, name: str, engine: AsyncEngine, work: Callable[[Connection], _T]) -> _T:
         if name not in self._kept:

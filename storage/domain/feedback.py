@@ -197,8 +197,8 @@ async def change_draft_now(db: Database, user_id: int, change: Callable[[Feedbac
 
 
 async def drop_draft_now(db: Database, user_id: int) -> bool:
-    """drop_draft in a transaction of its own, through Database.write_now."""
-    result = await db.write_now(lambda connection: connection.execute(_DROP_DRAFT, {"user_id": user_id}))
+    """drop_draft on its own: one statement, through Database.write_one."""
+    result = await db.write_one(lambda connection: connection.execute(_DROP_DRAFT, {"user_id": user_id}))
     return result.rowcount > 0
 
 
@@ -431,8 +431,8 @@ _SET_PROMPTS = update(User.__table__).where(User.__table__.c.id == bindparam("us
 
 
 async def choose_prompts(db: Database, user_id: int, enabled: bool) -> None:
-    """The "don't ask me again" button (or asking again), in a transaction of its own through Database.write_now."""
-    await db.write_now(lambda connection: connection.execute(_SET_PROMPTS, {"user_id": user_id, "enabled": enabled}))
+    """The "don't ask me again" button (or asking again), one statement, through Database.write_one."""
+    await db.write_one(lambda connection: connection.execute(_SET_PROMPTS, {"user_id": user_id, "enabled": enabled}))
 
 
 # Checked just before a prompt leaves (storage.domain.outbox.GUARDS); bot/app.py registers it.

@@ -134,17 +134,20 @@ async def _write(db: Database, rows: list[dict], handled: list[dict]) -> tuple[s
     instance, always empty)."""
     if db.is_sqlite:
         return await _write_sqlite(db, rows, handled), set()
+    if not rows:  # marks alone: one statement for them all (asyncpg's executemany is atomic by itself)
+        if handled:
+            await db.write_one(lambda connection: connection.execute(_MARK_HANDLED, handled))
+        return set(), set()
     new: set[int] = set()
-    clear: set[int] = set()
     async with db.write() as session:
         connection = await session.connection()
-        if rows:  # several rows: one INSERT … VALUES (…), (…) (SQLAlchemy's "insertmanyvalues")
-            columns = [{key: value for key, value in row.items() if key != "text"} for row in rows]
-            new.update((await connection.execute(_PG_STORE, columns)).scalars().all())
-            chats = {row["chat_id"] for row in rows if row["update_id"] in new}
-            elsewhere = set((await connection.execute(
-                _PENDING_ELSEWHERE, {"chat_ids": sorted(chats), "owner": rows[0]["owner"]})).scalars()) if chats else set()
-            clear = {row["update_id"] for row in rows if row["update_id"] in new and row["chat_id"] not in elsewhere}
+        # several rows: one INSERT … VALUES (…), (…) (SQLAlchemy's "insertmanyvalues")
+        columns = [{key: value for key, value in row.items() if key != "text"} for row in rows]
+        new.update((await connection.execute(_PG_STORE, columns)).scalars().all())
+        chats = {row["chat_id"] for row in rows if row["update_id"] in new}
+        elsewhere = set((await connection.execute(
+            _PENDING_ELSEWHERE, {"chat_ids": sorted(chats), "owner": rows[0]["owner"]})).scalars()) if chats else set()
+        clear = {row["update_id"] for row in rows if row["update_id"] in new and row["chat_id"] not in elsewhere}
         if handled:
             await connection.execute(_MARK_HANDLED, handled)
     return new, clear

@@ -235,8 +235,8 @@ async def draft_now(db: Database, user_id: int) -> Row | None:
 
 
 async def discard_draft_now(db: Database, user_id: int) -> list[str] | None:
-    """discard_draft in a transaction of its own (one DELETE … RETURNING), through Database.write_now."""
-    row = await db.write_now(lambda connection: connection.execute(_DISCARD_DRAFT, {"user_id": user_id}).first())
+    """discard_draft on its own: one DELETE … RETURNING, through Database.write_one."""
+    row = await db.write_one(lambda connection: connection.execute(_DISCARD_DRAFT, {"user_id": user_id}).first())
     return None if row is None else draft_files(row)
 
 

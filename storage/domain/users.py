@@ -141,7 +141,7 @@ def needs_touch(user: User | Row | None, first_name: str, telegram_language: str
 
 
 async def set_language(db: Database, user_id: int, language: str) -> None:
-    await db.write_now(lambda connection: connection.execute(_SET_LANGUAGE, {"user_id": user_id, "language": language}))
+    await db.write_one(lambda connection: connection.execute(_SET_LANGUAGE, {"user_id": user_id, "language": language}))
 
 
 async def record_consent(session: AsyncSession, user_id: int, now: datetime, first_name: str = "") -> None:
@@ -156,8 +156,8 @@ async def mark_blocked(session: AsyncSession, user_id: int, now: datetime) -> No
 
 
 async def accept_notice(db: Database, user_id: int, now: datetime, first_name: str) -> None:
-    """record_consent in a transaction of its own (the notice's button), through Database.write_now."""
-    await db.write_now(lambda connection: connection.execute(_RECORD_CONSENT, _consent(user_id, now, first_name)))
+    """record_consent on its own (the notice's button): one statement, through Database.write_one."""
+    await db.write_one(lambda connection: connection.execute(_RECORD_CONSENT, _consent(user_id, now, first_name)))
 
 
 def _consent(user_id: int, now: datetime, first_name: str) -> dict:

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from storage.domain import users
 from storage.models import User
@@ -72,3 +73,33 @@ async def test_first_contact_writes_the_row_touch_user_would(db, clock):
     await users.set_language(db, 660, "en")
     again = await users.first_contact(db, 660, "it", clock.now())  # an update of theirs was first: the row stays
     assert again.language == "en" and again.telegram_language == "ar"
+
+
+async def test_a_one_statement_write_needs_no_begin_and_commit_on_postgresql(db, clock, monkeypatch):
+    async with db.write() as session:
+        await users.touch_user(session, 660, "Noor", "ar", clock.now())
+    simple_queries: list[str] = []
+    if not db.is_sqlite:  # asyncpg sends BEGIN and COMMIT as simple queries
+        import asyncpg
+
+        real_execute = asyncpg.Connection.execute
+
+        async def spy(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+            simple_queries.append(query)
+            return await real_execute(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(asyncpg.Connection, "execute", spy)
+    await users.set_language(db, 660, "fr")
+    await users.accept_notice(db, 660, clock.now(), "Noor")
+    assert simple_queries == []
+    row, _roles = await users.user_and_roles(db, 660, frozenset())
+    assert row.language == "fr" and row.consent_at is not None and row.first_name == "Noor"
+
+
+async def test_a_failing_one_statement_write_changes_nothing(db, clock):
+    async with db.write() as session:
+        await users.touch_user(session, 661, "Luz", "es", clock.now())
+    with pytest.raises(IntegrityError):  # the primary key set to NULL: refused by both databases
+        await db.write_one(lambda connection: connection.execute(
+            users._SET_LANGUAGE.where(User.id == 661).values(id=None), {"user_id": 661, "language": "xx"}))
+    assert (await users.user_and_roles(db, 661, frozenset()))[0].language is None
