@@ -110,6 +110,9 @@ class Figures:
     by_step: dict[str, list[float]] = field(default_factory=dict)  # latencies per kind of action
     timeouts_by_step: dict[str, int] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average as the count began and ended
+    # The share of the machine's CPU time its hypervisor gave to others while counting (/proc/stat's "steal"):
+    # on a shared virtual machine the rounds' speed follows it; None where the kernel does not say.
+    steal: float | None = None
 
     @property
     def replies_per_second(self) -> float:
@@ -118,6 +121,23 @@ class Figures:
     @property
     def cpu_per_thousand(self) -> float:
         return self.cpu / len(self.latencies) * 1000 if self.latencies else 0.0
+
+
+def _machine_cpu_times() -> list[int] | None:
+    """The machine's CPU time so far by kind (/proc/stat's first line: user … steal), or None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    return [int(value) for value in fields[1:9]] if fields[:1] == ["cpu"] and len(fields) >= 9 else None
+
+
+def _stolen_share(before: list[int] | None, after: list[int] | None) -> float | None:
+    if before is None or after is None:
+        return None
+    spent = [late - early for early, late in zip(before, after)]
+    return spent[7] / sum(spent) if sum(spent) > 0 else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,12 +355,14 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
             process.check_alive()
         cpu_before = process.cpu_seconds()
         load_before = os.getloadavg()[0]
+        machine_before = _machine_cpu_times()
         while time.perf_counter() < deadline:
             await asyncio.sleep(min(0.25, max(deadline - time.perf_counter(), 0)))
             process.check_alive()
         figures.cpu = process.cpu_seconds() - cpu_before
         figures.seconds = time.perf_counter() - began
         figures.load = (load_before, os.getloadavg()[0])
+        figures.steal = _stolen_share(machine_before, _machine_cpu_times())
         await asyncio.gather(*workers)  # let the replies in flight arrive before the bot stops
         figures.peak_rss = process.peak_rss_bytes()
         figures.refusals = len([refusal for refusal in emu.refusals if not refusal.injected])
@@ -415,10 +437,11 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
     print()
     print_table(
         ["bot / mode", "replies/s", "p50", "p95", "p99", "CPU s/1k upd", "peak RSS", "1st answer", "timeouts",
-         "load avg"],
+         "load avg", "steal"],
         [[f"{f.bot} / {f.mode}" + (f" #{f.round}" if args.rounds > 1 else ""), f"{f.replies_per_second:,.0f}",
           ms(_p(f, 0.5)), ms(_p(f, 0.95)), ms(_p(f, 0.99)), f"{f.cpu_per_thousand:.2f}", mib(f.peak_rss),
-          ms(f.first_answer), str(f.timeouts), f"{f.load[0]:.1f} → {f.load[1]:.1f}"] for f in results],
+          ms(f.first_answer), str(f.timeouts), f"{f.load[0]:.1f} → {f.load[1]:.1f}",
+          "—" if f.steal is None else f"{f.steal:.0%}"] for f in results],
     )
     for mode in modes:
         for reference_bot in (bot for bot in bots if bot != "product"):

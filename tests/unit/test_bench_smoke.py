@@ -48,3 +48,14 @@ def test_bench_load_task_mix_prints_latency_per_action(capsys: pytest.CaptureFix
     printed = capsys.readouterr().out
     for expected in ("the tasks mix", "latency per action", "action", "p95", "CONSENT"):
         assert expected in printed, f"{expected!r} missing from:\n{printed}"
+
+
+def test_the_stolen_share_is_the_steal_column_of_the_time_spent():
+    from tests.bench.load import _machine_cpu_times, _stolen_share
+
+    before = [100, 0, 50, 800, 0, 0, 0, 50]  # user nice system idle iowait irq softirq steal
+    after = [200, 0, 100, 1500, 0, 0, 0, 150]
+    assert _stolen_share(before, after) == 100 / 950
+    assert _stolen_share(before, None) is None and _stolen_share(before, before) is None
+    now = _machine_cpu_times()
+    assert now is None or (len(now) == 8 and all(value >= 0 for value in now))
