@@ -146,8 +146,10 @@ class BotService:
     async def _receive_update(self, request: web.Request) -> web.Response:
         """The webhook's route, for the connections aiohttp serves (bot/webhook_http.py)."""
         replied: asyncio.Future[WebhookReply] = asyncio.get_running_loop().create_future()
+        # A handler cancelled meanwhile (aiohttp shutting down) leaves the future done: the reply then goes nowhere,
+        # and the other updates stored with this one still get theirs.
         self.take_webhook_update(request.headers.get(SECRET_HEADER, "").encode(), await request.read(),
-                                 replied.set_result)
+                                 lambda reply: replied.done() or replied.set_result(reply))
         reply = await replied
         return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type.decode()})
 
