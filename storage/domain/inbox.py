@@ -338,9 +338,8 @@ async def renew(db: Database, owner: str, now: datetime) -> None:
 async def mark_handled(db: Database, update_id: int, now: datetime) -> None:
     """Handled: what the person sent and whose chat it was are forgotten here (an anonymous comment must not stay
     beside its author's id); the update's id stays a day, to recognise it if Telegram delivers it again."""
-    async with db.write() as session:
-        connection = await session.connection()
-        await connection.execute(_MARK_HANDLED, {"handled_id": update_id, "handled_at": now})
+    marked = {"handled_id": update_id, "handled_at": now}
+    await db.write_one(lambda connection: connection.execute(_MARK_HANDLED, marked))
 
 
 async def purge_handled(db: Database, now: datetime, keep: timedelta = KEEP_HANDLED) -> int:
