@@ -28,7 +28,7 @@ from bot.inbox import InboxDispatcher, InboxPoller, instance_name
 from bot.leases import LeaseKeeper
 from bot.runtime import Runtime
 from bot.webhook_answers import JSON_CONTENT_TYPE, AnswersInResponse
-from bot.webhook_http import WebhookReply, WebhookSite
+from bot.webhook_http import ACCESS_LOG_LINE, WebhookReply, WebhookSite
 from storage.content import ContentStore
 from storage.db import Database, upgrade
 
@@ -55,10 +55,9 @@ class AccessLogger(AbstractAccessLogger):
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         target = request.path if request.path.startswith(UNLOGGED_QUERY_PREFIXES) else request.path_qs
-        self.logger.info(
-            '%s "%s %s HTTP/%s.%s" %s %s %.3fs', request.remote, request.method, target, request.version.major,
-            request.version.minor, response.status, response.body_length, time,
-        )
+        version = f"HTTP/{request.version.major}.{request.version.minor}"
+        self.logger.info(ACCESS_LOG_LINE, request.remote, request.method, target, version, response.status,
+                         response.body_length, time)
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -26,6 +26,8 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("aiohttp.access")  # the line aiohttp writes for the requests it serves
+# Its format, for both servers (bot/runners.AccessLogger): remote, method, target, version, status, bytes, seconds.
+ACCESS_LOG_LINE = '%s "%s %s %s" %s %s %.3fs'
 
 MAX_HEAD_BYTES = 16 * 1024  # a longer head goes to aiohttp, which refuses it
 IDLE_TIMEOUT = 75.0  # seconds a connection may wait between requests, as aiohttp's keep-alive
@@ -220,5 +222,5 @@ def _log_access(transport: asyncio.Transport, request_line: bytes, reply: Webhoo
     peer = transport.get_extra_info("peername")
     method, _, rest = request_line.decode("latin-1").partition(" ")
     target, _, version = rest.rpartition(" ")
-    access_log.info('%s "%s %s %s" %s %s %.3fs', peer[0] if peer else "-", method, target, version, reply.status,
-                    len(reply.body), seconds)
+    access_log.info(ACCESS_LOG_LINE, peer[0] if peer else "-", method, target, version, reply.status, len(reply.body),
+                    seconds)
