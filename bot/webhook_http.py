@@ -34,7 +34,7 @@ IDLE_TIMEOUT = 75.0  # seconds a connection may wait between requests, as aiohtt
 SWEEP_EVERY = 15.0
 STOP_WAIT = 10.0  # seconds `stop` waits for updates in hand; one still unanswered then is sent again by Telegram
 
-_REQUEST_LINE = re.compile(rb"(POST) ([^ \x00-\x1f?]+)(?:\?[^ \x00-\x1f]*)? HTTP/1\.([01])")
+_REQUEST_LINE = re.compile(rb"POST ([^ \x00-\x1f?]+)(?:\?[^ \x00-\x1f]*)? HTTP/1\.([01])")
 _HEADER_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([^\r\n\x00]*?)[ \t]*")
 _DIGITS = re.compile(rb"[0-9]{1,10}")
 # Headers this protocol acts on; a request carrying any of them twice goes to aiohttp.
@@ -147,7 +147,7 @@ class _WebhookConnection(asyncio.Protocol):
             return
         lines = bytes(buffer[:head_end]).split(b"\r\n")
         request_line = _REQUEST_LINE.fullmatch(lines[0])
-        if request_line is None or request_line[2] != self._site._path:
+        if request_line is None or request_line[1] != self._site._path:
             return self._hand_to_aiohttp()
         headers: dict[bytes, bytes] = {}
         for line in lines[1:]:
@@ -168,7 +168,7 @@ class _WebhookConnection(asyncio.Protocol):
         body = bytes(buffer[body_start:body_end])
         del buffer[:body_end]
         tokens = {token.strip().lower() for token in headers.get(_CONNECTION, b"").split(b",")}
-        self._http11 = request_line[3] == b"1"
+        self._http11 = request_line[2] == b"1"
         self._keep_alive = b"close" not in tokens if self._http11 else b"keep-alive" in tokens
         self._request_line, self._started = lines[0], self._loop.time()
         self.answering = answering = self._loop.create_future()
