@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import Database, core_in_session
+from storage.db import Database
 
 if TYPE_CHECKING:  # the settings' numbers of days; storage does not import the bot at run time
     from bot.config import Retention
@@ -146,12 +146,11 @@ async def collect(db: Database, user_id: int, *, long: bool = True) -> dict[str,
     """Everything stored about the person, section by section (empty sections left out). `long=False` reads inline
     on SQLite (Database.read): for the copy "My data" sends, whose ~30 indexed reads of one person's rows each
     waited a turn of the busy loop on aiosqlite's thread (~1-2 s under load, docs/performance.md). Each source's
-    prebuilt Core reads run on the session's connection (as ORM statements they cost ~13 ms of CPU, now ~5). Read in
-    one step on purpose: yielding between sources made the copy wait a turn of the busy loop per source (p50 ~450 ms
-    under the task mix) to spare the others ~5 ms once."""
-    async with db.read(long=long) as session:
-        exports = await core_in_session(session, lambda connection: [source.export(connection, user_id)
-                                                                     for source in sources()])
+    prebuilt Core reads run on a plain Connection (as ORM statements they cost ~13 ms of CPU, now ~5): on SQLite all
+    in one step on purpose (yielding between sources made the copy wait a turn of the busy loop per source, p50
+    ~450 ms under the task mix, to spare the others ~5 ms once), on PostgreSQL on a few connections side by side."""
+    exports = await db.read_side_by_side([lambda connection, export=source.export: export(connection, user_id)
+                                          for source in sources() if source.export is not nothing_to_export], long=long)
     found: dict[str, list[dict]] = {}
     for exported in exports:
         for section, records in exported.items():

@@ -103,3 +103,17 @@ async def test_a_failing_one_statement_write_changes_nothing(db, clock):
         await db.write_one(lambda connection: connection.execute(
             users._SET_LANGUAGE.where(User.id == 661).values(id=None), {"user_id": 661, "language": "xx"}))
     assert (await users.user_and_roles(db, 661, frozenset()))[0].language is None
+
+
+async def test_reads_side_by_side_come_back_in_their_order(db):
+    from sqlalchemy import text
+
+    from storage.db import READS_SIDE_BY_SIDE
+
+    backend = "SELECT 0" if db.is_sqlite else "SELECT pg_backend_pid()"
+    works = [lambda connection, n=n: (n, connection.execute(text(backend)).scalar_one()) for n in range(12)]
+    results = await db.read_side_by_side(works)
+    assert [n for n, _ in results] == list(range(12))
+    # One connection on SQLite (one snapshot); on PostgreSQL one per lane, each statement a round trip of its own.
+    assert len({connection for _, connection in results}) == (1 if db.is_sqlite else READS_SIDE_BY_SIDE)
+    assert await db.read_side_by_side([]) == []
