@@ -196,12 +196,11 @@ def reminders_on(
     was cancelled or the next reminder has come (the guard)."""
     plan = bookings.reminder_plan(rules, booking.slot_start, now)
     params = reminder_params(booking) if plan else {}  # the same words for each: rendered once (~0.8 ms a render)
-    for reminder in plan:
-        outbox.enqueue_on(
-            connection, chat_id=booking.chat_id, method="sendMessage", params=params,
-            dedupe_key=f"booking-reminder:{booking.id}:{reminder.hours:g}", now=now, not_before=reminder.send_at,
-            guard=bookings.reminder_guard(booking, reminder), kind="booking_reminder", ref=str(booking.id),
-        )
+    outbox.enqueue_all_on(connection, [
+        dict(chat_id=booking.chat_id, method="sendMessage", params=params,
+             dedupe_key=f"booking-reminder:{booking.id}:{reminder.hours:g}", now=now, not_before=reminder.send_at,
+             guard=bookings.reminder_guard(booking, reminder), kind="booking_reminder", ref=str(booking.id))
+        for reminder in plan])
 
 
 def _slot_view(

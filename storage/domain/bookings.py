@@ -258,14 +258,6 @@ _RELEASE_STARTED = update(_bookings).where(
 _RELEASE_QUOTA = update(_quotas).where(
     _quotas.c.user_id == bindparam("user"), _quotas.c.service_id == bindparam("service"),
     _quotas.c.active >= bindparam("count")).values(active=_quotas.c.active - bindparam("count"))
-_TAKE_QUOTA = update(_quotas).where(
-    _quotas.c.user_id == bindparam("user"), _quotas.c.service_id == bindparam("service"),
-    _quotas.c.active < bindparam("limit")).values(active=_quotas.c.active + 1)
-# The schedule's current seat count travels with the increment, so an editor raising it takes effect at once.
-_TAKE_SEAT = update(_counters).where(
-    _counters.c.service_id == bindparam("service"), _counters.c.slot_start == bindparam("start"),
-    _counters.c.taken < bindparam("seat_count"),
-).values(taken=_counters.c.taken + 1, seats=bindparam("seat_count", type_=_counters.c.seats.type))
 # A booking made, a booking cancelled and its seat passed on, as Core on the write's connection (a course's
 # sign-up is eight bookings, leaving it eight cancellations: ~35 and ~30 ms of CPU as ORM statements in a session).
 # The objects handed back are built from the rows (`_booking_of`): the same attributes, `code` included.
@@ -294,26 +286,33 @@ _CLOSE_WAITING = update(_waitlist).where(
 ).values(status="booked", closed_at=bindparam("now", type_=_waitlist.c.closed_at.type))
 
 
-def _if_missing(table: Any, keys: list[str], **values: Any) -> dict[str, Any]:
-    """INSERT … ON CONFLICT DO NOTHING of each database, by dialect name (the dialects' statements are different
-    classes)."""
-    return {name: dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-            for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+def _take_one(table: Any, keys: list[str], count: str, below: Any, **values: Any) -> dict[str, Any]:
+    """One statement that takes one of a row's `count` while it is below `below`, the row made if missing (starting
+    at one taken: seats and limits are at least 1, the content's schema says so); its rowcount is 1 if taken. Two
+    statements before (make the row if missing, then take): on PostgreSQL every statement is a round trip, one
+    turn of a busy loop. The dialects' INSERT … ON CONFLICT are different classes, so one per dialect name."""
+    column = table.c[count]
+    return {name: dialect.insert(table).values(**values, **{count: 1}).on_conflict_do_update(
+        index_elements=keys, set_={count: column + 1, **{key: value for key, value in values.items() if key not in keys}},
+        where=column < below)
+        for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
-_NEW_COUNTER = _if_missing(
-    _counters, ["service_id", "slot_start"], service_id=bindparam("service", type_=_counters.c.service_id.type),
+# The schedule's current seat count travels with the seat taken, so an editor raising it takes effect at once.
+_TAKE_SEAT = _take_one(
+    _counters, ["service_id", "slot_start"], "taken", bindparam("seat_count", type_=_counters.c.seats.type),
+    service_id=bindparam("service", type_=_counters.c.service_id.type),
     slot_start=bindparam("start", type_=_counters.c.slot_start.type),
-    seats=bindparam("seat_count", type_=_counters.c.seats.type), taken=0)
-_NEW_QUOTA = _if_missing(
-    _quotas, ["user_id", "service_id"], user_id=bindparam("user", type_=_quotas.c.user_id.type),
-    service_id=bindparam("service", type_=_quotas.c.service_id.type), active=0)
+    seats=bindparam("seat_count", type_=_counters.c.seats.type))
+_TAKE_QUOTA = _take_one(
+    _quotas, ["user_id", "service_id"], "active", bindparam("limit", type_=_quotas.c.active.type),
+    user_id=bindparam("user", type_=_quotas.c.user_id.type),
+    service_id=bindparam("service", type_=_quotas.c.service_id.type))
 
 
 def _take_seat(connection: Connection, service_id: str, slot: Slot) -> bool:
     params = {"service": service_id, "start": slot.start, "seat_count": slot.seats}
-    connection.execute(_NEW_COUNTER[connection.dialect.name], params)
-    return connection.execute(_TAKE_SEAT, params).rowcount == 1
+    return connection.execute(_TAKE_SEAT[connection.dialect.name], params).rowcount == 1
 
 
 def _release_seat(connection: Connection, service_id: str, slot_start: datetime) -> None:
@@ -323,8 +322,7 @@ def _release_seat(connection: Connection, service_id: str, slot_start: datetime)
 def _take_quota(connection: Connection, user_id: int, service_id: str, limit: int, now: datetime) -> bool:
     _release_started_quota(connection, user_id, service_id, now)
     params = {"user": user_id, "service": service_id, "limit": limit}
-    connection.execute(_NEW_QUOTA[connection.dialect.name], params)
-    return connection.execute(_TAKE_QUOTA, params).rowcount == 1
+    return connection.execute(_TAKE_QUOTA[connection.dialect.name], params).rowcount == 1
 
 
 def _release_quota(connection: Connection, user_id: int, service_id: str, count: int = 1) -> None:

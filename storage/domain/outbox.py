@@ -52,6 +52,13 @@ def enqueue_on(connection: Connection, **message: Any) -> None:
     connection.execute(_ENQUEUE[connection.dialect.name], _enqueued(**message))
 
 
+def enqueue_all_on(connection: Connection, messages: list[dict[str, Any]]) -> None:
+    """enqueue_on for several messages (each a dict of enqueue_on's arguments) in one executemany: one round trip
+    on PostgreSQL (asyncpg sends the rows together) where one statement each was a turn of a busy loop each."""
+    if messages:
+        connection.execute(_ENQUEUE[connection.dialect.name], [_enqueued(**message) for message in messages])
+
+
 def _enqueued(
     *,
     chat_id: int,

@@ -18,7 +18,7 @@ from storage.domain import booking_intents, bookings, users
 from storage.domain.booking_intents import AtLimit, Booked, Full, SlotRequest
 from storage.domain.bookings import Reason, Refused
 from storage.content import BookingRules, Closure, ExtraDate, LocalText, Service, Space, WeeklySlotRule
-from storage.models import Booking, SlotCounter
+from storage.models import Booking, BookingQuota, SlotCounter
 
 ROME = ZoneInfo("Europe/Rome")
 MONDAY = datetime(2027, 3, 1, 8, 0, tzinfo=ROME).astimezone(timezone.utc)  # Monday 1 March 2027, 08:00 in Milan
@@ -416,6 +416,29 @@ async def test_concurrent_taps_of_one_tenant_respect_the_limit_and_never_double_
     assert sum(outcome.refused is None for outcome in outcomes) == 1
     assert {outcome.booking.id for outcome in outcomes if outcome.booking} == {next(o.booking.id for o in outcomes if o.refused is None)}
     assert await taken(db, same_slot, starts[0]) == 1
+
+
+async def test_a_seat_and_a_place_in_the_limit_are_each_taken_in_one_statement_while_any_is_left(db):
+    """The last line of capacity and of the limit, past the quick checks: one INSERT … ON CONFLICT DO UPDATE whose
+    row count says whether it took one, on each database (the row made by the first take)."""
+    start = at(TUESDAY, 10)
+
+    def take_seats(seats: int, times: int):  # type: ignore[no-untyped-def]
+        return lambda connection: [bookings._take_seat(connection, "svc", bookings.Slot(start, start, seats)) for _ in range(times)]
+
+    def take_places(limit: int, times: int):  # type: ignore[no-untyped-def]
+        return lambda connection: [bookings._take_quota(connection, 7, "svc", limit, MONDAY) for _ in range(times)]
+
+    assert await db.write_now(take_seats(2, 3)) == [True, True, False]
+    assert await db.write_now(take_seats(3, 2)) == [True, False]  # an editor's new seat count applies at once
+    async with db.read() as session:
+        counter = await session.get(SlotCounter, ("svc", start))
+    assert (counter.seats, counter.taken) == (3, 3)
+    await add_users(db, 7)
+    assert await db.write_now(take_places(2, 3)) == [True, True, False]
+    assert await db.write_now(take_places(3, 1)) == [True]
+    async with db.read() as session:
+        assert (await session.get(BookingQuota, (7, "svc"))).active == 3
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
