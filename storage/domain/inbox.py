@@ -18,8 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import and_, bindparam, delete, or_, select, text, update
 
 from storage.db import Database
 from storage.models import InboxUpdate
@@ -45,17 +44,34 @@ def chat_of(payload: dict) -> int:
     return 0
 
 
-# PostgreSQL: built once, on the table rather than the ORM class, and run with parameters (building statements and
-# SQLAlchemy's ORM bulk path took most of the CPU of storing an update; docs/performance.md, the inbox's cost).
-_PG_STORE = pg_insert(INBOX).on_conflict_do_nothing(index_elements=["update_id"]).returning(INBOX.c.update_id)
-# PostgreSQL, in the transaction that stores updates: which of their chats have an unhandled update held by another
-# instance. Only those updates ask again before their turn (bot.inbox.InboxDispatcher.wait_for_turn); asking for
-# every update was ~11 % of the bot's CPU under the task mix.
-_PENDING_ELSEWHERE = (
-    select(INBOX.c.chat_id).distinct()
-    .where(INBOX.c.handled_at.is_(None), INBOX.c.chat_id.in_(bindparam("chat_ids", expanding=True)),
-           INBOX.c.owner != bindparam("owner"))
+# PostgreSQL: a store and the marks asked for meanwhile, in ONE statement (atomic by itself, so without BEGIN and
+# COMMIT): every statement there is a round trip that waits a turn of the busy loop, and a transaction of an INSERT,
+# a SELECT and the marks was five of them, while each update waited for about two such writes (docs/performance.md,
+# eleventh session). The rows come as arrays, so the text is the same for any number of them: one prepared statement
+# (a text per count would have been prepared again and again, a round trip each). It also says, for each new
+# update, whether its chat has an unhandled update held by another instance (seen as it was when the statement
+# began): only those ask again before their turn (bot.inbox.InboxDispatcher.wait_for_turn); asking for every update
+# was ~11 % of the bot's CPU under the task mix. A mark is never for a row this statement inserts (only stored,
+# handled updates are marked), so the two never touch one row.
+_PG_WRITE = text("""
+WITH marked AS (
+    UPDATE inbox SET handled_at = mark.handled_at, payload = '{}', lease_until = NULL, chat_id = 0
+    FROM unnest(CAST(:handled_ids AS BIGINT[]), CAST(:handled_ats AS TIMESTAMPTZ[])) AS mark (update_id, handled_at)
+    WHERE inbox.update_id = mark.update_id
+), stored AS (
+    INSERT INTO inbox (update_id, chat_id, payload, received_at, owner, lease_until)
+    SELECT new.update_id, new.chat_id, CAST(new.payload AS JSON), new.received_at, :owner, new.lease_until
+    FROM unnest(CAST(:update_ids AS BIGINT[]), CAST(:chat_ids AS BIGINT[]), CAST(:payloads AS TEXT[]),
+                CAST(:received_ats AS TIMESTAMPTZ[]), CAST(:lease_untils AS TIMESTAMPTZ[]))
+         AS new (update_id, chat_id, payload, received_at, lease_until)
+    ON CONFLICT (update_id) DO NOTHING
+    RETURNING update_id, chat_id
 )
+SELECT stored.update_id, EXISTS (
+    SELECT FROM inbox WHERE inbox.handled_at IS NULL AND inbox.chat_id = stored.chat_id AND inbox.owner <> :owner
+) AS held_elsewhere
+FROM stored
+""")
 _MARK_HANDLED = (
     update(INBOX).where(INBOX.c.update_id == bindparam("handled_id"))
     .values(handled_at=bindparam("handled_at"), payload={}, lease_until=None, chat_id=0)
@@ -107,9 +123,9 @@ def _write_sqlite_now(db: Database, connection: sqlite3.Connection, rows: list[d
 
     new: set[int] = set()
     for row in rows:
-        text = row["text"]
+        as_sent = row["text"]
         stored = connection.execute(_SQLITE_STORE, (
-            row["update_id"], row["chat_id"], _json_text(row["payload"]) if text is None else text,
+            row["update_id"], row["chat_id"], _json_text(row["payload"]) if as_sent is None else as_sent,
             stamp(row["received_at"]), row["owner"], stamp(row["lease_until"]),
         )).rowcount
         if stored:
@@ -128,7 +144,7 @@ async def _write_sqlite(db: Database, rows: list[dict], handled: list[dict]) -> 
 
 
 async def _write(db: Database, rows: list[dict], handled: list[dict]) -> tuple[set[int], set[int]]:
-    """One transaction: store rows, mark updates handled; returns the stored ids that were new, and (PostgreSQL)
+    """One transaction (on PostgreSQL one statement): store rows, mark updates handled; returns the stored ids that were new, and (PostgreSQL)
     those of them whose chat had no unhandled update held by another instance when they were stored: Telegram sends
     a chat's next update only once the last one is acknowledged, so none older can come later (SQLite: one
     instance, always empty)."""
@@ -138,18 +154,15 @@ async def _write(db: Database, rows: list[dict], handled: list[dict]) -> tuple[s
         if handled:
             await db.write_one(lambda connection: connection.execute(_MARK_HANDLED, handled))
         return set(), set()
-    new: set[int] = set()
-    async with db.write() as session:
-        connection = await session.connection()
-        # several rows: one INSERT … VALUES (…), (…) (SQLAlchemy's "insertmanyvalues")
-        columns = [{key: value for key, value in row.items() if key != "text"} for row in rows]
-        new.update((await connection.execute(_PG_STORE, columns)).scalars().all())
-        chats = {row["chat_id"] for row in rows if row["update_id"] in new}
-        elsewhere = set((await connection.execute(
-            _PENDING_ELSEWHERE, {"chat_ids": sorted(chats), "owner": rows[0]["owner"]})).scalars()) if chats else set()
-        clear = {row["update_id"] for row in rows if row["update_id"] in new and row["chat_id"] not in elsewhere}
-        if handled:
-            await connection.execute(_MARK_HANDLED, handled)
+    found = await db.write_one(lambda connection: connection.execute(_PG_WRITE, {
+        "handled_ids": [mark["handled_id"] for mark in handled], "handled_ats": [mark["handled_at"] for mark in handled],
+        "owner": rows[0]["owner"], "update_ids": [row["update_id"] for row in rows],
+        "chat_ids": [row["chat_id"] for row in rows],
+        "payloads": [_json_text(row["payload"]) if row["text"] is None else row["text"] for row in rows],
+        "received_ats": [row["received_at"] for row in rows], "lease_untils": [row["lease_until"] for row in rows],
+    }).all())
+    new = {update_id for update_id, _held_elsewhere in found}
+    clear = {update_id for update_id, held_elsewhere in found if not held_elsewhere}
     return new, clear
 
 
