@@ -109,6 +109,9 @@ class Figures:
     refusals: int = 0
     by_step: dict[str, list[float]] = field(default_factory=dict)  # latencies per kind of action
     timeouts_by_step: dict[str, int] = field(default_factory=dict)
+    # Presses answered only by a note on the button (a toast over the same screen): the bot answered, the chat did
+    # not change; not counted as replies (no latency) nor as timeouts.
+    notes_only_by_step: dict[str, int] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)  # the machine's 1-minute load average as the count began and ended
     # The share of the machine's CPU time its hypervisor gave to others while counting (/proc/stat's "steal"):
     # on a shared virtual machine the rounds' speed follows it; None where the kernel does not say.
@@ -150,6 +153,7 @@ class Chat:
     def __init__(self, emu: Any, user_id: int) -> None:
         self.emu = emu
         self.user_id = user_id
+        self.note_only = False  # the last press got no change within REPLY_TIMEOUT, but a note on the button
 
     def _seen(self) -> tuple[Any, ...] | None:
         message = self.emu.last_bot_message(self.user_id)
@@ -158,6 +162,7 @@ class Chat:
     async def reply_to(self, act: Any) -> float | None:
         """Seconds from the action to the bot's reply; None if none came within REPLY_TIMEOUT."""
         before = self._seen()
+        self.note_only = False
         began = time.perf_counter()
         act()
         deadline = began + REPLY_TIMEOUT
@@ -172,7 +177,10 @@ class Chat:
         return await self.reply_to(lambda: self.emu.send_text(self.user_id, text))
 
     async def press(self, message_id: int, data: str) -> float | None:
-        return await self.reply_to(lambda: self.emu.press_button(self.user_id, message_id, data))
+        queries: list[str] = []
+        latency = await self.reply_to(lambda: queries.append(self.emu.press_button(self.user_id, message_id, data)))
+        self.note_only = latency is None and bool(self.emu.callback_answers.get(queries[0], {}).get("text"))
+        return latency
 
     def buttons(self) -> tuple[int, list[str]]:
         message = self.emu.last_bot_message(self.user_id)
@@ -340,7 +348,9 @@ async def bench_one(bot: str, mode: str, tenants: int, seconds: float, folder: P
                 step, latency = await person.act()
                 if acted < began:
                     continue  # warming up
-                if latency is None:
+                if latency is None and person.chat.note_only:
+                    figures.notes_only_by_step[step] = figures.notes_only_by_step.get(step, 0) + 1
+                elif latency is None:
                     figures.timeouts += 1
                     figures.timeouts_by_step[step] = figures.timeouts_by_step.get(step, 0) + 1
                 elif time.perf_counter() <= deadline:
@@ -468,17 +478,20 @@ async def _main(args: argparse.Namespace, bots: list[str]) -> None:
     for mode in modes:
         by_action: dict[str, list[float]] = {}
         timed_out: dict[str, int] = {}
+        noted: dict[str, int] = {}
         for f in results:
             if f.bot == "product" and f.mode == mode:
                 for step, values in f.by_step.items():
                     by_action.setdefault(step, []).extend(values)
                 for step, count in f.timeouts_by_step.items():
                     timed_out[step] = timed_out.get(step, 0) + count
+                for step, count in f.notes_only_by_step.items():
+                    noted[step] = noted.get(step, 0) + count
         if by_action and args.mix == "tasks":
             print(f"\nproduct / {mode}, latency per action ({args.mix} mix, all rounds):")
-            print_table(["action", "count", "p50", "p95", "no reply"],
+            print_table(["action", "count", "p50", "p95", "note only", "no reply"],
                         [[step, str(len(values)), ms(percentile(values, 0.5)), ms(percentile(values, 0.95)),
-                          str(timed_out.get(step, 0))]
+                          str(noted.get(step, 0)), str(timed_out.get(step, 0))]
                          for step, values in sorted(by_action.items(), key=lambda item: -percentile(item[1], 0.95))])
     refused = [f for f in results if f.refusals]
     for f in refused:

@@ -46,7 +46,7 @@ def test_bench_load_task_mix_prints_latency_per_action(capsys: pytest.CaptureFix
     main(["bench", "load", "--tenants", "3", "--seconds", "2", "--warmup", "0", "--mode", "webhook", "--mix", "tasks",
           "--bots", "product"])
     printed = capsys.readouterr().out
-    for expected in ("the tasks mix", "latency per action", "action", "p95", "CONSENT"):
+    for expected in ("the tasks mix", "latency per action", "action", "p95", "note only", "no reply", "CONSENT"):
         assert expected in printed, f"{expected!r} missing from:\n{printed}"
 
 
@@ -59,3 +59,25 @@ def test_the_stolen_share_is_the_steal_column_of_the_time_spent():
     assert _stolen_share(before, None) is None and _stolen_share(before, before) is None
     now = _machine_cpu_times()
     assert now is None or (len(now) == 8 and all(value >= 0 for value in now))
+
+
+async def test_a_press_answered_only_by_a_note_is_told_from_one_never_answered(monkeypatch: pytest.MonkeyPatch):
+    """A toast over the same screen (e.g. "this slot has just filled" over the same list of times) is the bot's
+    answer; the bench counts it apart from a press nobody answered."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from tests.bench import load
+
+    monkeypatch.setattr(load, "REPLY_TIMEOUT", 0.05)
+    answers: dict[str, dict] = {}
+    presses = iter(["q1", "q2"])
+    emu = SimpleNamespace(
+        last_bot_message=lambda user_id: None, callback_answers=answers,
+        press_button=lambda user_id, message_id, data: next(presses),
+        state=SimpleNamespace(wait_for_chat_change=lambda chat_id, timeout: asyncio.sleep(timeout)))
+    chat = load.Chat(emu, 7)
+    answers["q1"] = {"text": "Quest'orario si è appena riempito."}
+    assert await chat.press(1, "1|wj") is None and chat.note_only
+    answers["q2"] = {"text": ""}  # answered without a word, and nothing shown: no reply
+    assert await chat.press(1, "1|wj") is None and not chat.note_only
