@@ -286,14 +286,14 @@ _CLOSE_WAITING = update(_waitlist).where(
 ).values(status="booked", closed_at=bindparam("now", type_=_waitlist.c.closed_at.type))
 
 
-def _take_one(table: Any, keys: list[str], count: str, below: Any, **values: Any) -> dict[str, Any]:
-    """One statement that takes one of a row's `count` while it is below `below`, the row made if missing (starting
-    at one taken: seats and limits are at least 1, the content's schema says so); its rowcount is 1 if taken. Two
-    statements before (make the row if missing, then take): on PostgreSQL every statement is a round trip, one
-    turn of a busy loop. The dialects' INSERT … ON CONFLICT are different classes, so one per dialect name."""
-    column = table.c[count]
-    return {name: dialect.insert(table).values(**values, **{count: 1}).on_conflict_do_update(
-        index_elements=keys, set_={count: column + 1, **{key: value for key, value in values.items() if key not in keys}},
+def _take_one(table: Any, keys: list[str], taken: str, below: Any, **values: Any) -> dict[str, Any]:
+    """One statement that adds one to the row's `taken` column while it is below `below`, making the row if it is
+    missing (starting at one taken: seats and limits are at least 1, the content's schema says so); its row count
+    is 1 if it took one. One statement rather than "make the row, then take": on PostgreSQL each statement is a
+    round trip, a turn of the busy loop. The dialects' INSERT … ON CONFLICT are different classes: one per name."""
+    column = table.c[taken]
+    return {name: dialect.insert(table).values(**values, **{taken: 1}).on_conflict_do_update(
+        index_elements=keys, set_={taken: column + 1, **{key: value for key, value in values.items() if key not in keys}},
         where=column < below)
         for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
