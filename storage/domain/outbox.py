@@ -53,8 +53,8 @@ def enqueue_on(connection: Connection, **message: Any) -> None:
 
 
 def enqueue_all_on(connection: Connection, messages: list[dict[str, Any]]) -> None:
-    """enqueue_on for several messages (each a dict of enqueue_on's arguments) in one executemany: one round trip
-    on PostgreSQL (asyncpg sends the rows together) where one statement each was a turn of a busy loop each."""
+    """enqueue_on for several messages (each a dict of enqueue_on's arguments) in one executemany: on PostgreSQL one
+    round trip for them all (asyncpg sends the rows together), where a statement each waited a turn of the loop each."""
     if messages:
         connection.execute(_ENQUEUE[connection.dialect.name], [_enqueued(**message) for message in messages])
 
