@@ -304,8 +304,6 @@ class Database:
             # Reads run without BEGIN and COMMIT, two round trips fewer: each statement sees what was committed when
             # it ran, enough for a screen; what must hold together is read and written in one write().
             self.read_engine = self.long_read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
-        # PostgreSQL: write_one's statements too (one statement needs no BEGIN and COMMIT)
-        self._autocommit_engine = None if self.is_sqlite else self.read_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._sqlite_writer_turn = asyncio.Lock() if self.is_sqlite else None
         self._kept_writer: Any = None  # the AsyncConnection behind _kept_writer_raw (SQLite)
@@ -335,8 +333,7 @@ class Database:
         On SQLite the connection is kept and the work runs inline, in one greenlet, without letting the loop go,
         so no other task finds it in use (one that does gets a pooled connection). On PostgreSQL a pooled one."""
         if not self.is_sqlite:
-            async with self.read_engine.connect() as connection:
-                return await connection.run_sync(work)
+            return await self._in_autocommit(work)
         return await self._now_on_kept("read", self.read_engine, work)
 
     async def read_side_by_side(self, works: Sequence[Callable[[Connection], _T]], *, long: bool = False) -> list[_T]:
@@ -374,9 +371,13 @@ class Database:
         """As write_now, for `work` that runs exactly ONE statement (the language, the notice, a draft dropped). On
         PostgreSQL it runs in autocommit: a single statement is atomic by itself, and BEGIN and COMMIT were two
         round trips more than the statement (docs/performance.md, tenth session). On SQLite it is write_now."""
-        if self._autocommit_engine is None:
+        if self.is_sqlite:
             return await self.write_now(work)
-        async with self._autocommit_engine.connect() as connection:
+        return await self._in_autocommit(work)
+
+    async def _in_autocommit(self, work: Callable[[Connection], _T]) -> _T:
+        """PostgreSQL: `work` on a pooled connection in autocommit (the read engine is the pool with that option)."""
+        async with self.read_engine.connect() as connection:
             return await connection.run_sync(work)
 
     async def _now_on_kept(self, name: str, engine: AsyncEngine, work: Callable[[Connection], _T]) -> _T:
