@@ -52,7 +52,7 @@ def chat_of(payload: dict) -> int:
 # update, whether its chat has an unhandled update held by another instance (seen as it was when the statement
 # began): only those ask again before their turn (bot.inbox.InboxDispatcher.wait_for_turn); asking for every update
 # was ~11 % of the bot's CPU under the task mix. A mark is never for a row this statement inserts (only stored,
-# handled updates are marked), so the two never touch one row.
+# handled updates are marked), so the two never touch one row. The mark empties what _MARK_HANDLED empties.
 _PG_WRITE = text("""
 WITH marked AS (
     UPDATE inbox SET handled_at = mark.handled_at, payload = '{}', lease_until = NULL, chat_id = 0
@@ -144,10 +144,10 @@ async def _write_sqlite(db: Database, rows: list[dict], handled: list[dict]) -> 
 
 
 async def _write(db: Database, rows: list[dict], handled: list[dict]) -> tuple[set[int], set[int]]:
-    """One transaction (on PostgreSQL one statement): store rows, mark updates handled; returns the stored ids that were new, and (PostgreSQL)
-    those of them whose chat had no unhandled update held by another instance when they were stored: Telegram sends
-    a chat's next update only once the last one is acknowledged, so none older can come later (SQLite: one
-    instance, always empty)."""
+    """One transaction (on PostgreSQL one statement): store rows, mark updates handled; returns the stored ids that
+    were new, and (PostgreSQL) those of them whose chat had no unhandled update held by another instance when they
+    were stored: Telegram sends a chat's next update only once the last one is acknowledged, so none older can come
+    later (SQLite: one instance, always empty)."""
     if db.is_sqlite:
         return await _write_sqlite(db, rows, handled), set()
     if not rows:  # marks alone: one statement for them all (asyncpg's executemany is atomic by itself)

@@ -234,6 +234,9 @@ async def test_on_postgresql_a_store_and_the_marks_meanwhile_are_one_statement_t
     assert await mine.store([text_update(83, 5), text_update(84, 7)], NOW, ME) == [83, 84]
     await mark
     assert [row.update_id for row in await inbox.pending(db)] == [80, 82, 83, 84]
+    async with db.read() as session:  # the mark that rode along forgot what was sent, and whose chat it was
+        marked = await session.get(InboxUpdate, 81)
+    assert (marked.payload, marked.chat_id, marked.handled_at) == ({}, 0, NOW)
     if db.is_sqlite:
         assert statements == [] and not mine.take_clear(84)
         return
